@@ -1,0 +1,68 @@
+"""Loihi fixed-point primitives shared by every integer kernel.
+
+All functions are Numba ``inline='always'`` scalar helpers working on int64.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Fractional bits of every decay constant (decays are fractions of 4096).
+DECAY_BITS = 12
+DECAY_UNITY = 1 << DECAY_BITS
+#: Loihi aligns 8-bit synaptic sums with the 24-bit state by this left shift.
+STATE_EXP = 6
+#: Width of neuron state registers.
+STATE_BITS = 24
+STATE_MAX = (1 << (STATE_BITS - 1)) - 1
+STATE_MIN = -(1 << (STATE_BITS - 1))
+
+jit = numba.njit(cache=True, nogil=True)
+inline = numba.njit(cache=True, nogil=True, inline="always")
+
+
+@inline
+def rs0(x: int, n: int) -> int:
+    """Sign-magnitude right shift: ``sign(x) * (|x| >> n)`` (round toward zero)."""
+    if x >= 0:
+        return x >> n
+    return -((-x) >> n)
+
+
+@inline
+def decay(x: int, d: int) -> int:
+    """Loihi decay ``rs0(x * (4096 - d), 12)`` with ``d`` in [0, 4096]."""
+    return rs0(x * (DECAY_UNITY - d), DECAY_BITS)
+
+
+@inline
+def wrap24(x: int) -> int:
+    """Two's-complement wrap into the signed 24-bit range (what Loihi's adder does)."""
+    return ((x + (1 << 23)) & 0xFFFFFF) - (1 << 23)
+
+
+@inline
+def saturate24(x: int) -> int:
+    """Saturate into the symmetric 24-bit range ``[-(2^23 - 1), 2^23 - 1]`` (Lava/Loihi v)."""
+    if x > STATE_MAX:
+        return STATE_MAX
+    if x < -STATE_MAX:
+        return -STATE_MAX
+    return x
+
+
+@inline
+def shift(x: int, e: int) -> int:
+    """``x << e`` for ``e >= 0`` and arithmetic right shift by ``-e`` otherwise."""
+    if e >= 0:
+        return x << e
+    return x >> (-e)
+
+
+def as_int_array(values, shape, dtype=np.int32) -> np.ndarray:
+    """Broadcast ``values`` to ``shape`` as a C-contiguous integer array."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):
+        raise ValueError(f"expected integer values, got {arr!r}")
+    return np.ascontiguousarray(np.broadcast_to(arr, shape).astype(dtype))

@@ -1,0 +1,110 @@
+"""Declarative description of a neuron family.
+
+A :class:`NeuronSpec` holds, in one place, what every face of a neuron needs:
+parameters (Lava Var name, hdf5 key, bit width, range), states (bit width and
+overflow rule), the message width of its output, and the compiled integer step.
+The Lava Process and ProcessModels, the PyTorch layer and the hdf5 record are
+all built from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Param:
+    """One integer neuron parameter.
+
+    Parameters
+    ----------
+    name : str
+        Lava Var name and kernel argument name.
+    hdf5_key : str or None
+        Field name in the hdf5 ``neuron`` group (None: not stored there).
+    lo, hi : int
+        Inclusive range of valid values (checked at construction of a process).
+    default : int
+        Value used when the argument is not given.
+    doc : str
+        One-line meaning, used in generated docstrings and error messages.
+    """
+
+    name: str
+    hdf5_key: Optional[str]
+    lo: int
+    hi: int
+    default: int
+    doc: str
+
+    def check(self, values, where: str = "") -> np.ndarray:
+        """Return ``values`` as an int64 array or raise naming the parameter."""
+        arr = np.asarray(values)
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
+                raise ValueError(f"{where}{self.name} ({self.doc}) must be an integer, got {values!r}")
+        elif arr.dtype.kind not in "iub":
+            raise TypeError(f"{where}{self.name} ({self.doc}) must be integer, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64)
+        if arr.size and (arr.min() < self.lo or arr.max() > self.hi):
+            raise ValueError(
+                f"{where}{self.name} ({self.doc}) must lie in [{self.lo}, {self.hi}], "
+                f"got values in [{arr.min()}, {arr.max()}]"
+            )
+        return arr
+
+
+@dataclass(frozen=True)
+class State:
+    """One neuron state register (int32 storage, 24-bit semantics)."""
+
+    name: str
+    doc: str
+    overflow: str  # "wrap" (two's complement) or "saturate"
+    initial: int = 0
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """Everything that defines one neuron family.
+
+    ``fixed_step`` advances all neurons by one time step, in place::
+
+        fixed_step(*states, a_in, *params, s_out)
+
+    where every array is 1-D (flattened neurons), states/params are int32/int64,
+    ``a_in`` is the int64 synaptic input of this step and ``s_out`` receives the
+    output messages (1/0 for binary spikes, the payload for graded ones).
+    ``float_step`` has the same signature on float64 arrays.
+    """
+
+    name: str
+    hdf5_type: str
+    doc: str
+    params: tuple[Param, ...]
+    states: tuple[State, ...]
+    fixed_step: Callable
+    float_step: Optional[Callable] = None
+    in_ports: tuple[str, ...] = ("a_in",)
+    out_port: str = "s_out"
+    #: Lava message precision of ``a_in`` (bits) and ``s_out`` (0: binary spikes).
+    in_message_bits: int = 24
+    out_message_bits: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name} has no parameter {name!r}")

@@ -1,0 +1,164 @@
+"""Build Lava Processes and ProcessModels from the neuron specs in ``lava_dl.core``.
+
+This module is the only place that turns a :class:`~lava_dl.core.spec.NeuronSpec`
+into Lava types, so every neuron family gets the same Process interface
+(parameters as Vars of the neuron shape, ``a_in``/``s_out`` ports, per-sample
+reset) and the same ProcessModel behaviour (one compiled kernel call per step).
+"""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+
+from lava_dl import _lava_compat
+
+_lava_compat.install()
+
+from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
+from lava.magma.core.model.py.model import PyLoihiProcessModel  # noqa: E402
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort  # noqa: E402
+from lava.magma.core.model.py.type import LavaPyType  # noqa: E402
+from lava.magma.core.process.ports.ports import InPort, OutPort  # noqa: E402
+from lava.magma.core.process.process import AbstractProcess  # noqa: E402
+from lava.magma.core.process.variable import Var  # noqa: E402
+from lava.magma.core.resources import CPU  # noqa: E402
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa: E402
+
+from lava_dl.core.spec import NeuronSpec  # noqa: E402
+
+Shape = ty.Tuple[int, ...]
+
+
+def check_shape(shape, where: str) -> Shape:
+    """Return ``shape`` as a tuple of positive ints or raise naming ``where``."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError as err:
+        raise TypeError(f"{where}: shape must be an int or a tuple of ints, got {shape!r}") from err
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"{where}: shape must be non-empty with positive sizes, got {shape}")
+    return shape
+
+
+def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
+    """Create the Lava Process class of a neuron family.
+
+    Parameters
+    ----------
+    spec : NeuronSpec
+        The family definition.
+    name : str
+        Class name.
+    module : str
+        ``__name__`` of the defining module (Lava's compiler locates models from it).
+    """
+
+    def __init__(self, *, shape, reset_interval: int = 0, reset_offset: int = 0,
+                 name: ty.Optional[str] = None, log_config=None, **params):
+        where = f"{type(self).__name__}"
+        shape = check_shape(shape, where)
+        unknown = set(params) - set(spec.param_names)
+        if unknown:
+            raise TypeError(f"{where}: unknown parameter(s) {sorted(unknown)}; "
+                            f"expected {list(spec.param_names)}")
+        values = {}
+        for p in spec.params:
+            raw = params.get(p.name, p.default)
+            arr = p.check(raw, where=f"{where}: ")
+            try:
+                values[p.name] = np.broadcast_to(arr, shape).astype(np.int32)
+            except ValueError as err:
+                raise ValueError(f"{where}: {p.name} of shape {arr.shape} does not broadcast "
+                                 f"to the neuron shape {shape}") from err
+        if int(reset_interval) < 0:
+            raise ValueError(f"{where}: reset_interval must be >= 0 (0 = never), got {reset_interval}")
+        super(cls, self).__init__(shape=shape, name=name, log_config=log_config,
+                                  reset_interval=int(reset_interval), reset_offset=int(reset_offset),
+                                  **{k: v for k, v in values.items()})
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        for s in spec.states:
+            setattr(self, s.name, Var(shape=shape, init=s.initial))
+        for k, v in values.items():
+            setattr(self, k, Var(shape=shape, init=v))
+        self.reset_interval = Var(shape=(1,), init=int(reset_interval))
+        self.reset_offset = Var(shape=(1,), init=int(reset_offset))
+
+    params_doc = "\n".join(f"    {p.name} : int or array, default {p.default}\n        {p.doc} "
+                           f"(range [{p.lo}, {p.hi}], hdf5 ``{p.hdf5_key}``)." for p in spec.params)
+    doc = (f"{spec.doc}\n\nParameters\n----------\nshape : tuple of int\n    Neuron shape.\n"
+           f"{params_doc}\nreset_interval : int, default 0\n    If > 0, all states are zeroed "
+           f"before the dynamics of every step with ``time_step % reset_interval == "
+           f"reset_offset % reset_interval`` (``time_step`` starts at 1).\nreset_offset : int\n"
+           f"    Phase of the reset.\n")
+    cls = type(name, (AbstractProcess,), {"__init__": __init__, "__doc__": doc, "__module__": module,
+                                           "spec": spec})
+    return cls
+
+
+def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name: str) -> type:
+    dtype = np.int32 if fixed else float
+    step = spec.fixed_step if fixed else spec.float_step
+    kernel_in = np.int64 if fixed else np.float64
+    namespace: dict = {
+        "__module__": module,
+        "__doc__": f"{'Bit-accurate fixed-point' if fixed else 'Floating-point'} model of "
+                   f"{proc_cls.__name__} (kernel ``{step.__module__}.{step.__name__}``).",
+        "a_in": LavaPyType(PyInPort.VEC_DENSE, dtype, precision=spec.in_message_bits),
+        "s_out": LavaPyType(PyOutPort.VEC_DENSE, dtype, precision=max(spec.out_message_bits, 1)),
+        "reset_interval": LavaPyType(np.ndarray, np.int32),
+        "reset_offset": LavaPyType(np.ndarray, np.int32),
+    }
+    for s in spec.states:
+        namespace[s.name] = LavaPyType(np.ndarray, dtype, precision=24)
+    for p in spec.params:
+        namespace[p.name] = LavaPyType(np.ndarray, np.int32)
+    state_names = spec.state_names
+    param_names = spec.param_names
+
+    def run_spk(self):
+        a_in = np.ascontiguousarray(self.a_in.recv(), dtype=kernel_in).reshape(-1)
+        interval = int(self.reset_interval[0])
+        if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
+            for s in spec.states:
+                getattr(self, s.name)[...] = s.initial
+        states = [_flat(getattr(self, n)) for n in state_names]
+        params = [_flat(getattr(self, n)) for n in param_names]
+        out = np.zeros(a_in.shape, dtype=dtype)
+        step(*states, a_in, *params, out)
+        for n, arr in zip(state_names, states):
+            target = getattr(self, n)
+            if not np.shares_memory(target, arr):
+                target[...] = arr.reshape(target.shape)
+        self.s_out.send(out.reshape(self.s_out.shape))
+
+    namespace["run_spk"] = run_spk
+    model = type(name, (PyLoihiProcessModel,), namespace)
+    model = implements(proc=proc_cls, protocol=LoihiProtocol)(model)
+    model = requires(CPU)(model)
+    if fixed:
+        model = tag("fixed_pt", "bit_accurate_loihi")(model)
+    else:
+        model = tag("floating_pt")(model)
+    return model
+
+
+def _flat(arr: np.ndarray) -> np.ndarray:
+    """1-D view of a Var's array (a copy only if Lava handed us a non-contiguous one)."""
+    arr = np.asarray(arr)
+    return arr.reshape(-1) if arr.flags.c_contiguous else np.ascontiguousarray(arr).reshape(-1)
+
+
+def make_neuron_models(proc_cls: type, module: str) -> tuple[type, ty.Optional[type]]:
+    """Create the ``fixed_pt`` and (if the spec has a float rule) ``floating_pt`` models."""
+    spec: NeuronSpec = proc_cls.spec
+    base = proc_cls.__name__
+    fixed = _make_model(proc_cls, spec, True, module, f"Py{base}ModelFixed")
+    flt = None
+    if spec.float_step is not None:
+        flt = _make_model(proc_cls, spec, False, module, f"Py{base}ModelFloat")
+    return fixed, flt
