@@ -92,6 +92,9 @@ SPEC = NeuronSpec(
     ),
     fixed_step=fixed_step,
     float_step=float_step,
+    hdf5_aliases=("LOIHI",),
+    bias_param="bias_mant",
+    deploy_constants={"bias_exp": STATE_EXP},
 )
 
 

@@ -93,6 +93,12 @@ class NeuronSpec:
     #: Lava message precision of ``a_in`` (bits) and ``s_out`` (0: binary spikes).
     in_message_bits: int = 24
     out_message_bits: int = 0
+    #: Other hdf5 ``neuron/type`` strings read as this family (e.g. legacy ``LOIHI``).
+    hdf5_aliases: tuple[str, ...] = ()
+    #: Process parameter that receives an hdf5 layer ``bias`` (None: no bias).
+    bias_param: Optional[str] = None
+    #: Parameters not stored in hdf5, with the value every deployment uses.
+    deploy_constants: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @property
