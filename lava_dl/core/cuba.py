@@ -95,6 +95,7 @@ SPEC = NeuronSpec(
     hdf5_aliases=("LOIHI",),
     bias_param="bias_mant",
     deploy_constants={"bias_exp": STATE_EXP},
+    extra={"hdf5_constants": {"refDelay": 1}},
 )
 
 
@@ -142,14 +143,18 @@ def voltage_forward(cur, state_scale, dv, bias_scaled, vth_scaled, v0, graded, s
 
 
 @jit
-def integrator_backward(grad_out, decay_int, prev_state, state_scale, grad_in, grad_decay):
+def integrator_backward(grad_out, decay_int, y_rec, y0, spiked, state_scale, want_decay, grad_in, grad_decay):
     """Adjoint of ``y[t] = (1 - d/4096) y[t-1] + x[t]`` (resets ignored, as in lava-dl).
 
-    ``prev_state[m, t]`` is the integer state entering step ``t`` (after any reset).
-    Writes ``grad_in`` (w.r.t. x) and accumulates the per-row derivative w.r.t. the
-    stored decay ``d`` (``-y[t-1] / 4096`` per step, in real units) into ``grad_decay``.
+    ``y_rec[m, t]`` is the recorded (pre-reset) integer state, ``y0`` the state before
+    the first step and ``spiked`` (same shape as ``y_rec``, or empty when the
+    integrator has no reset) marks steps after which the state was reset to zero.
+    Writes ``grad_in`` (w.r.t. x). If ``want_decay``, writes into ``grad_decay`` the
+    per-row derivative w.r.t. the stored decay ``d`` (``-y[t-1] / 4096`` per step in
+    real units, ``y[t-1]`` taken after its reset), else leaves it untouched.
     """
     rows, steps = grad_out.shape
+    has_reset = spiked.shape[0] > 0
     for m in range(rows):
         alpha = 1.0 - decay_int[m] / DECAY_UNITY
         g = 0.0
@@ -157,8 +162,16 @@ def integrator_backward(grad_out, decay_int, prev_state, state_scale, grad_in, g
         for t in range(steps - 1, -1, -1):
             g = grad_out[m, t] + alpha * g
             grad_in[m, t] = g
-            gd -= g * prev_state[m, t] / state_scale / DECAY_UNITY
-        grad_decay[m] = gd
+            if want_decay:
+                if t == 0:
+                    prev = y0[m]
+                elif has_reset and spiked[m, t - 1] != 0:
+                    prev = 0
+                else:
+                    prev = y_rec[m, t - 1]
+                gd -= g * prev
+        if want_decay:
+            grad_decay[m] = gd / state_scale / DECAY_UNITY
 
 
 @jit

@@ -1,0 +1,472 @@
+"""Dense and convolutional synapses, as Loihi (and lava-nc's fixed_pt models) compute them.
+
+This module is the one definition of synaptic arithmetic: the Lava ProcessModels
+(``process_models/synapse_models.py``), the tests against the torch layers and any
+fused runner call these functions. It imports numpy and numba only.
+
+Dense (lava-nc ``Dense`` fixed_pt)
+    Once, on the weight matrix (:func:`loihi_dense_weights`): the sign mode is
+    derived from the matrix unless given, weights are clipped to 8 bits for that
+    mode (MIXED ``[-256, 255]``, EXCITATORY ``[0, 255]``, INHIBITORY ``[-255, 0]``)
+    and ``8 - num_weight_bits + [MIXED]`` least significant bits of the magnitude
+    are truncated. Every step (:func:`dense_fixed`): ``a = W @ s`` (with binary
+    input, ``num_message_bits == 0``, every nonzero input counts as 1), then
+    ``a << weight_exp`` or ``a >> -weight_exp`` (arithmetic). No saturation.
+
+Conv (lava-nc ``Conv`` fixed_pt)
+    Lava layout: input ``(x, y, c)``, kernel ``(out, kx, ky, in / groups)``,
+    stride/padding/dilation in ``(x, y)`` order. Lava performs a true convolution
+    (scipy ``convolve2d``), i.e. the kernel is flipped relative to torch's
+    cross-correlation::
+
+        a[X, Y, k] = sum_{i, j, c} s[X*sx + dx*(kx-1-i) - px, Y*sy + dy*(ky-1-j) - py, g*cg + c]
+                                  * w[k, i, j, c]
+
+    with ``g = k // (out / groups)`` and ``cg = in / groups``. The result is wrapped
+    to signed 24 bits. ``weight_exp`` and ``num_weight_bits`` play no part (lava-nc's
+    Conv model ignores them). Binary input (``num_message_bits == 0``) counts every
+    nonzero value as 1, as for Dense.
+
+Both kernels are event driven: they loop over the nonzero inputs only.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing as ty
+
+import numpy as np
+
+from lava_dl.core.fixed_point import jit, shift, wrap24
+
+#: Range accepted for integer synaptic weights (8-bit magnitude + sign; MIXED mode range).
+WEIGHT_MIN = -256
+WEIGHT_MAX = 255
+
+Pair = ty.Tuple[int, int]
+
+
+class SignMode(enum.IntEnum):
+    """Loihi synapse sign mode (same values as ``lava.utils.weightutils.SignMode``)."""
+
+    NULL = 0
+    MIXED = 1
+    EXCITATORY = 2
+    INHIBITORY = 3
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def as_int_weights(weights, where: str, ndim: int, lo: int = WEIGHT_MIN, hi: int = WEIGHT_MAX) -> np.ndarray:
+    """Check that ``weights`` is an ``ndim``-D array of integers in ``[lo, hi]``; return it as int32.
+
+    Parameters
+    ----------
+    weights : array_like
+        Candidate weights (integer or integer-valued float array).
+    where : str
+        Prefix for error messages.
+    ndim : int
+        Required number of dimensions.
+    lo, hi : int
+        Inclusive value range.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous int32 copy.
+
+    Raises
+    ------
+    TypeError
+        If ``weights`` is not a numeric array.
+    ValueError
+        If the rank is wrong, the array is empty, or values are not integers in range.
+    """
+    arr = np.asarray(weights)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{where}: weights must be a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{where}: weights must be real, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{where}: weights must be a {ndim}-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{where}: weights must not be empty, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{where}: weights must be finite")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{where}: weights must be integers (Loihi synapses are integer); "
+                             f"quantize them first (e.g. slayer.quantize.quantize_8bit(..., descale=True))")
+    wmin, wmax = arr.min(), arr.max()
+    if wmin < lo or wmax > hi:
+        raise ValueError(f"{where}: weights must lie in [{lo}, {hi}], got values in [{wmin}, {wmax}]")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def check_int(value, where: str, name: str, lo: int, hi: int) -> int:
+    """Return ``value`` as a Python int in ``[lo, hi]`` or raise TypeError/ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an int, got {value!r}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{where}: {name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def make_pair(value, where: str, name: str, lo: int) -> Pair:
+    """Broadcast an int or a 1-/2-sequence of ints to an ``(x, y)`` pair with values ``>= lo``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        pair = (int(value), int(value))
+    else:
+        try:
+            seq = [v for v in np.asarray(value).reshape(-1).tolist()]
+        except Exception as err:  # pragma: no cover - exotic input
+            raise TypeError(f"{where}: {name} must be an int or a pair of ints, got {value!r}") from err
+        if len(seq) == 1:
+            seq = seq * 2
+        if len(seq) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in seq):
+            raise TypeError(f"{where}: {name} must be an int or a pair of ints, got {value!r}")
+        pair = (seq[0], seq[1])
+    if min(pair) < lo:
+        raise ValueError(f"{where}: {name} must be >= {lo}, got {pair}")
+    return pair
+
+
+def conv_output_shape(input_shape: ty.Sequence[int], weight_shape: ty.Sequence[int], stride: Pair,
+                      padding: Pair, dilation: Pair, where: str = "Conv") -> ty.Tuple[int, int, int]:
+    """Output shape ``(x, y, out)`` of a Lava-layout convolution.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(x, y, c_in)``.
+    weight_shape : sequence of int
+        ``(out, kx, ky, c_in / groups)``.
+    stride, padding, dilation : tuple of int
+        ``(x, y)`` pairs.
+    where : str
+        Prefix for error messages.
+
+    Raises
+    ------
+    ValueError
+        If the (padded) input is smaller than the dilated kernel.
+    """
+    out = []
+    for axis, name in enumerate("xy"):
+        span = dilation[axis] * (weight_shape[1 + axis] - 1) + 1
+        size = input_shape[axis] + 2 * padding[axis]
+        if size < span:
+            raise ValueError(f"{where}: the kernel does not fit along {name}: input {input_shape[axis]} "
+                             f"+ 2*padding {padding[axis]} = {size} < dilated kernel size {span}")
+        out.append((size - span) // stride[axis] + 1)
+    return out[0], out[1], int(weight_shape[0])
+
+
+def check_conv(weight, input_shape, padding, stride, dilation, groups, where: str = "Conv",
+               lo: int = WEIGHT_MIN, hi: int = WEIGHT_MAX):
+    """Validate Lava-layout convolution arguments.
+
+    Returns
+    -------
+    tuple
+        ``(weight_int32, input_shape, output_shape, padding, stride, dilation, groups)``
+        with the pairs in ``(x, y)`` order.
+    """
+    weight = as_int_weights(weight, where, 4, lo, hi)
+    try:
+        input_shape = tuple(int(v) for v in input_shape)
+    except TypeError as err:
+        raise TypeError(f"{where}: input_shape must be a tuple (x, y, c), got {input_shape!r}") from err
+    if len(input_shape) != 3 or min(input_shape) <= 0:
+        raise ValueError(f"{where}: input_shape must be 3 positive sizes (x, y, c), got {input_shape}")
+    padding = make_pair(padding, where, "padding", 0)
+    stride = make_pair(stride, where, "stride", 1)
+    dilation = make_pair(dilation, where, "dilation", 1)
+    groups = check_int(groups, where, "groups", 1, 1 << 30)
+    c_in, c_out = input_shape[2], weight.shape[0]
+    if c_in % groups or c_out % groups:
+        raise ValueError(f"{where}: in channels ({c_in}) and out channels ({c_out}) must both be "
+                         f"divisible by groups ({groups})")
+    if weight.shape[3] != c_in // groups:
+        raise ValueError(f"{where}: weight shape {weight.shape} is (out, kx, ky, in/groups) and needs "
+                         f"in/groups = {c_in // groups} for input_shape {input_shape} and groups {groups}")
+    output_shape = conv_output_shape(input_shape, weight.shape, stride, padding, dilation, where)
+    return weight, input_shape, output_shape, padding, stride, dilation, groups
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def determine_sign_mode(weights: np.ndarray) -> SignMode:
+    """Sign mode Lava derives from a matrix: EXCITATORY if min >= 0, INHIBITORY if max <= 0, else MIXED."""
+    if np.min(weights) >= 0:
+        return SignMode.EXCITATORY
+    if np.max(weights) <= 0:
+        return SignMode.INHIBITORY
+    return SignMode.MIXED
+
+
+def loihi_dense_weights(weights: np.ndarray, num_weight_bits: int = 8,
+                        sign_mode: ty.Optional[int] = None) -> np.ndarray:
+    """Apply Loihi's weight handling once (clip to 8 bits for the sign mode, truncate LSBs).
+
+    Parameters
+    ----------
+    weights : numpy.ndarray
+        Integer weight matrix ``(n_out, n_in)``.
+    num_weight_bits : int, default 8
+        Weight precision; ``8 - num_weight_bits + [MIXED]`` LSBs of the magnitude are
+        cleared (never fewer than 0).
+    sign_mode : SignMode or int, optional
+        Sign mode; derived from the matrix (:func:`determine_sign_mode`) when None or NULL.
+
+    Returns
+    -------
+    numpy.ndarray
+        The effective int32 weights used by :func:`dense_fixed`.
+    """
+    w = np.asarray(weights).astype(np.int64)
+    mode = SignMode(int(sign_mode)) if sign_mode else determine_sign_mode(w)
+    mixed = int(mode == SignMode.MIXED)
+    if mode == SignMode.INHIBITORY:
+        w = -w
+    w = np.clip(w, -256 * mixed, 255)
+    drop = max(0, 8 - int(num_weight_bits) + mixed)
+    w = (w >> drop) << drop
+    if mode == SignMode.INHIBITORY:
+        w = -w
+    return np.ascontiguousarray(w, dtype=np.int32)
+
+
+@jit
+def dense_accumulate(wt, s, binary, out):
+    """``out = W @ s`` over the nonzero inputs, with ``wt = W.T`` (shape ``(n_in, n_out)``).
+
+    Integer arrays give exact integer sums in ``out``'s dtype (use int64); float arrays a
+    float sum. With ``binary`` every nonzero ``s[j]`` counts as 1.
+    """
+    n_out = out.shape[0]
+    for i in range(n_out):
+        out[i] = 0
+    for j in range(s.shape[0]):
+        v = s[j]
+        if v == 0:
+            continue
+        row = wt[j]
+        if binary:
+            for i in range(n_out):
+                out[i] += row[i]
+        else:
+            for i in range(n_out):
+                out[i] += row[i] * v
+
+
+@jit
+def dense_fixed(wt, s, binary, weight_exp, out):
+    """Lava Dense fixed_pt step: :func:`dense_accumulate` then ``shift(a, weight_exp)`` (int64 ``out``)."""
+    dense_accumulate(wt, s, binary, out)
+    if weight_exp != 0:
+        for i in range(out.shape[0]):
+            out[i] = shift(out[i], weight_exp)
+
+
+def dense(weights: np.ndarray, s: np.ndarray, num_message_bits: int = 0, weight_exp: int = 0) -> np.ndarray:
+    """Convenience wrapper of :func:`dense_fixed` for already-handled weights ``(n_out, n_in)``.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray
+        Effective integer weights (output of :func:`loihi_dense_weights`).
+    s : numpy.ndarray
+        Input vector ``(n_in,)``.
+    num_message_bits : int, default 0
+        0 for binary input, else graded.
+    weight_exp : int, default 0
+        Shift applied to the accumulated sum.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 activation ``(n_out,)``.
+    """
+    wt = np.ascontiguousarray(np.asarray(weights, dtype=np.int32).T)
+    s = np.ascontiguousarray(s, dtype=np.int64).reshape(-1)
+    out = np.zeros(wt.shape[1], dtype=np.int64)
+    dense_fixed(wt, s, num_message_bits == 0, int(weight_exp), out)
+    return out
+
+
+def _trailing_zeros(w: np.ndarray) -> int:
+    """Largest ``k <= 8`` such that every entry of ``w`` is divisible by ``2**k``."""
+    nz = np.abs(w[w != 0]).astype(np.int64)
+    k = 0
+    while k < 8 and nz.size and np.all(nz % (1 << (k + 1)) == 0):
+        k += 1
+    return 8 if nz.size == 0 else k
+
+
+def optimize_weight_bits(weight) -> ty.Tuple[np.ndarray, int, int, SignMode]:
+    """Choose Loihi weight parameters that represent an integer matrix exactly (netx §5.4, lossless).
+
+    Like netx, the matrix is scaled up by ``2**sb`` as far as the 8-bit range of its
+    sign mode allows (``weight_exp = -sb``) and the number of weight bits drops the
+    LSBs that are zero anyway. Unlike netx it is lossless for every matrix in
+    ``[-256, 255]``: an all-zero matrix is returned as is; all-negative matrices
+    use INHIBITORY's ``[-255, 0]`` range (scaling *down* with ``weight_exp > 0`` when
+    needed) and fall back to MIXED mode (which holds -256 exactly) where they do not
+    fit. MIXED matrices with odd entries get ``num_weight_bits = 9`` (no truncation),
+    as netx does.
+
+    Parameters
+    ----------
+    weight : array_like
+        Integer matrix with values in ``[-256, 255]``.
+
+    Returns
+    -------
+    weight_int : numpy.ndarray
+        int32 matrix to give to ``Dense(weights=...)``.
+    num_weight_bits : int
+        In ``[1, 9]``.
+    weight_exp : int
+        Shift of the accumulated sum.
+    sign_mode : SignMode
+        Sign mode to pass to ``Dense(sign_mode=...)``. It equals the mode Dense derives
+        from ``weight_int`` except in the MIXED fallback for all-negative matrices.
+
+    Raises
+    ------
+    ValueError
+        If the matrix holds non-integer values or values outside ``[-256, 255]``.
+    """
+    w = as_int_weights(weight, "optimize_weight_bits", np.ndim(weight)).astype(np.int64)
+    if not np.any(w):
+        return w.astype(np.int32), 8, 0, SignMode.EXCITATORY
+    mode = determine_sign_mode(w)
+    tz = _trailing_zeros(w)
+    if mode == SignMode.MIXED:
+        lo, hi = -256, 255
+    elif mode == SignMode.EXCITATORY:
+        lo, hi = 0, 255
+    else:
+        lo, hi = -255, 0
+    wmin, wmax = int(w.min()), int(w.max())
+    # Largest sb (>= -tz, so that a right shift stays exact) with the matrix in range.
+    sb = None
+    for cand in range(8, -tz - 1, -1):
+        lo_c = wmin << cand if cand >= 0 else wmin >> -cand
+        hi_c = wmax << cand if cand >= 0 else wmax >> -cand
+        if lo <= lo_c and hi_c <= hi:
+            sb = cand
+            break
+    if sb is None:  # all-negative with an odd entry and -256: only MIXED holds it
+        mode, sb = SignMode.MIXED, 0
+    w_int = w << sb if sb >= 0 else w >> -sb
+    mixed = int(mode == SignMode.MIXED)
+    num_weight_bits = max(1, 8 + mixed - _trailing_zeros(w_int))
+    return w_int.astype(np.int32), num_weight_bits, -sb, mode
+
+
+# --------------------------------------------------------------------------- conv
+
+
+@jit
+def conv_accumulate(s, wt, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, groups, binary, out):
+    """Lava convolution as a scatter over the nonzero inputs (``out`` is zeroed first).
+
+    Parameters
+    ----------
+    s : array (x, y, c_in)
+        Input.
+    wt : array (c_in / groups, kx, ky, c_out)
+        Kernel ``w`` (Lava layout ``(out, kx, ky, in/groups)``) transposed ``(3, 1, 2, 0)``.
+    stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, groups : int
+        Convolution geometry in ``(x, y)`` order.
+    binary : bool
+        Count every nonzero input as 1.
+    out : array (x_out, y_out, c_out)
+        Result (int64 for exact integer sums, or float64).
+    """
+    xo, yo, co = out.shape
+    out[...] = 0
+    cg = wt.shape[0]
+    kx = wt.shape[1]
+    ky = wt.shape[2]
+    kg = co // groups
+    for u in range(s.shape[0]):
+        for v in range(s.shape[1]):
+            for cin in range(s.shape[2]):
+                val = s[u, v, cin]
+                if val == 0:
+                    continue
+                if binary:
+                    val = 1
+                g = cin // cg
+                c = cin - g * cg
+                k0 = g * kg
+                for i in range(kx):
+                    px = u + pad_x - dil_x * (kx - 1 - i)
+                    if px < 0 or px % stride_x != 0:
+                        continue
+                    x = px // stride_x
+                    if x >= xo:
+                        continue
+                    for j in range(ky):
+                        py = v + pad_y - dil_y * (ky - 1 - j)
+                        if py < 0 or py % stride_y != 0:
+                            continue
+                        y = py // stride_y
+                        if y >= yo:
+                            continue
+                        wrow = wt[c, i, j]
+                        orow = out[x, y]
+                        for kk in range(kg):
+                            orow[k0 + kk] += wrow[k0 + kk] * val
+
+
+@jit
+def conv_fixed(s, wt, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, groups, binary, out):
+    """Lava Conv fixed_pt step: :func:`conv_accumulate` (int64) then wrap to signed 24 bits."""
+    conv_accumulate(s, wt, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, groups, binary, out)
+    flat = out.reshape(-1)
+    for i in range(flat.shape[0]):
+        flat[i] = wrap24(flat[i])
+
+
+def conv_kernel_layout(weight: np.ndarray, dtype=np.int32) -> np.ndarray:
+    """Lava kernel ``(out, kx, ky, in/groups)`` -> the ``(in/groups, kx, ky, out)`` layout of the kernels."""
+    return np.ascontiguousarray(np.asarray(weight).transpose(3, 1, 2, 0), dtype=dtype)
+
+
+def conv(s: np.ndarray, weight: np.ndarray, stride=1, padding=0, dilation=1, groups: int = 1,
+         num_message_bits: int = 0) -> np.ndarray:
+    """Convenience wrapper of :func:`conv_fixed` (Lava layout in and out).
+
+    Parameters
+    ----------
+    s : numpy.ndarray
+        Input ``(x, y, c_in)``.
+    weight : numpy.ndarray
+        Integer kernel ``(out, kx, ky, c_in / groups)``.
+    stride, padding, dilation : int or tuple of int
+        ``(x, y)`` geometry.
+    groups : int, default 1
+        Convolution groups.
+    num_message_bits : int, default 0
+        0 for binary input, else graded.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 activation ``(x_out, y_out, out)`` wrapped to signed 24 bits.
+    """
+    s = np.ascontiguousarray(s, dtype=np.int64)
+    weight, _, out_shape, padding, stride, dilation, groups = check_conv(
+        weight, s.shape, padding, stride, dilation, groups, "conv", -(1 << 24), 1 << 24)
+    out = np.zeros(out_shape, dtype=np.int64)
+    conv_fixed(s, conv_kernel_layout(weight), stride[0], stride[1], padding[0], padding[1],
+               dilation[0], dilation[1], groups, num_message_bits == 0, out)
+    return out

@@ -1,0 +1,16 @@
+"""SLAYER: PyTorch training of spiking networks whose forward pass is the deployed integer model.
+
+Submodules (imported on first access): ``neuron``, ``synapse``, ``block``,
+``quantize``, ``utils``. Tensors are ``N, C, (H, W,) T`` with time last.
+This package never imports the Lava runtime.
+"""
+
+import importlib
+
+_SUBMODULES = ("neuron", "synapse", "block", "quantize", "utils", "loss", "classifier", "io")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,11 @@
+"""Neuron layers (``cuba``, ...) derived from the definitions in ``lava_dl.core``."""
+
+import importlib
+
+_SUBMODULES = ("base", "cuba", "norm", "dropout", "dynamics")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,195 @@
+"""Behaviour shared by every slayer neuron: scales, threshold grid, quantizer, states, export."""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+import torch
+from torch import nn
+
+from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP
+from lava_dl.core.spec import NeuronSpec
+
+
+def _as_shape(shape) -> ty.Optional[tuple[int, ...]]:
+    if shape is None:
+        return None
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"neuron shape must be non-empty with positive sizes, got {shape}")
+    return shape
+
+
+class Neuron(nn.Module):
+    """Base class of slayer neurons.
+
+    Parameters
+    ----------
+    threshold : float
+        Spike threshold in real units; stored on the ``1/scale`` grid
+        (``trunc(threshold * scale) / scale``), i.e. mantissa ``vThMant``.
+        ``None`` or a negative value disables spiking.
+    tau_grad, scale_grad : float
+        Width and height multipliers of the surrogate gradient.
+    scale : int
+        Weight scale ``W`` (default 64). States use ``S = W << 6``; the integer
+        model does not depend on it.
+    norm : callable, optional
+        Normalisation factory, e.g. ``MeanOnlyBatchNorm``; called as
+        ``norm(num_features=C)`` when the shape is known, else ``norm()``.
+    dropout : nn.Module, optional
+        Applied to the output spikes.
+    shared_param : bool
+        One decay per layer (True) or one per channel (False, needs ``shape``).
+    persistent_state : bool
+        Carry states across calls to ``forward``.
+    requires_grad : bool
+        Learn the decays.
+    graded_spike : bool
+        A spike carries the real voltage instead of 1.
+    shape : tuple of int, optional
+        Neuron shape ``(C,)`` or ``(C, H, W)`` without batch and time. Given by
+        blocks; checked against every input.
+    """
+
+    #: The family definition (set by subclasses).
+    spec: ty.ClassVar[NeuronSpec]
+
+    def __init__(self, threshold, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
+                 shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
+                 shape=None):
+        super().__init__()
+        self.w_scale = int(scale)
+        self.s_scale = int(scale * (1 << STATE_EXP))
+        self.p_scale = DECAY_UNITY
+        if self.w_scale <= 0:
+            raise ValueError(f"scale must be a positive integer, got {scale}")
+        if threshold is None or threshold < 0:
+            self.threshold = -1.0
+        else:
+            self.threshold = int(threshold * self.w_scale) / self.w_scale
+        self.tau_grad = float(tau_grad)
+        self.scale_grad = float(scale_grad)
+        self.shared_param = bool(shared_param)
+        self.persistent_state = bool(persistent_state)
+        self.requires_grad = bool(requires_grad)
+        self.graded_spike = bool(graded_spike)
+        self.shape = _as_shape(shape)
+        if not self.shared_param and self.shape is None:
+            raise ValueError("shared_param=False needs the neuron shape (pass shape=(C, ...)); "
+                             "blocks pass it for you")
+        if norm is not None:
+            self.norm = norm(num_features=self.shape[0]) if self.shape is not None else norm()
+            if hasattr(self.norm, "pre_hook_fx"):
+                self.norm.pre_hook_fx = self.quantize_8bit
+        else:
+            self.norm = None
+        self.drop = dropout
+        self._states: dict[str, torch.Tensor] = {}
+
+    # ---- fixed-point conventions ------------------------------------------------
+    @property
+    def scale(self) -> int:
+        return self.w_scale
+
+    @property
+    def weight_exponent(self) -> int:
+        return 0
+
+    @property
+    def v_th_mant(self) -> int:
+        """Threshold mantissa (``vThMant``); ``-1`` when spiking is disabled."""
+        return int(self.threshold * self.w_scale) if self.threshold >= 0 else -1
+
+    def quantize_8bit(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+        """Loihi 8-bit weight quantizer (even integers in [-256, 254] after descale)."""
+        from lava_dl.slayer.quantize import quantize_8bit
+
+        return quantize_8bit(weight, scale=self.w_scale, descale=descale)
+
+    # ---- parameters ----------------------------------------------------------------
+    def _decay_parameter(self, value, name: str, jitter: float = 0.01) -> nn.Parameter:
+        """Store a decay fraction as ``4096 * value`` (float; rounded half-even when used)."""
+        def check(v):
+            if not 0 <= v <= 1:
+                raise ValueError(f"{name} must lie in [0, 1] (a fraction lost per step), got {v}")
+        if self.shared_param:
+            if isinstance(value, (tuple, list)):
+                raise ValueError(f"{name}: a (min, max) range needs shared_param=False")
+            check(value)
+            data = torch.tensor([self.p_scale * value], dtype=torch.float32)
+        else:
+            channels = self.shape[0]
+            low, high = value if isinstance(value, (tuple, list)) else (value * (1 - jitter),
+                                                                       min(value * (1 + jitter), 1.0))
+            check(low)
+            check(high)
+            data = self.p_scale * (low + (high - low) * torch.rand(channels))
+        return nn.Parameter(data, requires_grad=self.requires_grad)
+
+    def clamp(self) -> None:
+        """Keep learnable decays inside [0, 4096]."""
+        for p in self._decay_parameters():
+            p.data.clamp_(0, self.p_scale)
+
+    def _decay_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    # ---- shapes ----------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() < 3:
+            raise ValueError(f"{type(self).__name__} expects input N, C, (H, W,) T; got shape "
+                             f"{tuple(x.shape)}")
+        if self.shape is not None and tuple(x.shape[1:-1]) != self.shape:
+            raise ValueError(f"{type(self).__name__} has shape {self.shape}, got input of shape "
+                             f"{tuple(x.shape)} (expected N, {', '.join(map(str, self.shape))}, T)")
+
+    def per_row(self, param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Broadcast a shared or per-channel parameter to one value per (batch, neuron) row."""
+        n, c = x.shape[0], x.shape[1]
+        if param.numel() == 1:
+            return param.reshape(1).expand(x[..., 0].numel())
+        if param.numel() != c:
+            raise ValueError(f"per-channel parameter of size {param.numel()} does not match {c} channels")
+        view = [1, c] + [1] * (x.dim() - 3)
+        return param.reshape(view).expand(x.shape[:-1]).reshape(-1)
+
+    def state(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Initial integer state per row (zeros unless persistent and same batch shape)."""
+        rows = x[..., 0].numel()
+        saved = self._states.get(name)
+        if self.persistent_state and saved is not None and saved.numel() == rows:
+            return saved
+        return torch.zeros(rows, dtype=torch.int64)
+
+    def keep_state(self, name: str, value: torch.Tensor) -> None:
+        if self.persistent_state:
+            self._states[name] = value.detach().to(torch.int64).clone()
+
+    # ---- export ------------------------------------------------------------------------
+    def spec_values(self) -> dict:
+        """Deployed integer value of each parameter of :attr:`spec` that hdf5 stores."""
+        raise NotImplementedError
+
+    def device_params(self) -> dict:
+        """hdf5 ``neuron`` fields ({key: value}) as lava-dl writes them, from the spec's table."""
+        fields: dict = {"type": self.spec.hdf5_type}
+        for name, value in self.spec_values().items():
+            key = self.spec.param(name).hdf5_key
+            value = np.asarray(value, dtype=np.int64)
+            fields[key] = value if value.size > 1 else value.reshape(()).item()
+        fields.update(self.spec.extra.get("hdf5_constants", {}))
+        fields["gradedSpike"] = self.graded_spike
+        return fields
+
+    @staticmethod
+    def rounded(param: torch.Tensor):
+        """Integer decay as deployed: ``rne`` of the stored float (scalar or per channel)."""
+        values = torch.round(param.detach()).to(torch.int64).cpu().numpy()
+        return values if values.size > 1 else int(values[0])
+
+    def _apply_dropout(self, spikes: torch.Tensor) -> torch.Tensor:
+        return self.drop(spikes) if self.drop is not None else spikes

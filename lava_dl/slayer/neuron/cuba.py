@@ -1,0 +1,92 @@
+"""CUBA-LIF training layer: forward = the deployed integer kernel of :mod:`lava_dl.core.cuba`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lava_dl.core import cuba as _cuba
+from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
+from lava_dl.slayer.neuron.dynamics import LeakyIntegrator, SpikingIntegrator
+
+#: Threshold used when spiking is disabled: never reached by a 24-bit voltage.
+_NO_SPIKE = np.int64(1) << 40
+
+
+class Neuron(_BaseNeuron):
+    """Current-based leaky integrate-and-fire neuron (lava-dl's ``slayer.neuron.cuba.Neuron``).
+
+    Parameters
+    ----------
+    threshold : float
+        Spike threshold (real units, on the ``1/scale`` grid). The integer test
+        is Loihi's strict ``v > vThMant << 6`` for any threshold size.
+    current_decay, voltage_decay : float or (float, float)
+        Fraction of current / voltage lost per step, in [0, 1]; a ``(min, max)``
+        range draws per-channel values when ``shared_param=False``.
+    tau_grad, scale_grad, scale, norm, dropout, shared_param, persistent_state,
+    requires_grad, graded_spike, shape
+        See :class:`lava_dl.slayer.neuron.base.Neuron`.
+
+    Notes
+    -----
+    The forward pass computes, per step, ``u = wrap24(rs0(u (4096 - iDecay), 12)
+    + trunc(S x))`` and ``v = sat24(rs0(v (4096 - vDecay), 12) + u)`` with reset
+    to 0 after a spike, exactly as the Lava ``CubaLIF`` fixed-point model does.
+    A ``norm`` acts on the current; deployed, its mean becomes the bias.
+    """
+
+    spec = _cuba.SPEC
+
+    def __init__(self, threshold, current_decay, voltage_decay, tau_grad=1, scale_grad=1, scale=1 << 6,
+                 norm=None, dropout=None, shared_param=True, persistent_state=False, requires_grad=False,
+                 graded_spike=False, shape=None):
+        super().__init__(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad, scale=scale,
+                         norm=norm, dropout=dropout, shared_param=shared_param,
+                         persistent_state=persistent_state, requires_grad=requires_grad,
+                         graded_spike=graded_spike, shape=shape)
+        self.current_decay = self._decay_parameter(current_decay, "current_decay")
+        self.voltage_decay = self._decay_parameter(voltage_decay, "voltage_decay")
+
+    def _decay_parameters(self):
+        return [self.current_decay, self.voltage_decay]
+
+    @property
+    def surrogate(self) -> tuple[float, float, float]:
+        """``(theta, tau_rho, scale_rho)`` of the spike's surrogate derivative."""
+        theta = max(self.threshold, 0.0)
+        tau = max(_cuba.TAU_RHO_MULT * self.tau_grad * theta, 1.0 / self.s_scale)
+        return theta, tau, _cuba.SCALE_RHO_MULT * self.scale_grad
+
+    def spec_values(self) -> dict:
+        return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
+                "vth": self.v_th_mant}
+
+    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the neuron; return ``(current, voltage, spikes)`` in real units.
+
+        ``voltage`` is the recorded pre-reset voltage; ``current`` is after the norm.
+        """
+        self._check_input(x)
+        if self.requires_grad:
+            self.clamp()
+        rows, steps = x[..., 0].numel(), x.shape[-1]
+        flat = x.reshape(rows, steps)
+        current = LeakyIntegrator.apply(flat, self.per_row(self.current_decay, x), self.state("u", x),
+                                        self.s_scale)
+        self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
+        if self.norm is not None:
+            current = self.norm(current.reshape(x.shape)).reshape(rows, steps)
+        vth = self.v_th_mant
+        vth_scaled = np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
+        spikes, voltage = SpikingIntegrator.apply(
+            current, self.per_row(self.voltage_decay, x), self.state("v", x), self.s_scale,
+            np.zeros(rows, np.int64), vth_scaled, self.surrogate, self.graded_spike)
+        self.keep_state("v", torch.round(voltage[:, -1] * self.s_scale) * (spikes[:, -1] == 0))
+        return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
+        _, _, spikes = self.dynamics(x)
+        return self._apply_dropout(spikes)

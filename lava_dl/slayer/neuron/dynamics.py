@@ -1,0 +1,102 @@
+"""Autograd wrappers around the compiled integer kernels of ``lava_dl.core``.
+
+Every op runs the deployed fixed-point rule forward (CPU tensors share memory
+with numpy) and a compiled surrogate-gradient adjoint backward. Inputs are
+``(rows, T)`` real tensors, one row per neuron instance (batch x neurons).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lava_dl.core import cuba as _cuba
+
+_EMPTY_MASK = np.zeros((0, 0), np.uint8)
+
+
+def _rows_int(decay: torch.Tensor) -> np.ndarray:
+    """Per-row integer decay: round-half-even of the stored float (as lava-dl exports it)."""
+    return np.ascontiguousarray(torch.round(decay.detach()).to(torch.int64).cpu().numpy())
+
+
+def _as_numpy(x: torch.Tensor, dtype) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=dtype)
+
+
+def _check_cpu(x: torch.Tensor) -> None:
+    if x.device.type != "cpu":
+        raise NotImplementedError(
+            "lava_dl neuron kernels run on CPU tensors; move the network to the CPU "
+            f"(got a tensor on {x.device})"
+        )
+
+
+class LeakyIntegrator(torch.autograd.Function):
+    """``y[t] = wrap24(rs0(y[t-1] (4096 - d), 12) + trunc(S x[t]))``, returned as ``y / S``."""
+
+    @staticmethod
+    def forward(ctx, x, decay, y0, state_scale: float):
+        _check_cpu(x)
+        xs = _as_numpy(x, np.float32)
+        d = _rows_int(decay)
+        y0_np = _as_numpy(y0, np.int64)
+        y = np.empty(xs.shape, np.int32)
+        _cuba.current_forward(xs, float(state_scale), d, y0_np, y)
+        ctx.save_for_backward(decay)
+        ctx.y, ctx.y0, ctx.d, ctx.state_scale = y, y0_np, d, float(state_scale)
+        return torch.from_numpy(y).to(x.dtype) / state_scale
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        (decay,) = ctx.saved_tensors
+        g = _as_numpy(grad_y, np.float64)
+        grad_x = np.empty_like(g)
+        grad_d = np.zeros(g.shape[0], np.float64)
+        want = bool(ctx.needs_input_grad[1])
+        _cuba.integrator_backward(g, ctx.d, ctx.y, ctx.y0, _EMPTY_MASK, ctx.state_scale, want, grad_x,
+                                  grad_d)
+        gd = torch.from_numpy(grad_d).to(decay.dtype) if want else None
+        return torch.from_numpy(grad_x).to(grad_y.dtype), gd, None, None
+
+
+class SpikingIntegrator(torch.autograd.Function):
+    """Voltage integration with bias, strict integer threshold, spike and reset to zero.
+
+    Returns ``(spike, voltage)``: spikes are 1.0 (or the real voltage when graded),
+    the voltage is the recorded pre-reset ``v / S``. Gradients flow through the
+    spikes via the surrogate and through the voltage output directly.
+    """
+
+    @staticmethod
+    def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded):
+        _check_cpu(cur)
+        cs = _as_numpy(cur, np.float32)
+        d = _rows_int(decay)
+        v0_np = _as_numpy(v0, np.int64)
+        s = np.empty(cs.shape, np.float32)
+        v = np.empty(cs.shape, np.int32)
+        _cuba.voltage_forward(cs, float(state_scale), d, bias_scaled, vth_scaled, v0_np, bool(graded), s, v)
+        ctx.save_for_backward(decay)
+        ctx.v, ctx.s, ctx.v0, ctx.d = v, s, v0_np, d
+        ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
+        spikes = torch.from_numpy(s).to(cur.dtype)
+        voltage = torch.from_numpy(v).to(cur.dtype) / state_scale
+        return spikes, voltage
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_v):
+        (decay,) = ctx.saved_tensors
+        theta, tau_rho, scale_rho = ctx.surrogate
+        gs = _as_numpy(grad_s, np.float64)
+        gv = np.empty_like(gs)
+        _cuba.spike_backward(gs, ctx.v, ctx.state_scale, theta, tau_rho, scale_rho, ctx.graded, gv)
+        if grad_v is not None:
+            gv += _as_numpy(grad_v, np.float64)
+        grad_cur = np.empty_like(gv)
+        grad_d = np.zeros(gv.shape[0], np.float64)
+        want = bool(ctx.needs_input_grad[1])
+        spiked = (ctx.s != 0).view(np.uint8)
+        _cuba.integrator_backward(gv, ctx.d, ctx.v, ctx.v0, spiked, ctx.state_scale, want, grad_cur, grad_d)
+        gd = torch.from_numpy(grad_d).to(decay.dtype) if want else None
+        return torch.from_numpy(grad_cur).to(grad_s.dtype), gd, None, None, None, None, None, None
