@@ -8,8 +8,6 @@ reset) and the same ProcessModel behaviour (one compiled kernel call per step).
 
 from __future__ import annotations
 
-import typing as ty
-
 import numpy as np
 
 from lava_dl import _lava_compat
@@ -28,7 +26,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa:
 
 from lava_dl.core.spec import NeuronSpec  # noqa: E402
 
-Shape = ty.Tuple[int, ...]
+Shape = tuple[int, ...]
 
 
 def check_shape(shape, where: str) -> Shape:
@@ -58,7 +56,7 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
     """
 
     def __init__(self, *, shape, reset_interval: int = 0, reset_offset: int = 0,
-                 name: ty.Optional[str] = None, log_config=None, **params):
+                 name: str | None = None, log_config=None, **params):
         where = f"{type(self).__name__}"
         shape = check_shape(shape, where)
         unknown = set(params) - set(spec.param_names)
@@ -153,7 +151,7 @@ def _flat(arr: np.ndarray) -> np.ndarray:
     return arr.reshape(-1) if arr.flags.c_contiguous else np.ascontiguousarray(arr).reshape(-1)
 
 
-def make_neuron_models(proc_cls: type, module: str) -> tuple[type, ty.Optional[type]]:
+def make_neuron_models(proc_cls: type, module: str) -> tuple[type, type | None]:
     """Create the ``fixed_pt`` and (if the spec has a float rule) ``floating_pt`` models."""
     spec: NeuronSpec = proc_cls.spec
     base = proc_cls.__name__

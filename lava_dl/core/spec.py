@@ -9,8 +9,8 @@ all built from it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class Param:
     """
 
     name: str
-    hdf5_key: Optional[str]
+    hdf5_key: str | None
     lo: int
     hi: int
     default: int
@@ -87,7 +87,7 @@ class NeuronSpec:
     params: tuple[Param, ...]
     states: tuple[State, ...]
     fixed_step: Callable
-    float_step: Optional[Callable] = None
+    float_step: Callable | None = None
     in_ports: tuple[str, ...] = ("a_in",)
     out_port: str = "s_out"
     #: Lava message precision of ``a_in`` (bits) and ``s_out`` (0: binary spikes).
@@ -96,7 +96,7 @@ class NeuronSpec:
     #: Other hdf5 ``neuron/type`` strings read as this family (e.g. legacy ``LOIHI``).
     hdf5_aliases: tuple[str, ...] = ()
     #: Process parameter that receives an hdf5 layer ``bias`` (None: no bias).
-    bias_param: Optional[str] = None
+    bias_param: str | None = None
     #: Parameters not stored in hdf5, with the value every deployment uses.
     deploy_constants: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)

@@ -43,7 +43,7 @@ from lava_dl.core.fixed_point import jit, shift, wrap24
 WEIGHT_MIN = -256
 WEIGHT_MAX = 255
 
-Pair = ty.Tuple[int, int]
+Pair = tuple[int, int]
 
 
 class SignMode(enum.IntEnum):
@@ -135,7 +135,7 @@ def make_pair(value, where: str, name: str, lo: int) -> Pair:
 
 
 def conv_output_shape(input_shape: ty.Sequence[int], weight_shape: ty.Sequence[int], stride: Pair,
-                      padding: Pair, dilation: Pair, where: str = "Conv") -> ty.Tuple[int, int, int]:
+                      padding: Pair, dilation: Pair, where: str = "Conv") -> tuple[int, int, int]:
     """Output shape ``(x, y, out)`` of a Lava-layout convolution.
 
     Parameters
@@ -210,7 +210,7 @@ def determine_sign_mode(weights: np.ndarray) -> SignMode:
 
 
 def loihi_dense_weights(weights: np.ndarray, num_weight_bits: int = 8,
-                        sign_mode: ty.Optional[int] = None) -> np.ndarray:
+                        sign_mode: int | None = None) -> np.ndarray:
     """Apply Loihi's weight handling once (clip to 8 bits for the sign mode, truncate LSBs).
 
     Parameters
@@ -308,7 +308,7 @@ def _trailing_zeros(w: np.ndarray) -> int:
     return 8 if nz.size == 0 else k
 
 
-def optimize_weight_bits(weight) -> ty.Tuple[np.ndarray, int, int, SignMode]:
+def optimize_weight_bits(weight) -> tuple[np.ndarray, int, int, SignMode]:
     """Choose Loihi weight parameters that represent an integer matrix exactly (netx §5.4, lossless).
 
     Like netx, the matrix is scaled up by ``2**sb`` as far as the 8-bit range of its

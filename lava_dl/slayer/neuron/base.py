@@ -12,7 +12,7 @@ from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP
 from lava_dl.core.spec import NeuronSpec
 
 
-def _as_shape(shape) -> ty.Optional[tuple[int, ...]]:
+def _as_shape(shape) -> tuple[int, ...] | None:
     if shape is None:
         return None
     if isinstance(shape, (int, np.integer)):
@@ -53,6 +53,9 @@ class Neuron(nn.Module):
     shape : tuple of int, optional
         Neuron shape ``(C,)`` or ``(C, H, W)`` without batch and time. Given by
         blocks; checked against every input.
+    num_channels : int, optional
+        Channel count when the full shape is not known yet (conv blocks built
+        without ``input_shape``); per-channel parameters need one of the two.
     """
 
     #: The family definition (set by subclasses).
@@ -60,7 +63,7 @@ class Neuron(nn.Module):
 
     def __init__(self, threshold, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
                  shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
-                 shape=None):
+                 shape=None, num_channels=None):
         super().__init__()
         self.w_scale = int(scale)
         self.s_scale = int(scale * (1 << STATE_EXP))
@@ -78,11 +81,12 @@ class Neuron(nn.Module):
         self.requires_grad = bool(requires_grad)
         self.graded_spike = bool(graded_spike)
         self.shape = _as_shape(shape)
-        if not self.shared_param and self.shape is None:
+        self.num_channels = self.shape[0] if self.shape is not None else num_channels
+        if not self.shared_param and self.num_channels is None:
             raise ValueError("shared_param=False needs the neuron shape (pass shape=(C, ...)); "
                              "blocks pass it for you")
         if norm is not None:
-            self.norm = norm(num_features=self.shape[0]) if self.shape is not None else norm()
+            self.norm = norm(num_features=self.num_channels) if self.num_channels else norm()
             if hasattr(self.norm, "pre_hook_fx"):
                 self.norm.pre_hook_fx = self.quantize_8bit
         else:
@@ -122,7 +126,7 @@ class Neuron(nn.Module):
             check(value)
             data = torch.tensor([self.p_scale * value], dtype=torch.float32)
         else:
-            channels = self.shape[0]
+            channels = self.num_channels
             low, high = value if isinstance(value, (tuple, list)) else (value * (1 - jitter),
                                                                        min(value * (1 + jitter), 1.0))
             check(low)
@@ -143,13 +147,15 @@ class Neuron(nn.Module):
         if x.dim() < 3:
             raise ValueError(f"{type(self).__name__} expects input N, C, (H, W,) T; got shape "
                              f"{tuple(x.shape)}")
+        if self.shape is None and self.num_channels in (None, x.shape[1]):
+            self.shape = tuple(x.shape[1:-1])
         if self.shape is not None and tuple(x.shape[1:-1]) != self.shape:
             raise ValueError(f"{type(self).__name__} has shape {self.shape}, got input of shape "
                              f"{tuple(x.shape)} (expected N, {', '.join(map(str, self.shape))}, T)")
 
     def per_row(self, param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Broadcast a shared or per-channel parameter to one value per (batch, neuron) row."""
-        n, c = x.shape[0], x.shape[1]
+        c = x.shape[1]
         if param.numel() == 1:
             return param.reshape(1).expand(x[..., 0].numel())
         if param.numel() != c:

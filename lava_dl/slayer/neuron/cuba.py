@@ -26,7 +26,7 @@ class Neuron(_BaseNeuron):
         Fraction of current / voltage lost per step, in [0, 1]; a ``(min, max)``
         range draws per-channel values when ``shared_param=False``.
     tau_grad, scale_grad, scale, norm, dropout, shared_param, persistent_state,
-    requires_grad, graded_spike, shape
+    requires_grad, graded_spike, shape, num_channels
         See :class:`lava_dl.slayer.neuron.base.Neuron`.
 
     Notes
@@ -41,11 +41,11 @@ class Neuron(_BaseNeuron):
 
     def __init__(self, threshold, current_decay, voltage_decay, tau_grad=1, scale_grad=1, scale=1 << 6,
                  norm=None, dropout=None, shared_param=True, persistent_state=False, requires_grad=False,
-                 graded_spike=False, shape=None):
+                 graded_spike=False, shape=None, num_channels=None):
         super().__init__(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad, scale=scale,
                          norm=norm, dropout=dropout, shared_param=shared_param,
                          persistent_state=persistent_state, requires_grad=requires_grad,
-                         graded_spike=graded_spike, shape=shape)
+                         graded_spike=graded_spike, shape=shape, num_channels=num_channels)
         self.current_decay = self._decay_parameter(current_decay, "current_decay")
         self.voltage_decay = self._decay_parameter(voltage_decay, "voltage_decay")
 
