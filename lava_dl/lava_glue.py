@@ -55,9 +55,10 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
         ``__name__`` of the defining module (Lava's compiler locates models from it).
     """
 
-    def __init__(self, *, shape, reset_interval: int = 0, reset_offset: int = 0,
+    def __init__(self, *, shape, reset_interval: int = 0, reset_offset: int = 0, reset_hold: bool = False,
                  name: str | None = None, log_config=None, **params):
         where = f"{type(self).__name__}"
+        self._runtime = None  # lets AbstractProcess.__del__ run if validation below raises
         shape = check_shape(shape, where)
         unknown = set(params) - set(spec.param_names)
         if unknown:
@@ -76,6 +77,7 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
             raise ValueError(f"{where}: reset_interval must be >= 0 (0 = never), got {reset_interval}")
         super(cls, self).__init__(shape=shape, name=name, log_config=log_config,
                                   reset_interval=int(reset_interval), reset_offset=int(reset_offset),
+                                  reset_hold=bool(reset_hold),
                                   **{k: v for k, v in values.items()})
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
@@ -85,6 +87,8 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
             setattr(self, k, Var(shape=shape, init=v))
         self.reset_interval = Var(shape=(1,), init=int(reset_interval))
         self.reset_offset = Var(shape=(1,), init=int(reset_offset))
+        self.reset_hold = Var(shape=(1,), init=int(bool(reset_hold)))
+        warm_up(spec)
 
     params_doc = "\n".join(f"    {p.name} : int or array, default {p.default}\n        {p.doc} "
                            f"(range [{p.lo}, {p.hi}], hdf5 ``{p.hdf5_key}``)." for p in spec.params)
@@ -92,10 +96,35 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
            f"{params_doc}\nreset_interval : int, default 0\n    If > 0, all states are zeroed "
            f"before the dynamics of every step with ``time_step % reset_interval == "
            f"reset_offset % reset_interval`` (``time_step`` starts at 1).\nreset_offset : int\n"
-           f"    Phase of the reset.\n")
+           f"    Phase of the reset.\nreset_hold : bool, default False\n    If True, a reset step "
+           f"is spent in reset: states stay zero, the input of that step is ignored and nothing is "
+           f"sent (how a slayer block with ``delay_shift`` drops the last step of every sample).\n")
     cls = type(name, (AbstractProcess,), {"__init__": __init__, "__doc__": doc, "__module__": module,
                                            "spec": spec})
     return cls
+
+
+_WARM: set = set()
+
+
+def warm_up(spec: NeuronSpec) -> None:
+    """Compile (or load from Numba's cache) the kernels with the exact dtypes the models use.
+
+    Done in the host before Lava forks its workers, so workers inherit compiled code
+    instead of each compiling lazily at their first step.
+    """
+    if spec.name in _WARM:
+        return
+    n = 1
+    for fixed, step in ((True, spec.fixed_step), (False, spec.float_step)):
+        if step is None:
+            continue
+        dtype = np.int32 if fixed else np.float64
+        states = [np.zeros(n, dtype) for _ in spec.states]
+        params = [np.zeros(n, np.int32) for _ in spec.params]
+        a_in = np.zeros(n, np.int64 if fixed else np.float64)
+        step(*states, a_in, *params, np.zeros(n, dtype))
+    _WARM.add(spec.name)
 
 
 def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name: str) -> type:
@@ -110,6 +139,7 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         "s_out": LavaPyType(PyOutPort.VEC_DENSE, dtype, precision=max(spec.out_message_bits, 1)),
         "reset_interval": LavaPyType(np.ndarray, np.int32),
         "reset_offset": LavaPyType(np.ndarray, np.int32),
+        "reset_hold": LavaPyType(np.ndarray, np.int32),
     }
     for s in spec.states:
         namespace[s.name] = LavaPyType(np.ndarray, dtype, precision=24)
@@ -124,6 +154,9 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
             for s in spec.states:
                 getattr(self, s.name)[...] = s.initial
+            if self.reset_hold[0]:
+                self.s_out.send(np.zeros(self.s_out.shape, dtype=dtype))
+                return
         states = [_flat(getattr(self, n)) for n in state_names]
         params = [_flat(getattr(self, n)) for n in param_names]
         out = np.zeros(a_in.shape, dtype=dtype)

@@ -1,0 +1,225 @@
+"""Write hdf5 layer records exactly as lava-dl 0.6 ``export_hdf5`` writes them.
+
+Only h5py and numpy are used here (no Lava, no torch), so the training side
+(``lava_dl.slayer``) and tests can write network files that
+:class:`lava_dl.netx.hdf5.Network` reads back.
+
+Layout and dtypes (reference-hdf5.md §3):
+
+* ``type``: ``(1,)`` fixed-length ``S10`` bytes;
+* ``shape``: int64, torch order (``(C, H, W)`` or ``(N,)``);
+* ``weight``, ``bias``, ``delay``: float32 holding integers;
+* kernel geometry (``kernelSize``, ``stride``, ``padding``, ``dilation``):
+  int64 ``(2,)`` in torch ``(H, W)`` order; channel counts int64 scalars;
+* ``neuron/type``: scalar variable-length string; other neuron fields int64
+  (bool for booleans, int64 arrays for per-channel values).
+
+A ``neuron`` argument is a dict ``{hdf5 key: value}`` that includes ``'type'``,
+e.g. ``{'type': 'CUBA', 'iDecay': 4096, 'vDecay': 415, 'vThMant': 6,
+'refDelay': 1, 'gradedSpike': False}``.
+
+Typical use::
+
+    with h5py.File(path, 'w') as f:
+        layer = f.create_group('layer')
+        write_input(layer.create_group('0'), shape=(784,), neuron=...)
+        write_dense(layer.create_group('1'), shape=(10,), weight=w, neuron=...)
+"""
+
+from __future__ import annotations
+
+import typing as ty
+
+import h5py
+import numpy as np
+
+__all__ = [
+    "write_type",
+    "write_neuron",
+    "write_input",
+    "write_dense",
+    "write_conv",
+    "write_flatten",
+]
+
+Pair = int | ty.Sequence[int]
+
+
+def write_type(group: h5py.Group, type_name: str) -> None:
+    """Write the ``type`` dataset: shape ``(1,)``, dtype ``S10``."""
+    group.create_dataset("type", (1,), "S10", [type_name.encode("ascii", "ignore")])
+
+
+def _write_shape(group: h5py.Group, shape: ty.Sequence[int]) -> None:
+    group.create_dataset("shape", data=np.asarray(shape, dtype=np.int64).reshape(-1))
+
+
+def _float32(group: h5py.Group, key: str, value, shape: tuple | None = None) -> None:
+    arr = np.asarray(value, dtype=np.float32)
+    if shape is not None:
+        arr = arr.reshape(shape)
+    group.create_dataset(key, data=arr)
+
+
+def _pair(value: Pair) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.int64).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, 2)
+    if arr.size != 2:
+        raise ValueError(f"expected an int or an (H, W) pair, got {value!r}")
+    return arr
+
+
+def write_neuron(group: h5py.Group, neuron: ty.Mapping[str, ty.Any]) -> None:
+    """Write a ``neuron`` sub-group from a dict of hdf5 keys (must include ``'type'``).
+
+    Strings become variable-length string scalars, booleans numpy bools,
+    integers int64 scalars or arrays, other numbers float64.
+    """
+    if "type" not in neuron:
+        raise ValueError("the neuron dict must contain the hdf5 'type' (e.g. 'CUBA')")
+    sub = group.create_group("neuron")
+    for key, value in neuron.items():
+        if isinstance(value, str):
+            sub.create_dataset(key, data=value, dtype=h5py.string_dtype())
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind == "b":
+            data = arr.astype(np.bool_)
+        elif arr.dtype.kind in "iu":
+            data = arr.astype(np.int64)
+        else:
+            data = arr.astype(np.float64)
+        sub.create_dataset(key, data=data)
+
+
+def write_input(
+    group: h5py.Group,
+    shape: ty.Sequence[int],
+    neuron: ty.Mapping[str, ty.Any] | None = None,
+    weight: float | None = None,
+    bias: float | None = None,
+) -> None:
+    """Write an ``input`` record.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        Empty group ``layer/<i>``.
+    shape : sequence of int
+        Torch-order shape of the input neurons (``(C, H, W)`` or ``(N,)``).
+    neuron : dict, optional
+        Neuron fields; without it the record only fixes the input shape.
+    weight, bias : float, optional
+        Scalar input transform (stored as float32 ``(1,)``, ignored by netx).
+    """
+    write_type(group, "input")
+    _write_shape(group, shape)
+    if weight is not None:
+        _float32(group, "weight", weight, (1,))
+    if bias is not None:
+        _float32(group, "bias", bias, (1,))
+    if neuron is not None:
+        write_neuron(group, neuron)
+
+
+def write_dense(
+    group: h5py.Group,
+    shape: ty.Sequence[int],
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    neuron: ty.Mapping[str, ty.Any] | None = None,
+    delay: np.ndarray | None = None,
+) -> None:
+    """Write a ``dense`` record.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        Empty group ``layer/<i>``.
+    shape : sequence of int
+        ``(N_out,)``.
+    weight : numpy.ndarray
+        Integer weights ``(N_out, N_in)``; row = output neuron.
+    bias : numpy.ndarray, optional
+        ``(N_out,)`` integer bias (lava-dl writes it only with a norm).
+    neuron : dict, optional
+        Neuron fields; omitted for ``Affine(dynamics=False)`` blocks.
+    delay : numpy.ndarray, optional
+        Per-output-neuron axonal delay ``(N_out,)``.
+    """
+    weight = np.asarray(weight)
+    if weight.ndim != 2:
+        raise ValueError(f"dense weight must be 2-D (N_out, N_in), got shape {weight.shape}")
+    write_type(group, "dense")
+    _write_shape(group, shape)
+    group.create_dataset("inFeatures", data=np.int64(weight.shape[1]))
+    group.create_dataset("outFeatures", data=np.int64(weight.shape[0]))
+    _float32(group, "weight", weight)
+    if bias is not None:
+        _float32(group, "bias", np.asarray(bias).reshape(-1))
+    if delay is not None:
+        _float32(group, "delay", np.asarray(delay).reshape(-1))
+    if neuron is not None:
+        write_neuron(group, neuron)
+
+
+def write_conv(
+    group: h5py.Group,
+    shape: ty.Sequence[int],
+    weight: np.ndarray,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: Pair,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    dilation: Pair = 1,
+    groups: int = 1,
+    bias: np.ndarray | None = None,
+    neuron: ty.Mapping[str, ty.Any] | None = None,
+    delay: np.ndarray | None = None,
+) -> None:
+    """Write a ``conv`` record.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        Empty group ``layer/<i>``.
+    shape : sequence of int
+        Output shape ``(C_out, H_out, W_out)``.
+    weight : numpy.ndarray
+        Torch cross-correlation layout ``(C_out, C_in/groups, kH, kW)``
+        (a trailing unit axis, as in legacy files, is kept as given).
+    in_channels, out_channels, groups : int
+        Channel counts and group count.
+    kernel_size, stride, padding, dilation : int or (H, W) pair
+        Geometry in torch ``(H, W)`` order.
+    bias : numpy.ndarray, optional
+        ``(C_out,)`` integer bias.
+    neuron : dict, optional
+        Neuron fields.
+    delay : numpy.ndarray, optional
+        Per-channel delay ``(C_out,)`` (written, but netx ignores it as lava-dl does).
+    """
+    write_type(group, "conv")
+    _write_shape(group, shape)
+    group.create_dataset("inChannels", data=np.int64(in_channels))
+    group.create_dataset("outChannels", data=np.int64(out_channels))
+    group.create_dataset("kernelSize", data=_pair(kernel_size))
+    group.create_dataset("stride", data=_pair(stride))
+    group.create_dataset("padding", data=_pair(padding))
+    group.create_dataset("dilation", data=_pair(dilation))
+    group.create_dataset("groups", data=np.int64(groups))
+    _float32(group, "weight", weight)
+    if bias is not None:
+        _float32(group, "bias", np.asarray(bias).reshape(-1))
+    if delay is not None:
+        _float32(group, "delay", np.asarray(delay).reshape(-1))
+    if neuron is not None:
+        write_neuron(group, neuron)
+
+
+def write_flatten(group: h5py.Group, shape: ty.Sequence[int]) -> None:
+    """Write a ``flatten`` record (``shape`` is ``[C*H*W, 1, 1]`` in lava-dl; never read)."""
+    write_type(group, "flatten")
+    _write_shape(group, shape)

@@ -1,0 +1,147 @@
+"""Helpers of :mod:`lava_dl.netx`: errors, hdf5 value decoding, weight bits, summary table."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import typing as ty
+
+import numpy as np
+
+from lava_dl.core.spec import NeuronSpec
+
+__all__ = [
+    "Hdf5FormatError",
+    "decode_str",
+    "optimize_weight_bits",
+    "neuron_process_for",
+    "table_header",
+    "table_row",
+]
+
+
+class Hdf5FormatError(ValueError):
+    """An hdf5 network file does not describe a valid network.
+
+    The message names the layer index and the offending field.
+    """
+
+
+def decode_str(value: ty.Any) -> str:
+    """Decode an hdf5 string value in any form lava-dl writes.
+
+    Accepts a scalar variable-length string (bytes or str), a fixed-length
+    ``S10`` array of shape ``(1,)`` (first element) or numpy bytes.
+    """
+    arr = np.asarray(value)
+    if arr.shape:
+        if arr.size == 0:
+            raise ValueError("empty string dataset")
+        value = arr.reshape(-1)[0]
+    elif arr.dtype.kind in "OSU":
+        value = arr[()]
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("ascii")
+    return str(value)
+
+
+def _fallback_optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int, str]:
+    """lava-dl netx's weight-bit optimisation, used until ``lava_dl.core.synapse`` exists.
+
+    Lossless for mixed-sign and excitatory matrices in [-256, 254]; all-zero
+    matrices are returned unchanged.
+    """
+    weight = np.asarray(weight).astype(np.int64)
+    if weight.size == 0 or not weight.any():
+        return weight, 8, 0, "EXCITATORY"
+    w_max, w_min = int(weight.max()), int(weight.min())
+    if w_max < 0:
+        mode, scale = "INHIBITORY", -256 / w_min
+    elif w_min >= 0:
+        mode, scale = "EXCITATORY", 255 / w_max
+    else:
+        mode, scale = "MIXED", min(127 / w_max, -128 / w_min)
+    mixed = int(mode == "MIXED")
+    sb = int(np.floor(np.log2(scale))) + mixed
+    n = 0
+    for k in range(8, 0, -1):
+        if np.all(weight % (1 << k) == 0):
+            n = k
+            break
+    n -= mixed
+    return weight << sb, 8 - sb - n, -sb, mode
+
+
+def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int, ty.Any]:
+    """Loihi weight representation ``(weight_int, num_weight_bits, weight_exp, sign_mode)``.
+
+    Delegates to :func:`lava_dl.core.synapse.optimize_weight_bits` (lossless for
+    every matrix) when available, else to lava-dl's netx rule.
+    """
+    try:
+        from lava_dl.core.synapse import optimize_weight_bits as _opt
+    except ImportError:
+        return _fallback_optimize_weight_bits(weight)
+    return _opt(np.asarray(weight))
+
+
+_PROCESS_CACHE: dict[str, type] = {}
+
+
+def neuron_process_for(spec: NeuronSpec) -> type:
+    """Return the Lava Process class generated from ``spec``.
+
+    The class is found generically: a class with ``.spec is spec`` in
+    ``lava_dl.proc.<spec.name.lower()>``, else in any module of ``lava_dl/proc``.
+    Adding a neuron family therefore needs no change in netx.
+    """
+    if spec.name in _PROCESS_CACHE:
+        return _PROCESS_CACHE[spec.name]
+    import lava_dl.proc as proc_pkg
+
+    names = [f"lava_dl.proc.{spec.name.lower()}"]
+    names += [f"lava_dl.proc.{m.name}" for m in pkgutil.iter_modules(proc_pkg.__path__[:1])]
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for obj in vars(module).values():
+            if inspect.isclass(obj) and getattr(obj, "spec", None) is spec:
+                _PROCESS_CACHE[spec.name] = obj
+                return obj
+    raise LookupError(f"no Lava process in lava_dl.proc is generated from the {spec.name} spec")
+
+
+def table_header() -> str:
+    """Header of the network summary table (lava-dl's format)."""
+    return "|   Type   |  W  |  H  |  C  | ker | str | pad | dil | grp |delay|"
+
+
+def table_row(
+    type_str: str,
+    width: int,
+    height: int,
+    channel: int,
+    kernel: ty.Sequence[int] | None = None,
+    stride: ty.Sequence[int] | None = None,
+    padding: ty.Sequence[int] | None = None,
+    dilation: ty.Sequence[int] | None = None,
+    groups: int | None = None,
+    delay: bool = False,
+) -> str:
+    """One row of the network summary table (lava-dl's format)."""
+
+    def entry(data) -> str:
+        if data is None:
+            return f'{"":5s}|'
+        arr = np.asarray(data).reshape(-1)
+        if arr.size == 2:
+            return f"{int(arr[0]):-2d},{int(arr[1]):-2d}|"
+        return f"{int(arr[0]):-5d}|"
+
+    row = "|" + f"{type_str:10s}|" + f"{int(width):-5d}|" + f"{int(height):-5d}|" + f"{int(channel):-5d}|"
+    row += entry(kernel) + entry(stride) + entry(padding) + entry(dilation) + entry(groups)
+    row += f"{str(bool(delay)):5s}|"
+    return row

@@ -1,0 +1,355 @@
+"""Hierarchical Lava Processes built by :mod:`lava_dl.netx`: blocks and the Network.
+
+A block is a neuron population with (optionally) the synapse that feeds it:
+
+* :class:`Input`: neuron only; ``inp`` drives the neurons' ``a_in`` and the
+  input can also be injected through the neurons' bias Var;
+* :class:`Dense`: dense (or sparse) synapse -> neuron;
+* :class:`Conv`: 2-D convolution synapse -> neuron.
+
+Each block exposes ``inp``, ``out`` and its children ``neuron`` (and
+``synapse``). Their SubProcessModels (tag ``fixed_pt``) live in
+``process_models/netx_models.py``, found by Lava's compiler through this
+package. The children are created here, at construction, so their Vars
+(``neuron.bias_mant``, ``neuron.u`` ...) can be set and probed like any other.
+
+``neuron_params`` of every block is a dict with the key ``neuron_proc`` (the
+neuron Process class, e.g. :class:`lava_dl.proc.cuba.CubaLIF`) and the keyword
+arguments of that class. Two optional keys are removed before construction:
+``num_message_bits`` (width of the block's output messages, default from the
+neuron spec) and ``bias_key`` (the Var receiving ``bias``; default the spec's
+``bias_param``).
+
+:class:`Network` reads an hdf5 file; its logic lives in :mod:`lava_dl.netx.hdf5`.
+This module stays import-safe (Lava's compiler executes it on every compile).
+"""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+
+__all__ = ["AbstractBlock", "Input", "Dense", "Conv", "Network", "dense_synapse_class",
+           "conv_synapse_class", "sparse_synapse_class"]
+
+
+# --------------------------------------------------------------------------
+# Synapse processes: the one place that chooses which Lava processes are used.
+# --------------------------------------------------------------------------
+
+def dense_synapse_class() -> type:
+    """Dense synapse Process: ``Dense(weights=, num_weight_bits=, weight_exp=, num_message_bits=)``."""
+    try:
+        from lava_dl.proc.dense import Dense as DenseSynapse
+    except ImportError:  # pragma: no cover - until lava_dl.proc.dense lands
+        from lava.proc.dense.process import Dense as DenseSynapse
+    return DenseSynapse
+
+
+def conv_synapse_class() -> type:
+    """Conv synapse Process: ``Conv(weight=, input_shape=, padding, stride, dilation, groups, ...)``."""
+    try:
+        from lava_dl.proc.conv import Conv as ConvSynapse
+    except ImportError:  # pragma: no cover - until lava_dl.proc.conv lands
+        from lava.proc.conv.process import Conv as ConvSynapse
+    return ConvSynapse
+
+
+def sparse_synapse_class() -> type:
+    """Sparse (CSR) synapse Process (lava-nc's ``Sparse`` for now)."""
+    from lava.proc.sparse.process import Sparse
+
+    return Sparse
+
+
+# --------------------------------------------------------------------------
+# Blocks
+# --------------------------------------------------------------------------
+
+class AbstractBlock(AbstractProcess):
+    """Common part of the netx blocks: builds the neuron population.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Neuron shape (``(x, y, c)`` or ``(n,)``).
+    neuron_params : dict
+        ``{'neuron_proc': cls, **kwargs}`` (see the module docstring).
+    bias : array_like, optional
+        Integer bias, broadcast to ``shape`` (per neuron, or per channel = last axis).
+    input_message_bits : int, default 0
+        Width of the messages entering the block (0: binary spikes).
+    name : str, optional
+        Process name.
+    """
+
+    def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, bias=None,
+                 input_message_bits: int = 0, name: str | None = None, **kwargs) -> None:
+        shape = tuple(int(s) for s in shape)
+        super().__init__(shape=shape, input_message_bits=input_message_bits, name=name, **kwargs)
+        self.shape = shape
+        self.input_message_bits = int(input_message_bits)
+        params = dict(neuron_params)
+        self.neuron_proc = params.pop("neuron_proc")
+        spec = getattr(self.neuron_proc, "spec", None)
+        default_bits = spec.out_message_bits if spec is not None else 0
+        self.output_message_bits = int(params.pop("num_message_bits", default_bits))
+        bias_key = params.pop("bias_key", getattr(spec, "bias_param", None) or "bias")
+        if bias is not None:
+            params[bias_key] = broadcast_bias(bias, shape)
+        self.neuron_params = params
+        self.neuron = self.neuron_proc(shape=shape, **params)
+
+    @property
+    def has_graded_input(self) -> bool:
+        """True if the block receives graded messages."""
+        return self.input_message_bits > 0
+
+    @property
+    def has_graded_output(self) -> bool:
+        """True if the block sends graded messages."""
+        return self.output_message_bits > 0
+
+
+def broadcast_bias(bias, shape: tuple[int, ...]) -> np.ndarray:
+    """Broadcast an integer bias to ``shape`` (per neuron, or one value per channel).
+
+    Raises
+    ------
+    ValueError
+        If the bias matches neither the neuron shape nor its last (channel) axis.
+    """
+    bias = np.asarray(bias)
+    if bias.dtype.kind == "f":
+        bias = bias.astype(np.int64)
+    if bias.ndim == 0:
+        return np.full(shape, int(bias), dtype=np.int64)
+    if bias.shape == shape or bias.size == int(np.prod(shape)) and len(shape) == 1:
+        return bias.reshape(shape).astype(np.int64)
+    flat = bias.reshape(-1)
+    if flat.size == shape[-1]:
+        return np.broadcast_to(flat, shape).astype(np.int64)
+    raise ValueError(f"bias of shape {bias.shape} could not be broadcast to the neuron shape {shape}")
+
+
+class Input(AbstractBlock):
+    """Input block: a neuron population without synapse.
+
+    Drive it by writing the neurons' bias Var (``neuron.bias_mant`` for CUBA,
+    as lava-dl's tutorials do) or by sending messages into ``inp``, which is
+    connected to ``neuron.a_in`` (lava-dl leaves it dangling).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Neuron shape.
+    neuron_params : dict
+        Neuron process and parameters.
+    transform : dict, optional
+        The hdf5 input transform ``{'weight': int, 'bias': int}``, kept as an
+        attribute only (lava-dl never applies it either).
+    """
+
+    def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict,
+                 transform: dict | None = None, **kwargs) -> None:
+        super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
+        self.transform = transform
+        self.inp = InPort(shape=self.neuron.a_in.shape)
+        self.out = OutPort(shape=self.neuron.s_out.shape)
+        self.inp.connect(self.neuron.a_in)
+        self.neuron.s_out.connect(self.out)
+
+
+class Dense(AbstractBlock):
+    """Dense block: dense (or CSR sparse) synapse followed by a neuron population.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(n_out,)``.
+    neuron_params : dict
+        Neuron process and parameters.
+    weight : numpy.ndarray
+        Integer weights ``(n_out, n_in)`` already in Loihi form (see
+        :func:`lava_dl.netx.utils.optimize_weight_bits`).
+    num_weight_bits : int, default 8
+        Weight precision.
+    weight_exponent : int, default 0
+        Shared weight exponent.
+    sign_mode : optional
+        Sign mode returned by ``optimize_weight_bits`` (passed to lava_dl's Dense).
+    sparse_synapse : bool, default False
+        Use a CSR ``Sparse`` synapse.
+    bias, input_message_bits
+        See :class:`AbstractBlock`.
+    """
+
+    def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, weight: np.ndarray,
+                 num_weight_bits: int = 8, weight_exponent: int = 0, sign_mode=None,
+                 sparse_synapse: bool = False, **kwargs) -> None:
+        super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
+        weight = np.asarray(weight)
+        if weight.ndim != 2 or weight.shape[0] != int(np.prod(self.shape)):
+            raise ValueError(f"expected a weight of shape ({int(np.prod(self.shape))}, n_in), "
+                             f"got {weight.shape}")
+        common = dict(num_weight_bits=int(num_weight_bits), weight_exp=int(weight_exponent),
+                      num_message_bits=self.input_message_bits)
+        if sparse_synapse:
+            from scipy.sparse import csr_matrix
+
+            self.synapse = sparse_synapse_class()(weights=csr_matrix(weight), **common)
+        else:
+            cls = dense_synapse_class()
+            if sign_mode is not None and cls.__module__.startswith("lava_dl."):
+                common["sign_mode"] = sign_mode
+            self.synapse = cls(weights=weight, **common)
+        self.inp = InPort(shape=self.synapse.s_in.shape)
+        self.out = OutPort(shape=self.neuron.s_out.shape)
+        self.inp.connect(self.synapse.s_in)
+        self.synapse.a_out.connect(self.neuron.a_in)
+        self.neuron.s_out.connect(self.out)
+
+
+class Conv(AbstractBlock):
+    """Convolution block: Lava ``Conv`` synapse followed by a neuron population.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Output ``(x, y, c)``.
+    input_shape : tuple of int
+        Input ``(x, y, c)``.
+    neuron_params : dict
+        Neuron process and parameters.
+    weight : numpy.ndarray
+        Lava layout ``(out, kx, ky, in/groups)`` (a true convolution kernel).
+    stride, padding, dilation : int or (x, y) pair
+        Geometry in Lava ``(x, y)`` order.
+    groups : int
+        Number of groups.
+    bias, input_message_bits
+        See :class:`AbstractBlock`.
+    """
+
+    def __init__(self, *, shape: ty.Sequence[int], input_shape: ty.Sequence[int], neuron_params: dict,
+                 weight: np.ndarray, stride=1, padding=0, dilation=1, groups: int = 1, **kwargs) -> None:
+        super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
+        self.synapse = conv_synapse_class()(
+            weight=np.asarray(weight), input_shape=tuple(int(s) for s in input_shape),
+            padding=_pair(padding), stride=_pair(stride), dilation=_pair(dilation), groups=int(groups),
+            num_message_bits=self.input_message_bits)
+        out_shape = tuple(int(s) for s in self.synapse.output_shape)
+        if out_shape != self.shape:
+            raise ValueError(f"expected synapse output shape {self.shape}, got {out_shape}")
+        self.inp = InPort(shape=self.synapse.s_in.shape)
+        self.out = OutPort(shape=self.neuron.s_out.shape)
+        self.inp.connect(self.synapse.s_in)
+        self.synapse.a_out.connect(self.neuron.a_in)
+        self.neuron.s_out.connect(self.out)
+
+
+def _pair(value) -> tuple[int, int]:
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == 1:
+        return int(arr[0]), int(arr[0])
+    return int(arr[0]), int(arr[1])
+
+
+# --------------------------------------------------------------------------
+# Network
+# --------------------------------------------------------------------------
+
+class Network(AbstractProcess):
+    """Lava network described by an hdf5 file written by lava-dl / lava_dl.slayer.
+
+    Parameters
+    ----------
+    net_config : str or path-like
+        The hdf5 file.
+    num_layers : int, optional
+        Visit only the first ``num_layers`` hdf5 records (flatten counts).
+    skip_layers : int, default 0
+        Records with index ``< skip_layers`` are not built into the network
+        (a skipped input or conv record still sets the next input shape).
+    input_message_bits : int, default 0
+        Width of the messages entering the first block (0: binary spikes).
+    input_shape : tuple of int, optional
+        ``(x, y, c)`` of the input when the first block is a conv without input record.
+    reset_interval : int, optional
+        Sample length in steps: the neuron states are reset for every new sample
+        (samples presented back to back from step ``reset_offset + 1``).
+    reset_offset : int, default 0
+        Phase of the resets.
+    reset_mode : {"slayer", "lava-dl"}, default "slayer"
+        ``"slayer"``: the Lava output equals slayer's per-sample (non-persistent)
+        output exactly, bias included — every block behind a synapse is held in
+        reset during step ``reset_offset + 1`` of each sample, an input block is
+        zeroed before it. ``"lava-dl"``: lava-dl 0.6's staggered resets (block
+        ``k`` zeroed before step ``reset_offset + 1 + k``), for legacy files.
+    spike_exp : int, default 6
+        Graded-spike fractional bits (sigma-delta families; unused by CUBA).
+    sparse_fc_layer : bool, default False
+        Dense synapses become CSR ``Sparse`` synapses.
+
+    Attributes
+    ----------
+    layers : list of AbstractBlock
+        The blocks, in order.
+    in_layer, out_layer : AbstractBlock
+        First and last block.
+    inp, out : InPort, OutPort
+        Ports of the first / last block.
+    net_str : str
+        Summary table, also returned by ``str(net)``.
+    """
+
+    def __init__(self, *, net_config, num_layers: int | None = None, skip_layers: int = 0,
+                 input_message_bits: int = 0, input_shape: ty.Sequence[int] | None = None,
+                 reset_interval: int | None = None, reset_offset: int = 0, reset_mode: str = "slayer",
+                 spike_exp: int = 6, sparse_fc_layer: bool = False, name: str | None = None,
+                 log_config=None) -> None:
+        super().__init__(net_config=str(net_config), num_layers=num_layers,
+                         input_message_bits=input_message_bits, name=name, log_config=log_config)
+        from lava_dl.netx.hdf5 import build_layers
+
+        self.filename = str(net_config)
+        self.num_layers = num_layers
+        self.skip_layers = int(skip_layers)
+        self.reset_interval = reset_interval
+        self.reset_offset = int(reset_offset)
+        self.reset_mode = reset_mode
+        self.spike_exp = int(spike_exp)
+        self.sparse_fc_layer = bool(sparse_fc_layer)
+        self.layers, self.net_str = build_layers(
+            self.filename, num_layers=num_layers, skip_layers=self.skip_layers,
+            input_message_bits=int(input_message_bits), input_shape=input_shape,
+            reset_interval=reset_interval, reset_offset=self.reset_offset, reset_mode=reset_mode,
+            spike_exp=self.spike_exp,
+            sparse_fc_layer=self.sparse_fc_layer)
+        self.in_layer = self.layers[0]
+        self.out_layer = self.layers[-1]
+        self.input_message_bits = self.in_layer.input_message_bits
+        self.output_message_bits = self.out_layer.output_message_bits
+        self.inp = InPort(shape=self.in_layer.inp.shape)
+        self.out = OutPort(shape=self.out_layer.out.shape)
+        self.inp.connect(self.in_layer.inp)
+        self.out_layer.out.connect(self.out)
+
+    @property
+    def has_graded_input(self) -> bool:
+        """True if the network receives graded messages."""
+        return self.input_message_bits > 0
+
+    @property
+    def has_graded_output(self) -> bool:
+        """True if the network sends graded messages."""
+        return self.output_message_bits > 0
+
+    def __str__(self) -> str:
+        return self.net_str
+
+    def __len__(self) -> int:
+        return len(self.layers)

@@ -1,0 +1,246 @@
+"""Dense and convolution synapses for training (PyTorch; no Lava imports).
+
+The parameters are stored exactly as in lava-dl (a 5-D ``weight`` of shape
+``(out, in / groups, kH, kW, 1)``, a unit kernel along time, no bias) so state
+dicts port. The forward pass avoids 3-D convolutions: Dense is a matrix product
+over the channel axis and Conv folds time into the batch and runs ``conv2d``.
+
+Tensors are ``N, C, T`` (dense) or ``N, C, H, W, T`` (conv), time last. The
+deployed integer counterparts are :func:`lava_dl.core.synapse.dense_fixed` and
+:func:`lava_dl.core.synapse.conv_fixed`; see :func:`conv_weight_to_lava` for the
+layout conversion.
+"""
+
+from __future__ import annotations
+
+import math
+import typing as ty
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+IntOrPair = ty.Union[int, ty.Sequence[int]]  # noqa: UP007, UP045
+PreHook = ty.Optional[ty.Callable[[torch.Tensor], torch.Tensor]]  # noqa: UP007, UP045
+
+
+def _pair(value: IntOrPair, name: str, lo: int, where: str) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        pair = (int(value[0]), int(value[-1]))
+    else:
+        raise TypeError(f"{where}: {name} must be an int or an (H, W) pair of ints, got {value!r}")
+    if min(pair) < lo:
+        raise ValueError(f"{where}: {name} must be >= {lo}, got {pair}")
+    return pair
+
+
+def _positive_int(value, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class _Synapse(nn.Module):
+    """Shared parameter handling: init, pre-hook, weight norm."""
+
+    weight: torch.Tensor
+
+    def _init_weight(self, shape: tuple[int, ...], weight_scale: float, weight_norm: bool,
+                     pre_hook_fx: PreHook) -> None:
+        self.weight = nn.Parameter(torch.empty(shape))
+        # torch's default Conv/Linear initialisation (fan-in uniform), then lava-dl's weight_scale
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        with torch.no_grad():
+            self.weight.mul_(weight_scale)
+        self.pre_hook_fx = pre_hook_fx
+        self._weight_norm = False
+        if weight_norm:
+            self.enable_weight_norm()
+
+    @property
+    def weight_norm(self) -> bool:
+        """Whether the weight is currently weight-normalised."""
+        return self._weight_norm
+
+    def enable_weight_norm(self) -> None:
+        """Reparametrise ``weight`` with torch's weight norm (per output channel, ``dim=0``)."""
+        if not self._weight_norm:
+            nn.utils.parametrizations.weight_norm(self, name="weight", dim=0)
+            self._weight_norm = True
+
+    def disable_weight_norm(self) -> None:
+        """Remove weight norm, keeping the current effective weight as a plain parameter (before export)."""
+        if self._weight_norm:
+            parametrize.remove_parametrizations(self, "weight", leave_parametrized=True)
+            self._weight_norm = False
+
+    def effective_weight(self) -> torch.Tensor:
+        """The weight used by ``forward``: ``pre_hook_fx(weight)`` (or ``weight`` without a hook)."""
+        weight = self.weight
+        return weight if self.pre_hook_fx is None else self.pre_hook_fx(weight)
+
+    def _check_input(self, x: torch.Tensor, ndim: int, layout: str) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__}: expected a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != ndim:
+            raise ValueError(f"{type(self).__name__}: expected a {ndim}-D input {layout} (time last), "
+                             f"got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__}: expected {self.in_channels} input channels (axis 1), "
+                             f"got shape {tuple(x.shape)}")
+
+
+class Dense(_Synapse):
+    """Fully connected synapse ``y[n, :, t] = W @ x[n, :, t]`` (lava-dl ``slayer.synapse.Dense``).
+
+    Parameters
+    ----------
+    in_neurons : int or tuple of int
+        Input size. A tuple ``(x, y[, c])`` connects a whole ``(C, H=y, W=x)`` input
+        (as lava-dl: kernel ``(y, x, 1)``); the input must then be ``N, c, y, x, T``.
+    out_neurons : int
+        Output size.
+    weight_scale : float, default 1
+        Multiplies torch's default initial weights.
+    weight_norm : bool, default False
+        Train with weight normalisation (remove with :meth:`disable_weight_norm`).
+    pre_hook_fx : callable, optional
+        Applied to the weight at every forward (e.g. the neuron's 8-bit quantizer).
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        ``(out_neurons, c, y, x, 1)`` (``(out, in, 1, 1, 1)`` for an int ``in_neurons``).
+    in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        As lava-dl (``kernel_size`` is ``(H, W)``; the rest are ``(1, 1)``, ``(0, 0)``,
+        ``(1, 1)`` and 1).
+    """
+
+    def __init__(self, in_neurons: int | ty.Sequence[int], out_neurons: int, weight_scale: float = 1,
+                 weight_norm: bool = False, pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        where = "Dense"
+        if isinstance(in_neurons, (tuple, list)):
+            if len(in_neurons) not in (2, 3):
+                raise ValueError(f"{where}: in_neurons must be an int or (x, y[, c]), got {in_neurons!r}")
+            sizes = [_positive_int(v, "in_neurons", where) for v in in_neurons]
+            kx, ky = sizes[0], sizes[1]
+            in_c = sizes[2] if len(sizes) == 3 else 1
+        else:
+            in_c, kx, ky = _positive_int(in_neurons, "in_neurons", where), 1, 1
+        self.spatial = isinstance(in_neurons, (tuple, list))
+        self.in_channels = in_c
+        self.out_channels = _positive_int(out_neurons, "out_neurons", where)
+        self.kernel_size = (ky, kx)
+        self.stride, self.padding, self.dilation, self.groups = (1, 1), (0, 0), (1, 1), 1
+        self._init_weight((self.out_channels, in_c, ky, kx, 1), weight_scale, weight_norm, pre_hook_fx)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N, C, T`` -> ``N, out, T`` (spatial ``in_neurons``: ``N, c, y, x, T`` -> ``N, out, 1, 1, T``)."""
+        weight = self.effective_weight().reshape(self.out_channels, -1)
+        if self.spatial:
+            self._check_input(x, 5, "N, C, H, W, T")
+            if tuple(x.shape[2:4]) != self.kernel_size:
+                raise ValueError(f"Dense: expected spatial size (H, W) = {self.kernel_size}, "
+                                 f"got shape {tuple(x.shape)}")
+            n, _, _, _, t = x.shape
+            return torch.matmul(weight, x.reshape(n, -1, t)).reshape(n, self.out_channels, 1, 1, t)
+        if x.dim() == 5 and x.shape[2] == 1 and x.shape[3] == 1:  # N, C, 1, 1, T as lava-dl accepts
+            n, c, _, _, t = x.shape
+            return self.forward(x.reshape(n, c, t)).reshape(n, self.out_channels, 1, 1, t)
+        self._check_input(x, 3, "N, C, T")
+        return torch.matmul(weight, x)
+
+
+class Conv(_Synapse):
+    """2-D convolution synapse applied at every time step (lava-dl ``slayer.synapse.Conv``).
+
+    Cross-correlation with torch semantics; geometry in ``(H, W)`` order.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output channels.
+    kernel_size : int or (int, int)
+        Kernel ``(kH, kW)``.
+    stride, padding, dilation : int or (int, int)
+        Geometry, defaults 1, 0, 1.
+    groups : int, default 1
+        Channel groups (must divide both channel counts).
+    weight_scale : float, default 1
+        Multiplies torch's default initial weights.
+    weight_norm : bool, default False
+        Train with weight normalisation (remove with :meth:`disable_weight_norm`).
+    pre_hook_fx : callable, optional
+        Applied to the weight at every forward.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        ``(out, in / groups, kH, kW, 1)``.
+    in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        As lava-dl; pairs are ``(H, W)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1, weight_scale: float = 1,
+                 weight_norm: bool = False, pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        where = "Conv"
+        self.in_channels = _positive_int(in_features, "in_features", where)
+        self.out_channels = _positive_int(out_features, "out_features", where)
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1, where)
+        self.stride = _pair(stride, "stride", 1, where)
+        self.padding = _pair(padding, "padding", 0, where)
+        self.dilation = _pair(dilation, "dilation", 1, where)
+        self.groups = _positive_int(groups, "groups", where)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{where}: in_features ({self.in_channels}) and out_features "
+                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
+        self._init_weight((self.out_channels, self.in_channels // self.groups, *self.kernel_size, 1),
+                          weight_scale, weight_norm, pre_hook_fx)
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError if the kernel does not fit."""
+        size = _pair(input_size, "input_size", 1, "Conv")
+        out = []
+        for i, axis in enumerate("HW"):
+            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            padded = size[i] + 2 * self.padding[i]
+            if padded < span:
+                raise ValueError(f"Conv: input {axis}={size[i]} (+ 2*padding {self.padding[i]}) is smaller "
+                                 f"than the dilated kernel ({span})")
+            out.append((padded - span) // self.stride[i] + 1)
+        return out[0], out[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N, C, H, W, T`` -> ``N, out, H', W', T``."""
+        self._check_input(x, 5, "N, C, H, W, T")
+        n, c, h, w, t = x.shape
+        self.output_size((h, w))
+        weight = self.effective_weight()[..., 0]
+        y = F.conv2d(x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w), weight, stride=self.stride,
+                     padding=self.padding, dilation=self.dilation, groups=self.groups)
+        return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1).contiguous()
+
+
+def conv_weight_to_lava(weight: np.ndarray) -> np.ndarray:
+    """slayer conv weight ``(out, in/groups, kH, kW[, 1])`` -> Lava ``(out, kx, ky, in/groups)``.
+
+    Both spatial axes are flipped (Lava convolves, torch correlates) and the result
+    is transposed ``(0, 3, 2, 1)``. Inputs go ``(C, H, W) -> (x, y, c)`` with
+    ``transpose(2, 1, 0)``, and stride/padding/dilation are reversed to ``(x, y)``.
+    """
+    weight = np.asarray(weight)
+    if weight.ndim == 5:
+        if weight.shape[4] != 1:
+            raise ValueError(f"conv_weight_to_lava: expected a unit time kernel, got shape {weight.shape}")
+        weight = weight[..., 0]
+    if weight.ndim != 4:
+        raise ValueError(f"conv_weight_to_lava: expected a 4-D or 5-D weight, got shape {weight.shape}")
+    return np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))

@@ -1,0 +1,50 @@
+"""SubProcessModels (tag ``fixed_pt``) of the netx blocks and Network.
+
+The children are created by the Processes themselves (see
+:mod:`lava_dl.proc.netx_blocks`); the models only expose them to Lava's
+compiler, which expands them into their leaf processes.
+"""
+
+from lava.magma.core.decorator import implements, tag
+from lava.magma.core.model.sub.model import AbstractSubProcessModel
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_dl.proc.netx_blocks import Conv, Dense, Input, Network
+
+
+class _BlockModel(AbstractSubProcessModel):
+    """Expose a block's ``neuron`` and ``synapse`` children."""
+
+    def __init__(self, proc):
+        self.neuron = proc.neuron
+        synapse = getattr(proc, "synapse", None)
+        if synapse is not None:
+            self.synapse = synapse
+
+
+@implements(proc=Input, protocol=LoihiProtocol)
+@tag("fixed_pt")
+class SubInputModel(_BlockModel):
+    """Model of :class:`lava_dl.proc.netx_blocks.Input`."""
+
+
+@implements(proc=Dense, protocol=LoihiProtocol)
+@tag("fixed_pt")
+class SubDenseModel(_BlockModel):
+    """Model of :class:`lava_dl.proc.netx_blocks.Dense`."""
+
+
+@implements(proc=Conv, protocol=LoihiProtocol)
+@tag("fixed_pt")
+class SubConvModel(_BlockModel):
+    """Model of :class:`lava_dl.proc.netx_blocks.Conv`."""
+
+
+@implements(proc=Network, protocol=LoihiProtocol)
+@tag("fixed_pt")
+class SubNetworkModel(AbstractSubProcessModel):
+    """Model of :class:`lava_dl.proc.netx_blocks.Network`: one attribute per block."""
+
+    def __init__(self, proc):
+        for i, layer in enumerate(proc.layers):
+            setattr(self, f"layer_{i:04d}", layer)

@@ -1,0 +1,321 @@
+"""netx against lava-dl 0.6 fixtures: hdf5 reading/writing and exact Lava runs.
+
+Fixtures: ``../shared/fixtures/lava_dl_0.6`` relative to the repository root
+(see its README and reference-neurons.md §6). Every Lava run reads its sink
+once at the end and always stops the runtime (never after a failed run).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import h5py
+import numpy as np
+import pytest
+
+import lava_dl  # noqa: F401  (installs the Python 3.11 fix for lava-nc)
+from lava_dl.netx import Hdf5FormatError, hdf5, record
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+FIX = REPO.parent / "shared" / "fixtures" / "lava_dl_0.6"
+
+pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason=f"lava-dl 0.6 fixtures not found at {FIX}")
+
+CUBA_DENSE = {"type": "CUBA", "iDecay": 4096, "vDecay": 415, "vThMant": 6, "refDelay": 1,
+              "gradedSpike": False}
+
+
+def run_net(net, steps: int, data: np.ndarray | None = None) -> np.ndarray:
+    """Run ``net`` for ``steps`` (fixed_pt), optionally fed by a RingBuffer; return the sink."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi1SimCfg
+    from lava.proc import io
+
+    if data is not None:
+        src = io.source.RingBuffer(data=data.astype(np.int32))
+        src.s_out.connect(net.inp)
+    sink = io.sink.RingBuffer(shape=net.out.shape, buffer=steps)
+    net.out.connect(sink.a_in)
+    started = False
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi1SimCfg(select_tag="fixed_pt"))
+        started = True
+        return sink.data.get()
+    finally:
+        if started:  # stop() after a worker exception hangs (lava-runtime-notes §4)
+            net.stop()
+
+
+# --------------------------------------------------------------------------
+# record.py round trip
+# --------------------------------------------------------------------------
+
+
+def test_record_dtypes_and_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    w_conv = rng.integers(-64, 64, size=(4, 2, 3, 3)) * 2
+    w_dense = rng.integers(-64, 64, size=(5, 4 * 3 * 3)) * 2
+    path = tmp_path / "net.net"
+    with h5py.File(path, "w") as f:
+        layer = f.create_group("layer")
+        record.write_input(layer.create_group("0"), (2, 5, 5),
+                           neuron={"type": "CUBA", "iDecay": 4096, "vDecay": 100, "vThMant": 10},
+                           weight=36, bias=34)
+        record.write_conv(layer.create_group("1"), (4, 3, 3), w_conv, 2, 4, 3, bias=np.arange(4) * 2,
+                          neuron={"type": "CUBA", "iDecay": np.array([1, 2, 3, 4]), "vDecay": 7,
+                                  "vThMant": 20, "gradedSpike": False})
+        record.write_flatten(layer.create_group("2"), (36, 1, 1))
+        record.write_dense(layer.create_group("3"), (5,), w_dense, bias=np.arange(5) * 2,
+                           neuron=CUBA_DENSE)
+    with h5py.File(path, "r") as f:
+        g = f["layer/1"]
+        assert g["type"].dtype == np.dtype("S10") and g["type"].shape == (1,)
+        assert g["shape"].dtype == np.int64 and g["weight"].dtype == np.float32
+        assert g["kernelSize"][()].tolist() == [3, 3] and g["groups"].dtype == np.int64
+        assert h5py.check_string_dtype(g["neuron/type"].dtype) is not None and g["neuron/type"].shape == ()
+        assert g["neuron/vDecay"].dtype == np.int64 and g["neuron/gradedSpike"].dtype == np.bool_
+        assert f["layer/0/weight"].shape == (1,) and f["layer/0/weight"].dtype == np.float32
+    net = hdf5.Network(net_config=path)
+    assert [type(b).__name__ for b in net.layers] == ["Input", "Conv", "Dense"]
+    conv, dense = net.layers[1], net.layers[2]
+    assert conv.shape == (3, 3, 4) and conv.inp.shape == (5, 5, 2)
+    np.testing.assert_array_equal(conv.synapse.weight.init, w_conv[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+    np.testing.assert_array_equal(conv.neuron.du.init[1, 2], [1, 2, 3, 4])
+    np.testing.assert_array_equal(conv.neuron.bias_mant.init[2, 0], np.arange(4) * 2)
+    np.testing.assert_array_equal(dense.neuron.bias_mant.init, np.arange(5) * 2)
+    assert dense.inp.shape == (36,) and net.in_layer.transform == {"weight": 36, "bias": 34}
+
+
+# --------------------------------------------------------------------------
+# (a) dense layer: exact over 2000 steps
+# --------------------------------------------------------------------------
+
+
+def test_dense_fixture_exact(tmp_path):
+    d = FIX / "dense"
+    inp, weight, out = np.load(d / "in.npy"), np.load(d / "weight.npy"), np.load(d / "out.npy")
+    path = tmp_path / "dense.net"
+    # lava-nc LIF du=4095 (hidden +1 -> factor 0) is hdf5 iDecay 4096 = our du.
+    with h5py.File(path, "w") as f:
+        record.write_dense(f.create_group("layer").create_group("0"), (256,), weight, neuron=CUBA_DENSE)
+    net = hdf5.Network(net_config=path)
+    neuron = net.out_layer.neuron
+    assert (int(neuron.du.init[0]), int(neuron.dv.init[0]), int(neuron.vth.init[0]),
+            int(neuron.bias_exp.init[0])) == (4096, 415, 6, 6)
+    result = run_net(net, inp.shape[1], inp)
+    np.testing.assert_array_equal(result, out)
+
+
+# --------------------------------------------------------------------------
+# (b) tiny.net + tinynet
+# --------------------------------------------------------------------------
+
+
+def test_tiny_structure():
+    net = hdf5.Network(net_config=FIX / "tiny.net", num_layers=2)
+    assert len(net) <= 2
+    assert [type(b).__name__ for b in net.layers] == ["Input", "Conv"]
+    assert net.in_layer.transform == {"weight": 36, "bias": 34}
+    assert net.in_layer.shape == (16, 16, 3) and net.out_layer.shape == (6, 6, 24)
+    kernel = np.load(FIX / "tinynet/layer1_kernel.npy")  # Lava layout (out, x, y, in)
+    np.testing.assert_array_equal(net.layers[1].synapse.weight.init, kernel)
+    np.testing.assert_array_equal(net.layers[1].neuron.bias_mant.init[0, 0],
+                                  np.load(FIX / "tinynet/layer1_bias.npy"))
+    # LOIHI alias of CUBA: iDecay 4096 -> du 4096, vDecay 1024, vThMant 25
+    n = net.in_layer.neuron
+    assert (int(n.du.init[0, 0, 0]), int(n.dv.init[0, 0, 0]), int(n.vth.init[0, 0, 0])) == (4096, 1024, 25)
+
+
+def test_tinynet_output():
+    """Reference: io.reset of layer i after step i every 17 steps == netx reset_interval=17, offset 0."""
+    steps_per_sample = 17
+    net = hdf5.Network(net_config=FIX / "tiny.net", reset_interval=steps_per_sample, reset_offset=0,
+                        reset_mode="lava-dl")
+    assert len(net) == 3
+    net.in_layer.neuron.bias_mant.init = np.load(FIX / "tinynet/input_bias.npy").astype(np.int32)
+    steps = steps_per_sample + len(net)
+    result = run_net(net, steps)
+    gt = np.load(FIX / "tinynet/output.npy")[0].transpose(2, 1, 0, 3)  # (x, y, c, T)
+    assert gt.sum() > 0
+    np.testing.assert_array_equal(result[..., 2:17], gt[..., 1:16])
+
+
+# --------------------------------------------------------------------------
+# (c) mnist.net structure
+# --------------------------------------------------------------------------
+
+
+def test_mnist_structure():
+    net = hdf5.Network(net_config=FIX / "mnist.net")
+    assert len(net) == 4
+    assert [type(b).__name__ for b in net.layers] == ["Input", "Dense", "Dense", "Dense"]
+    assert [b.shape for b in net.layers] == [(784,), (512,), (512,), (10,)]
+    assert net.inp.shape == (784,) and net.out.shape == (10,)
+    assert net.in_layer.transform == {"weight": 76, "bias": 64}
+    last = net.out_layer.neuron  # no neuron group: lava-dl's integrator
+    assert (int(last.du.init[0]), int(last.dv.init[0]), int(last.vth.init[0])) == (0, 4096, 1 << 17)
+    assert str(net) == "\n".join([
+        "|   Type   |  W  |  H  |  C  | ker | str | pad | dil | grp |delay|",
+        "|Input     |    1|    1|  784|     |     |     |     |     |False|",
+        "|Dense     |    1|    1|  512|     |     |     |     |     |False|",
+        "|Dense     |    1|    1|  512|     |     |     |     |     |False|",
+        "|Dense     |    1|    1|   10|     |     |     |     |     |False|",
+    ])
+    sparse = hdf5.Network(net_config=FIX / "mnist.net", sparse_fc_layer=True)
+    assert all(type(b.synapse).__name__ == "Sparse" for b in sparse.layers[1:])
+    skipped = hdf5.Network(net_config=FIX / "mnist.net", skip_layers=2)
+    assert [b.shape for b in skipped.layers] == [(512,), (10,)] and skipped.inp.shape == (512,)
+
+
+# --------------------------------------------------------------------------
+# (d) oxford: 200-256-200 trained net, 2000 steps
+# --------------------------------------------------------------------------
+
+
+def render_events(events: np.ndarray, neurons: int = 200, steps: int = 2000) -> np.ndarray:
+    """lava-dl numpy event list (x, polarity, t ms) -> (neurons, steps) 0/1, slayer's rounding."""
+    x = np.round(events[:, 0]).astype(int)
+    t = np.round(events[:, 2]).astype(int)
+    ok = (x >= 0) & (x < neurons) & (t >= 0) & (t < steps)
+    out = np.zeros((neurons, steps))
+    out[x[ok], t[ok]] = 1
+    return out
+
+
+def _integer_dense_cuba(spikes, weights, v_decays, thresholds, strict):
+    """slayer's CUBA (iDecay 4096) with delay_shift, on integers; ``strict``: v > th, else v >= th."""
+    for w, dv, vth in zip(weights, v_decays, thresholds):
+        v = np.zeros(w.shape[0], np.int64)
+        out = np.zeros((w.shape[0], spikes.shape[1]))
+        for t in range(spikes.shape[1]):
+            v = np.sign(v) * ((np.abs(v) * (4096 - dv)) >> 12) + ((w @ spikes[:, t].astype(np.int64)) << 6)
+            s = v > (vth << 6) if strict else v >= (vth << 6)
+            out[:, t] = s
+            v[s] = 0
+        spikes = np.zeros_like(out)
+        spikes[:, 1:] = out[:, :-1]  # delay_shift: one step per block
+    return spikes
+
+
+def test_oxford():
+    d = FIX / "oxford"
+    inp = render_events(np.load(d / "input.npy"))
+    gt = render_events(np.load(d / "ground_truth.npy"))
+    net = hdf5.Network(net_config=d / "Trained" / "network.net")
+    assert [b.shape for b in net.layers] == [(256,), (200,)]
+    result = run_net(net, 2000, inp)
+    # Alignment: slayer output index t == sink column t (one Lava synapse per slayer delay_shift).
+    mismatch = {s: int((np.roll(result, s, axis=1) != gt).sum()) for s in (-1, 0, 1)}
+    assert min(mismatch, key=mismatch.get) == 0
+    with h5py.File(d / "Trained" / "network.net", "r") as f:
+        weights = [f[f"layer/{i}/weight"][()].astype(np.int64) for i in range(2)]
+        v_decays = [int(f[f"layer/{i}/neuron/vDecay"][()]) for i in range(2)]
+        thresholds = [int(f[f"layer/{i}/neuron/vThMant"][()]) for i in range(2)]
+    # Lava = Loihi's strict v > vth<<6, exactly, for all 2000 steps.
+    np.testing.assert_array_equal(result, _integer_dense_cuba(inp, weights, v_decays, thresholds, True))
+    # ground_truth.npy = the same integer model with a non-strict v >= vth<<6 (an older slayer,
+    # without lava-dl 0.6's threshold eps), exactly. The two differ (first at column 2) only because
+    # of voltages landing exactly on the threshold, so Lava cannot reproduce ground_truth.npy exactly.
+    np.testing.assert_array_equal(gt, _integer_dense_cuba(inp, weights, v_decays, thresholds, False))
+    assert mismatch[0] > 0
+
+
+# --------------------------------------------------------------------------
+# (e) malformed files
+# --------------------------------------------------------------------------
+
+
+def _write(path, build):
+    with h5py.File(path, "w") as f:
+        build(f.create_group("layer"))
+    return path
+
+
+def _dense_ok(layer, name="0", **kw):
+    args = dict(shape=(3,), weight=np.ones((3, 4)) * 2, neuron=CUBA_DENSE)
+    args.update(kw)
+    record.write_dense(layer.create_group(name), **args)
+
+
+def test_missing_field(tmp_path):
+    def build(layer):
+        _dense_ok(layer)
+        del layer["0/weight"]
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'weight'.*missing"):
+        hdf5.Network(net_config=_write(tmp_path / "a.net", build))
+
+    def build2(layer):
+        _dense_ok(layer)
+        del layer["0/neuron/vDecay"]
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'neuron/vDecay'"):
+        hdf5.Network(net_config=_write(tmp_path / "b.net", build2))
+
+
+def test_wrong_weight_shape(tmp_path):
+    def build(layer):
+        _dense_ok(layer)
+        _dense_ok(layer, "1", shape=(2,), weight=np.ones((2, 5)) * 2)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'weight'"):
+        hdf5.Network(net_config=_write(tmp_path / "w.net", build))
+
+    def build_conv(layer):
+        record.write_input(layer.create_group("0"), (2, 8, 8))
+        record.write_conv(layer.create_group("1"), (4, 6, 6), np.ones((4, 3, 3, 3)), 2, 4, 3,
+                          neuron=CUBA_DENSE)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'weight'"):
+        hdf5.Network(net_config=_write(tmp_path / "c.net", build_conv))
+
+    def build_geom(layer):
+        record.write_input(layer.create_group("0"), (2, 8, 8))
+        record.write_conv(layer.create_group("1"), (4, 5, 5), np.ones((4, 2, 3, 3)), 2, 4, 3,
+                          neuron=CUBA_DENSE)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'shape'"):
+        hdf5.Network(net_config=_write(tmp_path / "g.net", build_geom))
+
+
+def test_unknown_layer_and_neuron_type(tmp_path):
+    def build(layer):
+        _dense_ok(layer)
+        record.write_type(layer.create_group("1"), "magic")
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'type'.*magic"):
+        hdf5.Network(net_config=_write(tmp_path / "t.net", build))
+
+    def build_neuron(layer):
+        _dense_ok(layer, neuron={**CUBA_DENSE, "type": "FOO"})
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'neuron/type'.*FOO"):
+        hdf5.Network(net_config=_write(tmp_path / "n.net", build_neuron))
+
+    def build_pool(layer):
+        _dense_ok(layer)
+        record.write_type(layer.create_group("1"), "pool")
+
+    with pytest.raises(NotImplementedError, match=r"layer 1.*pool"):
+        hdf5.Network(net_config=_write(tmp_path / "p.net", build_pool))
+
+
+def test_non_contiguous_layer_names(tmp_path):
+    def build(layer):
+        _dense_ok(layer, "0")
+        _dense_ok(layer, "2", shape=(3,), weight=np.ones((3, 3)) * 2)
+
+    with pytest.raises(Hdf5FormatError, match="contiguous"):
+        hdf5.Network(net_config=_write(tmp_path / "nc.net", build))
+
+
+def test_neuron_type_forms(tmp_path):
+    """``neuron/type`` as a (1,) S10 array is read like the usual scalar vlen string."""
+
+    def build(layer):
+        _dense_ok(layer)
+        del layer["0/neuron/type"]
+        layer["0/neuron"].create_dataset("type", (1,), "S10", [b"LOIHI"])
+
+    net = hdf5.Network(net_config=_write(tmp_path / "s.net", build))
+    assert int(net.out_layer.neuron.vth.init[0]) == 6

@@ -1,0 +1,130 @@
+"""Random slayer CUBA networks: exported, loaded by netx, run on Loihi1SimCfg fixed_pt == slayer output."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from lava.proc.io.sink import RingBuffer as Sink
+from lava.proc.io.source import RingBuffer as Source
+
+from lava_dl import netx, slayer
+from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
+from tests.lava_run import run_and_read
+
+STEPS = 32
+
+
+def _neuron_params(rng, with_norm):
+    return dict(
+        threshold=int(rng.integers(16, 200)) / 64,
+        current_decay=float(rng.integers(0, 4097)) / 4096,
+        voltage_decay=float(rng.integers(0, 4097)) / 4096,
+        norm=MeanOnlyBatchNorm if with_norm else None,
+    )
+
+
+def _randomise(net, rng, with_norm):
+    with torch.no_grad():
+        for block in net:
+            if hasattr(block, "synapse"):
+                block.synapse.weight.mul_(float(rng.uniform(2, 6)))
+            norm = getattr(getattr(block, "neuron", None), "norm", None)
+            if with_norm and norm is not None:
+                norm.running_mean.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, norm.running_mean.shape)))
+
+
+def _dense_net(rng, with_norm):
+    sizes = [int(rng.integers(10, 40))] + [int(s) for s in rng.integers(5, 30, int(rng.integers(1, 4)))]
+    blocks = [slayer.block.cuba.Dense(_neuron_params(rng, with_norm), a, b) for a, b in zip(sizes, sizes[1:])]
+    return torch.nn.Sequential(*blocks), (sizes[0],)
+
+
+def _conv_net(rng, with_norm):
+    channels, size = int(rng.integers(1, 4)), int(rng.integers(7, 12))
+    mid = int(rng.integers(2, 6))
+    kernel, stride, padding = int(rng.integers(2, 4)), int(rng.integers(1, 3)), int(rng.integers(0, 2))
+    conv1 = slayer.block.cuba.Conv(_neuron_params(rng, with_norm), channels, mid, kernel, stride=stride,
+                                   padding=padding, input_shape=(size, size))
+    out_h = conv1.neuron.shape[1:]
+    groups = 1 if mid % 2 else 2
+    conv2 = slayer.block.cuba.Conv(_neuron_params(rng, with_norm), mid, 2 * groups, 3, padding=1,
+                                   groups=groups, input_shape=out_h)
+    flat = 2 * groups * out_h[0] * out_h[1]
+    dense = slayer.block.cuba.Dense(_neuron_params(rng, with_norm), flat, int(rng.integers(3, 12)))
+    net = torch.nn.Sequential(conv1, conv2, slayer.block.cuba.Flatten(), dense)
+    return net, (channels, size, size)
+
+
+def _export(net, path):
+    with h5py.File(path, "w") as f:
+        layer = f.create_group("layer")
+        for i, block in enumerate(net):
+            block.export_hdf5(layer.create_group(str(i)))
+
+
+def _run_lava(path, spikes_lava_layout, input_shape):
+    # reset_interval: the sample starts at step 1 as a fresh slayer call (needed with bias).
+    net = netx.hdf5.Network(net_config=str(path), input_shape=input_shape, reset_interval=STEPS)
+    source = Source(data=spikes_lava_layout)
+    sink = Sink(shape=net.out.shape, buffer=STEPS)
+    source.s_out.connect(net.inp)
+    net.out.connect(sink.a_in)
+    (out,) = run_and_read(net, STEPS, [sink.data])
+    return out
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("seed", range(11))
+def test_random_network_parity(kind, seed, tmp_path):
+    rng = np.random.default_rng(1000 * (kind == "conv") + seed)
+    torch.manual_seed(seed)
+    with_norm = seed % 2 == 1
+    net, in_shape = (_dense_net if kind == "dense" else _conv_net)(rng, with_norm)
+    _randomise(net, rng, with_norm)
+    net.eval()
+    x = torch.from_numpy((rng.random((1, *in_shape, STEPS)) < rng.uniform(0.1, 0.4)).astype(np.float32))
+    with torch.no_grad():
+        y = net(x)
+        for _ in range(8):  # make sure spikes reach the output: scale weights up until they do
+            if y.sum() > 0:
+                break
+            for block in net:
+                if hasattr(block, "synapse"):
+                    block.synapse.weight.mul_(1.5)
+            y = net(x)
+    path = tmp_path / "net.net"
+    _export(net, path)
+    # Lava layout: dense (n, T); conv (x, y, c, T) = (W, H, C, T).
+    x_lava = x[0].numpy() if x.dim() == 3 else x[0].permute(2, 1, 0, 3).numpy()
+    out = _run_lava(path, x_lava, x_lava.shape[:-1] if kind == "conv" else None)
+    expected = y[0].numpy()
+    assert expected.sum() > 0, "degenerate network: no output spikes"
+    assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stream_of_samples_reset_mode_slayer(seed, tmp_path):
+    """Samples back to back with reset_interval: every sample equals its own slayer call, bias included."""
+    rng = np.random.default_rng(500 + seed)
+    torch.manual_seed(seed)
+    net, in_shape = _dense_net(rng, with_norm=True)
+    _randomise(net, rng, with_norm=True)
+    net.eval()
+    samples = 4
+    x = torch.from_numpy((rng.random((samples, *in_shape, STEPS)) < 0.3).astype(np.float32))
+    with torch.no_grad():
+        y = net(x)
+    path = tmp_path / "net.net"
+    _export(net, path)
+    stream = np.concatenate(list(x.numpy()), axis=-1)
+    lava = netx.hdf5.Network(net_config=str(path), reset_interval=STEPS)
+    source = Source(data=stream)
+    sink = Sink(shape=lava.out.shape, buffer=samples * STEPS)
+    source.s_out.connect(lava.inp)
+    lava.out.connect(sink.a_in)
+    (out,) = run_and_read(lava, samples * STEPS, [sink.data])
+    out = out.reshape(-1, samples, STEPS).transpose(1, 0, 2)
+    assert y.sum() > 0
+    assert np.array_equal(out, y.numpy())
