@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import lava_dl  # noqa: F401  (lava-nc Python 3.11 fix before Lava is imported)
-from lava_dl import slayer
+from lava_dl import netx, slayer  # netx first: Lava must fix multiprocessing's start method (fork)
 
 STEPS = 24  # time steps per sample
 
@@ -83,14 +83,12 @@ def run_lava(path: str, x_test: np.ndarray, progress) -> np.ndarray:
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from lava_dl import netx
-
     samples = len(x_test)
     # Samples back to back; each layer is reset when a new sample reaches it.
     stream = np.concatenate(list(x_test), axis=-1)  # (64, samples * STEPS)
     stream = np.concatenate([stream, np.zeros((64, STEPS))], axis=-1)  # drain the pipeline
     total = stream.shape[-1]
-    net = netx.hdf5.Network(net_config=path, reset_interval=STEPS, reset_offset=1)
+    net = netx.hdf5.Network(net_config=path, reset_interval=STEPS)
     print(net)
     source = Source(data=stream)
     sink = Sink(shape=net.out.shape, buffer=total)

@@ -1,11 +1,12 @@
 """NetX: load hdf5 network descriptions (lava-dl format) as Lava processes.
 
 ``lava_dl.netx.hdf5.Network(net_config=path, ...)`` builds the network;
-``lava_dl.netx.record`` writes the layer records (used by the exporter).
+``lava_dl.netx.record`` (= ``lava_dl.core.records``) writes the layer records (used by the exporter).
 This package never imports torch.
 """
 
-from lava_dl.netx import blocks, hdf5, record, utils
+from lava_dl.core import records as record
+from lava_dl.netx import blocks, hdf5, utils
 from lava_dl.netx.hdf5 import Network
 from lava_dl.netx.utils import Hdf5FormatError
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lava_dl.core import records
 from lava_dl.slayer import synapse as _synapse
 
 
@@ -26,12 +27,6 @@ def bind(block_cls: type, neuron_cls: type, module: str) -> type:
         "__module__": module,
         "__doc__": f"{block_cls.__doc__}\n\n    Neuron: :class:`{neuron_cls.__module__}.Neuron` ({family}).",
     })
-
-
-def _hdf5_record():
-    from lava_dl.netx import record  # h5py + numpy only
-
-    return record
 
 
 class _Block(nn.Module):
@@ -123,7 +118,7 @@ class Input(_Block):
         if self.neuron is not None:
             weight = float(self.pre_hook_fx(self.weight, descale=True))
             bias = float(self.pre_hook_fx(self.bias, descale=True))
-        _hdf5_record().write_input(handle, shape=self.shape, neuron=self._neuron_fields(), weight=weight,
+        records.write_input(handle, shape=self.shape, neuron=self._neuron_fields(), weight=weight,
                                    bias=bias)
 
 
@@ -143,7 +138,7 @@ class Flatten(_Block):
     def export_hdf5(self, handle) -> None:
         if self.shape is None:
             raise RuntimeError("Flatten block shape unknown: run one forward before export")
-        _hdf5_record().write_flatten(handle, shape=self.shape)
+        records.write_flatten(handle, shape=self.shape)
 
 
 class _Weighted(_Block):
@@ -210,7 +205,7 @@ class Dense(_Weighted):
         if weight.ndim > 2 and np.prod(weight.shape[2:]) != 1:
             raise ValueError("a Dense block over a spatial input cannot be exported; insert a Flatten block")
         weight = weight.reshape(weight.shape[0], -1)
-        _hdf5_record().write_dense(handle, shape=(weight.shape[0],), weight=weight, bias=self._bias(),
+        records.write_dense(handle, shape=(weight.shape[0],), weight=weight, bias=self._bias(),
                                    neuron=self._neuron_fields())
 
 
@@ -283,7 +278,7 @@ class Conv(_Weighted):
         syn = self.synapse
         weight = self._quantized_weight()
         weight = weight.reshape(weight.shape[:4])
-        _hdf5_record().write_conv(handle, shape=self.neuron.shape, weight=weight, in_channels=syn.in_channels,
+        records.write_conv(handle, shape=self.neuron.shape, weight=weight, in_channels=syn.in_channels,
                                   out_channels=syn.out_channels, kernel_size=_pair(syn.kernel_size),
                                   stride=_pair(syn.stride), padding=_pair(syn.padding),
                                   dilation=_pair(syn.dilation), groups=syn.groups, bias=self._bias(),

@@ -1,8 +1,8 @@
 """Write hdf5 layer records exactly as lava-dl 0.6 ``export_hdf5`` writes them.
 
 Only h5py and numpy are used here (no Lava, no torch), so the training side
-(``lava_dl.slayer``) and tests can write network files that
-:class:`lava_dl.netx.hdf5.Network` reads back.
+(``lava_dl.slayer``) writes network files that :class:`lava_dl.netx.hdf5.Network`
+reads back, without importing Lava.
 
 Layout and dtypes (reference-hdf5.md §3):
 
