@@ -159,6 +159,7 @@ def test_graded_spike_payload_is_voltage():
         (dict(current_decay=1.5), "current_decay"),
         (dict(voltage_decay=-0.1), "voltage_decay"),
         (dict(shared_param=False), "shape"),
+        (dict(threshold=5000.0), "vThMant"),
     ],
 )
 def test_bad_arguments(kwargs, message):

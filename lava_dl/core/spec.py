@@ -109,6 +109,13 @@ class NeuronSpec:
     def state_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.states)
 
+    def param_for_hdf5_key(self, key: str) -> Param:
+        """The parameter stored under hdf5 ``neuron/<key>``."""
+        for p in self.params:
+            if p.hdf5_key == key:
+                return p
+        raise KeyError(f"{self.name} stores no hdf5 field {key!r}")
+
     def param(self, name: str) -> Param:
         for p in self.params:
             if p.name == name:

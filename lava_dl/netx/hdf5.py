@@ -86,12 +86,14 @@ class _Record:
             raise self.error(prefix + key, f"cannot decode a string: {err}") from err
 
     def ints(self, key: str, ndim: int | None = None) -> np.ndarray:
-        """Integer array (float payloads truncated like lava-dl's ``astype(int)``)."""
+        """Integer array (lava-dl stores integers as float32; fractional values are an error)."""
         value = np.asarray(self.raw(key))
         if value.dtype.kind not in "iufb":
             raise self.error(key, f"expected numbers, got dtype {value.dtype}")
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise self.error(key, "contains non-finite values")
+        if value.dtype.kind == "f" and not np.all(np.mod(value, 1) == 0):
+            raise self.error(key, "holds non-integer values (Loihi weights, biases and geometry are integers)")
         value = value.astype(np.int64)
         if ndim is not None and value.ndim != ndim:
             raise self.error(key, f"expected a {ndim}-D array, got shape {value.shape}")
@@ -361,7 +363,10 @@ def build_layers(
                 bias = _bias(rec, params, (n_out,))
                 if skipped:
                     continue
-                weight, num_bits, weight_exp, sign_mode = optimize_weight_bits(weight)
+                try:
+                    weight, num_bits, weight_exp, sign_mode = optimize_weight_bits(weight)
+                except ValueError as err:
+                    raise rec.error("weight", str(err)) from err
                 block = Dense(shape=(n_out,), neuron_params=params, weight=weight,
                               num_weight_bits=num_bits, weight_exponent=weight_exp, sign_mode=sign_mode,
                               bias=bias,

@@ -42,19 +42,15 @@ __all__ = ["AbstractBlock", "Input", "Dense", "Conv", "Network", "dense_synapse_
 
 def dense_synapse_class() -> type:
     """Dense synapse Process: ``Dense(weights=, num_weight_bits=, weight_exp=, num_message_bits=)``."""
-    try:
-        from lava_dl.proc.dense import Dense as DenseSynapse
-    except ImportError:  # pragma: no cover - until lava_dl.proc.dense lands
-        from lava.proc.dense.process import Dense as DenseSynapse
+    from lava_dl.proc.dense import Dense as DenseSynapse
+
     return DenseSynapse
 
 
 def conv_synapse_class() -> type:
     """Conv synapse Process: ``Conv(weight=, input_shape=, padding, stride, dilation, groups, ...)``."""
-    try:
-        from lava_dl.proc.conv import Conv as ConvSynapse
-    except ImportError:  # pragma: no cover - until lava_dl.proc.conv lands
-        from lava.proc.conv.process import Conv as ConvSynapse
+    from lava_dl.proc.conv import Conv as ConvSynapse
+
     return ConvSynapse
 
 
@@ -124,6 +120,8 @@ def broadcast_bias(bias, shape: tuple[int, ...]) -> np.ndarray:
     """
     bias = np.asarray(bias)
     if bias.dtype.kind == "f":
+        if not np.all(np.mod(bias, 1) == 0):
+            raise ValueError("bias must hold integers (hdf5 stores them as float32), got fractional values")
         bias = bias.astype(np.int64)
     if bias.ndim == 0:
         return np.full(shape, int(bias), dtype=np.int64)
@@ -202,10 +200,7 @@ class Dense(AbstractBlock):
 
             self.synapse = sparse_synapse_class()(weights=csr_matrix(weight), **common)
         else:
-            cls = dense_synapse_class()
-            if sign_mode is not None and cls.__module__.startswith("lava_dl."):
-                common["sign_mode"] = sign_mode
-            self.synapse = cls(weights=weight, **common)
+            self.synapse = dense_synapse_class()(weights=weight, sign_mode=sign_mode, **common)
         self.inp = InPort(shape=self.synapse.s_in.shape)
         self.out = OutPort(shape=self.neuron.s_out.shape)
         self.inp.connect(self.synapse.s_in)

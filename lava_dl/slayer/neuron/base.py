@@ -74,6 +74,11 @@ class Neuron(nn.Module):
             self.threshold = -1.0
         else:
             self.threshold = int(threshold * self.w_scale) / self.w_scale
+            mantissa = self.spec.param_for_hdf5_key("vThMant")
+            if int(threshold * self.w_scale) > mantissa.hi:
+                raise ValueError(
+                    f"threshold {threshold} gives the mantissa vThMant = {int(threshold * self.w_scale)} "
+                    f"at scale {self.w_scale}, beyond the largest deployable value {mantissa.hi}")
         self.tau_grad = float(tau_grad)
         self.scale_grad = float(scale_grad)
         self.shared_param = bool(shared_param)

@@ -1,0 +1,162 @@
+"""netx hdf5 format: record writer round trip and clear errors for malformed files (no fixtures needed)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+import lava_dl  # noqa: F401  (installs the Python 3.11 fix for lava-nc)
+from lava_dl.netx import Hdf5FormatError, hdf5, record
+
+CUBA_DENSE = {"type": "CUBA", "iDecay": 4096, "vDecay": 415, "vThMant": 6, "refDelay": 1,
+              "gradedSpike": False}
+
+# --------------------------------------------------------------------------
+# record.py round trip
+# --------------------------------------------------------------------------
+
+
+def test_record_dtypes_and_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    w_conv = rng.integers(-64, 64, size=(4, 2, 3, 3)) * 2
+    w_dense = rng.integers(-64, 64, size=(5, 4 * 3 * 3)) * 2
+    path = tmp_path / "net.net"
+    with h5py.File(path, "w") as f:
+        layer = f.create_group("layer")
+        record.write_input(layer.create_group("0"), (2, 5, 5),
+                           neuron={"type": "CUBA", "iDecay": 4096, "vDecay": 100, "vThMant": 10},
+                           weight=36, bias=34)
+        record.write_conv(layer.create_group("1"), (4, 3, 3), w_conv, 2, 4, 3, bias=np.arange(4) * 2,
+                          neuron={"type": "CUBA", "iDecay": np.array([1, 2, 3, 4]), "vDecay": 7,
+                                  "vThMant": 20, "gradedSpike": False})
+        record.write_flatten(layer.create_group("2"), (36, 1, 1))
+        record.write_dense(layer.create_group("3"), (5,), w_dense, bias=np.arange(5) * 2,
+                           neuron=CUBA_DENSE)
+    with h5py.File(path, "r") as f:
+        g = f["layer/1"]
+        assert g["type"].dtype == np.dtype("S10") and g["type"].shape == (1,)
+        assert g["shape"].dtype == np.int64 and g["weight"].dtype == np.float32
+        assert g["kernelSize"][()].tolist() == [3, 3] and g["groups"].dtype == np.int64
+        assert h5py.check_string_dtype(g["neuron/type"].dtype) is not None and g["neuron/type"].shape == ()
+        assert g["neuron/vDecay"].dtype == np.int64 and g["neuron/gradedSpike"].dtype == np.bool_
+        assert f["layer/0/weight"].shape == (1,) and f["layer/0/weight"].dtype == np.float32
+    net = hdf5.Network(net_config=path)
+    assert [type(b).__name__ for b in net.layers] == ["Input", "Conv", "Dense"]
+    conv, dense = net.layers[1], net.layers[2]
+    assert conv.shape == (3, 3, 4) and conv.inp.shape == (5, 5, 2)
+    np.testing.assert_array_equal(conv.synapse.weight.init, w_conv[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+    np.testing.assert_array_equal(conv.neuron.du.init[1, 2], [1, 2, 3, 4])
+    np.testing.assert_array_equal(conv.neuron.bias_mant.init[2, 0], np.arange(4) * 2)
+    np.testing.assert_array_equal(dense.neuron.bias_mant.init, np.arange(5) * 2)
+    assert dense.inp.shape == (36,) and net.in_layer.transform == {"weight": 36, "bias": 34}
+
+
+# --------------------------------------------------------------------------
+# (e) malformed files
+# --------------------------------------------------------------------------
+
+
+def _write(path, build):
+    with h5py.File(path, "w") as f:
+        build(f.create_group("layer"))
+    return path
+
+
+def _dense_ok(layer, name="0", **kw):
+    args = dict(shape=(3,), weight=np.ones((3, 4)) * 2, neuron=CUBA_DENSE)
+    args.update(kw)
+    record.write_dense(layer.create_group(name), **args)
+
+
+def test_missing_field(tmp_path):
+    def build(layer):
+        _dense_ok(layer)
+        del layer["0/weight"]
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'weight'.*missing"):
+        hdf5.Network(net_config=_write(tmp_path / "a.net", build))
+
+    def build2(layer):
+        _dense_ok(layer)
+        del layer["0/neuron/vDecay"]
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'neuron/vDecay'"):
+        hdf5.Network(net_config=_write(tmp_path / "b.net", build2))
+
+
+def test_wrong_weight_shape(tmp_path):
+    def build(layer):
+        _dense_ok(layer)
+        _dense_ok(layer, "1", shape=(2,), weight=np.ones((2, 5)) * 2)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'weight'"):
+        hdf5.Network(net_config=_write(tmp_path / "w.net", build))
+
+    def build_conv(layer):
+        record.write_input(layer.create_group("0"), (2, 8, 8))
+        record.write_conv(layer.create_group("1"), (4, 6, 6), np.ones((4, 3, 3, 3)), 2, 4, 3,
+                          neuron=CUBA_DENSE)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'weight'"):
+        hdf5.Network(net_config=_write(tmp_path / "c.net", build_conv))
+
+    def build_geom(layer):
+        record.write_input(layer.create_group("0"), (2, 8, 8))
+        record.write_conv(layer.create_group("1"), (4, 5, 5), np.ones((4, 2, 3, 3)), 2, 4, 3,
+                          neuron=CUBA_DENSE)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'shape'"):
+        hdf5.Network(net_config=_write(tmp_path / "g.net", build_geom))
+
+
+def test_unknown_layer_and_neuron_type(tmp_path):
+    def build(layer):
+        _dense_ok(layer)
+        record.write_type(layer.create_group("1"), "magic")
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'type'.*magic"):
+        hdf5.Network(net_config=_write(tmp_path / "t.net", build))
+
+    def build_neuron(layer):
+        _dense_ok(layer, neuron={**CUBA_DENSE, "type": "FOO"})
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'neuron/type'.*FOO"):
+        hdf5.Network(net_config=_write(tmp_path / "n.net", build_neuron))
+
+    def build_pool(layer):
+        _dense_ok(layer)
+        record.write_type(layer.create_group("1"), "pool")
+
+    with pytest.raises(NotImplementedError, match=r"layer 1.*pool"):
+        hdf5.Network(net_config=_write(tmp_path / "p.net", build_pool))
+
+
+def test_non_contiguous_layer_names(tmp_path):
+    def build(layer):
+        _dense_ok(layer, "0")
+        _dense_ok(layer, "2", shape=(3,), weight=np.ones((3, 3)) * 2)
+
+    with pytest.raises(Hdf5FormatError, match="contiguous"):
+        hdf5.Network(net_config=_write(tmp_path / "nc.net", build))
+
+
+def test_neuron_type_forms(tmp_path):
+    """``neuron/type`` as a (1,) S10 array is read like the usual scalar vlen string."""
+
+    def build(layer):
+        _dense_ok(layer)
+        del layer["0/neuron/type"]
+        layer["0/neuron"].create_dataset("type", (1,), "S10", [b"LOIHI"])
+
+    net = hdf5.Network(net_config=_write(tmp_path / "s.net", build))
+    assert int(net.out_layer.neuron.vth.init[0]) == 6
+
+
+def test_unrepresentable_weights_are_named(tmp_path):
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'weight'.*non-integer"):
+        hdf5.Network(net_config=_write(tmp_path / "a.net", lambda layer: _dense_ok(
+            layer, weight=np.full((3, 4), 2.5))))
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'weight'"):
+        hdf5.Network(net_config=_write(tmp_path / "b.net", lambda layer: _dense_ok(
+            layer, weight=np.full((3, 4), 300.0))))
