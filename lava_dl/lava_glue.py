@@ -145,11 +145,29 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         namespace[s.name] = LavaPyType(np.ndarray, dtype, precision=24)
     for p in spec.params:
         namespace[p.name] = LavaPyType(np.ndarray, np.int32)
-    state_names = spec.state_names
-    param_names = spec.param_names
+    var_names = spec.state_names + spec.param_names
+    n_states = len(spec.state_names)
+
+    def _buffers(self):
+        """``(arrays, flats, fresh, a_buf, out)``, built at the first step and reused.
+
+        ``flats`` are 1-D views of the state and parameter Vars (rebuilt whenever Lava
+        rebinds a Var); ``fresh`` lists the (in practice never) non-contiguous ones,
+        whose flat copies are refreshed every step and, for states, copied back.
+        ``a_buf`` holds the input in the kernel's dtype and ``out`` the output messages.
+        """
+        arrays = [getattr(self, n) for n in var_names]
+        cache = getattr(self, "_lava_dl_buffers", None)
+        if cache is None or any(a is not b for a, b in zip(arrays, cache[0])):
+            flats = [_flat(a) for a in arrays]
+            fresh = tuple(i for i, a in enumerate(arrays) if not np.asarray(a).flags.c_contiguous)
+            size = flats[0].shape[0]
+            cache = (arrays, flats, fresh, np.empty(size, kernel_in), np.empty(size, dtype))
+            self._lava_dl_buffers = cache
+        return cache
 
     def run_spk(self):
-        a_in = np.ascontiguousarray(self.a_in.recv(), dtype=kernel_in).reshape(-1)
+        a_in = self.a_in.recv()
         interval = int(self.reset_interval[0])
         if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
             for s in spec.states:
@@ -157,14 +175,15 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             if self.reset_hold[0]:
                 self.s_out.send(np.zeros(self.s_out.shape, dtype=dtype))
                 return
-        states = [_flat(getattr(self, n)) for n in state_names]
-        params = [_flat(getattr(self, n)) for n in param_names]
-        out = np.zeros(a_in.shape, dtype=dtype)
-        step(*states, a_in, *params, out)
-        for n, arr in zip(state_names, states):
-            target = getattr(self, n)
-            if not np.shares_memory(target, arr):
-                target[...] = arr.reshape(target.shape)
+        arrays, flats, fresh, a_buf, out = _buffers(self)
+        for i in fresh:
+            flats[i] = _flat(arrays[i])
+        np.copyto(a_buf, np.reshape(a_in, -1), casting="unsafe")
+        out.fill(0)
+        step(*flats[:n_states], a_buf, *flats[n_states:], out)
+        for i in fresh:
+            if i < n_states:
+                arrays[i][...] = flats[i].reshape(np.shape(arrays[i]))
         self.s_out.send(out.reshape(self.s_out.shape))
 
     namespace["run_spk"] = run_spk

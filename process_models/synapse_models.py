@@ -18,9 +18,18 @@ from lava_dl.proc.conv import Conv
 from lava_dl.proc.dense import Dense
 
 
-def _input(port, binary: bool, dtype) -> np.ndarray:
-    """Received input as a contiguous array of the kernel dtype (binary: nonzero -> 1)."""
-    s = np.asarray(port.recv())
+def _input(port, binary: bool, dtype, native=None) -> np.ndarray:
+    """Received input for the kernels.
+
+    Returned as received when it is a contiguous array of dtype ``native`` (the port's
+    own dtype: the kernels count every nonzero input as 1 for binary input, and do
+    their arithmetic in 64 bits). Otherwise converted to a contiguous array of
+    ``dtype`` (binary: nonzero -> 1).
+    """
+    s = port.recv()
+    if native is not None and s.dtype == native and s.flags.c_contiguous:
+        return s
+    s = np.asarray(s)
     if binary:
         return np.ascontiguousarray(s != 0, dtype=dtype)
     return np.ascontiguousarray(s, dtype=dtype)
@@ -52,7 +61,7 @@ class PyDenseModelFixed(PyLoihiProcessModel):
             self._out = np.zeros(self._wt.shape[1], dtype=np.int64)
         self.a_out.send(self.a_buff)
         binary = int(self.num_message_bits[0]) == 0
-        s = _input(self.s_in, binary, np.int64)
+        s = _input(self.s_in, binary, np.int64, native=np.int32)
         syn.dense_fixed(self._wt, s, binary, int(self.weight_exp[0]), self._out)
         self.a_buff[...] = self._out
 
@@ -85,7 +94,7 @@ class PyDenseModelFloat(PyLoihiProcessModel):
             self._out = np.zeros(self._wt.shape[1], dtype=np.float64)
         self.a_out.send(self.a_buff)
         binary = int(self.num_message_bits[0]) == 0
-        s = _input(self.s_in, binary, np.float64)
+        s = _input(self.s_in, binary, np.float64, native=np.float64)
         syn.dense_accumulate(self._wt, s, binary, self._out)
         self.a_buff[...] = self._out * 2.0 ** int(self.weight_exp[0])
 
@@ -98,26 +107,46 @@ class _AbstractConvModel(PyLoihiProcessModel):
     groups: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
 
-    _dtype = np.int64
+    #: dtype of the kernel's sums (``a_buf`` is written in place when it has this dtype).
+    _dtype = np.int32
+    #: input dtype passed to the kernel as it is received (the port's dtype) ...
+    _in_dtype = np.int32
+    #: ... and the dtype input of any other dtype is converted to (as the original model did).
+    _wide = np.int64
     _fixed = True
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        self._wt = None
+        self._plan = None
+
+    def _make_plan(self, in_shape):
+        """Kernel layout, tap tables and scratch buffer, computed once (at the first step)."""
+        wt = syn.conv_kernel_layout(self.weight, self.weight.dtype)
+        out_shape = tuple(self.a_buf.shape)
+        taps = (syn.conv_taps(in_shape[0], out_shape[0], wt.shape[1], int(self.stride[0]),
+                              int(self.padding[0]), int(self.dilation[0]))
+                + syn.conv_taps(in_shape[1], out_shape[1], wt.shape[2], int(self.stride[1]),
+                                int(self.padding[1]), int(self.dilation[1])))
+        # binary input: |sum| <= bound, so the 24-bit wrap is the identity when bound < 2**23
+        binary_needs_wrap = self._fixed and syn.conv_sum_bound(wt) >= 1 << 23
+        self._plan = (wt, *taps, int(self.groups[0]))
+        self._binary_needs_wrap = binary_needs_wrap
+        self._out = np.zeros(out_shape, dtype=self._dtype)
 
     def run_spk(self):
-        if self._wt is None:
-            self._wt = syn.conv_kernel_layout(self.weight, self.weight.dtype)
-            self._out = np.zeros(self.a_buf.shape, dtype=self._dtype)
-            self._geom = (int(self.stride[0]), int(self.stride[1]), int(self.padding[0]),
-                          int(self.padding[1]), int(self.dilation[0]), int(self.dilation[1]),
-                          int(self.groups[0]))
         self.a_out.send(self.a_buf)
         binary = int(self.num_message_bits[0]) == 0
-        s = _input(self.s_in, binary, self._dtype)
-        kernel = syn.conv_fixed if self._fixed else syn.conv_accumulate
-        kernel(s, self._wt, *self._geom, binary, self._out)
-        self.a_buf[...] = self._out
+        s = _input(self.s_in, binary, self._wide, native=self._in_dtype)
+        if self._plan is None:
+            self._make_plan(s.shape)
+        buf = self.a_buf
+        direct = buf.dtype == self._dtype and buf.flags.c_contiguous
+        out = buf if direct else self._out
+        syn.conv_scatter(s, *self._plan, binary, out)
+        if self._fixed and (not binary or self._binary_needs_wrap):
+            syn.wrap24_inplace(out)
+        if not direct:
+            buf[...] = out
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
@@ -144,4 +173,6 @@ class PyConvModelFloat(_AbstractConvModel):
     weight: np.ndarray = LavaPyType(np.ndarray, float)
 
     _dtype = np.float64
+    _in_dtype = np.float64
+    _wide = np.float64
     _fixed = False

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from lava_dl.core import cuba
+from lava_dl.core import alif, cuba
 from lava_dl.core.spec import NeuronSpec
 
-SPECS: tuple[NeuronSpec, ...] = (cuba.SPEC,)
+SPECS: tuple[NeuronSpec, ...] = (cuba.SPEC, alif.SPEC)
 
 
 def spec_for_hdf5_type(type_name: str) -> NeuronSpec:

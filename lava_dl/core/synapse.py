@@ -373,9 +373,126 @@ def optimize_weight_bits(weight) -> tuple[np.ndarray, int, int, SignMode]:
 # --------------------------------------------------------------------------- conv
 
 
+def conv_taps(in_size: int, out_size: int, kernel: int, stride: int, pad: int, dil: int):
+    """Which outputs an input position feeds along one axis (the plan of the scatter kernels).
+
+    Input ``p`` reaches output ``o`` through kernel tap ``i`` when
+    ``p + pad - dil * (kernel - 1 - i) == o * stride`` (Lava's true convolution).
+
+    Parameters
+    ----------
+    in_size, out_size : int
+        Input and output sizes along the axis.
+    kernel, stride, pad, dil : int
+        Kernel size, stride, padding and dilation along the axis.
+
+    Returns
+    -------
+    count : numpy.ndarray
+        int64 ``(in_size,)``: number of taps of each input position.
+    tap : numpy.ndarray
+        int64 ``(in_size, kernel)``: the kernel indices ``i`` (first ``count[p]`` entries valid).
+    pos : numpy.ndarray
+        int64 ``(in_size, kernel)``: the matching output positions ``o``.
+    """
+    count = np.zeros(in_size, dtype=np.int64)
+    tap = np.zeros((in_size, kernel), dtype=np.int64)
+    pos = np.zeros((in_size, kernel), dtype=np.int64)
+    for p in range(in_size):
+        for i in range(kernel):
+            q = p + pad - dil * (kernel - 1 - i)
+            if q < 0 or q % stride:
+                continue
+            o = q // stride
+            if o < out_size:
+                tap[p, count[p]] = i
+                pos[p, count[p]] = o
+                count[p] += 1
+    return count, tap, pos
+
+
 @jit
+def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, binary, out):
+    """Lava convolution as a scatter over the nonzero inputs, with precomputed taps.
+
+    ``out`` is zeroed first. For every nonzero input ``s[u, v, c]`` and every valid tap
+    pair (:func:`conv_taps` along x and y) one contiguous row of ``wt`` (the output
+    channels of the input channel's group) is added to one contiguous row of ``out``.
+    Integer sums are exact in ``out``'s dtype; with an int32 ``out`` they are exact
+    modulo ``2**32``, which leaves the signed 24-bit wrap of the fixed-point model
+    unchanged.
+
+    Parameters
+    ----------
+    s : array (x, y, c_in)
+        Input, C-contiguous.
+    wt : array (c_in / groups, kx, ky, c_out)
+        Kernel in the layout of :func:`conv_kernel_layout`, C-contiguous.
+    x_count, x_tap, x_pos, y_count, y_tap, y_pos : int64 arrays
+        :func:`conv_taps` of the x and y axes.
+    groups : int
+        Convolution groups.
+    binary : bool
+        Count every nonzero input as 1.
+    out : array (x_out, y_out, c_out)
+        Result, C-contiguous (int32/int64, or float64).
+    """
+    xo, yo, co = out.shape
+    cg, kx, ky = wt.shape[0], wt.shape[1], wt.shape[2]
+    kg = co // groups
+    n_in = s.shape[2]
+    of = out.reshape(-1)
+    wf = wt.reshape(-1)
+    sf = s.reshape(-1)
+    of[:] = 0
+    for u in range(s.shape[0]):
+        nx = x_count[u]
+        if nx == 0:
+            continue
+        for v in range(s.shape[1]):
+            ny = y_count[v]
+            if ny == 0:
+                continue
+            base_s = (u * s.shape[1] + v) * n_in
+            for cin in range(n_in):
+                val = sf[base_s + cin]
+                if val == 0:
+                    continue
+                g = cin // cg
+                k0 = g * kg
+                wc = (cin - g * cg) * kx
+                for a in range(nx):
+                    wi = (wc + x_tap[u, a]) * ky
+                    ox = x_pos[u, a] * yo
+                    for b in range(ny):
+                        w0 = (wi + y_tap[v, b]) * co + k0
+                        o0 = (ox + y_pos[v, b]) * co + k0
+                        if binary:
+                            for kk in range(kg):
+                                of[o0 + kk] += wf[w0 + kk]
+                        else:
+                            for kk in range(kg):
+                                of[o0 + kk] += wf[w0 + kk] * val
+
+
+@jit
+def wrap24_inplace(out):
+    """Wrap every entry of the integer array ``out`` to signed 24 bits, in place."""
+    of = out.reshape(-1)
+    for i in range(of.shape[0]):
+        of[i] = wrap24(of[i])
+
+
+def _taps_xy(s_shape, out_shape, wt_shape, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y):
+    return (conv_taps(s_shape[0], out_shape[0], wt_shape[1], stride_x, pad_x, dil_x)
+            + conv_taps(s_shape[1], out_shape[1], wt_shape[2], stride_y, pad_y, dil_y))
+
+
 def conv_accumulate(s, wt, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, groups, binary, out):
     """Lava convolution as a scatter over the nonzero inputs (``out`` is zeroed first).
+
+    Plans the taps (:func:`conv_taps`) and calls :func:`conv_scatter`; models that run
+    many steps plan once and call :func:`conv_scatter` directly.
 
     Parameters
     ----------
@@ -390,50 +507,39 @@ def conv_accumulate(s, wt, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, group
     out : array (x_out, y_out, c_out)
         Result (int64 for exact integer sums, or float64).
     """
-    xo, yo, co = out.shape
-    out[...] = 0
-    cg = wt.shape[0]
-    kx = wt.shape[1]
-    ky = wt.shape[2]
-    kg = co // groups
-    for u in range(s.shape[0]):
-        for v in range(s.shape[1]):
-            for cin in range(s.shape[2]):
-                val = s[u, v, cin]
-                if val == 0:
-                    continue
-                if binary:
-                    val = 1
-                g = cin // cg
-                c = cin - g * cg
-                k0 = g * kg
-                for i in range(kx):
-                    px = u + pad_x - dil_x * (kx - 1 - i)
-                    if px < 0 or px % stride_x != 0:
-                        continue
-                    x = px // stride_x
-                    if x >= xo:
-                        continue
-                    for j in range(ky):
-                        py = v + pad_y - dil_y * (ky - 1 - j)
-                        if py < 0 or py % stride_y != 0:
-                            continue
-                        y = py // stride_y
-                        if y >= yo:
-                            continue
-                        wrow = wt[c, i, j]
-                        orow = out[x, y]
-                        for kk in range(kg):
-                            orow[k0 + kk] += wrow[k0 + kk] * val
+    s = np.ascontiguousarray(s)
+    wt = np.ascontiguousarray(wt)
+    taps = _taps_xy(s.shape, out.shape, wt.shape, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y)
+    if out.flags.c_contiguous:
+        conv_scatter(s, wt, *taps, groups, bool(binary), out)
+    else:
+        tmp = np.empty(out.shape, dtype=out.dtype)
+        conv_scatter(s, wt, *taps, groups, bool(binary), tmp)
+        out[...] = tmp
 
 
-@jit
 def conv_fixed(s, wt, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, groups, binary, out):
-    """Lava Conv fixed_pt step: :func:`conv_accumulate` (int64) then wrap to signed 24 bits."""
+    """Lava Conv fixed_pt step: :func:`conv_accumulate` (integer ``out``) then wrap to signed 24 bits."""
     conv_accumulate(s, wt, stride_x, stride_y, pad_x, pad_y, dil_x, dil_y, groups, binary, out)
-    flat = out.reshape(-1)
-    for i in range(flat.shape[0]):
-        flat[i] = wrap24(flat[i])
+    wrap24_inplace(out)
+
+
+def conv_sum_bound(wt: np.ndarray) -> int:
+    """Largest ``|sum|`` a binary-input convolution with kernel ``wt`` can produce.
+
+    Parameters
+    ----------
+    wt : numpy.ndarray
+        Kernel in the layout of :func:`conv_kernel_layout` ``(in/groups, kx, ky, out)``;
+        output channel ``k`` sees exactly the ``in/groups`` input channels of ``wt[..., k]``.
+
+    Returns
+    -------
+    int
+        ``max_k sum |w[k, ...]|``: with binary input every output is in ``[-bound, bound]``,
+        so when ``bound < 2**23`` the 24-bit wrap is the identity.
+    """
+    return int(np.abs(np.asarray(wt, dtype=np.int64)).sum(axis=(0, 1, 2)).max(initial=0))
 
 
 def conv_kernel_layout(weight: np.ndarray, dtype=np.int32) -> np.ndarray:

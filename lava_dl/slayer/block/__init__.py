@@ -2,7 +2,7 @@
 
 import importlib
 
-_SUBMODULES = ("base", "cuba")
+_SUBMODULES = ("base", "cuba", "alif")
 
 
 def __getattr__(name):

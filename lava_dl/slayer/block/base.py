@@ -19,6 +19,11 @@ from lava_dl.core import records
 from lava_dl.slayer import synapse as _synapse
 
 
+def family(neuron_cls: type, module: str) -> tuple[type, ...]:
+    """``(Input, Flatten, Dense, Affine, Conv)`` bound to ``neuron_cls``, defined in ``module``."""
+    return tuple(bind(cls, neuron_cls, module) for cls in (Input, Flatten, Dense, Affine, Conv))
+
+
 def bind(block_cls: type, neuron_cls: type, module: str) -> type:
     """Return ``block_cls`` bound to ``neuron_cls``, defined in ``module``."""
     family = neuron_cls.__module__.rsplit(".", 1)[-1]
@@ -309,4 +314,4 @@ def _masked(hook, mask):
     return apply
 
 
-__all__ = ["bind", "Input", "Flatten", "Dense", "Affine", "Conv"]
+__all__ = ["family", "bind", "Input", "Flatten", "Dense", "Affine", "Conv"]

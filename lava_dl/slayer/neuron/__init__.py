@@ -2,7 +2,7 @@
 
 import importlib
 
-_SUBMODULES = ("base", "cuba", "norm", "dropout", "dynamics")
+_SUBMODULES = ("base", "cuba", "alif", "norm", "dropout", "dynamics")
 
 
 def __getattr__(name):

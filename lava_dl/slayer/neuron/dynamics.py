@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lava_dl.core import alif as _alif
 from lava_dl.core import cuba as _cuba
 
 _EMPTY_MASK = np.zeros((0, 0), np.uint8)
@@ -100,3 +101,48 @@ class SpikingIntegrator(torch.autograd.Function):
         _cuba.integrator_backward(gv, ctx.d, ctx.v, ctx.v0, spiked, ctx.state_scale, want, grad_cur, grad_d)
         gd = torch.from_numpy(grad_d).to(decay.dtype) if want else None
         return torch.from_numpy(grad_cur).to(grad_s.dtype), gd, None, None, None, None, None, None
+
+
+class AdaptiveSpikingIntegrator(torch.autograd.Function):
+    """ALIF voltage (never reset), adaptive threshold, refractory state and spikes.
+
+    ``states`` is a tuple of int64 numpy arrays ``(v, adapt, ref)`` holding the initial
+    states; they hold the final states on return. Returns ``(spike, voltage)``.
+    Gradients reach the voltage only through the spikes' surrogate (taken at
+    ``v - (θ + r)``); the threshold unit has no backward, as in lava-dl.
+    """
+
+    @staticmethod
+    def forward(ctx, cur, decay, states, state_scale, params, surrogate, graded):
+        _check_cpu(cur)
+        cs = _as_numpy(cur, np.float32)
+        d = _rows_int(decay)
+        v_state, adapt_state, ref_state = states
+        v0 = v_state.copy()
+        dth, dref, th0, th_step = params
+        s = np.empty(cs.shape, np.float32)
+        v = np.empty(cs.shape, np.int32)
+        margin = np.empty(cs.shape, np.int64)
+        _alif.adaptive_forward(cs, float(state_scale), d, dth, dref, th0, th_step, v_state, adapt_state,
+                               ref_state, bool(graded), s, v, margin)
+        ctx.save_for_backward(decay)
+        ctx.v, ctx.v0, ctx.margin, ctx.d = v, v0, margin, d
+        ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
+        return torch.from_numpy(s).to(cur.dtype), torch.from_numpy(v).to(cur.dtype) / state_scale
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_v):
+        (decay,) = ctx.saved_tensors
+        _, tau_rho, scale_rho = ctx.surrogate
+        gs = _as_numpy(grad_s, np.float64)
+        gv = np.empty_like(gs)
+        _cuba.spike_backward(gs, ctx.margin, ctx.state_scale, 0.0, tau_rho, scale_rho, ctx.graded, gv)
+        if grad_v is not None:
+            gv += _as_numpy(grad_v, np.float64)
+        grad_cur = np.empty_like(gv)
+        grad_d = np.zeros(gv.shape[0], np.float64)
+        want = bool(ctx.needs_input_grad[1])
+        _cuba.integrator_backward(gv, ctx.d, ctx.v, ctx.v0, _EMPTY_MASK, ctx.state_scale, want, grad_cur,
+                                  grad_d)
+        gd = torch.from_numpy(grad_d).to(decay.dtype) if want else None
+        return torch.from_numpy(grad_cur).to(grad_s.dtype), gd, None, None, None, None, None

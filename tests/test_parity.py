@@ -1,4 +1,7 @@
-"""Random slayer CUBA networks: exported, loaded by netx, run on Loihi1SimCfg fixed_pt == slayer output."""
+"""Random slayer networks of every neuron family: exported, loaded by netx, run on Loihi1SimCfg fixed_pt.
+
+Lava's output spikes and every block's final neuron states must equal slayer's exactly.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +19,21 @@ from tests.lava_run import run_and_read
 STEPS = 32
 
 
-def _neuron_params(rng, with_norm):
-    return dict(
+FAMILIES = ("cuba", "alif")
+
+
+def _neuron_params(family, rng, with_norm):
+    params = dict(
         threshold=int(rng.integers(16, 200)) / 64,
         current_decay=float(rng.integers(0, 4097)) / 4096,
         voltage_decay=float(rng.integers(0, 4097)) / 4096,
         norm=MeanOnlyBatchNorm if with_norm else None,
     )
+    if family == "alif":
+        params.update(threshold_step=int(rng.integers(0, 100)) / 64,
+                      threshold_decay=float(rng.integers(0, 4097)) / 4096,
+                      refractory_decay=float(rng.integers(0, 4097)) / 4096)
+    return params
 
 
 def _randomise(net, rng, with_norm):
@@ -35,25 +46,27 @@ def _randomise(net, rng, with_norm):
                 norm.running_mean.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, norm.running_mean.shape)))
 
 
-def _dense_net(rng, with_norm):
+def _dense_net(family, rng, with_norm):
+    blocks = getattr(slayer.block, family)
     sizes = [int(rng.integers(10, 40))] + [int(s) for s in rng.integers(5, 30, int(rng.integers(1, 4)))]
-    blocks = [slayer.block.cuba.Dense(_neuron_params(rng, with_norm), a, b) for a, b in zip(sizes, sizes[1:])]
-    return torch.nn.Sequential(*blocks), (sizes[0],)
+    layers = [blocks.Dense(_neuron_params(family, rng, with_norm), a, b) for a, b in zip(sizes, sizes[1:])]
+    return torch.nn.Sequential(*layers), (sizes[0],)
 
 
-def _conv_net(rng, with_norm):
+def _conv_net(family, rng, with_norm):
+    blocks = getattr(slayer.block, family)
     channels, size = int(rng.integers(1, 4)), int(rng.integers(7, 12))
     mid = int(rng.integers(2, 6))
     kernel, stride, padding = int(rng.integers(2, 4)), int(rng.integers(1, 3)), int(rng.integers(0, 2))
-    conv1 = slayer.block.cuba.Conv(_neuron_params(rng, with_norm), channels, mid, kernel, stride=stride,
-                                   padding=padding, input_shape=(size, size))
+    conv1 = blocks.Conv(_neuron_params(family, rng, with_norm), channels, mid, kernel, stride=stride,
+                        padding=padding, input_shape=(size, size))
     out_h = conv1.neuron.shape[1:]
     groups = 1 if mid % 2 else 2
-    conv2 = slayer.block.cuba.Conv(_neuron_params(rng, with_norm), mid, 2 * groups, 3, padding=1,
-                                   groups=groups, input_shape=out_h)
+    conv2 = blocks.Conv(_neuron_params(family, rng, with_norm), mid, 2 * groups, 3, padding=1,
+                        groups=groups, input_shape=out_h)
     flat = 2 * groups * out_h[0] * out_h[1]
-    dense = slayer.block.cuba.Dense(_neuron_params(rng, with_norm), flat, int(rng.integers(3, 12)))
-    net = torch.nn.Sequential(conv1, conv2, slayer.block.cuba.Flatten(), dense)
+    dense = blocks.Dense(_neuron_params(family, rng, with_norm), flat, int(rng.integers(3, 12)))
+    net = torch.nn.Sequential(conv1, conv2, blocks.Flatten(), dense)
     return net, (channels, size, size)
 
 
@@ -64,24 +77,48 @@ def _export(net, path):
             block.export_hdf5(layer.create_group(str(i)))
 
 
-def _run_lava(path, spikes_lava_layout, input_shape):
+def _run_lava(path, spikes_lava_layout, input_shape, state_names):
     # reset_interval: the sample starts at step 1 as a fresh slayer call (needed with bias).
     net = netx.hdf5.Network(net_config=str(path), input_shape=input_shape, reset_interval=STEPS)
     source = Source(data=spikes_lava_layout)
     sink = Sink(shape=net.out.shape, buffer=STEPS)
     source.s_out.connect(net.inp)
     net.out.connect(sink.a_in)
-    (out,) = run_and_read(net, STEPS, [sink.data])
-    return out
+    reads = [sink.data] + [getattr(block.neuron, n) for block in net.layers for n in state_names]
+    out, *states = run_and_read(net, STEPS, reads)
+    k = len(state_names)
+    return out, [dict(zip(state_names, states[i:i + k])) for i in range(0, len(states), k)]
 
 
+def _slayer_final_states(net, x):
+    """Every neuron block's integer states after slayer index STEPS - 2 (= Lava's last step)."""
+    finals = []
+    with torch.no_grad():
+        for block in net:
+            neuron = getattr(block, "neuron", None)
+            if neuron is not None:
+                z = block.synapse(x)
+                neuron.persistent_state = True
+                neuron._states.clear()
+                neuron(z[..., : STEPS - 1])
+                neuron.persistent_state = False
+                finals.append({n: t.reshape(z.shape[1:-1]).numpy() for n, t in neuron._states.items()})
+            x = block(x)
+    return finals
+
+
+def _to_lava_layout(array):
+    return array if array.ndim == 1 else array.transpose(2, 1, 0)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 @pytest.mark.parametrize("seed", range(11))
-def test_random_network_parity(kind, seed, tmp_path):
+def test_random_network_parity(family, kind, seed, tmp_path):
     rng = np.random.default_rng(1000 * (kind == "conv") + seed)
     torch.manual_seed(seed)
     with_norm = seed % 2 == 1
-    net, in_shape = (_dense_net if kind == "dense" else _conv_net)(rng, with_norm)
+    net, in_shape = (_dense_net if kind == "dense" else _conv_net)(family, rng, with_norm)
     _randomise(net, rng, with_norm)
     net.eval()
     x = torch.from_numpy((rng.random((1, *in_shape, STEPS)) < rng.uniform(0.1, 0.4)).astype(np.float32))
@@ -98,18 +135,26 @@ def test_random_network_parity(kind, seed, tmp_path):
     _export(net, path)
     # Lava layout: dense (n, T); conv (x, y, c, T) = (W, H, C, T).
     x_lava = x[0].numpy() if x.dim() == 3 else x[0].permute(2, 1, 0, 3).numpy()
-    out = _run_lava(path, x_lava, x_lava.shape[:-1] if kind == "conv" else None)
+    state_names = getattr(slayer.neuron, family).Neuron.spec.state_names
+    out, lava_states = _run_lava(path, x_lava, x_lava.shape[:-1] if kind == "conv" else None, state_names)
     expected = y[0].numpy()
     assert expected.sum() > 0, "degenerate network: no output spikes"
     assert np.array_equal(out, expected)
+    slayer_states = _slayer_final_states(net, x)
+    assert len(slayer_states) == len(lava_states)
+    for lava_block, slayer_block in zip(lava_states, slayer_states):
+        assert set(slayer_block) == set(state_names)
+        for name in state_names:
+            assert np.array_equal(lava_block[name], _to_lava_layout(slayer_block[name])), name
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_stream_of_samples_reset_mode_slayer(seed, tmp_path):
+@pytest.mark.parametrize("family", FAMILIES)
+def test_stream_of_samples_reset_mode_slayer(family, seed, tmp_path):
     """Samples back to back with reset_interval: every sample equals its own slayer call, bias included."""
     rng = np.random.default_rng(500 + seed)
     torch.manual_seed(seed)
-    net, in_shape = _dense_net(rng, with_norm=True)
+    net, in_shape = _dense_net(family, rng, with_norm=True)
     _randomise(net, rng, with_norm=True)
     net.eval()
     samples = 4

@@ -1,0 +1,127 @@
+"""ALIF: CUBA-LIF with an adaptive threshold and a refractory state (lava-dl's ``alif``).
+
+Per neuron and step (integers; ``θ0 = vth << 6``, ``Δθ = vth_step << 6``)::
+
+    u  = wrap24(rs0(u (4096 - du), 12) + (a_in << 6) + (bias_mant << bias_exp))
+    v  = sat24(rs0(v (4096 - dv), 12) + u)              # v is never reset
+    r  = rs0(r (4096 - dref), 12)                       # refractory state
+    th = rs0(th (4096 - dth), 12)                       # threshold adaptation θ - θ0
+    s  = v >= θ0 + th + r
+    th = sat24(th + Δθ s);  r = sat24(r + 2 (θ0 + th_before) s)
+
+The adaptation is stored relative to θ0, so every state starts (and resets) at 0.
+The bias is an input-side bias: it is what a ``MeanOnlyBatchNorm`` on the
+input of a slayer ALIF neuron deploys to. The current and voltage rules are
+CUBA's (:mod:`lava_dl.core.cuba`); only the threshold unit is new here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lava_dl.core.cuba import current_update, voltage_update
+from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP, decay, inline, jit, saturate24, shift
+from lava_dl.core.spec import NeuronSpec, Param, State
+
+TAU_RHO_MULT = 100.0
+SCALE_RHO_MULT = 0.1
+
+
+@inline
+def threshold_unit(v, adapt, ref, dth, dref, th0, th_step):
+    """Adaptive threshold and refractory update; returns ``(spike, v - threshold, adapt, ref)``."""
+    ref_t = decay(ref, dref)
+    adapt_t = decay(adapt, dth)
+    theta = th0 + adapt_t
+    margin = v - (theta + ref_t)
+    spike = margin >= 0
+    if spike:
+        adapt_t = saturate24(adapt_t + th_step)
+        ref_t = saturate24(ref_t + 2 * theta)
+    return spike, margin, adapt_t, ref_t
+
+
+@jit
+def fixed_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_mant, bias_exp, s_out):
+    """One Loihi time step for all neurons (Lava fixed_pt model), in place."""
+    for i in range(u.shape[0]):
+        drive = (np.int64(a_in[i]) << STATE_EXP) + shift(np.int64(bias_mant[i]), bias_exp[i])
+        cur = current_update(np.int64(u[i]), drive, du[i])
+        vol = voltage_update(np.int64(v[i]), cur, dv[i], 0)
+        spike, _, adapt_next, ref_next = threshold_unit(
+            vol, np.int64(adapt[i]), np.int64(ref[i]), dth[i], dref[i],
+            np.int64(vth[i]) << STATE_EXP, np.int64(vth_step[i]) << STATE_EXP)
+        u[i], v[i], adapt[i], ref[i] = cur, vol, adapt_next, ref_next
+        s_out[i] = 1 if spike else 0
+
+
+@jit
+def float_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_mant, bias_exp, s_out):
+    """Floating-point counterpart of :func:`fixed_step` in the same integer units."""
+    for i in range(u.shape[0]):
+        drive = a_in[i] * 2.0**STATE_EXP + bias_mant[i] * 2.0 ** bias_exp[i]
+        cur = u[i] * (1.0 - du[i] / DECAY_UNITY) + drive
+        vol = v[i] * (1.0 - dv[i] / DECAY_UNITY) + cur
+        ref_t = ref[i] * (1.0 - dref[i] / DECAY_UNITY)
+        adapt_t = adapt[i] * (1.0 - dth[i] / DECAY_UNITY)
+        theta = vth[i] * 2.0**STATE_EXP + adapt_t
+        spike = vol >= theta + ref_t
+        if spike:
+            adapt_t += vth_step[i] * 2.0**STATE_EXP
+            ref_t += 2.0 * theta
+        u[i], v[i], adapt[i], ref[i] = cur, vol, adapt_t, ref_t
+        s_out[i] = 1.0 if spike else 0.0
+
+
+SPEC = NeuronSpec(
+    name="ALIF",
+    hdf5_type="ALIF",
+    doc="Adaptive leaky integrate-and-fire neuron (CUBA with adaptive threshold and refractory state).",
+    params=(
+        Param("du", "iDecay", 0, DECAY_UNITY, 0, "current decay, fraction of 4096 lost per step"),
+        Param("dv", "vDecay", 0, DECAY_UNITY, 0, "voltage decay, fraction of 4096 lost per step"),
+        Param("dth", "thDecay", 0, DECAY_UNITY, 0, "threshold-adaptation decay, fraction of 4096"),
+        Param("dref", "refDecay", 0, DECAY_UNITY, 0, "refractory decay, fraction of 4096"),
+        Param("vth", "vThMant", 0, (1 << 17) - 1, 10, "base threshold mantissa, effective vth << 6"),
+        Param("vth_step", "vThStep", 0, (1 << 17) - 1, 0, "threshold increase per spike, << 6"),
+        Param("bias_mant", None, -(1 << 16), (1 << 16) - 1, 0, "input bias mantissa (added to the current)"),
+        Param("bias_exp", None, -7, 7, 0, "input bias exponent"),
+    ),
+    states=(
+        State("u", "synaptic current", "wrap"),
+        State("v", "membrane voltage (never reset)", "saturate"),
+        State("th", "threshold adaptation above the base threshold", "saturate"),
+        State("r", "refractory state", "saturate"),
+    ),
+    fixed_step=fixed_step,
+    float_step=float_step,
+    bias_param="bias_mant",
+    deploy_constants={"bias_exp": STATE_EXP},
+    extra={"hdf5_constants": {"refDelay": 1}},
+)
+
+
+@jit
+def adaptive_forward(cur, state_scale, dv, dth, dref, th0, th_step, v_state, adapt_state, ref_state, graded,
+                     s_out, v_out, margin_out):
+    """Training kernel: voltage, threshold unit and spikes over time.
+
+    ``cur[m, t]`` is the real current (after any input norm); the integer states
+    ``v_state``, ``adapt_state``, ``ref_state`` are read as initial values and hold
+    the final states on return. ``margin_out`` records ``v - (θ + r)`` for the surrogate.
+    """
+    rows, steps = cur.shape
+    inv = 1.0 / state_scale
+    for m in range(rows):
+        v = v_state[m]
+        adapt = adapt_state[m]
+        ref = ref_state[m]
+        for t in range(steps):
+            v = voltage_update(v, np.int64(cur[m, t] * state_scale), dv[m], 0)
+            spike, margin, adapt, ref = threshold_unit(v, adapt, ref, dth[m], dref[m], th0[m], th_step[m])
+            v_out[m, t] = v
+            margin_out[m, t] = margin
+            s_out[m, t] = (v * inv if graded else 1.0) if spike else 0.0
+        v_state[m] = v
+        adapt_state[m] = adapt
+        ref_state[m] = ref

@@ -1,0 +1,102 @@
+"""ALIF training layer: forward = the deployed integer kernel of :mod:`lava_dl.core.alif`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lava_dl.core import alif as _alif
+from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
+from lava_dl.slayer.neuron.dynamics import AdaptiveSpikingIntegrator, LeakyIntegrator
+
+
+class Neuron(_BaseNeuron):
+    """Adaptive leaky integrate-and-fire neuron (lava-dl's ``slayer.neuron.alif.Neuron``).
+
+    Parameters
+    ----------
+    threshold : float
+        Base threshold θ0 (real units, on the ``1/scale`` grid).
+    threshold_step : float
+        Threshold increase per spike (on the ``1/scale`` grid).
+    current_decay, voltage_decay, threshold_decay, refractory_decay : float or (float, float)
+        Fractions lost per step, in [0, 1]; ``(min, max)`` ranges draw per-channel
+        values when ``shared_param=False``.
+    tau_grad, scale_grad, scale, norm, dropout, shared_param, persistent_state,
+    requires_grad, graded_spike, shape, num_channels
+        See :class:`lava_dl.slayer.neuron.base.Neuron`. A ``norm`` acts on the input
+        and deploys as the input bias.
+
+    Notes
+    -----
+    A spike is emitted when ``v >= θ + r`` (non-strict); ``v`` is never reset, the
+    refractory state ``r`` jumps by ``2θ`` and the adaptation by ``threshold_step``.
+    Only the current and voltage decays are learnable (the threshold unit has no
+    gradient, as in lava-dl).
+    """
+
+    spec = _alif.SPEC
+
+    def __init__(self, threshold, threshold_step, current_decay, voltage_decay, threshold_decay,
+                 refractory_decay, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
+                 shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
+                 shape=None, num_channels=None):
+        super().__init__(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad, scale=scale,
+                         norm=norm, dropout=dropout, shared_param=shared_param,
+                         persistent_state=persistent_state, requires_grad=requires_grad,
+                         graded_spike=graded_spike, shape=shape, num_channels=num_channels)
+        step = int(threshold_step * self.w_scale)
+        limit = self.spec.param("vth_step").hi
+        if not 0 <= step <= limit:
+            raise ValueError(f"threshold_step {threshold_step} gives vThStep = {step}, outside [0, {limit}]")
+        self.threshold_step = step / self.w_scale
+        self.current_decay = self._decay_parameter(current_decay, "current_decay")
+        self.voltage_decay = self._decay_parameter(voltage_decay, "voltage_decay")
+        self.threshold_decay = self._decay_parameter(threshold_decay, "threshold_decay", jitter=0)
+        self.refractory_decay = self._decay_parameter(refractory_decay, "refractory_decay", jitter=0)
+
+    def _decay_parameters(self):
+        return [self.current_decay, self.voltage_decay, self.threshold_decay, self.refractory_decay]
+
+    @property
+    def surrogate(self) -> tuple[float, float, float]:
+        theta = max(self.threshold, 0.0)
+        tau = max(_alif.TAU_RHO_MULT * self.tau_grad * theta, 1.0 / self.s_scale)
+        return theta, tau, _alif.SCALE_RHO_MULT * self.scale_grad
+
+    def spec_values(self) -> dict:
+        return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
+                "dth": self.rounded(self.threshold_decay), "dref": self.rounded(self.refractory_decay),
+                "vth": self.v_th_mant, "vth_step": int(self.threshold_step * self.w_scale)}
+
+    def _int_rows(self, param: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(torch.round(self.per_row(param.detach(), x)).to(torch.int64).numpy())
+
+    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the neuron; return ``(current, voltage, spikes)`` in real units."""
+        self._check_input(x)
+        if self.requires_grad:
+            self.clamp()
+        if self.norm is not None:
+            x = self.norm(x)
+        rows, steps = x[..., 0].numel(), x.shape[-1]
+        current = LeakyIntegrator.apply(x.reshape(rows, steps), self.per_row(self.current_decay, x),
+                                        self.state("u", x), self.s_scale)
+        self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
+        states = tuple(np.ascontiguousarray(self.state(n, x).numpy(), dtype=np.int64)
+                       for n in ("v", "th", "r"))
+        params = (self._int_rows(self.threshold_decay, x), self._int_rows(self.refractory_decay, x),
+                  np.full(rows, np.int64(self.v_th_mant) << STATE_EXP, np.int64),
+                  np.full(rows, np.int64(self.threshold_step * self.w_scale) << STATE_EXP, np.int64))
+        spikes, voltage = AdaptiveSpikingIntegrator.apply(
+            current, self.per_row(self.voltage_decay, x), states, self.s_scale, params, self.surrogate,
+            self.graded_spike)
+        for name, final in zip(("v", "th", "r"), states):
+            self.keep_state(name, torch.from_numpy(final))
+        return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
+        _, _, spikes = self.dynamics(x)
+        return self._apply_dropout(spikes)
