@@ -93,7 +93,8 @@ class _Record:
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise self.error(key, "contains non-finite values")
         if value.dtype.kind == "f" and not np.all(np.mod(value, 1) == 0):
-            raise self.error(key, "holds non-integer values (Loihi weights, biases and geometry are integers)")
+            raise self.error(key, "holds non-integer values (Loihi weights, biases and geometry are "
+                                  "integers)")
         value = value.astype(np.int64)
         if ndim is not None and value.ndim != ndim:
             raise self.error(key, f"expected a {ndim}-D array, got shape {value.shape}")
