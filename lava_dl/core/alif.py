@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from lava_dl.core.cuba import current_update, voltage_update
+from lava_dl.core.cuba import (
+    BIAS_EXP,
+    BIAS_MANT,
+    CURRENT_DECAY,
+    VOLTAGE_DECAY,
+    current_update,
+    voltage_update,
+)
 from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP, decay, inline, jit, saturate24, shift
 from lava_dl.core.spec import NeuronSpec, Param, State
-
-TAU_RHO_MULT = 100.0
-SCALE_RHO_MULT = 0.1
 
 
 @inline
@@ -78,14 +82,14 @@ SPEC = NeuronSpec(
     hdf5_type="ALIF",
     doc="Adaptive leaky integrate-and-fire neuron (CUBA with adaptive threshold and refractory state).",
     params=(
-        Param("du", "iDecay", 0, DECAY_UNITY, 0, "current decay, fraction of 4096 lost per step"),
-        Param("dv", "vDecay", 0, DECAY_UNITY, 0, "voltage decay, fraction of 4096 lost per step"),
+        CURRENT_DECAY,
+        VOLTAGE_DECAY,
         Param("dth", "thDecay", 0, DECAY_UNITY, 0, "threshold-adaptation decay, fraction of 4096"),
         Param("dref", "refDecay", 0, DECAY_UNITY, 0, "refractory decay, fraction of 4096"),
         Param("vth", "vThMant", 0, (1 << 17) - 1, 10, "base threshold mantissa, effective vth << 6"),
         Param("vth_step", "vThStep", 0, (1 << 17) - 1, 0, "threshold increase per spike, << 6"),
-        Param("bias_mant", None, -(1 << 16), (1 << 16) - 1, 0, "input bias mantissa (added to the current)"),
-        Param("bias_exp", None, -7, 7, 0, "input bias exponent"),
+        BIAS_MANT,  # an input-side bias: added to the current
+        BIAS_EXP,
     ),
     states=(
         State("u", "synaptic current", "wrap"),

@@ -34,9 +34,11 @@ from lava_dl.core.fixed_point import (
 )
 from lava_dl.core.spec import NeuronSpec, Param, State
 
-#: Surrogate-gradient multipliers (lava-dl's TAU_RHO_MULT / SCALE_RHO_MULT for CUBA).
-TAU_RHO_MULT = 100.0
-SCALE_RHO_MULT = 0.1
+#: Parameters shared by the families built on CUBA's current and voltage rules.
+CURRENT_DECAY = Param("du", "iDecay", 0, DECAY_UNITY, 0, "current decay, fraction of 4096 lost per step")
+VOLTAGE_DECAY = Param("dv", "vDecay", 0, DECAY_UNITY, 0, "voltage decay, fraction of 4096 lost per step")
+BIAS_MANT = Param("bias_mant", None, -(1 << 16), (1 << 16) - 1, 0, "bias mantissa")
+BIAS_EXP = Param("bias_exp", None, -7, 7, 0, "bias exponent")
 
 
 @inline
@@ -80,11 +82,11 @@ SPEC = NeuronSpec(
     hdf5_type="CUBA",
     doc="Current-based leaky integrate-and-fire neuron (Loihi CUBA-LIF).",
     params=(
-        Param("du", "iDecay", 0, DECAY_UNITY, 0, "current decay, fraction of 4096 lost per step"),
-        Param("dv", "vDecay", 0, DECAY_UNITY, 0, "voltage decay, fraction of 4096 lost per step"),
+        CURRENT_DECAY,
+        VOLTAGE_DECAY,
         Param("vth", "vThMant", 0, (1 << 18) - 1, 10, "threshold mantissa, effective vth << 6"),
-        Param("bias_mant", None, -(1 << 16), (1 << 16) - 1, 0, "bias mantissa"),
-        Param("bias_exp", None, -7, 7, 0, "bias exponent"),
+        BIAS_MANT,
+        BIAS_EXP,
     ),
     states=(
         State("u", "synaptic current", "wrap"),

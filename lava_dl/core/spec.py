@@ -93,6 +93,9 @@ class NeuronSpec:
     #: Lava message precision of ``a_in`` (bits) and ``s_out`` (0: binary spikes).
     in_message_bits: int = 24
     out_message_bits: int = 0
+    #: Surrogate-gradient width and height multipliers (lava-dl's TAU_RHO_MULT, SCALE_RHO_MULT).
+    tau_rho_mult: float = 100.0
+    scale_rho_mult: float = 0.1
     #: Other hdf5 ``neuron/type`` strings read as this family (e.g. legacy ``LOIHI``).
     hdf5_aliases: tuple[str, ...] = ()
     #: Process parameter that receives an hdf5 layer ``bias`` (None: no bias).

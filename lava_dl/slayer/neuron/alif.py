@@ -59,12 +59,6 @@ class Neuron(_BaseNeuron):
     def _decay_parameters(self):
         return [self.current_decay, self.voltage_decay, self.threshold_decay, self.refractory_decay]
 
-    @property
-    def surrogate(self) -> tuple[float, float, float]:
-        theta = max(self.threshold, 0.0)
-        tau = max(_alif.TAU_RHO_MULT * self.tau_grad * theta, 1.0 / self.s_scale)
-        return theta, tau, _alif.SCALE_RHO_MULT * self.scale_grad
-
     def spec_values(self) -> dict:
         return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
                 "dth": self.rounded(self.threshold_decay), "dref": self.rounded(self.refractory_decay),

@@ -113,6 +113,13 @@ class Neuron(nn.Module):
         """Threshold mantissa (``vThMant``); ``-1`` when spiking is disabled."""
         return int(self.threshold * self.w_scale) if self.threshold >= 0 else -1
 
+    @property
+    def surrogate(self) -> tuple[float, float, float]:
+        """``(theta, tau_rho, scale_rho)`` of the spike's surrogate derivative (spec multipliers)."""
+        theta = max(self.threshold, 0.0)
+        tau = max(self.spec.tau_rho_mult * self.tau_grad * theta, 1.0 / self.s_scale)
+        return theta, tau, self.spec.scale_rho_mult * self.scale_grad
+
     def quantize_8bit(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
         """Loihi 8-bit weight quantizer (even integers in [-256, 254] after descale)."""
         from lava_dl.slayer.quantize import quantize_8bit

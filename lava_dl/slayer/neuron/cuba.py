@@ -52,13 +52,6 @@ class Neuron(_BaseNeuron):
     def _decay_parameters(self):
         return [self.current_decay, self.voltage_decay]
 
-    @property
-    def surrogate(self) -> tuple[float, float, float]:
-        """``(theta, tau_rho, scale_rho)`` of the spike's surrogate derivative."""
-        theta = max(self.threshold, 0.0)
-        tau = max(_cuba.TAU_RHO_MULT * self.tau_grad * theta, 1.0 / self.s_scale)
-        return theta, tau, _cuba.SCALE_RHO_MULT * self.scale_grad
-
     def spec_values(self) -> dict:
         return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
                 "vth": self.v_th_mant}

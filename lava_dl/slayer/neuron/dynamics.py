@@ -25,6 +25,15 @@ def _as_numpy(x: torch.Tensor, dtype) -> np.ndarray:
     return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=dtype)
 
 
+def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, dtype):
+    """Run the compiled integrator adjoint; return ``(grad_in, grad_decay or None)`` as tensors."""
+    grad_in = np.empty_like(grad)
+    grad_d = np.zeros(grad.shape[0], np.float64)
+    want = bool(ctx.needs_input_grad[1])
+    _cuba.integrator_backward(grad, ctx.d, y_rec, y0, reset_mask, ctx.state_scale, want, grad_in, grad_d)
+    return torch.from_numpy(grad_in).to(dtype), (torch.from_numpy(grad_d).to(decay.dtype) if want else None)
+
+
 def _check_cpu(x: torch.Tensor) -> None:
     if x.device.type != "cpu":
         raise NotImplementedError(
@@ -51,14 +60,9 @@ class LeakyIntegrator(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         (decay,) = ctx.saved_tensors
-        g = _as_numpy(grad_y, np.float64)
-        grad_x = np.empty_like(g)
-        grad_d = np.zeros(g.shape[0], np.float64)
-        want = bool(ctx.needs_input_grad[1])
-        _cuba.integrator_backward(g, ctx.d, ctx.y, ctx.y0, _EMPTY_MASK, ctx.state_scale, want, grad_x,
-                                  grad_d)
-        gd = torch.from_numpy(grad_d).to(decay.dtype) if want else None
-        return torch.from_numpy(grad_x).to(grad_y.dtype), gd, None, None
+        grad_x, grad_d = _integrator_adjoint(ctx, _as_numpy(grad_y, np.float64), ctx.y, ctx.y0, _EMPTY_MASK,
+                                             decay, grad_y.dtype)
+        return grad_x, grad_d, None, None
 
 
 class SpikingIntegrator(torch.autograd.Function):
@@ -94,13 +98,9 @@ class SpikingIntegrator(torch.autograd.Function):
         _cuba.spike_backward(gs, ctx.v, ctx.state_scale, theta, tau_rho, scale_rho, ctx.graded, gv)
         if grad_v is not None:
             gv += _as_numpy(grad_v, np.float64)
-        grad_cur = np.empty_like(gv)
-        grad_d = np.zeros(gv.shape[0], np.float64)
-        want = bool(ctx.needs_input_grad[1])
         spiked = (ctx.s != 0).view(np.uint8)
-        _cuba.integrator_backward(gv, ctx.d, ctx.v, ctx.v0, spiked, ctx.state_scale, want, grad_cur, grad_d)
-        gd = torch.from_numpy(grad_d).to(decay.dtype) if want else None
-        return torch.from_numpy(grad_cur).to(grad_s.dtype), gd, None, None, None, None, None, None
+        grad_cur, grad_d = _integrator_adjoint(ctx, gv, ctx.v, ctx.v0, spiked, decay, grad_s.dtype)
+        return grad_cur, grad_d, None, None, None, None, None, None
 
 
 class AdaptiveSpikingIntegrator(torch.autograd.Function):
@@ -139,10 +139,5 @@ class AdaptiveSpikingIntegrator(torch.autograd.Function):
         _cuba.spike_backward(gs, ctx.margin, ctx.state_scale, 0.0, tau_rho, scale_rho, ctx.graded, gv)
         if grad_v is not None:
             gv += _as_numpy(grad_v, np.float64)
-        grad_cur = np.empty_like(gv)
-        grad_d = np.zeros(gv.shape[0], np.float64)
-        want = bool(ctx.needs_input_grad[1])
-        _cuba.integrator_backward(gv, ctx.d, ctx.v, ctx.v0, _EMPTY_MASK, ctx.state_scale, want, grad_cur,
-                                  grad_d)
-        gd = torch.from_numpy(grad_d).to(decay.dtype) if want else None
-        return torch.from_numpy(grad_cur).to(grad_s.dtype), gd, None, None, None, None, None
+        grad_cur, grad_d = _integrator_adjoint(ctx, gv, ctx.v, ctx.v0, _EMPTY_MASK, decay, grad_s.dtype)
+        return grad_cur, grad_d, None, None, None, None, None
