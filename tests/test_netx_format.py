@@ -160,3 +160,12 @@ def test_unrepresentable_weights_are_named(tmp_path):
     with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'weight'"):
         hdf5.Network(net_config=_write(tmp_path / "b.net", lambda layer: _dense_ok(
             layer, weight=np.full((3, 4), 300.0))))
+
+
+def test_undeployable_neuron_options_are_refused(tmp_path):
+    graded = dict(CUBA_DENSE, gradedSpike=True)
+    with pytest.raises(NotImplementedError, match=r"layer 0, field 'neuron/gradedSpike'"):
+        hdf5.Network(net_config=_write(tmp_path / "a.net", lambda layer: _dense_ok(layer, neuron=graded)))
+    refractory = dict(CUBA_DENSE, refDelay=3)
+    with pytest.raises(NotImplementedError, match=r"layer 0, field 'neuron/refDelay'"):
+        hdf5.Network(net_config=_write(tmp_path / "b.net", lambda layer: _dense_ok(layer, neuron=refractory)))

@@ -165,6 +165,17 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, reset_interval: in
             params[p.name] = p.check(value)
         except (TypeError, ValueError) as err:
             raise rec.error(key, str(err)) from err
+    for key, expected in spec.extra.get("hdf5_constants", {}).items():
+        if key in fields:
+            value = fields[key] if isinstance(neuron, dict) else rec.raw(key, neuron, "neuron/")
+            if np.any(np.asarray(value) != expected):
+                raise NotImplementedError(f"layer {rec.index}, field 'neuron/{key}': {spec.name} neurons "
+                                          f"deploy only with {key} = {expected}, got {value}")
+    graded = fields.get("gradedSpike") if isinstance(neuron, dict) else (
+        rec.raw("gradedSpike", neuron, "neuron/") if "gradedSpike" in fields else False)
+    if bool(np.asarray(graded).any()) and not spec.extra.get("graded_spike", False):
+        raise NotImplementedError(f"layer {rec.index}, field 'neuron/gradedSpike': graded spikes of "
+                                  f"{spec.name} neurons are not deployable yet")
     params.update(spec.deploy_constants)
     if reset_interval is not None:
         params["reset_interval"] = int(reset_interval)
