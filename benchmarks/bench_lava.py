@@ -42,6 +42,8 @@ import zlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 import lava_dl  # noqa: E402,F401  (installs the lava-nc Python 3.11 fix first)
+
+# isort: split
 from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
 from lava.magma.core.model.py.model import PyLoihiProcessModel  # noqa: E402
 from lava.magma.core.model.py.ports import PyInPort  # noqa: E402

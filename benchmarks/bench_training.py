@@ -42,6 +42,10 @@ class _Spike(torch.autograd.Function):
 class LoopNeuron(torch.nn.Module):
     """CUBA-LIF as a Python loop over time (float dynamics with integer rounding, like lava-dl's CPU path)."""
 
+    #: States start from zero in every forward (no state carried between calls), and the
+    #: block's delay shift must not carry the last output either.
+    persistent_state = False
+
     def __init__(self, neuron):
         super().__init__()
         self.ref = neuron

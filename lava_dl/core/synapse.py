@@ -465,13 +465,15 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
                     wi = (wc + x_tap[u, a]) * ky
                     ox = x_pos[u, a] * yo
                     for b in range(ny):
-                        w0 = (wi + y_tap[v, b]) * co + k0
-                        o0 = (ox + y_pos[v, b]) * co + k0
+                        # unsigned row offsets: no negative-index wraparound test per element,
+                        # so that LLVM vectorizes the row additions (3-4x faster)
+                        w0 = np.uint64((wi + y_tap[v, b]) * co + k0)
+                        o0 = np.uint64((ox + y_pos[v, b]) * co + k0)
                         if binary:
-                            for kk in range(kg):
+                            for kk in range(np.uint64(kg)):
                                 of[o0 + kk] += wf[w0 + kk]
                         else:
-                            for kk in range(kg):
+                            for kk in range(np.uint64(kg)):
                                 of[o0 + kk] += wf[w0 + kk] * val
 
 
@@ -576,3 +578,31 @@ def conv(s: np.ndarray, weight: np.ndarray, stride=1, padding=0, dilation=1, gro
     conv_fixed(s, conv_kernel_layout(weight), stride[0], stride[1], padding[0], padding[1],
                dilation[0], dilation[1], groups, num_message_bits == 0, out)
     return out
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Compile (or load from Numba's cache) the kernels with the exact types the Lava models use.
+
+    Called by the Dense and Conv Process constructors, i.e. in the host before Lava forks
+    its workers, so that the workers inherit compiled code instead of each compiling (or
+    loading the cache) at its first step. Runs once per interpreter.
+    """
+    global _WARM
+    if _WARM:
+        return
+    for dtype in (np.int32, np.float64):
+        fixed = dtype == np.int32
+        s = np.ones(1, dtype)
+        if fixed:
+            dense_fixed(np.ones((1, 1), np.int32), s, True, 0, np.zeros(1, np.int64))
+        else:
+            dense_accumulate(np.ones((1, 1), dtype), s, True, np.zeros(1, dtype))
+        out = np.zeros((1, 1, 1), dtype)
+        taps = conv_taps(1, 1, 1, 1, 0, 1) + conv_taps(1, 1, 1, 1, 0, 1)
+        conv_scatter(np.ones((1, 1, 1), dtype), np.ones((1, 1, 1, 1), dtype), *taps, 1, True, out)
+        if fixed:
+            wrap24_inplace(out)
+    _WARM = True

@@ -79,3 +79,4 @@ class Conv(AbstractProcess):
         self.groups = Var(shape=(1,), init=groups)
         self.num_message_bits = Var(shape=(1,), init=num_message_bits)
         self.a_buf = Var(shape=output_shape, init=0)
+        _syn.warm_up()  # compile in the host, before Lava forks the workers

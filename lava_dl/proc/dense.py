@@ -80,3 +80,4 @@ class Dense(AbstractProcess):
         self.weight_exp = Var(shape=(1,), init=weight_exp)
         self.num_weight_bits = Var(shape=(1,), init=num_weight_bits)
         self.num_message_bits = Var(shape=(1,), init=num_message_bits)
+        _syn.warm_up()  # compile in the host, before Lava forks the workers
