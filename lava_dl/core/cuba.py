@@ -189,3 +189,90 @@ def spike_backward(grad_s, v_int, state_scale, theta, tau_rho, scale_rho, graded
             else:
                 rho = scale_rho / (2.0 * tau_rho) * math.exp(-abs(dv) / tau_rho)
             grad_v[m, t] = grad_s[m, t] * rho
+
+
+@jit
+def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded, s_out, u_out, v_out):
+    """Fused training forward (no norm between current and voltage): both rules per step.
+
+    Same arithmetic as :func:`current_forward` followed by :func:`voltage_forward`,
+    in one pass over memory. ``u0``/``v0`` are the initial states. ``u_out`` may be
+    an empty ``(0, 0)`` array when the current record is not needed.
+    """
+    rows, steps = x.shape
+    record_u = u_out.shape[0] > 0
+    inv = 1.0 / state_scale
+    for m in range(rows):
+        u = np.int64(u0[m])
+        v = np.int64(v0[m])
+        d_u = du[m]
+        d_v = dv[m]
+        b = bias_scaled[m]
+        th = vth_scaled[m]
+        for t in range(steps):
+            u = current_update(u, np.int64(x[m, t] * state_scale), d_u)
+            v = voltage_update(v, u, d_v, b)
+            if record_u:
+                u_out[m, t] = u
+            v_out[m, t] = v
+            if v > th:
+                s_out[m, t] = v * inv if graded else 1.0
+                v = 0
+            else:
+                s_out[m, t] = 0.0
+
+
+@jit
+def cuba_backward(grad_s, grad_u_out, grad_v_out, u_rec, v_rec, s_rec, u0, v0, du, dv, state_scale, theta,
+                  tau_rho, scale_rho, graded, want_decay, grad_x, grad_du, grad_dv):
+    """Fused adjoint of :func:`cuba_forward`: surrogate spike, voltage and current integrators.
+
+    Equals :func:`spike_backward` then :func:`integrator_backward` twice (voltage with
+    its resets, then current), in one backward pass per row. ``grad_u_out`` and
+    ``grad_v_out`` are gradients w.r.t. the recorded real current and voltage, or
+    empty ``(0, 0)`` arrays when those outputs are unused.
+    """
+    rows, steps = grad_s.shape
+    has_gu = grad_u_out.shape[0] > 0
+    has_gv = grad_v_out.shape[0] > 0
+    # The surrogate is evaluated in float32 in its own loop, which the compiler
+    # vectorises; exp dominates the cost of the backward pass.
+    inv = np.float32(1.0 / state_scale)
+    inv_tau = np.float32(1.0 / tau_rho)
+    theta32 = np.float32(theta)
+    height = np.float32(scale_rho if graded else scale_rho / (2.0 * tau_rho))
+    zero = np.float32(0.0)
+    rho = np.empty(steps, np.float32)
+    for m in range(rows):
+        for t in range(steps):
+            margin = np.float32(v_rec[m, t]) * inv - theta32
+            if graded:
+                rho[t] = height * math.exp(min(margin, zero) * inv_tau)
+            else:
+                rho[t] = height * math.exp(-abs(margin) * inv_tau)
+        alpha_u = 1.0 - du[m] / DECAY_UNITY
+        alpha_v = 1.0 - dv[m] / DECAY_UNITY
+        gv = 0.0
+        gu = 0.0
+        acc_u = 0.0
+        acc_v = 0.0
+        for t in range(steps - 1, -1, -1):
+            gv = grad_s[m, t] * rho[t] + alpha_v * gv
+            if has_gv:
+                gv += grad_v_out[m, t]
+            gu = gv + alpha_u * gu
+            if has_gu:
+                gu += grad_u_out[m, t]
+            grad_x[m, t] = gu
+            if want_decay:
+                if t == 0:
+                    prev_u = u0[m]
+                    prev_v = v0[m]
+                else:
+                    prev_u = u_rec[m, t - 1]
+                    prev_v = 0 if s_rec[m, t - 1] != 0 else v_rec[m, t - 1]
+                acc_u -= gu * prev_u
+                acc_v -= gv * prev_v
+        if want_decay:
+            grad_du[m] = acc_u / state_scale / DECAY_UNITY
+            grad_dv[m] = acc_v / state_scale / DECAY_UNITY

@@ -24,10 +24,13 @@ inline = numba.njit(cache=True, nogil=True, inline="always")
 
 @inline
 def rs0(x: int, n: int) -> int:
-    """Sign-magnitude right shift: ``sign(x) * (|x| >> n)`` (round toward zero)."""
-    if x >= 0:
-        return x >> n
-    return -((-x) >> n)
+    """Sign-magnitude right shift: ``sign(x) * (|x| >> n)`` (round toward zero).
+
+    Branch-free: adding ``2^n - 1`` to negative values before the arithmetic shift
+    turns its floor into a truncation (``x`` is int64).
+    """
+    x = np.int64(x)
+    return (x + ((x >> 63) & ((np.int64(1) << n) - 1))) >> n
 
 
 @inline
@@ -45,11 +48,7 @@ def wrap24(x: int) -> int:
 @inline
 def saturate24(x: int) -> int:
     """Saturate into the symmetric 24-bit range ``[-(2^23 - 1), 2^23 - 1]`` (Lava/Loihi v)."""
-    if x > STATE_MAX:
-        return STATE_MAX
-    if x < -STATE_MAX:
-        return -STATE_MAX
-    return x
+    return min(max(x, -STATE_MAX), STATE_MAX)
 
 
 @inline

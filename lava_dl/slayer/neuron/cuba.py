@@ -8,7 +8,7 @@ import torch
 from lava_dl.core import cuba as _cuba
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.dynamics import LeakyIntegrator, SpikingIntegrator
+from lava_dl.slayer.neuron.dynamics import CubaDynamics, LeakyIntegrator, SpikingIntegrator
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit voltage.
 _NO_SPIKE = np.int64(1) << 40
@@ -38,6 +38,9 @@ class Neuron(_BaseNeuron):
     """
 
     spec = _cuba.SPEC
+    #: Run current and voltage in one compiled pass when no norm sits between them
+    #: (False forces the two-stage path, which gives the same numbers).
+    fused = True
 
     def __init__(self, threshold, current_decay, voltage_decay, tau_grad=1, scale_grad=1, scale=1 << 6,
                  norm=None, dropout=None, shared_param=True, persistent_state=False, requires_grad=False,
@@ -56,23 +59,37 @@ class Neuron(_BaseNeuron):
         return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
                 "vth": self.v_th_mant}
 
-    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def dynamics(self, x: torch.Tensor, record: bool = True):
         """Run the neuron; return ``(current, voltage, spikes)`` in real units.
 
         ``voltage`` is the recorded pre-reset voltage; ``current`` is after the norm.
+        With ``record=False`` the current and voltage may be returned as ``None``
+        (the fast path does not materialise them).
         """
         self._check_input(x)
         if self.requires_grad:
             self.clamp()
         rows, steps = x[..., 0].numel(), x.shape[-1]
         flat = x.reshape(rows, steps)
+        vth = self.v_th_mant
+        vth_scaled = np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
+        if self.norm is None and self.fused:
+            keep = record or self.persistent_state
+            out = CubaDynamics.apply(
+                flat, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x),
+                self.state("u", x), self.state("v", x), self.s_scale, vth_scaled, self.surrogate,
+                self.graded_spike, keep)
+            if not keep:
+                return None, None, out.reshape(x.shape)
+            spikes, current, voltage = out
+            self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
+            self.keep_state("v", torch.round(voltage[:, -1] * self.s_scale) * (spikes[:, -1] == 0))
+            return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
         current = LeakyIntegrator.apply(flat, self.per_row(self.current_decay, x), self.state("u", x),
                                         self.s_scale)
         self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
         if self.norm is not None:
             current = self.norm(current.reshape(x.shape)).reshape(rows, steps)
-        vth = self.v_th_mant
-        vth_scaled = np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
         spikes, voltage = SpikingIntegrator.apply(
             current, self.per_row(self.voltage_decay, x), self.state("v", x), self.s_scale,
             np.zeros(rows, np.int64), vth_scaled, self.surrogate, self.graded_spike)
@@ -81,5 +98,5 @@ class Neuron(_BaseNeuron):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
-        _, _, spikes = self.dynamics(x)
+        _, _, spikes = self.dynamics(x, record=False)
         return self._apply_dropout(spikes)

@@ -141,3 +141,56 @@ class AdaptiveSpikingIntegrator(torch.autograd.Function):
             gv += _as_numpy(grad_v, np.float64)
         grad_cur, grad_d = _integrator_adjoint(ctx, gv, ctx.v, ctx.v0, _EMPTY_MASK, decay, grad_s.dtype)
         return grad_cur, grad_d, None, None, None, None, None
+
+
+_EMPTY_GRAD = np.zeros((0, 0), np.float32)
+
+
+class CubaDynamics(torch.autograd.Function):
+    """Whole CUBA neuron in one compiled pass each way (used when no norm sits between u and v).
+
+    Returns the spikes, and with ``record=True`` also the recorded real current ``u / S``
+    and pre-reset voltage ``v / S`` (not materialised otherwise: training needs only spikes).
+    """
+
+    @staticmethod
+    def forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
+                record):
+        _check_cpu(x)
+        ctx.set_materialize_grads(False)
+        xs = _as_numpy(x, np.float32)
+        du, dv = _rows_int(current_decay), _rows_int(voltage_decay)
+        u0_np, v0_np = _as_numpy(u0, np.int64), _as_numpy(v0, np.int64)
+        want_u = record or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        s = np.empty(xs.shape, np.float32)
+        u = np.empty(xs.shape if want_u else (0, 0), np.int32)
+        v = np.empty(xs.shape, np.int32)
+        _cuba.cuba_forward(xs, float(state_scale), du, dv, np.zeros(len(du), np.int64), vth_scaled, u0_np,
+                           v0_np, bool(graded), s, u, v)
+        ctx.save_for_backward(current_decay, voltage_decay)
+        ctx.arrays = (u, v, s, u0_np, v0_np, du, dv)
+        ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
+        spikes = torch.from_numpy(s)
+        if not record:
+            return spikes
+        scale = 1.0 / state_scale
+        return spikes, torch.from_numpy(u).to(x.dtype) * scale, torch.from_numpy(v).to(x.dtype) * scale
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_u=None, grad_v=None):
+        current_decay, voltage_decay = ctx.saved_tensors
+        u, v, s, u0, v0, du, dv = ctx.arrays
+        theta, tau_rho, scale_rho = ctx.surrogate
+        shape = s.shape
+        gs = _as_numpy(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
+        gu = _as_numpy(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD
+        gv = _as_numpy(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD
+        want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+        grad_x = np.empty(shape, np.float32)
+        grad_du = np.zeros(shape[0], np.float64)
+        grad_dv = np.zeros(shape[0], np.float64)
+        _cuba.cuba_backward(gs, gu, gv, u, v, s, u0, v0, du, dv, ctx.state_scale, theta, tau_rho, scale_rho,
+                            ctx.graded, want, grad_x, grad_du, grad_dv)
+        g_du = torch.from_numpy(grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
+        g_dv = torch.from_numpy(grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+        return torch.from_numpy(grad_x), g_du, g_dv, None, None, None, None, None, None, None
