@@ -1,0 +1,489 @@
+"""Resonate-and-fire neurons (RF, RF-IZ, ADRF, ADRF-IZ), as Loihi / Lava compute them.
+
+All four families share one rotation of the complex state ``z = re + i im`` by
+the integer decays ``sin_decay`` and ``cos_decay`` (hdf5 ``sinDecay``/``cosDecay``,
+``4096 (1 - decay) sin|cos(2 pi / period)``), carried directly as integers (no
+lossy period/alpha round trip)::
+
+    re_t = sat24(rs0(cos re, 12) - rs0(sin im, 12) + (a_real_in << 6))
+    im_t = sat24(rs0(sin re, 12) + rs0(cos im, 12) + (a_imag_in << 6))
+
+``sat24`` saturates to ``[-(2^23 - 1), 2^23 - 1]`` exactly as lava-nc's
+``PyRFModelFixed`` / ``PyRF_IZModelFixed`` do (lava-dl's slayer has no
+saturation; the deployed kernel is the truth, so training uses this one).
+``θ0 = vth << 6``. Spike rules, per family:
+
+* ``RF`` (``RF_PHASE``): ``s = re_t >= θ0 and im < 0 <= im_t`` (phase crossing,
+  ``im`` being the state before the step). No reset.
+* ``RF_IZ`` (``RF_IZHIKEVICH``): ``s = im_t >= θ0``; after a spike
+  ``re = 0, im = θ0 - 1`` (Izhikevich reset, applied to the state for the next
+  step; the recorded ``re_t, im_t`` are pre-reset).
+* ``ADRF`` (``ADRF_PHASE``): RF rotation, then ALIF's adaptive threshold unit
+  (:func:`lava_dl.core.alif.threshold_unit`) on the real part, gated by the
+  phase crossing: ``s = re_t >= θ0 + th_t + r_t and im < 0 <= im_t``, then
+  ``th += Δθ s``, ``r += 2 (θ0 + th_t) s`` (``Δθ = vth_step << 6``; ``th`` is the
+  adaptation above ``θ0``, ``th_t``/``r_t`` the decayed values). No reset of re/im.
+* ``ADRF_IZ`` (``ADRF_IZHIKEVICH``): RF rotation, threshold unit on the
+  imaginary part: ``s = im_t >= θ0 + th_t + r_t``. No reset of re/im (lava-dl's
+  ADRF-IZ kernel has none; netx's mapping to a resetting RF-IZ is a bug).
+
+Every comparison is non-strict (``>=``), as in lava-nc and lava-dl. Binary
+spikes are 1/0. Graded payloads (training only; Lava RF emits booleans) are, in
+real units, ``re_t / S`` for RF/ADRF and ``im_t / S`` (the spiking state) for
+RF-IZ/ADRF-IZ.
+
+Lava step signatures (``*states, a_real_in, a_imag_in, *params, s_out``)::
+
+    RF, RF_IZ:     fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out)
+    ADRF, ADRF_IZ: fixed_step(re, im, th, r, a_real_in, a_imag_in,
+                              sin_decay, cos_decay, dth, dref, vth, vth_step, s_out)
+
+The training kernels (:func:`resonator_forward`, :func:`resonator_backward`) run
+the same scalar rule (:func:`neuron_update`) over ``(rows, T)`` arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lava_dl.core.alif import threshold_unit
+from lava_dl.core.fixed_point import (
+    DECAY_BITS,
+    DECAY_UNITY,
+    STATE_EXP,
+    decay,
+    inline,
+    jit,
+    rs0,
+    saturate24,
+)
+from lava_dl.core.spec import NeuronSpec, Param, State
+
+#: Family codes of the shared kernels.
+RF_CODE, RF_IZ_CODE, ADRF_CODE, ADRF_IZ_CODE = 0, 1, 2, 3
+
+#: Surrogate-gradient multipliers ``(TAU_RHO_MULT, SCALE_RHO_MULT)`` per family (lava-dl).
+SURROGATE_MULT = {
+    "RF": (0.5, 10.0),
+    "RF_IZ": (100.0, 0.1),
+    "ADRF": (100.0, 0.1),
+    "ADRF_IZ": (100.0, 0.1),
+}
+
+#: Largest magnitude of ``sin_decay``/``cos_decay`` (4096 is what lava-nc produces for
+#: ``alpha = 0, period = 4``; slayer keeps ``sqrt(sin^2 + cos^2) <= 4095``).
+ROTATION_LIMIT = DECAY_UNITY
+#: Probe below any reachable threshold: fed to the threshold unit when no phase crossing occurs.
+_BELOW = -(1 << 40)
+
+
+# --------------------------------------------------------------------------
+# The rule, once, as scalar functions
+# --------------------------------------------------------------------------
+
+
+@inline
+def rotate(re, im, a_re, a_im, sin_d, cos_d):
+    """One saturated resonator step; ``a_re``/``a_im`` are already scaled (``a << 6``)."""
+    new_re = rs0(cos_d * re, DECAY_BITS) - rs0(sin_d * im, DECAY_BITS) + a_re
+    new_im = rs0(sin_d * re, DECAY_BITS) + rs0(cos_d * im, DECAY_BITS) + a_im
+    return saturate24(new_re), saturate24(new_im)
+
+
+@inline
+def neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dth, dref, th0, th_step):
+    """One step of any resonator family for one neuron (all int64).
+
+    Returns
+    -------
+    tuple
+        ``(spike, margin, re_t, im_t, re_next, im_next, adapt_next, ref_next)``:
+        ``margin`` is the signed distance of the spiking state to its threshold
+        (``re_t - θ`` for RF/ADRF, ``im_t - θ`` for the IZ families, ``θ`` including the
+        adaptation and refractory state); ``re_t, im_t`` are the recorded (pre-reset)
+        states and ``*_next`` the states carried to the next step.
+    """
+    re_t, im_t = rotate(re, im, a_re, a_im, sin_d, cos_d)
+    re_next = re_t
+    im_next = im_t
+    if family == RF_CODE:
+        margin = re_t - th0
+        spike = margin >= 0 and im < 0 and im_t >= 0
+    elif family == RF_IZ_CODE:
+        margin = im_t - th0
+        spike = margin >= 0
+        if spike:
+            re_next = np.int64(0)
+            im_next = th0 - 1
+    elif family == ADRF_CODE:
+        crossing = im < 0 and im_t >= 0
+        probe = re_t if crossing else np.int64(_BELOW)
+        spike, probe_margin, adapt, ref = threshold_unit(probe, adapt, ref, dth, dref, th0, th_step)
+        margin = probe_margin - probe + re_t
+    else:
+        spike, margin, adapt, ref = threshold_unit(im_t, adapt, ref, dth, dref, th0, th_step)
+    return spike, margin, re_t, im_t, re_next, im_next, adapt, ref
+
+
+@inline
+def float_neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dth, dref, th0, th_step):
+    """Floating-point counterpart of :func:`neuron_update` (same integer units, no saturation)."""
+    c = cos_d / DECAY_UNITY
+    s = sin_d / DECAY_UNITY
+    re_t = c * re - s * im + a_re
+    im_t = s * re + c * im + a_im
+    re_next = re_t
+    im_next = im_t
+    if family == RF_CODE:
+        spike = re_t >= th0 and im < 0 and im_t >= 0
+    elif family == RF_IZ_CODE:
+        spike = im_t >= th0
+        if spike:
+            re_next = 0.0
+            im_next = th0 - 1.0
+    else:
+        ref_t = ref * (1.0 - dref / DECAY_UNITY)
+        adapt_t = adapt * (1.0 - dth / DECAY_UNITY)
+        theta = th0 + adapt_t
+        if family == ADRF_CODE:
+            spike = re_t >= theta + ref_t and im < 0 and im_t >= 0
+        else:
+            spike = im_t >= theta + ref_t
+        if spike:
+            adapt_t += th_step
+            ref_t += 2.0 * theta
+        adapt = adapt_t
+        ref = ref_t
+    return spike, re_next, im_next, adapt, ref
+
+
+# --------------------------------------------------------------------------
+# Lava per-step kernels (flattened neurons, in place)
+# --------------------------------------------------------------------------
+
+
+@inline
+def _lava_loop(family, re, im, adapt, ref, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
+               vth_step, s_out, adaptive):
+    for i in range(re.shape[0]):
+        a_state = np.int64(adapt[i]) if adaptive else np.int64(0)
+        r_state = np.int64(ref[i]) if adaptive else np.int64(0)
+        d_th = np.int64(dth[i]) if adaptive else np.int64(0)
+        d_ref = np.int64(dref[i]) if adaptive else np.int64(0)
+        step = (np.int64(vth_step[i]) << STATE_EXP) if adaptive else np.int64(0)
+        spike, _, _, _, re_next, im_next, a_next, r_next = neuron_update(
+            family, np.int64(re[i]), np.int64(im[i]), a_state, r_state,
+            np.int64(a_real_in[i]) << STATE_EXP, np.int64(a_imag_in[i]) << STATE_EXP,
+            np.int64(sin_decay[i]), np.int64(cos_decay[i]), d_th, d_ref,
+            np.int64(vth[i]) << STATE_EXP, step)
+        re[i] = re_next
+        im[i] = im_next
+        if adaptive:
+            adapt[i] = a_next
+            ref[i] = r_next
+        s_out[i] = 1 if spike else 0
+
+
+@jit
+def rf_fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+    """One Loihi step of RF (phase spiking) neurons, in place (Lava fixed_pt model)."""
+    _lava_loop(RF_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
+               s_out, False)
+
+
+@jit
+def rf_iz_fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+    """One Loihi step of RF-IZ (Izhikevich reset) neurons, in place (Lava fixed_pt model)."""
+    _lava_loop(RF_IZ_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
+               s_out, False)
+
+
+@jit
+def adrf_fixed_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
+                    s_out):
+    """One Loihi step of ADRF (adaptive, phase spiking) neurons, in place (Lava fixed_pt model)."""
+    _lava_loop(ADRF_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
+               vth_step, s_out, True)
+
+
+@jit
+def adrf_iz_fixed_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
+                       s_out):
+    """One Loihi step of ADRF-IZ (adaptive, imaginary-part threshold) neurons, in place."""
+    _lava_loop(ADRF_IZ_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
+               vth_step, s_out, True)
+
+
+@inline
+def _float_loop(family, re, im, adapt, ref, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
+                vth_step, s_out, adaptive):
+    scale = 2.0**STATE_EXP
+    for i in range(re.shape[0]):
+        a_state = adapt[i] if adaptive else 0.0
+        r_state = ref[i] if adaptive else 0.0
+        d_th = dth[i] if adaptive else 0.0
+        d_ref = dref[i] if adaptive else 0.0
+        step = vth_step[i] * scale if adaptive else 0.0
+        spike, re_next, im_next, a_next, r_next = float_neuron_update(
+            family, re[i] * 1.0, im[i] * 1.0, a_state * 1.0, r_state * 1.0, a_real_in[i] * scale,
+            a_imag_in[i] * scale, sin_decay[i] * 1.0, cos_decay[i] * 1.0, d_th * 1.0, d_ref * 1.0,
+            vth[i] * scale, step * 1.0)
+        re[i] = re_next
+        im[i] = im_next
+        if adaptive:
+            adapt[i] = a_next
+            ref[i] = r_next
+        s_out[i] = 1.0 if spike else 0.0
+
+
+@jit
+def rf_float_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+    """Floating-point counterpart of :func:`rf_fixed_step` in the same integer units."""
+    _float_loop(RF_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
+                s_out, False)
+
+
+@jit
+def rf_iz_float_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+    """Floating-point counterpart of :func:`rf_iz_fixed_step` (reset ``im = θ0 - 1``)."""
+    _float_loop(RF_IZ_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
+                s_out, False)
+
+
+@jit
+def adrf_float_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
+                    s_out):
+    """Floating-point counterpart of :func:`adrf_fixed_step` in the same integer units."""
+    _float_loop(ADRF_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
+                vth_step, s_out, True)
+
+
+@jit
+def adrf_iz_float_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
+                       s_out):
+    """Floating-point counterpart of :func:`adrf_iz_fixed_step` in the same integer units."""
+    _float_loop(ADRF_IZ_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
+                vth_step, s_out, True)
+
+
+# --------------------------------------------------------------------------
+# Specs
+# --------------------------------------------------------------------------
+
+_ROTATION_PARAMS = (
+    Param("sin_decay", "sinDecay", -ROTATION_LIMIT, ROTATION_LIMIT, 0,
+          "rotation sine, 4096 (1 - decay) sin(2 pi / period)"),
+    Param("cos_decay", "cosDecay", -ROTATION_LIMIT, ROTATION_LIMIT, 0,
+          "rotation cosine, 4096 (1 - decay) cos(2 pi / period)"),
+)
+_VTH = Param("vth", "vThMant", 0, (1 << 17) - 1, 10, "threshold mantissa, effective vth << 6")
+_ADAPTIVE_PARAMS = (
+    Param("dth", "thDecay", 0, DECAY_UNITY, 0, "threshold-adaptation decay, fraction of 4096"),
+    Param("dref", "refDecay", 0, DECAY_UNITY, 0, "refractory decay, fraction of 4096"),
+)
+_VTH_STEP = Param("vth_step", "vThStep", 0, (1 << 17) - 1, 0, "threshold increase per spike, << 6")
+_RES_STATES = (
+    State("re", "real part of the resonator state", "saturate"),
+    State("im", "imaginary part of the resonator state", "saturate"),
+)
+_ADAPTIVE_STATES = (
+    State("th", "threshold adaptation above the base threshold", "saturate"),
+    State("r", "refractory state", "saturate"),
+)
+_PORTS = ("a_real_in", "a_imag_in")
+
+
+def _spec(name, hdf5_type, doc, adaptive, fixed_step, float_step, family_code):
+    params = _ROTATION_PARAMS + ((_ADAPTIVE_PARAMS + (_VTH, _VTH_STEP)) if adaptive else (_VTH,))
+    states = _RES_STATES + (_ADAPTIVE_STATES if adaptive else ())
+    tau_mult, scale_mult = SURROGATE_MULT[name]
+    return NeuronSpec(
+        name=name,
+        hdf5_type=hdf5_type,
+        doc=doc,
+        params=params,
+        states=states,
+        fixed_step=fixed_step,
+        float_step=float_step,
+        in_ports=_PORTS,
+        extra={"hdf5_constants": {}, "family_code": family_code, "adaptive": adaptive,
+               "tau_rho_mult": tau_mult, "scale_rho_mult": scale_mult},
+    )
+
+
+RF = _spec("RF", "RF_PHASE", "Resonate-and-fire neuron spiking at the phase crossing of its real part "
+           "(Loihi RF, phase spiking).", False, rf_fixed_step, rf_float_step, RF_CODE)
+RF_IZ = _spec("RF_IZ", "RF_IZHIKEVICH", "Resonate-and-fire neuron spiking on its imaginary part, with "
+              "Izhikevich reset (re = 0, im = threshold - 1).", False, rf_iz_fixed_step, rf_iz_float_step,
+              RF_IZ_CODE)
+ADRF = _spec("ADRF", "ADRF_PHASE", "Adaptive resonate-and-fire neuron: RF phase spiking with an adaptive "
+             "threshold and a refractory state.", True, adrf_fixed_step, adrf_float_step, ADRF_CODE)
+ADRF_IZ = _spec("ADRF_IZ", "ADRF_IZHIKEVICH", "Adaptive resonate-and-fire neuron spiking on its imaginary "
+                "part against an adaptive threshold plus refractory state (no reset of re/im).", True,
+                adrf_iz_fixed_step, adrf_iz_float_step, ADRF_IZ_CODE)
+
+SPECS: tuple[NeuronSpec, ...] = (RF, RF_IZ, ADRF, ADRF_IZ)
+
+
+# --------------------------------------------------------------------------
+# Training kernels: rows (batch x neurons) x time, time innermost.
+# Inputs arrive in real units and enter as trunc(x * state_scale).
+# --------------------------------------------------------------------------
+
+
+@jit
+def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step,
+                      re_state, im_state, adapt_state, ref_state, graded,
+                      s_out, re_out, im_out, margin_out, theta_out, ref_out):
+    """Run any resonator family over time.
+
+    Parameters
+    ----------
+    family : int
+        ``RF_CODE`` ... ``ADRF_IZ_CODE``.
+    x_re, x_im : ndarray, (rows, T), float
+        Real and imaginary synaptic input in real units.
+    state_scale : float
+        ``S``; the input enters as ``trunc(S x)``.
+    sin_d, cos_d, dth, dref : ndarray, (rows,), int64
+        Integer decays (``dth``/``dref`` ignored by the non-adaptive families).
+    th0, th_step : ndarray, (rows,), int64
+        ``vth << 6`` and ``vth_step << 6``.
+    re_state, im_state, adapt_state, ref_state : ndarray, (rows,), int64
+        Initial states; hold the states after the last step (post-reset) on return.
+    graded : bool
+        Spike payload ``re_t / S`` (RF/ADRF) or ``im_t / S`` (IZ) instead of 1.
+    s_out : ndarray, (rows, T), float32
+        Spikes.
+    re_out, im_out : ndarray, (rows, T), int32
+        Recorded (pre-reset) states.
+    margin_out : ndarray, (rows, T), int64
+        Spiking state minus its threshold (for the surrogate gradient).
+    theta_out, ref_out : ndarray, (rows, T), int32, or (0, 0)
+        Adaptive families: the threshold ``θ0 + th_t`` and refractory ``r_t`` used at
+        each step (before the spike update); skipped when empty.
+    """
+    rows, steps = x_re.shape
+    inv = 1.0 / state_scale
+    iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
+    record_theta = theta_out.shape[0] > 0
+    for m in range(rows):
+        re = re_state[m]
+        im = im_state[m]
+        adapt = adapt_state[m]
+        ref = ref_state[m]
+        for t in range(steps):
+            if record_theta:
+                theta_out[m, t] = th0[m] + decay(adapt, dth[m])
+                ref_out[m, t] = decay(ref, dref[m])
+            spike, margin, re_t, im_t, re, im, adapt, ref = neuron_update(
+                family, re, im, adapt, ref, np.int64(x_re[m, t] * state_scale),
+                np.int64(x_im[m, t] * state_scale), sin_d[m], cos_d[m], dth[m], dref[m], th0[m], th_step[m])
+            re_out[m, t] = re_t
+            im_out[m, t] = im_t
+            margin_out[m, t] = margin
+            if spike:
+                s_out[m, t] = ((im_t if iz else re_t) * inv) if graded else 1.0
+            else:
+                s_out[m, t] = 0.0
+        re_state[m] = re
+        im_state[m] = im
+        adapt_state[m] = adapt
+        ref_state[m] = ref
+
+
+@inline
+def _sign(x):
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return 0.0
+
+
+@inline
+def complex_surrogate(margin, im, tau, scale_rho, graded):
+    """lava-dl's complex-spike derivatives ``(d s / d re, d s / d im)`` (real units)."""
+    if graded:
+        d_re = math.exp(min(margin, 0.0) / tau)
+    else:
+        d_re = math.exp(-abs(margin) / tau) / (2.0 * tau)
+    d_im = math.exp(-abs(im) / tau) / (2.0 * tau)
+    step_re = 0.5 * (1.0 + _sign(margin) * (1.0 - 2.0 * tau * d_re))
+    return scale_rho * d_re * d_im, -scale_rho / tau * _sign(im) * d_im * step_re
+
+
+@inline
+def real_surrogate(margin, tau, scale_rho, graded):
+    """lava-dl's real-spike derivative (Laplace kernel; graded: one-sided exponential)."""
+    if graded:
+        return scale_rho * math.exp(min(margin, 0.0) / tau)
+    return scale_rho / (2.0 * tau) * math.exp(-abs(margin) / tau)
+
+
+@jit
+def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin, s_rec, re0, im0, th0,
+                       sin_d, cos_d, state_scale, tau_rho, scale_rho, graded, want_decay,
+                       grad_x_re, grad_x_im, grad_sin, grad_cos):
+    """Surrogate-gradient adjoint of :func:`resonator_forward`.
+
+    The spike's surrogate (complex for RF/ADRF, real on ``im`` for the IZ families;
+    threshold and refractory states carry no gradient) is added to the incoming
+    gradients of the recorded states ``grad_re``/``grad_im``; the resonator is then
+    back-propagated as the linear rotation, ignoring saturation and resets::
+
+        λ_re[t] = g_re[t] + (cos λ_re[t+1] + sin λ_im[t+1]) / 4096
+        λ_im[t] = g_im[t] + (cos λ_im[t+1] - sin λ_re[t+1]) / 4096
+
+    ``grad_x_*`` receive ``λ``. With ``want_decay`` the per-row derivatives w.r.t. the
+    stored ``sin``/``cos`` (in integer units, i.e. lava-dl's with its missing 1/4096)
+    are written: ``Σ_t (-λ_re[t] im[t-1] + λ_im[t] re[t-1]) / (4096 S)`` and
+    ``Σ_t (λ_re[t] re[t-1] + λ_im[t] im[t-1]) / (4096 S)``, where the previous states
+    are those actually carried (after an Izhikevich reset; ``re0, im0`` at ``t = 0``).
+    """
+    rows, steps = grad_s.shape
+    inv = 1.0 / state_scale
+    iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
+    reset = family == RF_IZ_CODE
+    for m in range(rows):
+        c = cos_d[m] / DECAY_UNITY
+        s = sin_d[m] / DECAY_UNITY
+        lam_re = 0.0
+        lam_im = 0.0
+        g_sin = 0.0
+        g_cos = 0.0
+        for t in range(steps - 1, -1, -1):
+            g_re = grad_re[m, t]
+            g_im = grad_im[m, t]
+            gs = grad_s[m, t]
+            if gs != 0.0:
+                mg = margin[m, t] * inv
+                if iz:
+                    g_im += gs * real_surrogate(mg, tau_rho, scale_rho, graded)
+                else:
+                    d_re, d_im = complex_surrogate(mg, im_rec[m, t] * inv, tau_rho, scale_rho, graded)
+                    g_re += gs * d_re
+                    g_im += gs * d_im
+            new_re = g_re + c * lam_re + s * lam_im
+            new_im = g_im + c * lam_im - s * lam_re
+            lam_re = new_re
+            lam_im = new_im
+            grad_x_re[m, t] = lam_re
+            grad_x_im[m, t] = lam_im
+            if want_decay:
+                if t == 0:
+                    re_prev = re0[m] * 1.0
+                    im_prev = im0[m] * 1.0
+                elif reset and s_rec[m, t - 1] != 0.0:
+                    re_prev = 0.0
+                    im_prev = (th0[m] - 1) * 1.0
+                else:
+                    re_prev = re_rec[m, t - 1] * 1.0
+                    im_prev = im_rec[m, t - 1] * 1.0
+                g_sin += -lam_re * im_prev + lam_im * re_prev
+                g_cos += lam_re * re_prev + lam_im * im_prev
+        if want_decay:
+            grad_sin[m] = g_sin * inv / DECAY_UNITY
+            grad_cos[m] = g_cos * inv / DECAY_UNITY

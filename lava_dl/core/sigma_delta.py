@@ -1,0 +1,434 @@
+"""Sigma-delta neurons (lava-nc ``Delta`` / ``SigmaDelta`` / ``Sigma``), as Lava computes them.
+
+Three neuron families share one set of scalar rules:
+
+* :data:`DELTA` -- the network input encoder (lava-nc ``Delta``). ``a_in`` is the
+  raw integer input (the real input times 64)::
+
+      x = a_in << (spike_exp + state_exp)
+      Δ = x - act + residue;  act = x
+
+* :data:`SIGMA_DELTA` -- a hidden sigma-delta neuron (lava-nc ``SigmaDelta``)::
+
+      σ   = σ + a_in
+      act = relu(σ + (bias << (spike_exp + state_exp)))     (act_mode 1; 0: identity)
+      Δ   = act_new - act_prev + residue
+
+* :data:`SIGMA` -- the output integrator (lava-nc ``Sigma``): ``σ = σ + a_in``,
+  ``s_out = σ``.
+
+Delta encoding (both encoders), with ``vth_s = vth << (spike_exp + state_exp)``::
+
+    cum_error = 0:  fire = |Δ| >= vth_s
+    cum_error = 1:  error += Δ;  fire = |error| >= vth_s;  error = 0 where a nonzero Δ is sent
+    msg = Δ if fire else 0;  residue = Δ - msg
+    s_out = msg >> state_exp                                 (arithmetic shift: floor)
+
+All arithmetic wraps like lava-nc's int32 numpy arrays (Lava does not enforce
+the 24-bit state width of Loihi for these models).
+
+Real <-> integer mapping (``e = spike_exp``; slayer ``scale`` must be 64)
+-----------------------------------------------------------------------
+=====================================  ========================
+quantity                               integer = real x
+=====================================  ========================
+``Delta`` input ``a_in``               ``2^6``  (trunc)
+graded message ``s_out`` of Delta/SD   ``2^(6+e)``  (4096 for e = 6)
+synaptic sum ``a_in`` of SD / Sigma    ``2^(12+e)`` (= 8-bit weight ``w*64`` x message)
+σ, act, Δ, residue, error, Sigma out   ``2^(12+e)``
+``vth_s`` / ``bias_s``                 ``2^(12+e)`` (``vThMant = θ*64``, ``bias = b*64``)
+=====================================  ========================
+
+The training kernels below work on these integers over ``(rows, T)`` arrays
+and use the same scalar helpers as the Lava per-step kernels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lava_dl.core.fixed_point import STATE_EXP, inline, jit
+from lava_dl.core.spec import NeuronSpec, Param, State
+
+#: ``act_mode`` values (lava-nc ``ActivationMode``).
+ACT_UNIT = 0
+ACT_RELU = 1
+#: Default graded-message fractional bits (netx ``spike_exp``) and state bits.
+SPIKE_EXP = 6
+#: Bits of the integer input of the Delta encoder (its input unit is 2^6).
+INPUT_EXP = STATE_EXP
+
+_I32_OFFSET = 1 << 31
+_I32_MASK = (1 << 32) - 1
+
+
+# --------------------------------------------------------------------------
+# Scalar rules (int64 in, int64 out), shared by the Lava step and training kernels.
+# --------------------------------------------------------------------------
+
+
+@inline
+def wrap32(x):
+    """Two's-complement wrap into int32 (what lava-nc's int32 numpy arithmetic does)."""
+    return ((x + _I32_OFFSET) & _I32_MASK) - _I32_OFFSET
+
+
+@inline
+def abs32(x):
+    """``np.abs`` of an int32 value (``abs(-2^31)`` stays ``-2^31``)."""
+    return wrap32(-x) if x < 0 else x
+
+
+@inline
+def sigma_update(sigma, a_in):
+    """Sigma dendrite: ``σ + a_in``."""
+    return wrap32(sigma + a_in)
+
+
+@inline
+def activation(sigma, bias_s, act_mode):
+    """Activation of ``σ + bias_s``: identity (``act_mode`` 0) or ReLU (1)."""
+    pre = wrap32(sigma + bias_s)
+    if act_mode != ACT_UNIT and pre < 0:
+        return 0
+    return pre
+
+
+@inline
+def delta_encode(act_new, act_prev, residue, error, vth_s, cum_error):
+    """Delta encoder; returns ``(delta, msg_scaled, residue, error)``."""
+    delta = wrap32(wrap32(act_new - act_prev) + residue)
+    if cum_error != 0:
+        error = wrap32(error + delta)
+        fire = abs32(error) >= vth_s
+    else:
+        fire = abs32(delta) >= vth_s
+    msg = delta if fire else 0
+    if cum_error != 0 and abs32(msg) > 0:
+        error = 0
+    return delta, msg, wrap32(delta - msg), error
+
+
+@inline
+def scaled(value, exps):
+    """``value << exps`` with int32 wrap."""
+    return wrap32(value << exps)
+
+
+# --------------------------------------------------------------------------
+# Lava per-step kernels: fixed_step(*states, a_in, *params, s_out), flat arrays.
+# --------------------------------------------------------------------------
+
+
+@jit
+def delta_fixed_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
+    """One step of lava-nc ``PyDeltaModelFixed`` for all neurons, in place."""
+    for i in range(act.shape[0]):
+        e = spike_exp[i] + state_exp[i]
+        x = scaled(np.int64(a_in[i]), e)
+        _, msg, res, err = delta_encode(
+            x, np.int64(act[i]), np.int64(residue[i]), np.int64(error[i]), np.int64(vth[i]) << e, cum_error[i]
+        )
+        act[i], residue[i], error[i] = x, res, err
+        s_out[i] = msg >> state_exp[i]
+
+
+@jit
+def delta_float_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
+    """One step of lava-nc ``PyDeltaModelFloat`` (no shifts; ``vth`` scaled as its Process does)."""
+    for i in range(act.shape[0]):
+        x = a_in[i]
+        vth_s = vth[i] * 2.0 ** (spike_exp[i] + state_exp[i])
+        delta = x - act[i] + residue[i]
+        if cum_error[i] != 0:
+            error[i] += delta
+            fire = abs(error[i]) >= vth_s
+        else:
+            fire = abs(delta) >= vth_s
+        msg = delta if fire else 0.0
+        if cum_error[i] != 0 and msg != 0:
+            error[i] = 0.0
+        residue[i] = delta - msg
+        act[i] = x
+        s_out[i] = msg
+
+
+@jit
+def sigma_delta_fixed_step(
+    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out
+):
+    """One step of lava-nc ``PySigmaDeltaModelFixed`` for all neurons, in place."""
+    for i in range(sigma.shape[0]):
+        e = spike_exp[i] + state_exp[i]
+        sig = sigma_update(np.int64(sigma[i]), np.int64(a_in[i]))
+        new = activation(sig, scaled(np.int64(bias[i]), e), act_mode[i])
+        _, msg, res, err = delta_encode(
+            new,
+            np.int64(act[i]),
+            np.int64(residue[i]),
+            np.int64(error[i]),
+            np.int64(vth[i]) << e,
+            cum_error[i],
+        )
+        sigma[i], act[i], residue[i], error[i] = sig, new, res, err
+        s_out[i] = msg >> state_exp[i]
+
+
+@jit
+def sigma_delta_float_step(
+    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out
+):
+    """One step of lava-nc ``PySigmaDeltaModelFloat`` (no shifts; vth, bias scaled as its Process does)."""
+    for i in range(sigma.shape[0]):
+        unit = 2.0 ** (spike_exp[i] + state_exp[i])
+        sig = sigma[i] + a_in[i]
+        new = sig + bias[i] * unit
+        if act_mode[i] != ACT_UNIT:
+            new = max(new, 0.0)
+        delta = new - act[i] + residue[i]
+        if cum_error[i] != 0:
+            error[i] += delta
+            fire = abs(error[i]) >= vth[i] * unit
+        else:
+            fire = abs(delta) >= vth[i] * unit
+        msg = delta if fire else 0.0
+        if cum_error[i] != 0 and msg != 0:
+            error[i] = 0.0
+        sigma[i], act[i], residue[i] = sig, new, delta - msg
+        s_out[i] = msg
+
+
+@jit
+def sigma_fixed_step(sigma, a_in, s_out):
+    """One step of lava-nc ``PySigmaModelFixed``: ``σ += a_in``, send ``σ``."""
+    for i in range(sigma.shape[0]):
+        sig = sigma_update(np.int64(sigma[i]), np.int64(a_in[i]))
+        sigma[i] = sig
+        s_out[i] = sig
+
+
+@jit
+def sigma_float_step(sigma, a_in, s_out):
+    """One step of lava-nc ``PySigmaModelFloat``."""
+    for i in range(sigma.shape[0]):
+        sigma[i] += a_in[i]
+        s_out[i] = sigma[i]
+
+
+_VTH = Param(
+    "vth",
+    "vThMant",
+    0,
+    (1 << 17) - 1,
+    10,
+    "delta threshold mantissa, effective vth << (spike_exp + state_exp)",
+)
+_CUM = Param("cum_error", None, 0, 1, 0, "1: fire on the accumulated error (lava-nc cum_error)")
+_SPIKE_EXP = Param("spike_exp", None, 0, 7, SPIKE_EXP, "fractional bits of the graded message")
+_STATE_EXP = Param("state_exp", None, 0, 7, STATE_EXP, "extra fractional bits of the states")
+_ENCODER_STATES = (
+    State("act", "previous activation (encoded value)", "wrap"),
+    State("residue", "part of the last delta not sent", "wrap"),
+    State("error", "accumulated error (cum_error only)", "wrap"),
+)
+
+DELTA = NeuronSpec(
+    name="Delta",
+    hdf5_type="SDNN",
+    doc="Sigma-delta input encoder (lava-nc Delta): sends thresholded changes of its integer input.",
+    params=(_VTH, _CUM, _SPIKE_EXP, _STATE_EXP),
+    states=_ENCODER_STATES,
+    fixed_step=delta_fixed_step,
+    float_step=delta_float_step,
+    in_message_bits=24,
+    out_message_bits=24,
+    deploy_constants={"state_exp": STATE_EXP, "cum_error": 0},
+    extra={"hdf5_role": "input", "graded_spike": True, "wire_message_bits": 16},
+)
+
+SIGMA_DELTA = NeuronSpec(
+    name="SigmaDelta",
+    hdf5_type="SDNN",
+    doc="Sigma-delta neuron (lava-nc SigmaDelta): integrates graded input, applies identity/ReLU, "
+    "sends thresholded changes.",
+    params=(
+        _VTH,
+        Param(
+            "bias",
+            None,
+            -(1 << 16),
+            (1 << 16) - 1,
+            0,
+            "bias mantissa, effective bias << (spike_exp + state_exp)",
+        ),
+        Param("act_mode", None, 0, 1, ACT_RELU, "activation: 0 identity (UNIT), 1 ReLU"),
+        _CUM,
+        _SPIKE_EXP,
+        _STATE_EXP,
+    ),
+    states=(State("sigma", "integrated input", "wrap"),) + _ENCODER_STATES,
+    fixed_step=sigma_delta_fixed_step,
+    float_step=sigma_delta_float_step,
+    in_message_bits=24,
+    out_message_bits=24,
+    bias_param="bias",
+    deploy_constants={"state_exp": STATE_EXP, "cum_error": 0},
+    extra={
+        "hdf5_role": "hidden",
+        "graded_spike": True,
+        "wire_message_bits": 16,
+        "activation_modes": {"identity": ACT_UNIT, "unit": ACT_UNIT, "relu": ACT_RELU},
+    },
+)
+
+SIGMA = NeuronSpec(
+    name="Sigma",
+    hdf5_type="SDNN",
+    doc="Sigma output integrator (lava-nc Sigma): sends the running sum of its input.",
+    params=(),
+    states=(State("sigma", "integrated input", "wrap"),),
+    fixed_step=sigma_fixed_step,
+    float_step=sigma_float_step,
+    in_message_bits=24,
+    out_message_bits=24,
+    extra={"hdf5_role": "output", "graded_spike": True, "hdf5_marker": "sigma_output"},
+)
+
+
+# --------------------------------------------------------------------------
+# Training kernels: rows x time (time innermost), integers in Lava's units.
+# --------------------------------------------------------------------------
+
+
+@jit
+def sigma_forward(a_in, sigma_state, sigma_out):
+    """Sigma integration over time.
+
+    Parameters
+    ----------
+    a_in : int64 array (rows, T)
+        Integer synaptic input (units ``2^(12+e)``).
+    sigma_state : int64 array (rows,)
+        Initial σ; holds the final σ on return.
+    sigma_out : int64 array (rows, T)
+        Receives σ after every step.
+    """
+    rows, steps = a_in.shape
+    for m in range(rows):
+        sig = sigma_state[m]
+        for t in range(steps):
+            sig = sigma_update(sig, a_in[m, t])
+            sigma_out[m, t] = sig
+        sigma_state[m] = sig
+
+
+@jit
+def delta_forward(
+    sig,
+    bias_s,
+    vth_s,
+    act_mode,
+    cum_error,
+    state_exp,
+    act_state,
+    residue_state,
+    error_state,
+    msg_out,
+    delta_out,
+    pre_out,
+):
+    """Activation and delta encoding over time (the SigmaDelta rule after the sigma).
+
+    Parameters
+    ----------
+    sig : int64 array (rows, T)
+        Value to encode before bias and activation: σ of a SigmaDelta neuron, or
+        ``a_in << (spike_exp + state_exp)`` of a Delta encoder (then ``act_mode`` 0, bias 0).
+    bias_s, vth_s : int64 array (rows,)
+        Scaled bias and threshold (``<< (spike_exp + state_exp)``).
+    act_mode, cum_error, state_exp : int
+        As in :data:`SIGMA_DELTA`.
+    act_state, residue_state, error_state : int64 array (rows,)
+        Initial states; hold the final states on return.
+    msg_out : int64 array (rows, T)
+        Output messages ``msg >> state_exp``.
+    delta_out, pre_out : int64 array (rows, T)
+        Records of Δ and of the pre-activation ``σ + bias_s`` (for the backward).
+    """
+    rows, steps = sig.shape
+    for m in range(rows):
+        prev = act_state[m]
+        res = residue_state[m]
+        err = error_state[m]
+        b = bias_s[m]
+        th = vth_s[m]
+        for t in range(steps):
+            pre_out[m, t] = wrap32(sig[m, t] + b)
+            new = activation(sig[m, t], b, act_mode)
+            delta, msg, res, err = delta_encode(new, prev, res, err, th, cum_error)
+            prev = new
+            delta_out[m, t] = delta
+            msg_out[m, t] = msg >> state_exp
+        act_state[m] = prev
+        residue_state[m] = res
+        error_state[m] = err
+
+
+@jit
+def delta_backward(
+    grad_out,
+    delta_rec,
+    pre_rec,
+    act_mode,
+    unit,
+    theta,
+    tau_grad,
+    scale_grad,
+    want_threshold,
+    grad_in,
+    grad_theta,
+):
+    """Adjoint of activation + delta encoding (lava-dl's sigma-delta gradients).
+
+    ``∂out/∂Δ = 1`` (straight-through), ``∂act[t] = g[t] - g[t+1]`` and, for ReLU,
+    ``∂pre = ∂act · (pre > 0)``. If ``want_threshold``, ``grad_theta[m]`` receives
+    ``Σ_t g[t] · (-Δ·scale_grad·exp(-(|Δ|-θ)/tau_grad)/θ if |Δ| > θ else -sign(Δ))``
+    with ``Δ = delta_rec / unit`` and ``θ = theta[m]`` (real units).
+    """
+    rows, steps = grad_out.shape
+    inv = 1.0 / unit
+    for m in range(rows):
+        nxt = 0.0
+        gth = 0.0
+        th = theta[m]
+        for t in range(steps - 1, -1, -1):
+            g = grad_out[m, t]
+            ga = g - nxt
+            nxt = g
+            if act_mode != ACT_UNIT and pre_rec[m, t] <= 0:
+                ga = 0.0
+            grad_in[m, t] = ga
+            if want_threshold:
+                d = delta_rec[m, t] * inv
+                sub = abs(d) - th
+                if sub > 0:
+                    gth -= d * scale_grad * math.exp(-sub / tau_grad) / th * g
+                elif d > 0:
+                    gth -= g
+                elif d < 0:
+                    gth += g
+        if want_threshold:
+            grad_theta[m] = gth
+
+
+@jit
+def sigma_backward(grad_out, grad_in):
+    """Adjoint of the sigma integration: reverse cumulative sum over time."""
+    rows, steps = grad_out.shape
+    for m in range(rows):
+        acc = 0.0
+        for t in range(steps - 1, -1, -1):
+            acc += grad_out[m, t]
+            grad_in[m, t] = acc

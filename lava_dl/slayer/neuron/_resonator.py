@@ -1,0 +1,399 @@
+"""Shared implementation of the resonator training layers (``rf``, ``rf_iz``, ``adrf``, ``adrf_iz``).
+
+The forward pass is the deployed integer kernel of :mod:`lava_dl.core.resonator`
+(24-bit saturation included); the backward pass is its compiled surrogate-gradient
+adjoint. A neuron takes a complex input as lava-dl does: a ``(real, imag)`` pair of
+``N, C, (H, W,) T`` tensors, which is what a complex synapse
+(:mod:`lava_dl.slayer.complex_synapse`) returns. A complex tensor is accepted too.
+"""
+
+from __future__ import annotations
+
+import math
+import typing as ty
+
+import numpy as np
+import torch
+from torch import nn
+
+from lava_dl.core import resonator as _res
+from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
+
+#: Threshold used when spiking is disabled: never reached by a 24-bit state.
+_NO_SPIKE = np.int64(1) << 40
+_EMPTY = np.zeros((0, 0), np.int32)
+#: Largest rotation gain slayer allows (``sqrt(sin^2 + cos^2) <= 4095``).
+_MAX_GAIN = 4095.0
+
+ComplexInput = ty.Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # noqa: UP007
+
+
+def _as_numpy(x: torch.Tensor, dtype) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=dtype)
+
+
+def _rows_int(param: torch.Tensor) -> np.ndarray:
+    """Per-row integer parameter: round-half-even of the stored float (as exported)."""
+    return np.ascontiguousarray(torch.round(param.detach()).to(torch.int64).cpu().numpy())
+
+
+class ResonatorDynamics(torch.autograd.Function):
+    """Resonator states and spikes of one family over time (rows x T).
+
+    ``forward(ctx, x_re, x_im, sin_decay, cos_decay, config)`` where the decays are
+    per-row float tensors (stored values, rounded half-even when used) and
+    ``config = (family, states, state_scale, params, surrogate, graded)``:
+    ``states`` is a tuple of four int64 numpy arrays ``(re, im, th, r)`` holding the
+    initial states, overwritten with the final ones; ``params`` is
+    ``(dth, dref, th0, th_step)`` int64 arrays (``th0 = vth << 6``); ``surrogate`` is
+    ``(tau_rho, scale_rho)``.
+
+    Returns ``(spikes, re, im, threshold, refractory)`` in real units; the last two
+    (adaptive families: ``(θ0 + th_t) / S`` and ``r_t / S``, else zeros) carry no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x_re, x_im, sin_decay, cos_decay, config):
+        family, states, state_scale, params, surrogate, graded = config
+        for x in (x_re, x_im):
+            if x.device.type != "cpu":
+                raise NotImplementedError("lava_dl resonator kernels run on CPU tensors; move the network "
+                                          f"to the CPU (got a tensor on {x.device})")
+        xr = _as_numpy(x_re, np.float32)
+        xi = _as_numpy(x_im, np.float32)
+        sin_d, cos_d = _rows_int(sin_decay), _rows_int(cos_decay)
+        dth, dref, th0, th_step = params
+        re0, im0 = states[0].copy(), states[1].copy()
+        shape = xr.shape
+        s = np.empty(shape, np.float32)
+        re_rec = np.empty(shape, np.int32)
+        im_rec = np.empty(shape, np.int32)
+        margin = np.empty(shape, np.int64)
+        adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
+        th_rec = np.empty(shape, np.int32) if adaptive else _EMPTY
+        r_rec = np.empty(shape, np.int32) if adaptive else _EMPTY
+        _res.resonator_forward(family, xr, xi, float(state_scale), sin_d, cos_d, dth, dref, th0, th_step,
+                               *states, bool(graded), s, re_rec, im_rec, margin, th_rec, r_rec)
+        ctx.save_for_backward(sin_decay, cos_decay)
+        ctx.data = (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, float(state_scale),
+                    surrogate, bool(graded))
+        dtype = x_re.dtype
+        inv = 1.0 / state_scale
+        spikes = torch.from_numpy(s).to(dtype)
+        if adaptive:
+            theta = torch.from_numpy(th_rec).to(dtype) * inv
+            ref = torch.from_numpy(r_rec).to(dtype) * inv
+        else:
+            theta = torch.zeros_like(spikes)
+            ref = torch.zeros_like(spikes)
+        ctx.mark_non_differentiable(theta, ref)
+        return (spikes, torch.from_numpy(re_rec).to(dtype) * inv, torch.from_numpy(im_rec).to(dtype) * inv,
+                theta, ref)
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_re, grad_im, _grad_theta, _grad_ref):
+        sin_decay, cos_decay = ctx.saved_tensors
+        (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, state_scale, surrogate,
+         graded) = ctx.data
+        tau_rho, scale_rho = surrogate
+        shape = re_rec.shape
+
+        def grad(g):
+            return np.zeros(shape) if g is None else _as_numpy(g, np.float64)
+
+        gx_re = np.empty(shape)
+        gx_im = np.empty(shape)
+        g_sin = np.zeros(shape[0])
+        g_cos = np.zeros(shape[0])
+        want = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
+        _res.resonator_backward(family, grad(grad_s), grad(grad_re), grad(grad_im), re_rec, im_rec, margin, s,
+                                re0, im0, th0, sin_d, cos_d, state_scale, float(tau_rho), float(scale_rho),
+                                graded, want, gx_re, gx_im, g_sin, g_cos)
+        dtype = grad_s.dtype if grad_s is not None else torch.float32
+        gs = torch.from_numpy(g_sin).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
+        gc = torch.from_numpy(g_cos).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
+        return torch.from_numpy(gx_re).to(dtype), torch.from_numpy(gx_im).to(dtype), gs, gc, None
+
+
+class ResonatorNeuron(_BaseNeuron):
+    """Resonate-and-fire neuron (shared by ``rf.Neuron`` and ``rf_iz.Neuron``).
+
+    Parameters
+    ----------
+    threshold : float
+        Threshold in real units (on the ``1/scale`` grid, mantissa ``vThMant``), applied
+        to the real part (RF) or the imaginary part (RF-IZ).
+    period : float or (float, float)
+        Oscillation period in steps, ``>= 4`` (the rotation stays in the first
+        quadrant). With ``shared_param=False`` a scalar gives a ``[0.99, 1.01]``
+        range and a ``(min, max)`` pair is spread over the channels.
+    decay : float or (float, float)
+        Fraction of the state magnitude lost per step, in [0, 1].
+    tau_grad, scale_grad, scale, dropout, shared_param, persistent_state,
+    requires_grad, graded_spike, shape, num_channels
+        See :class:`lava_dl.slayer.neuron.base.Neuron`.
+    norm : callable, optional
+        Normalisation factory; two instances act on the real and the imaginary
+        inputs (lava-dl's ``real_norm``/``imag_norm``). Not deployable.
+    log_init : bool, default True
+        Per-channel frequencies log-spaced over ``[1/period_max, 1/period_min]``
+        (else uniform random in that range).
+
+    Notes
+    -----
+    Stored parameters (lava-dl's): ``sin_decay = 4096 (1 - decay) sin(2 pi / period)``
+    and ``cos_decay`` likewise, floats rounded half-even when used; they are kept in
+    the first quadrant with ``sqrt(sin^2 + cos^2) <= 4095``, ``sin >= 1``, ``cos >= 0``
+    (at construction, and at every forward when ``requires_grad``). The forward pass
+    is the Lava integer model with 24-bit saturation of both states.
+    """
+
+    def __init__(self, threshold, period, decay, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None,
+                 dropout=None, shared_param=True, persistent_state=False, requires_grad=False,
+                 graded_spike=False, log_init=True, shape=None, num_channels=None):
+        super().__init__(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad, scale=scale,
+                         norm=None, dropout=dropout, shared_param=shared_param,
+                         persistent_state=persistent_state, requires_grad=requires_grad,
+                         graded_spike=graded_spike, shape=shape, num_channels=num_channels)
+        self.log_init = bool(log_init)
+        self.real_norm = self._make_norm(norm)
+        self.imag_norm = self._make_norm(norm)
+        sin_decay, cos_decay = self._rotation(period, decay)
+        self.sin_decay = nn.Parameter(sin_decay, requires_grad=self.requires_grad)
+        self.cos_decay = nn.Parameter(cos_decay, requires_grad=self.requires_grad)
+        self.clamp()
+
+    # ---- construction -------------------------------------------------------------
+    def _make_norm(self, norm):
+        if norm is None:
+            return None
+        module = norm(num_features=self.num_channels) if self.num_channels else norm()
+        if hasattr(module, "pre_hook_fx"):
+            module.pre_hook_fx = self.quantize_8bit
+        return module
+
+    def _rotation(self, period, decay) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stored ``4096 (1 - decay) (sin, cos)(2 pi / period)`` (one value, or one per channel)."""
+        def check_period(p):
+            if not (isinstance(p, (int, float, np.number)) and math.isfinite(p)) or p < 4:
+                raise ValueError("period must be a number >= 4 (the rotation is kept in the first "
+                                 f"quadrant), got {p!r}")
+
+        def check_decay(d):
+            if not (isinstance(d, (int, float, np.number)) and 0 <= d <= 1):
+                raise ValueError(f"decay must lie in [0, 1] (a fraction lost per step), got {d!r}")
+
+        if self.shared_param:
+            if isinstance(period, (tuple, list)) or isinstance(decay, (tuple, list)):
+                raise ValueError("period/decay: a (min, max) range needs shared_param=False")
+            check_period(period)
+            check_decay(decay)
+            freq = torch.tensor([1.0 / period], dtype=torch.float64)
+            dec = torch.tensor([float(decay)], dtype=torch.float64)
+        else:
+            channels = self.num_channels
+            p_lo, p_hi = self._range(period, "period")
+            d_lo, d_hi = self._range(decay, "decay")
+            check_period(p_lo)
+            check_period(p_hi)
+            check_decay(d_lo)
+            d_hi = min(d_hi, 1.0)
+            check_decay(d_hi)
+            if self.log_init:
+                freq = torch.logspace(-math.log10(p_hi), -math.log10(p_lo), steps=channels,
+                                      dtype=torch.float64)
+            else:
+                freq = 1 / p_hi + (1 / p_lo - 1 / p_hi) * torch.rand(channels, dtype=torch.float64)
+            dec = d_lo + (d_hi - d_lo) * torch.rand(channels, dtype=torch.float64)
+        angle = 2 * math.pi * freq
+        sin_decay = (self.p_scale * (1 - dec) * torch.sin(angle)).float()
+        cos_decay = (self.p_scale * (1 - dec) * torch.cos(angle)).float()
+        return sin_decay, cos_decay
+
+    @staticmethod
+    def _range(value, name: str, jitter: float = 0.01) -> tuple[float, float]:
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2 or value[0] > value[1]:
+                raise ValueError(f"{name} range must be (min, max) with min <= max, got {value!r}")
+            return float(value[0]), float(value[1])
+        if not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"{name} must be a number or a (min, max) pair, got {value!r}")
+        return float(value) * (1 - jitter), float(value) * (1 + jitter)
+
+    def clamp(self) -> None:
+        """lava-dl's clamp: gain ``sqrt(sin^2 + cos^2) <= 4095``, then ``sin >= 1``, ``cos >= 0``."""
+        with torch.no_grad():
+            gain = torch.sqrt(self.sin_decay**2 + self.cos_decay**2)
+            factor = torch.where(gain > _MAX_GAIN, _MAX_GAIN / gain.clamp(min=_MAX_GAIN),
+                                 torch.ones_like(gain))
+            self.sin_decay.mul_(factor).clamp_(min=1)
+            self.cos_decay.mul_(factor).clamp_(min=0)
+
+    def _decay_parameters(self) -> list[nn.Parameter]:
+        return [self.sin_decay, self.cos_decay]
+
+    # ---- derived properties (lava-dl's) --------------------------------------------
+    def _sin_cos(self) -> tuple[np.ndarray, np.ndarray]:
+        return (torch.round(self.sin_decay.detach()).double().numpy(),
+                torch.round(self.cos_decay.detach()).double().numpy())
+
+    @property
+    def decay(self) -> np.ndarray:
+        """``1 - sqrt(sin^2 + cos^2) / 4096`` of the deployed integers."""
+        sin_d, cos_d = self._sin_cos()
+        return 1 - np.sqrt(sin_d**2 + cos_d**2) / self.p_scale
+
+    @property
+    def frequency(self) -> np.ndarray:
+        """Oscillation frequency ``atan2(sin, cos) / 2 pi`` of the deployed integers."""
+        sin_d, cos_d = self._sin_cos()
+        return np.arctan2(sin_d, cos_d) / 2 / np.pi
+
+    @property
+    def period(self) -> np.ndarray:
+        return 1 / self.frequency
+
+    @property
+    def lam(self) -> np.ndarray:
+        return -np.log(1 - self.decay)
+
+    @property
+    def surrogate(self) -> tuple[float, float, float]:
+        """``(theta, tau_rho, scale_rho)`` of the spike's surrogate derivative."""
+        theta = max(self.threshold, 0.0)
+        tau = max(self.spec.extra["tau_rho_mult"] * self.tau_grad * theta, 1.0 / self.s_scale)
+        return theta, tau, self.spec.extra["scale_rho_mult"] * self.scale_grad
+
+    def spec_values(self) -> dict:
+        return {"sin_decay": self.rounded(self.sin_decay), "cos_decay": self.rounded(self.cos_decay),
+                "vth": self.v_th_mant}
+
+    # ---- forward -----------------------------------------------------------------------
+    def _split(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor]:
+        name = type(self).__name__
+        if isinstance(x, torch.Tensor) and torch.is_complex(x):
+            return x.real, x.imag
+        if not (isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(v, torch.Tensor) for v in x)):
+            raise TypeError(f"{self.spec.name} {name} expects a complex input: a (real, imag) pair of "
+                            "tensors (what a complex synapse returns) or a complex tensor, got "
+                            f"{type(x).__name__}")
+        real, imag = x
+        if real.shape != imag.shape:
+            raise ValueError(f"{self.spec.name} {name}: real input of shape {tuple(real.shape)} and "
+                             f"imaginary input of shape {tuple(imag.shape)} differ")
+        return real, imag
+
+    def _int_rows(self, param: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(torch.round(self.per_row(param.detach(), x)).to(torch.int64).numpy())
+
+    def _adaptive_params(self, x: torch.Tensor, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        zeros = np.zeros(rows, np.int64)
+        return zeros, zeros, zeros
+
+    def _run(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
+        real, imag = self._split(x)
+        self._check_input(real)
+        if self.requires_grad:
+            self.clamp()
+        if self.real_norm is not None:
+            real = self.real_norm(real)
+        if self.imag_norm is not None:
+            imag = self.imag_norm(imag)
+        rows, steps = real[..., 0].numel(), real.shape[-1]
+        names = ("re", "im", "th", "r")
+        states = tuple(np.array(self.state(n, real).numpy(), dtype=np.int64) for n in names)
+        vth = self.v_th_mant
+        th0 = np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
+        dth, dref, th_step = self._adaptive_params(real, rows)
+        _, tau, scale_rho = self.surrogate
+        config = (self.spec.extra["family_code"], states, self.s_scale, (dth, dref, th0, th_step),
+                  (tau, scale_rho), self.graded_spike)
+        outputs = ResonatorDynamics.apply(real.reshape(rows, steps), imag.reshape(rows, steps),
+                                          self.per_row(self.sin_decay, real),
+                                          self.per_row(self.cos_decay, real), config)
+        for name, final in zip(names, states):
+            self.keep_state(name, torch.from_numpy(final))
+        return tuple(o.reshape(real.shape) for o in outputs)
+
+    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the neuron; return ``(real, imag, spikes)`` in real units.
+
+        ``real``/``imag`` are the recorded states (pre-reset for RF-IZ).
+        """
+        spikes, real, imag, _, _ = self._run(x)
+        return real, imag, spikes
+
+    def forward(self, x: ComplexInput) -> torch.Tensor:
+        """Spikes (``N, C, (H, W,) T``) for the complex synaptic input ``(real, imag)``."""
+        spikes = self._run(x)[0]
+        return self._apply_dropout(spikes)
+
+
+class AdaptiveResonatorNeuron(ResonatorNeuron):
+    """Adaptive resonate-and-fire neuron (shared by ``adrf.Neuron`` and ``adrf_iz.Neuron``).
+
+    Parameters
+    ----------
+    threshold : float
+        Base threshold θ0 (real units, on the ``1/scale`` grid).
+    threshold_step : float
+        Threshold increase per spike (on the ``1/scale`` grid, mantissa ``vThStep``).
+    period, decay
+        As :class:`ResonatorNeuron`.
+    threshold_decay, refractory_decay : float or (float, float)
+        Fractions of the threshold adaptation / refractory state lost per step, in
+        [0, 1] (per-channel ranges with ``shared_param=False``; a scalar is constant).
+    tau_grad, scale_grad, scale, norm, dropout, shared_param, persistent_state,
+    requires_grad, graded_spike, log_init, shape, num_channels
+        As :class:`ResonatorNeuron`.
+
+    Notes
+    -----
+    A spike raises the threshold by ``threshold_step`` and adds ``2 θ`` to the
+    refractory state; the spike test uses ``θ + r``. The threshold unit has no
+    gradient (as in lava-dl); only ``sin_decay``/``cos_decay`` are learnable.
+    """
+
+    def __init__(self, threshold, threshold_step, period, decay, threshold_decay, refractory_decay,
+                 tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None, shared_param=True,
+                 persistent_state=False, requires_grad=False, graded_spike=False, log_init=True, shape=None,
+                 num_channels=None):
+        super().__init__(threshold=threshold, period=period, decay=decay, tau_grad=tau_grad,
+                         scale_grad=scale_grad, scale=scale, norm=norm, dropout=dropout,
+                         shared_param=shared_param, persistent_state=persistent_state,
+                         requires_grad=requires_grad, graded_spike=graded_spike, log_init=log_init,
+                         shape=shape, num_channels=num_channels)
+        step = int(threshold_step * self.w_scale)
+        limit = self.spec.param("vth_step").hi
+        if not 0 <= step <= limit:
+            raise ValueError(f"threshold_step {threshold_step} gives vThStep = {step}, outside [0, {limit}]")
+        self.threshold_step = step / self.w_scale
+        self.threshold_decay = self._decay_parameter(threshold_decay, "threshold_decay", jitter=0)
+        self.refractory_decay = self._decay_parameter(refractory_decay, "refractory_decay", jitter=0)
+        self.threshold_decay.requires_grad_(False)
+        self.refractory_decay.requires_grad_(False)
+
+    @property
+    def v_th_step(self) -> int:
+        """Threshold step mantissa (``vThStep``)."""
+        return int(self.threshold_step * self.w_scale)
+
+    def spec_values(self) -> dict:
+        values = super().spec_values()
+        values.update({"dth": self.rounded(self.threshold_decay), "dref": self.rounded(self.refractory_decay),
+                       "vth_step": self.v_th_step})
+        return values
+
+    def _adaptive_params(self, x: torch.Tensor, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (self._int_rows(self.threshold_decay, x), self._int_rows(self.refractory_decay, x),
+                np.full(rows, np.int64(self.v_th_step) << STATE_EXP, np.int64))
+
+    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
+        """Run the neuron; return ``(real, imag, threshold, refractory, spikes)`` in real units.
+
+        ``threshold`` is ``θ0 + adaptation`` and ``refractory`` the refractory state used
+        by the spike test of each step (before that step's spike update), as lava-dl records them.
+        """
+        spikes, real, imag, threshold, refractory = self._run(x)
+        return real, imag, threshold, refractory, spikes

@@ -1,0 +1,538 @@
+"""Sigma-delta training layers: forward = the deployed integer kernels of :mod:`lava_dl.core.sigma_delta`.
+
+Three modules, one per Lava process of an SDNN:
+
+* :class:`Delta` -- input encoder (lava-nc ``Delta``, hdf5 ``input`` record);
+* :class:`Neuron` -- hidden sigma-delta neuron (lava-nc ``SigmaDelta``);
+* :class:`Sigma` -- output integrator (lava-nc ``Sigma``, hdf5 ``sigma_output``).
+
+Real <-> integer mapping (``e = spike_exp``, default 6; ``scale`` must be 64):
+
+* input of :class:`Neuron` / :class:`Sigma` (synaptic sum ``z``): ``a_in = trunc(z * 2^(12+e))``;
+* input of :class:`Delta`: Lava's integer input ``a_in = trunc(z * 64)``;
+* output of :class:`Delta` / :class:`Neuron`: ``y = msg / 2^(6+e)`` (``msg / 4096`` for e = 6),
+  where ``msg`` is Lava's graded message;
+* output of :class:`Sigma`: ``σ / 2^(12+e)``;
+* threshold ``θ``: ``vThMant = trunc(θ * 64)``; norm bias ``b``: hdf5 ``bias = b * 64``.
+
+Exactness of the input (``check_precision``)
+-------------------------------------------
+The kernels integrate exact integers, so only the synaptic sum ``z`` of each step
+must be exact. With 8-bit weights (``w * 64`` an integer) and messages on the
+``2^-(6+e)`` grid, every product and partial sum is a multiple of ``2^-(12+e)``;
+a float32 synapse computes them exactly while every partial sum stays below
+``2^(12-e)`` in magnitude (64 for e = 6), a float64 synapse below ``2^(41-e)``.
+With ``check_precision=True`` (default) a float32 input whose magnitude reaches
+that bound raises ``ValueError`` (the necessary condition on the final sum);
+cast the block to float64 (``block.double()``) to be safe for any sum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lava_dl.core import sigma_delta as _sd
+from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
+from lava_dl.slayer.neuron.dynamics import _check_cpu
+
+_W = 1 << STATE_EXP  # the only scale at which graded messages map exactly onto Lava
+_PROBE = torch.tensor([-3.0, -1.0, -(2.0**-20), 0.0, 2.0**-20, 0.5, 3.0], dtype=torch.float64)
+
+
+def activation_mode(activation) -> tuple[int, str]:
+    """``(act_mode, hdf5 name)`` of a deployable activation; raise ``ValueError`` otherwise.
+
+    Parameters
+    ----------
+    activation : callable, str or None
+        ``torch.nn.functional.relu``, ``torch.relu``, ``nn.ReLU()`` or ``'relu'`` give ReLU;
+        ``None``, ``nn.Identity()``, ``'identity'``/``'unit'`` the identity. Other callables
+        are accepted only if they act exactly as one of the two on probe values.
+    """
+    if activation is None:
+        return _sd.ACT_UNIT, "identity"
+    if isinstance(activation, str):
+        mode = _sd.SIGMA_DELTA.extra["activation_modes"].get(activation.lower())
+        if mode is None:
+            raise ValueError(f"activation {activation!r} cannot be deployed; use 'relu' or 'identity'")
+        return mode, "relu" if mode == _sd.ACT_RELU else "identity"
+    if activation in (F.relu, torch.relu) or isinstance(activation, nn.ReLU):
+        return _sd.ACT_RELU, "relu"
+    if isinstance(activation, nn.Identity):
+        return _sd.ACT_UNIT, "identity"
+    if not callable(activation):
+        raise ValueError(f"activation must be callable, a name or None, got {activation!r}")
+    try:
+        out = activation(_PROBE.clone())
+    except Exception as err:  # noqa: BLE001 - report any failure as a bad activation
+        raise ValueError(
+            f"activation {activation!r} cannot be deployed: it failed on a probe ({err})"
+        ) from err
+    if isinstance(out, torch.Tensor) and out.shape == _PROBE.shape:
+        if torch.equal(out.to(torch.float64), torch.clamp(_PROBE, min=0)):
+            return _sd.ACT_RELU, "relu"
+        if torch.equal(out.to(torch.float64), _PROBE):
+            return _sd.ACT_UNIT, "identity"
+    raise ValueError(
+        f"activation {getattr(activation, '__name__', activation)!r} cannot be deployed bit-exactly: "
+        "Lava's SigmaDelta supports only ReLU and identity"
+    )
+
+
+def to_int(z: torch.Tensor, unit: float, check: bool, where: str) -> np.ndarray:
+    """``trunc(z * unit)`` as int64 numpy (rows, T); raise if a float32 ``z`` may be inexact."""
+    zd = z.detach().to(torch.float64)
+    scaled = zd * unit
+    if scaled.numel():
+        peak = float(scaled.abs().max())
+        if not np.isfinite(peak):
+            raise ValueError(f"{where}: input contains inf or nan")
+        limit = 2.0**24 if z.dtype == torch.float32 else 2.0**53
+        if check and z.dtype in (torch.float32, torch.float64) and peak >= limit:
+            raise ValueError(
+                f"{where}: synaptic input up to {peak / unit:g} is beyond the range where {z.dtype} sums "
+                f"are exact on the 2^-{int(np.log2(unit))} grid (|z| < {limit / unit:g}); run the "
+                "synapse in float64 (e.g. block.double()) or pass check_precision=False"
+            )
+        if peak >= 2.0**62:
+            raise ValueError(f"{where}: input {peak / unit:g} does not fit the integer model")
+    return np.ascontiguousarray(torch.trunc(scaled).to(torch.int64).cpu().numpy())
+
+
+class _SigmaFn(torch.autograd.Function):
+    """``σ[t] = σ[t-1] + a[t]`` on integers; returns ``σ / unit`` (float64). Backward: reverse cumsum."""
+
+    @staticmethod
+    def forward(ctx, z, a_int, sigma_state, unit):
+        sig = np.empty(a_int.shape, np.int64)
+        _sd.sigma_forward(a_int, sigma_state, sig)
+        ctx.in_dtype = z.dtype
+        out = torch.from_numpy(sig).to(torch.float64) / unit
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = np.ascontiguousarray(grad.detach().cpu().numpy(), dtype=np.float64)
+        gi = np.empty_like(g)
+        _sd.sigma_backward(g, gi)
+        return torch.from_numpy(gi).to(ctx.in_dtype), None, None, None
+
+
+class _DeltaFn(torch.autograd.Function):
+    """Activation + delta encoding of the integer ``sig``; returns messages ``msg / 2^(6+e)``.
+
+    ``x`` is the real tensor ``sig`` was computed from (gradients flow to it with
+    unit slope); ``theta`` the per-row real threshold (gradient as lava-dl's).
+    """
+
+    @staticmethod
+    def forward(
+        ctx, x, theta, sig, states, bias_s, vth_s, act_mode, cum_error, spike_exp, grad_params, out_dtype
+    ):
+        delta = np.empty(sig.shape, np.int64)
+        pre = np.empty(sig.shape, np.int64)
+        msg = np.empty(sig.shape, np.int64)
+        _sd.delta_forward(
+            sig, bias_s, vth_s, int(act_mode), int(cum_error), STATE_EXP, *states, msg, delta, pre
+        )
+        unit = float(1 << (2 * STATE_EXP + spike_exp))
+        ctx.delta, ctx.pre, ctx.act_mode, ctx.unit = delta, pre, int(act_mode), unit
+        ctx.theta = np.maximum(vth_s / unit, 1.0 / (_W << STATE_EXP))
+        ctx.grad_params, ctx.in_dtype, ctx.theta_dtype = grad_params, x.dtype, theta.dtype
+        return torch.from_numpy(msg).to(out_dtype) / float(1 << (STATE_EXP + spike_exp))
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = np.ascontiguousarray(grad.detach().cpu().numpy(), dtype=np.float64)
+        gi = np.empty_like(g)
+        gth = np.zeros(g.shape[0], np.float64)
+        want = bool(ctx.needs_input_grad[1])
+        tau_grad, scale_grad = ctx.grad_params
+        _sd.delta_backward(
+            g, ctx.delta, ctx.pre, ctx.act_mode, ctx.unit, ctx.theta, tau_grad, scale_grad, want, gi, gth
+        )
+        grad_theta = torch.from_numpy(gth).to(ctx.theta_dtype) if want else None
+        return (torch.from_numpy(gi).to(ctx.in_dtype), grad_theta) + (None,) * 9
+
+
+class _DeltaBase(_BaseNeuron):
+    """Threshold handling and the delta-encoder run shared by :class:`Delta` and :class:`Neuron`."""
+
+    _encoder_states = ("act", "residue", "error")
+
+    def __init__(
+        self,
+        threshold,
+        tau_grad,
+        scale_grad,
+        scale,
+        cum_error,
+        norm,
+        dropout,
+        shared_param,
+        persistent_state,
+        requires_grad,
+        shape,
+        num_channels,
+        spike_exp,
+        check_precision,
+    ):
+        if threshold is None or threshold < 0:
+            raise ValueError(f"{type(self).__name__}: threshold must be >= 0, got {threshold}")
+        if int(scale) != _W:
+            raise ValueError(
+                f"{type(self).__name__}: scale must be {_W}: graded messages map exactly onto Lava "
+                f"only with weights in units of 1/64 (got scale={scale})"
+            )
+        super().__init__(
+            threshold=threshold,
+            tau_grad=tau_grad,
+            scale_grad=scale_grad,
+            scale=scale,
+            norm=norm,
+            dropout=dropout,
+            shared_param=shared_param,
+            persistent_state=persistent_state,
+            requires_grad=requires_grad,
+            graded_spike=True,
+            shape=shape,
+            num_channels=num_channels,
+        )
+        exp = _sd.SIGMA_DELTA.param("spike_exp")
+        if not exp.lo <= int(spike_exp) <= exp.hi or int(spike_exp) != spike_exp:
+            raise ValueError(
+                f"{type(self).__name__}: spike_exp must be an integer in [{exp.lo}, {exp.hi}], "
+                f"got {spike_exp}"
+            )
+        self.spike_exp = int(spike_exp)
+        self.cum_error = bool(cum_error)
+        self.check_precision = bool(check_precision)
+        size = 1 if self.shared_param else self.num_channels
+        self.delta_threshold = nn.Parameter(
+            torch.full((size,), self.threshold, dtype=torch.float32), requires_grad=self.requires_grad
+        )
+
+    @property
+    def state_unit(self) -> float:
+        """Integer units per real unit of σ, act, Δ and the synaptic sum (``2^(12+e)``)."""
+        return float(1 << (2 * STATE_EXP + self.spike_exp))
+
+    @property
+    def message_unit(self) -> float:
+        """Integer units per real unit of the graded message (``2^(6+e)``)."""
+        return float(1 << (STATE_EXP + self.spike_exp))
+
+    @property
+    def v_th_mant(self):
+        """Deployed threshold mantissa ``trunc(θ * 64)`` (int, or array when per channel)."""
+        values = torch.trunc(self.delta_threshold.detach() * self.w_scale).to(torch.int64).cpu().numpy()
+        return int(values[0]) if values.size == 1 else values
+
+    def clamp(self) -> None:
+        """Keep the learnable threshold non-negative and deployable."""
+        hi = self.spec.param("vth").hi / self.w_scale
+        self.delta_threshold.data.clamp_(0.0, hi)
+
+    def _vth_rows(self, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        theta = self.per_row(self.delta_threshold, x)
+        mant = torch.trunc(theta.detach().to(torch.float64) * self.w_scale).to(torch.int64).cpu().numpy()
+        return theta, np.ascontiguousarray(mant << (self.spike_exp + STATE_EXP))
+
+    def _encode(
+        self,
+        grad_source: torch.Tensor,
+        sig: np.ndarray,
+        x: torch.Tensor,
+        act_mode: int,
+        bias_s: np.ndarray,
+        out_dtype,
+    ) -> torch.Tensor:
+        """Run activation + delta on integer ``sig`` (rows, T); keep states; return real messages."""
+        if self.requires_grad:
+            self.clamp()
+        states = tuple(np.array(self.state(n, x).cpu().numpy(), dtype=np.int64) for n in self._encoder_states)
+        theta, vth_s = self._vth_rows(x)
+        y = _DeltaFn.apply(
+            grad_source,
+            theta,
+            sig,
+            states,
+            bias_s,
+            vth_s,
+            act_mode,
+            self.cum_error,
+            self.spike_exp,
+            (self.tau_grad, self.scale_grad),
+            out_dtype,
+        )
+        for name, final in zip(self._encoder_states, states):
+            self.keep_state(name, torch.from_numpy(final))
+        return y
+
+    def spec_values(self) -> dict:
+        return {"vth": self.v_th_mant}
+
+
+class Delta(_DeltaBase):
+    """Sigma-delta input encoder (lava-dl's ``slayer.axon.Delta`` as used by the SDNN Input block).
+
+    Parameters
+    ----------
+    threshold : float
+        Delta threshold θ (real units; ``vThMant = trunc(θ * 64)``).
+    tau_grad, scale_grad : float
+        Relaxation width and height of the threshold gradient.
+    scale : int
+        Must be 64.
+    cum_error : bool
+        Fire on the accumulated error instead of the delta.
+    shared_param : bool
+        One threshold (True) or one per channel (False; needs ``shape``/``num_channels``).
+    persistent_state : bool
+        Carry the encoder states across calls.
+    requires_grad : bool
+        Learn the threshold.
+    shape, num_channels
+        See :class:`lava_dl.slayer.neuron.base.Neuron`.
+    spike_exp : int
+        Fractional bits of the graded message (netx ``spike_exp``), default 6.
+
+    Notes
+    -----
+    The input ``z`` becomes Lava's integer input ``trunc(64 z)``; the output is Lava's
+    graded message divided by ``2^(6+spike_exp)``. Gradients: straight-through
+    ``∂y/∂Δ = 1`` and ``∂z[t] = g[t] - g[t+1]``.
+    """
+
+    spec = _sd.DELTA
+
+    def __init__(
+        self,
+        threshold,
+        tau_grad=1,
+        scale_grad=1,
+        scale=_W,
+        cum_error=False,
+        shared_param=True,
+        persistent_state=False,
+        requires_grad=False,
+        shape=None,
+        num_channels=None,
+        spike_exp=6,
+    ):
+        super().__init__(
+            threshold,
+            tau_grad,
+            scale_grad,
+            scale,
+            cum_error,
+            None,
+            None,
+            shared_param,
+            persistent_state,
+            requires_grad,
+            shape,
+            num_channels,
+            spike_exp,
+            False,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Graded messages (``N, C, (H, W,) T``) for the real input ``x``."""
+        self._check_input(x)
+        _check_cpu(x)
+        rows, steps = x[..., 0].numel(), x.shape[-1]
+        z = x.reshape(rows, steps)
+        a_in = to_int(z, float(self.w_scale), False, "Delta")
+        # Lava: a_in << (spike_exp + state_exp) in int32 arithmetic (wraps).
+        sig = np.ascontiguousarray(
+            (((a_in << (self.spike_exp + STATE_EXP)) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+        )
+        y = self._encode(z, sig, x, _sd.ACT_UNIT, np.zeros(rows, np.int64), x.dtype)
+        return y.reshape(x.shape)
+
+    def device_params(self) -> dict:
+        return {"type": self.spec.hdf5_type, "activation": "identity", **_vth_field(self)}
+
+
+def _vth_field(module: _DeltaBase) -> dict:
+    value = np.asarray(module.v_th_mant, dtype=np.int64)
+    return {"vThMant": value if value.size > 1 else value.reshape(()).item()}
+
+
+class Neuron(_DeltaBase):
+    """Sigma-delta neuron (lava-dl's ``slayer.neuron.sigma_delta.Neuron``), bit-exact with Lava's SigmaDelta.
+
+    Parameters
+    ----------
+    threshold : float
+        Delta threshold θ (real units; ``vThMant = trunc(θ * 64)``).
+    activation : callable, str or None
+        ReLU (``F.relu``) or identity; other activations raise ``ValueError``
+        (see :func:`activation_mode`).
+    tau_grad, scale_grad : float
+        Relaxation width and height of the threshold gradient.
+    scale : int
+        Must be 64 (``1 << 6``).
+    cum_error : bool
+        Fire on the accumulated error (the state follows ``persistent_state``).
+    norm : callable, optional
+        Normalisation factory (``MeanOnlyBatchNorm``); acts on σ and deploys as ``bias``.
+    dropout : nn.Module, optional
+        Applied to the output messages.
+    shared_param : bool
+        One threshold (True) or one per channel (False).
+    persistent_state : bool
+        Carry σ and the encoder states across calls.
+    requires_grad : bool
+        Learn the threshold.
+    shape, num_channels
+        See :class:`lava_dl.slayer.neuron.base.Neuron`.
+    spike_exp : int
+        Fractional bits of the graded message (netx ``spike_exp``), default 6.
+    check_precision : bool
+        Raise when a float32 input may not be the exact synaptic sum (module docstring).
+
+    Notes
+    -----
+    Forward, per neuron, in Lava's integers: ``σ += trunc(z 2^(12+e))``,
+    ``act = relu(σ + bias)``, delta encoding with threshold ``vThMant << (6+e)``,
+    ``msg = Δ >> 6``; the output is ``msg / 2^(6+e)``. Backward (lava-dl's):
+    straight-through through the delta, ``g[t] - g[t+1]``, ReLU mask, reverse cumsum.
+    """
+
+    spec = _sd.SIGMA_DELTA
+    _encoder_states = ("act", "residue", "error")
+
+    def __init__(
+        self,
+        threshold,
+        activation,
+        tau_grad=1,
+        scale_grad=1,
+        scale=_W,
+        cum_error=False,
+        norm=None,
+        dropout=None,
+        shared_param=True,
+        persistent_state=False,
+        requires_grad=False,
+        shape=None,
+        num_channels=None,
+        spike_exp=6,
+        check_precision=True,
+    ):
+        self.act_mode, self.activation_name = activation_mode(activation)
+        super().__init__(
+            threshold,
+            tau_grad,
+            scale_grad,
+            scale,
+            cum_error,
+            norm,
+            dropout,
+            shared_param,
+            persistent_state,
+            requires_grad,
+            shape,
+            num_channels,
+            spike_exp,
+            check_precision,
+        )
+        self.activation = activation
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        """Deployed integer bias per channel (from the norm), or None."""
+        if self.norm is None:
+            return None
+        return self.norm.bias.detach().to(torch.int64).cpu().numpy()
+
+    def device_params(self) -> dict:
+        return {"type": self.spec.hdf5_type, "activation": self.activation_name, **_vth_field(self)}
+
+    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the neuron; return ``(sigma, messages)`` in real units (σ after the norm, float64)."""
+        self._check_input(x)
+        _check_cpu(x)
+        rows, steps = x[..., 0].numel(), x.shape[-1]
+        z = x.reshape(rows, steps)
+        a_in = to_int(z, self.state_unit, self.check_precision, type(self).__name__)
+        sigma_state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
+        sigma = _SigmaFn.apply(z, a_in, sigma_state, self.state_unit)
+        self.keep_state("sigma", torch.from_numpy(sigma_state))
+        if self.norm is not None:
+            sigma = self.norm(sigma.reshape(x.shape)).reshape(rows, steps)
+        sig = np.ascontiguousarray(torch.trunc(sigma.detach() * self.state_unit).to(torch.int64).numpy())
+        y = self._encode(sigma, sig, x, self.act_mode, np.zeros(rows, np.int64), x.dtype)
+        return sigma.reshape(x.shape), y.reshape(x.shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``x``."""
+        _, y = self.dynamics(x)
+        return self._apply_dropout(y)
+
+
+class Sigma(_BaseNeuron):
+    """Sigma output integrator (lava-dl's ``slayer.dendrite.Sigma`` as used by the SDNN Output block).
+
+    Parameters
+    ----------
+    persistent_state : bool
+        Carry σ across calls.
+    shape, num_channels
+        See :class:`lava_dl.slayer.neuron.base.Neuron`.
+    spike_exp : int
+        Fractional bits of the graded messages it receives, default 6.
+    check_precision : bool
+        Raise when a float32 input may not be the exact synaptic sum.
+
+    Notes
+    -----
+    Returns ``σ / 2^(12+e)`` with ``σ += trunc(z 2^(12+e))`` (Lava's ``Sigma`` output over
+    ``2^(12+e)``), in the input's dtype. Backward: reverse cumulative sum.
+    """
+
+    spec = _sd.SIGMA
+
+    def __init__(
+        self, persistent_state=False, shape=None, num_channels=None, spike_exp=6, check_precision=True
+    ):
+        super().__init__(
+            threshold=None,
+            persistent_state=persistent_state,
+            graded_spike=True,
+            shape=shape,
+            num_channels=num_channels,
+        )
+        exp = _sd.SIGMA_DELTA.param("spike_exp")
+        if not exp.lo <= int(spike_exp) <= exp.hi or int(spike_exp) != spike_exp:
+            raise ValueError(f"Sigma: spike_exp must be an integer in [{exp.lo}, {exp.hi}], got {spike_exp}")
+        self.spike_exp = int(spike_exp)
+        self.check_precision = bool(check_precision)
+
+    @property
+    def state_unit(self) -> float:
+        return float(1 << (2 * STATE_EXP + self.spike_exp))
+
+    def spec_values(self) -> dict:
+        return {}
+
+    def device_params(self) -> dict:
+        return {"type": self.spec.hdf5_type, "sigma_output": True}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Running sum of the real synaptic input, exactly as Lava's Sigma integrates it."""
+        self._check_input(x)
+        _check_cpu(x)
+        rows, steps = x[..., 0].numel(), x.shape[-1]
+        z = x.reshape(rows, steps)
+        a_in = to_int(z, self.state_unit, self.check_precision, "Sigma")
+        state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
+        sigma = _SigmaFn.apply(z, a_in, state, self.state_unit)
+        self.keep_state("sigma", torch.from_numpy(state))
+        return sigma.to(x.dtype).reshape(x.shape)
