@@ -2,7 +2,8 @@
 
 This module is the only place that turns a :class:`~lava_dl.core.spec.NeuronSpec`
 into Lava types, so every neuron family gets the same Process interface
-(parameters as Vars of the neuron shape, ``a_in``/``s_out`` ports, per-sample
+(parameters as Vars of the neuron shape, one InPort per ``spec.in_ports``
+(``a_in``, or ``a_real_in``/``a_imag_in`` for resonators), ``s_out``, per-sample
 reset) and the same ProcessModel behaviour (one compiled kernel call per step).
 """
 
@@ -79,7 +80,8 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
                                   reset_interval=int(reset_interval), reset_offset=int(reset_offset),
                                   reset_hold=bool(reset_hold),
                                   **{k: v for k, v in values.items()})
-        self.a_in = InPort(shape=shape)
+        for port in spec.in_ports:
+            setattr(self, port, InPort(shape=shape))
         self.s_out = OutPort(shape=shape)
         for s in spec.states:
             setattr(self, s.name, Var(shape=shape, init=s.initial))
@@ -122,8 +124,8 @@ def warm_up(spec: NeuronSpec) -> None:
         dtype = np.int32 if fixed else np.float64
         states = [np.zeros(n, dtype) for _ in spec.states]
         params = [np.zeros(n, np.int32) for _ in spec.params]
-        a_in = np.zeros(n, np.int64 if fixed else np.float64)
-        step(*states, a_in, *params, np.zeros(n, dtype))
+        inputs = [np.zeros(n, np.int64 if fixed else np.float64) for _ in spec.in_ports]
+        step(*states, *inputs, *params, np.zeros(n, dtype))
     _WARM.add(spec.name)
 
 
@@ -135,26 +137,28 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         "__module__": module,
         "__doc__": f"{'Bit-accurate fixed-point' if fixed else 'Floating-point'} model of "
                    f"{proc_cls.__name__} (kernel ``{step.__module__}.{step.__name__}``).",
-        "a_in": LavaPyType(PyInPort.VEC_DENSE, dtype, precision=spec.in_message_bits),
         "s_out": LavaPyType(PyOutPort.VEC_DENSE, dtype, precision=max(spec.out_message_bits, 1)),
         "reset_interval": LavaPyType(np.ndarray, np.int32),
         "reset_offset": LavaPyType(np.ndarray, np.int32),
         "reset_hold": LavaPyType(np.ndarray, np.int32),
     }
+    for port in spec.in_ports:
+        namespace[port] = LavaPyType(PyInPort.VEC_DENSE, dtype, precision=spec.in_message_bits)
     for s in spec.states:
         namespace[s.name] = LavaPyType(np.ndarray, dtype, precision=24)
     for p in spec.params:
         namespace[p.name] = LavaPyType(np.ndarray, np.int32)
     var_names = spec.state_names + spec.param_names
     n_states = len(spec.state_names)
+    in_ports = spec.in_ports
 
     def _buffers(self):
-        """``(arrays, flats, fresh, a_buf, out)``, built at the first step and reused.
+        """``(arrays, flats, fresh, in_bufs, out)``, built at the first step and reused.
 
         ``flats`` are 1-D views of the state and parameter Vars (rebuilt whenever Lava
         rebinds a Var); ``fresh`` lists the (in practice never) non-contiguous ones,
         whose flat copies are refreshed every step and, for states, copied back.
-        ``a_buf`` holds the input in the kernel's dtype and ``out`` the output messages.
+        ``in_bufs`` hold each port's input in the kernel's dtype and ``out`` the output messages.
         """
         arrays = [getattr(self, n) for n in var_names]
         cache = getattr(self, "_lava_dl_buffers", None)
@@ -162,12 +166,13 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             flats = [_flat(a) for a in arrays]
             fresh = tuple(i for i, a in enumerate(arrays) if not np.asarray(a).flags.c_contiguous)
             size = flats[0].shape[0]
-            cache = (arrays, flats, fresh, np.empty(size, kernel_in), np.empty(size, dtype))
+            in_bufs = [np.empty(size, kernel_in) for _ in in_ports]
+            cache = (arrays, flats, fresh, in_bufs, np.empty(size, dtype))
             self._lava_dl_buffers = cache
         return cache
 
     def run_spk(self):
-        a_in = self.a_in.recv()
+        received = [getattr(self, port).recv() for port in in_ports]
         interval = int(self.reset_interval[0])
         if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
             for s in spec.states:
@@ -175,12 +180,13 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             if self.reset_hold[0]:
                 self.s_out.send(np.zeros(self.s_out.shape, dtype=dtype))
                 return
-        arrays, flats, fresh, a_buf, out = _buffers(self)
+        arrays, flats, fresh, in_bufs, out = _buffers(self)
         for i in fresh:
             flats[i] = _flat(arrays[i])
-        np.copyto(a_buf, np.reshape(a_in, -1), casting="unsafe")
+        for buf, data in zip(in_bufs, received):
+            np.copyto(buf, np.reshape(data, -1), casting="unsafe")
         out.fill(0)
-        step(*flats[:n_states], a_buf, *flats[n_states:], out)
+        step(*flats[:n_states], *in_bufs, *flats[n_states:], out)
         for i in fresh:
             if i < n_states:
                 arrays[i][...] = flats[i].reshape(np.shape(arrays[i]))

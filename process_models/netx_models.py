@@ -13,13 +13,12 @@ from lava_dl.proc.netx_blocks import Conv, Dense, Input, Network
 
 
 class _BlockModel(AbstractSubProcessModel):
-    """Expose a block's ``neuron`` and ``synapse`` children."""
+    """Expose a block's ``neuron`` and synapse children (one synapse per neuron input port)."""
 
     def __init__(self, proc):
         self.neuron = proc.neuron
-        synapse = getattr(proc, "synapse", None)
-        if synapse is not None:
-            self.synapse = synapse
+        for port, synapse in getattr(proc, "synapses", {}).items():
+            setattr(self, f"synapse_{port}", synapse)
 
 
 @implements(proc=Input, protocol=LoihiProtocol)

@@ -178,3 +178,25 @@ def test_oxford():
     # of voltages landing exactly on the threshold, so Lava cannot reproduce ground_truth.npy exactly.
     np.testing.assert_array_equal(gt, _integer_dense_cuba(inp, weights, v_decays, thresholds, False))
     assert mismatch[0] > 0
+
+
+# --------------------------------------------------------------------------
+# pilotnet_sdnn: 9-record sigma-delta PilotNet (Delta input, SigmaDelta convs/denses, Sigma output)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spike_exp, sparse", [(6, False), (6, True), (0, False)])
+def test_pilotnet_sdnn(spike_exp, sparse):
+    d = FIX / "pilotnet_sdnn"
+    net = hdf5.Network(net_config=d / "network.net", spike_exp=spike_exp, sparse_fc_layer=sparse)
+    assert [type(b.neuron).__name__ for b in net.layers] == ["Delta"] + ["SigmaDelta"] * 7 + ["Sigma"]
+    if sparse:
+        assert all(type(b.synapse).__name__ == "Sparse" for b in net.layers[5:])
+    frame = np.load(d / "input.npy")  # (x, y, c, 1) integers = real * 64, fed every step
+    gt = np.load(d / "output.npy")
+    steps = gt.shape[-1]
+    out = run_net(net, steps, np.repeat(frame, steps, axis=-1))
+    if spike_exp == 6:
+        np.testing.assert_array_equal(out, gt)
+    else:  # 6 fewer fractional message bits: the reference's own tolerance
+        assert np.mean(np.abs(out - gt / 2**6)) < 2 * 2**6

@@ -308,8 +308,10 @@ def _spec(name, hdf5_type, doc, adaptive, fixed_step, float_step, family_code):
         fixed_step=fixed_step,
         float_step=float_step,
         in_ports=_PORTS,
+        tau_rho_mult=tau_mult,
+        scale_rho_mult=scale_mult,
         extra={"hdf5_constants": {}, "family_code": family_code, "adaptive": adaptive,
-               "tau_rho_mult": tau_mult, "scale_rho_mult": scale_mult},
+               "hdf5_weights": {"a_real_in": "weight/real", "a_imag_in": "weight/imag"}},
     )
 
 

@@ -245,7 +245,7 @@ DELTA = NeuronSpec(
     in_message_bits=24,
     out_message_bits=24,
     deploy_constants={"state_exp": STATE_EXP, "cum_error": 0},
-    extra={"hdf5_role": "input", "graded_spike": True, "wire_message_bits": 16},
+    extra={"hdf5_role": "input", "graded_spike": True, "wire_message_bits": 16, "slayer_delay_shift": False},
 )
 
 SIGMA_DELTA = NeuronSpec(
@@ -279,7 +279,10 @@ SIGMA_DELTA = NeuronSpec(
         "hdf5_role": "hidden",
         "graded_spike": True,
         "wire_message_bits": 16,
-        "activation_modes": {"identity": ACT_UNIT, "unit": ACT_UNIT, "relu": ACT_RELU},
+        "hdf5_enums": {
+            "activation": ("act_mode", {"identity": ACT_UNIT, "unit": ACT_UNIT, "relu": ACT_RELU}),
+        },
+        "slayer_delay_shift": False,
     },
 )
 
@@ -293,7 +296,8 @@ SIGMA = NeuronSpec(
     float_step=sigma_float_step,
     in_message_bits=24,
     out_message_bits=24,
-    extra={"hdf5_role": "output", "graded_spike": True, "hdf5_marker": "sigma_output"},
+    extra={"hdf5_role": "output", "graded_spike": True, "hdf5_marker": "sigma_output",
+           "slayer_delay_shift": False},
 )
 
 

@@ -133,9 +133,16 @@ def read_layer_records(f: h5py.File) -> list[h5py.Group]:
     return [layer[str(i)] for i in range(len(indices))]
 
 
-def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, reset_interval: int | None,
-                  reset_offset: int, reset_hold: bool = False) -> dict:
-    """Neuron process and its keyword arguments from an hdf5 ``neuron`` group (or dict)."""
+def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidden", block_index: int = 0,
+                  layer_type: str = "dense", options: dict | None = None) -> dict:
+    """Neuron process and its keyword arguments from an hdf5 ``neuron`` group (or dict).
+
+    ``role`` picks the process where one hdf5 type has several (``input``/``hidden``/
+    ``output``); ``block_index`` and ``layer_type`` place the block for per-sample
+    resets; ``options`` are the Network's ``reset_interval``, ``reset_offset``,
+    ``reset_mode`` and ``spike_exp``.
+    """
+    options = options or {}
     if isinstance(neuron, dict):
         fields = dict(neuron)
     else:
@@ -147,41 +154,53 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, reset_interval: in
     else:
         type_name = rec.string("type", neuron, "neuron/")
     try:
-        spec = spec_for_hdf5_type(type_name)
+        spec = spec_for_hdf5_type(type_name, role)
     except (NotImplementedError, KeyError) as err:
         raise rec.error("neuron/type", str(err)) from err
+
+    def field(key):
+        return fields[key] if isinstance(neuron, dict) else rec.raw(key, neuron, "neuron/")
+
     params: dict = {"neuron_proc": neuron_process_for(spec)}
     for p in spec.params:
         if p.hdf5_key is None:
             continue
         key = f"neuron/{p.hdf5_key}"
-        if isinstance(neuron, dict):
-            if p.hdf5_key not in fields:
-                raise rec.error(key, "required field is missing")
-            value = fields[p.hdf5_key]
-        else:
-            value = rec.raw(p.hdf5_key, neuron, "neuron/")
+        if p.hdf5_key not in fields:
+            raise rec.error(key, "required field is missing")
+        value = field(p.hdf5_key)
         try:
             params[p.name] = p.check(value)
         except (TypeError, ValueError) as err:
             raise rec.error(key, str(err)) from err
+    for key, (param, choices) in spec.extra.get("hdf5_enums", {}).items():
+        if key in fields:
+            value = decode_str(field(key))
+            if value not in choices:
+                raise NotImplementedError(f"layer {rec.index}, field 'neuron/{key}': {value!r} cannot be "
+                                          f"deployed; supported: {sorted(choices)}")
+            params[param] = choices[value]
     for key, expected in spec.extra.get("hdf5_constants", {}).items():
         if key in fields:
-            value = fields[key] if isinstance(neuron, dict) else rec.raw(key, neuron, "neuron/")
+            value = field(key)
             if np.any(np.asarray(value) != expected):
                 raise NotImplementedError(f"layer {rec.index}, field 'neuron/{key}': {spec.name} neurons "
                                           f"deploy only with {key} = {expected}, got {value}")
-    graded = fields.get("gradedSpike") if isinstance(neuron, dict) else (
-        rec.raw("gradedSpike", neuron, "neuron/") if "gradedSpike" in fields else False)
+    graded = field("gradedSpike") if "gradedSpike" in fields else False
     if bool(np.asarray(graded).any()) and not spec.extra.get("graded_spike", False):
         raise NotImplementedError(f"layer {rec.index}, field 'neuron/gradedSpike': graded spikes of "
                                   f"{spec.name} neurons are not deployable yet")
     params.update(spec.deploy_constants)
-    if reset_interval is not None:
-        params["reset_interval"] = int(reset_interval)
-        params["reset_offset"] = int(reset_offset)
-        params["reset_hold"] = bool(reset_hold)
+    if "spike_exp" in spec.param_names:
+        params["spike_exp"] = int(options.get("spike_exp", 6))
+    if options.get("reset_interval") is not None:
+        offset, hold = _reset_phase(options.get("reset_mode", "slayer"), int(options.get("reset_offset", 0)),
+                                    block_index, layer_type, spec)
+        params["reset_interval"] = int(options["reset_interval"])
+        params["reset_offset"] = offset
+        params["reset_hold"] = hold
     params["bias_key"] = spec.bias_param
+    params["num_message_bits"] = int(spec.extra.get("wire_message_bits", spec.out_message_bits))
     return params
 
 
@@ -206,43 +225,55 @@ def _input_block(rec: _Record, shape_xyc: tuple[int, ...], params: dict, message
                  input_message_bits=message_bits)
 
 
-def _dense_weight(rec: _Record, n_out: int, n_in: int | None) -> np.ndarray:
-    if "weight" in rec and isinstance(rec.group["weight"], h5py.Group):
-        raise NotImplementedError(f"layer {rec.index}: complex dense weights ('weight/real', "
-                                  f"'weight/imag') are not supported yet")
-    weight = rec.ints("weight")
+def _role(group: h5py.Group) -> str:
+    """Layer role of a (non-input) record: ``output`` when marked ``sigma_output``."""
+    return "output" if "sigma_output" in group else "hidden"
+
+
+def _weight_keys(params: dict) -> dict[str, str]:
+    """hdf5 weight dataset feeding each input port of the neuron (``{'a_in': 'weight'}`` usually)."""
+    spec = params["neuron_proc"].spec
+    return dict(spec.extra.get("hdf5_weights", {"a_in": "weight"}))
+
+
+def _dense_weight(rec: _Record, n_out: int, n_in: int | None, key: str = "weight") -> np.ndarray:
+    if key in rec and isinstance(rec.group[key], h5py.Group):
+        raise rec.error(key, "expected a dataset; complex weights are 'weight/real' and 'weight/imag' and "
+                             "need a resonator neuron")
+    weight = rec.ints(key)
     if weight.ndim == 1:  # legacy files
         if weight.size % n_out:
-            raise rec.error("weight", f"1-D weight of size {weight.size} cannot be reshaped to "
+            raise rec.error(key, f"1-D weight of size {weight.size} cannot be reshaped to "
                                       f"({n_out}, -1)")
         weight = weight.reshape(n_out, -1)
     elif weight.ndim > 2:  # conv-style (out, in, 1, 1, 1)
         if int(np.prod(weight.shape[2:])) != 1:
-            raise rec.error("weight", f"expected a 2-D (N_out, N_in) weight, got shape {weight.shape}")
+            raise rec.error(key, f"expected a 2-D (N_out, N_in) weight, got shape {weight.shape}")
         weight = weight.reshape(weight.shape[0], weight.shape[1])
     if weight.shape[0] != n_out:
-        raise rec.error("weight", f"expected {n_out} rows (shape {n_out}), got shape {weight.shape}")
+        raise rec.error(key, f"expected {n_out} rows (shape {n_out}), got shape {weight.shape}")
     if n_in is not None and weight.shape[1] != n_in:
-        raise rec.error("weight", f"expected {n_in} columns (input size {n_in}), got shape {weight.shape}")
+        raise rec.error(key, f"expected {n_in} columns (input size {n_in}), got shape {weight.shape}")
     return weight
 
 
-def _conv_geometry(rec: _Record, input_shape: tuple[int, ...], shape_xyc: tuple[int, ...]) -> dict:
-    weight = rec.ints("weight")
+def _conv_geometry(rec: _Record, input_shape: tuple[int, ...], shape_xyc: tuple[int, ...],
+                   key: str = "weight") -> dict:
+    weight = rec.ints(key)
     if weight.ndim == 5 and weight.shape[-1] == 1:
         weight = weight[..., 0]
     if weight.ndim != 4:
-        raise rec.error("weight", f"expected (C_out, C_in/groups, kH, kW), got shape {weight.shape}")
+        raise rec.error(key, f"expected (C_out, C_in/groups, kH, kW), got shape {weight.shape}")
     stride, padding, dilation = rec.pair("stride"), rec.pair("padding"), rec.pair("dilation")
     groups = int(rec.ints("groups").reshape(-1)[0])
     c_out, c_in_g, k_h, k_w = weight.shape
     if len(input_shape) != 3:
-        raise rec.error("weight", f"conv needs an (x, y, c) input, got input shape {input_shape}")
+        raise rec.error(key, f"conv needs an (x, y, c) input, got input shape {input_shape}")
     if groups < 1 or input_shape[2] % groups or c_out % groups:
         raise rec.error("groups", f"{groups} groups do not divide {input_shape[2]} input / "
                                   f"{c_out} output channels")
     if c_in_g * groups != input_shape[2]:
-        raise rec.error("weight", f"weight shape {weight.shape} expects {c_in_g * groups} input "
+        raise rec.error(key, f"weight shape {weight.shape} expects {c_in_g * groups} input "
                                   f"channels, the input has {input_shape[2]}")
     if "kernelSize" in rec:
         ks = rec.pair("kernelSize")[::-1]
@@ -291,7 +322,8 @@ def build_layers(
     NotImplementedError
         Record types not supported yet (pool, convT, unpool, average, concat, dense_rec).
     """
-    del spike_exp  # only used by graded (sigma-delta) families, not registered yet
+    options = dict(reset_interval=reset_interval, reset_offset=reset_offset, reset_mode=reset_mode,
+                   spike_exp=spike_exp)
     if reset_interval is not None and int(reset_interval) < 1:
         raise ValueError(f"reset_interval must be >= 1 or None, got {reset_interval}")
     if reset_mode not in RESET_MODES:
@@ -309,7 +341,7 @@ def build_layers(
             rec = _Record(records[i], i)
             layer_type = rec.string("type")
             skipped = i < skip_layers
-            offset, hold = _reset_phase(reset_mode, reset_offset, len(layers), layer_type)
+            place = dict(block_index=len(layers), layer_type=layer_type, options=options)
             if layer_type in NOT_IMPLEMENTED_TYPES:
                 raise NotImplementedError(f"layer {i}: layer type '{layer_type}' is not implemented yet")
             if layer_type not in _SUPPORTED_TYPES:
@@ -324,8 +356,7 @@ def build_layers(
                 if "neuron" not in rec:
                     cur_shape = shape_xyc
                     continue
-                params = neuron_params(rec, rec.group["neuron"], reset_interval=reset_interval,
-                                       reset_offset=offset, reset_hold=hold)
+                params = neuron_params(rec, rec.group["neuron"], role="input", **place)
                 if skipped:
                     cur_shape = shape_xyc
                     continue
@@ -341,16 +372,19 @@ def build_layers(
                 shape_xyc = shape[::-1]
                 if len(shape_xyc) != 3:
                     raise rec.error("shape", f"conv shape must be (C, H, W), got {shape}")
-                geometry = _conv_geometry(rec, cur_shape, shape_xyc)
-                params = neuron_params(rec, _neuron_group(rec), reset_interval=reset_interval,
-                                       reset_offset=offset, reset_hold=hold)
+                group = _neuron_group(rec)
+                params = neuron_params(rec, group, role=_role(group), **place)
+                weights = {}
+                for port, key in _weight_keys(params).items():
+                    geometry = _conv_geometry(rec, cur_shape, shape_xyc, key)
+                    weights[port] = geometry.pop("weight")
                 bias = _bias(rec, params, shape_xyc)
                 if skipped:
                     cur_shape = shape_xyc
                     continue
                 kernel = geometry.pop("kernel")
                 block = Conv(shape=shape_xyc, input_shape=cur_shape, neuron_params=params, bias=bias,
-                             input_message_bits=message_bits, **geometry)
+                             input_message_bits=message_bits, weights=weights, **geometry)
                 row = table_row("Conv", *shape_xyc, kernel=kernel, stride=geometry["stride"],
                                 padding=geometry["padding"], dilation=geometry["dilation"],
                                 groups=geometry["groups"], delay="delay" in rec)
@@ -363,25 +397,24 @@ def build_layers(
                         raise Hdf5FormatError(
                             f"layer {i}: dense layer after a block of shape {layers[-1].shape} needs a "
                             f"'flatten' record in between")
-                weight = _dense_weight(rec, n_out, n_in)
                 if "delay" in rec:
                     raise NotImplementedError(f"layer {i}: dense axonal 'delay' is not supported yet")
                 if "neuron" in rec:
-                    params = neuron_params(rec, _neuron_group(rec), reset_interval=reset_interval,
-                                           reset_offset=offset, reset_hold=hold)
+                    group = _neuron_group(rec)
+                    params = neuron_params(rec, group, role=_role(group), **place)
                 else:
-                    params = neuron_params(rec, INTEGRATOR_NEURON, reset_interval=reset_interval,
-                                           reset_offset=offset, reset_hold=hold)
+                    params = neuron_params(rec, INTEGRATOR_NEURON, **place)
+                weights = {}
+                for port, key in _weight_keys(params).items():
+                    weight = _dense_weight(rec, n_out, n_in, key)
+                    try:
+                        weights[port] = optimize_weight_bits(weight)
+                    except ValueError as err:
+                        raise rec.error(key, str(err)) from err
                 bias = _bias(rec, params, (n_out,))
                 if skipped:
                     continue
-                try:
-                    weight, num_bits, weight_exp, sign_mode = optimize_weight_bits(weight)
-                except ValueError as err:
-                    raise rec.error("weight", str(err)) from err
-                block = Dense(shape=(n_out,), neuron_params=params, weight=weight,
-                              num_weight_bits=num_bits, weight_exponent=weight_exp, sign_mode=sign_mode,
-                              bias=bias,
+                block = Dense(shape=(n_out,), neuron_params=params, weights=weights, bias=bias,
                               input_message_bits=message_bits, sparse_synapse=sparse_fc_layer)
                 row = table_row("Dense", 1, 1, n_out, delay="delay" in rec)
 
@@ -406,7 +439,7 @@ def build_layers(
 RESET_MODES = ("slayer", "lava-dl")
 
 
-def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str) -> tuple[int, bool]:
+def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str, spec) -> tuple[int, bool]:
     """Reset phase and hold flag of the next block for ``reset_interval`` runs.
 
     ``"slayer"`` reproduces slayer's per-sample evaluation exactly: a sample's first
@@ -417,11 +450,16 @@ def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str
     carries the previous sample's last output, which slayer's delay shift drops), and
     an input block (no synapse in front) is zeroed before step ``reset_offset + 1``.
 
+    Families whose slayer blocks have no ``delay_shift`` (sigma-delta:
+    ``spec.extra['slayer_delay_shift']`` is False) see a sample one step later per
+    synapse, so block ``k`` is zeroed before step ``reset_offset + 1 + k`` and nothing
+    spills over from the previous sample.
+
     ``"lava-dl"`` is lava-dl 0.6 netx: block ``k`` zeroed before step
     ``reset_offset + 1 + k``. Exact only for networks without bias whose blocks never
     fire on the previous sample's last step (legacy files such as ``tiny.net`` assume it).
     """
-    if mode == "lava-dl":
+    if mode == "lava-dl" or not spec.extra.get("slayer_delay_shift", True):
         return reset_offset + 1 + block_index, False
     return reset_offset + 1, layer_type != "input"
 

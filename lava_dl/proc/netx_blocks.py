@@ -99,6 +99,18 @@ class AbstractBlock(AbstractProcess):
         self.neuron_params = params
         self.neuron = self.neuron_proc(shape=shape, **params)
 
+    def _wire(self, synapses: dict) -> None:
+        """Connect ``inp`` to every synapse and each synapse to its neuron port."""
+        self.synapses = synapses
+        self.synapse = next(iter(synapses.values()))
+        first = self.synapse.s_in.shape
+        self.inp = InPort(shape=first)
+        self.out = OutPort(shape=self.neuron.s_out.shape)
+        for port, synapse in synapses.items():
+            self.inp.connect(synapse.s_in)
+            synapse.a_out.connect(getattr(self.neuron, port))
+        self.neuron.s_out.connect(self.out)
+
     @property
     def has_graded_input(self) -> bool:
         """True if the block receives graded messages."""
@@ -138,7 +150,7 @@ class Input(AbstractBlock):
 
     Drive it by writing the neurons' bias Var (``neuron.bias_mant`` for CUBA,
     as lava-dl's tutorials do) or by sending messages into ``inp``, which is
-    connected to ``neuron.a_in`` (lava-dl leaves it dangling).
+    connected to every input port of the neurons (lava-dl leaves it dangling).
 
     Parameters
     ----------
@@ -155,14 +167,16 @@ class Input(AbstractBlock):
                  transform: dict | None = None, **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
         self.transform = transform
-        self.inp = InPort(shape=self.neuron.a_in.shape)
+        ports = type(self.neuron).spec.in_ports
+        self.inp = InPort(shape=getattr(self.neuron, ports[0]).shape)
         self.out = OutPort(shape=self.neuron.s_out.shape)
-        self.inp.connect(self.neuron.a_in)
+        for port in ports:  # a resonator input takes the same drive on both parts
+            self.inp.connect(getattr(self.neuron, port))
         self.neuron.s_out.connect(self.out)
 
 
 class Dense(AbstractBlock):
-    """Dense block: dense (or CSR sparse) synapse followed by a neuron population.
+    """Dense block: one dense (or CSR sparse) synapse per neuron input port, then the neurons.
 
     Parameters
     ----------
@@ -170,46 +184,43 @@ class Dense(AbstractBlock):
         ``(n_out,)``.
     neuron_params : dict
         Neuron process and parameters.
-    weight : numpy.ndarray
-        Integer weights ``(n_out, n_in)`` already in Loihi form (see
-        :func:`lava_dl.netx.utils.optimize_weight_bits`).
-    num_weight_bits : int, default 8
-        Weight precision.
-    weight_exponent : int, default 0
-        Shared weight exponent.
-    sign_mode : optional
-        Sign mode returned by ``optimize_weight_bits`` (passed to lava_dl's Dense).
+    weights : dict
+        ``{port: (weight, num_weight_bits, weight_exp, sign_mode)}`` per input port of
+        the neuron (``a_in``; ``a_real_in`` and ``a_imag_in`` for resonators), as
+        returned by :func:`lava_dl.core.synapse.optimize_weight_bits`.
     sparse_synapse : bool, default False
-        Use a CSR ``Sparse`` synapse.
+        Use CSR ``Sparse`` synapses.
     bias, input_message_bits
         See :class:`AbstractBlock`.
+
+    Attributes
+    ----------
+    synapse : AbstractProcess
+        The synapse of the first port; ``synapses`` maps every port to its synapse.
     """
 
-    def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, weight: np.ndarray,
-                 num_weight_bits: int = 8, weight_exponent: int = 0, sign_mode=None,
+    def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, weights: dict,
                  sparse_synapse: bool = False, **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
-        weight = np.asarray(weight)
-        if weight.ndim != 2 or weight.shape[0] != int(np.prod(self.shape)):
-            raise ValueError(f"expected a weight of shape ({int(np.prod(self.shape))}, n_in), "
-                             f"got {weight.shape}")
-        common = dict(num_weight_bits=int(num_weight_bits), weight_exp=int(weight_exponent),
-                      num_message_bits=self.input_message_bits)
-        if sparse_synapse:
-            from scipy.sparse import csr_matrix
+        synapses = {}
+        for port, (weight, num_bits, weight_exp, sign_mode) in _ports(self.neuron, weights).items():
+            weight = np.asarray(weight)
+            if weight.ndim != 2 or weight.shape[0] != int(np.prod(self.shape)):
+                raise ValueError(f"expected a weight of shape ({int(np.prod(self.shape))}, n_in), "
+                                 f"got {weight.shape}")
+            common = dict(num_weight_bits=int(num_bits), weight_exp=int(weight_exp),
+                          num_message_bits=self.input_message_bits)
+            if sparse_synapse:
+                from scipy.sparse import csr_matrix
 
-            self.synapse = sparse_synapse_class()(weights=csr_matrix(weight), **common)
-        else:
-            self.synapse = dense_synapse_class()(weights=weight, sign_mode=sign_mode, **common)
-        self.inp = InPort(shape=self.synapse.s_in.shape)
-        self.out = OutPort(shape=self.neuron.s_out.shape)
-        self.inp.connect(self.synapse.s_in)
-        self.synapse.a_out.connect(self.neuron.a_in)
-        self.neuron.s_out.connect(self.out)
+                synapses[port] = sparse_synapse_class()(weights=csr_matrix(weight), **common)
+            else:
+                synapses[port] = dense_synapse_class()(weights=weight, sign_mode=sign_mode, **common)
+        self._wire(synapses)
 
 
 class Conv(AbstractBlock):
-    """Convolution block: Lava ``Conv`` synapse followed by a neuron population.
+    """Convolution block: one Lava ``Conv`` synapse per neuron input port, then the neurons.
 
     Parameters
     ----------
@@ -219,8 +230,9 @@ class Conv(AbstractBlock):
         Input ``(x, y, c)``.
     neuron_params : dict
         Neuron process and parameters.
-    weight : numpy.ndarray
-        Lava layout ``(out, kx, ky, in/groups)`` (a true convolution kernel).
+    weights : dict
+        ``{port: weight}`` in Lava layout ``(out, kx, ky, in/groups)`` (a true
+        convolution kernel), per input port of the neuron.
     stride, padding, dilation : int or (x, y) pair
         Geometry in Lava ``(x, y)`` order.
     groups : int
@@ -230,20 +242,27 @@ class Conv(AbstractBlock):
     """
 
     def __init__(self, *, shape: ty.Sequence[int], input_shape: ty.Sequence[int], neuron_params: dict,
-                 weight: np.ndarray, stride=1, padding=0, dilation=1, groups: int = 1, **kwargs) -> None:
+                 weights: dict, stride=1, padding=0, dilation=1, groups: int = 1, **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
-        self.synapse = conv_synapse_class()(
-            weight=np.asarray(weight), input_shape=tuple(int(s) for s in input_shape),
-            padding=_pair(padding), stride=_pair(stride), dilation=_pair(dilation), groups=int(groups),
-            num_message_bits=self.input_message_bits)
-        out_shape = tuple(int(s) for s in self.synapse.output_shape)
-        if out_shape != self.shape:
-            raise ValueError(f"expected synapse output shape {self.shape}, got {out_shape}")
-        self.inp = InPort(shape=self.synapse.s_in.shape)
-        self.out = OutPort(shape=self.neuron.s_out.shape)
-        self.inp.connect(self.synapse.s_in)
-        self.synapse.a_out.connect(self.neuron.a_in)
-        self.neuron.s_out.connect(self.out)
+        synapses = {}
+        for port, weight in _ports(self.neuron, weights).items():
+            synapses[port] = conv_synapse_class()(
+                weight=np.asarray(weight), input_shape=tuple(int(s) for s in input_shape),
+                padding=_pair(padding), stride=_pair(stride), dilation=_pair(dilation), groups=int(groups),
+                num_message_bits=self.input_message_bits)
+            out_shape = tuple(int(s) for s in synapses[port].output_shape)
+            if out_shape != self.shape:
+                raise ValueError(f"expected synapse output shape {self.shape}, got {out_shape}")
+        self._wire(synapses)
+
+
+def _ports(neuron, weights: dict) -> dict:
+    """``weights`` checked against the neuron's input ports (same names, same order)."""
+    ports = tuple(type(neuron).spec.in_ports)
+    if set(weights) != set(ports):
+        raise ValueError(f"{type(neuron).__name__} takes inputs {list(ports)}; got weights for "
+                         f"{sorted(weights)}")
+    return {port: weights[port] for port in ports}
 
 
 def _pair(value) -> tuple[int, int]:

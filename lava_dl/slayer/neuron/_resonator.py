@@ -258,13 +258,6 @@ class ResonatorNeuron(_BaseNeuron):
     def lam(self) -> np.ndarray:
         return -np.log(1 - self.decay)
 
-    @property
-    def surrogate(self) -> tuple[float, float, float]:
-        """``(theta, tau_rho, scale_rho)`` of the spike's surrogate derivative."""
-        theta = max(self.threshold, 0.0)
-        tau = max(self.spec.extra["tau_rho_mult"] * self.tau_grad * theta, 1.0 / self.s_scale)
-        return theta, tau, self.spec.extra["scale_rho_mult"] * self.scale_grad
-
     def spec_values(self) -> dict:
         return {"sin_decay": self.rounded(self.sin_decay), "cos_decay": self.rounded(self.cos_decay),
                 "vth": self.v_th_mant}

@@ -56,7 +56,7 @@ def activation_mode(activation) -> tuple[int, str]:
     if activation is None:
         return _sd.ACT_UNIT, "identity"
     if isinstance(activation, str):
-        mode = _sd.SIGMA_DELTA.extra["activation_modes"].get(activation.lower())
+        mode = _sd.SIGMA_DELTA.extra["hdf5_enums"]["activation"][1].get(activation.lower())
         if mode is None:
             raise ValueError(f"activation {activation!r} cannot be deployed; use 'relu' or 'identity'")
         return mode, "relu" if mode == _sd.ACT_RELU else "identity"
