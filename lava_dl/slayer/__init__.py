@@ -7,7 +7,7 @@ This package never imports the Lava runtime.
 
 import importlib
 
-_SUBMODULES = ("neuron", "synapse", "block", "quantize", "utils", "loss", "classifier", "io")
+_SUBMODULES = ("neuron", "synapse", "complex_synapse", "block", "quantize")
 
 
 def __getattr__(name):

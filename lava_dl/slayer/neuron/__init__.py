@@ -2,7 +2,8 @@
 
 import importlib
 
-_SUBMODULES = ("base", "cuba", "alif", "norm", "dropout", "dynamics")
+_SUBMODULES = ("base", "cuba", "alif", "rf", "rf_iz", "adrf", "adrf_iz", "sigma_delta", "norm", "dropout",
+               "dynamics")
 
 
 def __getattr__(name):
