@@ -1,4 +1,6 @@
-"""SubProcessModels (tag ``fixed_pt``) of the netx blocks and Network.
+"""SubProcessModels (tags ``fixed_pt`` and ``floating_pt``) of the netx blocks and Network.
+
+The same sub-graph serves both: the run config picks the leaf models (bit-accurate or float).
 
 The children are created by the Processes themselves (see
 :mod:`lava_dl.proc.netx_blocks`); the models only expose them to Lava's
@@ -22,25 +24,25 @@ class _BlockModel(AbstractSubProcessModel):
 
 
 @implements(proc=Input, protocol=LoihiProtocol)
-@tag("fixed_pt")
+@tag("fixed_pt", "floating_pt")
 class SubInputModel(_BlockModel):
     """Model of :class:`lava_dl.proc.netx_blocks.Input`."""
 
 
 @implements(proc=Dense, protocol=LoihiProtocol)
-@tag("fixed_pt")
+@tag("fixed_pt", "floating_pt")
 class SubDenseModel(_BlockModel):
     """Model of :class:`lava_dl.proc.netx_blocks.Dense`."""
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
-@tag("fixed_pt")
+@tag("fixed_pt", "floating_pt")
 class SubConvModel(_BlockModel):
     """Model of :class:`lava_dl.proc.netx_blocks.Conv`."""
 
 
 @implements(proc=Network, protocol=LoihiProtocol)
-@tag("fixed_pt")
+@tag("fixed_pt", "floating_pt")
 class SubNetworkModel(AbstractSubProcessModel):
     """Model of :class:`lava_dl.proc.netx_blocks.Network`: one attribute per block."""
 

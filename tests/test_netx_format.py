@@ -169,3 +169,27 @@ def test_undeployable_neuron_options_are_refused(tmp_path):
     refractory = dict(CUBA_DENSE, refDelay=3)
     with pytest.raises(NotImplementedError, match=r"layer 0, field 'neuron/refDelay'"):
         hdf5.Network(net_config=_write(tmp_path / "b.net", lambda layer: _dense_ok(layer, neuron=refractory)))
+
+
+def test_network_runs_with_floating_pt_models(tmp_path):
+    """The netx sub-graphs serve both tags; without decays the float models give the same spikes."""
+    from lava.magma.core.run_configs import Loihi1SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    from tests.lava_run import run_and_read
+
+    rng = np.random.default_rng(4)
+    weight = rng.integers(-40, 60, (6, 10)) * 2
+    neuron = dict(CUBA_DENSE, vDecay=0, vThMant=40)
+    path = _write(tmp_path / "n.net", lambda layer: _dense_ok(layer, shape=(6,), weight=weight, neuron=neuron))
+    data = (rng.random((10, 30)) < 0.4).astype(int)
+    results = []
+    for tag in ("fixed_pt", "floating_pt"):
+        net = hdf5.Network(net_config=path)
+        source, sink = Source(data=data), Sink(shape=(6,), buffer=30)
+        source.s_out.connect(net.inp)
+        net.out.connect(sink.a_in)
+        results.append(run_and_read(net, 30, [sink.data], run_cfg=Loihi1SimCfg(select_tag=tag))[0])
+    assert results[0].sum() > 0
+    assert np.array_equal(results[0], results[1])
