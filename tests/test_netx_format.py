@@ -182,7 +182,8 @@ def test_network_runs_with_floating_pt_models(tmp_path):
     rng = np.random.default_rng(4)
     weight = rng.integers(-40, 60, (6, 10)) * 2
     neuron = dict(CUBA_DENSE, vDecay=0, vThMant=40)
-    path = _write(tmp_path / "n.net", lambda layer: _dense_ok(layer, shape=(6,), weight=weight, neuron=neuron))
+    path = _write(tmp_path / "n.net",
+                  lambda layer: _dense_ok(layer, shape=(6,), weight=weight, neuron=neuron))
     data = (rng.random((10, 30)) < 0.4).astype(int)
     results = []
     for tag in ("fixed_pt", "floating_pt"):
