@@ -19,28 +19,50 @@ from tests.lava_run import run_and_read
 STEPS = 32
 
 
-FAMILIES = ("cuba", "alif")
+FAMILIES = ("cuba", "alif", "rf", "rf_iz", "adrf", "adrf_iz")
+#: Resonators take a complex input; their (input-side, complex) norm cannot be deployed.
+RESONATORS = ("rf", "rf_iz", "adrf", "adrf_iz")
+ADAPTIVE = ("alif", "adrf", "adrf_iz")
 
 
 def _neuron_params(family, rng, with_norm):
-    params = dict(
-        threshold=int(rng.integers(16, 200)) / 64,
-        current_decay=float(rng.integers(0, 4097)) / 4096,
-        voltage_decay=float(rng.integers(0, 4097)) / 4096,
-        norm=MeanOnlyBatchNorm if with_norm else None,
-    )
-    if family == "alif":
+    """Random neuron arguments; for resonators ``with_norm`` selects per-channel periods/decays instead."""
+    if family in RESONATORS:
+        period = float(rng.uniform(4, 24))
+        decay = float(rng.uniform(0, 0.25))
+        params = dict(threshold=int(rng.integers(16, 200)) / 64)
+        if with_norm:  # per-channel rotation (period and decay ranges spread over the channels)
+            params.update(shared_param=False, period=(period, period * float(rng.uniform(1, 2))),
+                          decay=(decay, decay + float(rng.uniform(0, 0.1))))
+        else:
+            params.update(period=period, decay=decay)
+    else:
+        params = dict(
+            threshold=int(rng.integers(16, 200)) / 64,
+            current_decay=float(rng.integers(0, 4097)) / 4096,
+            voltage_decay=float(rng.integers(0, 4097)) / 4096,
+            norm=MeanOnlyBatchNorm if with_norm else None,
+        )
+    if family in ADAPTIVE:
         params.update(threshold_step=int(rng.integers(0, 100)) / 64,
                       threshold_decay=float(rng.integers(0, 4097)) / 4096,
                       refractory_decay=float(rng.integers(0, 4097)) / 4096)
     return params
 
 
+def _synapses(block):
+    """The real synapses of a block (``real`` and ``imag`` of a complex one)."""
+    synapse = getattr(block, "synapse", None)
+    if synapse is None:
+        return []
+    return [synapse.real, synapse.imag] if getattr(synapse, "complex", False) else [synapse]
+
+
 def _randomise(net, rng, with_norm):
     with torch.no_grad():
         for block in net:
-            if hasattr(block, "synapse"):
-                block.synapse.weight.mul_(float(rng.uniform(2, 6)))
+            for synapse in _synapses(block):
+                synapse.weight.mul_(float(rng.uniform(2, 6)))
             norm = getattr(getattr(block, "neuron", None), "norm", None)
             if with_norm and norm is not None:
                 norm.running_mean.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, norm.running_mean.shape)))
@@ -98,11 +120,14 @@ def _slayer_final_states(net, x):
             neuron = getattr(block, "neuron", None)
             if neuron is not None:
                 z = block.synapse(x)
+                parts = z if isinstance(z, tuple) else (z,)  # complex synapse: (real, imag)
                 neuron.persistent_state = True
                 neuron._states.clear()
-                neuron(z[..., : STEPS - 1])
+                cut = tuple(p[..., : STEPS - 1] for p in parts)
+                neuron(cut if isinstance(z, tuple) else cut[0])
                 neuron.persistent_state = False
-                finals.append({n: t.reshape(z.shape[1:-1]).numpy() for n, t in neuron._states.items()})
+                shape = parts[0].shape[1:-1]
+                finals.append({n: t.reshape(shape).numpy() for n, t in neuron._states.items()})
             x = block(x)
     return finals
 
@@ -117,7 +142,7 @@ def _to_lava_layout(array):
 def test_random_network_parity(family, kind, seed, tmp_path):
     rng = np.random.default_rng(1000 * (kind == "conv") + seed)
     torch.manual_seed(seed)
-    with_norm = seed % 2 == 1
+    with_norm = seed % 2 == 1  # resonators: per-channel parameters instead of a norm
     net, in_shape = (_dense_net if kind == "dense" else _conv_net)(family, rng, with_norm)
     _randomise(net, rng, with_norm)
     net.eval()
@@ -128,8 +153,8 @@ def test_random_network_parity(family, kind, seed, tmp_path):
             if y.sum() > 0:
                 break
             for block in net:
-                if hasattr(block, "synapse"):
-                    block.synapse.weight.mul_(1.5)
+                for synapse in _synapses(block):
+                    synapse.weight.mul_(1.5)
             y = net(x)
     path = tmp_path / "net.net"
     _export(net, path)
@@ -173,3 +198,86 @@ def test_stream_of_samples_reset_mode_slayer(family, seed, tmp_path):
     out = out.reshape(-1, samples, STEPS).transpose(1, 0, 2)
     assert y.sum() > 0
     assert np.array_equal(out, y.numpy())
+
+
+@pytest.mark.parametrize("family", RESONATORS)
+@pytest.mark.parametrize("seed", range(2))
+def test_resonator_input_block_parity(family, seed, tmp_path):
+    """A resonator Input block (same drive on both parts) then dense blocks: spikes and states equal Lava."""
+    rng = np.random.default_rng(700 + seed)
+    torch.manual_seed(seed)
+    blocks = getattr(slayer.block, family)
+    dense, in_shape = _dense_net(family, rng, with_norm=seed % 2 == 1)
+    _randomise(dense, rng, with_norm=False)
+    net = torch.nn.Sequential(blocks.Input(_neuron_params(family, rng, False), shape=in_shape), *dense)
+    net.eval()
+    x = torch.from_numpy((rng.random((1, *in_shape, STEPS)) < 0.3).astype(np.float32))
+    with torch.no_grad():
+        y = net(x)
+        for _ in range(8):
+            if y.sum() > 0:
+                break
+            for block in net:
+                for synapse in _synapses(block):
+                    synapse.weight.mul_(1.5)
+            y = net(x)
+    path = tmp_path / "net.net"
+    _export(net, path)
+    with h5py.File(path, "r") as f:
+        assert f["layer/0/type"][0] == b"input" and "neuron" in f["layer/0"]
+        weight, bias = float(f["layer/0/weight"][0]), float(f["layer/0/bias"][0])
+    # netx never applies the input record's transform (reference-hdf5 §3.1): the source does
+    drive = weight * x[0].numpy() + bias
+    state_names = getattr(slayer.neuron, family).Neuron.spec.state_names
+    out, lava_states = _run_lava(path, drive, None, state_names)
+    assert y.sum() > 0, "degenerate network: no output spikes"
+    assert np.array_equal(out, y[0].numpy())
+    # the input neurons see the source at every step (no synapse in front): all STEPS steps
+    neuron = net[0].neuron
+    with torch.no_grad():
+        neuron.persistent_state = True
+        neuron._states.clear()
+        neuron((x, x))
+        neuron.persistent_state = False
+    input_states = {n: t.reshape(in_shape).numpy() for n, t in neuron._states.items()}
+    slayer_states = [input_states] + _slayer_final_states(net[1:], net[0](x))
+    assert len(slayer_states) == len(lava_states)
+    for lava_block, slayer_block in zip(lava_states, slayer_states):
+        assert set(slayer_block) == set(state_names)
+        for name in state_names:
+            assert np.array_equal(lava_block[name], slayer_block[name]), name
+
+
+@pytest.mark.parametrize("family", RESONATORS)
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_resonator_complex_weight_records(family, kind, tmp_path):
+    """Complex blocks write float32 ``weight/real`` and ``weight/imag`` (quantized, no ``weight``)."""
+    rng = np.random.default_rng(3)
+    net, in_shape = (_dense_net if kind == "dense" else _conv_net)(family, rng, with_norm=False)
+    with torch.no_grad():
+        net(torch.zeros(1, *in_shape, 4))  # fixes the Flatten shape
+    path = tmp_path / "net.net"
+    _export(net, path)
+    with h5py.File(path, "r") as f:
+        for i, block in enumerate(net):
+            if not _synapses(block):
+                continue
+            rec = f[f"layer/{i}"]
+            assert isinstance(rec["weight"], h5py.Group) and set(rec["weight"]) == {"real", "imag"}
+            for part in ("real", "imag"):
+                data = rec[f"weight/{part}"]
+                assert data.dtype == np.float32
+                synapse = getattr(block.synapse, part)
+                expected = block.neuron.quantize_8bit(synapse.weight, descale=True).detach().numpy()
+                assert np.array_equal(data[()], expected.reshape(data.shape))
+                assert np.array_equal(data[()], np.round(data[()]))
+
+
+@pytest.mark.parametrize("family", RESONATORS)
+def test_resonator_norm_not_exportable(family, tmp_path):
+    """A norm on a resonator neuron (input-side, complex) has no deployed counterpart: export raises."""
+    rng = np.random.default_rng(0)
+    params = dict(_neuron_params(family, rng, with_norm=False), norm=MeanOnlyBatchNorm)
+    block = getattr(slayer.block, family).Dense(params, 8, 4)
+    with h5py.File(tmp_path / "net.net", "w") as f, pytest.raises(NotImplementedError, match="norm"):
+        block.export_hdf5(f.create_group("layer/0"))

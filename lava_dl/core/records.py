@@ -8,7 +8,8 @@ Layout and dtypes (reference-hdf5.md §3):
 
 * ``type``: ``(1,)`` fixed-length ``S10`` bytes;
 * ``shape``: int64, torch order (``(C, H, W)`` or ``(N,)``);
-* ``weight``, ``bias``, ``delay``: float32 holding integers;
+* ``weight``, ``bias``, ``delay``: float32 holding integers (a complex synapse
+  writes ``weight/real`` and ``weight/imag`` instead of ``weight``);
 * kernel geometry (``kernelSize``, ``stride``, ``padding``, ``dilation``):
   int64 ``(2,)`` in torch ``(H, W)`` order; channel counts int64 scalars;
 * ``neuron/type``: scalar variable-length string; other neuron fields int64
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 Pair = int | ty.Sequence[int]
+#: A real weight array, or a complex one as ``{'real': array, 'imag': array}`` (resonator synapses).
+Weight = np.ndarray | ty.Mapping[str, np.ndarray]
 
 
 def write_type(group: h5py.Group, type_name: str) -> None:
@@ -59,6 +62,24 @@ def _float32(group: h5py.Group, key: str, value, shape: tuple | None = None) -> 
     if shape is not None:
         arr = arr.reshape(shape)
     group.create_dataset(key, data=arr)
+
+
+def _weights(weight: Weight, ndim: int | None, what: str) -> dict[str, np.ndarray]:
+    """Datasets ``{key: array}``: ``weight``, or ``weight/real`` and ``weight/imag`` for a complex weight."""
+    if isinstance(weight, ty.Mapping):
+        if set(weight) != {"real", "imag"}:
+            raise ValueError(f"a complex {what} weight is a mapping with exactly the keys 'real' and 'imag', "
+                             f"got {sorted(weight)}")
+        parts = {f"weight/{k}": np.asarray(weight[k]) for k in ("real", "imag")}
+        if parts["weight/real"].shape != parts["weight/imag"].shape:
+            raise ValueError(f"complex {what} weight: real part of shape {parts['weight/real'].shape} and "
+                             f"imaginary part of shape {parts['weight/imag'].shape} differ")
+    else:
+        parts = {"weight": np.asarray(weight)}
+    for key, arr in parts.items():
+        if ndim is not None and arr.ndim != ndim:
+            raise ValueError(f"{what} {key} must be 2-D (N_out, N_in), got shape {arr.shape}")
+    return parts
 
 
 def _pair(value: Pair) -> np.ndarray:
@@ -126,7 +147,7 @@ def write_input(
 def write_dense(
     group: h5py.Group,
     shape: ty.Sequence[int],
-    weight: np.ndarray,
+    weight: Weight,
     bias: np.ndarray | None = None,
     neuron: ty.Mapping[str, ty.Any] | None = None,
     delay: np.ndarray | None = None,
@@ -139,8 +160,10 @@ def write_dense(
         Empty group ``layer/<i>``.
     shape : sequence of int
         ``(N_out,)``.
-    weight : numpy.ndarray
-        Integer weights ``(N_out, N_in)``; row = output neuron.
+    weight : numpy.ndarray or mapping
+        Integer weights ``(N_out, N_in)``; row = output neuron. A complex (resonator)
+        weight is ``{'real': array, 'imag': array}``, written as the float32 datasets
+        ``weight/real`` and ``weight/imag`` instead of ``weight``.
     bias : numpy.ndarray, optional
         ``(N_out,)`` integer bias (lava-dl writes it only with a norm).
     neuron : dict, optional
@@ -148,14 +171,14 @@ def write_dense(
     delay : numpy.ndarray, optional
         Per-output-neuron axonal delay ``(N_out,)``.
     """
-    weight = np.asarray(weight)
-    if weight.ndim != 2:
-        raise ValueError(f"dense weight must be 2-D (N_out, N_in), got shape {weight.shape}")
+    parts = _weights(weight, 2, "dense")
+    first = next(iter(parts.values()))
     write_type(group, "dense")
     _write_shape(group, shape)
-    group.create_dataset("inFeatures", data=np.int64(weight.shape[1]))
-    group.create_dataset("outFeatures", data=np.int64(weight.shape[0]))
-    _float32(group, "weight", weight)
+    group.create_dataset("inFeatures", data=np.int64(first.shape[1]))
+    group.create_dataset("outFeatures", data=np.int64(first.shape[0]))
+    for key, arr in parts.items():
+        _float32(group, key, arr)
     if bias is not None:
         _float32(group, "bias", np.asarray(bias).reshape(-1))
     if delay is not None:
@@ -167,7 +190,7 @@ def write_dense(
 def write_conv(
     group: h5py.Group,
     shape: ty.Sequence[int],
-    weight: np.ndarray,
+    weight: Weight,
     in_channels: int,
     out_channels: int,
     kernel_size: Pair,
@@ -187,9 +210,11 @@ def write_conv(
         Empty group ``layer/<i>``.
     shape : sequence of int
         Output shape ``(C_out, H_out, W_out)``.
-    weight : numpy.ndarray
+    weight : numpy.ndarray or mapping
         Torch cross-correlation layout ``(C_out, C_in/groups, kH, kW)``
-        (a trailing unit axis, as in legacy files, is kept as given).
+        (a trailing unit axis, as in legacy files, is kept as given). A complex
+        (resonator) weight is ``{'real': array, 'imag': array}``, written as
+        ``weight/real`` and ``weight/imag``.
     in_channels, out_channels, groups : int
         Channel counts and group count.
     kernel_size, stride, padding, dilation : int or (H, W) pair
@@ -210,7 +235,8 @@ def write_conv(
     group.create_dataset("padding", data=_pair(padding))
     group.create_dataset("dilation", data=_pair(dilation))
     group.create_dataset("groups", data=np.int64(groups))
-    _float32(group, "weight", weight)
+    for key, arr in _weights(weight, None, "conv").items():
+        _float32(group, key, arr)
     if bias is not None:
         _float32(group, "bias", np.asarray(bias).reshape(-1))
     if delay is not None:

@@ -134,13 +134,15 @@ def read_layer_records(f: h5py.File) -> list[h5py.Group]:
 
 
 def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidden", block_index: int = 0,
-                  layer_type: str = "dense", options: dict | None = None) -> dict:
+                  layer_type: str = "dense", options: dict | None = None,
+                  synapses_in_front: int | None = None) -> dict:
     """Neuron process and its keyword arguments from an hdf5 ``neuron`` group (or dict).
 
     ``role`` picks the process where one hdf5 type has several (``input``/``hidden``/
-    ``output``); ``block_index`` and ``layer_type`` place the block for per-sample
-    resets; ``options`` are the Network's ``reset_interval``, ``reset_offset``,
-    ``reset_mode`` and ``spike_exp``.
+    ``output``); ``block_index``, ``layer_type`` and ``synapses_in_front`` (Lava synapses
+    between the network input and this block; default: ``block_index``) place the block
+    for per-sample resets; ``options`` are the Network's ``reset_interval``,
+    ``reset_offset``, ``reset_mode`` and ``spike_exp``.
     """
     options = options or {}
     if isinstance(neuron, dict):
@@ -195,7 +197,8 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
         params["spike_exp"] = int(options.get("spike_exp", 6))
     if options.get("reset_interval") is not None:
         offset, hold = _reset_phase(options.get("reset_mode", "slayer"), int(options.get("reset_offset", 0)),
-                                    block_index, layer_type, spec)
+                                    block_index, layer_type, spec,
+                                    block_index if synapses_in_front is None else synapses_in_front)
         params["reset_interval"] = int(options["reset_interval"])
         params["reset_offset"] = offset
         params["reset_hold"] = hold
@@ -341,7 +344,11 @@ def build_layers(
             rec = _Record(records[i], i)
             layer_type = rec.string("type")
             skipped = i < skip_layers
-            place = dict(block_index=len(layers), layer_type=layer_type, options=options)
+            # Lava synapses between the network input and this block (an input block has none).
+            in_front = len(layers) + (0 if layer_type == "input" or (layers and isinstance(layers[0], Input))
+                                      else 1)
+            place = dict(block_index=len(layers), layer_type=layer_type, options=options,
+                         synapses_in_front=in_front)
             if layer_type in NOT_IMPLEMENTED_TYPES:
                 raise NotImplementedError(f"layer {i}: layer type '{layer_type}' is not implemented yet")
             if layer_type not in _SUPPORTED_TYPES:
@@ -439,7 +446,8 @@ def build_layers(
 RESET_MODES = ("slayer", "lava-dl")
 
 
-def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str, spec) -> tuple[int, bool]:
+def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str, spec,
+                 synapses_in_front: int) -> tuple[int, bool]:
     """Reset phase and hold flag of the next block for ``reset_interval`` runs.
 
     ``"slayer"`` reproduces slayer's per-sample evaluation exactly: a sample's first
@@ -452,15 +460,19 @@ def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str
 
     Families whose slayer blocks have no ``delay_shift`` (sigma-delta:
     ``spec.extra['slayer_delay_shift']`` is False) see a sample one step later per
-    synapse, so block ``k`` is zeroed before step ``reset_offset + 1 + k`` and nothing
-    spills over from the previous sample.
+    synapse, so a block with ``n`` synapses in front of it is zeroed before step
+    ``reset_offset + 1 + n`` and nothing spills over from the previous sample (``n`` is
+    the block index ``k`` behind an input block, ``k + 1`` when the network input
+    enters through the first block's synapse).
 
     ``"lava-dl"`` is lava-dl 0.6 netx: block ``k`` zeroed before step
     ``reset_offset + 1 + k``. Exact only for networks without bias whose blocks never
     fire on the previous sample's last step (legacy files such as ``tiny.net`` assume it).
     """
-    if mode == "lava-dl" or not spec.extra.get("slayer_delay_shift", True):
+    if mode == "lava-dl":
         return reset_offset + 1 + block_index, False
+    if not spec.extra.get("slayer_delay_shift", True):
+        return reset_offset + 1 + synapses_in_front, False
     return reset_offset + 1, layer_type != "input"
 
 

@@ -5,6 +5,12 @@ A family module binds these classes to its neuron with :func:`bind`, e.g.
 ``block.alif.Dense`` are the same code with a different ``neuron_class``.
 Each block knows its neuron shape at construction when the arguments fix it
 and writes its hdf5 record with :meth:`export_hdf5`.
+
+A neuron whose spec has two input ports (the resonators: ``a_real_in``,
+``a_imag_in``) is complex: its Dense/Conv blocks use the complex synapses of
+:mod:`lava_dl.slayer.complex_synapse` (a ``(real, imag)`` pair, exported as
+``weight/real`` and ``weight/imag``) and its Input block drives both parts
+with the same input, as netx's Input block does.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch
 from torch import nn
 
 from lava_dl.core import records
+from lava_dl.slayer import complex_synapse as _complex_synapse
 from lava_dl.slayer import synapse as _synapse
 
 
@@ -32,6 +39,16 @@ def bind(block_cls: type, neuron_cls: type, module: str) -> type:
         "__module__": module,
         "__doc__": f"{block_cls.__doc__}\n\n    Neuron: :class:`{neuron_cls.__module__}.Neuron` ({family}).",
     })
+
+
+def is_complex(neuron_cls: type) -> bool:
+    """Whether ``neuron_cls`` takes a complex input: two input ports (real, imaginary) in its spec."""
+    return len(neuron_cls.spec.in_ports) == 2
+
+
+def _synapse_module(neuron_cls: type):
+    """Synapse module for ``neuron_cls``: complex synapses for a two-port neuron, real ones otherwise."""
+    return _complex_synapse if is_complex(neuron_cls) else _synapse
 
 
 class _Block(nn.Module):
@@ -74,11 +91,30 @@ class _Block(nn.Module):
             return None
         return norm.bias.detach().cpu().numpy()
 
-    def _quantized_weight(self) -> np.ndarray:
-        weight = self.synapse.weight
-        if self.synapse.pre_hook_fx is not None:
-            weight = self.synapse.pre_hook_fx(weight, descale=True)
-        return weight.detach().cpu().numpy().astype(np.float32)
+    def _quantized_weight(self, reshape: ty.Callable[[np.ndarray], np.ndarray] | None = None
+                          ) -> records.Weight:
+        """Deployed weight(s) through ``reshape``: an array, or ``{'real', 'imag'}`` for a complex synapse."""
+        def quantized(synapse) -> np.ndarray:
+            weight = synapse.weight
+            if synapse.pre_hook_fx is not None:
+                weight = synapse.pre_hook_fx(weight, descale=True)
+            weight = weight.detach().cpu().numpy().astype(np.float32)
+            return weight if reshape is None else reshape(weight)
+
+        if getattr(self.synapse, "complex", False):
+            return {"real": quantized(self.synapse.real), "imag": quantized(self.synapse.imag)}
+        return quantized(self.synapse)
+
+    def _check_deployable(self) -> None:
+        """Raise if the block's neuron has a normalisation that cannot be deployed (complex neurons)."""
+        if self.neuron is None or not is_complex(type(self.neuron)):
+            return
+        norms = [n for n in ("norm", "real_norm", "imag_norm") if getattr(self.neuron, n, None) is not None]
+        if norms:
+            raise NotImplementedError(
+                f"{type(self).__module__}.{type(self).__name__}: the {self.neuron.spec.name} neuron has a "
+                f"normalisation ({', '.join(norms)}) on its complex input, which cannot be deployed (no "
+                "hdf5/netx counterpart); build the block without norm to export it")
 
 
 class Input(_Block):
@@ -112,13 +148,16 @@ class Input(_Block):
             weight, bias = self.weight, self.bias
             if self.pre_hook_fx is not None:
                 weight, bias = self.pre_hook_fx(weight), self.pre_hook_fx(bias)
-            x = self.neuron(weight * x + bias)
+            drive = weight * x + bias
+            # a complex neuron gets the same drive on both parts (netx Input feeds both ports)
+            x = self.neuron((drive, drive) if is_complex(self.neuron_class) else drive)
         return self._finish(x)
 
     def export_hdf5(self, handle) -> None:
         """Write this block as an hdf5 ``input`` record into the group ``handle``."""
         if self.shape is None:
             raise RuntimeError("Input block shape unknown: pass shape= or run one forward before export")
+        self._check_deployable()
         weight = bias = None
         if self.neuron is not None:
             weight = float(self.pre_hook_fx(self.weight, descale=True))
@@ -150,6 +189,7 @@ class _Weighted(_Block):
     """Common code of blocks made of one synapse and one neuron."""
 
     def _setup(self, synapse: nn.Module, weight_scale, pre_hook_fx, delay):
+        """Set the synapse's pre-hook (both parts of a complex synapse) and keep it as ``self.synapse``."""
         if delay:
             raise NotImplementedError("learnable axonal delay (delay=True) is not supported yet")
         if pre_hook_fx is None and self.neuron is not None:
@@ -164,12 +204,16 @@ class _Weighted(_Block):
         return self._finish(z)
 
     def _prepare_export(self):
+        self._check_deployable()
         if hasattr(self.synapse, "disable_weight_norm"):
             self.synapse.disable_weight_norm()
 
 
 class Dense(_Weighted):
     """Dense block: fully connected synapse, neuron, one-step delay.
+
+    For a complex (two-port) neuron the synapse is a
+    :class:`lava_dl.slayer.complex_synapse.Dense` (``weight/real``, ``weight/imag``).
 
     Parameters
     ----------
@@ -197,8 +241,9 @@ class Dense(_Weighted):
                  pre_hook_fx=None, delay=False, delay_shift=True, mask=None, count_log=False):
         super().__init__(delay_shift, count_log)
         self.neuron = self._make_neuron(neuron_params, shape=(int(out_neurons),))
-        self._setup(_synapse.Dense(in_neurons, out_neurons, weight_scale=weight_scale,
-                                   weight_norm=weight_norm), weight_scale, pre_hook_fx, delay)
+        synapse = _synapse_module(self.neuron_class).Dense(in_neurons, out_neurons, weight_scale=weight_scale,
+                                                           weight_norm=weight_norm)
+        self._setup(synapse, weight_scale, pre_hook_fx, delay)
         self.mask = None if mask is None else mask.detach().clone()
         if self.mask is not None:
             self.synapse.pre_hook_fx = _masked(self.synapse.pre_hook_fx, self.mask)
@@ -206,11 +251,15 @@ class Dense(_Weighted):
     def export_hdf5(self, handle) -> None:
         """Write this block as an hdf5 ``dense`` record into the group ``handle``."""
         self._prepare_export()
-        weight = self._quantized_weight()
-        if weight.ndim > 2 and np.prod(weight.shape[2:]) != 1:
-            raise ValueError("a Dense block over a spatial input cannot be exported; insert a Flatten block")
-        weight = weight.reshape(weight.shape[0], -1)
-        records.write_dense(handle, shape=(weight.shape[0],), weight=weight, bias=self._bias(),
+
+        def to_2d(weight: np.ndarray) -> np.ndarray:
+            if weight.ndim > 2 and np.prod(weight.shape[2:]) != 1:
+                raise ValueError("a Dense block over a spatial input cannot be exported; "
+                                 "insert a Flatten block")
+            return weight.reshape(weight.shape[0], -1)
+
+        weight = self._quantized_weight(to_2d)
+        records.write_dense(handle, shape=(self.synapse.out_channels,), weight=weight, bias=self._bias(),
                                    neuron=self._neuron_fields())
 
 
@@ -218,10 +267,14 @@ class Affine(Dense):
     """Dense synapse whose output is the neuron voltage (``dynamics=True``) or the raw synaptic input.
 
     Parameters are those of :class:`Dense` plus ``dynamics`` (bool); the neuron never spikes.
+    Not available for complex (two-port) neurons.
     """
 
     def __init__(self, neuron_params, in_neurons, out_neurons, weight_scale=1, weight_norm=False,
                  pre_hook_fx=None, dynamics=False, mask=None, count_log=False):
+        if is_complex(self.neuron_class):
+            raise NotImplementedError(f"{type(self).__module__}.Affine: an affine readout of a complex "
+                                      f"({self.neuron_class.spec.name}) neuron is not supported")
         params = dict(neuron_params)
         params["threshold"] = -1
         super().__init__(params, in_neurons, out_neurons, weight_scale=weight_scale, weight_norm=weight_norm,
@@ -246,6 +299,9 @@ class Affine(Dense):
 class Conv(_Weighted):
     """Convolution block: conv synapse, neuron, one-step delay.
 
+    For a complex (two-port) neuron the synapse is a
+    :class:`lava_dl.slayer.complex_synapse.Conv` (``weight/real``, ``weight/imag``).
+
     Parameters
     ----------
     neuron_params : dict
@@ -266,9 +322,9 @@ class Conv(_Weighted):
                  groups=1, weight_scale=1, weight_norm=False, pre_hook_fx=None, delay=False, delay_shift=True,
                  count_log=False, input_shape=None):
         super().__init__(delay_shift, count_log)
-        synapse = _synapse.Conv(in_features, out_features, kernel_size, stride=stride, padding=padding,
-                                dilation=dilation, groups=groups, weight_scale=weight_scale,
-                                weight_norm=weight_norm)
+        synapse = _synapse_module(self.neuron_class).Conv(
+            in_features, out_features, kernel_size, stride=stride, padding=padding, dilation=dilation,
+            groups=groups, weight_scale=weight_scale, weight_norm=weight_norm)
         shape = None
         if input_shape is not None:
             shape = (int(out_features), *conv_output_size(input_shape, synapse))
@@ -281,8 +337,7 @@ class Conv(_Weighted):
         if self.neuron.shape is None:
             raise RuntimeError("Conv block shape unknown: pass input_shape= or run one forward before export")
         syn = self.synapse
-        weight = self._quantized_weight()
-        weight = weight.reshape(weight.shape[:4])
+        weight = self._quantized_weight(lambda w: w.reshape(w.shape[:4]))
         records.write_conv(handle, shape=self.neuron.shape, weight=weight, in_channels=syn.in_channels,
                                   out_channels=syn.out_channels, kernel_size=_pair(syn.kernel_size),
                                   stride=_pair(syn.stride), padding=_pair(syn.padding),
@@ -314,4 +369,4 @@ def _masked(hook, mask):
     return apply
 
 
-__all__ = ["family", "bind", "Input", "Flatten", "Dense", "Affine", "Conv"]
+__all__ = ["family", "bind", "is_complex", "Input", "Flatten", "Dense", "Affine", "Conv"]

@@ -305,8 +305,10 @@ class ResonatorNeuron(_BaseNeuron):
         outputs = ResonatorDynamics.apply(real.reshape(rows, steps), imag.reshape(rows, steps),
                                           self.per_row(self.sin_decay, real),
                                           self.per_row(self.cos_decay, real), config)
+        kept = set(self.spec.state_names)  # RF/RF-IZ have no th/r states (kernel scratch only)
         for name, final in zip(names, states):
-            self.keep_state(name, torch.from_numpy(final))
+            if name in kept:
+                self.keep_state(name, torch.from_numpy(final))
         return tuple(o.reshape(real.shape) for o in outputs)
 
     def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

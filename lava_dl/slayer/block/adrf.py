@@ -1,0 +1,12 @@
+"""ADRF (adaptive resonate-and-fire, phase spiking) blocks.
+
+The generic blocks of :mod:`lava_dl.slayer.block.base` bound to ``adrf.Neuron``. The neuron
+takes a complex input, so Dense/Conv use complex synapses (``weight/real``, ``weight/imag``).
+"""
+
+from lava_dl.slayer.block import base as _base
+from lava_dl.slayer.neuron import adrf as _neuron
+
+Input, Flatten, Dense, Affine, Conv = _base.family(_neuron.Neuron, __name__)
+
+__all__ = ["Input", "Flatten", "Dense", "Affine", "Conv"]
