@@ -27,6 +27,37 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa:
 
 from lava_dl.core.spec import NeuronSpec  # noqa: E402
 
+
+def _cache_model_discovery() -> None:
+    """Remember which ProcessModels implement each lava_dl Process class.
+
+    Lava's compiler re-executes every module of a Process's package to find its
+    models, for every process instance on every compile (about 20 ms per instance
+    here). For lava_dl's own Process classes the answer never changes within an
+    interpreter, so it is computed once per class; other processes are untouched.
+    """
+    from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
+
+    original = ProcGroupDiGraphs.__dict__["_find_proc_models"]
+    if getattr(original, "_lava_dl_cached", False):
+        return
+    find = original.__func__
+    cache: dict[type, list] = {}
+
+    def find_proc_models(proc):
+        cls = type(proc)
+        if not cls.__module__.startswith("lava_dl."):
+            return find(proc)
+        if cls not in cache:
+            cache[cls] = find(proc)
+        return list(cache[cls])
+
+    find_proc_models._lava_dl_cached = True
+    ProcGroupDiGraphs._find_proc_models = staticmethod(find_proc_models)
+
+
+_cache_model_discovery()
+
 Shape = tuple[int, ...]
 
 
