@@ -53,6 +53,17 @@ def voltage_update(v, current, dv, bias_scaled):
     return saturate24(decay(v, dv) + current + bias_scaled)
 
 
+@inline
+def spike_reset(v, vth_scaled, graded, inv_scale):
+    """Loihi's strict test ``v > vth``: returns ``(message, voltage after reset)``.
+
+    The message is 1.0, or the real voltage ``v * inv_scale`` for graded spikes.
+    """
+    if v > vth_scaled:
+        return (v * inv_scale if graded else 1.0), np.int64(0)
+    return 0.0, v
+
+
 @jit
 def fixed_step(u, v, a_in, du, dv, vth, bias_mant, bias_exp, s_out):
     """One Loihi time step for all neurons (Lava fixed_pt model), in place."""
@@ -137,11 +148,7 @@ def voltage_forward(cur, state_scale, dv, bias_scaled, vth_scaled, v0, graded, s
         for t in range(steps):
             v = voltage_update(v, np.int64(cur[m, t] * state_scale), d, b)
             v_out[m, t] = v
-            if v > th:
-                s_out[m, t] = v * inv if graded else 1.0
-                v = 0
-            else:
-                s_out[m, t] = 0.0
+            s_out[m, t], v = spike_reset(v, th, graded, inv)
 
 
 @jit
@@ -215,11 +222,7 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
             if record_u:
                 u_out[m, t] = u
             v_out[m, t] = v
-            if v > th:
-                s_out[m, t] = v * inv if graded else 1.0
-                v = 0
-            else:
-                s_out[m, t] = 0.0
+            s_out[m, t], v = spike_reset(v, th, graded, inv)
 
 
 @jit
