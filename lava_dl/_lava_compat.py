@@ -46,9 +46,31 @@ class _VarModelFinder(importlib.abc.MetaPathFinder):
         return None
 
 
+PTH_NAME = "lava_dl_py311_fix.pth"
+PTH_LINE = 'import sys; exec("try:\\n import lava_dl\\nexcept Exception:\\n pass")\n'
+
+
+def write_pth(site_dir: str) -> str:
+    """Write a ``.pth`` file into ``site_dir`` that applies the fix at interpreter start-up.
+
+    With it, Lava can be imported before ``lava_dl`` (e.g. ``import lava.magma.core.run_configs``
+    first). ``scripts/bootstrap.sh`` calls it for the project's virtual environment;
+    after a plain ``pip install`` run ``python -c "import lava_dl._lava_compat as c, sysconfig;
+    c.write_pth(sysconfig.get_paths()['purelib'])"`` once (or import ``lava_dl`` first).
+    Returns the file's path.
+    """
+    import os
+
+    path = os.path.join(site_dir, PTH_NAME)
+    with open(path, "w") as f:
+        f.write(PTH_LINE)
+    return path
+
+
 def install() -> None:
     """Install the import hook (idempotent; a no-op where it is not needed)."""
     if sys.version_info < (3, 11) or _TARGET in sys.modules:
         return
     if not any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _VarModelFinder())
+

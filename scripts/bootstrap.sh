@@ -17,13 +17,15 @@ if [ ! -f "$stamp" ]; then
   "${pip[@]}" "numpy>=1.22,<2" "scipy>=1.10,<1.16"
   "${pip[@]}" --ignore-requires-python "lava-nc==0.10.0" "numpy>=1.22,<2" "scipy>=1.10,<1.16"
   "${pip[@]}" --ignore-requires-python -e ".[demo,test]"
+  # Apply lava_dl's Python 3.11 fix for lava-nc at interpreter start-up (Lava may be imported first).
+  "$VENV/bin/python" -c "import lava_dl._lava_compat as c, sysconfig; c.write_pth(sysconfig.get_paths()['purelib'])"
   rm -f "$VENV"/.installed-*; touch "$stamp"
 fi
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.numba_cache}"
 case "$what" in
   demo) exec "$VENV/bin/python" -m lava_dl.demo "$@" ;;
   test)
-    "$VENV/bin/ruff" check lava_dl process_models tests benchmarks
+    "$VENV/bin/ruff" check .
     exec "$VENV/bin/python" -m pytest -q "$@" ;;
   *) echo "usage: bash scripts/bootstrap.sh {demo|test} [args]" >&2; exit 2 ;;
 esac

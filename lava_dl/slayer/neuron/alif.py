@@ -8,7 +8,8 @@ import torch
 from lava_dl.core import alif as _alif
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.dynamics import AdaptiveSpikingIntegrator, LeakyIntegrator
+from lava_dl.slayer.neuron.cuba import _NO_SPIKE
+from lava_dl.slayer.neuron.dynamics import AlifDynamics
 
 
 class Neuron(_BaseNeuron):
@@ -37,6 +38,7 @@ class Neuron(_BaseNeuron):
     """
 
     spec = _alif.SPEC
+    _STATES = ("u", "v", "th", "r")
 
     def __init__(self, threshold, threshold_step, current_decay, voltage_decay, threshold_decay,
                  refractory_decay, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
@@ -67,30 +69,50 @@ class Neuron(_BaseNeuron):
     def _int_rows(self, param: torch.Tensor, x: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(torch.round(self.per_row(param.detach(), x)).to(torch.int64).numpy())
 
-    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the neuron; return ``(current, voltage, spikes)`` in real units."""
+    def _params(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """Per-row ``(dth, dref, th0, th_step)`` integers of the threshold unit."""
+        rows = x[..., 0].numel()
+        return (self._int_rows(self.threshold_decay, x), self._int_rows(self.refractory_decay, x),
+                np.full(rows, _NO_SPIKE if self.v_th_mant < 0 else np.int64(self.v_th_mant) << STATE_EXP,
+                        np.int64),
+                np.full(rows, np.int64(self.threshold_step * self.w_scale) << STATE_EXP, np.int64))
+
+    def dynamics(self, x: torch.Tensor, record: bool = True):
+        """Run the neuron; return ``(current, voltage, spikes)`` in real units.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Real synaptic input ``N, C, (H, W,) T`` (the norm, if any, acts on it).
+        record : bool
+            Return the current and voltage; with ``False`` they are ``None`` (the
+            fused kernel does not materialise them).
+
+        Returns
+        -------
+        current, voltage, spikes : torch.Tensor or None
+            Shaped like ``x``.
+        """
         self._check_input(x)
         if self.requires_grad:
             self.clamp()
         if self.norm is not None:
             x = self.norm(x)
         rows, steps = x[..., 0].numel(), x.shape[-1]
-        current = LeakyIntegrator.apply(x.reshape(rows, steps), self.per_row(self.current_decay, x),
-                                        self.state("u", x), self.s_scale)
-        self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
-        states = tuple(np.ascontiguousarray(self.state(n, x).numpy(), dtype=np.int64)
-                       for n in ("v", "th", "r"))
-        params = (self._int_rows(self.threshold_decay, x), self._int_rows(self.refractory_decay, x),
-                  np.full(rows, np.int64(self.v_th_mant) << STATE_EXP, np.int64),
-                  np.full(rows, np.int64(self.threshold_step * self.w_scale) << STATE_EXP, np.int64))
-        spikes, voltage = AdaptiveSpikingIntegrator.apply(
-            current, self.per_row(self.voltage_decay, x), states, self.s_scale, params, self.surrogate,
-            self.graded_spike)
-        for name, final in zip(("v", "th", "r"), states):
-            self.keep_state(name, torch.from_numpy(final))
+        flat = x.reshape(rows, steps)
+        init = np.stack([self.state(n, x).numpy() for n in self._STATES]).astype(np.int64)
+        final = np.empty_like(init)
+        out = AlifDynamics.apply(
+            flat, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), init, final,
+            self.s_scale, self._params(x), self.surrogate, self.graded_spike, record)
+        for name, value in zip(self._STATES, final):
+            self.keep_state(name, torch.from_numpy(value))
+        if not record:
+            return None, None, out.reshape(x.shape)
+        spikes, current, voltage = out
         return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
-        _, _, spikes = self.dynamics(x)
+        _, _, spikes = self.dynamics(x, record=False)
         return self._apply_dropout(spikes)

@@ -14,6 +14,7 @@ from lava_dl.core import alif as _alif
 from lava_dl.core import cuba as _cuba
 
 _EMPTY_MASK = np.zeros((0, 0), np.uint8)
+_EMPTY_GRAD = np.zeros((0, 0), np.float32)
 
 
 def _rows_int(decay: torch.Tensor) -> np.ndarray:
@@ -103,49 +104,6 @@ class SpikingIntegrator(torch.autograd.Function):
         return grad_cur, grad_d, None, None, None, None, None, None
 
 
-class AdaptiveSpikingIntegrator(torch.autograd.Function):
-    """ALIF voltage (never reset), adaptive threshold, refractory state and spikes.
-
-    ``states`` is a tuple of int64 numpy arrays ``(v, adapt, ref)`` holding the initial
-    states; they hold the final states on return. Returns ``(spike, voltage)``.
-    Gradients reach the voltage only through the spikes' surrogate (taken at
-    ``v - (θ + r)``); the threshold unit has no backward, as in lava-dl.
-    """
-
-    @staticmethod
-    def forward(ctx, cur, decay, states, state_scale, params, surrogate, graded):
-        _check_cpu(cur)
-        cs = _as_numpy(cur, np.float32)
-        d = _rows_int(decay)
-        v_state, adapt_state, ref_state = states
-        v0 = v_state.copy()
-        dth, dref, th0, th_step = params
-        s = np.empty(cs.shape, np.float32)
-        v = np.empty(cs.shape, np.int32)
-        margin = np.empty(cs.shape, np.int64)
-        _alif.adaptive_forward(cs, float(state_scale), d, dth, dref, th0, th_step, v_state, adapt_state,
-                               ref_state, bool(graded), s, v, margin)
-        ctx.save_for_backward(decay)
-        ctx.v, ctx.v0, ctx.margin, ctx.d = v, v0, margin, d
-        ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
-        return torch.from_numpy(s).to(cur.dtype), torch.from_numpy(v).to(cur.dtype) / state_scale
-
-    @staticmethod
-    def backward(ctx, grad_s, grad_v):
-        (decay,) = ctx.saved_tensors
-        _, tau_rho, scale_rho = ctx.surrogate
-        gs = _as_numpy(grad_s, np.float64)
-        gv = np.empty_like(gs)
-        _cuba.spike_backward(gs, ctx.margin, ctx.state_scale, 0.0, tau_rho, scale_rho, ctx.graded, gv)
-        if grad_v is not None:
-            gv += _as_numpy(grad_v, np.float64)
-        grad_cur, grad_d = _integrator_adjoint(ctx, gv, ctx.v, ctx.v0, _EMPTY_MASK, decay, grad_s.dtype)
-        return grad_cur, grad_d, None, None, None, None, None
-
-
-_EMPTY_GRAD = np.zeros((0, 0), np.float32)
-
-
 class CubaDynamics(torch.autograd.Function):
     """Whole CUBA neuron in one compiled pass each way (used when no norm sits between u and v).
 
@@ -190,6 +148,72 @@ class CubaDynamics(torch.autograd.Function):
         grad_du = np.zeros(shape[0], np.float64)
         grad_dv = np.zeros(shape[0], np.float64)
         _cuba.cuba_backward(gs, gu, gv, u, v, s, u0, v0, du, dv, ctx.state_scale, theta, tau_rho, scale_rho,
+                            ctx.graded, want, grad_x, grad_du, grad_dv)
+        g_du = torch.from_numpy(grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
+        g_dv = torch.from_numpy(grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+        return torch.from_numpy(grad_x), g_du, g_dv, None, None, None, None, None, None, None
+
+
+_EMPTY_INT = np.zeros((0, 0), np.int32)
+
+
+class AlifDynamics(torch.autograd.Function):
+    """Whole ALIF neuron (current, voltage, threshold unit) in one compiled pass each way.
+
+    ``forward(x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded, record)``:
+    ``x`` is the ``(rows, T)`` real input (after any input norm), the decays are per-row
+    tensors, ``init`` and ``final`` are ``(4, rows)`` int64 numpy arrays of the states
+    ``u, v, th, r`` (initial values, and receiving the final ones), ``params`` is the
+    tuple ``(dth, dref, th0, th_step)`` of int64 per-row numpy arrays and ``surrogate``
+    is ``(theta, tau_rho, scale_rho)``.
+
+    Returns the spikes, and with ``record=True`` also the real current ``u / S`` and
+    voltage ``v / S`` (not materialised otherwise). Gradients reach the voltage only
+    through the spikes' surrogate, taken at ``v - (θ + r)``; the threshold unit has no
+    backward, as in lava-dl.
+    """
+
+    @staticmethod
+    def forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded,
+                record):
+        _check_cpu(x)
+        ctx.set_materialize_grads(False)
+        xs = _as_numpy(x, np.float32)
+        du, dv = _rows_int(current_decay), _rows_int(voltage_decay)
+        dth, dref, th0, th_step = params
+        want_grad = any(ctx.needs_input_grad[:3])
+        want_decay = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+        shape = xs.shape
+        s = np.empty(shape, np.float32)
+        margin = np.empty(shape, np.int32) if want_grad else _EMPTY_INT
+        u = np.empty(shape, np.int32) if record or want_decay else _EMPTY_INT
+        v = np.empty(shape, np.int32) if record or want_decay else _EMPTY_INT
+        _alif.alif_forward(xs, float(state_scale), du, dv, dth, dref, th0, th_step, init, bool(graded), final,
+                           s, margin, u, v, _EMPTY_INT, _EMPTY_INT)
+        ctx.save_for_backward(current_decay, voltage_decay)
+        ctx.arrays = (margin, u, v, init[0].copy(), init[1].copy(), du, dv)
+        ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
+        spikes = torch.from_numpy(s).to(x.dtype)
+        if not record:
+            return spikes
+        # divided (not multiplied by 1/S) to give the two-stage path's values for any scale
+        current = torch.from_numpy(u).to(x.dtype) / state_scale
+        return spikes, current, torch.from_numpy(v).to(x.dtype) / state_scale
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_u=None, grad_v=None):
+        current_decay, voltage_decay = ctx.saved_tensors
+        margin, u, v, u0, v0, du, dv = ctx.arrays
+        _, tau_rho, scale_rho = ctx.surrogate
+        shape = margin.shape
+        gs = _as_numpy(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
+        gu = _as_numpy(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD
+        gv = _as_numpy(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD
+        want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+        grad_x = np.empty(shape, np.float32)
+        grad_du = np.zeros(shape[0], np.float64)
+        grad_dv = np.zeros(shape[0], np.float64)
+        _alif.alif_backward(gs, gu, gv, margin, u, v, u0, v0, du, dv, ctx.state_scale, tau_rho, scale_rho,
                             ctx.graded, want, grad_x, grad_du, grad_dv)
         g_du = torch.from_numpy(grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
         g_dv = torch.from_numpy(grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
