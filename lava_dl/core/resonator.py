@@ -359,10 +359,11 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
         Spike payload ``re_t / S`` (RF/ADRF) or ``im_t / S`` (IZ) instead of 1.
     s_out : ndarray, (rows, T), float32
         Spikes.
-    re_out, im_out : ndarray, (rows, T), int32
-        Recorded (pre-reset) states.
-    margin_out : ndarray, (rows, T), int64
-        Spiking state minus its threshold (for the surrogate gradient).
+    re_out, im_out : ndarray, (rows, T), int32, or (0, 0)
+        Recorded (pre-reset) states; each is skipped when empty.
+    margin_out : ndarray, (rows, T), int32 or int64, or (0, 0)
+        Spiking state minus its threshold (for the surrogate gradient), clamped to the
+        int32 range (far beyond where the surrogate vanishes); skipped when empty.
     theta_out, ref_out : ndarray, (rows, T), int32, or (0, 0)
         Adaptive families: the threshold ``θ0 + th_t`` and refractory ``r_t`` used at
         each step (before the spike update); skipped when empty.
@@ -371,6 +372,9 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
     inv = 1.0 / state_scale
     iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
     record_theta = theta_out.shape[0] > 0
+    record_re = re_out.shape[0] > 0
+    record_im = im_out.shape[0] > 0
+    record_margin = margin_out.shape[0] > 0
     for m in range(rows):
         re = re_state[m]
         im = im_state[m]
@@ -383,9 +387,12 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
             spike, margin, re_t, im_t, re, im, adapt, ref = neuron_update(
                 family, re, im, adapt, ref, np.int64(x_re[m, t] * state_scale),
                 np.int64(x_im[m, t] * state_scale), sin_d[m], cos_d[m], dth[m], dref[m], th0[m], th_step[m])
-            re_out[m, t] = re_t
-            im_out[m, t] = im_t
-            margin_out[m, t] = margin
+            if record_re:
+                re_out[m, t] = re_t
+            if record_im:
+                im_out[m, t] = im_t
+            if record_margin:
+                margin_out[m, t] = min(max(margin, _MARGIN_MIN), _MARGIN_MAX)
             if spike:
                 s_out[m, t] = ((im_t if iz else re_t) * inv) if graded else 1.0
             else:
@@ -396,33 +403,45 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
         ref_state[m] = ref
 
 
-@inline
-def _sign(x):
-    if x > 0:
-        return 1.0
-    if x < 0:
-        return -1.0
-    return 0.0
+#: Bounds of a recorded margin (int32); the surrogate is zero long before them.
+_MARGIN_MIN = -(1 << 31)
+_MARGIN_MAX = (1 << 31) - 1
 
 
 @inline
-def complex_surrogate(margin, im, tau, scale_rho, graded):
-    """lava-dl's complex-spike derivatives ``(d s / d re, d s / d im)`` (real units)."""
+def _sign32(x, one, zero):
+    if x > zero:
+        return one
+    if x < zero:
+        return -one
+    return zero
+
+
+@inline
+def complex_surrogate(margin, im, inv_tau, two_tau, half_over_tau, scale_rho, graded, one, zero, half):
+    """lava-dl's complex-spike derivatives ``(d s / d re, d s / d im)`` (real units).
+
+    Evaluated in the precision of its arguments: the constants (``1 / tau``, ``2 tau``,
+    ``1 / (2 tau)``, ``scale_rho``, ``1``, ``0``, ``0.5``) are passed in that precision.
+    """
     if graded:
-        d_re = math.exp(min(margin, 0.0) / tau)
+        d_re = math.exp(min(margin, zero) * inv_tau)
     else:
-        d_re = math.exp(-abs(margin) / tau) / (2.0 * tau)
-    d_im = math.exp(-abs(im) / tau) / (2.0 * tau)
-    step_re = 0.5 * (1.0 + _sign(margin) * (1.0 - 2.0 * tau * d_re))
-    return scale_rho * d_re * d_im, -scale_rho / tau * _sign(im) * d_im * step_re
+        d_re = math.exp(-abs(margin) * inv_tau) * half_over_tau
+    d_im = math.exp(-abs(im) * inv_tau) * half_over_tau
+    step_re = half * (one + _sign32(margin, one, zero) * (one - two_tau * d_re))
+    return scale_rho * d_re * d_im, -scale_rho * inv_tau * _sign32(im, one, zero) * d_im * step_re
 
 
 @inline
-def real_surrogate(margin, tau, scale_rho, graded):
-    """lava-dl's real-spike derivative (Laplace kernel; graded: one-sided exponential)."""
+def real_surrogate(margin, inv_tau, height, graded, zero):
+    """lava-dl's real-spike derivative (Laplace kernel; graded: one-sided exponential).
+
+    ``height`` is ``scale_rho`` (graded) or ``scale_rho / (2 tau)``; precision as the arguments.
+    """
     if graded:
-        return scale_rho * math.exp(min(margin, 0.0) / tau)
-    return scale_rho / (2.0 * tau) * math.exp(-abs(margin) / tau)
+        return height * math.exp(min(margin, zero) * inv_tau)
+    return height * math.exp(-abs(margin) * inv_tau)
 
 
 @jit
@@ -444,26 +463,44 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
     are written: ``Σ_t (-λ_re[t] im[t-1] + λ_im[t] re[t-1]) / (4096 S)`` and
     ``Σ_t (λ_re[t] re[t-1] + λ_im[t] im[t-1]) / (4096 S)``, where the previous states
     are those actually carried (after an Izhikevich reset; ``re0, im0`` at ``t = 0``).
+
+    ``grad_s``, ``grad_re`` and ``grad_im`` (float32) may each be an empty ``(0, 0)``
+    array when that output has no gradient; ``margin`` is needed only with ``grad_s``,
+    ``im_rec`` with ``grad_s`` (RF/ADRF) or ``want_decay``, ``re_rec`` and ``s_rec``
+    only with ``want_decay`` (each may be empty otherwise).
     """
-    rows, steps = grad_s.shape
-    inv = 1.0 / state_scale
+    rows, steps = grad_x_re.shape
+    has_gs = grad_s.shape[0] > 0
+    has_gre = grad_re.shape[0] > 0
+    has_gim = grad_im.shape[0] > 0
     iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
     reset = family == RF_IZ_CODE
-    # The surrogate terms are computed for a whole row first, in a loop free of the
-    # backward recursion (so the compiler can vectorise it); exp dominates the cost.
-    add_re = np.empty(steps)
-    add_im = np.empty(steps)
+    # The surrogate terms are computed for a whole row first, in float32 and in a loop
+    # free of the backward recursion (so the compiler can vectorise it); exp dominates.
+    inv32 = np.float32(1.0 / state_scale)
+    inv_tau = np.float32(1.0 / tau_rho)
+    two_tau = np.float32(2.0 * tau_rho)
+    half_over_tau = np.float32(0.5 / tau_rho)
+    scale32 = np.float32(scale_rho)
+    height = np.float32(scale_rho if graded else scale_rho / (2.0 * tau_rho))
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    half = np.float32(0.5)
+    add_re = np.zeros(steps, np.float32)
+    add_im = np.zeros(steps, np.float32)
     for m in range(rows):
-        for t in range(steps):
-            gs = grad_s[m, t]
-            mg = margin[m, t] * inv
+        if has_gs:
             if iz:
-                add_re[t] = 0.0
-                add_im[t] = gs * real_surrogate(mg, tau_rho, scale_rho, graded)
+                for t in range(steps):
+                    mg = np.float32(margin[m, t]) * inv32
+                    add_im[t] = grad_s[m, t] * real_surrogate(mg, inv_tau, height, graded, zero)
             else:
-                d_re, d_im = complex_surrogate(mg, im_rec[m, t] * inv, tau_rho, scale_rho, graded)
-                add_re[t] = gs * d_re
-                add_im[t] = gs * d_im
+                for t in range(steps):
+                    mg = np.float32(margin[m, t]) * inv32
+                    d_re, d_im = complex_surrogate(mg, np.float32(im_rec[m, t]) * inv32, inv_tau, two_tau,
+                                                   half_over_tau, scale32, graded, one, zero, half)
+                    add_re[t] = grad_s[m, t] * d_re
+                    add_im[t] = grad_s[m, t] * d_im
         c = cos_d[m] / DECAY_UNITY
         s = sin_d[m] / DECAY_UNITY
         lam_re = 0.0
@@ -471,12 +508,17 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
         g_sin = 0.0
         g_cos = 0.0
         for t in range(steps - 1, -1, -1):
-            g_re = grad_re[m, t] + add_re[t]
-            g_im = grad_im[m, t] + add_im[t]
-            new_re = g_re + c * lam_re + s * lam_im
-            new_im = g_im + c * lam_im - s * lam_re
-            lam_re = new_re
-            lam_im = new_im
+            g_re = c * lam_re + s * lam_im
+            g_im = c * lam_im - s * lam_re
+            if has_gs:
+                g_re += add_re[t]
+                g_im += add_im[t]
+            if has_gre:
+                g_re += grad_re[m, t]
+            if has_gim:
+                g_im += grad_im[m, t]
+            lam_re = g_re
+            lam_im = g_im
             grad_x_re[m, t] = lam_re
             grad_x_im[m, t] = lam_im
             if want_decay:
@@ -492,5 +534,5 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
                 g_sin += -lam_re * im_prev + lam_im * re_prev
                 g_cos += lam_re * re_prev + lam_im * im_prev
         if want_decay:
-            grad_sin[m] = g_sin * inv / DECAY_UNITY
-            grad_cos[m] = g_cos * inv / DECAY_UNITY
+            grad_sin[m] = g_sin * (1.0 / state_scale) / DECAY_UNITY
+            grad_cos[m] = g_cos * (1.0 / state_scale) / DECAY_UNITY

@@ -23,6 +23,8 @@ from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 #: Threshold used when spiking is disabled: never reached by a 24-bit state.
 _NO_SPIKE = np.int64(1) << 40
 _EMPTY = np.zeros((0, 0), np.int32)
+_EMPTY_GRAD = np.zeros((0, 0), np.float32)
+_EMPTY_ROW = np.zeros(0, np.int64)
 #: Largest rotation gain slayer allows (``sqrt(sin^2 + cos^2) <= 4095``).
 _MAX_GAIN = 4095.0
 
@@ -38,79 +40,85 @@ def _rows_int(param: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(torch.round(param.detach()).to(torch.int64).cpu().numpy())
 
 
+def _grad_array(grad: torch.Tensor | None) -> np.ndarray:
+    """Incoming gradient as a float32 array, or an empty ``(0, 0)`` one when it is absent."""
+    return _EMPTY_GRAD if grad is None else _as_numpy(grad, np.float32)
+
+
 class ResonatorDynamics(torch.autograd.Function):
     """Resonator states and spikes of one family over time (rows x T).
 
     ``forward(ctx, x_re, x_im, sin_decay, cos_decay, config)`` where the decays are
     per-row float tensors (stored values, rounded half-even when used) and
-    ``config = (family, states, state_scale, params, surrogate, graded)``:
+    ``config = (family, states, state_scale, params, surrogate, graded, record)``:
     ``states`` is a tuple of four int64 numpy arrays ``(re, im, th, r)`` holding the
     initial states, overwritten with the final ones; ``params`` is
     ``(dth, dref, th0, th_step)`` int64 arrays (``th0 = vth << 6``); ``surrogate`` is
     ``(tau_rho, scale_rho)``.
 
-    Returns ``(spikes, re, im, threshold, refractory)`` in real units; the last two
-    (adaptive families: ``(θ0 + th_t) / S`` and ``r_t / S``, else zeros) carry no gradient.
+    Returns the spikes; with ``record`` also the recorded states ``re``, ``im`` in real
+    units, and for the adaptive families the threshold and refractory state
+    (``(θ0 + th_t) / S`` and ``r_t / S``, without gradient). Nothing else is
+    materialised: the kernel records only what the backward pass needs.
     """
 
     @staticmethod
     def forward(ctx, x_re, x_im, sin_decay, cos_decay, config):
-        family, states, state_scale, params, surrogate, graded = config
+        family, states, state_scale, params, surrogate, graded, record = config
         for x in (x_re, x_im):
             if x.device.type != "cpu":
                 raise NotImplementedError("lava_dl resonator kernels run on CPU tensors; move the network "
                                           f"to the CPU (got a tensor on {x.device})")
+        ctx.set_materialize_grads(False)
         xr = _as_numpy(x_re, np.float32)
         xi = _as_numpy(x_im, np.float32)
         sin_d, cos_d = _rows_int(sin_decay), _rows_int(cos_decay)
         dth, dref, th0, th_step = params
-        re0, im0 = states[0].copy(), states[1].copy()
+        want_decay = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
+        want_grad = want_decay or bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
+        iz = family in (_res.RF_IZ_CODE, _res.ADRF_IZ_CODE)
+        adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
+        re0, im0 = (states[0].copy(), states[1].copy()) if want_decay else (_EMPTY_ROW, _EMPTY_ROW)
         shape = xr.shape
         s = np.empty(shape, np.float32)
-        re_rec = np.empty(shape, np.int32)
-        im_rec = np.empty(shape, np.int32)
-        margin = np.empty(shape, np.int64)
-        adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
-        th_rec = np.empty(shape, np.int32) if adaptive else _EMPTY
-        r_rec = np.empty(shape, np.int32) if adaptive else _EMPTY
+        re_rec = np.empty(shape, np.int32) if record or want_decay else _EMPTY
+        im_rec = np.empty(shape, np.int32) if record or want_decay or (want_grad and not iz) else _EMPTY
+        margin = np.empty(shape, np.int32) if want_grad else _EMPTY
+        th_rec = np.empty(shape, np.int32) if record and adaptive else _EMPTY
+        r_rec = np.empty(shape, np.int32) if record and adaptive else _EMPTY
         _res.resonator_forward(family, xr, xi, float(state_scale), sin_d, cos_d, dth, dref, th0, th_step,
                                *states, bool(graded), s, re_rec, im_rec, margin, th_rec, r_rec)
         ctx.save_for_backward(sin_decay, cos_decay)
         ctx.data = (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, float(state_scale),
-                    surrogate, bool(graded))
+                    surrogate, bool(graded), x_re.dtype)
         dtype = x_re.dtype
-        inv = 1.0 / state_scale
         spikes = torch.from_numpy(s).to(dtype)
+        if not record:
+            return spikes
+        inv = 1.0 / state_scale
+        outputs = (spikes, torch.from_numpy(re_rec).to(dtype) * inv, torch.from_numpy(im_rec).to(dtype) * inv)
         if adaptive:
             theta = torch.from_numpy(th_rec).to(dtype) * inv
             ref = torch.from_numpy(r_rec).to(dtype) * inv
-        else:
-            theta = torch.zeros_like(spikes)
-            ref = torch.zeros_like(spikes)
-        ctx.mark_non_differentiable(theta, ref)
-        return (spikes, torch.from_numpy(re_rec).to(dtype) * inv, torch.from_numpy(im_rec).to(dtype) * inv,
-                theta, ref)
+            ctx.mark_non_differentiable(theta, ref)
+            outputs += (theta, ref)
+        return outputs
 
     @staticmethod
-    def backward(ctx, grad_s, grad_re, grad_im, _grad_theta, _grad_ref):
+    def backward(ctx, grad_s, grad_re=None, grad_im=None, _grad_theta=None, _grad_ref=None):
         sin_decay, cos_decay = ctx.saved_tensors
         (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, state_scale, surrogate,
-         graded) = ctx.data
+         graded, dtype) = ctx.data
         tau_rho, scale_rho = surrogate
-        shape = re_rec.shape
-
-        def grad(g):
-            return np.zeros(shape) if g is None else _as_numpy(g, np.float64)
-
-        gx_re = np.empty(shape)
-        gx_im = np.empty(shape)
+        shape = s.shape
+        gx_re = np.empty(shape, np.float32)
+        gx_im = np.empty(shape, np.float32)
         g_sin = np.zeros(shape[0])
         g_cos = np.zeros(shape[0])
         want = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
-        _res.resonator_backward(family, grad(grad_s), grad(grad_re), grad(grad_im), re_rec, im_rec, margin, s,
-                                re0, im0, th0, sin_d, cos_d, state_scale, float(tau_rho), float(scale_rho),
-                                graded, want, gx_re, gx_im, g_sin, g_cos)
-        dtype = grad_s.dtype if grad_s is not None else torch.float32
+        _res.resonator_backward(family, _grad_array(grad_s), _grad_array(grad_re), _grad_array(grad_im),
+                                re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, state_scale,
+                                float(tau_rho), float(scale_rho), graded, want, gx_re, gx_im, g_sin, g_cos)
         gs = torch.from_numpy(g_sin).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
         gc = torch.from_numpy(g_cos).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
         return torch.from_numpy(gx_re).to(dtype), torch.from_numpy(gx_im).to(dtype), gs, gc, None
@@ -284,7 +292,8 @@ class ResonatorNeuron(_BaseNeuron):
         zeros = np.zeros(rows, np.int64)
         return zeros, zeros, zeros
 
-    def _run(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
+    def _run(self, x: ComplexInput, record: bool = True) -> tuple[torch.Tensor, ...]:
+        """Spikes, then with ``record`` the recorded states (see :class:`ResonatorDynamics`)."""
         real, imag = self._split(x)
         self._check_input(real)
         if self.requires_grad:
@@ -301,7 +310,7 @@ class ResonatorNeuron(_BaseNeuron):
         dth, dref, th_step = self._adaptive_params(real, rows)
         _, tau, scale_rho = self.surrogate
         config = (self.spec.extra["family_code"], states, self.s_scale, (dth, dref, th0, th_step),
-                  (tau, scale_rho), self.graded_spike)
+                  (tau, scale_rho), self.graded_spike, record)
         outputs = ResonatorDynamics.apply(real.reshape(rows, steps), imag.reshape(rows, steps),
                                           self.per_row(self.sin_decay, real),
                                           self.per_row(self.cos_decay, real), config)
@@ -309,6 +318,8 @@ class ResonatorNeuron(_BaseNeuron):
         for name, final in zip(names, states):
             if name in kept:
                 self.keep_state(name, torch.from_numpy(final))
+        if not record:
+            return (outputs.reshape(real.shape),)
         return tuple(o.reshape(real.shape) for o in outputs)
 
     def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -316,12 +327,12 @@ class ResonatorNeuron(_BaseNeuron):
 
         ``real``/``imag`` are the recorded states (pre-reset for RF-IZ).
         """
-        spikes, real, imag, _, _ = self._run(x)
+        spikes, real, imag = self._run(x)
         return real, imag, spikes
 
     def forward(self, x: ComplexInput) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the complex synaptic input ``(real, imag)``."""
-        spikes = self._run(x)[0]
+        spikes = self._run(x, record=False)[0]
         return self._apply_dropout(spikes)
 
 
