@@ -253,7 +253,7 @@ def test_float_steps_match_lava_float_models(act_mode, cum_error):
 
 
 def test_training_kernels_equal_fixed_step():
-    """sigma_forward + delta_forward over (rows, T) reproduce fixed_step step by step."""
+    """The fused training kernel over (rows, T) reproduces fixed_step step by step."""
     rng = np.random.default_rng(50)
     n, steps = 400, 30
     for act_mode in (0, 1):
@@ -274,21 +274,13 @@ def test_training_kernels_equal_fixed_step():
                 sd.SIGMA_DELTA.fixed_step(*states, data[:, t], *params, out)
                 ref[:, t] = out
             sig_state = np.zeros(n, np.int64)
-            sig = np.empty((n, steps), np.int64)
-            sd.sigma_forward(data, sig_state, sig)
             enc = [np.zeros(n, np.int64) for _ in range(3)]
-            msg, rec_d, rec_p = (np.empty((n, steps), np.int64) for _ in range(3))
-            sd.delta_forward(
-                sig,
-                bias.astype(np.int64) << e,
-                vth.astype(np.int64) << e,
-                act_mode,
-                cum_error,
-                6,
-                *enc,
-                msg,
-                rec_d,
-                rec_p,
+            msg = np.empty((n, steps), np.float64)
+            sd.fused_forward(
+                data.astype(np.float64), 1.0, sd.MODE_SIGMA, 0,
+                bias.astype(np.int64) << e, vth.astype(np.int64) << e,
+                act_mode, cum_error, 6, 1.0, sig_state, *enc, msg,
+                np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int32),
             )
             assert np.array_equal(msg, ref)
             assert np.array_equal(sig_state, states[0])

@@ -306,114 +306,176 @@ SIGMA = NeuronSpec(
 # --------------------------------------------------------------------------
 
 
+#: Input modes of :func:`fused_forward`: the input is σ already (normalised), is
+#: integrated into σ, or is a Delta encoder's input shifted by ``spike_exp + state_exp``.
+MODE_PLAIN = 0
+MODE_SIGMA = 1
+MODE_SHIFT = 2
+
+
 @jit
-def sigma_forward(a_in, sigma_state, sigma_out):
-    """Sigma integration over time.
+def sigma_forward_real(x, in_unit, out_scale, sigma_state, sigma_out):
+    """The σ integrator (:func:`sigma_update`) over time, reading the real input and writing the real σ.
 
     Parameters
     ----------
-    a_in : int64 array (rows, T)
-        Integer synaptic input (units ``2^(12+e)``).
+    x : float array (rows, T)
+        Real synaptic input; the integer input is ``trunc(x * in_unit)``.
+    in_unit : float
+        Integer units per real unit of ``x`` (a power of two).
+    out_scale : float
+        ``sigma_out`` receives ``σ * out_scale`` (``1 / in_unit`` for real units).
     sigma_state : int64 array (rows,)
         Initial σ; holds the final σ on return.
-    sigma_out : int64 array (rows, T)
-        Receives σ after every step.
+    sigma_out : float array (rows, T)
+        Receives the scaled σ after every step, rounded once to its dtype.
     """
-    rows, steps = a_in.shape
+    rows, steps = x.shape
     for m in range(rows):
         sig = sigma_state[m]
         for t in range(steps):
-            sig = sigma_update(sig, a_in[m, t])
-            sigma_out[m, t] = sig
+            sig = sigma_update(sig, np.int64(x[m, t] * in_unit))
+            sigma_out[m, t] = np.float64(sig) * out_scale
         sigma_state[m] = sig
 
 
 @jit
-def delta_forward(
-    sig,
+def sigma_backward_real(grad_out, grad_in):
+    """Adjoint of :func:`sigma_forward_real` (a reverse cumulative sum), accumulating in float64."""
+    rows, steps = grad_out.shape
+    for m in range(rows):
+        acc = 0.0
+        for t in range(steps - 1, -1, -1):
+            acc += np.float64(grad_out[m, t])
+            grad_in[m, t] = acc
+
+
+@jit
+def fused_forward(
+    x,
+    in_unit,
+    mode,
+    shift,
     bias_s,
     vth_s,
     act_mode,
     cum_error,
     state_exp,
+    out_scale,
+    sigma_state,
     act_state,
     residue_state,
     error_state,
-    msg_out,
+    y_out,
+    mask_out,
     delta_out,
-    pre_out,
 ):
-    """Activation and delta encoding over time (the SigmaDelta rule after the sigma).
+    """Input conversion, (sigma,) activation and delta encoding in one pass over time.
+
+    Same integers as ``trunc(x * in_unit)``, then the σ integrator (``mode``
+    :data:`MODE_SIGMA`) or the Delta shift (:data:`MODE_SHIFT`), then the activation and
+    the delta encoder: the scalar rules of the Lava steps.
 
     Parameters
     ----------
-    sig : int64 array (rows, T)
-        Value to encode before bias and activation: σ of a SigmaDelta neuron, or
-        ``a_in << (spike_exp + state_exp)`` of a Delta encoder (then ``act_mode`` 0, bias 0).
+    x : float array (rows, T)
+        Real input (synaptic sum, encoder input, or normalised σ).
+    in_unit : float
+        Integer units per real unit of ``x``.
+    mode : int
+        :data:`MODE_PLAIN`, :data:`MODE_SIGMA` or :data:`MODE_SHIFT`.
+    shift : int
+        Left shift of :data:`MODE_SHIFT` (``spike_exp + state_exp``).
     bias_s, vth_s : int64 array (rows,)
-        Scaled bias and threshold (``<< (spike_exp + state_exp)``).
+        Scaled bias and threshold.
     act_mode, cum_error, state_exp : int
         As in :data:`SIGMA_DELTA`.
+    out_scale : float
+        ``y_out`` receives ``(msg >> state_exp) * out_scale``.
+    sigma_state : int64 array (rows,)
+        Initial σ (:data:`MODE_SIGMA` only); holds the final σ on return.
     act_state, residue_state, error_state : int64 array (rows,)
-        Initial states; hold the final states on return.
-    msg_out : int64 array (rows, T)
-        Output messages ``msg >> state_exp``.
-    delta_out, pre_out : int64 array (rows, T)
-        Records of Δ and of the pre-activation ``σ + bias_s`` (for the backward).
+        Initial encoder states; hold the final states on return.
+    y_out : float array (rows, T)
+        Real output messages, rounded once to its dtype.
+    mask_out : uint8 array (rows, T) or (0, 0)
+        ``pre > 0`` (the ReLU gradient mask), or empty when not needed.
+    delta_out : int32 array (rows, T) or (0, 0)
+        Δ (for the threshold gradient), or empty when not needed.
     """
-    rows, steps = sig.shape
+    rows, steps = x.shape
+    record_mask = mask_out.shape[0] > 0
+    record_delta = delta_out.shape[0] > 0
     for m in range(rows):
+        sig = sigma_state[m]
         prev = act_state[m]
         res = residue_state[m]
         err = error_state[m]
         b = bias_s[m]
         th = vth_s[m]
         for t in range(steps):
-            pre_out[m, t] = wrap32(sig[m, t] + b)
-            new = activation(sig[m, t], b, act_mode)
+            a = np.int64(x[m, t] * in_unit)
+            if mode == MODE_SIGMA:
+                sig = sigma_update(sig, a)
+                val = sig
+            elif mode == MODE_SHIFT:
+                val = scaled(a, shift)
+            else:
+                val = a
+            new = activation(val, b, act_mode)
+            if record_mask:
+                mask_out[m, t] = wrap32(val + b) > 0
             delta, msg, res, err = delta_encode(new, prev, res, err, th, cum_error)
             prev = new
-            delta_out[m, t] = delta
-            msg_out[m, t] = msg >> state_exp
+            if record_delta:
+                delta_out[m, t] = delta
+            y_out[m, t] = np.float64(msg >> state_exp) * out_scale
+        sigma_state[m] = sig
         act_state[m] = prev
         residue_state[m] = res
         error_state[m] = err
 
 
 @jit
-def delta_backward(
+def fused_backward(
     grad_out,
+    mask_rec,
     delta_rec,
-    pre_rec,
-    act_mode,
+    integrate,
     unit,
     theta,
     tau_grad,
     scale_grad,
-    want_threshold,
     grad_in,
     grad_theta,
 ):
-    """Adjoint of activation + delta encoding (lava-dl's sigma-delta gradients).
+    """Adjoint of :func:`fused_forward`: the delta encoder's, then the σ integrator's if ``integrate``.
 
-    ``∂out/∂Δ = 1`` (straight-through), ``∂act[t] = g[t] - g[t+1]`` and, for ReLU,
-    ``∂pre = ∂act · (pre > 0)``. If ``want_threshold``, ``grad_theta[m]`` receives
-    ``Σ_t g[t] · (-Δ·scale_grad·exp(-(|Δ|-θ)/tau_grad)/θ if |Δ| > θ else -sign(Δ))``
-    with ``Δ = delta_rec / unit`` and ``θ = theta[m]`` (real units).
+    Arithmetic in float64 as the two separate passes do (``grad_in`` rounded once
+    to its dtype). ``mask_rec`` is empty for the identity activation; ``delta_rec``
+    and ``theta`` are empty when no threshold gradient is wanted (``grad_theta`` is
+    then untouched).
     """
     rows, steps = grad_out.shape
+    relu = mask_rec.shape[0] > 0
+    want_threshold = delta_rec.shape[0] > 0
     inv = 1.0 / unit
     for m in range(rows):
         nxt = 0.0
+        acc = 0.0
         gth = 0.0
-        th = theta[m]
+        th = theta[m] if want_threshold else 1.0
         for t in range(steps - 1, -1, -1):
-            g = grad_out[m, t]
+            g = np.float64(grad_out[m, t])
             ga = g - nxt
             nxt = g
-            if act_mode != ACT_UNIT and pre_rec[m, t] <= 0:
+            if relu and mask_rec[m, t] == 0:
                 ga = 0.0
-            grad_in[m, t] = ga
+            if integrate:
+                acc += ga
+                grad_in[m, t] = acc
+            else:
+                grad_in[m, t] = ga
             if want_threshold:
                 d = delta_rec[m, t] * inv
                 sub = abs(d) - th
@@ -425,14 +487,3 @@ def delta_backward(
                     gth += g
         if want_threshold:
             grad_theta[m] = gth
-
-
-@jit
-def sigma_backward(grad_out, grad_in):
-    """Adjoint of the sigma integration: reverse cumulative sum over time."""
-    rows, steps = grad_out.shape
-    for m in range(rows):
-        acc = 0.0
-        for t in range(steps - 1, -1, -1):
-            acc += grad_out[m, t]
-            grad_in[m, t] = acc

@@ -83,80 +83,135 @@ def activation_mode(activation) -> tuple[int, str]:
     )
 
 
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+_NO_U8 = np.empty((0, 0), np.uint8)
+_NO_I32 = np.empty((0, 0), np.int32)
+_NO_F64 = np.empty(0, np.float64)
+
+
+def _check_range(z: torch.Tensor, unit: float, check: bool, where: str) -> None:
+    """Raise if ``trunc(z * unit)`` may not be Lava's integer input (see :func:`to_int`)."""
+    if not z.numel():
+        return
+    lo, hi = torch.aminmax(z.detach())
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{where}: input contains inf or nan")
+    peak = max(-lo, hi) * unit  # exact: unit is a power of two
+    if not np.isfinite(peak):
+        raise ValueError(f"{where}: input contains inf or nan")
+    limit = 2.0**24 if z.dtype == torch.float32 else 2.0**53
+    if check and z.dtype in _KERNEL_DTYPES and peak >= limit:
+        raise ValueError(
+            f"{where}: synaptic input up to {peak / unit:g} is beyond the range where {z.dtype} sums "
+            f"are exact on the 2^-{int(np.log2(unit))} grid (|z| < {limit / unit:g}); run the "
+            "synapse in float64 (e.g. block.double()) or pass check_precision=False"
+        )
+    if peak >= 2.0**62:
+        raise ValueError(f"{where}: input {peak / unit:g} does not fit the integer model")
+
+
 def to_int(z: torch.Tensor, unit: float, check: bool, where: str) -> np.ndarray:
     """``trunc(z * unit)`` as int64 numpy (rows, T); raise if a float32 ``z`` may be inexact."""
-    zd = z.detach().to(torch.float64)
-    scaled = zd * unit
-    if scaled.numel():
-        peak = float(scaled.abs().max())
-        if not np.isfinite(peak):
-            raise ValueError(f"{where}: input contains inf or nan")
-        limit = 2.0**24 if z.dtype == torch.float32 else 2.0**53
-        if check and z.dtype in (torch.float32, torch.float64) and peak >= limit:
-            raise ValueError(
-                f"{where}: synaptic input up to {peak / unit:g} is beyond the range where {z.dtype} sums "
-                f"are exact on the 2^-{int(np.log2(unit))} grid (|z| < {limit / unit:g}); run the "
-                "synapse in float64 (e.g. block.double()) or pass check_precision=False"
-            )
-        if peak >= 2.0**62:
-            raise ValueError(f"{where}: input {peak / unit:g} does not fit the integer model")
-    return np.ascontiguousarray(torch.trunc(scaled).to(torch.int64).cpu().numpy())
+    _check_range(z, unit, check, where)
+    scaled = torch.trunc(z.detach().to(torch.float64) * unit)
+    return np.ascontiguousarray(scaled.to(torch.int64).cpu().numpy())
+
+
+def _kernel_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Dtype the compiled kernels read and write for tensors of ``dtype``."""
+    return dtype if dtype in _KERNEL_DTYPES else torch.float64
+
+
+def _kernel_array(t: torch.Tensor) -> np.ndarray:
+    """Contiguous numpy view (no copy when possible) of ``t`` in its kernel dtype."""
+    t = t.detach()
+    if t.dtype not in _KERNEL_DTYPES:
+        t = t.to(torch.float64)
+    return t.contiguous().numpy()
 
 
 class _SigmaFn(torch.autograd.Function):
-    """``σ[t] = σ[t-1] + a[t]`` on integers; returns ``σ / unit`` (float64). Backward: reverse cumsum."""
+    """``σ[t] = σ[t-1] + trunc(z[t] unit)`` on integers; returns ``σ / unit`` in ``out_dtype``.
+
+    Backward: reverse cumulative sum (accumulated in float64, returned in ``z``'s dtype).
+    """
 
     @staticmethod
-    def forward(ctx, z, a_int, sigma_state, unit):
-        sig = np.empty(a_int.shape, np.int64)
-        _sd.sigma_forward(a_int, sigma_state, sig)
+    def forward(ctx, z, sigma_state, unit, out_dtype):
+        kd = _kernel_dtype(out_dtype)
+        out = torch.empty(z.shape, dtype=kd)
+        _sd.sigma_forward_real(_kernel_array(z), unit, 1.0 / unit, sigma_state, out.numpy())
         ctx.in_dtype = z.dtype
-        out = torch.from_numpy(sig).to(torch.float64) / unit
-        return out
+        return out if kd == out_dtype else out.to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        g = np.ascontiguousarray(grad.detach().cpu().numpy(), dtype=np.float64)
-        gi = np.empty_like(g)
-        _sd.sigma_backward(g, gi)
-        return torch.from_numpy(gi).to(ctx.in_dtype), None, None, None
+        g = _kernel_array(grad)
+        gi = torch.empty(g.shape, dtype=_kernel_dtype(ctx.in_dtype))
+        _sd.sigma_backward_real(g, gi.numpy())
+        return gi.to(ctx.in_dtype), None, None, None
 
 
-class _DeltaFn(torch.autograd.Function):
-    """Activation + delta encoding of the integer ``sig``; returns messages ``msg / 2^(6+e)``.
+class _EncodeFn(torch.autograd.Function):
+    """Integer input, (sigma,) activation and delta encoding in one kernel; returns ``msg / 2^(6+e)``.
 
-    ``x`` is the real tensor ``sig`` was computed from (gradients flow to it with
-    unit slope); ``theta`` the per-row real threshold (gradient as lava-dl's).
+    ``x`` is the real input: the integer input is ``trunc(x * in_unit)``, integrated
+    (``mode`` ``MODE_SIGMA``), shifted (``MODE_SHIFT``) or taken as is (``MODE_PLAIN``).
+    Gradients flow to ``x`` with unit slope (straight-through delta, ReLU mask and,
+    for ``MODE_SIGMA``, the reverse cumulative sum) and to the per-row real
+    threshold ``theta`` as lava-dl's. ``states`` are ``(sigma, act, residue, error)``,
+    updated in place.
     """
 
     @staticmethod
     def forward(
-        ctx, x, theta, sig, states, bias_s, vth_s, act_mode, cum_error, spike_exp, grad_params, out_dtype
+        ctx, x, theta, in_unit, mode, states, vth_s, act_mode, cum_error, spike_exp, grad_params, out_dtype
     ):
-        delta = np.empty(sig.shape, np.int64)
-        pre = np.empty(sig.shape, np.int64)
-        msg = np.empty(sig.shape, np.int64)
-        _sd.delta_forward(
-            sig, bias_s, vth_s, int(act_mode), int(cum_error), STATE_EXP, *states, msg, delta, pre
+        rows, steps = x.shape
+        need_x, want_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        relu = int(act_mode) != _sd.ACT_UNIT
+        mask = np.empty((rows, steps), np.uint8) if need_x and relu else _NO_U8
+        delta = np.empty((rows, steps), np.int32) if want_theta else _NO_I32
+        kd = _kernel_dtype(out_dtype)
+        msg_unit = float(1 << (STATE_EXP + spike_exp))
+        y = torch.empty((rows, steps), dtype=kd)
+        _sd.fused_forward(
+            _kernel_array(x),
+            float(in_unit),
+            int(mode),
+            STATE_EXP + spike_exp,
+            np.zeros(rows, np.int64),
+            vth_s,
+            int(act_mode),
+            int(cum_error),
+            STATE_EXP,
+            1.0 / msg_unit if kd == out_dtype else 1.0,
+            *states,
+            y.numpy(),
+            mask,
+            delta,
         )
         unit = float(1 << (2 * STATE_EXP + spike_exp))
-        ctx.delta, ctx.pre, ctx.act_mode, ctx.unit = delta, pre, int(act_mode), unit
-        ctx.theta = np.maximum(vth_s / unit, 1.0 / (_W << STATE_EXP))
+        ctx.mask, ctx.delta, ctx.mode, ctx.unit = mask, delta, int(mode), unit
+        ctx.theta = np.maximum(vth_s / unit, 1.0 / (_W << STATE_EXP)) if want_theta else _NO_F64
         ctx.grad_params, ctx.in_dtype, ctx.theta_dtype = grad_params, x.dtype, theta.dtype
-        return torch.from_numpy(msg).to(out_dtype) / float(1 << (STATE_EXP + spike_exp))
+        return y if kd == out_dtype else y.to(out_dtype) / msg_unit
 
     @staticmethod
     def backward(ctx, grad):
-        g = np.ascontiguousarray(grad.detach().cpu().numpy(), dtype=np.float64)
-        gi = np.empty_like(g)
-        gth = np.zeros(g.shape[0], np.float64)
+        g = _kernel_array(grad)
+        gi = torch.empty(g.shape, dtype=_kernel_dtype(ctx.in_dtype))
         want = bool(ctx.needs_input_grad[1])
+        gth = np.zeros(g.shape[0], np.float64) if want else _NO_F64
         tau_grad, scale_grad = ctx.grad_params
-        _sd.delta_backward(
-            g, ctx.delta, ctx.pre, ctx.act_mode, ctx.unit, ctx.theta, tau_grad, scale_grad, want, gi, gth
+        _sd.fused_backward(
+            g, ctx.mask, ctx.delta, ctx.mode == _sd.MODE_SIGMA, ctx.unit, ctx.theta, tau_grad, scale_grad,
+            gi.numpy(), gth,
         )
+        grad_x = gi.to(ctx.in_dtype) if ctx.needs_input_grad[0] else None
         grad_theta = torch.from_numpy(gth).to(ctx.theta_dtype) if want else None
-        return (torch.from_numpy(gi).to(ctx.in_dtype), grad_theta) + (None,) * 9
+        return (grad_x, grad_theta) + (None,) * 9
 
 
 class _DeltaBase(_BaseNeuron):
@@ -244,24 +299,30 @@ class _DeltaBase(_BaseNeuron):
 
     def _encode(
         self,
-        grad_source: torch.Tensor,
-        sig: np.ndarray,
+        source: torch.Tensor,
+        in_unit: float,
+        mode: int,
         x: torch.Tensor,
         act_mode: int,
-        bias_s: np.ndarray,
         out_dtype,
     ) -> torch.Tensor:
-        """Run activation + delta on integer ``sig`` (rows, T); keep states; return real messages."""
+        """Encode the real ``source`` (rows, T) (see :class:`_EncodeFn`); keep states; return messages."""
         if self.requires_grad:
             self.clamp()
-        states = tuple(np.array(self.state(n, x).cpu().numpy(), dtype=np.int64) for n in self._encoder_states)
+        names = ("sigma",) + self._encoder_states
+        states = tuple(
+            np.array(self.state(n, x).cpu().numpy(), dtype=np.int64)
+            if n != "sigma" or mode == _sd.MODE_SIGMA
+            else np.zeros(source.shape[0], np.int64)
+            for n in names
+        )
         theta, vth_s = self._vth_rows(x)
-        y = _DeltaFn.apply(
-            grad_source,
+        y = _EncodeFn.apply(
+            source,
             theta,
-            sig,
+            in_unit,
+            mode,
             states,
-            bias_s,
             vth_s,
             act_mode,
             self.cum_error,
@@ -269,8 +330,9 @@ class _DeltaBase(_BaseNeuron):
             (self.tau_grad, self.scale_grad),
             out_dtype,
         )
-        for name, final in zip(self._encoder_states, states):
-            self.keep_state(name, torch.from_numpy(final))
+        for name, final in zip(names, states):
+            if name != "sigma" or mode == _sd.MODE_SIGMA:
+                self.keep_state(name, torch.from_numpy(final))
         return y
 
     def spec_values(self) -> dict:
@@ -347,12 +409,9 @@ class Delta(_DeltaBase):
         _check_cpu(x)
         rows, steps = x[..., 0].numel(), x.shape[-1]
         z = x.reshape(rows, steps)
-        a_in = to_int(z, float(self.w_scale), False, "Delta")
-        # Lava: a_in << (spike_exp + state_exp) in int32 arithmetic (wraps).
-        sig = np.ascontiguousarray(
-            (((a_in << (self.spike_exp + STATE_EXP)) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-        )
-        y = self._encode(z, sig, x, _sd.ACT_UNIT, np.zeros(rows, np.int64), x.dtype)
+        _check_range(z, float(self.w_scale), False, "Delta")
+        # Lava: trunc(64 z) << (spike_exp + state_exp) in int32 arithmetic (wraps).
+        y = self._encode(z, float(self.w_scale), _sd.MODE_SHIFT, x, _sd.ACT_UNIT, x.dtype)
         return y.reshape(x.shape)
 
     def device_params(self) -> dict:
@@ -461,20 +520,31 @@ class Neuron(_DeltaBase):
         _check_cpu(x)
         rows, steps = x[..., 0].numel(), x.shape[-1]
         z = x.reshape(rows, steps)
-        a_in = to_int(z, self.state_unit, self.check_precision, type(self).__name__)
+        _check_range(z, self.state_unit, self.check_precision, type(self).__name__)
         sigma_state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
-        sigma = _SigmaFn.apply(z, a_in, sigma_state, self.state_unit)
+        sigma = _SigmaFn.apply(z, sigma_state, self.state_unit, torch.float64)
         self.keep_state("sigma", torch.from_numpy(sigma_state))
         if self.norm is not None:
             sigma = self.norm(sigma.reshape(x.shape)).reshape(rows, steps)
-        sig = np.ascontiguousarray(torch.trunc(sigma.detach() * self.state_unit).to(torch.int64).numpy())
-        y = self._encode(sigma, sig, x, self.act_mode, np.zeros(rows, np.int64), x.dtype)
+        y = self._encode(sigma, self.state_unit, _sd.MODE_PLAIN, x, self.act_mode, x.dtype)
         return sigma.reshape(x.shape), y.reshape(x.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``x``."""
-        _, y = self.dynamics(x)
-        return self._apply_dropout(y)
+        """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``x``.
+
+        Without a norm, σ stays an integer inside one fused kernel (no real σ is
+        formed); with a norm, σ goes through it in float64 as in :meth:`dynamics`.
+        """
+        if self.norm is not None:
+            _, y = self.dynamics(x)
+            return self._apply_dropout(y)
+        self._check_input(x)
+        _check_cpu(x)
+        rows, steps = x[..., 0].numel(), x.shape[-1]
+        z = x.reshape(rows, steps)
+        _check_range(z, self.state_unit, self.check_precision, type(self).__name__)
+        y = self._encode(z, self.state_unit, _sd.MODE_SIGMA, x, self.act_mode, x.dtype)
+        return self._apply_dropout(y.reshape(x.shape))
 
 
 class Sigma(_BaseNeuron):
@@ -531,8 +601,8 @@ class Sigma(_BaseNeuron):
         _check_cpu(x)
         rows, steps = x[..., 0].numel(), x.shape[-1]
         z = x.reshape(rows, steps)
-        a_in = to_int(z, self.state_unit, self.check_precision, "Sigma")
+        _check_range(z, self.state_unit, self.check_precision, "Sigma")
         state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
-        sigma = _SigmaFn.apply(z, a_in, state, self.state_unit)
+        sigma = _SigmaFn.apply(z, state, self.state_unit, x.dtype)
         self.keep_state("sigma", torch.from_numpy(state))
-        return sigma.to(x.dtype).reshape(x.shape)
+        return sigma.reshape(x.shape)
