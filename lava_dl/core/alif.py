@@ -17,8 +17,6 @@ CUBA's (:mod:`lava_dl.core.cuba`); only the threshold unit is new here.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from lava_dl.core.cuba import (
@@ -179,82 +177,3 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
         final[1, m] = v
         final[2, m] = adapt
         final[3, m] = ref
-
-
-@jit
-def alif_backward(grad_s, grad_u_out, grad_v_out, margin, u_rec, v_rec, u0, v0, du, dv, state_scale, tau_rho,
-                  scale_rho, graded, want_decay, grad_x, grad_du, grad_dv):
-    """Fused adjoint of :func:`alif_forward`: surrogate spike, voltage and current integrators.
-
-    Parameters
-    ----------
-    grad_s : ndarray of float32, shape (rows, steps)
-        Gradient w.r.t. the spikes.
-    grad_u_out, grad_v_out : ndarray of float32, shape (rows, steps) or (0, 0)
-        Gradients w.r.t. the recorded real current and voltage (empty when unused).
-    margin : ndarray of int32, shape (rows, steps)
-        Recorded ``v - (θ + r)``; the surrogate is taken there (its ``theta`` is 0).
-    u_rec, v_rec : ndarray of int32, shape (rows, steps) or (0, 0)
-        Recorded current and voltage, read only when ``want_decay``.
-    u0, v0 : ndarray of int64, shape (rows,)
-        Initial current and voltage.
-    du, dv : ndarray of int64, shape (rows,)
-        Integer current and voltage decays.
-    state_scale, tau_rho, scale_rho : float
-        Integer units per real unit, and the surrogate's width and height.
-    graded, want_decay : bool
-        Graded spikes (one-sided surrogate); compute the decay gradients.
-    grad_x : ndarray of float32, shape (rows, steps)
-        Receives the gradient w.r.t. the input.
-    grad_du, grad_dv : ndarray of float64, shape (rows,)
-        Receive the gradients w.r.t. the stored decays when ``want_decay``.
-
-    Notes
-    -----
-    Equals :func:`lava_dl.core.cuba.spike_backward` at the margin, then
-    :func:`lava_dl.core.cuba.integrator_backward` for the voltage (no reset) and
-    for the current, in one backward pass per row. The threshold unit has no
-    backward, as in lava-dl.
-    """
-    rows, steps = grad_s.shape
-    has_gu = grad_u_out.shape[0] > 0
-    has_gv = grad_v_out.shape[0] > 0
-    # The surrogate is evaluated in float32 in its own loop, which the compiler vectorises.
-    inv = np.float32(1.0 / state_scale)
-    inv_tau = np.float32(1.0 / tau_rho)
-    height = np.float32(scale_rho if graded else scale_rho / (2.0 * tau_rho))
-    zero = np.float32(0.0)
-    rho = np.empty(steps, np.float32)
-    for m in range(rows):
-        for t in range(steps):
-            dist = np.float32(margin[m, t]) * inv
-            if graded:
-                rho[t] = height * math.exp(min(dist, zero) * inv_tau)
-            else:
-                rho[t] = height * math.exp(-abs(dist) * inv_tau)
-        alpha_u = 1.0 - du[m] / DECAY_UNITY
-        alpha_v = 1.0 - dv[m] / DECAY_UNITY
-        gv = 0.0
-        gu = 0.0
-        acc_u = 0.0
-        acc_v = 0.0
-        for t in range(steps - 1, -1, -1):
-            gv = grad_s[m, t] * rho[t] + alpha_v * gv
-            if has_gv:
-                gv += grad_v_out[m, t]
-            gu = gv + alpha_u * gu
-            if has_gu:
-                gu += grad_u_out[m, t]
-            grad_x[m, t] = gu
-            if want_decay:
-                if t == 0:
-                    prev_u = u0[m]
-                    prev_v = v0[m]
-                else:
-                    prev_u = u_rec[m, t - 1]
-                    prev_v = v_rec[m, t - 1]
-                acc_u -= gu * prev_u
-                acc_v -= gv * prev_v
-        if want_decay:
-            grad_du[m] = acc_u / state_scale / DECAY_UNITY
-            grad_dv[m] = acc_v / state_scale / DECAY_UNITY

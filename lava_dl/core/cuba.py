@@ -226,18 +226,22 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
 
 
 @jit
-def cuba_backward(grad_s, grad_u_out, grad_v_out, u_rec, v_rec, s_rec, u0, v0, du, dv, state_scale, theta,
-                  tau_rho, scale_rho, graded, want_decay, grad_x, grad_du, grad_dv):
-    """Fused adjoint of :func:`cuba_forward`: surrogate spike, voltage and current integrators.
+def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, reset_rec, u0, v0, du, dv,
+                  state_scale, theta, tau_rho, scale_rho, graded, want_decay, grad_x, grad_du, grad_dv):
+    """Fused adjoint of the current and voltage integrators under a surrogate spike.
 
-    Equals :func:`spike_backward` then :func:`integrator_backward` twice (voltage with
-    its resets, then current), in one backward pass per row. ``grad_u_out`` and
-    ``grad_v_out`` are gradients w.r.t. the recorded real current and voltage, or
-    empty ``(0, 0)`` arrays when those outputs are unused.
+    Serves every neuron built on CUBA's two integrators (CUBA, ALIF). Per row, in one
+    backward pass: the surrogate derivative of the spike at ``margin_rec / S - theta``
+    (CUBA: the voltage and the threshold; ALIF: ``v - (θ + r)`` and 0), then
+    :func:`integrator_backward` for the voltage and for the current (resets ignored,
+    as in lava-dl). ``reset_rec`` marks steps after which v was reset (CUBA's spikes),
+    or is an empty ``(0, 0)`` array (ALIF never resets v). ``grad_u_out``/``grad_v_out``
+    are gradients w.r.t. the recorded real current and voltage, or empty when unused.
     """
     rows, steps = grad_s.shape
     has_gu = grad_u_out.shape[0] > 0
     has_gv = grad_v_out.shape[0] > 0
+    has_reset = reset_rec.shape[0] > 0
     # The surrogate is evaluated in float32 in its own loop, which the compiler
     # vectorises; exp dominates the cost of the backward pass.
     inv = np.float32(1.0 / state_scale)
@@ -248,7 +252,7 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, u_rec, v_rec, s_rec, u0, v0, d
     rho = np.empty(steps, np.float32)
     for m in range(rows):
         for t in range(steps):
-            margin = np.float32(v_rec[m, t]) * inv - theta32
+            margin = np.float32(margin_rec[m, t]) * inv - theta32
             if graded:
                 rho[t] = height * math.exp(min(margin, zero) * inv_tau)
             else:
@@ -273,7 +277,7 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, u_rec, v_rec, s_rec, u0, v0, d
                     prev_v = v0[m]
                 else:
                     prev_u = u_rec[m, t - 1]
-                    prev_v = 0 if s_rec[m, t - 1] != 0 else v_rec[m, t - 1]
+                    prev_v = 0 if has_reset and reset_rec[m, t - 1] != 0 else v_rec[m, t - 1]
                 acc_u -= gu * prev_u
                 acc_v -= gv * prev_v
         if want_decay:

@@ -35,6 +35,29 @@ def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, d
     return torch.from_numpy(grad_in).to(dtype), (torch.from_numpy(grad_d).to(decay.dtype) if want else None)
 
 
+def _two_integrator_adjoint(ctx, grad_s, grad_u, grad_v, margin, theta, u, v, reset, u0, v0, du, dv):
+    """Backward of a neuron built on CUBA's current and voltage integrators (CUBA, ALIF).
+
+    ``ctx`` holds ``saved_tensors = (current_decay, voltage_decay)``, ``surrogate``,
+    ``state_scale`` and ``graded``; returns ``(grad_x, grad_current_decay, grad_voltage_decay)``.
+    """
+    current_decay, voltage_decay = ctx.saved_tensors
+    _, tau_rho, scale_rho = ctx.surrogate
+    shape = margin.shape
+    gs = _as_numpy(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
+    gu = _as_numpy(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD
+    gv = _as_numpy(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD
+    want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+    grad_x = np.empty(shape, np.float32)
+    grad_du = np.zeros(shape[0], np.float64)
+    grad_dv = np.zeros(shape[0], np.float64)
+    _cuba.cuba_backward(gs, gu, gv, margin, u, v, reset, u0, v0, du, dv, ctx.state_scale, theta, tau_rho,
+                        scale_rho, ctx.graded, want, grad_x, grad_du, grad_dv)
+    g_du = torch.from_numpy(grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
+    g_dv = torch.from_numpy(grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+    return torch.from_numpy(grad_x), g_du, g_dv
+
+
 def _check_cpu(x: torch.Tensor) -> None:
     if x.device.type != "cpu":
         raise NotImplementedError(
@@ -136,22 +159,10 @@ class CubaDynamics(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
-        current_decay, voltage_decay = ctx.saved_tensors
         u, v, s, u0, v0, du, dv = ctx.arrays
-        theta, tau_rho, scale_rho = ctx.surrogate
-        shape = s.shape
-        gs = _as_numpy(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
-        gu = _as_numpy(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD
-        gv = _as_numpy(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD
-        want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
-        grad_x = np.empty(shape, np.float32)
-        grad_du = np.zeros(shape[0], np.float64)
-        grad_dv = np.zeros(shape[0], np.float64)
-        _cuba.cuba_backward(gs, gu, gv, u, v, s, u0, v0, du, dv, ctx.state_scale, theta, tau_rho, scale_rho,
-                            ctx.graded, want, grad_x, grad_du, grad_dv)
-        g_du = torch.from_numpy(grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
-        g_dv = torch.from_numpy(grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
-        return torch.from_numpy(grad_x), g_du, g_dv, None, None, None, None, None, None, None
+        theta = ctx.surrogate[0]
+        grads = _two_integrator_adjoint(ctx, grad_s, grad_u, grad_v, v, theta, u, v, s, u0, v0, du, dv)
+        return (*grads, None, None, None, None, None, None, None)
 
 
 _EMPTY_INT = np.zeros((0, 0), np.int32)
@@ -202,19 +213,8 @@ class AlifDynamics(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
-        current_decay, voltage_decay = ctx.saved_tensors
         margin, u, v, u0, v0, du, dv = ctx.arrays
-        _, tau_rho, scale_rho = ctx.surrogate
-        shape = margin.shape
-        gs = _as_numpy(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
-        gu = _as_numpy(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD
-        gv = _as_numpy(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD
-        want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
-        grad_x = np.empty(shape, np.float32)
-        grad_du = np.zeros(shape[0], np.float64)
-        grad_dv = np.zeros(shape[0], np.float64)
-        _alif.alif_backward(gs, gu, gv, margin, u, v, u0, v0, du, dv, ctx.state_scale, tau_rho, scale_rho,
-                            ctx.graded, want, grad_x, grad_du, grad_dv)
-        g_du = torch.from_numpy(grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
-        g_dv = torch.from_numpy(grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
-        return torch.from_numpy(grad_x), g_du, g_dv, None, None, None, None, None, None, None
+        # ALIF never resets v; its surrogate sits at the margin v - (θ + r).
+        grads = _two_integrator_adjoint(ctx, grad_s, grad_u, grad_v, margin, 0.0, u, v, _EMPTY_GRAD, u0, v0,
+                                        du, dv)
+        return (*grads, None, None, None, None, None, None, None)
