@@ -92,6 +92,20 @@ def _conv_net(family, rng, with_norm):
     return net, (channels, size, size)
 
 
+def _active_output(net, x):
+    """slayer output for ``x``; weights scaled up (x1.5, at most 8 times) until spikes reach the output."""
+    with torch.no_grad():
+        y = net(x)
+        for _ in range(8):
+            if y.sum() > 0:
+                break
+            for block in net:
+                for synapse in _synapses(block):
+                    synapse.weight.mul_(1.5)
+            y = net(x)
+    return y
+
+
 def _export(net, path):
     with h5py.File(path, "w") as f:
         layer = f.create_group("layer")
@@ -147,15 +161,7 @@ def test_random_network_parity(family, kind, seed, tmp_path):
     _randomise(net, rng, with_norm)
     net.eval()
     x = torch.from_numpy((rng.random((1, *in_shape, STEPS)) < rng.uniform(0.1, 0.4)).astype(np.float32))
-    with torch.no_grad():
-        y = net(x)
-        for _ in range(8):  # make sure spikes reach the output: scale weights up until they do
-            if y.sum() > 0:
-                break
-            for block in net:
-                for synapse in _synapses(block):
-                    synapse.weight.mul_(1.5)
-            y = net(x)
+    y = _active_output(net, x)
     path = tmp_path / "net.net"
     _export(net, path)
     # Lava layout: dense (n, T); conv (x, y, c, T) = (W, H, C, T).
@@ -212,15 +218,7 @@ def test_resonator_input_block_parity(family, seed, tmp_path):
     net = torch.nn.Sequential(blocks.Input(_neuron_params(family, rng, False), shape=in_shape), *dense)
     net.eval()
     x = torch.from_numpy((rng.random((1, *in_shape, STEPS)) < 0.3).astype(np.float32))
-    with torch.no_grad():
-        y = net(x)
-        for _ in range(8):
-            if y.sum() > 0:
-                break
-            for block in net:
-                for synapse in _synapses(block):
-                    synapse.weight.mul_(1.5)
-            y = net(x)
+    y = _active_output(net, x)
     path = tmp_path / "net.net"
     _export(net, path)
     with h5py.File(path, "r") as f:

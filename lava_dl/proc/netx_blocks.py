@@ -65,7 +65,21 @@ def sparse_synapse_class() -> type:
 # Blocks
 # --------------------------------------------------------------------------
 
-class AbstractBlock(AbstractProcess):
+class _MessageWidths:
+    """``has_graded_input``/``has_graded_output`` from ``input_message_bits``/``output_message_bits``."""
+
+    @property
+    def has_graded_input(self) -> bool:
+        """True if graded messages (not binary spikes) come in."""
+        return self.input_message_bits > 0
+
+    @property
+    def has_graded_output(self) -> bool:
+        """True if graded messages (not binary spikes) go out."""
+        return self.output_message_bits > 0
+
+
+class AbstractBlock(_MessageWidths, AbstractProcess):
     """Common part of the netx blocks: builds the neuron population.
 
     Parameters
@@ -111,15 +125,6 @@ class AbstractBlock(AbstractProcess):
             synapse.a_out.connect(getattr(self.neuron, port))
         self.neuron.s_out.connect(self.out)
 
-    @property
-    def has_graded_input(self) -> bool:
-        """True if the block receives graded messages."""
-        return self.input_message_bits > 0
-
-    @property
-    def has_graded_output(self) -> bool:
-        """True if the block sends graded messages."""
-        return self.output_message_bits > 0
 
 
 def broadcast_bias(bias, shape: tuple[int, ...]) -> np.ndarray:
@@ -276,7 +281,7 @@ def _pair(value) -> tuple[int, int]:
 # Network
 # --------------------------------------------------------------------------
 
-class Network(AbstractProcess):
+class Network(_MessageWidths, AbstractProcess):
     """Lava network described by an hdf5 file written by lava-dl / lava_dl.slayer.
 
     Parameters
@@ -352,15 +357,6 @@ class Network(AbstractProcess):
         self.inp.connect(self.in_layer.inp)
         self.out_layer.out.connect(self.out)
 
-    @property
-    def has_graded_input(self) -> bool:
-        """True if the network receives graded messages."""
-        return self.input_message_bits > 0
-
-    @property
-    def has_graded_output(self) -> bool:
-        """True if the network sends graded messages."""
-        return self.output_message_bits > 0
 
     def __str__(self) -> str:
         return self.net_str
