@@ -35,6 +35,7 @@ from torch import nn
 
 import lava_dl  # noqa: F401
 from lava_dl import slayer
+from lava_dl.slayer.utils import delay_shift
 
 BATCH, STEPS, SIZES = 32, 100, (200, 256, 10)
 FAMILIES = ("cuba", "alif", "rf", "rf_iz", "adrf", "adrf_iz", "sigma_delta")
@@ -285,8 +286,11 @@ class Layer(nn.Module):
         z = self.synapse(x)
         if self.neuron is None:
             return z[0] + z[1] if isinstance(z, tuple) else z
-        z = self.neuron(z)
-        return F.pad(z[..., :-1], (1, 0)) if self.shift else z
+        if not self.shift:
+            return self.neuron(z)
+        if hasattr(self.neuron, "delayed"):  # lava_dl neurons: as a slayer block runs them
+            return self.neuron.delayed(z)[0]
+        return delay_shift(self.neuron(z))
 
 
 def build(family: str, variant: str, seed: int = 0) -> nn.Sequential:

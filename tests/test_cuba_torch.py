@@ -129,6 +129,32 @@ def test_backward_equals_autograd_of_torch_loop(seed):
     torch.testing.assert_close(neuron.voltage_decay.grad.double(), vd.grad, rtol=1e-4, atol=1e-9)
 
 
+def _time_major(x: torch.Tensor) -> torch.Tensor:
+    """The same values stored time-major (memory ``N, T, ...``), as the synapses produce them."""
+    return x.movedim(-1, 1).contiguous().movedim(1, -1)
+
+
+@pytest.mark.parametrize("shape, graded",
+                         [((3, 7, 60), False), ((2, 3, 4, 5, 30), False), ((3, 7, 60), True)])
+def test_time_major_input_gives_identical_results(shape, graded):
+    """Time-major input (read in place) and time-last input: identical states, spikes and gradients."""
+    results = []
+    for layout in (lambda t: t, _time_major):
+        torch.manual_seed(0)  # same random per-channel decays for both neurons
+        neuron = cuba.Neuron(threshold=0.5, current_decay=(0.1, 0.3), voltage_decay=(0.02, 0.1),
+                             shared_param=False, shape=shape[1:-1], requires_grad=True, graded_spike=graded)
+        x = layout(_grid_input(shape, 5, amplitude=60)).requires_grad_()
+        current, voltage, spikes = neuron.dynamics(x)
+        weights = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        ((spikes * weights).sum() + (voltage * weights).sum() * 1e-3).backward()
+        results.append((x.stride(), current, voltage, spikes, x.grad, neuron.current_decay.grad,
+                        neuron.voltage_decay.grad))
+    (stride_a, *values_a), (stride_b, *values_b) = results
+    assert stride_a != stride_b and stride_b[-1] != 1
+    assert values_a[2].sum() > 0
+    for a, b in zip(values_a, values_b):
+        assert torch.equal(a, b)
+
 def test_persistent_state_split_equals_one_run():
     x = _grid_input((2, 4, 50), 11, amplitude=60)
     one = cuba.Neuron(threshold=1.0, current_decay=0.1, voltage_decay=0.1, persistent_state=True)
@@ -174,3 +200,51 @@ def test_wrong_input_shape_is_named():
     with pytest.raises(ValueError, match="shape"):
         neuron(torch.zeros(2, 4, 10))
     assert math.isfinite(neuron.surrogate[1])
+
+
+def test_block_delay_shift_forward_and_gradient():
+    """A block's one-step latency: output = [0, spikes[..., :-1]], gradient shifted back, memory kept."""
+    from lava_dl import slayer
+
+    torch.manual_seed(6)
+    block = slayer.block.cuba.Dense(dict(threshold=0.5, current_decay=0.2, voltage_decay=0.1), 12, 9,
+                                    weight_scale=3)
+    x = (torch.rand(2, 12, 30) < 0.4).float()
+    out = block(x)
+    synaptic = block.synapse(x).detach().requires_grad_()
+    spikes = block.neuron(synaptic)
+    assert out.movedim(-1, 1).is_contiguous()
+    assert torch.equal(out[..., 0], torch.zeros_like(out[..., 0]))
+    assert torch.equal(out[..., 1:], spikes[..., :-1]) and spikes.sum() > 0
+    weights = torch.randn(out.shape)
+    grad_out = torch.autograd.grad((block(x) * weights).sum(), block.synapse.weight)[0]
+    grad_ref = torch.autograd.grad((torch.cat([torch.zeros_like(spikes[..., :1]), spikes[..., :-1]], -1)
+                                    * weights).sum(), synaptic)[0]
+    grad_weight_ref = torch.autograd.grad(block.synapse(x), block.synapse.weight, grad_ref)[0]
+    assert torch.allclose(grad_out, grad_weight_ref, rtol=1e-5, atol=1e-6) and grad_out.abs().sum() > 0
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_fused_delay_equals_shift_of_the_output(graded):
+    """The kernel writing messages one step late == shifting the undelayed output (values and gradients)."""
+    from lava_dl.slayer.neuron.base import Neuron as BaseNeuron
+
+    results = []
+    for delayed in (cuba.Neuron.delayed, BaseNeuron.delayed):
+        torch.manual_seed(7)
+        neuron = cuba.Neuron(threshold=0.5, current_decay=(0.1, 0.3), voltage_decay=(0.02, 0.1),
+                             shared_param=False, shape=(6,), requires_grad=True, graded_spike=graded,
+                             persistent_state=True)
+        x = _time_major(_grid_input((3, 6, 40), 8, amplitude=60)).requires_grad_()
+        first = torch.rand(3, 6, 1)
+        outputs = []
+        for part in (x[..., :25], x[..., 25:]):  # two calls: states carried between them
+            out, last = delayed(neuron, part, first)
+            outputs += [out, last]
+        weights = torch.randn(3, 6, 40, generator=torch.Generator().manual_seed(9))
+        (torch.cat(outputs[0::2], -1) * weights).sum().backward()
+        results.append((*outputs, x.grad, neuron.current_decay.grad, neuron.voltage_decay.grad,
+                        neuron._states["u"], neuron._states["v"]))
+    assert results[0][0][..., 1:].sum() > 0
+    for a, b in zip(*results):
+        assert torch.equal(a, b)

@@ -116,6 +116,17 @@ def test_time_steps_and_batch_are_independent():
     assert z.shape == (2, 4, 5)
 
 
+def test_outputs_are_time_major_and_chain_without_copies():
+    """Synapse outputs are stored time-major (``N, T, ...``), so the next layer reads them in place."""
+    torch.manual_seed(5)
+    dense, conv = synapse.Dense(6, 4), synapse.Conv(3, 5, 3, padding=1)
+    for syn, x in ((dense, torch.rand(2, 6, 7)), (conv, torch.rand(2, 3, 4, 5, 7))):
+        y = syn(x)
+        assert y.movedim(-1, 1).is_contiguous() and not y.is_contiguous()
+        # values do not depend on the memory order of the input
+        x_time_major = x.movedim(-1, 1).contiguous().movedim(1, -1)
+        assert torch.allclose(syn(x_time_major), y, atol=1e-6)
+
 def test_forward_equals_conv3d_of_lava_dl():
     """The fast forward equals lava-dl's 3-D convolution with a unit time kernel."""
     torch.manual_seed(2)

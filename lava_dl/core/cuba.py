@@ -10,15 +10,13 @@ Per neuron and time step (integers, 24-bit states)::
 forever, 4096 forgets it every step. (lava-nc's own LIF adds a hidden 1 to
 ``du``; this model does not, so hdf5 values are used as they are.)
 
-The rule is written once, as two scalar functions (:func:`current_update`,
-:func:`voltage_update`). The Lava step (:func:`fixed_step`) and the
-time-major training kernels (:func:`current_forward`, :func:`voltage_forward`)
-are loops around them.
+The rule is written once, as scalar functions (:func:`current_update`,
+:func:`voltage_update`, :func:`spike_reset`). The Lava step (:func:`fixed_step`)
+and the training kernels (:func:`cuba_forward`; :func:`current_forward` and
+:func:`voltage_forward` when a norm sits between the two) are loops around them.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -33,6 +31,7 @@ from lava_dl.core.fixed_point import (
     wrap24,
 )
 from lava_dl.core.spec import NeuronSpec, Param, State
+from lava_dl.core.vector_math import exp_nonpositive
 
 #: Parameters shared by the families built on CUBA's current and voltage rules.
 CURRENT_DECAY = Param("du", "iDecay", 0, DECAY_UNITY, 0, "current decay, fraction of 4096 lost per step")
@@ -183,103 +182,162 @@ def integrator_backward(grad_out, decay_int, y_rec, y0, spiked, state_scale, wan
             grad_decay[m] = gd / state_scale / DECAY_UNITY
 
 
+@inline
+def surrogate(margin, inv_tau, height, graded):
+    """lava-dl's spike surrogate at ``margin = v - theta`` (real units).
+
+    Laplace kernel ``height * exp(-|margin| / tau)``; for graded spikes the one-sided
+    ``height * exp(min(margin, 0) / tau)``. ``height`` comes from :func:`surrogate_height`.
+    """
+    if graded:
+        return height * exp_nonpositive(min(margin, 0.0) * inv_tau)
+    return height * exp_nonpositive(-abs(margin) * inv_tau)
+
+
+@inline
+def surrogate_height(tau_rho, scale_rho, graded):
+    """Peak of :func:`surrogate`: ``scale`` (graded) or ``scale / (2 tau)``."""
+    return scale_rho if graded else scale_rho / (2.0 * tau_rho)
+
+
 @jit
 def spike_backward(grad_s, v_int, state_scale, theta, tau_rho, scale_rho, graded, grad_v):
-    """Surrogate derivative of the spike w.r.t. the real voltage (lava-dl's Laplace kernel)."""
+    """Surrogate derivative of the spike w.r.t. the real voltage (:func:`surrogate`)."""
     rows, steps = grad_s.shape
     inv = 1.0 / state_scale
+    inv_tau = 1.0 / tau_rho
+    height = surrogate_height(tau_rho, scale_rho, graded)
     for m in range(rows):
         for t in range(steps):
-            dv = v_int[m, t] * inv - theta
-            if graded:
-                rho = scale_rho * math.exp(min(dv, 0.0) / tau_rho)
-            else:
-                rho = scale_rho / (2.0 * tau_rho) * math.exp(-abs(dv) / tau_rho)
-            grad_v[m, t] = grad_s[m, t] * rho
+            grad_v[m, t] = grad_s[m, t] * surrogate(v_int[m, t] * inv - theta, inv_tau, height, graded)
+
+
+# --------------------------------------------------------------------------
+# Fused training kernels on ``(B, T, K)`` arrays: B independent blocks of K
+# neurons, time in the middle. A batch of (N, C, ..., T) activations is either
+# (N, T, C*...) when stored time-major (what the synapses produce: no copy) or
+# (N*C*..., T, 1) when stored time-last; the inner loop over K vectorises.
+# Per-neuron parameters and states are (B, K) arrays.
+# --------------------------------------------------------------------------
 
 
 @jit
-def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded, s_out, u_out, v_out):
+def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded, delay, s_out, last_out,
+                 u_out, v_out):
     """Fused training forward (no norm between current and voltage): both rules per step.
 
-    Same arithmetic as :func:`current_forward` followed by :func:`voltage_forward`,
-    in one pass over memory. ``u0``/``v0`` are the initial states. ``u_out`` may be
-    an empty ``(0, 0)`` array when the current record is not needed.
+    Same arithmetic as :func:`current_forward` followed by :func:`voltage_forward`
+    (and as :func:`fixed_step`), in one pass over memory. ``x`` is the real input;
+    the message of step ``t`` goes to ``s_out[:, t + delay]`` (``delay`` is 0, or 1
+    for a block's synaptic latency: the caller fills ``s_out[:, 0]``); ``last_out``
+    ``(B, K)`` receives the message of the last step. ``v_out`` receives the
+    pre-reset voltage and ``u_out`` the current, or is an empty ``(0, 0, 0)`` array
+    when not needed. ``u0``/``v0`` are the initial states.
     """
-    rows, steps = x.shape
+    blocks, steps, width = x.shape
     record_u = u_out.shape[0] > 0
     inv = 1.0 / state_scale
-    for m in range(rows):
-        u = np.int64(u0[m])
-        v = np.int64(v0[m])
-        d_u = du[m]
-        d_v = dv[m]
-        b = bias_scaled[m]
-        th = vth_scaled[m]
+    u = np.empty(width, np.int64)
+    v = np.empty(width, np.int64)
+    for b in range(blocks):
+        for k in range(width):
+            u[k] = u0[b, k]
+            v[k] = v0[b, k]
         for t in range(steps):
-            u = current_update(u, np.int64(x[m, t] * state_scale), d_u)
-            v = voltage_update(v, u, d_v, b)
-            if record_u:
-                u_out[m, t] = u
-            v_out[m, t] = v
-            s_out[m, t], v = spike_reset(v, th, graded, inv)
+            row = t + delay
+            for k in range(width):
+                cur = current_update(u[k], np.int64(x[b, t, k] * state_scale), du[b, k])
+                vol = voltage_update(v[k], cur, dv[b, k], bias_scaled[b, k])
+                u[k] = cur
+                if record_u:
+                    u_out[b, t, k] = cur
+                v_out[b, t, k] = vol
+                message, v[k] = spike_reset(vol, vth_scaled[b, k], graded, inv)
+                if row < steps:
+                    s_out[b, row, k] = message
+                else:
+                    last_out[b, k] = message
+        if delay == 0:
+            for k in range(width):
+                last_out[b, k] = s_out[b, steps - 1, k]
 
 
 @jit
 def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, reset_rec, u0, v0, du, dv,
-                  state_scale, theta, tau_rho, scale_rho, graded, want_decay, grad_x, grad_du, grad_dv):
+                  state_scale, theta, tau_rho, scale_rho, graded, delay, want_decay, grad_x, grad_du,
+                  grad_dv):
     """Fused adjoint of the current and voltage integrators under a surrogate spike.
 
-    Serves every neuron built on CUBA's two integrators (CUBA, ALIF). Per row, in one
-    backward pass: the surrogate derivative of the spike at ``margin_rec / S - theta``
-    (CUBA: the voltage and the threshold; ALIF: ``v - (θ + r)`` and 0), then
-    :func:`integrator_backward` for the voltage and for the current (resets ignored,
-    as in lava-dl). ``reset_rec`` marks steps after which v was reset (CUBA's spikes),
-    or is an empty ``(0, 0)`` array (ALIF never resets v). ``grad_u_out``/``grad_v_out``
-    are gradients w.r.t. the recorded real current and voltage, or empty when unused.
+    Serves every neuron built on CUBA's two integrators (CUBA, ALIF); arrays are
+    ``(B, T, K)`` as for :func:`cuba_forward`, per-neuron ones ``(B, K)``. Per neuron,
+    in one backward pass: the surrogate derivative of the spike at
+    ``margin_rec / S - theta`` (CUBA: the voltage and the threshold; ALIF:
+    ``v - (θ + r)`` and 0), then :func:`integrator_backward` for the voltage and for
+    the current (resets ignored, as in lava-dl). ``reset_rec`` marks steps after
+    which v was reset (CUBA's spikes), or is an empty ``(0, 0, 0)`` array (ALIF never
+    resets v). ``grad_u_out``/``grad_v_out`` are gradients w.r.t. the recorded real
+    current and voltage, or empty when unused. With ``delay = 1`` the messages were
+    written one step late (see :func:`cuba_forward`): ``grad_s`` and ``reset_rec``
+    are read one step later. The decay gradients ``grad_du``/``grad_dv`` (``(B, K)``)
+    are written only if ``want_decay``.
     """
-    rows, steps = grad_s.shape
+    blocks, steps, width = grad_s.shape
     has_gu = grad_u_out.shape[0] > 0
     has_gv = grad_v_out.shape[0] > 0
     has_reset = reset_rec.shape[0] > 0
-    # The surrogate is evaluated in float32 in its own loop, which the compiler
-    # vectorises; exp dominates the cost of the backward pass.
-    inv = np.float32(1.0 / state_scale)
-    inv_tau = np.float32(1.0 / tau_rho)
-    theta32 = np.float32(theta)
-    height = np.float32(scale_rho if graded else scale_rho / (2.0 * tau_rho))
-    zero = np.float32(0.0)
-    rho = np.empty(steps, np.float32)
-    for m in range(rows):
-        for t in range(steps):
-            margin = np.float32(margin_rec[m, t]) * inv - theta32
-            if graded:
-                rho[t] = height * math.exp(min(margin, zero) * inv_tau)
-            else:
-                rho[t] = height * math.exp(-abs(margin) * inv_tau)
-        alpha_u = 1.0 - du[m] / DECAY_UNITY
-        alpha_v = 1.0 - dv[m] / DECAY_UNITY
-        gv = 0.0
-        gu = 0.0
-        acc_u = 0.0
-        acc_v = 0.0
+    # Pass 1, flat over memory so that the compiler vectorises it: the spike's
+    # surrogate term, written into grad_x (exp dominates the whole backward pass).
+    inv = 1.0 / state_scale
+    inv_tau = 1.0 / tau_rho
+    height = surrogate_height(tau_rho, scale_rho, graded)
+    flat_grad_s, flat_margin, flat_grad_x = grad_s.ravel(), margin_rec.ravel(), grad_x.ravel()
+    shift = delay * width  # the message of step t sits at step t + delay
+    for b in range(blocks):
+        start = b * steps * width
+        stop = start + (steps - delay) * width
+        # 1-D slices indexed from 0, so the compiler knows every index is in range
+        out, margin = flat_grad_x[start:stop], flat_margin[start:stop]
+        grad = flat_grad_s[start + shift:stop + shift]
+        for i in range(out.size):
+            out[i] = grad[i] * surrogate(margin[i] * inv - theta, inv_tau, height, graded)
+        flat_grad_x[stop:start + steps * width] = 0.0
+    # Pass 2: the two integrators' adjoint recurrences, backwards in time.
+    gu = np.empty(width, np.float64)
+    gv = np.empty(width, np.float64)
+    acc_u = np.empty(width, np.float64)
+    acc_v = np.empty(width, np.float64)
+    alpha_u = np.empty(width, np.float64)
+    alpha_v = np.empty(width, np.float64)
+    for b in range(blocks):
+        for k in range(width):
+            gu[k] = 0.0
+            gv[k] = 0.0
+            acc_u[k] = 0.0
+            acc_v[k] = 0.0
+            alpha_u[k] = 1.0 - du[b, k] / DECAY_UNITY
+            alpha_v[k] = 1.0 - dv[b, k] / DECAY_UNITY
         for t in range(steps - 1, -1, -1):
-            gv = grad_s[m, t] * rho[t] + alpha_v * gv
-            if has_gv:
-                gv += grad_v_out[m, t]
-            gu = gv + alpha_u * gu
-            if has_gu:
-                gu += grad_u_out[m, t]
-            grad_x[m, t] = gu
-            if want_decay:
-                if t == 0:
-                    prev_u = u0[m]
-                    prev_v = v0[m]
-                else:
-                    prev_u = u_rec[m, t - 1]
-                    prev_v = 0 if has_reset and reset_rec[m, t - 1] != 0 else v_rec[m, t - 1]
-                acc_u -= gu * prev_u
-                acc_v -= gv * prev_v
+            for k in range(width):
+                g_v = grad_x[b, t, k] + alpha_v[k] * gv[k]
+                if has_gv:
+                    g_v += grad_v_out[b, t, k]
+                g_u = g_v + alpha_u[k] * gu[k]
+                if has_gu:
+                    g_u += grad_u_out[b, t, k]
+                gv[k] = g_v
+                gu[k] = g_u
+                grad_x[b, t, k] = g_u
+                if want_decay:
+                    if t == 0:
+                        prev_u = u0[b, k]
+                        prev_v = v0[b, k]
+                    else:
+                        prev_u = u_rec[b, t - 1, k]
+                        reset = has_reset and reset_rec[b, t - 1 + delay, k] != 0
+                        prev_v = 0 if reset else v_rec[b, t - 1, k]
+                    acc_u[k] -= g_u * prev_u
+                    acc_v[k] -= g_v * prev_v
         if want_decay:
-            grad_du[m] = acc_u / state_scale / DECAY_UNITY
-            grad_dv[m] = acc_v / state_scale / DECAY_UNITY
+            for k in range(width):
+                grad_du[b, k] = acc_u[k] / state_scale / DECAY_UNITY
+                grad_dv[b, k] = acc_v[k] / state_scale / DECAY_UNITY

@@ -5,10 +5,12 @@ The parameters are stored exactly as in lava-dl (a 5-D ``weight`` of shape
 dicts port. The forward pass avoids 3-D convolutions: Dense is a matrix product
 over the channel axis and Conv folds time into the batch and runs ``conv2d``.
 
-Tensors are ``N, C, T`` (dense) or ``N, C, H, W, T`` (conv), time last. The
-deployed integer counterparts are :func:`lava_dl.core.synapse.dense_fixed` and
-:func:`lava_dl.core.synapse.conv_fixed`; see :func:`conv_weight_to_lava` for the
-layout conversion.
+Tensors are ``N, C, T`` (dense) or ``N, C, H, W, T`` (conv), time last. Outputs
+are stored time-major (memory ordered ``N, T, C, ...``, a permuted view), which is
+what the matrix products produce and what the next synapse and the neuron kernels
+read without a transposing copy. The deployed integer counterparts are
+:func:`lava_dl.core.synapse.dense_fixed` and :func:`lava_dl.core.synapse.conv_fixed`;
+see :func:`conv_weight_to_lava` for the layout conversion.
 """
 
 from __future__ import annotations
@@ -149,12 +151,14 @@ class Dense(_Synapse):
                 raise ValueError(f"Dense: expected spatial size (H, W) = {self.kernel_size}, "
                                  f"got shape {tuple(x.shape)}")
             n, _, _, _, t = x.shape
-            return torch.matmul(weight, x.reshape(n, -1, t)).reshape(n, self.out_channels, 1, 1, t)
+            y = F.linear(x.reshape(n, -1, t).transpose(1, 2), weight).transpose(1, 2)
+            return y.reshape(n, self.out_channels, 1, 1, t)
         if x.dim() == 5 and x.shape[2] == 1 and x.shape[3] == 1:  # N, C, 1, 1, T as lava-dl accepts
             n, c, _, _, t = x.shape
             return self.forward(x.reshape(n, c, t)).reshape(n, self.out_channels, 1, 1, t)
         self._check_input(x, 3, "N, C, T")
-        return torch.matmul(weight, x)
+        # (N, T, C) @ W^T: time-major memory in and out, so no operand is transposed in memory
+        return F.linear(x.transpose(1, 2), weight).transpose(1, 2)
 
 
 class Conv(_Synapse):
@@ -226,7 +230,7 @@ class Conv(_Synapse):
         weight = self.effective_weight()[..., 0]
         y = F.conv2d(x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w), weight, stride=self.stride,
                      padding=self.padding, dilation=self.dilation, groups=self.groups)
-        return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1).contiguous()
+        return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)
 
 
 def conv_weight_to_lava(weight: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from torch import nn
 from lava_dl.core import records
 from lava_dl.slayer import complex_synapse as _complex_synapse
 from lava_dl.slayer import synapse as _synapse
+from lava_dl.slayer.utils import delay_shift
 
 
 def family(neuron_cls: type, module: str) -> tuple[type, ...]:
@@ -67,17 +68,30 @@ class _Block(nn.Module):
             raise TypeError(f"neuron_params must be a dict of neuron arguments, got {type(neuron_params)}")
         return self.neuron_class(**neuron_params, **shape_kwargs)
 
+    def _first_step(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Step 0 of the delayed output ``x``: the last output of the previous call (persistent
+        state, same shape), else ``None`` (zeros)."""
+        neuron = getattr(self, "neuron", None)
+        last = self._last_output
+        if neuron is not None and neuron.persistent_state and last is not None \
+                and last.shape[:-1] == x.shape[:-1]:
+            return last
+        return None
+
+    def _keep_last(self, last: torch.Tensor) -> None:
+        neuron = getattr(self, "neuron", None)
+        if neuron is not None and neuron.persistent_state:
+            self._last_output = last.detach()
+
     def _finish(self, x: torch.Tensor):
         """Apply the one-step synaptic latency and the optional event-rate log."""
         if self.delay_shift:
-            first = torch.zeros_like(x[..., :1])
-            neuron = getattr(self, "neuron", None)
-            if neuron is not None and neuron.persistent_state and self._last_output is not None \
-                    and self._last_output.shape == first.shape:
-                first = self._last_output
-            if neuron is not None and neuron.persistent_state:
-                self._last_output = x[..., -1:].detach()
-            x = torch.cat([first, x[..., :-1]], dim=-1)
+            first = self._first_step(x)
+            self._keep_last(x[..., -1:])
+            x = delay_shift(x, first)
+        return self._log(x)
+
+    def _log(self, x: torch.Tensor):
         if self.count_log:
             return x, torch.mean(x.detach() != 0).item() if x.numel() else 0.0
         return x
@@ -199,9 +213,15 @@ class _Weighted(_Block):
 
     def forward(self, x: torch.Tensor):
         z = self.synapse(x)
-        if self.neuron is not None:
-            z = self.neuron(z)
-        return self._finish(z)
+        if self.neuron is None:
+            return self._finish(z)
+        if not self.delay_shift or not hasattr(self.neuron, "delayed"):
+            return self._finish(self.neuron(z))
+        # the neuron writes its output one step late itself (no extra pass over memory)
+        reference = z[0] if isinstance(z, tuple) else z  # complex synapses give (real, imag)
+        out, last = self.neuron.delayed(z, self._first_step(reference))
+        self._keep_last(last)
+        return self._log(out)
 
     def _prepare_export(self):
         self._check_deployable()

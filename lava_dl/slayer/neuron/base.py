@@ -10,6 +10,7 @@ from torch import nn
 
 from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP
 from lava_dl.core.spec import NeuronSpec
+from lava_dl.slayer.utils import delay_shift
 
 
 def _as_shape(shape) -> tuple[int, ...] | None:
@@ -208,6 +209,17 @@ class Neuron(nn.Module):
         """Integer decay as deployed: ``rne`` of the stored float (scalar or per channel)."""
         values = torch.round(param.detach()).to(torch.int64).cpu().numpy()
         return values if values.size > 1 else int(values[0])
+
+    def delayed(self, x, first: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output for input ``x`` delayed by one step (a block's synaptic latency).
+
+        Returns ``([first, out[..., :-1]], out[..., -1:])``: the delayed output, whose
+        step 0 is ``first`` (default zeros), and the output's last step (carried to the
+        next call by blocks with persistent state). Families whose kernel can write the
+        messages one step late override this to save a pass over memory.
+        """
+        out = self(x)
+        return delay_shift(out, first), out[..., -1:]
 
     def _apply_dropout(self, spikes: torch.Tensor) -> torch.Tensor:
         return self.drop(spikes) if self.drop is not None else spikes

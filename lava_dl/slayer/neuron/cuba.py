@@ -66,37 +66,61 @@ class Neuron(_BaseNeuron):
         With ``record=False`` the current and voltage may be returned as ``None``
         (the fast path does not materialise them).
         """
-        self._check_input(x)
-        if self.requires_grad:
-            self.clamp()
-        rows, steps = x[..., 0].numel(), x.shape[-1]
-        flat = x.reshape(rows, steps)
-        vth = self.v_th_mant
-        vth_scaled = np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
         if self.norm is None and self.fused:
-            keep = record or self.persistent_state
-            out = CubaDynamics.apply(
-                flat, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x),
-                self.state("u", x), self.state("v", x), self.s_scale, vth_scaled, self.surrogate,
-                self.graded_spike, keep)
-            if not keep:
-                return None, None, out.reshape(x.shape)
-            spikes, current, voltage = out
-            self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
-            self.keep_state("v", torch.round(voltage[:, -1] * self.s_scale) * (spikes[:, -1] == 0))
-            return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
-        current = LeakyIntegrator.apply(flat, self.per_row(self.current_decay, x), self.state("u", x),
-                                        self.s_scale)
+            return self._fused(x, record)
+        self._prepare(x)
+        rows, steps = x[..., 0].numel(), x.shape[-1]
+        current = LeakyIntegrator.apply(x.reshape(rows, steps), self.per_row(self.current_decay, x),
+                                        self.state("u", x), self.s_scale)
         self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
         if self.norm is not None:
             current = self.norm(current.reshape(x.shape)).reshape(rows, steps)
         spikes, voltage = SpikingIntegrator.apply(
             current, self.per_row(self.voltage_decay, x), self.state("v", x), self.s_scale,
-            np.zeros(rows, np.int64), vth_scaled, self.surrogate, self.graded_spike)
+            np.zeros(rows, np.int64), self._vth_scaled(rows), self.surrogate, self.graded_spike)
         self.keep_state("v", torch.round(voltage[:, -1] * self.s_scale) * (spikes[:, -1] == 0))
         return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
+
+    def _prepare(self, x: torch.Tensor) -> None:
+        self._check_input(x)
+        if self.requires_grad:
+            self.clamp()
+
+    def _vth_scaled(self, rows: int) -> np.ndarray:
+        vth = self.v_th_mant
+        return np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
+
+    def _fused(self, x: torch.Tensor, record: bool, first: torch.Tensor | None = None,
+               last: np.ndarray | None = None):
+        """:meth:`dynamics` in one compiled pass; ``first``/``last`` as in :class:`CubaDynamics`."""
+        self._prepare(x)
+        rows = x[..., 0].numel()
+        keep = record or self.persistent_state
+        if last is None:
+            last = np.empty(rows, np.float32)
+        out = CubaDynamics.apply(
+            x, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), self.state("u", x),
+            self.state("v", x), self.s_scale, self._vth_scaled(rows), self.surrogate, self.graded_spike, keep,
+            first, last)
+        if not keep:
+            return None, None, out
+        spikes, current, voltage = out
+        self.keep_state("u", torch.round(current[..., -1].reshape(-1) * self.s_scale))
+        self.keep_state("v", torch.round(voltage[..., -1].reshape(-1) * self.s_scale)
+                        * torch.from_numpy(last == 0))
+        return current, voltage, spikes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
         _, _, spikes = self.dynamics(x, record=False)
         return self._apply_dropout(spikes)
+
+    def delayed(self, x: torch.Tensor, first: torch.Tensor | None = None):
+        """:meth:`forward` delayed by one step, with the kernel writing each message one step late."""
+        if self.norm is not None or not self.fused or self.drop is not None:
+            return super().delayed(x, first)
+        if first is None:
+            first = torch.zeros((), dtype=torch.float32).expand(*x.shape[:-1], 1)
+        last = np.empty(x[..., 0].numel(), np.float32)
+        _, _, spikes = self._fused(x, record=False, first=first, last=last)
+        return spikes, torch.from_numpy(last).reshape(*x.shape[:-1], 1)

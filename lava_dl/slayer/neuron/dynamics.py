@@ -12,9 +12,12 @@ import torch
 
 from lava_dl.core import alif as _alif
 from lava_dl.core import cuba as _cuba
+from lava_dl.slayer import _memory
 
 _EMPTY_MASK = np.zeros((0, 0), np.uint8)
-_EMPTY_GRAD = np.zeros((0, 0), np.float32)
+_EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
+_EMPTY_INT = np.zeros((0, 0), np.int32)
+_EMPTY_INT3 = np.zeros((0, 0, 0), np.int32)
 
 
 def _rows_int(decay: torch.Tensor) -> np.ndarray:
@@ -35,27 +38,32 @@ def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, d
     return torch.from_numpy(grad_in).to(dtype), (torch.from_numpy(grad_d).to(decay.dtype) if want else None)
 
 
-def _two_integrator_adjoint(ctx, grad_s, grad_u, grad_v, margin, theta, u, v, reset, u0, v0, du, dv):
+def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, u, v, reset, u0, v0, du, dv,
+                            delay=0):
     """Backward of a neuron built on CUBA's current and voltage integrators (CUBA, ALIF).
 
+    Records and per-neuron arrays are in the ``(B, T, K)`` / ``(B, K)`` form of
+    ``layout`` (a :class:`BlockLayout`); the incoming gradients are tensors.
     ``ctx`` holds ``saved_tensors = (current_decay, voltage_decay)``, ``surrogate``,
-    ``state_scale`` and ``graded``; returns ``(grad_x, grad_current_decay, grad_voltage_decay)``.
+    ``state_scale`` and ``graded``; ``delay`` is that of :func:`lava_dl.core.cuba.cuba_forward`.
+    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)`` (``grad_x`` in the
+    layout's memory order).
     """
     current_decay, voltage_decay = ctx.saved_tensors
     _, tau_rho, scale_rho = ctx.surrogate
     shape = margin.shape
-    gs = _as_numpy(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
-    gu = _as_numpy(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD
-    gv = _as_numpy(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD
+    gs = layout.array(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
+    gu = layout.array(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD3
+    gv = layout.array(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD3
     want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
-    grad_x = np.empty(shape, np.float32)
-    grad_du = np.zeros(shape[0], np.float64)
-    grad_dv = np.zeros(shape[0], np.float64)
+    grad_x_tensor, grad_x = layout.empty(np.float32)
+    grad_du = np.zeros(shape[::2], np.float64)
+    grad_dv = np.zeros(shape[::2], np.float64)
     _cuba.cuba_backward(gs, gu, gv, margin, u, v, reset, u0, v0, du, dv, ctx.state_scale, theta, tau_rho,
-                        scale_rho, ctx.graded, want, grad_x, grad_du, grad_dv)
-    g_du = torch.from_numpy(grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
-    g_dv = torch.from_numpy(grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
-    return torch.from_numpy(grad_x), g_du, g_dv
+                        scale_rho, ctx.graded, delay, want, grad_x, grad_du, grad_dv)
+    g_du = torch.from_numpy(grad_du.ravel()).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
+    g_dv = torch.from_numpy(grad_dv.ravel()).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+    return grad_x_tensor, g_du, g_dv
 
 
 def _check_cpu(x: torch.Tensor) -> None:
@@ -64,6 +72,59 @@ def _check_cpu(x: torch.Tensor) -> None:
             "lava_dl neuron kernels run on CPU tensors; move the network to the CPU "
             f"(got a tensor on {x.device})"
         )
+
+
+class BlockLayout:
+    """How a ``(N, *S, T)`` activation maps onto the ``(B, T, K)`` arrays of the fused kernels.
+
+    Synapses produce time-major activations (memory ordered ``N, T, *S``); those are
+    read in place as ``(N, T, prod(S))``. Anything else is viewed (or, if its memory
+    is in neither order, copied) as time-last rows ``(N * prod(S), T, 1)``. Outputs
+    come back in the input's memory order, so a chain of blocks never transposes.
+    """
+
+    def __init__(self, x: torch.Tensor):
+        self.shape = tuple(x.shape)
+        n, steps = self.shape[0], self.shape[-1]
+        width = int(np.prod(self.shape[1:-1], dtype=np.int64))
+        self.time_major = width > 1 and steps > 1 and self._permuted(x).is_contiguous()
+        self.blocks, self.width = (n, width) if self.time_major else (n * width, 1)
+        self.steps = steps
+
+    def _permuted(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with its time axis moved to position 1: ``(N, T, *S)``."""
+        return x.movedim(-1, 1)
+
+    def array(self, x: torch.Tensor, dtype) -> np.ndarray:
+        """``x`` (shape :attr:`shape`) as a C-contiguous ``(B, T, K)`` numpy array of ``dtype``.
+
+        ``dtype=None`` returns a view of ``x`` (which must then be in this memory order).
+        """
+        if self.time_major:
+            x = self._permuted(x)
+        flat = x.detach().reshape(self.blocks, self.steps, self.width).cpu().numpy()
+        return flat if dtype is None else np.ascontiguousarray(flat, dtype=dtype)
+
+    def per_neuron(self, values: np.ndarray) -> np.ndarray:
+        """One value per ``(batch, neuron)`` row, in ``(N, *S)`` order, as a ``(B, K)`` array."""
+        return values.reshape(self.blocks, self.width)
+
+    def tensor(self, arr: np.ndarray) -> torch.Tensor:
+        """Inverse of :meth:`array`: a tensor of shape :attr:`shape` sharing memory with ``arr``."""
+        t = torch.from_numpy(arr)
+        if self.time_major:
+            n, *spatial, steps = self.shape
+            return t.reshape(n, steps, *spatial).movedim(1, -1)
+        return t.reshape(self.shape)
+
+    def empty(self, dtype) -> tuple[torch.Tensor, np.ndarray]:
+        """A new float tensor of shape :attr:`shape` in this memory order, and its ``(B, T, K)`` array."""
+        arr = _memory.empty((self.blocks, self.steps, self.width), dtype)
+        return self.tensor(arr), arr
+
+    def records(self, dtype) -> np.ndarray:
+        """A new ``(B, T, K)`` array for a kernel's records."""
+        return _memory.empty((self.blocks, self.steps, self.width), dtype)
 
 
 class LeakyIntegrator(torch.autograd.Function):
@@ -130,42 +191,57 @@ class SpikingIntegrator(torch.autograd.Function):
 class CubaDynamics(torch.autograd.Function):
     """Whole CUBA neuron in one compiled pass each way (used when no norm sits between u and v).
 
-    Returns the spikes, and with ``record=True`` also the recorded real current ``u / S``
-    and pre-reset voltage ``v / S`` (not materialised otherwise: training needs only spikes).
+    ``forward(x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
+    record, first, last)``: ``x`` is the ``(N, *S, T)`` real input; the decays, initial
+    states and scaled thresholds are given per ``(batch, neuron)`` row. ``first``
+    (``None``, or a tensor shaped like ``x[..., :1]``) asks for the output delayed by
+    one step, a block's synaptic latency, with ``first`` as its step 0; ``last`` is a
+    float32 numpy array, one value per row, that receives the message of the last step.
+
+    Returns the messages, and with ``record=True`` also the recorded real current
+    ``u / S`` and pre-reset voltage ``v / S`` (not materialised otherwise: training
+    needs only spikes). Outputs keep the input's memory order (see :class:`BlockLayout`).
     """
 
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
-                record):
+                record, first, last):
         _check_cpu(x)
         ctx.set_materialize_grads(False)
-        xs = _as_numpy(x, np.float32)
-        du, dv = _rows_int(current_decay), _rows_int(voltage_decay)
-        u0_np, v0_np = _as_numpy(u0, np.int64), _as_numpy(v0, np.int64)
+        layout = BlockLayout(x)
+        xs = layout.array(x, np.float32)
+        du = layout.per_neuron(_rows_int(current_decay))
+        dv = layout.per_neuron(_rows_int(voltage_decay))
+        u0_np = layout.per_neuron(_as_numpy(u0, np.int64))
+        v0_np = layout.per_neuron(_as_numpy(v0, np.int64))
         want_u = record or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        s = np.empty(xs.shape, np.float32)
-        u = np.empty(xs.shape if want_u else (0, 0), np.int32)
-        v = np.empty(xs.shape, np.int32)
-        _cuba.cuba_forward(xs, float(state_scale), du, dv, np.zeros(len(du), np.int64), vth_scaled, u0_np,
-                           v0_np, bool(graded), s, u, v)
+        spikes, s = layout.empty(np.float32)
+        delay = 0 if first is None else 1
+        if delay:
+            spikes[..., 0] = first[..., 0]
+        u = layout.records(np.int32) if want_u else _EMPTY_INT3
+        v = layout.records(np.int32)
+        _cuba.cuba_forward(xs, float(state_scale), du, dv, np.zeros_like(du), layout.per_neuron(vth_scaled),
+                           u0_np, v0_np, bool(graded), delay, s, layout.per_neuron(last), u, v)
         ctx.save_for_backward(current_decay, voltage_decay)
+        ctx.layout = layout
         ctx.arrays = (u, v, s, u0_np, v0_np, du, dv)
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
-        spikes = torch.from_numpy(s)
+        ctx.delay = delay
         if not record:
             return spikes
         scale = 1.0 / state_scale
-        return spikes, torch.from_numpy(u).to(x.dtype) * scale, torch.from_numpy(v).to(x.dtype) * scale
+        return (spikes, layout.tensor(u).to(x.dtype) * scale, layout.tensor(v).to(x.dtype) * scale)
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         u, v, s, u0, v0, du, dv = ctx.arrays
         theta = ctx.surrogate[0]
-        grads = _two_integrator_adjoint(ctx, grad_s, grad_u, grad_v, v, theta, u, v, s, u0, v0, du, dv)
-        return (*grads, None, None, None, None, None, None, None)
+        grads = _two_integrator_adjoint(ctx, ctx.layout, grad_s, grad_u, grad_v, v, theta, u, v, s, u0, v0,
+                                        du, dv, ctx.delay)
+        return (*grads, *([None] * 9))
 
 
-_EMPTY_INT = np.zeros((0, 0), np.int32)
 
 
 class AlifDynamics(torch.autograd.Function):
@@ -203,6 +279,7 @@ class AlifDynamics(torch.autograd.Function):
                            s, margin, u, v, _EMPTY_INT, _EMPTY_INT)
         ctx.save_for_backward(current_decay, voltage_decay)
         ctx.arrays = (margin, u, v, init[0].copy(), init[1].copy(), du, dv)
+        ctx.layout = BlockLayout(x)
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
         spikes = torch.from_numpy(s).to(x.dtype)
         if not record:
@@ -214,7 +291,10 @@ class AlifDynamics(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         margin, u, v, u0, v0, du, dv = ctx.arrays
+        layout = ctx.layout
+        margin, u, v = (a[..., None] if a.size else _EMPTY_INT3 for a in (margin, u, v))
+        per_neuron = [layout.per_neuron(a) for a in (u0, v0, du, dv)]
         # ALIF never resets v; its surrogate sits at the margin v - (θ + r).
-        grads = _two_integrator_adjoint(ctx, grad_s, grad_u, grad_v, margin, 0.0, u, v, _EMPTY_GRAD, u0, v0,
-                                        du, dv)
+        grads = _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, 0.0, u, v, _EMPTY_GRAD3,
+                                        *per_neuron)
         return (*grads, None, None, None, None, None, None, None)
