@@ -106,6 +106,7 @@ class _AbstractConvModel(PyLoihiProcessModel):
     dilation: np.ndarray = LavaPyType(np.ndarray, np.int32)
     groups: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
 
     #: dtype of the kernel's sums (``a_buf`` is written in place when it has this dtype).
     _dtype = np.int32
@@ -131,7 +132,9 @@ class _AbstractConvModel(PyLoihiProcessModel):
         binary_needs_wrap = self._fixed and syn.conv_sum_bound(wt) >= 1 << 23
         self._plan = (wt, *taps, int(self.groups[0]))
         self._binary_needs_wrap = binary_needs_wrap
-        self._out = np.zeros(out_shape, dtype=self._dtype)
+        self._exp = int(self.weight_exp[0])
+        # shifted sums of graded payloads need 64 bits before the shift
+        self._out = np.zeros(out_shape, dtype=self._wide if self._exp else self._dtype)
 
     def run_spk(self):
         self.a_out.send(self.a_buf)
@@ -140,9 +143,14 @@ class _AbstractConvModel(PyLoihiProcessModel):
         if self._plan is None:
             self._make_plan(s.shape)
         buf = self.a_buf
-        direct = buf.dtype == self._dtype and buf.flags.c_contiguous
+        direct = buf.dtype == self._out.dtype and buf.flags.c_contiguous
         out = buf if direct else self._out
         syn.conv_scatter(s, *self._plan, binary, out)
+        if self._exp:
+            if self._fixed:
+                syn.shift_inplace(out, self._exp)
+            else:
+                out *= 2.0**self._exp
         if self._fixed and (not binary or self._binary_needs_wrap):
             syn.wrap24_inplace(out)
         if not direct:

@@ -42,7 +42,7 @@ def _lava_reference(x_int, neuron, x_shape):
     s = np.zeros(rows, np.int32)
     keys = ("du", "dv", "dth", "dref", "vth", "vth_step")
     params = [np.ascontiguousarray(per_row[k], np.int32) for k in keys]
-    params += [np.zeros(rows, np.int32), np.zeros(rows, np.int32)]
+    params += [np.zeros(rows, np.int32), np.zeros(rows, np.int32), np.zeros(rows, np.int32)]
     out = [np.zeros((rows, steps), np.int64) for _ in range(5)]
     for t in range(steps):
         core.fixed_step(*states, x_int[:, t].astype(np.int64), *params, s)
@@ -101,6 +101,7 @@ def test_forward_with_norm_equals_lava_step_with_bias():
     values = neuron.spec_values()
     params = [np.full(rows, values[k], np.int32) for k in ("du", "dv", "dth", "dref", "vth", "vth_step")]
     params += [np.full(rows, 16, np.int32), np.full(rows, 6, np.int32)]  # 0.25 * 64 << 6
+    params += [np.zeros(rows, np.int32)]  # binary spikes
     s = np.zeros(rows, np.int32)
     x_int = (x * 64).reshape(rows, 40).numpy().astype(np.int64)
     for t in range(40):

@@ -77,7 +77,7 @@ def test_per_step_states_match_lava_lif_model_code():
     u = np.zeros(n, np.int32)
     v = np.zeros(n, np.int32)
     s = np.zeros(n, np.int32)
-    params = [np.asarray(x, np.int32) for x in (du, dv, vth, bias, bias_exp)]
+    params = [np.asarray(x, np.int32) for x in (du, dv, vth, bias, bias_exp, np.zeros_like(du))]
     mismatches = 0
     hits_wrap = hits_sat = 0
     for _ in range(steps):
@@ -100,7 +100,8 @@ def test_wrap_is_twos_complement_at_the_boundary():
     s = np.zeros(2, np.int32)
     one = np.ones(2, np.int32)
     # du = 0 keeps u; +1 and -1 input (<< 6) land exactly on +2^23 and -2^23.
-    cuba.fixed_step(u, v, np.array([1, -1], np.int64), 0 * one, 0 * one, 1000 * one, 0 * one, 0 * one, s)
+    cuba.fixed_step(u, v, np.array([1, -1], np.int64), 0 * one, 0 * one, 1000 * one, 0 * one, 0 * one,
+                    0 * one, s)
     assert u.tolist() == [-(1 << 23), -(1 << 23)]
 
 
@@ -141,7 +142,7 @@ def test_reset_interval_restarts_every_sample():
             u[:] = 0
             v[:] = 0
         a_in = data[:, step - 2] if step >= 2 else np.zeros(n, np.int64)
-        cuba.fixed_step(u, v, a_in.astype(np.int64), *params, zeros, zeros, s)
+        cuba.fixed_step(u, v, a_in.astype(np.int64), *params, zeros, zeros, zeros, s)
         expected[:, step - 1] = s
     assert expected.sum() > 0
     assert np.array_equal(spikes, expected)

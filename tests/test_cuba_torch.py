@@ -24,7 +24,7 @@ def _lava_reference(x_int, du, dv, vth):
     u = np.zeros(rows, np.int32)
     v = np.zeros(rows, np.int32)
     s = np.zeros(rows, np.int32)
-    p = [np.full(rows, val, np.int32) for val in (du, dv, vth, 0, 0)]
+    p = [np.full(rows, val, np.int32) for val in (du, dv, vth, 0, 0, 0)]
     spikes, us, vs = (np.zeros((rows, steps), np.int64) for _ in range(3))
     for t in range(steps):
         v_before = v.copy()
@@ -248,3 +248,34 @@ def test_fused_delay_equals_shift_of_the_output(graded):
     assert results[0][0][..., 1:].sum() > 0
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def test_graded_payloads_are_float64_and_summed_exactly():
+    """Graded messages are float64, the next synapse sums them in float64, the neuron floors the sum."""
+    from lava_dl import slayer
+
+    torch.manual_seed(3)
+    params = dict(threshold=0.5, current_decay=0.5, voltage_decay=0.1)
+    graded = slayer.block.cuba.Dense(dict(params, graded_spike=True), 16, 12, weight_scale=4)
+    after = slayer.block.cuba.Dense(dict(threshold=0.5, current_decay=0.5, voltage_decay=0.1), 12, 5,
+                                    weight_scale=4)
+    x = (torch.rand(2, 16, 30) < 0.5).float()
+    payload = graded(x)
+    assert payload.dtype == torch.float64 and payload.sum() > 0
+    assert torch.all(payload * 4096 == torch.round(payload * 4096))  # v / S, v an integer
+    z = after.synapse(payload)
+    assert z.dtype == torch.float64
+    w_int = torch.round(after.synapse.effective_weight().reshape(5, 12) * 64).to(torch.int64)
+    exact = torch.einsum("oi,nit->not", w_int, torch.round(payload * 4096).to(torch.int64))  # integers
+    assert torch.equal(torch.round(z * 2**18).to(torch.int64), exact)
+    # the neuron's input a_in is floor(sum / 4096): current after one step from zero state
+    neuron = after.neuron
+    current, _, _ = neuron.dynamics(z[..., :1])
+    assert torch.equal(torch.round(current[..., 0] * 4096).to(torch.int64), torch.div(exact[..., 0], 4096,
+                       rounding_mode="floor") * 64)
+
+
+def test_graded_export_needs_scale_64():
+    neuron = cuba.Neuron(threshold=1.0, current_decay=0.1, voltage_decay=0.1, graded_spike=True, scale=128)
+    with pytest.raises(ValueError, match="scale = 64"):
+        neuron.device_params()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import lava_dl  # noqa: F401  (installs the Python 3.11 fix for lava-nc)
+from lava_dl.core.synapse import optimize_weight_bits
 from lava_dl.netx import Hdf5FormatError, hdf5, record
 
 CUBA_DENSE = {"type": "CUBA", "iDecay": 4096, "vDecay": 415, "vThMant": 6, "refDelay": 1,
@@ -162,10 +163,37 @@ def test_unrepresentable_weights_are_named(tmp_path):
             layer, weight=np.full((3, 4), 300.0))))
 
 
+def test_graded_spikes_set_the_next_synapse(tmp_path):
+    """A graded CUBA layer sends 24-bit payloads; the next synapse takes them with exponent -12."""
+    graded = dict(CUBA_DENSE, gradedSpike=True)
+
+    def build(layer):
+        _dense_ok(layer, neuron=graded)
+        _dense_ok(layer, "1", shape=(2,), weight=np.ones((2, 3)) * 4)
+
+    net = hdf5.Network(net_config=_write(tmp_path / "a.net", build))
+    first, second = net.layers
+    assert first.output_message_bits == 24 and first.output_message_exp == -12
+    assert int(first.neuron.graded.init.max()) == 1 and int(second.neuron.graded.init.max()) == 0
+    # the lossless exponent of the weights, minus 12 for the payload
+    _, _, weight_exp, _ = optimize_weight_bits(np.ones((2, 3)) * 4)
+    assert second.input_message_bits == 24 and int(second.synapse.weight_exp.init) == weight_exp - 12
+    assert second.output_message_bits == 0 and second.output_message_exp == 0
+
+
 def test_undeployable_neuron_options_are_refused(tmp_path):
     graded = dict(CUBA_DENSE, gradedSpike=True)
-    with pytest.raises(NotImplementedError, match=r"layer 0, field 'neuron/gradedSpike'"):
-        hdf5.Network(net_config=_write(tmp_path / "a.net", lambda layer: _dense_ok(layer, neuron=graded)))
+    sigma_delta = {"type": "SDNN", "vThMant": 4, "activation": "relu"}
+
+    def graded_into_sigma_delta(layer):
+        _dense_ok(layer, neuron=graded)
+        _dense_ok(layer, "1", shape=(2,), weight=np.ones((2, 3)) * 2, neuron=sigma_delta)
+
+    with pytest.raises(NotImplementedError, match=r"layer 1: graded spikes"):
+        hdf5.Network(net_config=_write(tmp_path / "a.net", graded_into_sigma_delta))
+    mixed = dict(CUBA_DENSE, gradedSpike=np.array([True, False, True]))
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'neuron/gradedSpike'"):
+        hdf5.Network(net_config=_write(tmp_path / "m.net", lambda layer: _dense_ok(layer, neuron=mixed)))
     refractory = dict(CUBA_DENSE, refDelay=3)
     with pytest.raises(NotImplementedError, match=r"layer 0, field 'neuron/refDelay'"):
         hdf5.Network(net_config=_write(tmp_path / "b.net", lambda layer: _dense_ok(layer, neuron=refractory)))

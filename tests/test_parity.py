@@ -25,7 +25,7 @@ RESONATORS = ("rf", "rf_iz", "adrf", "adrf_iz")
 ADAPTIVE = ("alif", "adrf", "adrf_iz")
 
 
-def _neuron_params(family, rng, with_norm):
+def _neuron_params(family, rng, with_norm, graded=False):
     """Random neuron arguments; for resonators ``with_norm`` selects per-channel periods/decays instead."""
     if family in RESONATORS:
         period = float(rng.uniform(4, 24))
@@ -47,6 +47,8 @@ def _neuron_params(family, rng, with_norm):
         params.update(threshold_step=int(rng.integers(0, 100)) / 64,
                       threshold_decay=float(rng.integers(0, 4097)) / 4096,
                       refractory_decay=float(rng.integers(0, 4097)) / 4096)
+    if graded:
+        params["graded_spike"] = True
     return params
 
 
@@ -68,26 +70,29 @@ def _randomise(net, rng, with_norm):
                 norm.running_mean.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, norm.running_mean.shape)))
 
 
-def _dense_net(family, rng, with_norm):
+def _dense_net(family, rng, with_norm, graded=False):
     blocks = getattr(slayer.block, family)
-    sizes = [int(rng.integers(10, 40))] + [int(s) for s in rng.integers(5, 30, int(rng.integers(1, 4)))]
-    layers = [blocks.Dense(_neuron_params(family, rng, with_norm), a, b) for a, b in zip(sizes, sizes[1:])]
+    sizes = [int(rng.integers(10, 40))]
+    depth = int(rng.integers(2 if graded else 1, 4))
+    sizes += [int(s) for s in rng.integers(5, 30, depth)]
+    layers = [blocks.Dense(_neuron_params(family, rng, with_norm, graded), a, b)
+              for a, b in zip(sizes, sizes[1:])]
     return torch.nn.Sequential(*layers), (sizes[0],)
 
 
-def _conv_net(family, rng, with_norm):
+def _conv_net(family, rng, with_norm, graded=False):
     blocks = getattr(slayer.block, family)
     channels, size = int(rng.integers(1, 4)), int(rng.integers(7, 12))
     mid = int(rng.integers(2, 6))
     kernel, stride, padding = int(rng.integers(2, 4)), int(rng.integers(1, 3)), int(rng.integers(0, 2))
-    conv1 = blocks.Conv(_neuron_params(family, rng, with_norm), channels, mid, kernel, stride=stride,
+    conv1 = blocks.Conv(_neuron_params(family, rng, with_norm, graded), channels, mid, kernel, stride=stride,
                         padding=padding, input_shape=(size, size))
     out_h = conv1.neuron.shape[1:]
     groups = 1 if mid % 2 else 2
-    conv2 = blocks.Conv(_neuron_params(family, rng, with_norm), mid, 2 * groups, 3, padding=1,
+    conv2 = blocks.Conv(_neuron_params(family, rng, with_norm, graded), mid, 2 * groups, 3, padding=1,
                         groups=groups, input_shape=out_h)
     flat = 2 * groups * out_h[0] * out_h[1]
-    dense = blocks.Dense(_neuron_params(family, rng, with_norm), flat, int(rng.integers(3, 12)))
+    dense = blocks.Dense(_neuron_params(family, rng, with_norm, graded), flat, int(rng.integers(3, 12)))
     net = torch.nn.Sequential(conv1, conv2, blocks.Flatten(), dense)
     return net, (channels, size, size)
 
@@ -150,14 +155,34 @@ def _to_lava_layout(array):
     return array if array.ndim == 1 else array.transpose(2, 1, 0)
 
 
+def _graded_scale(net) -> float:
+    """Lava's output message per slayer output unit: the state scale S for a graded last block."""
+    neuron = net[-1].neuron
+    return float(neuron.s_scale) if neuron.graded_spike else 1.0
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 @pytest.mark.parametrize("seed", range(11))
 def test_random_network_parity(family, kind, seed, tmp_path):
+    _check_parity(family, kind, seed, tmp_path, graded=False)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("seed", range(3))
+def test_graded_spike_network_parity(family, kind, seed, tmp_path):
+    """Graded spikes (payload = the spiking state) in random layers: Lava equals slayer exactly."""
+    _check_parity(family, kind, 100 + seed, tmp_path, graded=True)
+
+
+def _check_parity(family, kind, seed, tmp_path, graded):
     rng = np.random.default_rng(1000 * (kind == "conv") + seed)
     torch.manual_seed(seed)
     with_norm = seed % 2 == 1  # resonators: per-channel parameters instead of a norm
-    net, in_shape = (_dense_net if kind == "dense" else _conv_net)(family, rng, with_norm)
+    net, in_shape = (_dense_net if kind == "dense" else _conv_net)(family, rng, with_norm, graded)
+    if graded and seed % 2:
+        net[-1].neuron.graded_spike = False  # graded hidden layers into a binary output layer
     _randomise(net, rng, with_norm)
     net.eval()
     x = torch.from_numpy((rng.random((1, *in_shape, STEPS)) < rng.uniform(0.1, 0.4)).astype(np.float32))
@@ -168,8 +193,8 @@ def test_random_network_parity(family, kind, seed, tmp_path):
     x_lava = x[0].numpy() if x.dim() == 3 else x[0].permute(2, 1, 0, 3).numpy()
     state_names = getattr(slayer.neuron, family).Neuron.spec.state_names
     out, lava_states = _run_lava(path, x_lava, x_lava.shape[:-1] if kind == "conv" else None, state_names)
-    expected = y[0].numpy()
-    assert expected.sum() > 0, "degenerate network: no output spikes"
+    expected = y[0].numpy() * _graded_scale(net)
+    assert np.abs(expected).sum() > 0, "degenerate network: no output spikes"
     assert np.array_equal(out, expected)
     slayer_states = _slayer_final_states(net, x)
     assert len(slayer_states) == len(lava_states)

@@ -78,10 +78,10 @@ def _run_lava_model(model_cls, sin_d, cos_d, vth, a_re, a_im):
     return out
 
 
-def _run_ours(spec, params, a_re, a_im):
+def _run_ours(spec, params, a_re, a_im, graded=0):
     rows, steps = a_re.shape
     states = [np.zeros(rows, np.int32) for _ in spec.states]
-    params = [np.ascontiguousarray(p, np.int32) for p in params]
+    params = [np.ascontiguousarray(p, np.int32) for p in params] + [np.full(rows, graded, np.int32)]
     s = np.zeros(rows, np.int32)
     out = np.zeros((1 + len(states), rows, steps), np.int64)
     for t in range(steps):
@@ -218,7 +218,7 @@ def test_training_forward_equals_lava_step(spec):
 def test_float_step_tracks_fixed_step(spec):
     rows, steps = 8, 60
     adaptive = spec.extra["adaptive"]
-    params = ([600, 3900, 40, 300, 20, 5] if adaptive else [600, 3900, 20])
+    params = ([600, 3900, 40, 300, 20, 5, 0] if adaptive else [600, 3900, 20, 0])
     p = [np.full(rows, v, np.int32) for v in params]
     fixed = [np.zeros(rows, np.int32) for _ in spec.states]
     flt = [np.zeros(rows) for _ in spec.states]

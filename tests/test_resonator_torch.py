@@ -37,7 +37,8 @@ def _lava_reference(neuron, x_re, x_im):
     rows, steps = x_re.shape
     # dense layout N, C, T: row = n * C + c; per-channel values repeat for every sample
     per_row = {k: np.resize(np.asarray(v), rows) for k, v in neuron.spec_values().items()}
-    params = [np.ascontiguousarray(per_row[p.name], np.int32) for p in spec.params]
+    params = [np.ascontiguousarray(np.resize(per_row.get(p.name, p.default), rows), np.int32)
+              for p in spec.params]
     states = [np.zeros(rows, np.int32) for _ in spec.states]
     s = np.zeros(rows, np.int32)
     out = np.zeros((1 + len(states), rows, steps), np.int64)

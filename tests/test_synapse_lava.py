@@ -182,6 +182,7 @@ def test_conv_model_run_spk_matches_lava_model_code():
         model.stride, model.padding, model.dilation = np.array(stride), np.array(padding), np.array(dilation)
         model.groups = np.array([groups])
         model.num_message_bits = np.array([nmb])
+        model.weight_exp = np.array([0])
         model.a_buf = np.zeros(syn.conv_output_shape(shape, w.shape, stride, padding, dilation), np.int32)
         model.a_out = _OutStub(model.a_buf.shape)
         for _ in range(3):
@@ -379,7 +380,7 @@ _W = np.ones((4, 3, 3, 2), dtype=int)
     (dict(weight=_W, input_shape=(8, 8, 2), padding=(1, 2, 3)), TypeError, "padding"),
     (dict(weight=_W * 0.5, input_shape=(8, 8, 2)), ValueError, "integers"),
     (dict(weight=_W * 256, input_shape=(8, 8, 2)), ValueError, r"\[-256, 255\]"),
-    (dict(weight=_W, input_shape=(8, 8, 2), weight_exp=1), ValueError, "weight_exp"),
+    (dict(weight=_W, input_shape=(8, 8, 2), weight_exp=40), ValueError, "weight_exp"),
     (dict(weight=_W, input_shape=(8, 8, 2), groups=1.5), TypeError, "groups"),
 ])
 def test_conv_bad_input(kwargs, err, match):

@@ -23,11 +23,22 @@ from lava_dl.core.cuba import (
     BIAS_EXP,
     BIAS_MANT,
     CURRENT_DECAY,
+    GRADED,
     VOLTAGE_DECAY,
     current_update,
     voltage_update,
 )
-from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP, decay, inline, jit, saturate24, shift
+from lava_dl.core.fixed_point import (
+    DECAY_UNITY,
+    STATE_EXP,
+    decay,
+    graded_message,
+    inline,
+    input_to_int,
+    jit,
+    saturate24,
+    shift,
+)
 from lava_dl.core.spec import NeuronSpec, Param, State
 
 
@@ -46,8 +57,11 @@ def threshold_unit(v, adapt, ref, dth, dref, th0, th_step):
 
 
 @jit
-def fixed_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_mant, bias_exp, s_out):
-    """One Loihi time step for all neurons (Lava fixed_pt model), in place."""
+def fixed_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_mant, bias_exp, graded, s_out):
+    """One Loihi time step for all neurons (Lava fixed_pt model), in place.
+
+    A spike sends 1, or with ``graded`` the voltage (24-bit payload).
+    """
     for i in range(u.shape[0]):
         drive = (np.int64(a_in[i]) << STATE_EXP) + shift(np.int64(bias_mant[i]), bias_exp[i])
         cur = current_update(np.int64(u[i]), drive, du[i])
@@ -56,11 +70,11 @@ def fixed_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_ma
             vol, np.int64(adapt[i]), np.int64(ref[i]), dth[i], dref[i],
             np.int64(vth[i]) << STATE_EXP, np.int64(vth_step[i]) << STATE_EXP)
         u[i], v[i], adapt[i], ref[i] = cur, vol, adapt_next, ref_next
-        s_out[i] = 1 if spike else 0
+        s_out[i] = graded_message(vol, graded[i], 1) if spike else 0
 
 
 @jit
-def float_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_mant, bias_exp, s_out):
+def float_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_mant, bias_exp, graded, s_out):
     """Floating-point counterpart of :func:`fixed_step` in the same integer units."""
     for i in range(u.shape[0]):
         drive = a_in[i] * 2.0**STATE_EXP + bias_mant[i] * 2.0 ** bias_exp[i]
@@ -74,7 +88,7 @@ def float_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_ma
             adapt_t += vth_step[i] * 2.0**STATE_EXP
             ref_t += 2.0 * theta
         u[i], v[i], adapt[i], ref[i] = cur, vol, adapt_t, ref_t
-        s_out[i] = 1.0 if spike else 0.0
+        s_out[i] = graded_message(vol, graded[i], 1.0) if spike else 0.0
 
 
 SPEC = NeuronSpec(
@@ -90,6 +104,7 @@ SPEC = NeuronSpec(
         Param("vth_step", "vThStep", 0, (1 << 17) - 1, 0, "threshold increase per spike, << 6"),
         BIAS_MANT,  # an input-side bias: added to the current
         BIAS_EXP,
+        GRADED,
     ),
     states=(
         State("u", "synaptic current", "wrap"),
@@ -159,10 +174,10 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
         base = th0[m]
         step = th_step[m]
         for t in range(steps):
-            u = current_update(u, np.int64(x[m, t] * state_scale), d_u)
+            u = current_update(u, input_to_int(x[m, t], state_scale), d_u)
             v = voltage_update(v, u, d_v, 0)
             spike, margin, adapt, ref = threshold_unit(v, adapt, ref, d_th, d_ref, base, step)
-            s_out[m, t] = (v * inv if graded else 1.0) if spike else 0.0
+            s_out[m, t] = graded_message(v, graded, inv) * 1.0 if spike else 0.0
             if rec_margin:
                 margin_out[m, t] = margin
             if rec_u:

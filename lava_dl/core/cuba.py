@@ -24,7 +24,9 @@ from lava_dl.core.fixed_point import (
     DECAY_UNITY,
     STATE_EXP,
     decay,
+    graded_message,
     inline,
+    input_to_int,
     jit,
     saturate24,
     shift,
@@ -38,6 +40,10 @@ CURRENT_DECAY = Param("du", "iDecay", 0, DECAY_UNITY, 0, "current decay, fractio
 VOLTAGE_DECAY = Param("dv", "vDecay", 0, DECAY_UNITY, 0, "voltage decay, fraction of 4096 lost per step")
 BIAS_MANT = Param("bias_mant", None, -(1 << 16), (1 << 16) - 1, 0, "bias mantissa")
 BIAS_EXP = Param("bias_exp", None, -7, 7, 0, "bias exponent")
+#: Shared by the spiking families: a spike sends its spiking state as a graded payload.
+GRADED = Param("graded", "gradedSpike", 0, 1, 0,
+               "1: a spike carries the spiking state (graded payload, 24 bits), 0: binary spikes",
+               required=False)
 
 
 @inline
@@ -59,24 +65,27 @@ def spike_reset(v, vth_scaled, graded, inv_scale):
     The message is 1.0, or the real voltage ``v * inv_scale`` for graded spikes.
     """
     if v > vth_scaled:
-        return (v * inv_scale if graded else 1.0), np.int64(0)
+        return graded_message(v, graded, inv_scale) * 1.0, np.int64(0)
     return 0.0, v
 
 
 @jit
-def fixed_step(u, v, a_in, du, dv, vth, bias_mant, bias_exp, s_out):
-    """One Loihi time step for all neurons (Lava fixed_pt model), in place."""
+def fixed_step(u, v, a_in, du, dv, vth, bias_mant, bias_exp, graded, s_out):
+    """One Loihi time step for all neurons (Lava fixed_pt model), in place.
+
+    A spike sends 1, or with ``graded`` the pre-reset voltage (24-bit payload).
+    """
     for i in range(u.shape[0]):
         cur = current_update(np.int64(u[i]), np.int64(a_in[i]) << STATE_EXP, du[i])
         vol = voltage_update(np.int64(v[i]), cur, dv[i], shift(np.int64(bias_mant[i]), bias_exp[i]))
         spike = vol > (np.int64(vth[i]) << STATE_EXP)
         u[i] = cur
         v[i] = 0 if spike else vol
-        s_out[i] = 1 if spike else 0
+        s_out[i] = graded_message(vol, graded[i], 1) if spike else 0
 
 
 @jit
-def float_step(u, v, a_in, du, dv, vth, bias_mant, bias_exp, s_out):
+def float_step(u, v, a_in, du, dv, vth, bias_mant, bias_exp, graded, s_out):
     """Floating-point counterpart of :func:`fixed_step` in the same integer units."""
     for i in range(u.shape[0]):
         cur = u[i] * (1.0 - du[i] / DECAY_UNITY) + a_in[i] * 2.0**STATE_EXP
@@ -84,7 +93,7 @@ def float_step(u, v, a_in, du, dv, vth, bias_mant, bias_exp, s_out):
         spike = vol > vth[i] * 2.0**STATE_EXP
         u[i] = cur
         v[i] = 0.0 if spike else vol
-        s_out[i] = 1.0 if spike else 0.0
+        s_out[i] = graded_message(vol, graded[i], 1.0) if spike else 0.0
 
 
 SPEC = NeuronSpec(
@@ -97,6 +106,7 @@ SPEC = NeuronSpec(
         Param("vth", "vThMant", 0, (1 << 18) - 1, 10, "threshold mantissa, effective vth << 6"),
         BIAS_MANT,
         BIAS_EXP,
+        GRADED,
     ),
     states=(
         State("u", "synaptic current", "wrap"),
@@ -113,8 +123,7 @@ SPEC = NeuronSpec(
 
 # --------------------------------------------------------------------------
 # Training kernels: many neurons (rows) x time (columns), time innermost.
-# Inputs arrive in real units and are converted with trunc(x * state_scale),
-# exactly as Loihi aligns (a_in << 6) when weights sit on the 1/scale grid.
+# Inputs arrive in real units and become Loihi's a_in << 6 (input_to_int).
 # --------------------------------------------------------------------------
 
 
@@ -126,7 +135,7 @@ def current_forward(x, state_scale, du, u0, u_out):
         u = np.int64(u0[m])
         d = du[m]
         for t in range(steps):
-            u = current_update(u, np.int64(x[m, t] * state_scale), d)
+            u = current_update(u, input_to_int(x[m, t], state_scale), d)
             u_out[m, t] = u
 
 
@@ -246,7 +255,7 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
         for t in range(steps):
             row = t + delay
             for k in range(width):
-                cur = current_update(u[k], np.int64(x[b, t, k] * state_scale), du[b, k])
+                cur = current_update(u[k], input_to_int(x[b, t, k], state_scale), du[b, k])
                 vol = voltage_update(v[k], cur, dv[b, k], bias_scaled[b, k])
                 u[k] = cur
                 if record_u:

@@ -5,6 +5,8 @@ All functions are Numba ``inline='always'`` scalar helpers working on int64.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -17,6 +19,14 @@ STATE_EXP = 6
 STATE_BITS = 24
 STATE_MAX = (1 << (STATE_BITS - 1)) - 1
 STATE_MIN = -(1 << (STATE_BITS - 1))
+
+#: Graded spikes of the spiking families carry the spiking state register (24 bits,
+#: in units of ``2^-(STATE_EXP + 6)`` with the weight scale 64) as their payload.
+GRADED_MESSAGE_BITS = STATE_BITS
+#: Exponent a synapse adds to its weights when its input is such a payload: the
+#: weighted sum (units ``2^-(12 + STATE_EXP)``) is floored onto the receiving
+#: neuron's ``a_in`` grid (units ``2^-6``), as Loihi's synapse shifts it.
+GRADED_MESSAGE_EXP = -(STATE_EXP + 6)
 
 jit = numba.njit(cache=True, nogil=True)
 inline = numba.njit(cache=True, nogil=True, inline="always")
@@ -31,6 +41,24 @@ def rs0(x: int, n: int) -> int:
     """
     x = np.int64(x)
     return (x + ((x >> 63) & ((np.int64(1) << n) - 1))) >> n
+
+
+@inline
+def input_to_int(x, state_scale):
+    """Real synaptic input ``x`` as Loihi's scaled integer input ``a_in << 6``.
+
+    ``a_in = floor(x * W)`` with the weight scale ``W = state_scale / 64``: exact for
+    inputs on the ``1/W`` grid (binary spikes through quantized weights) and the
+    floor that the synapse applies to a sum of graded payloads (see
+    :data:`GRADED_MESSAGE_EXP`).
+    """
+    return np.int64(math.floor(x * (state_scale * (1.0 / (1 << STATE_EXP))))) << STATE_EXP
+
+
+@inline
+def graded_message(payload, graded, unit):
+    """Message of a spike: ``payload * unit`` for graded spikes, else 1."""
+    return payload * unit if graded else 1
 
 
 @inline

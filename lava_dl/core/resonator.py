@@ -34,9 +34,11 @@ RF-IZ/ADRF-IZ.
 
 Lava step signatures (``*states, a_real_in, a_imag_in, *params, s_out``)::
 
-    RF, RF_IZ:     fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out)
+    RF, RF_IZ:     fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, graded, s_out)
     ADRF, ADRF_IZ: fixed_step(re, im, th, r, a_real_in, a_imag_in,
-                              sin_decay, cos_decay, dth, dref, vth, vth_step, s_out)
+                              sin_decay, cos_decay, dth, dref, vth, vth_step, graded, s_out)
+
+A spike sends 1, or with ``graded`` its :func:`payload` (24 bits).
 
 The training kernels (:func:`resonator_forward`, :func:`resonator_backward`) run
 the same scalar rule (:func:`neuron_update`) over ``(rows, T)`` arrays.
@@ -49,12 +51,15 @@ import math
 import numpy as np
 
 from lava_dl.core.alif import threshold_unit
+from lava_dl.core.cuba import GRADED
 from lava_dl.core.fixed_point import (
     DECAY_BITS,
     DECAY_UNITY,
     STATE_EXP,
     decay,
+    graded_message,
     inline,
+    input_to_int,
     jit,
     rs0,
     saturate24,
@@ -90,6 +95,13 @@ def rotate(re, im, a_re, a_im, sin_d, cos_d):
     new_re = rs0(cos_d * re, DECAY_BITS) - rs0(sin_d * im, DECAY_BITS) + a_re
     new_im = rs0(sin_d * re, DECAY_BITS) + rs0(cos_d * im, DECAY_BITS) + a_im
     return saturate24(new_re), saturate24(new_im)
+
+
+@inline
+def payload(family, re_t, im_t):
+    """Graded payload of a spike: the state that crossed the threshold (``im`` for the IZ
+    families, ``re`` for the phase-spiking ones), before any reset."""
+    return im_t if family == RF_IZ_CODE or family == ADRF_IZ_CODE else re_t
 
 
 @inline
@@ -129,7 +141,10 @@ def neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dth, dre
 
 @inline
 def float_neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dth, dref, th0, th_step):
-    """Floating-point counterpart of :func:`neuron_update` (same integer units, no saturation)."""
+    """Floating-point counterpart of :func:`neuron_update` (same integer units, no saturation).
+
+    Returns ``(spike, re_t, im_t, re_next, im_next, adapt_next, ref_next)``.
+    """
     c = cos_d / DECAY_UNITY
     s = sin_d / DECAY_UNITY
     re_t = c * re - s * im + a_re
@@ -156,7 +171,7 @@ def float_neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dt
             ref_t += 2.0 * theta
         adapt = adapt_t
         ref = ref_t
-    return spike, re_next, im_next, adapt, ref
+    return spike, re_t, im_t, re_next, im_next, adapt, ref
 
 
 # --------------------------------------------------------------------------
@@ -166,14 +181,14 @@ def float_neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dt
 
 @inline
 def _lava_loop(family, re, im, adapt, ref, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
-               vth_step, s_out, adaptive):
+               vth_step, graded, s_out, adaptive):
     for i in range(re.shape[0]):
         a_state = np.int64(adapt[i]) if adaptive else np.int64(0)
         r_state = np.int64(ref[i]) if adaptive else np.int64(0)
         d_th = np.int64(dth[i]) if adaptive else np.int64(0)
         d_ref = np.int64(dref[i]) if adaptive else np.int64(0)
         step = (np.int64(vth_step[i]) << STATE_EXP) if adaptive else np.int64(0)
-        spike, _, _, _, re_next, im_next, a_next, r_next = neuron_update(
+        spike, _, re_t, im_t, re_next, im_next, a_next, r_next = neuron_update(
             family, np.int64(re[i]), np.int64(im[i]), a_state, r_state,
             np.int64(a_real_in[i]) << STATE_EXP, np.int64(a_imag_in[i]) << STATE_EXP,
             np.int64(sin_decay[i]), np.int64(cos_decay[i]), d_th, d_ref,
@@ -183,42 +198,42 @@ def _lava_loop(family, re, im, adapt, ref, a_real_in, a_imag_in, sin_decay, cos_
         if adaptive:
             adapt[i] = a_next
             ref[i] = r_next
-        s_out[i] = 1 if spike else 0
+        s_out[i] = graded_message(payload(family, re_t, im_t), graded[i], 1) if spike else 0
 
 
 @jit
-def rf_fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+def rf_fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, graded, s_out):
     """One Loihi step of RF (phase spiking) neurons, in place (Lava fixed_pt model)."""
     _lava_loop(RF_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
-               s_out, False)
+               graded, s_out, False)
 
 
 @jit
-def rf_iz_fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+def rf_iz_fixed_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, graded, s_out):
     """One Loihi step of RF-IZ (Izhikevich reset) neurons, in place (Lava fixed_pt model)."""
     _lava_loop(RF_IZ_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
-               s_out, False)
+               graded, s_out, False)
 
 
 @jit
 def adrf_fixed_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
-                    s_out):
+                    graded, s_out):
     """One Loihi step of ADRF (adaptive, phase spiking) neurons, in place (Lava fixed_pt model)."""
     _lava_loop(ADRF_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
-               vth_step, s_out, True)
+               vth_step, graded, s_out, True)
 
 
 @jit
 def adrf_iz_fixed_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
-                       s_out):
+                       graded, s_out):
     """One Loihi step of ADRF-IZ (adaptive, imaginary-part threshold) neurons, in place."""
     _lava_loop(ADRF_IZ_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
-               vth_step, s_out, True)
+               vth_step, graded, s_out, True)
 
 
 @inline
 def _float_loop(family, re, im, adapt, ref, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
-                vth_step, s_out, adaptive):
+                vth_step, graded, s_out, adaptive):
     scale = 2.0**STATE_EXP
     for i in range(re.shape[0]):
         a_state = adapt[i] if adaptive else 0.0
@@ -226,7 +241,7 @@ def _float_loop(family, re, im, adapt, ref, a_real_in, a_imag_in, sin_decay, cos
         d_th = dth[i] if adaptive else 0.0
         d_ref = dref[i] if adaptive else 0.0
         step = vth_step[i] * scale if adaptive else 0.0
-        spike, re_next, im_next, a_next, r_next = float_neuron_update(
+        spike, re_t, im_t, re_next, im_next, a_next, r_next = float_neuron_update(
             family, re[i] * 1.0, im[i] * 1.0, a_state * 1.0, r_state * 1.0, a_real_in[i] * scale,
             a_imag_in[i] * scale, sin_decay[i] * 1.0, cos_decay[i] * 1.0, d_th * 1.0, d_ref * 1.0,
             vth[i] * scale, step * 1.0)
@@ -235,37 +250,37 @@ def _float_loop(family, re, im, adapt, ref, a_real_in, a_imag_in, sin_decay, cos
         if adaptive:
             adapt[i] = a_next
             ref[i] = r_next
-        s_out[i] = 1.0 if spike else 0.0
+        s_out[i] = graded_message(payload(family, re_t, im_t), graded[i], 1.0) if spike else 0.0
 
 
 @jit
-def rf_float_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+def rf_float_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, graded, s_out):
     """Floating-point counterpart of :func:`rf_fixed_step` in the same integer units."""
     _float_loop(RF_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
-                s_out, False)
+                graded, s_out, False)
 
 
 @jit
-def rf_iz_float_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, s_out):
+def rf_iz_float_step(re, im, a_real_in, a_imag_in, sin_decay, cos_decay, vth, graded, s_out):
     """Floating-point counterpart of :func:`rf_iz_fixed_step` (reset ``im = θ0 - 1``)."""
     _float_loop(RF_IZ_CODE, re, im, re, re, a_real_in, a_imag_in, sin_decay, cos_decay, vth, vth, vth, vth,
-                s_out, False)
+                graded, s_out, False)
 
 
 @jit
 def adrf_float_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
-                    s_out):
+                    graded, s_out):
     """Floating-point counterpart of :func:`adrf_fixed_step` in the same integer units."""
     _float_loop(ADRF_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
-                vth_step, s_out, True)
+                vth_step, graded, s_out, True)
 
 
 @jit
 def adrf_iz_float_step(re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth, vth_step,
-                       s_out):
+                       graded, s_out):
     """Floating-point counterpart of :func:`adrf_iz_fixed_step` in the same integer units."""
     _float_loop(ADRF_IZ_CODE, re, im, th, r, a_real_in, a_imag_in, sin_decay, cos_decay, dth, dref, vth,
-                vth_step, s_out, True)
+                vth_step, graded, s_out, True)
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +311,7 @@ _PORTS = ("a_real_in", "a_imag_in")
 
 
 def _spec(name, hdf5_type, doc, adaptive, fixed_step, float_step, family_code):
-    params = _ROTATION_PARAMS + ((_ADAPTIVE_PARAMS + (_VTH, _VTH_STEP)) if adaptive else (_VTH,))
+    params = _ROTATION_PARAMS + ((_ADAPTIVE_PARAMS + (_VTH, _VTH_STEP)) if adaptive else (_VTH,)) + (GRADED,)
     states = _RES_STATES + (_ADAPTIVE_STATES if adaptive else ())
     tau_mult, scale_mult = SURROGATE_MULT[name]
     return NeuronSpec(
@@ -370,7 +385,6 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
     """
     rows, steps = x_re.shape
     inv = 1.0 / state_scale
-    iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
     record_theta = theta_out.shape[0] > 0
     record_re = re_out.shape[0] > 0
     record_im = im_out.shape[0] > 0
@@ -385,8 +399,9 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
                 theta_out[m, t] = th0[m] + decay(adapt, dth[m])
                 ref_out[m, t] = decay(ref, dref[m])
             spike, margin, re_t, im_t, re, im, adapt, ref = neuron_update(
-                family, re, im, adapt, ref, np.int64(x_re[m, t] * state_scale),
-                np.int64(x_im[m, t] * state_scale), sin_d[m], cos_d[m], dth[m], dref[m], th0[m], th_step[m])
+                family, re, im, adapt, ref, input_to_int(x_re[m, t], state_scale),
+                input_to_int(x_im[m, t], state_scale), sin_d[m], cos_d[m], dth[m], dref[m], th0[m],
+                th_step[m])
             if record_re:
                 re_out[m, t] = re_t
             if record_im:
@@ -394,7 +409,7 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
             if record_margin:
                 margin_out[m, t] = min(max(margin, _MARGIN_MIN), _MARGIN_MAX)
             if spike:
-                s_out[m, t] = ((im_t if iz else re_t) * inv) if graded else 1.0
+                s_out[m, t] = graded_message(payload(family, re_t, im_t), graded, inv) * 1.0
             else:
                 s_out[m, t] = 0.0
         re_state[m] = re

@@ -31,6 +31,8 @@ class Param:
         Value used when the argument is not given.
     doc : str
         One-line meaning, used in generated docstrings and error messages.
+    required : bool, default True
+        Whether an hdf5 record must carry the field (else ``default`` stands in).
     """
 
     name: str
@@ -39,6 +41,7 @@ class Param:
     hi: int
     default: int
     doc: str
+    required: bool = True
 
     def check(self, values, where: str = "") -> np.ndarray:
         """Return ``values`` as an int64 array or raise naming the parameter."""

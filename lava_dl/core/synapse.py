@@ -478,6 +478,14 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
 
 
 @jit
+def shift_inplace(out, exp):
+    """``out << exp`` (``exp >= 0``) or arithmetic ``out >> -exp`` for every entry, in place."""
+    of = out.reshape(-1)
+    for i in range(of.shape[0]):
+        of[i] = shift(of[i], exp)
+
+
+@jit
 def wrap24_inplace(out):
     """Wrap every entry of the integer array ``out`` to signed 24 bits, in place."""
     of = out.reshape(-1)

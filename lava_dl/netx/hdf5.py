@@ -34,6 +34,7 @@ import typing as ty
 import h5py
 import numpy as np
 
+from lava_dl.core.fixed_point import GRADED_MESSAGE_BITS, GRADED_MESSAGE_EXP
 from lava_dl.core.registry import spec_for_hdf5_type
 from lava_dl.netx.utils import (
     Hdf5FormatError,
@@ -169,6 +170,8 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
             continue
         key = f"neuron/{p.hdf5_key}"
         if p.hdf5_key not in fields:
+            if not p.required:
+                continue
             raise rec.error(key, "required field is missing")
         value = field(p.hdf5_key)
         try:
@@ -188,10 +191,14 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
             if np.any(np.asarray(value) != expected):
                 raise NotImplementedError(f"layer {rec.index}, field 'neuron/{key}': {spec.name} neurons "
                                           f"deploy only with {key} = {expected}, got {value}")
-    graded = field("gradedSpike") if "gradedSpike" in fields else False
-    if bool(np.asarray(graded).any()) and not spec.extra.get("graded_spike", False):
-        raise NotImplementedError(f"layer {rec.index}, field 'neuron/gradedSpike': graded spikes of "
-                                  f"{spec.name} neurons are not deployable yet")
+    # spiking families: a 'graded' parameter; sigma-delta neurons are graded by nature
+    graded = np.asarray(params.get("graded", 0))
+    if "graded" not in spec.param_names and "gradedSpike" in fields and np.any(field("gradedSpike")) \
+            and not spec.extra.get("graded_spike", False):
+        raise NotImplementedError(f"layer {rec.index}, field 'neuron/gradedSpike': {spec.name} neurons "
+                                  f"have no graded-spike mode")
+    if graded.any() and not graded.all():
+        raise rec.error("neuron/gradedSpike", "graded and binary spikes mixed in one layer")
     params.update(spec.deploy_constants)
     if "spike_exp" in spec.param_names:
         params["spike_exp"] = int(options.get("spike_exp", 6))
@@ -204,6 +211,9 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
         params["reset_hold"] = hold
     params["bias_key"] = spec.bias_param
     params["num_message_bits"] = int(spec.extra.get("wire_message_bits", spec.out_message_bits))
+    if graded.any():
+        params["num_message_bits"] = GRADED_MESSAGE_BITS
+        params["message_exp"] = GRADED_MESSAGE_EXP
     return params
 
 
@@ -217,6 +227,14 @@ def _bias(rec: _Record, params: dict, shape: tuple[int, ...]) -> np.ndarray | No
         return broadcast_bias(bias, shape)
     except ValueError as err:
         raise rec.error("bias", str(err)) from err
+
+
+def _check_graded_receiver(rec: _Record, params: dict, message_exp: int) -> None:
+    """Graded spikes of a spiking family feed neurons with Loihi's ``a_in << 6`` input only."""
+    spec = params["neuron_proc"].spec
+    if message_exp and "hdf5_role" in spec.extra:
+        raise NotImplementedError(f"layer {rec.index}: graded spikes of the previous layer cannot feed "
+                                  f"{spec.name} neurons (their input has no graded-payload scaling)")
 
 
 def _input_block(rec: _Record, shape_xyc: tuple[int, ...], params: dict, message_bits: int) -> Input:
@@ -334,6 +352,7 @@ def build_layers(
     layers: list[AbstractBlock] = []
     rows = [table_header()]
     message_bits = int(input_message_bits)
+    message_exp = 0  # weight exponent the next synapse adds for the incoming messages
     flatten_next = False
     cur_shape: tuple[int, ...] | None = tuple(int(s) for s in input_shape) if input_shape else None
 
@@ -390,8 +409,10 @@ def build_layers(
                     cur_shape = shape_xyc
                     continue
                 kernel = geometry.pop("kernel")
+                _check_graded_receiver(rec, params, message_exp)
                 block = Conv(shape=shape_xyc, input_shape=cur_shape, neuron_params=params, bias=bias,
-                             input_message_bits=message_bits, weights=weights, **geometry)
+                             input_message_bits=message_bits, input_message_exp=message_exp, weights=weights,
+                             **geometry)
                 row = table_row("Conv", *shape_xyc, kernel=kernel, stride=geometry["stride"],
                                 padding=geometry["padding"], dilation=geometry["dilation"],
                                 groups=geometry["groups"], delay="delay" in rec)
@@ -421,11 +442,14 @@ def build_layers(
                 bias = _bias(rec, params, (n_out,))
                 if skipped:
                     continue
+                _check_graded_receiver(rec, params, message_exp)
                 block = Dense(shape=(n_out,), neuron_params=params, weights=weights, bias=bias,
-                              input_message_bits=message_bits, sparse_synapse=sparse_fc_layer)
+                              input_message_bits=message_bits, input_message_exp=message_exp,
+                              sparse_synapse=sparse_fc_layer)
                 row = table_row("Dense", 1, 1, n_out, delay="delay" in rec)
 
             message_bits = block.output_message_bits
+            message_exp = block.output_message_exp
             if layers:
                 prev = layers[-1]
                 if flatten_next and isinstance(block, Dense) and len(prev.shape) == 3:

@@ -29,8 +29,13 @@ class Conv(AbstractProcess):
         Convolution groups; must divide both channel counts.
     num_message_bits : int, default 0
         0: binary input (every nonzero input counts as 1); otherwise graded input.
-    weight_exp, num_weight_bits : int, defaults 0 and 8
-        Accepted for lava-nc compatibility only. lava-nc's Conv model ignores them, so
+    weight_exp : int, default 0
+        Arithmetic shift of every sum (``a << weight_exp``, or ``a >> -weight_exp``
+        rounding down), applied before the 24-bit wrap; how a synapse brings graded
+        payloads onto its neurons' input grid. lava-nc's Conv has no exponent (its
+        model ignores the argument); with 0 the two models are identical.
+    num_weight_bits : int, default 8
+        Accepted for lava-nc compatibility only (lava-nc's Conv model ignores it), so
         any other value raises ValueError instead of being silently dropped.
     name : str, optional
         Process name.
@@ -53,10 +58,7 @@ class Conv(AbstractProcess):
             w, input_shape, output_shape, padding, stride, dilation, groups = _syn.check_conv(
                 weight, input_shape, padding, stride, dilation, groups, where)
             num_message_bits = _syn.check_int(num_message_bits, where, "num_message_bits", 0, 32)
-            if _syn.check_int(weight_exp, where, "weight_exp", -24, 24) != 0:
-                raise ValueError(f"{where}: weight_exp={weight_exp} is not supported "
-                                 f"(lava-nc's Conv ignores it); "
-                                 f"scale the weights instead")
+            weight_exp = _syn.check_int(weight_exp, where, "weight_exp", -24, 24)
             if _syn.check_int(num_weight_bits, where, "num_weight_bits", 1, 9) != 8:
                 raise ValueError(f"{where}: num_weight_bits={num_weight_bits} is not supported "
                                  f"(lava-nc's Conv ignores it); truncate the weights instead")
@@ -65,8 +67,8 @@ class Conv(AbstractProcess):
             super().__init__(name=name, log_config=log_config)
             raise
         super().__init__(weight=w, input_shape=input_shape, padding=padding, stride=stride,
-                         dilation=dilation, groups=groups, num_message_bits=num_message_bits, name=name,
-                         log_config=log_config)
+                         dilation=dilation, groups=groups, num_message_bits=num_message_bits,
+                         weight_exp=weight_exp, name=name, log_config=log_config)
         self.input_shape = input_shape
         self.output_shape = output_shape
         self.s_in = InPort(shape=input_shape)
@@ -78,5 +80,6 @@ class Conv(AbstractProcess):
         self.dilation = Var(shape=(2,), init=np.array(dilation))
         self.groups = Var(shape=(1,), init=groups)
         self.num_message_bits = Var(shape=(1,), init=num_message_bits)
+        self.weight_exp = Var(shape=(1,), init=weight_exp)
         self.a_buf = Var(shape=output_shape, init=0)
         _syn.warm_up()  # compile in the host, before Lava forks the workers

@@ -92,21 +92,35 @@ class AbstractBlock(_MessageWidths, AbstractProcess):
         Integer bias, broadcast to ``shape`` (per neuron, or per channel = last axis).
     input_message_bits : int, default 0
         Width of the messages entering the block (0: binary spikes).
+    input_message_exp : int, default 0
+        Exponent the block's synapses add to their weights for the incoming messages
+        (:data:`lava_dl.core.fixed_point.GRADED_MESSAGE_EXP` behind graded spikes of a
+        spiking family; see :attr:`output_message_exp`).
     name : str, optional
         Process name.
+
+    Attributes
+    ----------
+    output_message_bits, output_message_exp : int
+        Width of the block's output messages, and the exponent a following synapse
+        adds for them (from ``neuron_params['num_message_bits']`` and ``['message_exp']``).
     """
 
     def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, bias=None,
-                 input_message_bits: int = 0, name: str | None = None, **kwargs) -> None:
+                 input_message_bits: int = 0, input_message_exp: int = 0, name: str | None = None,
+                 **kwargs) -> None:
         shape = tuple(int(s) for s in shape)
-        super().__init__(shape=shape, input_message_bits=input_message_bits, name=name, **kwargs)
+        super().__init__(shape=shape, input_message_bits=input_message_bits,
+                         input_message_exp=input_message_exp, name=name, **kwargs)
         self.shape = shape
         self.input_message_bits = int(input_message_bits)
+        self.input_message_exp = int(input_message_exp)
         params = dict(neuron_params)
         self.neuron_proc = params.pop("neuron_proc")
         spec = getattr(self.neuron_proc, "spec", None)
         default_bits = spec.out_message_bits if spec is not None else 0
         self.output_message_bits = int(params.pop("num_message_bits", default_bits))
+        self.output_message_exp = int(params.pop("message_exp", 0))
         bias_key = params.pop("bias_key", getattr(spec, "bias_param", None) or "bias")
         if bias is not None:
             params[bias_key] = broadcast_bias(bias, shape)
@@ -213,7 +227,7 @@ class Dense(AbstractBlock):
             if weight.ndim != 2 or weight.shape[0] != int(np.prod(self.shape)):
                 raise ValueError(f"expected a weight of shape ({int(np.prod(self.shape))}, n_in), "
                                  f"got {weight.shape}")
-            common = dict(num_weight_bits=int(num_bits), weight_exp=int(weight_exp),
+            common = dict(num_weight_bits=int(num_bits), weight_exp=int(weight_exp) + self.input_message_exp,
                           num_message_bits=self.input_message_bits)
             if sparse_synapse:
                 from scipy.sparse import csr_matrix
@@ -254,7 +268,7 @@ class Conv(AbstractBlock):
             synapses[port] = conv_synapse_class()(
                 weight=np.asarray(weight), input_shape=tuple(int(s) for s in input_shape),
                 padding=_pair(padding), stride=_pair(stride), dilation=_pair(dilation), groups=int(groups),
-                num_message_bits=self.input_message_bits)
+                num_message_bits=self.input_message_bits, weight_exp=self.input_message_exp)
             out_shape = tuple(int(s) for s in synapses[port].output_shape)
             if out_shape != self.shape:
                 raise ValueError(f"expected synapse output shape {self.shape}, got {out_shape}")

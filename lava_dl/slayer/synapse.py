@@ -86,6 +86,13 @@ class _Synapse(nn.Module):
         weight = self.weight
         return weight if self.pre_hook_fx is None else self.pre_hook_fx(weight)
 
+    def _weight_for(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`effective_weight` in the dtype of a float64 input (graded payloads sum exactly)."""
+        weight = self.effective_weight()
+        if x.dtype == torch.float64 and weight.dtype != torch.float64:
+            weight = weight.to(torch.float64)
+        return weight
+
     def _check_input(self, x: torch.Tensor, ndim: int, layout: str) -> None:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{type(self).__name__}: expected a torch.Tensor, got {type(x).__name__}")
@@ -144,7 +151,7 @@ class Dense(_Synapse):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N, C, T`` -> ``N, out, T`` (spatial ``in_neurons``: ``N, c, y, x, T`` -> ``N, out, 1, 1, T``)."""
-        weight = self.effective_weight().reshape(self.out_channels, -1)
+        weight = self._weight_for(x).reshape(self.out_channels, -1)
         if self.spatial:
             self._check_input(x, 5, "N, C, H, W, T")
             if tuple(x.shape[2:4]) != self.kernel_size:
@@ -227,7 +234,7 @@ class Conv(_Synapse):
         self._check_input(x, 5, "N, C, H, W, T")
         n, c, h, w, t = x.shape
         self.output_size((h, w))
-        weight = self.effective_weight()[..., 0]
+        weight = self._weight_for(x)[..., 0]
         y = F.conv2d(x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w), weight, stride=self.stride,
                      padding=self.padding, dilation=self.dilation, groups=self.groups)
         return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)

@@ -19,6 +19,7 @@ from torch import nn
 from lava_dl.core import resonator as _res
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
+from lava_dl.slayer.neuron.dynamics import input_dtype, message_dtype
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit state.
 _NO_SPIKE = np.int64(1) << 40
@@ -70,8 +71,8 @@ class ResonatorDynamics(torch.autograd.Function):
                 raise NotImplementedError("lava_dl resonator kernels run on CPU tensors; move the network "
                                           f"to the CPU (got a tensor on {x.device})")
         ctx.set_materialize_grads(False)
-        xr = _as_numpy(x_re, np.float32)
-        xi = _as_numpy(x_im, np.float32)
+        xr = _as_numpy(x_re, input_dtype(x_re))
+        xi = _as_numpy(x_im, input_dtype(x_im))
         sin_d, cos_d = _rows_int(sin_decay), _rows_int(cos_decay)
         dth, dref, th0, th_step = params
         want_decay = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
@@ -80,7 +81,7 @@ class ResonatorDynamics(torch.autograd.Function):
         adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
         re0, im0 = (states[0].copy(), states[1].copy()) if want_decay else (_EMPTY_ROW, _EMPTY_ROW)
         shape = xr.shape
-        s = np.empty(shape, np.float32)
+        s = np.empty(shape, message_dtype(x_re, graded))
         re_rec = np.empty(shape, np.int32) if record or want_decay else _EMPTY
         im_rec = np.empty(shape, np.int32) if record or want_decay or (want_grad and not iz) else _EMPTY
         margin = np.empty(shape, np.int32) if want_grad else _EMPTY
@@ -92,7 +93,7 @@ class ResonatorDynamics(torch.autograd.Function):
         ctx.data = (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, float(state_scale),
                     surrogate, bool(graded), x_re.dtype)
         dtype = x_re.dtype
-        spikes = torch.from_numpy(s).to(dtype)
+        spikes = torch.from_numpy(s)
         if not record:
             return spikes
         inv = 1.0 / state_scale

@@ -50,7 +50,14 @@ class Neuron(nn.Module):
     requires_grad : bool
         Learn the decays.
     graded_spike : bool
-        A spike carries the real voltage instead of 1.
+        A spike carries a payload instead of 1: the real value of the state that
+        crossed the threshold, before any reset (CUBA, ALIF: the voltage; RF, ADRF:
+        the real part; RF-IZ, ADRF-IZ: the imaginary part). Deployed, the message is
+        that 24-bit state register and the next synapse takes it with
+        ``num_message_bits = 24`` and its weight exponent lowered by 12, i.e. the
+        weighted sum is floored onto the 1/64 grid of the receiving neurons' input,
+        as the forward pass here does (the synapse then runs in float64, exact).
+        Needs ``scale = 64``.
     shape : tuple of int, optional
         Neuron shape ``(C,)`` or ``(C, H, W)`` without batch and time. Given by
         blocks; checked against every input.
@@ -201,6 +208,10 @@ class Neuron(nn.Module):
             value = np.asarray(value, dtype=np.int64)
             fields[key] = value if value.size > 1 else value.reshape(()).item()
         fields.update(self.spec.extra.get("hdf5_constants", {}))
+        if self.graded_spike and "graded" in self.spec.param_names and self.w_scale != 1 << STATE_EXP:
+            raise ValueError(f"{type(self).__name__}: graded spikes deploy only with scale = 64 (their "
+                             f"24-bit payload meets the next synapse's 1/64 weights), "
+                             f"got scale={self.w_scale}")
         fields["gradedSpike"] = self.graded_spike
         return fields
 

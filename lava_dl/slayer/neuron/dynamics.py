@@ -20,6 +20,20 @@ _EMPTY_INT = np.zeros((0, 0), np.int32)
 _EMPTY_INT3 = np.zeros((0, 0, 0), np.int32)
 
 
+def input_dtype(x: torch.Tensor):
+    """numpy dtype the kernels read the input ``x`` in (float64 stays float64: exact graded sums)."""
+    return np.float64 if x.dtype == torch.float64 else np.float32
+
+
+def message_dtype(x: torch.Tensor, graded: bool):
+    """numpy dtype of a neuron's messages for input ``x``.
+
+    Graded payloads are float64, so that the next synapse (which computes in its
+    input's dtype) sums them exactly, as Loihi's integer synapse does.
+    """
+    return np.float64 if graded else input_dtype(x)
+
+
 def _rows_int(decay: torch.Tensor) -> np.ndarray:
     """Per-row integer decay: round-half-even of the stored float (as lava-dl exports it)."""
     return np.ascontiguousarray(torch.round(decay.detach()).to(torch.int64).cpu().numpy())
@@ -133,7 +147,7 @@ class LeakyIntegrator(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, decay, y0, state_scale: float):
         _check_cpu(x)
-        xs = _as_numpy(x, np.float32)
+        xs = _as_numpy(x, input_dtype(x))
         d = _rows_int(decay)
         y0_np = _as_numpy(y0, np.int64)
         y = np.empty(xs.shape, np.int32)
@@ -161,16 +175,16 @@ class SpikingIntegrator(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded):
         _check_cpu(cur)
-        cs = _as_numpy(cur, np.float32)
+        cs = _as_numpy(cur, input_dtype(cur))
         d = _rows_int(decay)
         v0_np = _as_numpy(v0, np.int64)
-        s = np.empty(cs.shape, np.float32)
+        s = np.empty(cs.shape, message_dtype(cur, graded))
         v = np.empty(cs.shape, np.int32)
         _cuba.voltage_forward(cs, float(state_scale), d, bias_scaled, vth_scaled, v0_np, bool(graded), s, v)
         ctx.save_for_backward(decay)
         ctx.v, ctx.s, ctx.v0, ctx.d = v, s, v0_np, d
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
-        spikes = torch.from_numpy(s).to(cur.dtype)
+        spikes = torch.from_numpy(s)
         voltage = torch.from_numpy(v).to(cur.dtype) / state_scale
         return spikes, voltage
 
@@ -209,13 +223,13 @@ class CubaDynamics(torch.autograd.Function):
         _check_cpu(x)
         ctx.set_materialize_grads(False)
         layout = BlockLayout(x)
-        xs = layout.array(x, np.float32)
+        xs = layout.array(x, input_dtype(x))
         du = layout.per_neuron(_rows_int(current_decay))
         dv = layout.per_neuron(_rows_int(voltage_decay))
         u0_np = layout.per_neuron(_as_numpy(u0, np.int64))
         v0_np = layout.per_neuron(_as_numpy(v0, np.int64))
         want_u = record or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        spikes, s = layout.empty(np.float32)
+        spikes, s = layout.empty(message_dtype(x, graded))
         delay = 0 if first is None else 1
         if delay:
             spikes[..., 0] = first[..., 0]
@@ -265,13 +279,13 @@ class AlifDynamics(torch.autograd.Function):
                 record):
         _check_cpu(x)
         ctx.set_materialize_grads(False)
-        xs = _as_numpy(x, np.float32)
+        xs = _as_numpy(x, input_dtype(x))
         du, dv = _rows_int(current_decay), _rows_int(voltage_decay)
         dth, dref, th0, th_step = params
         want_grad = any(ctx.needs_input_grad[:3])
         want_decay = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
         shape = xs.shape
-        s = np.empty(shape, np.float32)
+        s = np.empty(shape, message_dtype(x, graded))
         margin = np.empty(shape, np.int32) if want_grad else _EMPTY_INT
         u = np.empty(shape, np.int32) if record or want_decay else _EMPTY_INT
         v = np.empty(shape, np.int32) if record or want_decay else _EMPTY_INT
@@ -281,7 +295,7 @@ class AlifDynamics(torch.autograd.Function):
         ctx.arrays = (margin, u, v, init[0].copy(), init[1].copy(), du, dv)
         ctx.layout = BlockLayout(x)
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
-        spikes = torch.from_numpy(s).to(x.dtype)
+        spikes = torch.from_numpy(s)
         if not record:
             return spikes
         # divided (not multiplied by 1/S) to give the two-stage path's values for any scale
