@@ -279,3 +279,13 @@ def test_graded_export_needs_scale_64():
     neuron = cuba.Neuron(threshold=1.0, current_decay=0.1, voltage_decay=0.1, graded_spike=True, scale=128)
     with pytest.raises(ValueError, match="scale = 64"):
         neuron.device_params()
+
+
+def test_output_can_be_modified_in_place():
+    """The kernels' outputs are plain tensors (not views), so in-place ops after the neuron work."""
+    neuron = cuba.Neuron(threshold=0.5, current_decay=0.2, voltage_decay=0.1)
+    x = _time_major(_grid_input((2, 6, 20), 4, amplitude=60)).requires_grad_()
+    out = neuron(x)
+    out.mul_(2.0)
+    out.sum().backward()
+    assert out._base is None and x.grad is not None

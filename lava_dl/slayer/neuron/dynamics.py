@@ -124,12 +124,15 @@ class BlockLayout:
         return values.reshape(self.blocks, self.width)
 
     def tensor(self, arr: np.ndarray) -> torch.Tensor:
-        """Inverse of :meth:`array`: a tensor of shape :attr:`shape` sharing memory with ``arr``."""
-        t = torch.from_numpy(arr)
+        """Inverse of :meth:`array`: a tensor of shape :attr:`shape` sharing memory with ``arr``.
+
+        The axes are permuted in numpy, so the result is not a torch view (autograd
+        lets a custom Function's caller modify it in place).
+        """
         if self.time_major:
             n, *spatial, steps = self.shape
-            return t.reshape(n, steps, *spatial).movedim(1, -1)
-        return t.reshape(self.shape)
+            return torch.from_numpy(np.moveaxis(arr.reshape(n, steps, *spatial), 1, -1))
+        return torch.from_numpy(arr.reshape(self.shape))
 
     def empty(self, dtype) -> tuple[torch.Tensor, np.ndarray]:
         """A new float tensor of shape :attr:`shape` in this memory order, and its ``(B, T, K)`` array."""
