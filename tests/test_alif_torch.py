@@ -10,7 +10,7 @@ from lava_dl.core import alif as core
 from lava_dl.slayer.neuron import alif
 from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
 
-_EMPTY = np.zeros((0, 0), np.int32)
+_EMPTY = np.zeros((0, 0, 0), np.int32)
 
 
 def _grid_input(shape, seed, amplitude=48):
@@ -75,13 +75,16 @@ def test_forward_equals_lava_step(seed):
     like = torch.zeros(x.shape)
     du = torch.round(neuron.per_row(neuron.current_decay.detach(), like)).to(torch.int64).numpy()
     dv = torch.round(neuron.per_row(neuron.voltage_decay.detach(), like)).to(torch.int64).numpy()
-    records = [np.empty((rows, 60), np.int32) for _ in range(5)]
-    s = np.empty((rows, 60), np.float32)
-    init = np.zeros((4, rows), np.int64)
+    # the kernel takes (B, T, K) arrays: here (rows, T, 1), per-neuron values (rows, 1)
+    records = [np.empty((rows, 60, 1), np.int32) for _ in range(5)]
+    s = np.empty((rows, 60, 1), np.float32)
+    init = np.zeros((4, rows, 1), np.int64)
     final = np.empty_like(init)
-    core.alif_forward(x.reshape(-1, 60).numpy(), float(neuron.s_scale), du, dv, *neuron._params(x), init,
-                      False, final, s, *records)
-    _, u_rec, v_rec, th_rec, r_rec = records
+    params = [p.reshape(rows, 1) for p in (du, dv, *neuron._params(x))]
+    core.alif_forward(x.reshape(-1, 60, 1).numpy(), float(neuron.s_scale), *params, init, False, final, s,
+                      *records)
+    s = s[..., 0]
+    _, u_rec, v_rec, th_rec, r_rec = (r[..., 0] for r in records)
     for rec, ref in zip((s, u_rec, v_rec, th_rec, r_rec), (s_ref, u_ref, v_ref, th_ref, r_ref)):
         assert np.array_equal(rec, ref)
 
@@ -166,13 +169,14 @@ def _records(neuron, x):
     rows, steps = x[..., 0].numel(), x.shape[-1]
     du = torch.round(neuron.per_row(neuron.current_decay.detach(), x)).to(torch.int64).numpy()
     dv = torch.round(neuron.per_row(neuron.voltage_decay.detach(), x)).to(torch.int64).numpy()
-    records = [np.empty((rows, steps), np.int32) for _ in range(3)]
-    init = np.zeros((4, rows), np.int64)
-    xs = x.detach().reshape(rows, steps).numpy()
-    core.alif_forward(xs, float(neuron.s_scale), du, dv, *neuron._params(x), init, neuron.graded_spike,
-                      np.empty_like(init), np.empty((rows, steps), np.float32),
+    records = [np.empty((rows, steps, 1), np.int32) for _ in range(3)]
+    init = np.zeros((4, rows, 1), np.int64)
+    xs = x.detach().reshape(rows, steps, 1).numpy()
+    params = [p.reshape(rows, 1) for p in (du, dv, *neuron._params(x))]
+    core.alif_forward(xs, float(neuron.s_scale), *params, init, neuron.graded_spike,
+                      np.empty_like(init), np.empty((rows, steps, 1), np.float32),
                       records[0], records[1], records[2], _EMPTY, _EMPTY)
-    margin, u, v = (torch.from_numpy(r.astype(np.float64)) for r in records)
+    margin, u, v = (torch.from_numpy(r[..., 0].astype(np.float64)) for r in records)
     return u, v, margin
 
 
@@ -277,3 +281,27 @@ def test_disabled_threshold_never_spikes():
     x = torch.full((1, 3, 20), 2.0)
     current, voltage, spikes = neuron.dynamics(x)
     assert spikes.sum() == 0 and voltage[..., -1].min() > 0
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_time_major_input_gives_identical_results(graded):
+    """Time-major input (read in place) and time-last input: identical states, spikes and gradients."""
+    results = []
+    for time_major in (False, True):
+        torch.manual_seed(0)
+        neuron = alif.Neuron(threshold=0.5, threshold_step=0.25, current_decay=(0.1, 0.3),
+                             voltage_decay=(0.02, 0.1), threshold_decay=0.1, refractory_decay=0.2,
+                             shared_param=False, shape=(5, 3, 2), requires_grad=True, graded_spike=graded,
+                             persistent_state=True)
+        x = torch.randint(-40, 60, (2, 5, 3, 2, 30), generator=torch.Generator().manual_seed(2)) / 64
+        if time_major:
+            x = x.movedim(-1, 1).contiguous().movedim(1, -1)
+        x.requires_grad_()
+        current, voltage, spikes = neuron.dynamics(x)
+        weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+        ((spikes * weights).sum() + (voltage * weights).sum() * 1e-3).backward()
+        results.append((current, voltage, spikes, x.grad, neuron.current_decay.grad,
+                        neuron.voltage_decay.grad, *(neuron._states[n] for n in "u v th r".split())))
+    assert results[0][2].sum() > 0
+    for a, b in zip(*results):
+        assert torch.equal(a, b)

@@ -125,70 +125,78 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
                  u_out, v_out, th_out, r_out):
     """Fused training forward: current, voltage and threshold unit per step, in one pass.
 
+    Arrays are ``(B, T, K)`` (B blocks of K neurons, time in the middle; see
+    :func:`lava_dl.core.cuba.cuba_forward`) and per-neuron ones ``(B, K)``.
+
     Parameters
     ----------
-    x : ndarray of float32, shape (rows, steps)
-        Real input (after any input norm); enters as ``trunc(x * state_scale)``.
+    x : ndarray of float, shape (B, T, K)
+        Real input (after any input norm); enters as :func:`input_to_int`.
     state_scale : float
         Integer units per real unit (``S``).
-    du, dv, dth, dref : ndarray of int64, shape (rows,)
+    du, dv, dth, dref : ndarray of int64, shape (B, K)
         Integer decays (fractions of 4096) of current, voltage, adaptation and refractory state.
-    th0, th_step : ndarray of int64, shape (rows,)
+    th0, th_step : ndarray of int64, shape (B, K)
         Scaled base threshold ``vth << 6`` and threshold step ``vth_step << 6``.
-    init : ndarray of int64, shape (4, rows)
+    init : ndarray of int64, shape (4, B, K)
         Initial states ``u, v, th, r`` (``th`` relative to ``th0``).
     graded : bool
         Spike payload is the real voltage instead of 1.0.
-    final : ndarray of int64, shape (4, rows)
+    final : ndarray of int64, shape (4, B, K)
         Receives the final states, in the order of ``init``.
-    s_out : ndarray of float32, shape (rows, steps)
-        Receives the spikes.
-    margin_out, u_out, v_out, th_out, r_out : ndarray of int32, shape (rows, steps) or (0, 0)
+    s_out : ndarray of float, shape (B, T, K)
+        Receives the messages.
+    margin_out, u_out, v_out, th_out, r_out : ndarray of int32, shape (B, T, K) or (0, 0, 0)
         Optional records (empty to skip): the surrogate's ``v - (θ + r)`` before the
         spike, the current, the voltage, and the adaptation and refractory states
         after the step (the values :func:`fixed_step` leaves).
 
     Notes
     -----
-    The same arithmetic as :func:`lava_dl.core.cuba.current_forward` followed by
-    :func:`fixed_step` (the rules are :func:`current_update`,
+    The same arithmetic as :func:`fixed_step` (the rules are :func:`current_update`,
     :func:`voltage_update` and :func:`threshold_unit`), so the integer states equal
     :func:`fixed_step` with ``bias_mant = 0``.
     """
-    rows, steps = x.shape
+    blocks, steps, width = x.shape
     rec_margin = margin_out.shape[0] > 0
     rec_u = u_out.shape[0] > 0
     rec_v = v_out.shape[0] > 0
     rec_th = th_out.shape[0] > 0
     rec_r = r_out.shape[0] > 0
     inv = 1.0 / state_scale
-    for m in range(rows):
-        u = np.int64(init[0, m])
-        v = np.int64(init[1, m])
-        adapt = np.int64(init[2, m])
-        ref = np.int64(init[3, m])
-        d_u = du[m]
-        d_v = dv[m]
-        d_th = dth[m]
-        d_ref = dref[m]
-        base = th0[m]
-        step = th_step[m]
+    u = np.empty(width, np.int64)
+    v = np.empty(width, np.int64)
+    adapt = np.empty(width, np.int64)
+    ref = np.empty(width, np.int64)
+    for b in range(blocks):
+        for k in range(width):
+            u[k] = init[0, b, k]
+            v[k] = init[1, b, k]
+            adapt[k] = init[2, b, k]
+            ref[k] = init[3, b, k]
         for t in range(steps):
-            u = current_update(u, input_to_int(x[m, t], state_scale), d_u)
-            v = voltage_update(v, u, d_v, 0)
-            spike, margin, adapt, ref = threshold_unit(v, adapt, ref, d_th, d_ref, base, step)
-            s_out[m, t] = graded_message(v, graded, inv) * 1.0 if spike else 0.0
-            if rec_margin:
-                margin_out[m, t] = margin
-            if rec_u:
-                u_out[m, t] = u
-            if rec_v:
-                v_out[m, t] = v
-            if rec_th:
-                th_out[m, t] = adapt
-            if rec_r:
-                r_out[m, t] = ref
-        final[0, m] = u
-        final[1, m] = v
-        final[2, m] = adapt
-        final[3, m] = ref
+            for k in range(width):
+                cur = current_update(u[k], input_to_int(x[b, t, k], state_scale), du[b, k])
+                vol = voltage_update(v[k], cur, dv[b, k], 0)
+                spike, margin, adapt_t, ref_t = threshold_unit(vol, adapt[k], ref[k], dth[b, k], dref[b, k],
+                                                               th0[b, k], th_step[b, k])
+                u[k] = cur
+                v[k] = vol
+                adapt[k] = adapt_t
+                ref[k] = ref_t
+                s_out[b, t, k] = graded_message(vol, graded, inv) * 1.0 if spike else 0.0
+                if rec_margin:
+                    margin_out[b, t, k] = margin
+                if rec_u:
+                    u_out[b, t, k] = cur
+                if rec_v:
+                    v_out[b, t, k] = vol
+                if rec_th:
+                    th_out[b, t, k] = adapt_t
+                if rec_r:
+                    r_out[b, t, k] = ref_t
+        for k in range(width):
+            final[0, b, k] = u[k]
+            final[1, b, k] = v[k]
+            final[2, b, k] = adapt[k]
+            final[3, b, k] = ref[k]

@@ -98,19 +98,17 @@ class Neuron(_BaseNeuron):
             self.clamp()
         if self.norm is not None:
             x = self.norm(x)
-        rows, steps = x[..., 0].numel(), x.shape[-1]
-        flat = x.reshape(rows, steps)
         init = np.stack([self.state(n, x).numpy() for n in self._STATES]).astype(np.int64)
         final = np.empty_like(init)
         out = AlifDynamics.apply(
-            flat, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), init, final,
+            x, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), init, final,
             self.s_scale, self._params(x), self.surrogate, self.graded_spike, record)
         for name, value in zip(self._STATES, final):
             self.keep_state(name, torch.from_numpy(value))
         if not record:
-            return None, None, out.reshape(x.shape)
+            return None, None, out
         spikes, current, voltage = out
-        return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
+        return current, voltage, spikes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""

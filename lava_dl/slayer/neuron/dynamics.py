@@ -259,22 +259,20 @@ class CubaDynamics(torch.autograd.Function):
         return (*grads, *([None] * 9))
 
 
-
-
 class AlifDynamics(torch.autograd.Function):
     """Whole ALIF neuron (current, voltage, threshold unit) in one compiled pass each way.
 
     ``forward(x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded, record)``:
-    ``x`` is the ``(rows, T)`` real input (after any input norm), the decays are per-row
+    ``x`` is the ``(N, *S, T)`` real input (after any input norm), the decays are per-row
     tensors, ``init`` and ``final`` are ``(4, rows)`` int64 numpy arrays of the states
     ``u, v, th, r`` (initial values, and receiving the final ones), ``params`` is the
     tuple ``(dth, dref, th0, th_step)`` of int64 per-row numpy arrays and ``surrogate``
     is ``(theta, tau_rho, scale_rho)``.
 
     Returns the spikes, and with ``record=True`` also the real current ``u / S`` and
-    voltage ``v / S`` (not materialised otherwise). Gradients reach the voltage only
-    through the spikes' surrogate, taken at ``v - (θ + r)``; the threshold unit has no
-    backward, as in lava-dl.
+    voltage ``v / S`` (not materialised otherwise), in the input's memory order (see
+    :class:`BlockLayout`). Gradients reach the voltage only through the spikes'
+    surrogate, taken at ``v - (θ + r)``; the threshold unit has no backward, as in lava-dl.
     """
 
     @staticmethod
@@ -282,36 +280,35 @@ class AlifDynamics(torch.autograd.Function):
                 record):
         _check_cpu(x)
         ctx.set_materialize_grads(False)
-        xs = _as_numpy(x, input_dtype(x))
-        du, dv = _rows_int(current_decay), _rows_int(voltage_decay)
-        dth, dref, th0, th_step = params
+        layout = BlockLayout(x)
+        xs = layout.array(x, input_dtype(x))
+        du = layout.per_neuron(_rows_int(current_decay))
+        dv = layout.per_neuron(_rows_int(voltage_decay))
+        dth, dref, th0, th_step = (layout.per_neuron(p) for p in params)
         want_grad = any(ctx.needs_input_grad[:3])
         want_decay = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
-        shape = xs.shape
-        s = np.empty(shape, message_dtype(x, graded))
-        margin = np.empty(shape, np.int32) if want_grad else _EMPTY_INT
-        u = np.empty(shape, np.int32) if record or want_decay else _EMPTY_INT
-        v = np.empty(shape, np.int32) if record or want_decay else _EMPTY_INT
-        _alif.alif_forward(xs, float(state_scale), du, dv, dth, dref, th0, th_step, init, bool(graded), final,
-                           s, margin, u, v, _EMPTY_INT, _EMPTY_INT)
+        spikes, s = layout.empty(message_dtype(x, graded))
+        margin = layout.records(np.int32) if want_grad else _EMPTY_INT3
+        u = layout.records(np.int32) if record or want_decay else _EMPTY_INT3
+        v = layout.records(np.int32) if record or want_decay else _EMPTY_INT3
+        blocks_init = init.reshape(4, layout.blocks, layout.width)
+        blocks_final = final.reshape(4, layout.blocks, layout.width)
+        _alif.alif_forward(xs, float(state_scale), du, dv, dth, dref, th0, th_step, blocks_init, bool(graded),
+                           blocks_final, s, margin, u, v, _EMPTY_INT3, _EMPTY_INT3)
         ctx.save_for_backward(current_decay, voltage_decay)
-        ctx.arrays = (margin, u, v, init[0].copy(), init[1].copy(), du, dv)
-        ctx.layout = BlockLayout(x)
+        ctx.arrays = (margin, u, v, blocks_init[0].copy(), blocks_init[1].copy(), du, dv)
+        ctx.layout = layout
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
-        spikes = torch.from_numpy(s)
         if not record:
             return spikes
         # divided (not multiplied by 1/S) to give the two-stage path's values for any scale
-        current = torch.from_numpy(u).to(x.dtype) / state_scale
-        return spikes, current, torch.from_numpy(v).to(x.dtype) / state_scale
+        current = layout.tensor(u).to(x.dtype) / state_scale
+        return spikes, current, layout.tensor(v).to(x.dtype) / state_scale
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         margin, u, v, u0, v0, du, dv = ctx.arrays
-        layout = ctx.layout
-        margin, u, v = (a[..., None] if a.size else _EMPTY_INT3 for a in (margin, u, v))
-        per_neuron = [layout.per_neuron(a) for a in (u0, v0, du, dv)]
         # ALIF never resets v; its surrogate sits at the margin v - (θ + r).
-        grads = _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, 0.0, u, v, _EMPTY_GRAD3,
-                                        *per_neuron)
+        grads = _two_integrator_adjoint(ctx, ctx.layout, grad_s, grad_u, grad_v, margin, 0.0, u, v,
+                                        _EMPTY_GRAD3, u0, v0, du, dv)
         return (*grads, None, None, None, None, None, None, None)
