@@ -32,8 +32,9 @@ class Neuron(_BaseNeuron):
     Notes
     -----
     The forward pass computes, per step, ``u = wrap24(rs0(u (4096 - iDecay), 12)
-    + trunc(S x))`` and ``v = sat24(rs0(v (4096 - vDecay), 12) + u)`` with reset
-    to 0 after a spike, exactly as the Lava ``CubaLIF`` fixed-point model does.
+    + (a_in << 6))`` with Loihi's integer input ``a_in = floor(64 x)`` and
+    ``v = sat24(rs0(v (4096 - vDecay), 12) + u)`` with reset to 0 after a spike,
+    exactly as the Lava ``CubaLIF`` fixed-point model does.
     A ``norm`` acts on the current; deployed, its mean becomes the bias.
     """
 
