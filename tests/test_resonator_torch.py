@@ -232,6 +232,35 @@ def test_backward_equals_autograd_of_torch_loop(name, graded, path):
         torch.testing.assert_close(ours.double() / scale, loop / scale, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("graded", [False, True])
+def test_time_major_input_equals_time_last(name, graded):
+    """A time-major input (what the synapses return) is read in place and gives the same
+    spikes, records and gradients as the same values stored time-last; outputs keep its order."""
+    neuron = _make(name, threshold=0.3, requires_grad=True, graded_spike=graded, shared_param=False,
+                   shape=(4, 3), period=(6.0, 20.0), decay=(0.02, 0.1))
+    results = []
+    for time_major in (False, True):
+        x_re, x_im = _grid_input((2, 4, 3, 70), 11, amplitude=200)
+        if time_major:
+            x_re, x_im = (x.movedim(-1, 1).contiguous().movedim(1, -1) for x in (x_re, x_im))
+        x_re.requires_grad_()
+        x_im.requires_grad_()
+        neuron.zero_grad()
+        out = neuron.dynamics((x_re, x_im))  # (real, imag, [threshold, refractory,] spikes)
+        gen = torch.Generator().manual_seed(2)
+        loss = sum((o * torch.randn(o.shape, generator=gen)).sum() for o in (out[0], out[1], out[-1]))
+        loss.backward()
+        if time_major:
+            assert all(o.movedim(-1, 1).is_contiguous() for o in out)
+            assert x_re.grad.movedim(-1, 1).is_contiguous() and x_im.grad.movedim(-1, 1).is_contiguous()
+        results.append((*(o.detach() for o in out), x_re.grad, x_im.grad, neuron.sin_decay.grad.clone(),
+                        neuron.cos_decay.grad.clone()))
+    assert results[0][len(out) - 1].sum() > 0, "no spikes"
+    for last, major in zip(*results):
+        assert torch.equal(last, major)
+
+
 def _state_loss(name, neuron, x_re, x_im, sin_p, cos_p, rec, w_re, w_im):
     """``Σ w_re re[t] + w_im im[t]`` through the same straight-through loop (no spikes)."""
     re_rec, im_rec, _, spikes = rec

@@ -252,8 +252,13 @@ def test_float_steps_match_lava_float_models(act_mode, cum_error):
     assert mismatches == 0
 
 
+def _to_btk(rows: np.ndarray, blocks: int) -> np.ndarray:
+    """``(n, T)`` rows as the kernels' ``(blocks, T, n / blocks)`` arrays."""
+    return np.ascontiguousarray(rows.reshape(blocks, -1, rows.shape[-1]).transpose(0, 2, 1))
+
+
 def test_training_kernels_equal_fixed_step():
-    """The fused training kernel over (rows, T) reproduces fixed_step step by step."""
+    """The fused training kernel reproduces fixed_step step by step."""
     rng = np.random.default_rng(50)
     n, steps = 400, 30
     for act_mode in (0, 1):
@@ -273,19 +278,22 @@ def test_training_kernels_equal_fixed_step():
             for t in range(steps):
                 sd.SIGMA_DELTA.fixed_step(*states, data[:, t], *params, out)
                 ref[:, t] = out
-            sig_state = np.zeros(n, np.int64)
-            enc = [np.zeros(n, np.int64) for _ in range(3)]
-            msg = np.empty((n, steps), np.float64)
+            # the kernel's (B, T, K) layout: 8 samples of n / 8 neurons, time in the middle
+            blocks = 8
+            sig_state = np.zeros((blocks, n // blocks), np.int64)
+            enc = [np.zeros((blocks, n // blocks), np.int64) for _ in range(3)]
+            msg = np.empty((blocks, steps, n // blocks), np.float64)
             sd.fused_forward(
-                data.astype(np.float64), 1.0, sd.MODE_SIGMA, 0,
-                bias.astype(np.int64) << e, vth.astype(np.int64) << e,
+                _to_btk(data.astype(np.float64), blocks), 1.0, sd.MODE_SIGMA, 0,
+                (bias.astype(np.int64) << e).reshape(blocks, -1),
+                (vth.astype(np.int64) << e).reshape(blocks, -1),
                 act_mode, cum_error, 6, 1.0, sig_state, *enc, msg,
-                np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int32),
+                np.zeros((0, 0, 0), np.uint8), np.zeros((0, 0, 0), np.int32),
             )
-            assert np.array_equal(msg, ref)
-            assert np.array_equal(sig_state, states[0])
+            assert np.array_equal(msg, _to_btk(ref.astype(np.float64), blocks))
+            assert np.array_equal(sig_state.ravel(), states[0])
             for ours, theirs in zip(enc, states[1:]):
-                assert np.array_equal(ours, theirs)
+                assert np.array_equal(ours.ravel(), theirs)
 
 
 def test_specs_are_consistent():

@@ -237,3 +237,25 @@ def test_bad_arguments_raise():
     assert sd.activation_mode(lambda v: torch.clamp(v, min=0)) == (core.ACT_RELU, "relu")
     assert sd.activation_mode(torch.nn.Identity()) == (core.ACT_UNIT, "identity")
     sd.Neuron(0.1, F.relu, check_precision=False)(torch.full((1, 2, 3), 100.0))
+
+
+def test_time_major_input_equals_time_last():
+    """A time-major input (as the synapses produce) is read in place and gives the same numbers."""
+    rng = np.random.default_rng(11)
+    _, x = _graded_input(rng, (4, 6, 5, 30), 6)
+    g = torch.from_numpy(rng.standard_normal(x.shape))
+    x_tm = x.movedim(-1, 1).contiguous().movedim(1, -1)
+    assert torch.equal(x_tm, x) and x_tm.stride() != x.stride()
+    results = []
+    for inp in (x, x_tm):
+        neuron = sd.Neuron(0.1, F.relu, cum_error=True, requires_grad=True, tau_grad=0.5, scale_grad=2.0)
+        leaf = inp.detach().requires_grad_()
+        y = neuron(leaf)
+        assert y.movedim(-1, 1).is_contiguous()  # outputs are stored time-major
+        (y * g).sum().backward()
+        results.append((y, leaf.grad, neuron.delta_threshold.grad))
+    (y0, gx0, gt0), (y1, gx1, gt1) = results
+    assert torch.count_nonzero(y0) > 0 and gx0.abs().sum() > 0
+    assert torch.equal(y0, y1)
+    assert torch.equal(gx0, gx1)
+    assert torch.equal(gt0, gt1)

@@ -41,17 +41,16 @@ Lava step signatures (``*states, a_real_in, a_imag_in, *params, s_out``)::
 A spike sends 1, or with ``graded`` its :func:`payload` (24 bits).
 
 The training kernels (:func:`resonator_forward`, :func:`resonator_backward`) run
-the same scalar rule (:func:`neuron_update`) over ``(rows, T)`` arrays.
+the same scalar rule (:func:`neuron_update`) over ``(B, T, K)`` arrays (blocks of
+K neurons, time in the middle, as :func:`lava_dl.core.cuba.cuba_forward`).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from lava_dl.core.alif import threshold_unit
-from lava_dl.core.cuba import GRADED
+from lava_dl.core.cuba import GRADED, surrogate, surrogate_height
 from lava_dl.core.fixed_point import (
     DECAY_BITS,
     DECAY_UNITY,
@@ -343,80 +342,13 @@ ADRF_IZ = _spec("ADRF_IZ", "ADRF_IZHIKEVICH", "Adaptive resonate-and-fire neuron
 
 SPECS: tuple[NeuronSpec, ...] = (RF, RF_IZ, ADRF, ADRF_IZ)
 
-
 # --------------------------------------------------------------------------
-# Training kernels: rows (batch x neurons) x time, time innermost.
-# Inputs arrive in real units and enter as trunc(x * state_scale).
+# Training kernels on ``(B, T, K)`` arrays: B independent blocks of K neurons,
+# time in the middle (see lava_dl.core.cuba.cuba_forward): time-major
+# activations (N, T, C*...) are read in place, time-last ones as (N*C*..., T, 1);
+# the inner loop runs over K. Per-neuron parameters and states are (B, K).
+# Inputs arrive in real units and enter as Loihi's a_in << 6 (input_to_int).
 # --------------------------------------------------------------------------
-
-
-@jit
-def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step,
-                      re_state, im_state, adapt_state, ref_state, graded,
-                      s_out, re_out, im_out, margin_out, theta_out, ref_out):
-    """Run any resonator family over time.
-
-    Parameters
-    ----------
-    family : int
-        ``RF_CODE`` ... ``ADRF_IZ_CODE``.
-    x_re, x_im : ndarray, (rows, T), float
-        Real and imaginary synaptic input in real units.
-    state_scale : float
-        ``S``; the input enters as ``trunc(S x)``.
-    sin_d, cos_d, dth, dref : ndarray, (rows,), int64
-        Integer decays (``dth``/``dref`` ignored by the non-adaptive families).
-    th0, th_step : ndarray, (rows,), int64
-        ``vth << 6`` and ``vth_step << 6``.
-    re_state, im_state, adapt_state, ref_state : ndarray, (rows,), int64
-        Initial states; hold the states after the last step (post-reset) on return.
-    graded : bool
-        Spike payload ``re_t / S`` (RF/ADRF) or ``im_t / S`` (IZ) instead of 1.
-    s_out : ndarray, (rows, T), float32
-        Spikes.
-    re_out, im_out : ndarray, (rows, T), int32, or (0, 0)
-        Recorded (pre-reset) states; each is skipped when empty.
-    margin_out : ndarray, (rows, T), int32 or int64, or (0, 0)
-        Spiking state minus its threshold (for the surrogate gradient), clamped to the
-        int32 range (far beyond where the surrogate vanishes); skipped when empty.
-    theta_out, ref_out : ndarray, (rows, T), int32, or (0, 0)
-        Adaptive families: the threshold ``θ0 + th_t`` and refractory ``r_t`` used at
-        each step (before the spike update); skipped when empty.
-    """
-    rows, steps = x_re.shape
-    inv = 1.0 / state_scale
-    record_theta = theta_out.shape[0] > 0
-    record_re = re_out.shape[0] > 0
-    record_im = im_out.shape[0] > 0
-    record_margin = margin_out.shape[0] > 0
-    for m in range(rows):
-        re = re_state[m]
-        im = im_state[m]
-        adapt = adapt_state[m]
-        ref = ref_state[m]
-        for t in range(steps):
-            if record_theta:
-                theta_out[m, t] = th0[m] + decay(adapt, dth[m])
-                ref_out[m, t] = decay(ref, dref[m])
-            spike, margin, re_t, im_t, re, im, adapt, ref = neuron_update(
-                family, re, im, adapt, ref, input_to_int(x_re[m, t], state_scale),
-                input_to_int(x_im[m, t], state_scale), sin_d[m], cos_d[m], dth[m], dref[m], th0[m],
-                th_step[m])
-            if record_re:
-                re_out[m, t] = re_t
-            if record_im:
-                im_out[m, t] = im_t
-            if record_margin:
-                margin_out[m, t] = min(max(margin, _MARGIN_MIN), _MARGIN_MAX)
-            if spike:
-                s_out[m, t] = graded_message(payload(family, re_t, im_t), graded, inv) * 1.0
-            else:
-                s_out[m, t] = 0.0
-        re_state[m] = re
-        im_state[m] = im
-        adapt_state[m] = adapt
-        ref_state[m] = ref
-
 
 #: Bounds of a recorded margin (int32); the surrogate is zero long before them.
 _MARGIN_MIN = -(1 << 31)
@@ -424,39 +356,192 @@ _MARGIN_MAX = (1 << 31) - 1
 
 
 @inline
-def _sign32(x, one, zero):
-    if x > zero:
-        return one
-    if x < zero:
-        return -one
-    return zero
+def _block_shape(x):
+    """``(B, T, K)`` of a ``(B, T, K)`` array, ``(rows, T, 1)`` of a ``(rows, T)`` one."""
+    width = x.shape[-1] if x.ndim == 3 else 1
+    return x.shape[0], x.shape[1], width
 
 
 @inline
-def complex_surrogate(margin, im, inv_tau, two_tau, half_over_tau, scale_rho, graded, one, zero, half):
-    """lava-dl's complex-spike derivatives ``(d s / d re, d s / d im)`` (real units).
+def _blocks(a, blocks, steps, width):
+    """``a`` (``(B, T, K)`` or ``(rows, T)``, C-contiguous) as a ``(B, T, K)`` view; empty stays empty."""
+    if a.size == 0:
+        return a.reshape((0, 0, 0))
+    return a.reshape((blocks, steps, width))
 
-    Evaluated in the precision of its arguments: the constants (``1 / tau``, ``2 tau``,
-    ``1 / (2 tau)``, ``scale_rho``, ``1``, ``0``, ``0.5``) are passed in that precision.
+
+@inline
+def _per_neuron(a, blocks, width):
+    """A per-neuron array (``(B, K)`` or ``(rows,)``, contiguous) as a ``(B, K)`` view (empty stays empty)."""
+    if a.size == 0:
+        return a.reshape((0, 0))
+    return a.reshape((blocks, width))
+
+
+@inline
+def _record_row(out, b, t, scratch):
+    """Row ``out[b, t]`` of a record, or ``scratch`` when the record is not kept (empty).
+
+    Storing into a scratch row instead of testing a flag per neuron keeps the inner
+    loop free of branches, so that the compiler vectorises it. Each record needs its
+    own scratch row (rows that may alias would block the vectorised loop).
     """
-    if graded:
-        d_re = math.exp(min(margin, zero) * inv_tau)
+    return out[b, t] if out.size > 0 else scratch
+
+
+@inline
+def _forward_loop(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state, im_state,
+                  adapt_state, ref_state, graded, s_out, re_out, im_out, margin_out, theta_out, ref_out):
+    """The loop of :func:`resonator_forward` on ``(B, T, K)`` / ``(B, K)`` arrays.
+
+    Inlined once per family with ``family`` a constant, so that the compiler drops the
+    other families' branches. The loop over K works on 1-D rows indexed from 0.
+    """
+    blocks, steps, width = x_re.shape
+    inv = 1.0 / state_scale
+    adaptive = family == ADRF_CODE or family == ADRF_IZ_CODE
+    record_theta = adaptive and theta_out.size > 0
+    re_scratch = np.empty(width, np.int32)
+    im_scratch = np.empty(width, np.int32)
+    margin_scratch = np.empty(width, margin_out.dtype)
+    theta_scratch = np.empty(width, np.int32)
+    ref_scratch = np.empty(width, np.int32)
+    for b in range(blocks):
+        # per-neuron rows; the state rows are updated in place
+        re = re_state[b]
+        im = im_state[b]
+        adapt = adapt_state[b]
+        ref = ref_state[b]
+        sin_b = sin_d[b]
+        cos_b = cos_d[b]
+        dth_b = dth[b]
+        dref_b = dref[b]
+        th0_b = th0[b]
+        step_b = th_step[b]
+        for t in range(steps):
+            xr = x_re[b, t]
+            xi = x_im[b, t]
+            s_row = s_out[b, t]
+            re_row = _record_row(re_out, b, t, re_scratch)
+            im_row = _record_row(im_out, b, t, im_scratch)
+            margin_row = _record_row(margin_out, b, t, margin_scratch)
+            theta_row = _record_row(theta_out, b, t, theta_scratch)
+            ref_row = _record_row(ref_out, b, t, ref_scratch)
+            for k in range(width):
+                if record_theta:
+                    theta_row[k] = th0_b[k] + decay(adapt[k], dth_b[k])
+                    ref_row[k] = decay(ref[k], dref_b[k])
+                spike, margin, re_t, im_t, re[k], im[k], adapt[k], ref[k] = neuron_update(
+                    family, re[k], im[k], adapt[k], ref[k], input_to_int(xr[k], state_scale),
+                    input_to_int(xi[k], state_scale), sin_b[k], cos_b[k], dth_b[k], dref_b[k], th0_b[k],
+                    step_b[k])
+                re_row[k] = re_t
+                im_row[k] = im_t
+                margin_row[k] = min(max(margin, _MARGIN_MIN), _MARGIN_MAX)
+                if spike:
+                    s_row[k] = graded_message(payload(family, re_t, im_t), graded, inv) * 1.0
+                else:
+                    s_row[k] = 0.0
+
+
+@jit
+def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step,
+                      re_state, im_state, adapt_state, ref_state, graded,
+                      s_out, re_out, im_out, margin_out, theta_out, ref_out):
+    """Run any resonator family over time (:func:`neuron_update` per neuron and step).
+
+    Arrays are ``(B, T, K)`` (B blocks of K neurons, time in the middle; the loop over
+    K is innermost) with per-neuron arrays ``(B, K)``; ``(rows, T)`` arrays with
+    ``(rows,)`` per-neuron ones are taken as ``(rows, T, 1)`` and ``(rows, 1)``. All
+    must be C-contiguous.
+
+    Parameters
+    ----------
+    family : int
+        ``RF_CODE`` ... ``ADRF_IZ_CODE``.
+    x_re, x_im : ndarray, (B, T, K), float
+        Real and imaginary synaptic input in real units.
+    state_scale : float
+        ``S``; the input enters as :func:`~lava_dl.core.fixed_point.input_to_int`.
+    sin_d, cos_d, dth, dref : ndarray, (B, K), int64
+        Integer decays (``dth``/``dref`` ignored by the non-adaptive families).
+    th0, th_step : ndarray, (B, K), int64
+        ``vth << 6`` and ``vth_step << 6``.
+    re_state, im_state, adapt_state, ref_state : ndarray, (B, K), int64
+        Initial states; hold the states after the last step (post-reset) on return.
+    graded : bool
+        Spike payload ``re_t / S`` (RF/ADRF) or ``im_t / S`` (IZ) instead of 1.
+    s_out : ndarray, (B, T, K), float
+        Spikes.
+    re_out, im_out : ndarray, (B, T, K), int32, or empty
+        Recorded (pre-reset) states; each is skipped when empty.
+    margin_out : ndarray, (B, T, K), int32 or int64, or empty
+        Spiking state minus its threshold (for the surrogate gradient), clamped to the
+        int32 range (far beyond where the surrogate vanishes); skipped when empty.
+    theta_out, ref_out : ndarray, (B, T, K), int32, or empty
+        Adaptive families: the threshold ``θ0 + th_t`` and refractory ``r_t`` used at
+        each step (before the spike update); skipped when empty.
+    """
+    blocks, steps, width = _block_shape(x_re)
+    x_re = _blocks(x_re, blocks, steps, width)
+    x_im = _blocks(x_im, blocks, steps, width)
+    s_out = _blocks(s_out, blocks, steps, width)
+    re_out = _blocks(re_out, blocks, steps, width)
+    im_out = _blocks(im_out, blocks, steps, width)
+    margin_out = _blocks(margin_out, blocks, steps, width)
+    theta_out = _blocks(theta_out, blocks, steps, width)
+    ref_out = _blocks(ref_out, blocks, steps, width)
+    sin_d = _per_neuron(sin_d, blocks, width)
+    cos_d = _per_neuron(cos_d, blocks, width)
+    dth = _per_neuron(dth, blocks, width)
+    dref = _per_neuron(dref, blocks, width)
+    th0 = _per_neuron(th0, blocks, width)
+    th_step = _per_neuron(th_step, blocks, width)
+    re_state = _per_neuron(re_state, blocks, width)
+    im_state = _per_neuron(im_state, blocks, width)
+    adapt_state = _per_neuron(adapt_state, blocks, width)
+    ref_state = _per_neuron(ref_state, blocks, width)
+    # one copy of the loop per family, so that the compiler specialises each
+    if family == RF_CODE:
+        _forward_loop(RF_CODE, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state,
+                      im_state, adapt_state, ref_state, graded, s_out, re_out, im_out, margin_out, theta_out,
+                      ref_out)
+    elif family == RF_IZ_CODE:
+        _forward_loop(RF_IZ_CODE, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state,
+                      im_state, adapt_state, ref_state, graded, s_out, re_out, im_out, margin_out, theta_out,
+                      ref_out)
+    elif family == ADRF_CODE:
+        _forward_loop(ADRF_CODE, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state,
+                      im_state, adapt_state, ref_state, graded, s_out, re_out, im_out, margin_out, theta_out,
+                      ref_out)
     else:
-        d_re = math.exp(-abs(margin) * inv_tau) * half_over_tau
-    d_im = math.exp(-abs(im) * inv_tau) * half_over_tau
-    step_re = half * (one + _sign32(margin, one, zero) * (one - two_tau * d_re))
-    return scale_rho * d_re * d_im, -scale_rho * inv_tau * _sign32(im, one, zero) * d_im * step_re
+        _forward_loop(ADRF_IZ_CODE, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state,
+                      im_state, adapt_state, ref_state, graded, s_out, re_out, im_out, margin_out, theta_out,
+                      ref_out)
 
 
 @inline
-def real_surrogate(margin, inv_tau, height, graded, zero):
-    """lava-dl's real-spike derivative (Laplace kernel; graded: one-sided exponential).
+def _sign(x):
+    if x > 0.0:
+        return 1.0
+    if x < 0.0:
+        return -1.0
+    return 0.0
 
-    ``height`` is ``scale_rho`` (graded) or ``scale_rho / (2 tau)``; precision as the arguments.
+
+@inline
+def complex_surrogate(margin, im, inv_tau, two_tau, half_over_tau, scale_rho, graded):
+    """lava-dl's complex-spike derivatives ``(d s / d re, d s / d im)`` (real units, float64).
+
+    ``margin`` is the real part minus its threshold, ``im`` the imaginary part, and
+    the constants are ``1 / tau``, ``2 tau`` and ``1 / (2 tau)``. ``d_re`` is
+    :func:`lava_dl.core.cuba.surrogate` of the margin with height ``1 / (2 tau)``
+    (graded: the one-sided kernel of height 1), ``d_im`` that of ``im``.
     """
-    if graded:
-        return height * math.exp(min(margin, zero) * inv_tau)
-    return height * math.exp(-abs(margin) * inv_tau)
+    d_re = surrogate(margin, inv_tau, 1.0 if graded else half_over_tau, graded)
+    d_im = surrogate(im, inv_tau, half_over_tau, False)
+    step_re = 0.5 * (1.0 + _sign(margin) * (1.0 - two_tau * d_re))
+    return scale_rho * d_re * d_im, -scale_rho * inv_tau * _sign(im) * d_im * step_re
 
 
 @jit
@@ -465,89 +550,119 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
                        grad_x_re, grad_x_im, grad_sin, grad_cos):
     """Surrogate-gradient adjoint of :func:`resonator_forward`.
 
-    The spike's surrogate (complex for RF/ADRF, real on ``im`` for the IZ families;
-    threshold and refractory states carry no gradient) is added to the incoming
-    gradients of the recorded states ``grad_re``/``grad_im``; the resonator is then
-    back-propagated as the linear rotation, ignoring saturation and resets::
+    Arrays are ``(B, T, K)`` and per-neuron ones ``(B, K)`` as there (``(rows, T)``
+    and ``(rows,)`` are accepted too). The spike's surrogate (complex for RF/ADRF, real
+    on ``im`` for the IZ families; threshold and refractory states carry no gradient)
+    is added to the incoming gradients of the recorded states ``grad_re``/``grad_im``;
+    the resonator is then back-propagated as the linear rotation, ignoring saturation
+    and resets::
 
         λ_re[t] = g_re[t] + (cos λ_re[t+1] + sin λ_im[t+1]) / 4096
         λ_im[t] = g_im[t] + (cos λ_im[t+1] - sin λ_re[t+1]) / 4096
 
-    ``grad_x_*`` receive ``λ``. With ``want_decay`` the per-row derivatives w.r.t. the
-    stored ``sin``/``cos`` (in integer units, i.e. lava-dl's with its missing 1/4096)
-    are written: ``Σ_t (-λ_re[t] im[t-1] + λ_im[t] re[t-1]) / (4096 S)`` and
+    ``grad_x_*`` receive ``λ``. With ``want_decay`` the per-neuron derivatives w.r.t.
+    the stored ``sin``/``cos`` (in integer units, i.e. lava-dl's with its missing
+    1/4096) are written: ``Σ_t (-λ_re[t] im[t-1] + λ_im[t] re[t-1]) / (4096 S)`` and
     ``Σ_t (λ_re[t] re[t-1] + λ_im[t] im[t-1]) / (4096 S)``, where the previous states
     are those actually carried (after an Izhikevich reset; ``re0, im0`` at ``t = 0``).
 
-    ``grad_s``, ``grad_re`` and ``grad_im`` (float32) may each be an empty ``(0, 0)``
-    array when that output has no gradient; ``margin`` is needed only with ``grad_s``,
-    ``im_rec`` with ``grad_s`` (RF/ADRF) or ``want_decay``, ``re_rec`` and ``s_rec``
-    only with ``want_decay`` (each may be empty otherwise).
+    ``grad_s``, ``grad_re`` and ``grad_im`` (float32) may each be empty when that
+    output has no gradient; ``margin`` is needed only with ``grad_s``, ``im_rec`` with
+    ``grad_s`` (RF/ADRF) or ``want_decay``, ``re_rec`` and ``s_rec`` only with
+    ``want_decay`` (each may be empty otherwise).
     """
-    rows, steps = grad_x_re.shape
-    has_gs = grad_s.shape[0] > 0
-    has_gre = grad_re.shape[0] > 0
-    has_gim = grad_im.shape[0] > 0
+    blocks, steps, width = _block_shape(grad_x_re)
+    grad_s = _blocks(grad_s, blocks, steps, width)
+    grad_re = _blocks(grad_re, blocks, steps, width)
+    grad_im = _blocks(grad_im, blocks, steps, width)
+    re_rec = _blocks(re_rec, blocks, steps, width)
+    im_rec = _blocks(im_rec, blocks, steps, width)
+    margin = _blocks(margin, blocks, steps, width)
+    s_rec = _blocks(s_rec, blocks, steps, width)
+    grad_x_re = _blocks(grad_x_re, blocks, steps, width)
+    grad_x_im = _blocks(grad_x_im, blocks, steps, width)
+    re0 = _per_neuron(re0, blocks, width)
+    im0 = _per_neuron(im0, blocks, width)
+    th0 = _per_neuron(th0, blocks, width)
+    sin_d = _per_neuron(sin_d, blocks, width)
+    cos_d = _per_neuron(cos_d, blocks, width)
+    grad_sin = _per_neuron(grad_sin, blocks, width)
+    grad_cos = _per_neuron(grad_cos, blocks, width)
     iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
     reset = family == RF_IZ_CODE
-    # The surrogate terms are computed for a whole row first, in float32 and in a loop
-    # free of the backward recursion (so the compiler can vectorise it); exp dominates.
-    inv32 = np.float32(1.0 / state_scale)
-    inv_tau = np.float32(1.0 / tau_rho)
-    two_tau = np.float32(2.0 * tau_rho)
-    half_over_tau = np.float32(0.5 / tau_rho)
-    scale32 = np.float32(scale_rho)
-    height = np.float32(scale_rho if graded else scale_rho / (2.0 * tau_rho))
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    half = np.float32(0.5)
-    add_re = np.zeros(steps, np.float32)
-    add_im = np.zeros(steps, np.float32)
-    for m in range(rows):
-        if has_gs:
-            if iz:
-                for t in range(steps):
-                    mg = np.float32(margin[m, t]) * inv32
-                    add_im[t] = grad_s[m, t] * real_surrogate(mg, inv_tau, height, graded, zero)
-            else:
-                for t in range(steps):
-                    mg = np.float32(margin[m, t]) * inv32
-                    d_re, d_im = complex_surrogate(mg, np.float32(im_rec[m, t]) * inv32, inv_tau, two_tau,
-                                                   half_over_tau, scale32, graded, one, zero, half)
-                    add_re[t] = grad_s[m, t] * d_re
-                    add_im[t] = grad_s[m, t] * d_im
-        c = cos_d[m] / DECAY_UNITY
-        s = sin_d[m] / DECAY_UNITY
-        lam_re = 0.0
-        lam_im = 0.0
-        g_sin = 0.0
-        g_cos = 0.0
+    # Pass 1, flat over memory so that the compiler vectorises it: the spike's
+    # surrogate terms, written into grad_x_re/grad_x_im (exp dominates the backward).
+    flat_re, flat_im = grad_x_re.ravel(), grad_x_im.ravel()
+    if grad_s.size > 0:
+        inv = 1.0 / state_scale
+        inv_tau = 1.0 / tau_rho
+        two_tau = 2.0 * tau_rho
+        half_over_tau = 0.5 / tau_rho
+        flat_gs, flat_margin = grad_s.ravel(), margin.ravel()
+        if iz:
+            height = surrogate_height(tau_rho, scale_rho, graded)
+            for i in range(flat_im.size):
+                flat_re[i] = 0.0
+                flat_im[i] = flat_gs[i] * surrogate(flat_margin[i] * inv, inv_tau, height, graded)
+        else:
+            flat_imag = im_rec.ravel()
+            for i in range(flat_im.size):
+                d_re, d_im = complex_surrogate(flat_margin[i] * inv, flat_imag[i] * inv, inv_tau, two_tau,
+                                               half_over_tau, scale_rho, graded)
+                flat_re[i] = flat_gs[i] * d_re
+                flat_im[i] = flat_gs[i] * d_im
+    else:
+        flat_re[:] = 0.0
+        flat_im[:] = 0.0
+    # Pass 2: the rotation's adjoint recurrence, backwards in time, K innermost.
+    no_grad = np.zeros(width, np.float32)
+    c = np.empty(width)
+    s = np.empty(width)
+    lam_re = np.empty(width)
+    lam_im = np.empty(width)
+    acc_sin = np.empty(width)
+    acc_cos = np.empty(width)
+    for b in range(blocks):
+        for k in range(width):
+            c[k] = cos_d[b, k] / DECAY_UNITY
+            s[k] = sin_d[b, k] / DECAY_UNITY
+            lam_re[k] = 0.0
+            lam_im[k] = 0.0
+            acc_sin[k] = 0.0
+            acc_cos[k] = 0.0
         for t in range(steps - 1, -1, -1):
-            g_re = c * lam_re + s * lam_im
-            g_im = c * lam_im - s * lam_re
-            if has_gs:
-                g_re += add_re[t]
-                g_im += add_im[t]
-            if has_gre:
-                g_re += grad_re[m, t]
-            if has_gim:
-                g_im += grad_im[m, t]
-            lam_re = g_re
-            lam_im = g_im
-            grad_x_re[m, t] = lam_re
-            grad_x_im[m, t] = lam_im
+            out_re = grad_x_re[b, t]
+            out_im = grad_x_im[b, t]
+            in_re = grad_re[b, t] if grad_re.size > 0 else no_grad
+            in_im = grad_im[b, t] if grad_im.size > 0 else no_grad
+            for k in range(width):
+                g_re = c[k] * lam_re[k] + s[k] * lam_im[k] + out_re[k] + in_re[k]
+                g_im = c[k] * lam_im[k] - s[k] * lam_re[k] + out_im[k] + in_im[k]
+                lam_re[k] = g_re
+                lam_im[k] = g_im
+                out_re[k] = g_re
+                out_im[k] = g_im
             if want_decay:
                 if t == 0:
-                    re_prev = re0[m] * 1.0
-                    im_prev = im0[m] * 1.0
-                elif reset and s_rec[m, t - 1] != 0.0:
-                    re_prev = 0.0
-                    im_prev = (th0[m] - 1) * 1.0
+                    for k in range(width):
+                        re_prev = re0[b, k] * 1.0
+                        im_prev = im0[b, k] * 1.0
+                        acc_sin[k] += -lam_re[k] * im_prev + lam_im[k] * re_prev
+                        acc_cos[k] += lam_re[k] * re_prev + lam_im[k] * im_prev
                 else:
-                    re_prev = re_rec[m, t - 1] * 1.0
-                    im_prev = im_rec[m, t - 1] * 1.0
-                g_sin += -lam_re * im_prev + lam_im * re_prev
-                g_cos += lam_re * re_prev + lam_im * im_prev
+                    prev_re = re_rec[b, t - 1]
+                    prev_im = im_rec[b, t - 1]
+                    prev_s = s_rec[b, t - 1]
+                    for k in range(width):
+                        if reset and prev_s[k] != 0.0:
+                            re_prev = 0.0
+                            im_prev = (th0[b, k] - 1) * 1.0
+                        else:
+                            re_prev = prev_re[k] * 1.0
+                            im_prev = prev_im[k] * 1.0
+                        acc_sin[k] += -lam_re[k] * im_prev + lam_im[k] * re_prev
+                        acc_cos[k] += lam_re[k] * re_prev + lam_im[k] * im_prev
         if want_decay:
-            grad_sin[m] = g_sin * (1.0 / state_scale) / DECAY_UNITY
-            grad_cos[m] = g_cos * (1.0 / state_scale) / DECAY_UNITY
+            for k in range(width):
+                grad_sin[b, k] = acc_sin[k] * (1.0 / state_scale) / DECAY_UNITY
+                grad_cos[b, k] = acc_cos[k] * (1.0 / state_scale) / DECAY_UNITY

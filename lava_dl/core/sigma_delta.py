@@ -39,18 +39,18 @@ synaptic sum ``a_in`` of SD / Sigma    ``2^(12+e)`` (= 8-bit weight ``w*64`` x m
 ``vth_s`` / ``bias_s``                 ``2^(12+e)`` (``vThMant = θ*64``, ``bias = b*64``)
 =====================================  ========================
 
-The training kernels below work on these integers over ``(rows, T)`` arrays
+The training kernels below work on these integers over ``(B, T, K)`` arrays (time
+in the middle, neurons innermost: see :class:`lava_dl.slayer.neuron.dynamics.BlockLayout`)
 and use the same scalar helpers as the Lava per-step kernels.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from lava_dl.core.fixed_point import STATE_EXP, inline, jit
 from lava_dl.core.spec import NeuronSpec, Param, State
+from lava_dl.core.vector_math import exp_nonpositive
 
 #: ``act_mode`` values (lava-nc ``ActivationMode``).
 ACT_UNIT = 0
@@ -302,7 +302,14 @@ SIGMA = NeuronSpec(
 
 
 # --------------------------------------------------------------------------
-# Training kernels: rows x time (time innermost), integers in Lava's units.
+# Training kernels on ``(B, T, K)`` arrays: B independent blocks of K neurons,
+# time in the middle, integers in Lava's units. A batch of (N, C, ..., T)
+# activations is (N, T, C*...) when stored time-major (what the synapses
+# produce: read in place) or (N*C*..., T, 1) when stored time-last. Per-neuron
+# parameters and states are (B, K) arrays; all arrays are C-contiguous. Blocks
+# loop over K innermost (the compiler vectorises across neurons); single-neuron
+# blocks (K = 1, time-last rows) run as ``(rows, T)`` arrays, time innermost,
+# with each neuron's states in registers.
 # --------------------------------------------------------------------------
 
 
@@ -319,35 +326,69 @@ def sigma_forward_real(x, in_unit, out_scale, sigma_state, sigma_out):
 
     Parameters
     ----------
-    x : float array (rows, T)
+    x : float array (B, T, K)
         Real synaptic input; the integer input is ``trunc(x * in_unit)``.
     in_unit : float
         Integer units per real unit of ``x`` (a power of two).
     out_scale : float
         ``sigma_out`` receives ``σ * out_scale`` (``1 / in_unit`` for real units).
-    sigma_state : int64 array (rows,)
+    sigma_state : int64 array (B, K)
         Initial σ; holds the final σ on return.
-    sigma_out : float array (rows, T)
+    sigma_out : float array (B, T, K)
         Receives the scaled σ after every step, rounded once to its dtype.
     """
-    rows, steps = x.shape
-    for m in range(rows):
-        sig = sigma_state[m]
+    blocks, steps, width = x.shape
+    sig = np.empty(width, np.int64)
+    for b in range(blocks):
+        sig[:] = sigma_state[b]
         for t in range(steps):
-            sig = sigma_update(sig, np.int64(x[m, t] * in_unit))
-            sigma_out[m, t] = np.float64(sig) * out_scale
-        sigma_state[m] = sig
+            for k in range(width):
+                value = sigma_update(sig[k], np.int64(x[b, t, k] * in_unit))
+                sig[k] = value
+                sigma_out[b, t, k] = np.float64(value) * out_scale
+        sigma_state[b] = sig
 
 
 @jit
 def sigma_backward_real(grad_out, grad_in):
-    """Adjoint of :func:`sigma_forward_real` (a reverse cumulative sum), accumulating in float64."""
-    rows, steps = grad_out.shape
-    for m in range(rows):
-        acc = 0.0
+    """Adjoint of :func:`sigma_forward_real`: a reverse cumulative sum over time, accumulated in float64.
+
+    Parameters
+    ----------
+    grad_out : float array (B, T, K)
+        Gradient with respect to the real σ.
+    grad_in : float array (B, T, K)
+        Receives the gradient with respect to the real input, rounded once to its dtype.
+    """
+    blocks, steps, width = grad_out.shape
+    acc = np.empty(width, np.float64)
+    for b in range(blocks):
+        acc[:] = 0.0
         for t in range(steps - 1, -1, -1):
-            acc += np.float64(grad_out[m, t])
-            grad_in[m, t] = acc
+            for k in range(width):
+                acc[k] += np.float64(grad_out[b, t, k])
+                grad_in[b, t, k] = acc[k]
+
+
+@inline
+def encode_step(value, in_unit, mode, shift, bias, vth, act_mode, cum_error, state_exp, out_scale, sigma,
+                prev, residue, error):
+    """One step of :func:`fused_forward` for one neuron.
+
+    Returns ``(sigma, act, residue, error, mask, delta, y)``: the new states, the ReLU
+    gradient mask ``pre > 0``, Δ, and the scaled output message.
+    """
+    a = np.int64(value * in_unit)
+    if mode == MODE_SIGMA:
+        sigma = sigma_update(sigma, a)
+        val = sigma
+    elif mode == MODE_SHIFT:
+        val = scaled(a, shift)
+    else:
+        val = a
+    act = activation(val, bias, act_mode)
+    delta, msg, residue, error = delta_encode(act, prev, residue, error, vth, cum_error)
+    return sigma, act, residue, error, wrap32(val + bias) > 0, delta, np.float64(msg >> state_exp) * out_scale
 
 
 @jit
@@ -374,11 +415,13 @@ def fused_forward(
 
     Same integers as ``trunc(x * in_unit)``, then the σ integrator (``mode``
     :data:`MODE_SIGMA`) or the Delta shift (:data:`MODE_SHIFT`), then the activation and
-    the delta encoder: the scalar rules of the Lava steps.
+    the delta encoder: the scalar rules of the Lava steps. Arrays are C-contiguous
+    ``(B, T, K)`` arrays (see :func:`lava_dl.core.cuba.cuba_forward`) and per-neuron
+    arrays ``(B, K)``.
 
     Parameters
     ----------
-    x : float array (rows, T)
+    x : float array (B, T, K)
         Real input (synaptic sum, encoder input, or normalised σ).
     in_unit : float
         Integer units per real unit of ``x``.
@@ -386,54 +429,79 @@ def fused_forward(
         :data:`MODE_PLAIN`, :data:`MODE_SIGMA` or :data:`MODE_SHIFT`.
     shift : int
         Left shift of :data:`MODE_SHIFT` (``spike_exp + state_exp``).
-    bias_s, vth_s : int64 array (rows,)
+    bias_s, vth_s : int64 array (B, K)
         Scaled bias and threshold.
     act_mode, cum_error, state_exp : int
         As in :data:`SIGMA_DELTA`.
     out_scale : float
         ``y_out`` receives ``(msg >> state_exp) * out_scale``.
-    sigma_state : int64 array (rows,)
+    sigma_state : int64 array (B, K)
         Initial σ (:data:`MODE_SIGMA` only); holds the final σ on return.
-    act_state, residue_state, error_state : int64 array (rows,)
+    act_state, residue_state, error_state : int64 array (B, K)
         Initial encoder states; hold the final states on return.
-    y_out : float array (rows, T)
+    y_out : float array (B, T, K)
         Real output messages, rounded once to its dtype.
-    mask_out : uint8 array (rows, T) or (0, 0)
-        ``pre > 0`` (the ReLU gradient mask), or empty when not needed.
-    delta_out : int32 array (rows, T) or (0, 0)
-        Δ (for the threshold gradient), or empty when not needed.
+    mask_out : uint8 array (B, T, K), or empty
+        ``pre > 0`` (the ReLU gradient mask); empty (first dimension 0) when not needed.
+    delta_out : int32 array (B, T, K), or empty
+        Δ (for the threshold gradient); empty (first dimension 0) when not needed.
     """
-    rows, steps = x.shape
+    blocks, steps, width = x.shape
     record_mask = mask_out.shape[0] > 0
     record_delta = delta_out.shape[0] > 0
-    for m in range(rows):
-        sig = sigma_state[m]
-        prev = act_state[m]
-        res = residue_state[m]
-        err = error_state[m]
-        b = bias_s[m]
-        th = vth_s[m]
+    sig = np.empty(width, np.int64)
+    prev = np.empty(width, np.int64)
+    res = np.empty(width, np.int64)
+    err = np.empty(width, np.int64)
+    for b in range(blocks):
+        sig[:] = sigma_state[b]
+        prev[:] = act_state[b]
+        res[:] = residue_state[b]
+        err[:] = error_state[b]
         for t in range(steps):
-            a = np.int64(x[m, t] * in_unit)
-            if mode == MODE_SIGMA:
-                sig = sigma_update(sig, a)
-                val = sig
-            elif mode == MODE_SHIFT:
-                val = scaled(a, shift)
-            else:
-                val = a
-            new = activation(val, b, act_mode)
-            if record_mask:
-                mask_out[m, t] = wrap32(val + b) > 0
-            delta, msg, res, err = delta_encode(new, prev, res, err, th, cum_error)
-            prev = new
-            if record_delta:
-                delta_out[m, t] = delta
-            y_out[m, t] = np.float64(msg >> state_exp) * out_scale
-        sigma_state[m] = sig
-        act_state[m] = prev
-        residue_state[m] = res
-        error_state[m] = err
+            for k in range(width):
+                sig[k], prev[k], res[k], err[k], mask, delta, y_out[b, t, k] = encode_step(
+                    x[b, t, k], in_unit, mode, shift, bias_s[b, k], vth_s[b, k], act_mode, cum_error,
+                    state_exp, out_scale, sig[k], prev[k], res[k], err[k],
+                )
+                if record_mask:
+                    mask_out[b, t, k] = mask
+                if record_delta:
+                    delta_out[b, t, k] = delta
+        sigma_state[b] = sig
+        act_state[b] = prev
+        residue_state[b] = res
+        error_state[b] = err
+
+
+@inline
+def delta_adjoint(g, g_next, masked, integrate, acc):
+    """One step of the delta encoder's (and σ integrator's) adjoint, backwards in time.
+
+    ``g - g_next`` (the straight-through delta), zeroed where ``masked`` (ReLU off),
+    then added to the running reverse sum ``acc`` if ``integrate``. Returns
+    ``(gradient of the input, new acc)``.
+    """
+    ga = 0.0 if masked else g - g_next
+    if integrate:
+        acc += ga
+        return acc, acc
+    return ga, acc
+
+
+@inline
+def threshold_gradient(delta, theta, inv_theta, inv_tau, scale_grad):
+    """lava-dl's ``∂y/∂θ`` of the delta encoder for the real ``delta`` and threshold ``theta``.
+
+    ``-delta * scale_grad * exp(-(|delta| - theta) / tau_grad) / theta`` above the
+    threshold, ``-sign(delta)`` below; ``inv_theta = 1 / theta`` and ``inv_tau =
+    1 / tau_grad`` are precomputed. Branch-free and without divisions, so that a loop
+    of it vectorises (:func:`~lava_dl.core.vector_math.exp_nonpositive`).
+    """
+    sub = abs(delta) - theta
+    relaxed = delta * scale_grad * exp_nonpositive(min(-sub, 0.0) * inv_tau) * inv_theta
+    sign = np.float64(delta > 0) - np.float64(delta < 0)
+    return -(relaxed if sub > 0 else sign)
 
 
 @jit
@@ -451,39 +519,60 @@ def fused_backward(
 ):
     """Adjoint of :func:`fused_forward`: the delta encoder's, then the σ integrator's if ``integrate``.
 
-    Arithmetic in float64 as the two separate passes do (``grad_in`` rounded once
-    to its dtype). ``mask_rec`` is empty for the identity activation; ``delta_rec``
-    and ``theta`` are empty when no threshold gradient is wanted (``grad_theta`` is
-    then untouched).
+    Per neuron, backwards in time (:func:`delta_adjoint`): ``g[t] - g[t+1]``
+    (straight-through delta), the ReLU mask, and for ``integrate`` the reverse
+    cumulative sum; arithmetic in float64 (``grad_in`` rounded once to its dtype).
+    The threshold gradient is lava-dl's relaxation of the delta threshold
+    (:func:`threshold_gradient`), summed backwards in time.
+
+    Parameters
+    ----------
+    grad_out : float array (B, T, K)
+        Gradient with respect to the real output messages.
+    mask_rec : uint8 array (B, T, K), or empty
+        The forward's ReLU mask; empty for the identity activation.
+    delta_rec : int32 array (B, T, K), or empty
+        The forward's Δ; empty when no threshold gradient is wanted.
+    integrate : bool
+        Also take the adjoint of the σ integrator (:data:`MODE_SIGMA`).
+    unit : float
+        Integer units per real unit of Δ.
+    theta : float64 array (B, K), or empty
+        Real threshold per neuron (empty with ``delta_rec``).
+    tau_grad, scale_grad : float
+        Width and height of the threshold relaxation.
+    grad_in : float array (B, T, K)
+        Receives the gradient with respect to the real input.
+    grad_theta : float64 array (B, K)
+        Receives the threshold gradient per neuron; untouched when ``delta_rec`` is empty.
     """
-    rows, steps = grad_out.shape
+    blocks, steps, width = grad_out.shape
     relu = mask_rec.shape[0] > 0
-    want_threshold = delta_rec.shape[0] > 0
-    inv = 1.0 / unit
-    for m in range(rows):
-        nxt = 0.0
-        acc = 0.0
-        gth = 0.0
-        th = theta[m] if want_threshold else 1.0
+    nxt = np.empty(width, np.float64)
+    acc = np.empty(width, np.float64)
+    for b in range(blocks):
+        nxt[:] = 0.0
+        acc[:] = 0.0
         for t in range(steps - 1, -1, -1):
-            g = np.float64(grad_out[m, t])
-            ga = g - nxt
-            nxt = g
-            if relu and mask_rec[m, t] == 0:
-                ga = 0.0
-            if integrate:
-                acc += ga
-                grad_in[m, t] = acc
-            else:
-                grad_in[m, t] = ga
-            if want_threshold:
-                d = delta_rec[m, t] * inv
-                sub = abs(d) - th
-                if sub > 0:
-                    gth -= d * scale_grad * math.exp(-sub / tau_grad) / th * g
-                elif d > 0:
-                    gth -= g
-                elif d < 0:
-                    gth += g
-        if want_threshold:
-            grad_theta[m] = gth
+            for k in range(width):
+                g = np.float64(grad_out[b, t, k])
+                masked = relu and mask_rec[b, t, k] == 0
+                grad_in[b, t, k], acc[k] = delta_adjoint(g, nxt[k], masked, integrate, acc[k])
+                nxt[k] = g
+    if delta_rec.shape[0] == 0:
+        return
+    # The threshold gradient in a loop of its own (it vectorises only without the above).
+    inv = 1.0 / unit
+    inv_tau = 1.0 / tau_grad
+    gth = np.empty(width, np.float64)
+    inv_th = np.empty(width, np.float64)
+    for b in range(blocks):
+        gth[:] = 0.0
+        for k in range(width):
+            inv_th[k] = 1.0 / theta[b, k]
+        for t in range(steps - 1, -1, -1):
+            for k in range(width):
+                d = delta_rec[b, t, k] * inv
+                slope = threshold_gradient(d, theta[b, k], inv_th[k], inv_tau, scale_grad)
+                gth[k] += slope * np.float64(grad_out[b, t, k])
+        grad_theta[b] = gth

@@ -19,21 +19,17 @@ from torch import nn
 from lava_dl.core import resonator as _res
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.dynamics import input_dtype, message_dtype
+from lava_dl.slayer.neuron.dynamics import BlockLayout, input_dtype, message_dtype
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit state.
 _NO_SPIKE = np.int64(1) << 40
-_EMPTY = np.zeros((0, 0), np.int32)
-_EMPTY_GRAD = np.zeros((0, 0), np.float32)
-_EMPTY_ROW = np.zeros(0, np.int64)
+_EMPTY = np.zeros((0, 0, 0), np.int32)
+_EMPTY_GRAD = np.zeros((0, 0, 0), np.float32)
+_EMPTY_ROW = np.zeros((0, 0), np.int64)
 #: Largest rotation gain slayer allows (``sqrt(sin^2 + cos^2) <= 4095``).
 _MAX_GAIN = 4095.0
 
 ComplexInput = ty.Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # noqa: UP007
-
-
-def _as_numpy(x: torch.Tensor, dtype) -> np.ndarray:
-    return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=dtype)
 
 
 def _rows_int(param: torch.Tensor) -> np.ndarray:
@@ -41,26 +37,30 @@ def _rows_int(param: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(torch.round(param.detach()).to(torch.int64).cpu().numpy())
 
 
-def _grad_array(grad: torch.Tensor | None) -> np.ndarray:
-    """Incoming gradient as a float32 array, or an empty ``(0, 0)`` one when it is absent."""
-    return _EMPTY_GRAD if grad is None else _as_numpy(grad, np.float32)
+def _grad_array(layout: BlockLayout, grad: torch.Tensor | None) -> np.ndarray:
+    """Incoming gradient as a float32 ``(B, T, K)`` array of ``layout``, or an empty one when absent."""
+    return _EMPTY_GRAD if grad is None else layout.array(grad, np.float32)
 
 
 class ResonatorDynamics(torch.autograd.Function):
-    """Resonator states and spikes of one family over time (rows x T).
+    """Resonator states and spikes of one family over time.
 
-    ``forward(ctx, x_re, x_im, sin_decay, cos_decay, config)`` where the decays are
-    per-row float tensors (stored values, rounded half-even when used) and
-    ``config = (family, states, state_scale, params, surrogate, graded, record)``:
-    ``states`` is a tuple of four int64 numpy arrays ``(re, im, th, r)`` holding the
-    initial states, overwritten with the final ones; ``params`` is
-    ``(dth, dref, th0, th_step)`` int64 arrays (``th0 = vth << 6``); ``surrogate`` is
-    ``(tau_rho, scale_rho)``.
+    ``forward(ctx, x_re, x_im, sin_decay, cos_decay, config)``: ``x_re``/``x_im`` are the
+    ``(N, *S, T)`` real and imaginary inputs, the decays are per-row float tensors (one
+    value per ``(batch, neuron)`` row, in ``(N, *S)`` order; stored values, rounded
+    half-even when used) and ``config = (family, states, state_scale, params, surrogate,
+    graded, record)``: ``states`` is a tuple of four per-row int64 numpy arrays
+    ``(re, im, th, r)`` holding the initial states, overwritten with the final ones;
+    ``params`` is ``(dth, dref, th0, th_step)`` per-row int64 arrays (``th0 = vth << 6``);
+    ``surrogate`` is ``(tau_rho, scale_rho)``.
 
     Returns the spikes; with ``record`` also the recorded states ``re``, ``im`` in real
     units, and for the adaptive families the threshold and refractory state
     (``(θ0 + th_t) / S`` and ``r_t / S``, without gradient). Nothing else is
-    materialised: the kernel records only what the backward pass needs.
+    materialised: the kernel records only what the backward pass needs. The inputs are
+    read in place when time-major (see :class:`~lava_dl.slayer.neuron.dynamics.BlockLayout`;
+    ``x_im`` is brought to the memory order of ``x_re`` if it differs), and every
+    output, gradients included, comes back in the memory order of ``x_re``.
     """
 
     @staticmethod
@@ -71,36 +71,39 @@ class ResonatorDynamics(torch.autograd.Function):
                 raise NotImplementedError("lava_dl resonator kernels run on CPU tensors; move the network "
                                           f"to the CPU (got a tensor on {x.device})")
         ctx.set_materialize_grads(False)
-        xr = _as_numpy(x_re, input_dtype(x_re))
-        xi = _as_numpy(x_im, input_dtype(x_im))
-        sin_d, cos_d = _rows_int(sin_decay), _rows_int(cos_decay)
-        dth, dref, th0, th_step = params
+        layout = BlockLayout(x_re)
+        xr = layout.array(x_re, input_dtype(x_re))
+        xi = layout.array(x_im, input_dtype(x_im))
+        sin_d = layout.per_neuron(_rows_int(sin_decay))
+        cos_d = layout.per_neuron(_rows_int(cos_decay))
+        dth, dref, th0, th_step = (layout.per_neuron(p) for p in params)
+        state_arrays = [layout.per_neuron(st) for st in states]  # views: the kernel writes the final states
         want_decay = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
         want_grad = want_decay or bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
         iz = family in (_res.RF_IZ_CODE, _res.ADRF_IZ_CODE)
         adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
-        re0, im0 = (states[0].copy(), states[1].copy()) if want_decay else (_EMPTY_ROW, _EMPTY_ROW)
-        shape = xr.shape
-        s = np.empty(shape, message_dtype(x_re, graded))
-        re_rec = np.empty(shape, np.int32) if record or want_decay else _EMPTY
-        im_rec = np.empty(shape, np.int32) if record or want_decay or (want_grad and not iz) else _EMPTY
-        margin = np.empty(shape, np.int32) if want_grad else _EMPTY
-        th_rec = np.empty(shape, np.int32) if record and adaptive else _EMPTY
-        r_rec = np.empty(shape, np.int32) if record and adaptive else _EMPTY
+        re0, im0 = ((state_arrays[0].copy(), state_arrays[1].copy()) if want_decay
+                    else (_EMPTY_ROW, _EMPTY_ROW))
+        spikes, s = layout.empty(message_dtype(x_re, graded))
+        re_rec = layout.records(np.int32) if record or want_decay else _EMPTY
+        im_rec = layout.records(np.int32) if record or want_decay or (want_grad and not iz) else _EMPTY
+        margin = layout.records(np.int32) if want_grad else _EMPTY
+        th_rec = layout.records(np.int32) if record and adaptive else _EMPTY
+        r_rec = layout.records(np.int32) if record and adaptive else _EMPTY
         _res.resonator_forward(family, xr, xi, float(state_scale), sin_d, cos_d, dth, dref, th0, th_step,
-                               *states, bool(graded), s, re_rec, im_rec, margin, th_rec, r_rec)
+                               *state_arrays, bool(graded), s, re_rec, im_rec, margin, th_rec, r_rec)
         ctx.save_for_backward(sin_decay, cos_decay)
+        ctx.layout = layout
         ctx.data = (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, float(state_scale),
                     surrogate, bool(graded), x_re.dtype)
-        dtype = x_re.dtype
-        spikes = torch.from_numpy(s)
         if not record:
             return spikes
+        dtype = x_re.dtype
         inv = 1.0 / state_scale
-        outputs = (spikes, torch.from_numpy(re_rec).to(dtype) * inv, torch.from_numpy(im_rec).to(dtype) * inv)
+        outputs = (spikes, layout.tensor(re_rec).to(dtype) * inv, layout.tensor(im_rec).to(dtype) * inv)
         if adaptive:
-            theta = torch.from_numpy(th_rec).to(dtype) * inv
-            ref = torch.from_numpy(r_rec).to(dtype) * inv
+            theta = layout.tensor(th_rec).to(dtype) * inv
+            ref = layout.tensor(r_rec).to(dtype) * inv
             ctx.mark_non_differentiable(theta, ref)
             outputs += (theta, ref)
         return outputs
@@ -110,19 +113,20 @@ class ResonatorDynamics(torch.autograd.Function):
         sin_decay, cos_decay = ctx.saved_tensors
         (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, state_scale, surrogate,
          graded, dtype) = ctx.data
+        layout = ctx.layout
         tau_rho, scale_rho = surrogate
-        shape = s.shape
-        gx_re = np.empty(shape, np.float32)
-        gx_im = np.empty(shape, np.float32)
-        g_sin = np.zeros(shape[0])
-        g_cos = np.zeros(shape[0])
+        gx_re_tensor, gx_re = layout.empty(np.float32)
+        gx_im_tensor, gx_im = layout.empty(np.float32)
+        g_sin = np.zeros(sin_d.shape)
+        g_cos = np.zeros(cos_d.shape)
         want = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
-        _res.resonator_backward(family, _grad_array(grad_s), _grad_array(grad_re), _grad_array(grad_im),
-                                re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, state_scale,
-                                float(tau_rho), float(scale_rho), graded, want, gx_re, gx_im, g_sin, g_cos)
-        gs = torch.from_numpy(g_sin).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
-        gc = torch.from_numpy(g_cos).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
-        return torch.from_numpy(gx_re).to(dtype), torch.from_numpy(gx_im).to(dtype), gs, gc, None
+        _res.resonator_backward(family, _grad_array(layout, grad_s), _grad_array(layout, grad_re),
+                                _grad_array(layout, grad_im), re_rec, im_rec, margin, s, re0, im0, th0,
+                                sin_d, cos_d, state_scale, float(tau_rho), float(scale_rho), graded, want,
+                                gx_re, gx_im, g_sin, g_cos)
+        gs = torch.from_numpy(g_sin.ravel()).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
+        gc = torch.from_numpy(g_cos.ravel()).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
+        return gx_re_tensor.to(dtype), gx_im_tensor.to(dtype), gs, gc, None
 
 
 class ResonatorNeuron(_BaseNeuron):
@@ -303,7 +307,7 @@ class ResonatorNeuron(_BaseNeuron):
             real = self.real_norm(real)
         if self.imag_norm is not None:
             imag = self.imag_norm(imag)
-        rows, steps = real[..., 0].numel(), real.shape[-1]
+        rows = real[..., 0].numel()
         names = ("re", "im", "th", "r")
         states = tuple(np.array(self.state(n, real).numpy(), dtype=np.int64) for n in names)
         vth = self.v_th_mant
@@ -312,16 +316,13 @@ class ResonatorNeuron(_BaseNeuron):
         _, tau, scale_rho = self.surrogate
         config = (self.spec.extra["family_code"], states, self.s_scale, (dth, dref, th0, th_step),
                   (tau, scale_rho), self.graded_spike, record)
-        outputs = ResonatorDynamics.apply(real.reshape(rows, steps), imag.reshape(rows, steps),
-                                          self.per_row(self.sin_decay, real),
+        outputs = ResonatorDynamics.apply(real, imag, self.per_row(self.sin_decay, real),
                                           self.per_row(self.cos_decay, real), config)
         kept = set(self.spec.state_names)  # RF/RF-IZ have no th/r states (kernel scratch only)
         for name, final in zip(names, states):
             if name in kept:
                 self.keep_state(name, torch.from_numpy(final))
-        if not record:
-            return (outputs.reshape(real.shape),)
-        return tuple(o.reshape(real.shape) for o in outputs)
+        return outputs if record else (outputs,)
 
     def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run the neuron; return ``(real, imag, spikes)`` in real units.

@@ -91,33 +91,32 @@ def _check_cpu(x: torch.Tensor) -> None:
 class BlockLayout:
     """How a ``(N, *S, T)`` activation maps onto the ``(B, T, K)`` arrays of the fused kernels.
 
-    Synapses produce time-major activations (memory ordered ``N, T, *S``); those are
-    read in place as ``(N, T, prod(S))``. Anything else is viewed (or, if its memory
-    is in neither order, copied) as time-last rows ``(N * prod(S), T, 1)``. Outputs
-    come back in the input's memory order, so a chain of blocks never transposes.
+    ``B = N`` samples of ``K = prod(S)`` neurons, time in the middle: the kernels'
+    inner loop runs over the K neurons of one step and vectorises. Synapses produce
+    activations stored that way (memory ordered ``N, T, *S``), which are read in
+    place; any other tensor is copied into that order once (a transposing copy costs
+    less than running the recurrence along a time-last row). Outputs are stored the
+    same way, so a chain of blocks never transposes.
     """
 
     def __init__(self, x: torch.Tensor):
         self.shape = tuple(x.shape)
-        n, steps = self.shape[0], self.shape[-1]
-        width = int(np.prod(self.shape[1:-1], dtype=np.int64))
-        self.time_major = width > 1 and steps > 1 and self._permuted(x).is_contiguous()
-        self.blocks, self.width = (n, width) if self.time_major else (n * width, 1)
-        self.steps = steps
-
-    def _permuted(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` with its time axis moved to position 1: ``(N, T, *S)``."""
-        return x.movedim(-1, 1)
+        self.blocks, self.steps = self.shape[0], self.shape[-1]
+        self.width = int(np.prod(self.shape[1:-1], dtype=np.int64))
 
     def array(self, x: torch.Tensor, dtype) -> np.ndarray:
         """``x`` (shape :attr:`shape`) as a C-contiguous ``(B, T, K)`` numpy array of ``dtype``.
 
-        ``dtype=None`` returns a view of ``x`` (which must then be in this memory order).
+        A view when ``x`` is already stored that way (and of that dtype), else a copy.
+        ``dtype=None`` keeps ``x``'s dtype.
         """
-        if self.time_major:
-            x = self._permuted(x)
-        flat = x.detach().reshape(self.blocks, self.steps, self.width).cpu().numpy()
-        return flat if dtype is None else np.ascontiguousarray(flat, dtype=dtype)
+        permuted = x.detach().movedim(-1, 1).cpu().numpy()  # (N, T, *S), any strides
+        shape = (self.blocks, self.steps, self.width)
+        if permuted.flags.c_contiguous and (dtype is None or permuted.dtype == dtype):
+            return permuted.reshape(shape)
+        out = _memory.empty(shape, permuted.dtype if dtype is None else dtype)
+        np.copyto(out.reshape(permuted.shape), permuted, casting="unsafe")
+        return out
 
     def per_neuron(self, values: np.ndarray) -> np.ndarray:
         """One value per ``(batch, neuron)`` row, in ``(N, *S)`` order, as a ``(B, K)`` array."""
@@ -129,13 +128,11 @@ class BlockLayout:
         The axes are permuted in numpy, so the result is not a torch view (autograd
         lets a custom Function's caller modify it in place).
         """
-        if self.time_major:
-            n, *spatial, steps = self.shape
-            return torch.from_numpy(np.moveaxis(arr.reshape(n, steps, *spatial), 1, -1))
-        return torch.from_numpy(arr.reshape(self.shape))
+        n, *spatial, steps = self.shape
+        return torch.from_numpy(np.moveaxis(arr.reshape(n, steps, *spatial), 1, -1))
 
     def empty(self, dtype) -> tuple[torch.Tensor, np.ndarray]:
-        """A new float tensor of shape :attr:`shape` in this memory order, and its ``(B, T, K)`` array."""
+        """A new tensor of shape :attr:`shape` stored time-major, and its ``(B, T, K)`` array."""
         arr = _memory.empty((self.blocks, self.steps, self.width), dtype)
         return self.tensor(arr), arr
 

@@ -37,7 +37,7 @@ from torch import nn
 from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.dynamics import _check_cpu
+from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu
 
 _W = 1 << STATE_EXP  # the only scale at which graded messages map exactly onto Lava
 _PROBE = torch.tensor([-3.0, -1.0, -(2.0**-20), 0.0, 2.0**-20, 0.5, 3.0], dtype=torch.float64)
@@ -83,17 +83,28 @@ def activation_mode(activation) -> tuple[int, str]:
     )
 
 
-_KERNEL_DTYPES = (torch.float32, torch.float64)
-_NO_U8 = np.empty((0, 0), np.uint8)
-_NO_I32 = np.empty((0, 0), np.int32)
-_NO_F64 = np.empty(0, np.float64)
+#: numpy dtype of each torch dtype the compiled kernels read and write.
+_KERNEL_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_NO_U8 = np.empty((0, 0, 0), np.uint8)
+_NO_I32 = np.empty((0, 0, 0), np.int32)
+_NO_F64 = np.empty((0, 0), np.float64)
+
+
+def _in_memory_order(z: torch.Tensor) -> torch.Tensor:
+    """``z`` with its axes permuted into memory order (largest stride first).
+
+    A reduction over all elements gives the same result, and a dense tensor (such as
+    a synapse's time-major output) is then contiguous, which torch reduces many
+    times faster than a permuted view.
+    """
+    return z.permute(sorted(range(z.dim()), key=lambda d: -z.stride(d)))
 
 
 def _check_range(z: torch.Tensor, unit: float, check: bool, where: str) -> None:
     """Raise if ``trunc(z * unit)`` may not be Lava's integer input (see :func:`to_int`)."""
     if not z.numel():
         return
-    lo, hi = torch.aminmax(z.detach())
+    lo, hi = torch.aminmax(_in_memory_order(z.detach()))
     lo, hi = float(lo), float(hi)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{where}: input contains inf or nan")
@@ -112,7 +123,7 @@ def _check_range(z: torch.Tensor, unit: float, check: bool, where: str) -> None:
 
 
 def to_int(z: torch.Tensor, unit: float, check: bool, where: str) -> np.ndarray:
-    """``trunc(z * unit)`` as int64 numpy (rows, T); raise if a float32 ``z`` may be inexact."""
+    """``trunc(z * unit)`` as int64 numpy, shaped like ``z``; raise if a float32 ``z`` may be inexact."""
     _check_range(z, unit, check, where)
     scaled = torch.trunc(z.detach().to(torch.float64) * unit)
     return np.ascontiguousarray(scaled.to(torch.int64).cpu().numpy())
@@ -123,94 +134,110 @@ def _kernel_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype if dtype in _KERNEL_DTYPES else torch.float64
 
 
-def _kernel_array(t: torch.Tensor) -> np.ndarray:
-    """Contiguous numpy view (no copy when possible) of ``t`` in its kernel dtype."""
+def _kernel_array(layout: BlockLayout, t: torch.Tensor) -> np.ndarray:
+    """``t`` as the ``(B, T, K)`` array of ``layout`` in its kernel dtype (in place when possible).
+
+    A tensor already in the kernel dtype and in the layout's memory order (e.g. a
+    synapse's time-major output) is read without a copy.
+    """
     t = t.detach()
     if t.dtype not in _KERNEL_DTYPES:
         t = t.to(torch.float64)
-    return t.contiguous().numpy()
+    return layout.array(t, _KERNEL_DTYPES[t.dtype])
+
+
+def _kernel_empty(layout: BlockLayout, dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray]:
+    """A new tensor in the layout's memory order in the kernel dtype of ``dtype``, and its array."""
+    return layout.empty(_KERNEL_DTYPES[_kernel_dtype(dtype)])
 
 
 class _SigmaFn(torch.autograd.Function):
     """``σ[t] = σ[t-1] + trunc(z[t] unit)`` on integers; returns ``σ / unit`` in ``out_dtype``.
 
-    Backward: reverse cumulative sum (accumulated in float64, returned in ``z``'s dtype).
+    ``z`` is ``(N, *S, T)``; ``sigma_state`` the int64 σ per ``(batch, neuron)`` row,
+    updated in place. The output (and, backward, the gradient of ``z``) keeps ``z``'s
+    memory order (see :class:`BlockLayout`). Backward: reverse cumulative sum
+    (accumulated in float64, returned in ``z``'s dtype).
     """
 
     @staticmethod
     def forward(ctx, z, sigma_state, unit, out_dtype):
-        kd = _kernel_dtype(out_dtype)
-        out = torch.empty(z.shape, dtype=kd)
-        _sd.sigma_forward_real(_kernel_array(z), unit, 1.0 / unit, sigma_state, out.numpy())
-        ctx.in_dtype = z.dtype
-        return out if kd == out_dtype else out.to(out_dtype)
+        layout = BlockLayout(z)
+        out, arr = _kernel_empty(layout, out_dtype)
+        state = layout.per_neuron(sigma_state)
+        _sd.sigma_forward_real(_kernel_array(layout, z), unit, 1.0 / unit, state, arr)
+        ctx.layout, ctx.in_dtype = layout, z.dtype
+        return out.to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        g = _kernel_array(grad)
-        gi = torch.empty(g.shape, dtype=_kernel_dtype(ctx.in_dtype))
-        _sd.sigma_backward_real(g, gi.numpy())
+        layout = ctx.layout
+        gi, arr = _kernel_empty(layout, ctx.in_dtype)
+        _sd.sigma_backward_real(_kernel_array(layout, grad), arr)
         return gi.to(ctx.in_dtype), None, None, None
 
 
 class _EncodeFn(torch.autograd.Function):
     """Integer input, (sigma,) activation and delta encoding in one kernel; returns ``msg / 2^(6+e)``.
 
-    ``x`` is the real input: the integer input is ``trunc(x * in_unit)``, integrated
-    (``mode`` ``MODE_SIGMA``), shifted (``MODE_SHIFT``) or taken as is (``MODE_PLAIN``).
-    Gradients flow to ``x`` with unit slope (straight-through delta, ReLU mask and,
-    for ``MODE_SIGMA``, the reverse cumulative sum) and to the per-row real
-    threshold ``theta`` as lava-dl's. ``states`` are ``(sigma, act, residue, error)``,
-    updated in place.
+    ``x`` is the real ``(N, *S, T)`` input: the integer input is ``trunc(x * in_unit)``,
+    integrated (``mode`` ``MODE_SIGMA``), shifted (``MODE_SHIFT``) or taken as is
+    (``MODE_PLAIN``). Gradients flow to ``x`` with unit slope (straight-through delta,
+    ReLU mask and, for ``MODE_SIGMA``, the reverse cumulative sum) and to the per-row
+    real threshold ``theta`` as lava-dl's. ``states`` are ``(sigma, act, residue, error)``
+    and ``vth_s`` the scaled threshold, int64 arrays with one value per ``(batch, neuron)``
+    row; the states are updated in place. The output and the gradient of ``x`` keep
+    ``x``'s memory order (see :class:`BlockLayout`).
     """
 
     @staticmethod
     def forward(
         ctx, x, theta, in_unit, mode, states, vth_s, act_mode, cum_error, spike_exp, grad_params, out_dtype
     ):
-        rows, steps = x.shape
+        layout = BlockLayout(x)
         need_x, want_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         relu = int(act_mode) != _sd.ACT_UNIT
-        mask = np.empty((rows, steps), np.uint8) if need_x and relu else _NO_U8
-        delta = np.empty((rows, steps), np.int32) if want_theta else _NO_I32
+        mask = layout.records(np.uint8) if need_x and relu else _NO_U8
+        delta = layout.records(np.int32) if want_theta else _NO_I32
         kd = _kernel_dtype(out_dtype)
         msg_unit = float(1 << (STATE_EXP + spike_exp))
-        y = torch.empty((rows, steps), dtype=kd)
+        y, y_arr = _kernel_empty(layout, out_dtype)
+        vth = layout.per_neuron(vth_s)
         _sd.fused_forward(
-            _kernel_array(x),
+            _kernel_array(layout, x),
             float(in_unit),
             int(mode),
             STATE_EXP + spike_exp,
-            np.zeros(rows, np.int64),
-            vth_s,
+            np.zeros_like(vth),
+            vth,
             int(act_mode),
             int(cum_error),
             STATE_EXP,
             1.0 / msg_unit if kd == out_dtype else 1.0,
-            *states,
-            y.numpy(),
+            *(layout.per_neuron(s) for s in states),
+            y_arr,
             mask,
             delta,
         )
         unit = float(1 << (2 * STATE_EXP + spike_exp))
-        ctx.mask, ctx.delta, ctx.mode, ctx.unit = mask, delta, int(mode), unit
-        ctx.theta = np.maximum(vth_s / unit, 1.0 / (_W << STATE_EXP)) if want_theta else _NO_F64
+        ctx.layout, ctx.mask, ctx.delta, ctx.mode, ctx.unit = layout, mask, delta, int(mode), unit
+        ctx.theta = np.maximum(vth / unit, 1.0 / (_W << STATE_EXP)) if want_theta else _NO_F64
         ctx.grad_params, ctx.in_dtype, ctx.theta_dtype = grad_params, x.dtype, theta.dtype
         return y if kd == out_dtype else y.to(out_dtype) / msg_unit
 
     @staticmethod
     def backward(ctx, grad):
-        g = _kernel_array(grad)
-        gi = torch.empty(g.shape, dtype=_kernel_dtype(ctx.in_dtype))
+        layout = ctx.layout
+        gi, gi_arr = _kernel_empty(layout, ctx.in_dtype)
         want = bool(ctx.needs_input_grad[1])
-        gth = np.zeros(g.shape[0], np.float64) if want else _NO_F64
+        gth = np.zeros((layout.blocks, layout.width), np.float64) if want else _NO_F64
         tau_grad, scale_grad = ctx.grad_params
         _sd.fused_backward(
-            g, ctx.mask, ctx.delta, ctx.mode == _sd.MODE_SIGMA, ctx.unit, ctx.theta, tau_grad, scale_grad,
-            gi.numpy(), gth,
+            _kernel_array(layout, grad), ctx.mask, ctx.delta, ctx.mode == _sd.MODE_SIGMA, ctx.unit, ctx.theta,
+            tau_grad, scale_grad, gi_arr, gth,
         )
         grad_x = gi.to(ctx.in_dtype) if ctx.needs_input_grad[0] else None
-        grad_theta = torch.from_numpy(gth).to(ctx.theta_dtype) if want else None
+        grad_theta = torch.from_numpy(gth.ravel()).to(ctx.theta_dtype) if want else None
         return (grad_x, grad_theta) + (None,) * 9
 
 
@@ -306,14 +333,14 @@ class _DeltaBase(_BaseNeuron):
         act_mode: int,
         out_dtype,
     ) -> torch.Tensor:
-        """Encode the real ``source`` (rows, T) (see :class:`_EncodeFn`); keep states; return messages."""
+        """Messages for the real ``source`` (shaped like ``x``, see :class:`_EncodeFn`); keeps the states."""
         if self.requires_grad:
             self.clamp()
         names = ("sigma",) + self._encoder_states
         states = tuple(
             np.array(self.state(n, x).cpu().numpy(), dtype=np.int64)
             if n != "sigma" or mode == _sd.MODE_SIGMA
-            else np.zeros(source.shape[0], np.int64)
+            else np.zeros(x[..., 0].numel(), np.int64)
             for n in names
         )
         theta, vth_s = self._vth_rows(x)
@@ -407,12 +434,9 @@ class Delta(_DeltaBase):
         """Graded messages (``N, C, (H, W,) T``) for the real input ``x``."""
         self._check_input(x)
         _check_cpu(x)
-        rows, steps = x[..., 0].numel(), x.shape[-1]
-        z = x.reshape(rows, steps)
-        _check_range(z, float(self.w_scale), False, "Delta")
+        _check_range(x, float(self.w_scale), False, "Delta")
         # Lava: trunc(64 z) << (spike_exp + state_exp) in int32 arithmetic (wraps).
-        y = self._encode(z, float(self.w_scale), _sd.MODE_SHIFT, x, _sd.ACT_UNIT, x.dtype)
-        return y.reshape(x.shape)
+        return self._encode(x, float(self.w_scale), _sd.MODE_SHIFT, x, _sd.ACT_UNIT, x.dtype)
 
     def device_params(self) -> dict:
         return {"type": self.spec.hdf5_type, "activation": "identity", **_vth_field(self)}
@@ -518,16 +542,14 @@ class Neuron(_DeltaBase):
         """Run the neuron; return ``(sigma, messages)`` in real units (σ after the norm, float64)."""
         self._check_input(x)
         _check_cpu(x)
-        rows, steps = x[..., 0].numel(), x.shape[-1]
-        z = x.reshape(rows, steps)
-        _check_range(z, self.state_unit, self.check_precision, type(self).__name__)
+        _check_range(x, self.state_unit, self.check_precision, type(self).__name__)
         sigma_state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
-        sigma = _SigmaFn.apply(z, sigma_state, self.state_unit, torch.float64)
+        sigma = _SigmaFn.apply(x, sigma_state, self.state_unit, torch.float64)
         self.keep_state("sigma", torch.from_numpy(sigma_state))
         if self.norm is not None:
-            sigma = self.norm(sigma.reshape(x.shape)).reshape(rows, steps)
+            sigma = self.norm(sigma)
         y = self._encode(sigma, self.state_unit, _sd.MODE_PLAIN, x, self.act_mode, x.dtype)
-        return sigma.reshape(x.shape), y.reshape(x.shape)
+        return sigma, y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``x``.
@@ -540,11 +562,9 @@ class Neuron(_DeltaBase):
             return self._apply_dropout(y)
         self._check_input(x)
         _check_cpu(x)
-        rows, steps = x[..., 0].numel(), x.shape[-1]
-        z = x.reshape(rows, steps)
-        _check_range(z, self.state_unit, self.check_precision, type(self).__name__)
-        y = self._encode(z, self.state_unit, _sd.MODE_SIGMA, x, self.act_mode, x.dtype)
-        return self._apply_dropout(y.reshape(x.shape))
+        _check_range(x, self.state_unit, self.check_precision, type(self).__name__)
+        y = self._encode(x, self.state_unit, _sd.MODE_SIGMA, x, self.act_mode, x.dtype)
+        return self._apply_dropout(y)
 
 
 class Sigma(_BaseNeuron):
@@ -599,10 +619,8 @@ class Sigma(_BaseNeuron):
         """Running sum of the real synaptic input, exactly as Lava's Sigma integrates it."""
         self._check_input(x)
         _check_cpu(x)
-        rows, steps = x[..., 0].numel(), x.shape[-1]
-        z = x.reshape(rows, steps)
-        _check_range(z, self.state_unit, self.check_precision, "Sigma")
+        _check_range(x, self.state_unit, self.check_precision, "Sigma")
         state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
-        sigma = _SigmaFn.apply(z, state, self.state_unit, x.dtype)
+        sigma = _SigmaFn.apply(x, state, self.state_unit, x.dtype)
         self.keep_state("sigma", torch.from_numpy(state))
-        return sigma.reshape(x.shape)
+        return sigma
