@@ -158,16 +158,14 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
     :func:`fixed_step` with ``bias_mant = 0``.
     """
     blocks, steps, width = x.shape
-    rec_margin = margin_out.shape[0] > 0
-    rec_u = u_out.shape[0] > 0
-    rec_v = v_out.shape[0] > 0
-    rec_th = th_out.shape[0] > 0
-    rec_r = r_out.shape[0] > 0
     inv = 1.0 / state_scale
     u = np.empty(width, np.int64)
     v = np.empty(width, np.int64)
     adapt = np.empty(width, np.int64)
     ref = np.empty(width, np.int64)
+    # A record that is not kept is written to a scratch row of its own: no branch in
+    # the loop over K, which the compiler then vectorises.
+    scratch = np.empty((5, width), np.int32)
     for b in range(blocks):
         for k in range(width):
             u[k] = init[0, b, k]
@@ -175,8 +173,15 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
             adapt[k] = init[2, b, k]
             ref[k] = init[3, b, k]
         for t in range(steps):
+            x_row = x[b, t]
+            s_row = s_out[b, t]
+            margin_row = margin_out[b, t] if margin_out.size > 0 else scratch[0]
+            u_row = u_out[b, t] if u_out.size > 0 else scratch[1]
+            v_row = v_out[b, t] if v_out.size > 0 else scratch[2]
+            th_row = th_out[b, t] if th_out.size > 0 else scratch[3]
+            r_row = r_out[b, t] if r_out.size > 0 else scratch[4]
             for k in range(width):
-                cur = current_update(u[k], input_to_int(x[b, t, k], state_scale), du[b, k])
+                cur = current_update(u[k], input_to_int(x_row[k], state_scale), du[b, k])
                 vol = voltage_update(v[k], cur, dv[b, k], 0)
                 spike, margin, adapt_t, ref_t = threshold_unit(vol, adapt[k], ref[k], dth[b, k], dref[b, k],
                                                                th0[b, k], th_step[b, k])
@@ -184,17 +189,12 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
                 v[k] = vol
                 adapt[k] = adapt_t
                 ref[k] = ref_t
-                s_out[b, t, k] = graded_message(vol, graded, inv) * 1.0 if spike else 0.0
-                if rec_margin:
-                    margin_out[b, t, k] = margin
-                if rec_u:
-                    u_out[b, t, k] = cur
-                if rec_v:
-                    v_out[b, t, k] = vol
-                if rec_th:
-                    th_out[b, t, k] = adapt_t
-                if rec_r:
-                    r_out[b, t, k] = ref_t
+                s_row[k] = graded_message(vol, graded, inv) * 1.0 if spike else 0.0
+                margin_row[k] = margin
+                u_row[k] = cur
+                v_row[k] = vol
+                th_row[k] = adapt_t
+                r_row[k] = ref_t
         for k in range(width):
             final[0, b, k] = u[k]
             final[1, b, k] = v[k]
