@@ -196,13 +196,19 @@ def test_training_forward_equals_lava_step(spec):
     lava = _run_ours(spec, params, a_re, a_im)
 
     scale = 4096.0
-    states = [np.zeros(rows, np.int64) for _ in range(4)]
-    s = np.zeros((rows, steps), np.float32)
-    re_rec, im_rec = (np.zeros((rows, steps), np.int32) for _ in range(2))
-    margin = np.zeros((rows, steps), np.int64)
-    th_rec, r_rec = (np.zeros((rows, steps), np.int32) for _ in range(2))
-    res.resonator_forward(spec.extra["family_code"], a_re / 64.0, a_im / 64.0, scale, sin_d, cos_d, dth, dref,
-                          vth << 6, vth_step << 6, *states, False, s, re_rec, im_rec, margin, th_rec, r_rec)
+    # the kernel's (B, T, K) layout, here one neuron per block: (rows, T, 1), per neuron (rows, 1)
+    states = [np.zeros((rows, 1), np.int64) for _ in range(4)]
+    s = np.zeros((rows, steps, 1), np.float32)
+    re_rec, im_rec = (np.zeros((rows, steps, 1), np.int32) for _ in range(2))
+    margin = np.zeros((rows, steps, 1), np.int64)
+    th_rec, r_rec = (np.zeros((rows, steps, 1), np.int32) for _ in range(2))
+    per_neuron = [np.ascontiguousarray(p.reshape(rows, 1)) for p in (sin_d, cos_d, dth, dref, vth << 6,
+                                                                     vth_step << 6)]
+    x_re, x_im = (a_re / 64.0)[..., None], (a_im / 64.0)[..., None]
+    res.resonator_forward(spec.extra["family_code"], x_re, x_im, scale, *per_neuron, *states, False, s,
+                          re_rec, im_rec, margin, th_rec, r_rec)
+    s, re_rec, im_rec = s[..., 0], re_rec[..., 0], im_rec[..., 0]
+    states = [st[:, 0] for st in states]
     np.testing.assert_array_equal(s, lava[0])
     if spec.name != "RF_IZ":  # RF-IZ records pre-reset states, the Lava state is post-reset
         np.testing.assert_array_equal(re_rec, lava[1])

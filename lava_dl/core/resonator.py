@@ -356,29 +356,6 @@ _MARGIN_MAX = (1 << 31) - 1
 
 
 @inline
-def _block_shape(x):
-    """``(B, T, K)`` of a ``(B, T, K)`` array, ``(rows, T, 1)`` of a ``(rows, T)`` one."""
-    width = x.shape[-1] if x.ndim == 3 else 1
-    return x.shape[0], x.shape[1], width
-
-
-@inline
-def _blocks(a, blocks, steps, width):
-    """``a`` (``(B, T, K)`` or ``(rows, T)``, C-contiguous) as a ``(B, T, K)`` view; empty stays empty."""
-    if a.size == 0:
-        return a.reshape((0, 0, 0))
-    return a.reshape((blocks, steps, width))
-
-
-@inline
-def _per_neuron(a, blocks, width):
-    """A per-neuron array (``(B, K)`` or ``(rows,)``, contiguous) as a ``(B, K)`` view (empty stays empty)."""
-    if a.size == 0:
-        return a.reshape((0, 0))
-    return a.reshape((blocks, width))
-
-
-@inline
 def _record_row(out, b, t, scratch):
     """Row ``out[b, t]`` of a record, or ``scratch`` when the record is not kept (empty).
 
@@ -450,10 +427,9 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
                       s_out, re_out, im_out, margin_out, theta_out, ref_out):
     """Run any resonator family over time (:func:`neuron_update` per neuron and step).
 
-    Arrays are ``(B, T, K)`` (B blocks of K neurons, time in the middle; the loop over
-    K is innermost) with per-neuron arrays ``(B, K)``; ``(rows, T)`` arrays with
-    ``(rows,)`` per-neuron ones are taken as ``(rows, T, 1)`` and ``(rows, 1)``. All
-    must be C-contiguous.
+    Arrays are C-contiguous ``(B, T, K)`` (B blocks of K neurons, time in the middle;
+    the loop over K is innermost) with per-neuron arrays ``(B, K)``; an array that is
+    not needed is empty (``(0, 0, 0)``).
 
     Parameters
     ----------
@@ -482,25 +458,6 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
         Adaptive families: the threshold ``θ0 + th_t`` and refractory ``r_t`` used at
         each step (before the spike update); skipped when empty.
     """
-    blocks, steps, width = _block_shape(x_re)
-    x_re = _blocks(x_re, blocks, steps, width)
-    x_im = _blocks(x_im, blocks, steps, width)
-    s_out = _blocks(s_out, blocks, steps, width)
-    re_out = _blocks(re_out, blocks, steps, width)
-    im_out = _blocks(im_out, blocks, steps, width)
-    margin_out = _blocks(margin_out, blocks, steps, width)
-    theta_out = _blocks(theta_out, blocks, steps, width)
-    ref_out = _blocks(ref_out, blocks, steps, width)
-    sin_d = _per_neuron(sin_d, blocks, width)
-    cos_d = _per_neuron(cos_d, blocks, width)
-    dth = _per_neuron(dth, blocks, width)
-    dref = _per_neuron(dref, blocks, width)
-    th0 = _per_neuron(th0, blocks, width)
-    th_step = _per_neuron(th_step, blocks, width)
-    re_state = _per_neuron(re_state, blocks, width)
-    im_state = _per_neuron(im_state, blocks, width)
-    adapt_state = _per_neuron(adapt_state, blocks, width)
-    ref_state = _per_neuron(ref_state, blocks, width)
     # one copy of the loop per family, so that the compiler specialises each
     if family == RF_CODE:
         _forward_loop(RF_CODE, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state,
@@ -550,9 +507,9 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
                        grad_x_re, grad_x_im, grad_sin, grad_cos):
     """Surrogate-gradient adjoint of :func:`resonator_forward`.
 
-    Arrays are ``(B, T, K)`` and per-neuron ones ``(B, K)`` as there (``(rows, T)``
-    and ``(rows,)`` are accepted too). The spike's surrogate (complex for RF/ADRF, real
-    on ``im`` for the IZ families; threshold and refractory states carry no gradient)
+    Arrays are ``(B, T, K)`` and per-neuron ones ``(B, K)`` as there. The spike's
+    surrogate (complex for RF/ADRF, real on ``im`` for the IZ families; threshold and
+    refractory states carry no gradient)
     is added to the incoming gradients of the recorded states ``grad_re``/``grad_im``;
     the resonator is then back-propagated as the linear rotation, ignoring saturation
     and resets::
@@ -571,23 +528,7 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
     ``grad_s`` (RF/ADRF) or ``want_decay``, ``re_rec`` and ``s_rec`` only with
     ``want_decay`` (each may be empty otherwise).
     """
-    blocks, steps, width = _block_shape(grad_x_re)
-    grad_s = _blocks(grad_s, blocks, steps, width)
-    grad_re = _blocks(grad_re, blocks, steps, width)
-    grad_im = _blocks(grad_im, blocks, steps, width)
-    re_rec = _blocks(re_rec, blocks, steps, width)
-    im_rec = _blocks(im_rec, blocks, steps, width)
-    margin = _blocks(margin, blocks, steps, width)
-    s_rec = _blocks(s_rec, blocks, steps, width)
-    grad_x_re = _blocks(grad_x_re, blocks, steps, width)
-    grad_x_im = _blocks(grad_x_im, blocks, steps, width)
-    re0 = _per_neuron(re0, blocks, width)
-    im0 = _per_neuron(im0, blocks, width)
-    th0 = _per_neuron(th0, blocks, width)
-    sin_d = _per_neuron(sin_d, blocks, width)
-    cos_d = _per_neuron(cos_d, blocks, width)
-    grad_sin = _per_neuron(grad_sin, blocks, width)
-    grad_cos = _per_neuron(grad_cos, blocks, width)
+    blocks, steps, width = grad_x_re.shape
     iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
     reset = family == RF_IZ_CODE
     # Pass 1, flat over memory so that the compiler vectorises it: the spike's
