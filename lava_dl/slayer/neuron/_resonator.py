@@ -59,8 +59,7 @@ class ResonatorDynamics(torch.autograd.Function):
     (``(θ0 + th_t) / S`` and ``r_t / S``, without gradient). Nothing else is
     materialised: the kernel records only what the backward pass needs. The inputs are
     read in place when time-major (see :class:`~lava_dl.slayer.neuron.dynamics.BlockLayout`;
-    ``x_im`` is brought to the memory order of ``x_re`` if it differs), and every
-    output, gradients included, comes back in the memory order of ``x_re``.
+    otherwise copied once), and every output, gradients included, is stored time-major.
     """
 
     @staticmethod

@@ -60,8 +60,8 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     ``layout`` (a :class:`BlockLayout`); the incoming gradients are tensors.
     ``ctx`` holds ``saved_tensors = (current_decay, voltage_decay)``, ``surrogate``,
     ``state_scale`` and ``graded``; ``delay`` is that of :func:`lava_dl.core.cuba.cuba_forward`.
-    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)`` (``grad_x`` in the
-    layout's memory order).
+    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)`` (``grad_x`` stored
+    time-major).
     """
     current_decay, voltage_decay = ctx.saved_tensors
     _, tau_rho, scale_rho = ctx.surrogate
@@ -214,7 +214,7 @@ class CubaDynamics(torch.autograd.Function):
 
     Returns the messages, and with ``record=True`` also the recorded real current
     ``u / S`` and pre-reset voltage ``v / S`` (not materialised otherwise: training
-    needs only spikes). Outputs keep the input's memory order (see :class:`BlockLayout`).
+    needs only spikes). Outputs are stored time-major (see :class:`BlockLayout`).
     """
 
     @staticmethod
@@ -267,7 +267,7 @@ class AlifDynamics(torch.autograd.Function):
     is ``(theta, tau_rho, scale_rho)``.
 
     Returns the spikes, and with ``record=True`` also the real current ``u / S`` and
-    voltage ``v / S`` (not materialised otherwise), in the input's memory order (see
+    voltage ``v / S`` (not materialised otherwise), stored time-major (see
     :class:`BlockLayout`). Gradients reach the voltage only through the spikes'
     surrogate, taken at ``v - (θ + r)``; the threshold unit has no backward, as in lava-dl.
     """

@@ -137,8 +137,8 @@ def _kernel_dtype(dtype: torch.dtype) -> torch.dtype:
 def _kernel_array(layout: BlockLayout, t: torch.Tensor) -> np.ndarray:
     """``t`` as the ``(B, T, K)`` array of ``layout`` in its kernel dtype (in place when possible).
 
-    A tensor already in the kernel dtype and in the layout's memory order (e.g. a
-    synapse's time-major output) is read without a copy.
+    A tensor already in the kernel dtype and stored time-major (e.g. a synapse's
+    output) is read without a copy.
     """
     t = t.detach()
     if t.dtype not in _KERNEL_DTYPES:
@@ -147,7 +147,7 @@ def _kernel_array(layout: BlockLayout, t: torch.Tensor) -> np.ndarray:
 
 
 def _kernel_empty(layout: BlockLayout, dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray]:
-    """A new tensor in the layout's memory order in the kernel dtype of ``dtype``, and its array."""
+    """A new time-major tensor in the kernel dtype of ``dtype``, and its ``(B, T, K)`` array."""
     return layout.empty(_KERNEL_DTYPES[_kernel_dtype(dtype)])
 
 
@@ -155,8 +155,8 @@ class _SigmaFn(torch.autograd.Function):
     """``σ[t] = σ[t-1] + trunc(z[t] unit)`` on integers; returns ``σ / unit`` in ``out_dtype``.
 
     ``z`` is ``(N, *S, T)``; ``sigma_state`` the int64 σ per ``(batch, neuron)`` row,
-    updated in place. The output (and, backward, the gradient of ``z``) keeps ``z``'s
-    memory order (see :class:`BlockLayout`). Backward: reverse cumulative sum
+    updated in place. The output (and, backward, the gradient of ``z``) is stored
+    time-major (see :class:`BlockLayout`). Backward: reverse cumulative sum
     (accumulated in float64, returned in ``z``'s dtype).
     """
 
@@ -186,8 +186,8 @@ class _EncodeFn(torch.autograd.Function):
     ReLU mask and, for ``MODE_SIGMA``, the reverse cumulative sum) and to the per-row
     real threshold ``theta`` as lava-dl's. ``states`` are ``(sigma, act, residue, error)``
     and ``vth_s`` the scaled threshold, int64 arrays with one value per ``(batch, neuron)``
-    row; the states are updated in place. The output and the gradient of ``x`` keep
-    ``x``'s memory order (see :class:`BlockLayout`).
+    row; the states are updated in place. The output and the gradient of ``x`` are
+    stored time-major (see :class:`BlockLayout`).
     """
 
     @staticmethod
