@@ -289,3 +289,26 @@ def test_output_can_be_modified_in_place():
     out.mul_(2.0)
     out.sum().backward()
     assert out._base is None and x.grad is not None
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_two_stage_path_equals_fused(graded):
+    """The two-stage kernels (used when a norm sits between current and voltage) give the fused results."""
+    results = []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        neuron = cuba.Neuron(threshold=0.5, current_decay=(0.1, 0.3), voltage_decay=(0.02, 0.1),
+                             shared_param=False, shape=(6,), requires_grad=True, graded_spike=graded)
+        neuron.fused = fused
+        x = _time_major(_grid_input((3, 6, 40), 12, amplitude=60)).requires_grad_()
+        current, voltage, spikes = neuron.dynamics(x)
+        weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+        ((spikes * weights).sum() + (voltage * weights).sum() * 1e-3).backward()
+        results.append((current, voltage, spikes, x.grad, neuron.current_decay.grad,
+                        neuron.voltage_decay.grad))
+    (*exact_a, gx_a, gu_a, gv_a), (*exact_b, gx_b, gu_b, gv_b) = results
+    assert exact_a[2].sum() > 0
+    for a, b in zip(exact_a, exact_b):
+        assert torch.equal(a, b)
+    for a, b in ((gx_a, gx_b), (gu_a, gu_b), (gv_a, gv_b)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)

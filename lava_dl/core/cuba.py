@@ -122,73 +122,92 @@ SPEC = NeuronSpec(
 
 
 # --------------------------------------------------------------------------
-# Training kernels: many neurons (rows) x time (columns), time innermost.
-# Inputs arrive in real units and become Loihi's a_in << 6 (input_to_int).
+# Training kernels on (B, T, K) arrays: B independent blocks of K neurons, time in
+# the middle (a batch of (N, C, ..., T) activations stored time-major is
+# (N, T, C*...)); the inner loop over K vectorises. Per-neuron parameters and
+# states are (B, K) arrays. Inputs arrive in real units and become Loihi's
+# a_in << 6 (input_to_int). The two-stage kernels below serve a norm between the
+# current and the voltage; the fused ones (cuba_forward, cuba_backward) the rest.
 # --------------------------------------------------------------------------
 
 
 @jit
 def current_forward(x, state_scale, du, u0, u_out):
-    """Leaky integration of the input: ``u_out[m, t]`` (int32) for ``x[m, t]`` (real)."""
-    rows, steps = x.shape
-    for m in range(rows):
-        u = np.int64(u0[m])
-        d = du[m]
+    """Leaky integration of the input: ``u_out[b, t, k]`` (int32) for ``x[b, t, k]`` (real)."""
+    blocks, steps, width = x.shape
+    u = np.empty(width, np.int64)
+    for b in range(blocks):
+        for k in range(width):
+            u[k] = u0[b, k]
         for t in range(steps):
-            u = current_update(u, input_to_int(x[m, t], state_scale), d)
-            u_out[m, t] = u
+            x_row = x[b, t]
+            out_row = u_out[b, t]
+            for k in range(width):
+                cur = current_update(u[k], input_to_int(x_row[k], state_scale), du[b, k])
+                u[k] = cur
+                out_row[k] = cur
 
 
 @jit
 def voltage_forward(cur, state_scale, dv, bias_scaled, vth_scaled, v0, graded, s_out, v_out):
     """Voltage integration, spike and reset. ``v_out`` records the pre-reset voltage.
 
-    ``s_out`` is 1.0 for a spike, or the real voltage for graded spikes.
-    Returns nothing; the post-reset final voltage is ``v_out[:, -1] * (s_out[:, -1] == 0)``.
+    ``cur`` is the real current (a state: ``trunc(cur * S)``); ``s_out`` receives 1.0
+    for a spike, or the real voltage for graded spikes. The post-reset final voltage is
+    ``v_out[:, -1] * (s_out[:, -1] == 0)``.
     """
-    rows, steps = cur.shape
+    blocks, steps, width = cur.shape
     inv = 1.0 / state_scale
-    for m in range(rows):
-        v = np.int64(v0[m])
-        d = dv[m]
-        b = bias_scaled[m]
-        th = vth_scaled[m]
+    v = np.empty(width, np.int64)
+    for b in range(blocks):
+        for k in range(width):
+            v[k] = v0[b, k]
         for t in range(steps):
-            v = voltage_update(v, np.int64(cur[m, t] * state_scale), d, b)
-            v_out[m, t] = v
-            s_out[m, t], v = spike_reset(v, th, graded, inv)
+            cur_row = cur[b, t]
+            s_row = s_out[b, t]
+            v_row = v_out[b, t]
+            for k in range(width):
+                vol = voltage_update(v[k], np.int64(cur_row[k] * state_scale), dv[b, k], bias_scaled[b, k])
+                v_row[k] = vol
+                s_row[k], v[k] = spike_reset(vol, vth_scaled[b, k], graded, inv)
 
 
 @jit
 def integrator_backward(grad_out, decay_int, y_rec, y0, spiked, state_scale, want_decay, grad_in, grad_decay):
     """Adjoint of ``y[t] = (1 - d/4096) y[t-1] + x[t]`` (resets ignored, as in lava-dl).
 
-    ``y_rec[m, t]`` is the recorded (pre-reset) integer state, ``y0`` the state before
-    the first step and ``spiked`` (same shape as ``y_rec``, or empty when the
+    ``y_rec[b, t, k]`` is the recorded (pre-reset) integer state, ``y0`` the state
+    before the first step and ``spiked`` (same shape as ``y_rec``, or empty when the
     integrator has no reset) marks steps after which the state was reset to zero.
-    Writes ``grad_in`` (w.r.t. x). If ``want_decay``, writes into ``grad_decay`` the
-    per-row derivative w.r.t. the stored decay ``d`` (``-y[t-1] / 4096`` per step in
-    real units, ``y[t-1]`` taken after its reset), else leaves it untouched.
+    Writes ``grad_in`` (w.r.t. x). If ``want_decay``, writes into ``grad_decay``
+    (``(B, K)``) the derivative w.r.t. the stored decay ``d`` (``-y[t-1] / 4096`` per
+    step in real units, ``y[t-1]`` taken after its reset), else leaves it untouched.
     """
-    rows, steps = grad_out.shape
+    blocks, steps, width = grad_out.shape
     has_reset = spiked.shape[0] > 0
-    for m in range(rows):
-        alpha = 1.0 - decay_int[m] / DECAY_UNITY
-        g = 0.0
-        gd = 0.0
+    g = np.empty(width, np.float64)
+    gd = np.empty(width, np.float64)
+    alpha = np.empty(width, np.float64)
+    for b in range(blocks):
+        for k in range(width):
+            alpha[k] = 1.0 - decay_int[b, k] / DECAY_UNITY
+            g[k] = 0.0
+            gd[k] = 0.0
         for t in range(steps - 1, -1, -1):
-            g = grad_out[m, t] + alpha * g
-            grad_in[m, t] = g
-            if want_decay:
-                if t == 0:
-                    prev = y0[m]
-                elif has_reset and spiked[m, t - 1] != 0:
-                    prev = 0
-                else:
-                    prev = y_rec[m, t - 1]
-                gd -= g * prev
+            for k in range(width):
+                g[k] = grad_out[b, t, k] + alpha[k] * g[k]
+                grad_in[b, t, k] = g[k]
+                if want_decay:
+                    if t == 0:
+                        prev = y0[b, k]
+                    elif has_reset and spiked[b, t - 1, k] != 0:
+                        prev = 0
+                    else:
+                        prev = y_rec[b, t - 1, k]
+                    gd[k] -= g[k] * prev
         if want_decay:
-            grad_decay[m] = gd / state_scale / DECAY_UNITY
+            for k in range(width):
+                grad_decay[b, k] = gd[k] / state_scale / DECAY_UNITY
 
 
 @inline
@@ -211,23 +230,13 @@ def surrogate_height(tau_rho, scale_rho, graded):
 
 @jit
 def spike_backward(grad_s, v_int, state_scale, theta, tau_rho, scale_rho, graded, grad_v):
-    """Surrogate derivative of the spike w.r.t. the real voltage (:func:`surrogate`)."""
-    rows, steps = grad_s.shape
+    """Surrogate derivative of the spike w.r.t. the real voltage (:func:`surrogate`), elementwise."""
+    flat_grad, flat_v, flat_out = grad_s.ravel(), v_int.ravel(), grad_v.ravel()
     inv = 1.0 / state_scale
     inv_tau = 1.0 / tau_rho
     height = surrogate_height(tau_rho, scale_rho, graded)
-    for m in range(rows):
-        for t in range(steps):
-            grad_v[m, t] = grad_s[m, t] * surrogate(v_int[m, t] * inv - theta, inv_tau, height, graded)
-
-
-# --------------------------------------------------------------------------
-# Fused training kernels on ``(B, T, K)`` arrays: B independent blocks of K
-# neurons, time in the middle. A batch of (N, C, ..., T) activations is either
-# (N, T, C*...) when stored time-major (what the synapses produce: no copy) or
-# (N*C*..., T, 1) when stored time-last; the inner loop over K vectorises.
-# Per-neuron parameters and states are (B, K) arrays.
-# --------------------------------------------------------------------------
+    for i in range(flat_out.size):
+        flat_out[i] = flat_grad[i] * surrogate(flat_v[i] * inv - theta, inv_tau, height, graded)
 
 
 @jit

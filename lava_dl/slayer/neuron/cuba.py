@@ -70,17 +70,18 @@ class Neuron(_BaseNeuron):
         if self.norm is None and self.fused:
             return self._fused(x, record)
         self._prepare(x)
-        rows, steps = x[..., 0].numel(), x.shape[-1]
-        current = LeakyIntegrator.apply(x.reshape(rows, steps), self.per_row(self.current_decay, x),
-                                        self.state("u", x), self.s_scale)
-        self.keep_state("u", torch.round(current[:, -1] * self.s_scale))
+        rows = x[..., 0].numel()
+        current = LeakyIntegrator.apply(x, self.per_row(self.current_decay, x), self.state("u", x),
+                                        self.s_scale)
+        self.keep_state("u", torch.round(current[..., -1].reshape(-1) * self.s_scale))
         if self.norm is not None:
-            current = self.norm(current.reshape(x.shape)).reshape(rows, steps)
+            current = self.norm(current)
         spikes, voltage = SpikingIntegrator.apply(
             current, self.per_row(self.voltage_decay, x), self.state("v", x), self.s_scale,
             np.zeros(rows, np.int64), self._vth_scaled(rows), self.surrogate, self.graded_spike)
-        self.keep_state("v", torch.round(voltage[:, -1] * self.s_scale) * (spikes[:, -1] == 0))
-        return current.reshape(x.shape), voltage.reshape(x.shape), spikes.reshape(x.shape)
+        self.keep_state("v", torch.round(voltage[..., -1].reshape(-1) * self.s_scale)
+                        * (spikes[..., -1].reshape(-1) == 0))
+        return current, voltage, spikes
 
     def _prepare(self, x: torch.Tensor) -> None:
         self._check_input(x)

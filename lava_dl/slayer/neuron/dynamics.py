@@ -14,7 +14,7 @@ from lava_dl.core import alif as _alif
 from lava_dl.core import cuba as _cuba
 from lava_dl.slayer import _memory
 
-_EMPTY_MASK = np.zeros((0, 0), np.uint8)
+_EMPTY_MASK3 = np.zeros((0, 0, 0), np.uint8)
 _EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
 _EMPTY_INT = np.zeros((0, 0), np.int32)
 _EMPTY_INT3 = np.zeros((0, 0, 0), np.int32)
@@ -44,12 +44,16 @@ def _as_numpy(x: torch.Tensor, dtype) -> np.ndarray:
 
 
 def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, dtype):
-    """Run the compiled integrator adjoint; return ``(grad_in, grad_decay or None)`` as tensors."""
-    grad_in = np.empty_like(grad)
-    grad_d = np.zeros(grad.shape[0], np.float64)
+    """Run the compiled integrator adjoint on ``(B, T, K)`` arrays of ``ctx.layout``.
+
+    Returns ``(grad_in, grad_decay or None)`` as tensors (``grad_in`` stored time-major).
+    """
+    layout = ctx.layout
+    grad_in_tensor, grad_in = layout.empty(np.float64 if dtype == torch.float64 else np.float32)
+    grad_d = np.zeros((layout.blocks, layout.width), np.float64)
     want = bool(ctx.needs_input_grad[1])
     _cuba.integrator_backward(grad, ctx.d, y_rec, y0, reset_mask, ctx.state_scale, want, grad_in, grad_d)
-    return torch.from_numpy(grad_in).to(dtype), (torch.from_numpy(grad_d).to(decay.dtype) if want else None)
+    return grad_in_tensor, (torch.from_numpy(grad_d.ravel()).to(decay.dtype) if want else None)
 
 
 def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, u, v, reset, u0, v0, du, dv,
@@ -142,61 +146,70 @@ class BlockLayout:
 
 
 class LeakyIntegrator(torch.autograd.Function):
-    """``y[t] = wrap24(rs0(y[t-1] (4096 - d), 12) + trunc(S x[t]))``, returned as ``y / S``."""
+    """``y[t] = wrap24(rs0(y[t-1] (4096 - d), 12) + (a_in << 6))``, returned as ``y / S``.
+
+    ``x`` is the ``(N, *S, T)`` real input, ``decay`` and ``y0`` one value per
+    ``(batch, neuron)`` row; the output is stored time-major (see :class:`BlockLayout`).
+    """
 
     @staticmethod
     def forward(ctx, x, decay, y0, state_scale: float):
         _check_cpu(x)
-        xs = _as_numpy(x, input_dtype(x))
-        d = _rows_int(decay)
-        y0_np = _as_numpy(y0, np.int64)
-        y = np.empty(xs.shape, np.int32)
+        layout = BlockLayout(x)
+        xs = layout.array(x, input_dtype(x))
+        d = layout.per_neuron(_rows_int(decay))
+        y0_np = layout.per_neuron(_as_numpy(y0, np.int64))
+        y = layout.records(np.int32)
         _cuba.current_forward(xs, float(state_scale), d, y0_np, y)
         ctx.save_for_backward(decay)
-        ctx.y, ctx.y0, ctx.d, ctx.state_scale = y, y0_np, d, float(state_scale)
-        return torch.from_numpy(y).to(x.dtype) / state_scale
+        ctx.layout, ctx.y, ctx.y0, ctx.d, ctx.state_scale = layout, y, y0_np, d, float(state_scale)
+        return layout.tensor(y).to(x.dtype) / state_scale
 
     @staticmethod
     def backward(ctx, grad_y):
         (decay,) = ctx.saved_tensors
-        grad_x, grad_d = _integrator_adjoint(ctx, _as_numpy(grad_y, np.float64), ctx.y, ctx.y0, _EMPTY_MASK,
-                                             decay, grad_y.dtype)
+        grad_x, grad_d = _integrator_adjoint(ctx, ctx.layout.array(grad_y, np.float64), ctx.y, ctx.y0,
+                                             _EMPTY_MASK3, decay, grad_y.dtype)
         return grad_x, grad_d, None, None
 
 
 class SpikingIntegrator(torch.autograd.Function):
     """Voltage integration with bias, strict integer threshold, spike and reset to zero.
 
-    Returns ``(spike, voltage)``: spikes are 1.0 (or the real voltage when graded),
-    the voltage is the recorded pre-reset ``v / S``. Gradients flow through the
-    spikes via the surrogate and through the voltage output directly.
+    ``cur`` is the ``(N, *S, T)`` real current; per-row values as for
+    :class:`LeakyIntegrator`. Returns ``(spike, voltage)`` stored time-major: spikes
+    are 1.0 (or the real voltage when graded), the voltage is the recorded pre-reset
+    ``v / S``. Gradients flow through the spikes via the surrogate and through the
+    voltage output directly.
     """
 
     @staticmethod
     def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded):
         _check_cpu(cur)
-        cs = _as_numpy(cur, input_dtype(cur))
-        d = _rows_int(decay)
-        v0_np = _as_numpy(v0, np.int64)
-        s = np.empty(cs.shape, message_dtype(cur, graded))
-        v = np.empty(cs.shape, np.int32)
-        _cuba.voltage_forward(cs, float(state_scale), d, bias_scaled, vth_scaled, v0_np, bool(graded), s, v)
+        layout = BlockLayout(cur)
+        cs = layout.array(cur, input_dtype(cur))
+        d = layout.per_neuron(_rows_int(decay))
+        v0_np = layout.per_neuron(_as_numpy(v0, np.int64))
+        spikes, s = layout.empty(message_dtype(cur, graded))
+        v = layout.records(np.int32)
+        _cuba.voltage_forward(cs, float(state_scale), d, layout.per_neuron(bias_scaled),
+                              layout.per_neuron(vth_scaled), v0_np, bool(graded), s, v)
         ctx.save_for_backward(decay)
-        ctx.v, ctx.s, ctx.v0, ctx.d = v, s, v0_np, d
+        ctx.layout, ctx.v, ctx.s, ctx.v0, ctx.d = layout, v, s, v0_np, d
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
-        spikes = torch.from_numpy(s)
-        voltage = torch.from_numpy(v).to(cur.dtype) / state_scale
+        voltage = layout.tensor(v).to(cur.dtype) / state_scale
         return spikes, voltage
 
     @staticmethod
     def backward(ctx, grad_s, grad_v):
         (decay,) = ctx.saved_tensors
+        layout = ctx.layout
         theta, tau_rho, scale_rho = ctx.surrogate
-        gs = _as_numpy(grad_s, np.float64)
-        gv = np.empty_like(gs)
+        gs = layout.array(grad_s, np.float64)
+        gv = layout.records(np.float64)
         _cuba.spike_backward(gs, ctx.v, ctx.state_scale, theta, tau_rho, scale_rho, ctx.graded, gv)
         if grad_v is not None:
-            gv += _as_numpy(grad_v, np.float64)
+            gv += layout.array(grad_v, np.float64)
         spiked = (ctx.s != 0).view(np.uint8)
         grad_cur, grad_d = _integrator_adjoint(ctx, gv, ctx.v, ctx.v0, spiked, decay, grad_s.dtype)
         return grad_cur, grad_d, None, None, None, None, None, None
