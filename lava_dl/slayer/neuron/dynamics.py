@@ -114,7 +114,7 @@ class BlockLayout:
         A view when ``x`` is already stored that way (and of that dtype), else a copy.
         ``dtype=None`` keeps ``x``'s dtype.
         """
-        permuted = x.detach().movedim(-1, 1).cpu().numpy()  # (N, T, *S), any strides
+        permuted = x.detach().movedim(-1, 1).cpu().resolve_neg().numpy()  # (N, T, *S), any strides
         shape = (self.blocks, self.steps, self.width)
         if permuted.flags.c_contiguous and (dtype is None or permuted.dtype == dtype):
             return permuted.reshape(shape)
