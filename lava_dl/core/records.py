@@ -144,6 +144,18 @@ def write_input(
         write_neuron(group, neuron)
 
 
+def _write_synapse_and_neuron(group: h5py.Group, weights: dict, bias, delay, neuron) -> None:
+    """The parts a ``dense`` and a ``conv`` record share: weight datasets, bias, delay, neuron."""
+    for key, arr in weights.items():
+        _float32(group, key, arr)
+    if bias is not None:
+        _float32(group, "bias", np.asarray(bias).reshape(-1))
+    if delay is not None:
+        _float32(group, "delay", np.asarray(delay).reshape(-1))
+    if neuron is not None:
+        write_neuron(group, neuron)
+
+
 def write_dense(
     group: h5py.Group,
     shape: ty.Sequence[int],
@@ -177,14 +189,7 @@ def write_dense(
     _write_shape(group, shape)
     group.create_dataset("inFeatures", data=np.int64(first.shape[1]))
     group.create_dataset("outFeatures", data=np.int64(first.shape[0]))
-    for key, arr in parts.items():
-        _float32(group, key, arr)
-    if bias is not None:
-        _float32(group, "bias", np.asarray(bias).reshape(-1))
-    if delay is not None:
-        _float32(group, "delay", np.asarray(delay).reshape(-1))
-    if neuron is not None:
-        write_neuron(group, neuron)
+    _write_synapse_and_neuron(group, parts, bias, delay, neuron)
 
 
 def write_conv(
@@ -235,14 +240,7 @@ def write_conv(
     group.create_dataset("padding", data=_pair(padding))
     group.create_dataset("dilation", data=_pair(dilation))
     group.create_dataset("groups", data=np.int64(groups))
-    for key, arr in _weights(weight, None, "conv").items():
-        _float32(group, key, arr)
-    if bias is not None:
-        _float32(group, "bias", np.asarray(bias).reshape(-1))
-    if delay is not None:
-        _float32(group, "delay", np.asarray(delay).reshape(-1))
-    if neuron is not None:
-        write_neuron(group, neuron)
+    _write_synapse_and_neuron(group, _weights(weight, None, "conv"), bias, delay, neuron)
 
 
 def write_flatten(group: h5py.Group, shape: ty.Sequence[int]) -> None:
