@@ -1,8 +1,9 @@
-"""ProcessModels of :class:`lava_dl.proc.dense.Dense` and :class:`lava_dl.proc.conv.Conv`.
+"""ProcessModels of :class:`lava_dl.proc.dense.Dense` and of the :mod:`lava_dl.proc.conv` Processes.
 
 Each step first sends the activation computed in the previous step, then receives
 the input and computes the next one (one step of synaptic latency, as lava-nc).
-The arithmetic is the numba kernels of :mod:`lava_dl.core.synapse`.
+The arithmetic is the numba kernels of :mod:`lava_dl.core.synapse`; Conv, ConvT, Pool
+and Unpool all run the one scatter kernel with their own tap tables and kernel layout.
 """
 
 import numpy as np
@@ -14,7 +15,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.core import synapse as syn
-from lava_dl.proc.conv import Conv
+from lava_dl.proc.conv import Conv, ConvT, Pool, Unpool
 from lava_dl.proc.dense import Dense
 
 
@@ -35,6 +36,11 @@ def _input(port, binary: bool, dtype, native=None) -> np.ndarray:
     return np.ascontiguousarray(s, dtype=dtype)
 
 
+def _with_bias(a_buff: np.ndarray, a_bias: np.ndarray) -> np.ndarray:
+    """The message to send: the buffered sum plus the constant ``a_bias`` (no copy when it is zero)."""
+    return a_buff + a_bias if a_bias.any() else a_buff
+
+
 @implements(proc=Dense, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt", "bit_accurate_loihi")
@@ -48,6 +54,7 @@ class PyDenseModelFixed(PyLoihiProcessModel):
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    a_bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -59,7 +66,7 @@ class PyDenseModelFixed(PyLoihiProcessModel):
                                                    self.proc_params.get("sign_mode"))
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int32)
             self._out = np.zeros(self._wt.shape[1], dtype=np.int64)
-        self.a_out.send(self.a_buff)
+        self.a_out.send(_with_bias(self.a_buff, self.a_bias))
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.int64, native=np.int32)
         syn.dense_fixed(self._wt, s, binary, int(self.weight_exp[0]), self._out)
@@ -83,6 +90,7 @@ class PyDenseModelFloat(PyLoihiProcessModel):
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    a_bias: np.ndarray = LavaPyType(np.ndarray, float)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -92,7 +100,7 @@ class PyDenseModelFloat(PyLoihiProcessModel):
         if self._wt is None:
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.float64)
             self._out = np.zeros(self._wt.shape[1], dtype=np.float64)
-        self.a_out.send(self.a_buff)
+        self.a_out.send(_with_bias(self.a_buff, self.a_bias))
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.float64, native=np.float64)
         syn.dense_accumulate(self._wt, s, binary, self._out)
@@ -100,6 +108,13 @@ class PyDenseModelFloat(PyLoihiProcessModel):
 
 
 class _AbstractConvModel(PyLoihiProcessModel):
+    """Convolution-like synapse: one :func:`~lava_dl.core.synapse.conv_scatter` per step.
+
+    The kinds differ only in their plan: the tap tables (:meth:`_taps`) and the kernel
+    re-laid into the scatter layout (:meth:`_kernel`). Port/Var dtypes come from the
+    :class:`_FixedTypes` / :class:`_FloatTypes` mixins.
+    """
+
     kernel_size: np.ndarray = LavaPyType(np.ndarray, np.int32)
     padding: np.ndarray = LavaPyType(np.ndarray, np.int32)
     stride: np.ndarray = LavaPyType(np.ndarray, np.int32)
@@ -120,19 +135,27 @@ class _AbstractConvModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self._plan = None
 
+    def _kernel(self) -> np.ndarray:
+        """The weight in the ``(in/groups, kx, ky, out)`` layout of the scatter kernel."""
+        return syn.conv_kernel_layout(self.weight, self.weight.dtype)
+
+    @staticmethod
+    def _taps(in_size, out_size, kernel, stride, pad, dil):
+        return syn.conv_taps(in_size, out_size, kernel, stride, pad, dil)
+
     def _make_plan(self, in_shape):
         """Kernel layout, tap tables and scratch buffer, computed once (at the first step)."""
-        wt = syn.conv_kernel_layout(self.weight, self.weight.dtype)
+        wt = self._kernel()
         out_shape = tuple(self.a_buf.shape)
-        taps = (syn.conv_taps(in_shape[0], out_shape[0], wt.shape[1], int(self.stride[0]),
-                              int(self.padding[0]), int(self.dilation[0]))
-                + syn.conv_taps(in_shape[1], out_shape[1], wt.shape[2], int(self.stride[1]),
-                                int(self.padding[1]), int(self.dilation[1])))
-        # binary input: |sum| <= bound, so the 24-bit wrap is the identity when bound < 2**23
-        binary_needs_wrap = self._fixed and syn.conv_sum_bound(wt) >= 1 << 23
+        taps = (self._taps(in_shape[0], out_shape[0], wt.shape[1], int(self.stride[0]), int(self.padding[0]),
+                           int(self.dilation[0]))
+                + self._taps(in_shape[1], out_shape[1], wt.shape[2], int(self.stride[1]),
+                             int(self.padding[1]), int(self.dilation[1])))
         self._plan = (wt, *taps, int(self.groups[0]))
-        self._binary_needs_wrap = binary_needs_wrap
         self._exp = int(self.weight_exp[0])
+        # binary input: |sum| <= bound (<< weight_exp), so the 24-bit wrap is the identity below 2**23
+        bound = syn.conv_sum_bound(wt) << max(self._exp, 0)
+        self._binary_needs_wrap = self._fixed and bound >= 1 << 23
         # shifted sums of graded payloads need 64 bits before the shift
         self._out = np.zeros(out_shape, dtype=self._wide if self._exp else self._dtype)
 
@@ -157,11 +180,33 @@ class _AbstractConvModel(PyLoihiProcessModel):
             buf[...] = out
 
 
-@implements(proc=Conv, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "bit_accurate_loihi")
-class PyConvModelFixed(_AbstractConvModel):
-    """Bit-accurate Conv (equal to lava-nc's ``PyConvModelFixed``; output wrapped to 24 bits)."""
+class _AbstractConvTModel(_AbstractConvModel):
+    """Transposed convolution: ConvT weight ``(in, kx, ky, out/groups)``, transposed taps."""
+
+    def _kernel(self) -> np.ndarray:
+        return syn.conv_transpose_kernel_layout(self.weight, int(self.groups[0]), self.weight.dtype)
+
+    @staticmethod
+    def _taps(in_size, out_size, kernel, stride, pad, dil):
+        return syn.conv_transpose_taps(in_size, out_size, kernel, stride, pad, dil)
+
+
+class _AbstractPoolModel(_AbstractConvModel):
+    """Pooling: the shared ``(kx, ky)`` kernel laid out depthwise (``groups`` = channels)."""
+
+    def _kernel(self) -> np.ndarray:
+        return syn.depthwise_kernel_layout(self.weight, int(self.groups[0]), False, self.weight.dtype)
+
+
+class _AbstractUnpoolModel(_AbstractConvTModel):
+    """Unpooling: the shared ``(kx, ky)`` kernel laid out depthwise, transposed taps."""
+
+    def _kernel(self) -> np.ndarray:
+        return syn.depthwise_kernel_layout(self.weight, int(self.groups[0]), True, self.weight.dtype)
+
+
+class _FixedTypes:
+    """Port and Var types of the bit-accurate models (int32, 24-bit messages, 8-bit weights)."""
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -169,11 +214,8 @@ class PyConvModelFixed(_AbstractConvModel):
     weight: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
 
 
-@implements(proc=Conv, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyConvModelFloat(_AbstractConvModel):
-    """Floating-point Conv (same convolution, no 24-bit wrap)."""
+class _FloatTypes:
+    """Port and Var types of the floating-point models (same arithmetic, no 24-bit wrap)."""
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
@@ -184,3 +226,59 @@ class PyConvModelFloat(_AbstractConvModel):
     _in_dtype = np.float64
     _wide = np.float64
     _fixed = False
+
+
+@implements(proc=Conv, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyConvModelFixed(_FixedTypes, _AbstractConvModel):
+    """Bit-accurate Conv (equal to lava-nc's ``PyConvModelFixed``; output wrapped to 24 bits)."""
+
+
+@implements(proc=Conv, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyConvModelFloat(_FloatTypes, _AbstractConvModel):
+    """Floating-point Conv (same convolution, no 24-bit wrap)."""
+
+
+@implements(proc=ConvT, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyConvTModelFixed(_FixedTypes, _AbstractConvTModel):
+    """Bit-accurate ConvT (shift by ``weight_exp``, wrap to 24 bits, as Conv)."""
+
+
+@implements(proc=ConvT, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyConvTModelFloat(_FloatTypes, _AbstractConvTModel):
+    """Floating-point ConvT (same transposed convolution, no 24-bit wrap)."""
+
+
+@implements(proc=Pool, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyPoolModelFixed(_FixedTypes, _AbstractPoolModel):
+    """Bit-accurate Pool (equal to lava-nc's Conv fixed_pt with the depthwise kernel)."""
+
+
+@implements(proc=Pool, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyPoolModelFloat(_FloatTypes, _AbstractPoolModel):
+    """Floating-point Pool (no 24-bit wrap)."""
+
+
+@implements(proc=Unpool, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyUnpoolModelFixed(_FixedTypes, _AbstractUnpoolModel):
+    """Bit-accurate Unpool (shift by ``weight_exp``, wrap to 24 bits, as Conv)."""
+
+
+@implements(proc=Unpool, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyUnpoolModelFloat(_FloatTypes, _AbstractUnpoolModel):
+    """Floating-point Unpool (no 24-bit wrap)."""

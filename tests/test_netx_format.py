@@ -129,8 +129,15 @@ def test_unknown_layer_and_neuron_type(tmp_path):
         _dense_ok(layer)
         record.write_type(layer.create_group("1"), "pool")
 
-    with pytest.raises(NotImplementedError, match=r"layer 1.*pool"):
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'shape': required field is missing"):
         hdf5.Network(net_config=_write(tmp_path / "p.net", build_pool))
+
+    def build_comp(layer):
+        _dense_ok(layer)
+        record.write_type(layer.create_group("1"), "dense_comp")
+
+    with pytest.raises(NotImplementedError, match=r"layer 1.*dense_comp"):
+        hdf5.Network(net_config=_write(tmp_path / "c.net", build_comp))
 
 
 def test_non_contiguous_layer_names(tmp_path):
@@ -181,16 +188,26 @@ def test_graded_spikes_set_the_next_synapse(tmp_path):
     assert second.output_message_bits == 0 and second.output_message_exp == 0
 
 
+@pytest.mark.parametrize("sender, receiver, shift", [
+    (dict(CUBA_DENSE, gradedSpike=True), "SDNN", 0),    # payload 2^12 per unit, SD input 2^12 per unit
+    (CUBA_DENSE, "SDNN", 12),                           # binary spikes into sigma-delta units
+    ({"type": "SDNN", "vThMant": 4, "activation": "relu"}, "CUBA", -12),  # SD messages onto a_in
+    (dict(CUBA_DENSE, gradedSpike=True), "CUBA", -12),
+])
+def test_message_exponents_between_families(tmp_path, sender, receiver, shift):
+    """Every synapse brings its sender's messages into its receiver's input units."""
+    neuron = {"type": "SDNN", "vThMant": 4, "activation": "relu"} if receiver == "SDNN" else CUBA_DENSE
+
+    def build(layer):
+        _dense_ok(layer, neuron=sender)
+        _dense_ok(layer, "1", shape=(2,), weight=np.ones((2, 3)) * 2, neuron=neuron)
+
+    second = hdf5.Network(net_config=_write(tmp_path / "a.net", build)).layers[1]
+    _, _, weight_exp, _ = optimize_weight_bits(np.ones((2, 3)) * 2)
+    assert int(second.synapse.weight_exp.init) == weight_exp + shift
+
+
 def test_undeployable_neuron_options_are_refused(tmp_path):
-    graded = dict(CUBA_DENSE, gradedSpike=True)
-    sigma_delta = {"type": "SDNN", "vThMant": 4, "activation": "relu"}
-
-    def graded_into_sigma_delta(layer):
-        _dense_ok(layer, neuron=graded)
-        _dense_ok(layer, "1", shape=(2,), weight=np.ones((2, 3)) * 2, neuron=sigma_delta)
-
-    with pytest.raises(NotImplementedError, match=r"layer 1: graded spikes"):
-        hdf5.Network(net_config=_write(tmp_path / "a.net", graded_into_sigma_delta))
     mixed = dict(CUBA_DENSE, gradedSpike=np.array([True, False, True]))
     with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'neuron/gradedSpike'"):
         hdf5.Network(net_config=_write(tmp_path / "m.net", lambda layer: _dense_ok(layer, neuron=mixed)))

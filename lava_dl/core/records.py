@@ -35,13 +35,24 @@ import h5py
 import numpy as np
 
 __all__ = [
+    "PRODUCER",
     "write_type",
     "write_neuron",
     "write_input",
     "write_dense",
     "write_conv",
+    "write_pool",
+    "write_conv_transpose",
+    "write_unpool",
+    "write_average",
     "write_flatten",
+    "write_concat",
 ]
+
+#: Root attribute that marks a file written by lava_dl (lava-dl 0.6 writes no attributes). netx
+#: reads it to apply this package's exact semantics (e.g. where axonal delays act) instead of
+#: lava-dl's behaviour for its own files.
+PRODUCER = ("producer", "lava_dl")
 
 Pair = int | ty.Sequence[int]
 #: A real weight array, or a complex one as ``{'real': array, 'imag': array}`` (resonator synapses).
@@ -49,8 +60,9 @@ Weight = np.ndarray | ty.Mapping[str, np.ndarray]
 
 
 def write_type(group: h5py.Group, type_name: str) -> None:
-    """Write the ``type`` dataset: shape ``(1,)``, dtype ``S10``."""
+    """Write the ``type`` dataset (shape ``(1,)``, dtype ``S10``) and stamp the file as lava_dl's."""
     group.create_dataset("type", (1,), "S10", [type_name.encode("ascii", "ignore")])
+    group.file.attrs[PRODUCER[0]] = PRODUCER[1]
 
 
 def _write_shape(group: h5py.Group, shape: ty.Sequence[int]) -> None:
@@ -163,8 +175,10 @@ def write_dense(
     bias: np.ndarray | None = None,
     neuron: ty.Mapping[str, ty.Any] | None = None,
     delay: np.ndarray | None = None,
+    weight_rec: Weight | None = None,
+    bias_rec: np.ndarray | None = None,
 ) -> None:
-    """Write a ``dense`` record.
+    """Write a ``dense`` record (``dense_rec`` with a recurrent weight).
 
     Parameters
     ----------
@@ -181,14 +195,29 @@ def write_dense(
     neuron : dict, optional
         Neuron fields; omitted for ``Affine(dynamics=False)`` blocks.
     delay : numpy.ndarray, optional
-        Per-output-neuron axonal delay ``(N_out,)``.
+        Axonal delay of each output neuron ``(N_out,)``, in steps.
+    weight_rec : numpy.ndarray or mapping, optional
+        Recurrent weights ``(N_out, N_out)`` (row = target neuron); the record type becomes
+        ``dense_rec``. Complex: ``{'real', 'imag'}`` as ``weight_rec/real``, ``weight_rec/imag``.
+    bias_rec : numpy.ndarray, optional
+        ``(N_out,)`` constant the recurrent synapse adds to every neuron input each step
+        (KWTA's inhibition offset), in weight units (an integer like a weight).
     """
     parts = _weights(weight, 2, "dense")
     first = next(iter(parts.values()))
-    write_type(group, "dense")
+    write_type(group, "dense" if weight_rec is None else "dense_rec")
     _write_shape(group, shape)
     group.create_dataset("inFeatures", data=np.int64(first.shape[1]))
     group.create_dataset("outFeatures", data=np.int64(first.shape[0]))
+    if weight_rec is not None:
+        rec = _weights(weight_rec, 2, "recurrent")
+        for key, arr in rec.items():
+            if arr.shape != (first.shape[0], first.shape[0]):
+                raise ValueError(f"recurrent weight {key} must be square ({first.shape[0]}, "
+                                 f"{first.shape[0]}), got shape {arr.shape}")
+            _float32(group, key.replace("weight", "weight_rec", 1), arr)
+    if bias_rec is not None:
+        _float32(group, "bias_rec", np.asarray(bias_rec).reshape(-1))
     _write_synapse_and_neuron(group, parts, bias, delay, neuron)
 
 
@@ -229,18 +258,120 @@ def write_conv(
     neuron : dict, optional
         Neuron fields.
     delay : numpy.ndarray, optional
-        Per-channel delay ``(C_out,)`` (written, but netx ignores it as lava-dl does).
+        Axonal delay per output channel ``(C_out,)``, in steps.
     """
     write_type(group, "conv")
     _write_shape(group, shape)
     group.create_dataset("inChannels", data=np.int64(in_channels))
     group.create_dataset("outChannels", data=np.int64(out_channels))
+    _write_geometry(group, kernel_size, stride, padding, dilation)
+    group.create_dataset("groups", data=np.int64(groups))
+    _write_synapse_and_neuron(group, _weights(weight, None, "conv"), bias, delay, neuron)
+
+
+def _write_geometry(group: h5py.Group, kernel_size: Pair, stride: Pair, padding: Pair,
+                    dilation: Pair) -> None:
     group.create_dataset("kernelSize", data=_pair(kernel_size))
     group.create_dataset("stride", data=_pair(stride))
     group.create_dataset("padding", data=_pair(padding))
     group.create_dataset("dilation", data=_pair(dilation))
+
+
+def write_pool(
+    group: h5py.Group,
+    shape: ty.Sequence[int],
+    weight: Weight,
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Pair = 0,
+    dilation: Pair = 1,
+    neuron: ty.Mapping[str, ty.Any] | None = None,
+    delay: np.ndarray | None = None,
+    type_name: str = "pool",
+) -> None:
+    """Write a ``pool`` record (sum pooling of every channel with one shared kernel).
+
+    Parameters
+    ----------
+    group : h5py.Group
+        Empty group ``layer/<i>``.
+    shape : sequence of int
+        Output shape ``(C, H_out, W_out)``.
+    weight : numpy.ndarray or mapping
+        Shared integer kernel ``(1, 1, kH, kW)`` (complex: ``{'real', 'imag'}``).
+    kernel_size, stride, padding, dilation : int or (H, W) pair
+        Geometry in torch ``(H, W)`` order.
+    neuron : dict, optional
+        Neuron fields.
+    delay : numpy.ndarray, optional
+        Axonal delay per output channel ``(C,)``.
+    type_name : str
+        ``'pool'`` (or ``'unpool'``, see :func:`write_unpool`).
+    """
+    write_type(group, type_name)
+    _write_shape(group, shape)
+    _write_geometry(group, kernel_size, stride, padding, dilation)
+    _write_synapse_and_neuron(group, _weights(weight, None, type_name), None, delay, neuron)
+
+
+def write_unpool(group: h5py.Group, shape: ty.Sequence[int], weight: Weight, kernel_size: Pair, stride: Pair,
+                 padding: Pair = 0, dilation: Pair = 1, neuron: ty.Mapping[str, ty.Any] | None = None,
+                 delay: np.ndarray | None = None) -> None:
+    """Write an ``unpool`` record: as :func:`write_pool`, for the transposed (upsampling) operation."""
+    write_pool(group, shape, weight, kernel_size, stride, padding, dilation, neuron, delay, "unpool")
+
+
+def write_conv_transpose(
+    group: h5py.Group,
+    shape: ty.Sequence[int],
+    weight: Weight,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: Pair,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    dilation: Pair = 1,
+    groups: int = 1,
+    bias: np.ndarray | None = None,
+    neuron: ty.Mapping[str, ty.Any] | None = None,
+    delay: np.ndarray | None = None,
+) -> None:
+    """Write a ``convT`` record (transposed convolution).
+
+    Parameters are those of :func:`write_conv`, except ``weight``: torch's transposed
+    layout ``(C_in, C_out/groups, kH, kW)``.
+    """
+    write_type(group, "convT")
+    _write_shape(group, shape)
+    group.create_dataset("inChannels", data=np.int64(in_channels))
+    group.create_dataset("outChannels", data=np.int64(out_channels))
+    _write_geometry(group, kernel_size, stride, padding, dilation)
     group.create_dataset("groups", data=np.int64(groups))
-    _write_synapse_and_neuron(group, _weights(weight, None, "conv"), bias, delay, neuron)
+    _write_synapse_and_neuron(group, _weights(weight, None, "convT"), bias, delay, neuron)
+
+
+def write_average(group: h5py.Group, num_outputs: int) -> None:
+    """Write an ``average`` record: the previous layer's neurons (torch flattening order) in
+    ``num_outputs`` consecutive groups; ``shape`` is ``[num_outputs, 1, 1]`` as lava-dl meant it."""
+    write_type(group, "average")
+    _write_shape(group, (int(num_outputs), 1, 1))
+
+
+def write_concat(group: h5py.Group, shape: ty.Sequence[int], layers: ty.Sequence[int]) -> None:
+    """Write a ``concat`` record joining the outputs of ``layers`` along the channel axis.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        Empty group ``layer/<i>``.
+    shape : sequence of int
+        Joined shape in torch order (``(C, H, W)`` or ``(N,)``).
+    layers : sequence of int
+        Indices of earlier records whose outputs are joined, in order.
+    """
+    write_type(group, "concat")
+    _write_shape(group, shape)
+    group.create_dataset("layers", data=np.asarray(layers, dtype=np.int64).reshape(-1))
 
 
 def write_flatten(group: h5py.Group, shape: ty.Sequence[int]) -> None:

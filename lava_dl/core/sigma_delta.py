@@ -245,7 +245,8 @@ DELTA = NeuronSpec(
     in_message_bits=24,
     out_message_bits=24,
     deploy_constants={"state_exp": STATE_EXP, "cum_error": 0},
-    extra={"hdf5_role": "input", "graded_spike": True, "wire_message_bits": 16, "slayer_delay_shift": False},
+    extra={"hdf5_role": "input", "graded_spike": True, "wire_message_bits": 16, "slayer_delay_shift": False,
+           "message_exp_offset": STATE_EXP},
 )
 
 SIGMA_DELTA = NeuronSpec(
@@ -283,6 +284,8 @@ SIGMA_DELTA = NeuronSpec(
             "activation": ("act_mode", {"identity": ACT_UNIT, "unit": ACT_UNIT, "relu": ACT_RELU}),
         },
         "slayer_delay_shift": False,
+        "message_exp_offset": STATE_EXP,
+        "input_exp_offset": STATE_EXP,
     },
 )
 
@@ -297,7 +300,7 @@ SIGMA = NeuronSpec(
     in_message_bits=24,
     out_message_bits=24,
     extra={"hdf5_role": "output", "graded_spike": True, "hdf5_marker": "sigma_output",
-           "slayer_delay_shift": False},
+           "slayer_delay_shift": False, "message_exp_offset": 2 * STATE_EXP, "input_exp_offset": STATE_EXP},
 )
 
 

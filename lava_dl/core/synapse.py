@@ -27,6 +27,12 @@ Conv (lava-nc ``Conv`` fixed_pt)
     Conv model ignores them). Binary input (``num_message_bits == 0``) counts every
     nonzero value as 1, as for Dense.
 
+ConvT, Pool, Unpool
+    The same scatter kernel with other tap tables and kernel layouts (see the section
+    "transposed conv and pooling" below): ConvT is the adjoint of Conv with the same
+    weight array, Pool is Conv with one kernel shared depthwise, Unpool is ConvT with
+    one kernel shared depthwise.
+
 Both kernels are event driven: they loop over the nonzero inputs only.
 """
 
@@ -165,6 +171,16 @@ def conv_output_shape(input_shape: ty.Sequence[int], weight_shape: ty.Sequence[i
     return out[0], out[1], int(weight_shape[0])
 
 
+def _check_input_shape(input_shape, where: str) -> tuple[int, int, int]:
+    try:
+        input_shape = tuple(int(v) for v in input_shape)
+    except TypeError as err:
+        raise TypeError(f"{where}: input_shape must be a tuple (x, y, c), got {input_shape!r}") from err
+    if len(input_shape) != 3 or min(input_shape) <= 0:
+        raise ValueError(f"{where}: input_shape must be 3 positive sizes (x, y, c), got {input_shape}")
+    return input_shape
+
+
 def check_conv(weight, input_shape, padding, stride, dilation, groups, where: str = "Conv",
                lo: int = WEIGHT_MIN, hi: int = WEIGHT_MAX):
     """Validate Lava-layout convolution arguments.
@@ -176,12 +192,7 @@ def check_conv(weight, input_shape, padding, stride, dilation, groups, where: st
         with the pairs in ``(x, y)`` order.
     """
     weight = as_int_weights(weight, where, 4, lo, hi)
-    try:
-        input_shape = tuple(int(v) for v in input_shape)
-    except TypeError as err:
-        raise TypeError(f"{where}: input_shape must be a tuple (x, y, c), got {input_shape!r}") from err
-    if len(input_shape) != 3 or min(input_shape) <= 0:
-        raise ValueError(f"{where}: input_shape must be 3 positive sizes (x, y, c), got {input_shape}")
+    input_shape = _check_input_shape(input_shape, where)
     padding = make_pair(padding, where, "padding", 0)
     stride = make_pair(stride, where, "stride", 1)
     dilation = make_pair(dilation, where, "dilation", 1)
@@ -586,6 +597,266 @@ def conv(s: np.ndarray, weight: np.ndarray, stride=1, padding=0, dilation=1, gro
     conv_fixed(s, conv_kernel_layout(weight), stride[0], stride[1], padding[0], padding[1],
                dilation[0], dilation[1], groups, num_message_bits == 0, out)
     return out
+
+
+# --------------------------------------------------------------------------- transposed conv and pooling
+#
+# The three other spatial connections reuse :func:`conv_scatter` with other tap tables
+# and kernel layouts (Lava layout: input ``(x, y, c)``, pairs in ``(x, y)`` order):
+#
+# ConvT (transposed convolution), weight ``(in, kx, ky, out / groups)``
+#     The adjoint of Lava's Conv with the same weight array: an input ``s[p, c]`` adds
+#     ``s * w[c, i, k]`` to output ``o = p*stride - pad + dil*(kx-1-i)``. Equivalently
+#     torch's ``conv_transpose2d`` (``o = p*stride - pad + dil*i``, no flip) with the
+#     kernel flipped, exactly as Lava's Conv is torch's ``conv2d`` with the kernel flipped;
+#     the conversion from torch is therefore the same as Conv's. Output size
+#     ``(n-1)*stride - 2*pad + dil*(k-1) + 1`` (no output padding).
+# Pool, kernel ``(kx, ky)`` shared by every channel
+#     Lava's Conv with the depthwise weight ``(c, kx, ky, 1)`` (every slice the shared
+#     kernel) and ``groups = c``: a (weighted) sum pool, flipped kernel as Conv.
+# Unpool, kernel ``(kx, ky)`` shared by every channel
+#     ConvT with the depthwise weight ``(c, kx, ky, 1)`` and ``groups = c``.
+
+
+def conv_transpose_taps(in_size: int, out_size: int, kernel: int, stride: int, pad: int, dil: int):
+    """Which outputs an input position feeds along one axis of a transposed convolution.
+
+    Input ``p`` reaches output ``o = p * stride - pad + dil * i`` through kernel tap ``i``
+    (torch's ``conv_transpose2d`` order; :func:`conv_transpose_kernel_layout` and
+    :func:`depthwise_kernel_layout` flip Lava kernels to match).
+
+    Parameters
+    ----------
+    in_size, out_size : int
+        Input and output sizes along the axis.
+    kernel, stride, pad, dil : int
+        Kernel size, stride, padding and dilation along the axis.
+
+    Returns
+    -------
+    count, tap, pos : numpy.ndarray
+        As :func:`conv_taps`: int64 ``(in_size,)``, ``(in_size, kernel)``, ``(in_size, kernel)``.
+    """
+    count = np.zeros(in_size, dtype=np.int64)
+    tap = np.zeros((in_size, kernel), dtype=np.int64)
+    pos = np.zeros((in_size, kernel), dtype=np.int64)
+    for p in range(in_size):
+        for i in range(kernel):
+            o = p * stride - pad + dil * i
+            if 0 <= o < out_size:
+                tap[p, count[p]] = i
+                pos[p, count[p]] = o
+                count[p] += 1
+    return count, tap, pos
+
+
+def conv_transpose_output_shape(input_shape: ty.Sequence[int], kernel: ty.Sequence[int], out_channels: int,
+                                stride: Pair, padding: Pair, dilation: Pair,
+                                where: str = "ConvT") -> tuple[int, int, int]:
+    """Output shape ``(x, y, out)`` of a Lava-layout transposed convolution.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(x, y, c_in)``.
+    kernel : sequence of int
+        Kernel size ``(kx, ky)``.
+    out_channels : int
+        Output channels.
+    stride, padding, dilation : tuple of int
+        ``(x, y)`` pairs.
+    where : str
+        Prefix for error messages.
+
+    Raises
+    ------
+    ValueError
+        If the padding removes the whole output along an axis.
+    """
+    out = []
+    for axis, name in enumerate("xy"):
+        span = dilation[axis] * (kernel[axis] - 1) + 1
+        full = (input_shape[axis] - 1) * stride[axis] + span
+        if full <= 2 * padding[axis]:
+            raise ValueError(f"{where}: no output along {name}: (input {input_shape[axis]} - 1) * stride "
+                             f"{stride[axis]} + dilated kernel size {span} = {full} <= 2*padding "
+                             f"{2 * padding[axis]}")
+        out.append(full - 2 * padding[axis])
+    return out[0], out[1], int(out_channels)
+
+
+def check_conv_transpose(weight, input_shape, padding, stride, dilation, groups, where: str = "ConvT",
+                         lo: int = WEIGHT_MIN, hi: int = WEIGHT_MAX):
+    """Validate Lava-layout transposed convolution arguments (weight ``(in, kx, ky, out / groups)``).
+
+    Returns
+    -------
+    tuple
+        ``(weight_int32, input_shape, output_shape, padding, stride, dilation, groups)``
+        with the pairs in ``(x, y)`` order.
+    """
+    weight = as_int_weights(weight, where, 4, lo, hi)
+    input_shape = _check_input_shape(input_shape, where)
+    padding = make_pair(padding, where, "padding", 0)
+    stride = make_pair(stride, where, "stride", 1)
+    dilation = make_pair(dilation, where, "dilation", 1)
+    groups = check_int(groups, where, "groups", 1, 1 << 30)
+    c_in = input_shape[2]
+    if c_in % groups:
+        raise ValueError(f"{where}: in channels ({c_in}) must be divisible by groups ({groups})")
+    if weight.shape[0] != c_in:
+        raise ValueError(f"{where}: weight shape {weight.shape} is (in, kx, ky, out/groups) and needs "
+                         f"in = {c_in} for input_shape {input_shape}")
+    output_shape = conv_transpose_output_shape(input_shape, weight.shape[1:3], groups * weight.shape[3],
+                                               stride, padding, dilation, where)
+    return weight, input_shape, output_shape, padding, stride, dilation, groups
+
+
+def check_pool(kernel, kernel_size, input_shape, padding, stride, dilation, transposed: bool = False,
+               where: str = "Pool", lo: int = WEIGHT_MIN, hi: int = WEIGHT_MAX):
+    """Validate the arguments of a Lava-layout pool (or unpool, ``transposed=True``).
+
+    Parameters
+    ----------
+    kernel : int or array_like
+        The kernel shared by all channels: an integer array ``(kx, ky)``, or one integer
+        for every tap (then ``kernel_size`` is required).
+    kernel_size : int or pair of int or None
+        ``(kx, ky)``; must match the shape of an array ``kernel``.
+    input_shape : sequence of int
+        ``(x, y, c)``.
+    padding, stride, dilation : int or pair of int
+        Geometry in ``(x, y)`` order; ``stride=None`` means ``kernel_size``.
+    transposed : bool, default False
+        Unpooling (output size of a transposed convolution).
+    where : str
+        Prefix for error messages.
+    lo, hi : int
+        Range of the kernel values.
+
+    Returns
+    -------
+    tuple
+        ``(kernel_int32 (kx, ky), input_shape, output_shape, padding, stride, dilation)``.
+    """
+    if kernel_size is not None:
+        kernel_size = make_pair(kernel_size, where, "kernel_size", 1)
+    if np.ndim(kernel) == 0:
+        if kernel_size is None:
+            raise ValueError(f"{where}: kernel_size is required when kernel is a scalar ({kernel!r})")
+        kernel = np.full(kernel_size, kernel)
+    kernel = as_int_weights(kernel, f"{where}: kernel", 2, lo, hi)
+    if kernel_size is not None and kernel.shape != kernel_size:
+        raise ValueError(f"{where}: kernel shape {kernel.shape} differs from kernel_size {kernel_size}")
+    kernel_size = kernel.shape
+    input_shape = _check_input_shape(input_shape, where)
+    padding = make_pair(padding, where, "padding", 0)
+    stride = make_pair(kernel_size if stride is None else stride, where, "stride", 1)
+    dilation = make_pair(dilation, where, "dilation", 1)
+    if transposed:
+        output_shape = conv_transpose_output_shape(input_shape, kernel_size, input_shape[2], stride, padding,
+                                                   dilation, where)
+    else:
+        output_shape = conv_output_shape(input_shape, (input_shape[2], *kernel_size), stride, padding,
+                                         dilation, where)
+    return kernel, input_shape, output_shape, padding, stride, dilation
+
+
+def conv_transpose_kernel_layout(weight: np.ndarray, groups: int, dtype=np.int32) -> np.ndarray:
+    """ConvT kernel ``(in, kx, ky, out/groups)`` -> the ``(in/groups, kx, ky, out)`` scatter layout.
+
+    The layout of :func:`conv_scatter`: each group's ``(in/groups, out/groups)`` blocks
+    are placed side by side along the output axis, and the spatial axes are flipped
+    for :func:`conv_transpose_taps`.
+    """
+    w = np.asarray(weight)[:, ::-1, ::-1, :]
+    c_in, kx, ky, kg = w.shape
+    w = w.reshape(groups, c_in // groups, kx, ky, kg).transpose(1, 2, 3, 0, 4)
+    return np.ascontiguousarray(w.reshape(c_in // groups, kx, ky, groups * kg), dtype=dtype)
+
+
+def depthwise_kernel_layout(kernel: np.ndarray, channels: int, transposed: bool = False,
+                            dtype=np.int32) -> np.ndarray:
+    """Shared pool kernel ``(kx, ky)`` -> the depthwise ``(1, kx, ky, channels)`` scatter layout.
+
+    Use with ``groups = channels``. ``transposed`` (unpooling) flips the spatial axes for
+    :func:`conv_transpose_taps`.
+    """
+    k = np.asarray(kernel)
+    if transposed:
+        k = k[::-1, ::-1]
+    wt = np.broadcast_to(k[None, :, :, None], (1, *k.shape, int(channels)))
+    return np.ascontiguousarray(wt, dtype=dtype)
+
+
+def _scatter_fixed(s, wt, taps, groups, num_message_bits, out_shape) -> np.ndarray:
+    out = np.zeros(out_shape, dtype=np.int64)
+    conv_scatter(s, wt, *taps, groups, num_message_bits == 0, out)
+    wrap24_inplace(out)
+    return out
+
+
+def conv_transpose(s: np.ndarray, weight: np.ndarray, stride=1, padding=0, dilation=1, groups: int = 1,
+                   num_message_bits: int = 0) -> np.ndarray:
+    """Transposed convolution as the ConvT fixed_pt model computes it (Lava layout in and out).
+
+    Parameters
+    ----------
+    s : numpy.ndarray
+        Input ``(x, y, c_in)``.
+    weight : numpy.ndarray
+        Integer kernel ``(c_in, kx, ky, out / groups)``.
+    stride, padding, dilation : int or tuple of int
+        ``(x, y)`` geometry.
+    groups : int, default 1
+        Groups.
+    num_message_bits : int, default 0
+        0 for binary input, else graded.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 activation ``(x_out, y_out, out)`` wrapped to signed 24 bits.
+    """
+    s = np.ascontiguousarray(s, dtype=np.int64)
+    weight, _, out_shape, padding, stride, dilation, groups = check_conv_transpose(
+        weight, s.shape, padding, stride, dilation, groups, "conv_transpose", -(1 << 24), 1 << 24)
+    taps = (conv_transpose_taps(s.shape[0], out_shape[0], weight.shape[1], stride[0], padding[0], dilation[0])
+            + conv_transpose_taps(s.shape[1], out_shape[1], weight.shape[2], stride[1], padding[1],
+                                  dilation[1]))
+    return _scatter_fixed(s, conv_transpose_kernel_layout(weight, groups), taps, groups, num_message_bits,
+                          out_shape)
+
+
+def pool(s: np.ndarray, kernel, kernel_size=None, stride=None, padding=0, dilation=1,
+         num_message_bits: int = 0, transposed: bool = False) -> np.ndarray:
+    """Pooling (``transposed``: unpooling) as the Pool/Unpool fixed_pt models compute it (Lava layout).
+
+    Parameters
+    ----------
+    s : numpy.ndarray
+        Input ``(x, y, c)``.
+    kernel, kernel_size, stride, padding, dilation
+        As :func:`check_pool`.
+    num_message_bits : int, default 0
+        0 for binary input, else graded.
+    transposed : bool, default False
+        Unpool instead of pool.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 activation ``(x_out, y_out, c)`` wrapped to signed 24 bits.
+    """
+    s = np.ascontiguousarray(s, dtype=np.int64)
+    where = "unpool" if transposed else "pool"
+    kernel, _, out_shape, padding, stride, dilation = check_pool(
+        kernel, kernel_size, s.shape, padding, stride, dilation, transposed, where, -(1 << 24), 1 << 24)
+    plan = conv_transpose_taps if transposed else conv_taps
+    taps = (plan(s.shape[0], out_shape[0], kernel.shape[0], stride[0], padding[0], dilation[0])
+            + plan(s.shape[1], out_shape[1], kernel.shape[1], stride[1], padding[1], dilation[1]))
+    wt = depthwise_kernel_layout(kernel, s.shape[2], transposed)
+    return _scatter_fixed(s, wt, taps, s.shape[2], num_message_bits, out_shape)
 
 
 _WARM = False

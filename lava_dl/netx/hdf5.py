@@ -2,9 +2,29 @@
 
 :class:`Network` (defined in :mod:`lava_dl.proc.netx_blocks` so Lava finds its
 model) calls :func:`build_layers`, which reads the records ``layer/0 … n-1``
-in order and creates one block per ``input`` (with neuron), ``dense`` and
-``conv`` record; ``flatten`` makes the next dense block read the previous
-``(x, y, c)`` output in torch's ``(C, H, W)`` flattening order.
+in order and creates one block per ``input`` (with neuron), ``dense``,
+``dense_rec``, ``conv``, ``convT``, ``pool``, ``unpool`` and ``average`` record;
+``flatten`` makes the next dense block read the previous ``(x, y, c)`` output in
+torch's ``(C, H, W)`` flattening order.
+
+Messages between families: every synapse adds to its weight exponent the sender's
+message exponent (graded spikes of the spiking families: -12; sigma-delta:
+``-(6 + spike_exp)``; binary spikes: 0) and the receiver's input exponent
+(sigma-delta neurons: ``6 + spike_exp``; spiking families: 0), so each family's
+messages reach every family's neurons in their own units (e.g. sigma-delta
+messages into resonator synapses: exponent -12, the floor of slayer's input grid).
+Graded network input (``input_message_bits > 0`` without an input block) is taken
+in the first block's own units (``x * 2^(6 + spike_exp)`` for sigma-delta, as
+lava-dl); binary network input is spikes.
+
+Axonal delays (a record's ``delay``): in a file written by lava_dl (root
+attribute ``producer = 'lava_dl'``) the delay belongs to the record's outputs, as
+slayer trains it, and the block ends in an ``AxonDelay`` delay line
+(``delay_mode='axonal'``); in a file without that stamp (lava-dl 0.6's) a dense
+record's delays act on its own input synapses per output neuron, as lava-dl's
+netx ran them (``delay_mode='lava-dl'``, ``DelayDense`` synapses; lava-dl ignored
+conv delays: a warning says so). ``Network(delay_mode=...)`` chooses explicitly.
+Delays outside [0, 62] raise (lava-dl clipped them with a warning).
 
 Neuron groups are read generically: the family comes from
 :func:`lava_dl.core.registry.spec_for_hdf5_type`, every spec parameter with an
@@ -30,10 +50,13 @@ synaptic input (slayer's Affine output is the per-step sum instead); read its
 from __future__ import annotations
 
 import typing as ty
+import warnings
 
 import h5py
 import numpy as np
 
+from lava_dl.core import records
+from lava_dl.core.delay import MAX_BLOCK_DELAY as MAX_DELAY
 from lava_dl.core.fixed_point import GRADED_MESSAGE_BITS, GRADED_MESSAGE_EXP
 from lava_dl.core.registry import spec_for_hdf5_type
 from lava_dl.netx.utils import (
@@ -44,7 +67,18 @@ from lava_dl.netx.utils import (
     table_header,
     table_row,
 )
-from lava_dl.proc.netx_blocks import AbstractBlock, Conv, Dense, Input, Network, broadcast_bias
+from lava_dl.proc.netx_blocks import (
+    Average,
+    Conv,
+    ConvT,
+    Dense,
+    Input,
+    Network,
+    Pool,
+    RecurrentDense,
+    Unpool,
+    broadcast_bias,
+)
 
 __all__ = ["Network", "Hdf5FormatError", "build_layers", "neuron_params", "read_layer_records",
            "INTEGRATOR_NEURON", "NOT_IMPLEMENTED_TYPES"]
@@ -53,9 +87,7 @@ __all__ = ["Network", "Hdf5FormatError", "build_layers", "neuron_params", "read_
 INTEGRATOR_NEURON: dict = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
 
 #: Layer types that exist in the format but are not supported yet.
-NOT_IMPLEMENTED_TYPES = ("pool", "convT", "unpool", "average", "concat", "dense_rec", "dense_comp")
-
-_SUPPORTED_TYPES = ("input", "dense", "conv", "flatten")
+NOT_IMPLEMENTED_TYPES = ("concat", "dense_comp")
 
 
 class _Record:
@@ -214,6 +246,9 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
     if graded.any():
         params["num_message_bits"] = GRADED_MESSAGE_BITS
         params["message_exp"] = GRADED_MESSAGE_EXP
+    offset = spec.extra.get("message_exp_offset")
+    if offset is not None:  # sigma-delta messages: 2^(offset + spike_exp) units per real unit
+        params["message_exp"] = -(int(offset) + int(options.get("spike_exp", 6)))
     return params
 
 
@@ -227,14 +262,6 @@ def _bias(rec: _Record, params: dict, shape: tuple[int, ...]) -> np.ndarray | No
         return broadcast_bias(bias, shape)
     except ValueError as err:
         raise rec.error("bias", str(err)) from err
-
-
-def _check_graded_receiver(rec: _Record, params: dict, message_exp: int) -> None:
-    """Graded spikes of a spiking family feed neurons with Loihi's ``a_in << 6`` input only."""
-    spec = params["neuron_proc"].spec
-    if message_exp and "hdf5_role" in spec.extra:
-        raise NotImplementedError(f"layer {rec.index}: graded spikes of the previous layer cannot feed "
-                                  f"{spec.name} neurons (their input has no graded-payload scaling)")
 
 
 def _input_block(rec: _Record, shape_xyc: tuple[int, ...], params: dict, message_bits: int) -> Input:
@@ -278,45 +305,347 @@ def _dense_weight(rec: _Record, n_out: int, n_in: int | None, key: str = "weight
     return weight
 
 
-def _conv_geometry(rec: _Record, input_shape: tuple[int, ...], shape_xyc: tuple[int, ...],
+#: Conv-like record types: (transposed?, shared kernel?)
+_CONV_KINDS = {"conv": (False, False), "convT": (True, False), "pool": (False, True), "unpool": (True, True)}
+
+
+def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], shape_xyc: tuple[int, ...],
                    key: str = "weight") -> dict:
+    """Validated geometry and Lava-layout weight of a ``conv``, ``convT``, ``pool`` or ``unpool`` record."""
+    transposed, shared = _CONV_KINDS[layer_type]
     weight = rec.ints(key)
     if weight.ndim == 5 and weight.shape[-1] == 1:
         weight = weight[..., 0]
-    if weight.ndim != 4:
-        raise rec.error(key, f"expected (C_out, C_in/groups, kH, kW), got shape {weight.shape}")
-    stride, padding, dilation = rec.pair("stride"), rec.pair("padding"), rec.pair("dilation")
-    groups = int(rec.ints("groups").reshape(-1)[0])
-    c_out, c_in_g, k_h, k_w = weight.shape
+    if shared and weight.ndim == 2:
+        weight = weight.reshape(1, 1, *weight.shape)
+    if weight.ndim != 4 or shared and weight.shape[:2] != (1, 1):
+        layout = "(1, 1, kH, kW)" if shared else ("(C_in, C_out/groups, kH, kW)" if transposed
+                                                 else "(C_out, C_in/groups, kH, kW)")
+        raise rec.error(key, f"expected a {layout} weight, got shape {weight.shape}")
     if len(input_shape) != 3:
-        raise rec.error(key, f"conv needs an (x, y, c) input, got input shape {input_shape}")
-    if groups < 1 or input_shape[2] % groups or c_out % groups:
-        raise rec.error("groups", f"{groups} groups do not divide {input_shape[2]} input / "
-                                  f"{c_out} output channels")
-    if c_in_g * groups != input_shape[2]:
-        raise rec.error(key, f"weight shape {weight.shape} expects {c_in_g * groups} input "
-                                  f"channels, the input has {input_shape[2]}")
+        raise rec.error(key, f"{layer_type} needs an (x, y, c) input, got input shape {input_shape}")
+    stride = rec.pair("stride") if "stride" in rec or not shared else None
+    padding, dilation = rec.pair("padding"), rec.pair("dilation")
+    _, _, k_h, k_w = weight.shape
+    kernel_xy = np.array([k_w, k_h])
+    if stride is None:
+        stride = kernel_xy.copy()
+    c_in = input_shape[2]
+    if shared:
+        groups, c_out = c_in, c_in
+    else:
+        groups = int(rec.ints("groups").reshape(-1)[0])
+        c_per_group = weight.shape[0] if transposed else weight.shape[1]
+        c_out = weight.shape[1] * groups if transposed else weight.shape[0]
+        if groups < 1 or c_in % groups or c_out % groups:
+            raise rec.error("groups", f"{groups} groups do not divide {c_in} input / {c_out} output channels")
+        if (c_per_group if transposed else c_per_group * groups) != c_in:
+            raise rec.error(key, f"weight shape {weight.shape} does not match the {c_in} input channels "
+                                 f"with {groups} groups")
     if "kernelSize" in rec:
         ks = rec.pair("kernelSize")[::-1]
         if tuple(ks) != (k_h, k_w):
             raise rec.error("kernelSize", f"{tuple(ks)} does not match weight shape {weight.shape}")
-    for key in ("inChannels", "outChannels"):
-        if key in rec:
-            expected = input_shape[2] if key == "inChannels" else c_out
-            if int(rec.ints(key).reshape(-1)[0]) != expected:
-                raise rec.error(key, f"expected {expected}")
+    for field, expected in (("inChannels", c_in), ("outChannels", c_out)):
+        if field in rec and int(rec.ints(field).reshape(-1)[0]) != expected:
+            raise rec.error(field, f"expected {expected}")
     if np.any(stride < 1) or np.any(dilation < 1) or np.any(padding < 0):
         raise rec.error("stride", f"invalid geometry stride={stride}, padding={padding}, "
                                   f"dilation={dilation} (x, y)")
-    kernel_xy = np.array([k_w, k_h])
-    out_xy = (np.array(input_shape[:2]) + 2 * padding - dilation * (kernel_xy - 1) - 1) // stride + 1
-    expected = (int(out_xy[0]), int(out_xy[1]), c_out)
+    span = dilation * (kernel_xy - 1) + 1
+    size = np.array(input_shape[:2])
+    if transposed:
+        out_xy = (size - 1) * stride - 2 * padding + span
+    else:
+        if np.any(size + 2 * padding < span):
+            raise rec.error("kernelSize", f"the {layer_type} window (dilated size {tuple(span)} in x, y) "
+                                          f"does not fit the input {input_shape} with padding "
+                                          f"{tuple(padding)}")
+        out_xy = (size + 2 * padding - span) // stride + 1
+    expected = (int(out_xy[0]), int(out_xy[1]), int(c_out))
+    if min(expected) < 1:
+        raise rec.error("shape", f"{layer_type} of input {input_shape} has no output ({expected})")
     if expected != shape_xyc:
-        raise rec.error("shape", f"record shape (x, y, c) {shape_xyc} differs from the conv output "
+        raise rec.error("shape", f"record shape (x, y, c) {shape_xyc} differs from the {layer_type} output "
                                  f"{expected} for input {input_shape}")
-    lava_weight = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
-    return dict(weight=lava_weight, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                kernel=kernel_xy)
+    # Lava convolves (torch correlates): flip both spatial axes, then (.., kx, ky, ..) order
+    flipped = weight[:, :, ::-1, ::-1]
+    lava_weight = np.ascontiguousarray(flipped[0, 0].T if shared else flipped.transpose(0, 3, 2, 1))
+    geometry = dict(weight=lava_weight, stride=stride, padding=padding, dilation=dilation, kernel=kernel_xy)
+    if not shared:
+        geometry["groups"] = groups
+    return geometry
+
+
+#: Weighted record types and the netx block class each builds.
+_WEIGHTED = {"dense": Dense, "dense_rec": RecurrentDense, "conv": Conv, "convT": ConvT, "pool": Pool,
+             "unpool": Unpool}
+_ROW_NAMES = {"dense": "Dense", "dense_rec": "Recurrent", "conv": "Conv", "convT": "ConvT", "pool": "Pool",
+              "unpool": "Unpool"}
+
+DELAY_MODES = ("axonal", "lava-dl")
+
+
+class _Builder:
+    """Reads the records one by one and creates and connects their blocks.
+
+    Timing bookkeeping for per-sample resets: ``lag`` is how many steps after the sample's
+    first step (``reset_offset + 1``) the next block computes the sample's first index in
+    slayer. A block adds one for its synapse; a block whose family delays its output by one
+    step in slayer (``delay_shift``, the spiking families) takes one off again for the block
+    after it. Axonal delays do not change it: slayer keeps the sample length and drops what
+    is delayed beyond it, and the delay lines are cleared at each sample's reset.
+    """
+
+    def __init__(self, path: str, options: dict, input_message_bits: int, input_shape, skip_layers: int,
+                 sparse_fc_layer: bool, delay_mode: str) -> None:
+        self.path = path
+        self.options = options
+        self.skip_layers = skip_layers
+        self.sparse = sparse_fc_layer
+        self.delay_mode = delay_mode
+        self.layers: list = []
+        self.rows = [table_header()]
+        self.by_record: dict[int, ty.Any] = {}
+        self.message_bits = int(input_message_bits)
+        self.message_exp = 0  # log2 of the real value of one unit of the incoming messages
+        self.flatten_next = False
+        self.cur_shape = tuple(int(s) for s in input_shape) if input_shape else None
+        self.lag = 0
+        self.prev_shift = False
+        self.terminal: int | None = None  # record index of a layer nothing may follow (average)
+
+    # ---- per record ------------------------------------------------------------------------
+    def add(self, rec: _Record) -> None:
+        layer_type = rec.string("type")
+        if self.terminal is not None and layer_type != "flatten":
+            raise rec.error("type", f"a '{layer_type}' layer cannot follow the 'average' layer "
+                                    f"{self.terminal} (its group counts end the network)")
+        if layer_type in NOT_IMPLEMENTED_TYPES:
+            raise NotImplementedError(f"layer {rec.index}: layer type '{layer_type}' is not implemented")
+        if layer_type == "flatten":
+            self.flatten_next = True
+        elif layer_type == "input":
+            self._input(rec)
+        elif layer_type == "average":
+            self._average(rec)
+        elif layer_type in _WEIGHTED:
+            self._weighted(rec, layer_type)
+        else:
+            raise rec.error("type", f"unknown layer type {layer_type!r}; expected one of "
+                                    f"{sorted(('input', 'flatten', 'average', *_WEIGHTED))}")
+
+    def _next_lag(self, has_synapse: bool) -> int:
+        if not self.layers:
+            return int(has_synapse)
+        return self.lag + int(has_synapse) - int(self.prev_shift)
+
+    def _place(self, layer_type: str, has_synapse: bool) -> dict:
+        """Reset phase arguments of the next block (see :func:`_reset_phase`)."""
+        return dict(block_index=len(self.layers), layer_type=layer_type, options=self.options,
+                    synapses_in_front=self._next_lag(has_synapse))
+
+    def _advance(self, block, rec: _Record, row: str, has_synapse: bool, delay_shift: bool) -> None:
+        """Connect ``block`` behind the previous one and update the running state."""
+        lag = self._next_lag(has_synapse)
+        if self.layers:
+            prev = self.layers[-1]
+            if self.flatten_next and len(prev.shape) == 3 and len(block.inp.shape) == 1:
+                prev.out.transpose([2, 1, 0]).flatten().connect(block.inp)
+            else:
+                if tuple(prev.out.shape) != tuple(block.inp.shape):
+                    raise Hdf5FormatError(f"layer {rec.index}: its input shape {tuple(block.inp.shape)} does "
+                                          f"not match the previous layer's output {tuple(prev.out.shape)}")
+                prev.out.connect(block.inp)
+        if len(block.inp.shape) == 1:
+            self.flatten_next = False
+        self.lag = lag
+        self.prev_shift = delay_shift
+        self.message_bits = block.output_message_bits
+        self.message_exp = block.output_message_exp
+        self.layers.append(block)
+        self.by_record[rec.index] = block
+        self.rows.append(row)
+
+    def _input(self, rec: _Record) -> None:
+        shape_xyc = rec.shape()[::-1]
+        if "neuron" not in rec:
+            self.cur_shape = shape_xyc
+            return
+        params = neuron_params(rec, rec.group["neuron"], role="input", **self._place("input", False))
+        if rec.index < self.skip_layers:
+            self.cur_shape = shape_xyc
+            return
+        block = _input_block(rec, shape_xyc, params, self.message_bits)
+        dims = shape_xyc if len(shape_xyc) == 3 else (1, 1, int(np.prod(shape_xyc)))
+        self._advance(block, rec, table_row("Input", *dims), has_synapse=False, delay_shift=False)
+
+    def _average(self, rec: _Record) -> None:
+        shape = rec.shape()
+        num_outputs = int(shape[0])
+        if int(np.prod(shape)) != num_outputs:
+            raise rec.error("shape", f"expected [num_outputs, 1, 1], got {list(shape)}")
+        if not self.layers:
+            raise rec.error("type", "an 'average' layer needs a layer in front of it")
+        num_inputs = int(np.prod(self.layers[-1].shape))
+        if num_inputs % num_outputs:
+            raise rec.error("shape", f"{num_inputs} neurons of the previous layer do not split into "
+                                     f"{num_outputs} equal groups")
+        self.flatten_next = True
+        block = Average(num_inputs=num_inputs, num_outputs=num_outputs, input_message_bits=self.message_bits)
+        self._advance(block, rec, table_row("Average", 1, 1, num_outputs), has_synapse=False,
+                      delay_shift=False)
+        self.terminal = rec.index
+
+    def _weighted(self, rec: _Record, layer_type: str) -> None:
+        skipped = rec.index < self.skip_layers
+        shape = rec.shape()
+        dense = layer_type in ("dense", "dense_rec")
+        if dense:
+            shape_out: tuple[int, ...] = (int(np.prod(shape)),)
+        else:
+            shape_out = shape[::-1]
+            if len(shape_out) != 3:
+                raise rec.error("shape", f"{layer_type} shape must be (C, H, W), got {list(shape)}")
+        if "neuron" in rec:
+            group = _neuron_group(rec)
+            neuron = group
+            role = _role(group)
+        elif dense:
+            neuron, role = INTEGRATOR_NEURON, "hidden"
+        else:
+            raise rec.error("neuron", "required group is missing")
+        place = self._place(layer_type, True)
+        params = neuron_params(rec, neuron, role=role, **place)
+        in_shape = self._input_shape(rec, layer_type, skipped)
+        weights, geometry = {}, {}
+        for port, key in _weight_keys(params).items():
+            if dense:
+                n_in = None if in_shape is None else int(np.prod(in_shape))
+                weight = _dense_weight(rec, shape_out[0], n_in, key)
+                weights[port] = _optimized(rec, key, weight)
+            else:
+                geometry = _conv_geometry(rec, layer_type, in_shape, shape_out, key)
+                weights[port] = geometry.pop("weight")
+        bias = _bias(rec, params, shape_out)
+        extra = self._delays(rec, layer_type, shape_out, in_shape, params)
+        if layer_type == "dense_rec":
+            extra.update(self._recurrent(rec, params, shape_out[0]))
+        if skipped:
+            self.cur_shape = shape_out
+            return
+        message_exp = _receiver_exp(params, self.options) + self.message_exp
+        if not self.layers and self.message_bits:
+            message_exp = 0  # graded network input comes in the first block's own input units
+        common = dict(shape=shape_out, neuron_params=params, weights=weights, bias=bias,
+                      input_message_bits=self.message_bits, input_message_exp=message_exp, **extra)
+        kernel = geometry.pop("kernel", None)
+        if dense:
+            block = _WEIGHTED[layer_type](sparse_synapse=self.sparse, **common)
+            row = table_row(_ROW_NAMES[layer_type], 1, 1, shape_out[0], delay="delay" in rec)
+        else:
+            block = _WEIGHTED[layer_type](input_shape=in_shape, **geometry, **common)
+            row = table_row(_ROW_NAMES[layer_type], *shape_out, kernel=kernel, stride=geometry["stride"],
+                            padding=geometry["padding"], dilation=geometry["dilation"],
+                            groups=geometry.get("groups"), delay="delay" in rec)
+        spec = params["neuron_proc"].spec
+        self._advance(block, rec, row, has_synapse=True,
+                      delay_shift=bool(spec.extra.get("slayer_delay_shift", True)))
+
+    def _input_shape(self, rec: _Record, layer_type: str, skipped: bool) -> tuple[int, ...] | None:
+        """``(x, y, c)`` (conv-like) or the previous shape (dense) entering the record's synapse."""
+        if layer_type in ("dense", "dense_rec"):
+            if not self.layers or skipped:
+                return None
+            prev = self.layers[-1].shape
+            if not self.flatten_next and len(prev) != 1:
+                raise Hdf5FormatError(f"layer {rec.index}: dense layer after a block of shape {prev} needs a "
+                                      f"'flatten' record in between")
+            return tuple(prev)
+        if self.layers:
+            self.cur_shape = tuple(self.layers[-1].shape)
+        if self.cur_shape is None:
+            raise Hdf5FormatError(f"layer {rec.index}: input shape could not be inferred; pass "
+                                  f"input_shape=(x, y, c) to Network")
+        return self.cur_shape
+
+    def _delays(self, rec: _Record, layer_type: str, shape_out, in_shape, params) -> dict:
+        """Block arguments for the record's ``delay`` field."""
+        if "delay" not in rec:
+            return {}
+        delay = rec.ints("delay")
+        if delay.size and (delay.min() < 0 or delay.max() > MAX_DELAY):
+            raise rec.error("delay", f"delays must lie in [0, {MAX_DELAY}] steps, got values in "
+                                     f"[{delay.min()}, {delay.max()}] (lava-dl clipped them with a warning; "
+                                     f"a clipped delay would deploy a different network)")
+        dense = layer_type in ("dense", "dense_rec")
+        if self.delay_mode == "axonal":
+            channels = shape_out[-1]
+            if delay.ndim > 1 or delay.size not in (1, channels):
+                raise rec.error("delay", f"expected one delay per output {'neuron' if dense else 'channel'} "
+                                         f"({channels}), got shape {delay.shape}")
+            return {"axon_delays": np.broadcast_to(delay.reshape(-1), shape_out).copy()}
+        # lava-dl 0.6: the delays act on the record's own input synapses (dense only)
+        if not dense:
+            warnings.warn(f"layer {rec.index}: lava-dl ignores the 'delay' of a {layer_type} record, and so "
+                          f"does delay_mode='lava-dl'; pass delay_mode='axonal' to deploy it as slayer "
+                          f"trained it", UserWarning, stacklevel=4)
+            return {}
+        if layer_type == "dense_rec":
+            raise rec.error("delay", "lava-dl cannot deploy a recurrent layer with delays; pass "
+                                     "delay_mode='axonal'")
+        n_out = shape_out[0]
+        n_in = None if in_shape is None else int(np.prod(in_shape))
+        flat = delay.reshape(-1)
+        if delay.ndim == 0 or flat.size == 1:
+            matrix = np.full((n_out, n_in or 1), int(flat[0]))
+        elif delay.ndim == 1 and flat.size == n_out:
+            matrix = np.repeat(flat[:, None], n_in or 1, axis=1)
+        elif delay.ndim == 1 and flat.size == n_in:
+            matrix = np.repeat(flat[None, :], n_out, axis=0)
+        elif delay.ndim == 2 and delay.shape == (n_out, n_in):
+            matrix = delay
+        else:
+            raise rec.error("delay", f"invalid delay of shape {delay.shape} for a ({n_out}, {n_in}) weight")
+        return {"synapse_delays": matrix}
+
+    def _recurrent(self, rec: _Record, params: dict, n: int) -> dict:
+        """``weights_rec``, ``bias_rec`` and the recurrent message exponent of a ``dense_rec`` record."""
+        weights = {}
+        for port, key in _weight_keys(params).items():
+            key = key.replace("weight", "weight_rec", 1)
+            weight = rec.ints(key)
+            if weight.ndim != 2 or weight.shape != (n, n):
+                raise rec.error(key, f"the recurrent weight must be square ({n}, {n}), got shape "
+                                     f"{weight.shape}")
+            weights[port] = _optimized(rec, key, weight)
+        out = {"weights_rec": weights}
+        if "bias_rec" in rec:
+            bias = rec.ints("bias_rec").reshape(-1)
+            if bias.size not in (1, n):
+                raise rec.error("bias_rec", f"expected {n} values, got {bias.size}")
+            out["bias_rec"] = np.broadcast_to(bias, (n,)).copy()
+        graded_exp = int(params.get("message_exp", 0))
+        out["recurrent_message_exp"] = _receiver_exp(params, self.options) + graded_exp
+        return out
+
+
+def _optimized(rec: _Record, key: str, weight: np.ndarray):
+    try:
+        return optimize_weight_bits(weight)
+    except ValueError as err:
+        raise rec.error(key, str(err)) from err
+
+
+def _receiver_exp(params: dict, options: dict) -> int:
+    """log2 of the receiving neurons' input units per weight unit (0: Loihi's ``a_in`` grid of
+    the spiking families; sigma-delta neurons integrate in ``2^(6 + spike_exp)`` finer units).
+
+    A synapse adds this and the sender's message exponent to its weight exponent, so any
+    family's messages reach any family's neurons in their own units.
+    """
+    offset = params["neuron_proc"].spec.extra.get("input_exp_offset")
+    return 0 if offset is None else int(offset) + int(options.get("spike_exp", 6))
 
 
 def build_layers(
@@ -331,7 +660,8 @@ def build_layers(
     reset_mode: str = "slayer",
     spike_exp: int = 6,
     sparse_fc_layer: bool = False,
-) -> tuple[list[AbstractBlock], str]:
+    delay_mode: str | None = None,
+) -> tuple[list, str]:
     """Create and connect the blocks described by an hdf5 file.
 
     Parameters are those of :class:`Network`. Returns the blocks and the summary table.
@@ -341,7 +671,7 @@ def build_layers(
     Hdf5FormatError
         Malformed record (message names layer and field).
     NotImplementedError
-        Record types not supported yet (pool, convT, unpool, average, concat, dense_rec).
+        Record types not supported (concat, dense_comp) or options that cannot be deployed.
     """
     options = dict(reset_interval=reset_interval, reset_offset=reset_offset, reset_mode=reset_mode,
                    spike_exp=spike_exp)
@@ -349,122 +679,32 @@ def build_layers(
         raise ValueError(f"reset_interval must be >= 1 or None, got {reset_interval}")
     if reset_mode not in RESET_MODES:
         raise ValueError(f"reset_mode must be one of {RESET_MODES}, got {reset_mode!r}")
-    layers: list[AbstractBlock] = []
-    rows = [table_header()]
-    message_bits = int(input_message_bits)
-    message_exp = 0  # weight exponent the next synapse adds for the incoming messages
-    flatten_next = False
-    cur_shape: tuple[int, ...] | None = tuple(int(s) for s in input_shape) if input_shape else None
+    if delay_mode is not None and delay_mode not in DELAY_MODES:
+        raise ValueError(f"delay_mode must be None or one of {DELAY_MODES}, got {delay_mode!r}")
 
     with h5py.File(path, "r") as f:
+        if delay_mode is None:
+            delay_mode = "axonal" if is_lava_dl_file(f) else "lava-dl"
+        builder = _Builder(path, options, input_message_bits, input_shape, skip_layers, sparse_fc_layer,
+                           delay_mode)
         records = read_layer_records(f)
         count = len(records) if num_layers is None else min(len(records), int(num_layers))
         for i in range(count):
-            rec = _Record(records[i], i)
-            layer_type = rec.string("type")
-            skipped = i < skip_layers
-            # Lava synapses between the network input and this block (an input block has none).
-            in_front = len(layers) + (0 if layer_type == "input" or (layers and isinstance(layers[0], Input))
-                                      else 1)
-            place = dict(block_index=len(layers), layer_type=layer_type, options=options,
-                         synapses_in_front=in_front)
-            if layer_type in NOT_IMPLEMENTED_TYPES:
-                raise NotImplementedError(f"layer {i}: layer type '{layer_type}' is not implemented yet")
-            if layer_type not in _SUPPORTED_TYPES:
-                raise rec.error("type", f"unknown layer type {layer_type!r}; expected one of "
-                                        f"{list(_SUPPORTED_TYPES + NOT_IMPLEMENTED_TYPES)}")
-            if layer_type == "flatten":
-                flatten_next = True
-                continue
-            shape = rec.shape()
-            if layer_type == "input":
-                shape_xyc = shape[::-1]
-                if "neuron" not in rec:
-                    cur_shape = shape_xyc
-                    continue
-                params = neuron_params(rec, rec.group["neuron"], role="input", **place)
-                if skipped:
-                    cur_shape = shape_xyc
-                    continue
-                block = _input_block(rec, shape_xyc, params, message_bits)
-                dims = shape_xyc if len(shape_xyc) == 3 else (1, 1, int(np.prod(shape_xyc)))
-                row = table_row("Input", *dims)
-            elif layer_type == "conv":
-                if layers:
-                    cur_shape = layers[-1].shape
-                if cur_shape is None:
-                    raise Hdf5FormatError(f"layer {i}: input shape could not be inferred; pass "
-                                          f"input_shape=(x, y, c) to Network")
-                shape_xyc = shape[::-1]
-                if len(shape_xyc) != 3:
-                    raise rec.error("shape", f"conv shape must be (C, H, W), got {shape}")
-                group = _neuron_group(rec)
-                params = neuron_params(rec, group, role=_role(group), **place)
-                weights = {}
-                for port, key in _weight_keys(params).items():
-                    geometry = _conv_geometry(rec, cur_shape, shape_xyc, key)
-                    weights[port] = geometry.pop("weight")
-                bias = _bias(rec, params, shape_xyc)
-                if skipped:
-                    cur_shape = shape_xyc
-                    continue
-                kernel = geometry.pop("kernel")
-                _check_graded_receiver(rec, params, message_exp)
-                block = Conv(shape=shape_xyc, input_shape=cur_shape, neuron_params=params, bias=bias,
-                             input_message_bits=message_bits, input_message_exp=message_exp, weights=weights,
-                             **geometry)
-                row = table_row("Conv", *shape_xyc, kernel=kernel, stride=geometry["stride"],
-                                padding=geometry["padding"], dilation=geometry["dilation"],
-                                groups=geometry["groups"], delay="delay" in rec)
-            else:  # dense
-                n_out = int(np.prod(shape))
-                n_in = None
-                if layers and not skipped:
-                    n_in = int(np.prod(layers[-1].shape))
-                    if not flatten_next and len(layers[-1].shape) != 1:
-                        raise Hdf5FormatError(
-                            f"layer {i}: dense layer after a block of shape {layers[-1].shape} needs a "
-                            f"'flatten' record in between")
-                if "delay" in rec:
-                    raise NotImplementedError(f"layer {i}: dense axonal 'delay' is not supported yet")
-                if "neuron" in rec:
-                    group = _neuron_group(rec)
-                    params = neuron_params(rec, group, role=_role(group), **place)
-                else:
-                    params = neuron_params(rec, INTEGRATOR_NEURON, **place)
-                weights = {}
-                for port, key in _weight_keys(params).items():
-                    weight = _dense_weight(rec, n_out, n_in, key)
-                    try:
-                        weights[port] = optimize_weight_bits(weight)
-                    except ValueError as err:
-                        raise rec.error(key, str(err)) from err
-                bias = _bias(rec, params, (n_out,))
-                if skipped:
-                    continue
-                _check_graded_receiver(rec, params, message_exp)
-                block = Dense(shape=(n_out,), neuron_params=params, weights=weights, bias=bias,
-                              input_message_bits=message_bits, input_message_exp=message_exp,
-                              sparse_synapse=sparse_fc_layer)
-                row = table_row("Dense", 1, 1, n_out, delay="delay" in rec)
+            builder.add(_Record(records[i], i))
 
-            message_bits = block.output_message_bits
-            message_exp = block.output_message_exp
-            if layers:
-                prev = layers[-1]
-                if flatten_next and isinstance(block, Dense) and len(prev.shape) == 3:
-                    prev.out.transpose([2, 1, 0]).flatten().connect(block.inp)
-                else:
-                    prev.out.connect(block.inp)
-            if isinstance(block, Dense):
-                flatten_next = False
-            layers.append(block)
-            rows.append(row)
-
-    if not layers:
+    if not builder.layers:
         raise Hdf5FormatError(f"{path}: no block was built (num_layers={num_layers}, "
                               f"skip_layers={skip_layers})")
-    return layers, "\n".join(rows)
+    return builder.layers, "\n".join(builder.rows)
+
+
+def is_lava_dl_file(f: h5py.File) -> bool:
+    """Whether the file was written by lava_dl (root attribute ``producer``), not by lava-dl 0.6."""
+    key, value = records.PRODUCER
+    stamp = f.attrs.get(key)
+    if isinstance(stamp, bytes):
+        stamp = stamp.decode("ascii", "replace")
+    return stamp == value
 
 
 RESET_MODES = ("slayer", "lava-dl")
@@ -474,20 +714,20 @@ def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str
                  synapses_in_front: int) -> tuple[int, bool]:
     """Reset phase and hold flag of the next block for ``reset_interval`` runs.
 
-    ``"slayer"`` reproduces slayer's per-sample evaluation exactly: a sample's first
-    input leaves the source (or the input block's neuron) at step ``reset_offset + 1``;
-    every block behind a synapse sees its slayer index 0 one step later, whatever its
-    depth, because slayer's ``delay_shift`` and Lava's synaptic latency line up. So all
-    such blocks spend step ``reset_offset + 1`` of each sample held in reset (that step
-    carries the previous sample's last output, which slayer's delay shift drops), and
-    an input block (no synapse in front) is zeroed before step ``reset_offset + 1``.
+    ``"slayer"`` reproduces slayer's per-sample evaluation exactly. A sample's first
+    input leaves the source (or the input block's neuron) at step ``reset_offset + 1``,
+    and the block computes the sample's slayer index 0 at step ``reset_offset + 1 + lag``
+    where ``lag`` (``synapses_in_front``) counts the synapses up to and including the
+    block's own, less one for every block in front of it whose family delays its output
+    by one step in slayer (``delay_shift``; ``spec.extra['slayer_delay_shift']``, False
+    for sigma-delta). In a network of spiking blocks every block behind a synapse thus
+    has ``lag = 1``; in a sigma-delta network ``lag`` is the number of synapses in front.
 
-    Families whose slayer blocks have no ``delay_shift`` (sigma-delta:
-    ``spec.extra['slayer_delay_shift']`` is False) see a sample one step later per
-    synapse, so a block with ``n`` synapses in front of it is zeroed before step
-    ``reset_offset + 1 + n`` and nothing spills over from the previous sample (``n`` is
-    the block index ``k`` behind an input block, ``k + 1`` when the network input
-    enters through the first block's synapse).
+    A block of a ``delay_shift`` family spends the step before (``reset_offset + lag``,
+    the sample's last step for it, whose output slayer's shift drops) held in reset: its
+    states stay zero, its input is ignored and it sends nothing, which is also what slayer
+    sends at index 0. Other blocks, and input blocks, are zeroed before step
+    ``reset_offset + 1 + lag``.
 
     ``"lava-dl"`` is lava-dl 0.6 netx: block ``k`` zeroed before step
     ``reset_offset + 1 + k``. Exact only for networks without bias whose blocks never
@@ -495,9 +735,9 @@ def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str
     """
     if mode == "lava-dl":
         return reset_offset + 1 + block_index, False
-    if not spec.extra.get("slayer_delay_shift", True):
+    if not spec.extra.get("slayer_delay_shift", True) or layer_type == "input":
         return reset_offset + 1 + synapses_in_front, False
-    return reset_offset + 1, layer_type != "input"
+    return reset_offset + synapses_in_front, True
 
 
 def _neuron_group(rec: _Record) -> h5py.Group:

@@ -43,6 +43,9 @@ class Dense(AbstractProcess):
         0: binary input (every nonzero input counts as 1); otherwise graded input.
     sign_mode : SignMode, int or None, default None
         Loihi sign mode; derived from the matrix when None (as lava-nc does).
+    a_bias : int or array_like, optional
+        Integer constant added to every output message (``(n_out,)`` or scalar; default 0):
+        how a recurrent synapse carries KWTA's constant inhibition offset. Not in lava-nc.
     name : str, optional
         Process name.
     log_config : LogConfig, optional
@@ -51,12 +54,12 @@ class Dense(AbstractProcess):
     Notes
     -----
     Ports: ``s_in`` ``(n_in,)``, ``a_out`` ``(n_out,)``. Vars: ``weights``, ``a_buff``,
-    ``weight_exp``, ``num_weight_bits``, ``num_message_bits``. As in lava-nc, the fixed
+    ``weight_exp``, ``num_weight_bits``, ``num_message_bits``, ``a_bias``. As in lava-nc, the fixed
     model replaces ``weights`` by the clipped/truncated matrix at the first step.
     """
 
     def __init__(self, *, weights: np.ndarray, num_weight_bits: int = 8, weight_exp: int = 0,
-                 num_message_bits: int = 0, sign_mode=None, name: str | None = None,
+                 num_message_bits: int = 0, sign_mode=None, a_bias=0, name: str | None = None,
                  log_config: LogConfig | None = None) -> None:
         where = "Dense"
         try:
@@ -65,6 +68,10 @@ class Dense(AbstractProcess):
             weight_exp = _syn.check_int(weight_exp, where, "weight_exp", -24, 24)
             num_message_bits = _syn.check_int(num_message_bits, where, "num_message_bits", 0, 32)
             mode = _sign_mode_value(sign_mode, where)
+            bias = np.asarray(a_bias)
+            if bias.dtype.kind not in "iub" and not (bias.dtype.kind == "f" and np.all(np.mod(bias, 1) == 0)):
+                raise ValueError(f"{where}: a_bias must hold integers, got {a_bias!r}")
+            bias = np.broadcast_to(bias.astype(np.int64), (np.shape(w)[0],)).copy()
         except (TypeError, ValueError):
             # leave a consistent (empty) Process behind: lava's __del__ calls stop()
             super().__init__(name=name, log_config=log_config)
@@ -80,4 +87,5 @@ class Dense(AbstractProcess):
         self.weight_exp = Var(shape=(1,), init=weight_exp)
         self.num_weight_bits = Var(shape=(1,), init=num_weight_bits)
         self.num_message_bits = Var(shape=(1,), init=num_message_bits)
+        self.a_bias = Var(shape=(n_out,), init=bias)
         _syn.warm_up()  # compile in the host, before Lava forks the workers

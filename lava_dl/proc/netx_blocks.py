@@ -4,8 +4,16 @@ A block is a neuron population with (optionally) the synapse that feeds it:
 
 * :class:`Input`: neuron only; ``inp`` drives the neurons' ``a_in`` and the
   input can also be injected through the neurons' bias Var;
-* :class:`Dense`: dense (or sparse) synapse -> neuron;
-* :class:`Conv`: 2-D convolution synapse -> neuron.
+* :class:`Dense`: dense (or sparse, or per-synapse delayed) synapse -> neuron;
+* :class:`RecurrentDense`: as Dense, plus a recurrent dense synapse from the
+  neurons' own spikes back to their input;
+* :class:`Conv`, :class:`ConvT`, :class:`Pool`, :class:`Unpool`: the 2-D
+  convolution-like synapses of :mod:`lava_dl.proc.conv` -> neuron;
+* :class:`Average`: group spike counts (no neuron, no synapse, no latency).
+
+A weighted block with ``axon_delays`` ends in an :class:`lava_dl.proc.delay.AxonDelay`
+(child ``axon``) between its neurons and ``out``: the axonal delay of the block's
+outputs (a recurrent block's neurons still feed each other undelayed).
 
 Each block exposes ``inp``, ``out`` and its children ``neuron`` (and
 ``synapse``). Their SubProcessModels (tag ``fixed_pt``) live in
@@ -32,8 +40,8 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
-__all__ = ["AbstractBlock", "Input", "Dense", "Conv", "Network", "dense_synapse_class",
-           "conv_synapse_class", "sparse_synapse_class"]
+__all__ = ["AbstractBlock", "Input", "Dense", "RecurrentDense", "Conv", "ConvT", "Pool", "Unpool", "Average",
+           "Network", "dense_synapse_class", "conv_synapse_class", "sparse_synapse_class"]
 
 
 # --------------------------------------------------------------------------
@@ -59,6 +67,20 @@ def sparse_synapse_class() -> type:
     from lava.proc.sparse.process import Sparse
 
     return Sparse
+
+
+def delay_dense_synapse_class() -> type:
+    """Dense synapse with per-synapse delays: ``DelayDense(weights=, delays=, max_delay=, ...)``."""
+    from lava_dl.proc.delay import DelayDense
+
+    return DelayDense
+
+
+def axon_delay_class() -> type:
+    """Delay line on a block's output: ``AxonDelay(shape=, delays=, max_delay=, num_message_bits=, ...)``."""
+    from lava_dl.proc.delay import AxonDelay
+
+    return AxonDelay
 
 
 # --------------------------------------------------------------------------
@@ -107,8 +129,8 @@ class AbstractBlock(_MessageWidths, AbstractProcess):
     """
 
     def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, bias=None,
-                 input_message_bits: int = 0, input_message_exp: int = 0, name: str | None = None,
-                 **kwargs) -> None:
+                 input_message_bits: int = 0, input_message_exp: int = 0, axon_delays=None,
+                 name: str | None = None, **kwargs) -> None:
         shape = tuple(int(s) for s in shape)
         super().__init__(shape=shape, input_message_bits=input_message_bits,
                          input_message_exp=input_message_exp, name=name, **kwargs)
@@ -126,9 +148,17 @@ class AbstractBlock(_MessageWidths, AbstractProcess):
             params[bias_key] = broadcast_bias(bias, shape)
         self.neuron_params = params
         self.neuron = self.neuron_proc(shape=shape, **params)
+        self.axon = None
+        if axon_delays is not None:
+            self.axon = axon_delay_class()(
+                shape=shape, delays=np.broadcast_to(np.asarray(axon_delays), shape).astype(np.int64),
+                num_message_bits=self.output_message_bits,
+                reset_interval=int(params.get("reset_interval", 0)),
+                reset_offset=int(params.get("reset_offset", 0)))
 
     def _wire(self, synapses: dict) -> None:
-        """Connect ``inp`` to every synapse and each synapse to its neuron port."""
+        """Connect ``inp`` to every synapse, each synapse to its neuron port and the neurons to
+        ``out`` (through the axonal delay line, if any)."""
         self.synapses = synapses
         self.synapse = next(iter(synapses.values()))
         first = self.synapse.s_in.shape
@@ -137,7 +167,11 @@ class AbstractBlock(_MessageWidths, AbstractProcess):
         for port, synapse in synapses.items():
             self.inp.connect(synapse.s_in)
             synapse.a_out.connect(getattr(self.neuron, port))
-        self.neuron.s_out.connect(self.out)
+        if self.axon is None:
+            self.neuron.s_out.connect(self.out)
+        else:
+            self.neuron.s_out.connect(self.axon.s_in)
+            self.axon.s_out.connect(self.out)
 
 
 
@@ -209,7 +243,10 @@ class Dense(AbstractBlock):
         returned by :func:`lava_dl.core.synapse.optimize_weight_bits`.
     sparse_synapse : bool, default False
         Use CSR ``Sparse`` synapses.
-    bias, input_message_bits
+    synapse_delays : numpy.ndarray, optional
+        Per-synapse delays ``(n_out, n_in)`` (``DelayDense`` synapses: lava-dl's placement of
+        a legacy file's ``delay``).
+    bias, input_message_bits, input_message_exp, axon_delays
         See :class:`AbstractBlock`.
 
     Attributes
@@ -219,26 +256,85 @@ class Dense(AbstractBlock):
     """
 
     def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, weights: dict,
-                 sparse_synapse: bool = False, **kwargs) -> None:
+                 sparse_synapse: bool = False, synapse_delays=None, **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
+        self._wire(self._dense_synapses(weights, self.input_message_bits, self.input_message_exp,
+                                        sparse_synapse, synapse_delays))
+
+    def _dense_synapses(self, weights: dict, message_bits: int, message_exp: int, sparse: bool = False,
+                        delays=None, a_bias=None) -> dict:
+        """One dense synapse per input port of the neurons, from ``{port: optimize_weight_bits(...)}``."""
         synapses = {}
         for port, (weight, num_bits, weight_exp, sign_mode) in _ports(self.neuron, weights).items():
             weight = np.asarray(weight)
             if weight.ndim != 2 or weight.shape[0] != int(np.prod(self.shape)):
                 raise ValueError(f"expected a weight of shape ({int(np.prod(self.shape))}, n_in), "
                                  f"got {weight.shape}")
-            common = dict(num_weight_bits=int(num_bits), weight_exp=int(weight_exp) + self.input_message_exp,
-                          num_message_bits=self.input_message_bits)
-            if sparse_synapse:
+            common = dict(num_weight_bits=int(num_bits), weight_exp=int(weight_exp) + message_exp,
+                          num_message_bits=message_bits)
+            if delays is not None:
+                if sparse:
+                    raise NotImplementedError("sparse synapses with per-synapse delays are not supported")
+                synapses[port] = delay_dense_synapse_class()(
+                    weights=weight, delays=np.asarray(delays), max_delay=int(np.max(delays)),
+                    sign_mode=sign_mode, **common)
+            elif sparse:
                 from scipy.sparse import csr_matrix
 
                 synapses[port] = sparse_synapse_class()(weights=csr_matrix(weight), **common)
             else:
-                synapses[port] = dense_synapse_class()(weights=weight, sign_mode=sign_mode, **common)
+                extra = {} if a_bias is None else {"a_bias": a_bias}
+                synapses[port] = dense_synapse_class()(weights=weight, sign_mode=sign_mode, **common, **extra)
+        return synapses
+
+
+class RecurrentDense(Dense):
+    """Dense block whose neurons also receive their own spikes through a recurrent dense synapse.
+
+    Parameters
+    ----------
+    weights_rec : dict
+        ``{port: optimize_weight_bits(W_rec)}`` per input port, ``W_rec`` square ``(n, n)``
+        (row = target neuron).
+    bias_rec : array_like, optional
+        ``(n,)`` integers the recurrent synapse adds to its output every step (KWTA).
+    shape, neuron_params, weights, sparse_synapse, synapse_delays, bias, input_message_bits,
+    input_message_exp, axon_delays
+        As :class:`Dense`.
+
+    Notes
+    -----
+    The recurrent synapse takes the neurons' messages (``output_message_bits``, exponent
+    ``output_message_exp``) and, like every Lava synapse, delivers them one step later:
+    the neurons at step ``t`` receive ``W_rec s[t-1]`` (plus ``bias_rec``). It is fed
+    straight from the neurons, before the axonal delay line.
+    """
+
+    def __init__(self, *, weights_rec: dict, bias_rec=None, recurrent_message_exp: int = 0,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.synapses_rec = self._dense_synapses(weights_rec, self.output_message_bits,
+                                                 recurrent_message_exp, a_bias=bias_rec)
+        self.synapse_rec = next(iter(self.synapses_rec.values()))
+        for port, synapse in self.synapses_rec.items():
+            self.neuron.s_out.connect(synapse.s_in)
+            synapse.a_out.connect(getattr(self.neuron, port))
+
+
+class _ConvLike(AbstractBlock):
+    """A block whose synapses are one convolution-like Process per neuron input port."""
+
+    def _wire_synapses(self, make: ty.Callable[[np.ndarray], AbstractProcess], weights: dict) -> None:
+        synapses = {}
+        for port, weight in _ports(self.neuron, weights).items():
+            synapses[port] = make(np.asarray(weight))
+            out_shape = tuple(int(s) for s in synapses[port].output_shape)
+            if out_shape != self.shape:
+                raise ValueError(f"expected synapse output shape {self.shape}, got {out_shape}")
         self._wire(synapses)
 
 
-class Conv(AbstractBlock):
+class Conv(_ConvLike):
     """Convolution block: one Lava ``Conv`` synapse per neuron input port, then the neurons.
 
     Parameters
@@ -260,19 +356,104 @@ class Conv(AbstractBlock):
         See :class:`AbstractBlock`.
     """
 
+    _synapse = "Conv"
+
     def __init__(self, *, shape: ty.Sequence[int], input_shape: ty.Sequence[int], neuron_params: dict,
                  weights: dict, stride=1, padding=0, dilation=1, groups: int = 1, **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
-        synapses = {}
-        for port, weight in _ports(self.neuron, weights).items():
-            synapses[port] = conv_synapse_class()(
-                weight=np.asarray(weight), input_shape=tuple(int(s) for s in input_shape),
-                padding=_pair(padding), stride=_pair(stride), dilation=_pair(dilation), groups=int(groups),
-                num_message_bits=self.input_message_bits, weight_exp=self.input_message_exp)
-            out_shape = tuple(int(s) for s in synapses[port].output_shape)
-            if out_shape != self.shape:
-                raise ValueError(f"expected synapse output shape {self.shape}, got {out_shape}")
-        self._wire(synapses)
+        cls = getattr(_conv_module(), self._synapse)
+        self._wire_synapses(lambda w: cls(
+            weight=w, input_shape=tuple(int(s) for s in input_shape), padding=_pair(padding),
+            stride=_pair(stride), dilation=_pair(dilation), groups=int(groups),
+            num_message_bits=self.input_message_bits, weight_exp=self.input_message_exp), weights)
+
+
+class ConvT(Conv):
+    """Transposed-convolution block: one :class:`lava_dl.proc.conv.ConvT` per neuron input port.
+
+    Arguments as :class:`Conv`; ``weights`` are in the Lava ``ConvT`` layout
+    ``(in, kx, ky, out/groups)``.
+    """
+
+    _synapse = "ConvT"
+
+
+class Pool(_ConvLike):
+    """Pooling block: one :class:`lava_dl.proc.conv.Pool` per neuron input port, then the neurons.
+
+    Parameters
+    ----------
+    shape, input_shape : tuple of int
+        Output and input ``(x, y, c)``.
+    neuron_params : dict
+        Neuron process and parameters.
+    weights : dict
+        ``{port: kernel}``, the shared Lava kernel ``(kx, ky)`` per input port.
+    stride, padding, dilation : (x, y) pairs
+        Geometry.
+    bias, input_message_bits, input_message_exp, axon_delays
+        See :class:`AbstractBlock`.
+    """
+
+    _synapse = "Pool"
+
+    def __init__(self, *, shape: ty.Sequence[int], input_shape: ty.Sequence[int], neuron_params: dict,
+                 weights: dict, stride=1, padding=0, dilation=1, **kwargs) -> None:
+        super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
+        cls = getattr(_conv_module(), self._synapse)
+        self._wire_synapses(lambda k: cls(
+            input_shape=tuple(int(s) for s in input_shape), kernel=k, stride=_pair(stride),
+            padding=_pair(padding), dilation=_pair(dilation), num_message_bits=self.input_message_bits,
+            weight_exp=self.input_message_exp), weights)
+
+
+class Unpool(Pool):
+    """Unpooling block: one :class:`lava_dl.proc.conv.Unpool` per neuron input port (arguments as
+    :class:`Pool`)."""
+
+    _synapse = "Unpool"
+
+
+def _conv_module():
+    from lava_dl.proc import conv
+
+    return conv
+
+
+class Average(_MessageWidths, AbstractProcess):
+    """Group spike counts of the previous block (hdf5 ``average``): no neuron, no synapse, no latency.
+
+    Parameters
+    ----------
+    num_inputs : int
+        Neurons entering ``inp`` (flattened in torch order).
+    num_outputs : int
+        Number of groups.
+    input_message_bits : int
+        Width of the incoming messages.
+
+    Attributes
+    ----------
+    counter : lava_dl.proc.average.Average
+        The child process; ``shape`` is ``(num_outputs,)``, ``output_message_bits`` the count width.
+    """
+
+    def __init__(self, *, num_inputs: int, num_outputs: int, input_message_bits: int = 0,
+                 name: str | None = None) -> None:
+        super().__init__(num_inputs=num_inputs, num_outputs=num_outputs, name=name)
+        from lava_dl.proc.average import COUNT_MESSAGE_BITS
+        from lava_dl.proc.average import Average as Counter
+
+        self.counter = Counter(num_inputs=num_inputs, num_outputs=num_outputs)
+        self.shape = (int(num_outputs),)
+        self.input_message_bits = int(input_message_bits)
+        self.input_message_exp = 0
+        self.output_message_bits = COUNT_MESSAGE_BITS
+        self.output_message_exp = 0
+        self.inp = InPort(shape=(int(num_inputs),))
+        self.out = OutPort(shape=self.shape)
+        self.inp.connect(self.counter.s_in)
+        self.counter.a_out.connect(self.out)
 
 
 def _ports(neuron, weights: dict) -> dict:
@@ -326,6 +507,10 @@ class Network(_MessageWidths, AbstractProcess):
         Graded-spike fractional bits (sigma-delta families; unused by CUBA).
     sparse_fc_layer : bool, default False
         Dense synapses become CSR ``Sparse`` synapses.
+    delay_mode : {None, "axonal", "lava-dl"}
+        Where a record's ``delay`` acts: ``"axonal"`` on the record's outputs (as slayer
+        trains it; exact), ``"lava-dl"`` on its input synapses (lava-dl 0.6's netx). None:
+        ``"axonal"`` for files written by lava_dl, ``"lava-dl"`` for other files.
 
     Attributes
     ----------
@@ -342,8 +527,8 @@ class Network(_MessageWidths, AbstractProcess):
     def __init__(self, *, net_config, num_layers: int | None = None, skip_layers: int = 0,
                  input_message_bits: int = 0, input_shape: ty.Sequence[int] | None = None,
                  reset_interval: int | None = None, reset_offset: int = 0, reset_mode: str = "slayer",
-                 spike_exp: int = 6, sparse_fc_layer: bool = False, name: str | None = None,
-                 log_config=None) -> None:
+                 spike_exp: int = 6, sparse_fc_layer: bool = False, delay_mode: str | None = None,
+                 name: str | None = None, log_config=None) -> None:
         super().__init__(net_config=str(net_config), num_layers=num_layers,
                          input_message_bits=input_message_bits, name=name, log_config=log_config)
         from lava_dl.netx.hdf5 import build_layers
@@ -361,7 +546,7 @@ class Network(_MessageWidths, AbstractProcess):
             input_message_bits=int(input_message_bits), input_shape=input_shape,
             reset_interval=reset_interval, reset_offset=self.reset_offset, reset_mode=reset_mode,
             spike_exp=self.spike_exp,
-            sparse_fc_layer=self.sparse_fc_layer)
+            sparse_fc_layer=self.sparse_fc_layer, delay_mode=delay_mode)
         self.in_layer = self.layers[0]
         self.out_layer = self.layers[-1]
         self.input_message_bits = self.in_layer.input_message_bits

@@ -7,7 +7,7 @@ This package never imports the Lava runtime.
 
 import importlib
 
-_SUBMODULES = ("neuron", "synapse", "complex_synapse", "block", "quantize", "utils")
+_SUBMODULES = ("neuron", "synapse", "complex_synapse", "block", "quantize", "utils", "axon")
 
 
 def __getattr__(name):

@@ -21,13 +21,14 @@ from lava_dl.slayer.synapse import IntOrPair, PreHook
 class _ComplexSynapse(nn.Module):
     """Pair of real synapses sharing geometry and pre-hook."""
 
-    real: _synapse.Dense | _synapse.Conv
-    imag: _synapse.Dense | _synapse.Conv
+    real: _synapse.Dense | _synapse.Conv | _synapse.Pool | _synapse.ConvTranspose | _synapse.Unpool
+    imag: _synapse.Dense | _synapse.Conv | _synapse.Pool | _synapse.ConvTranspose | _synapse.Unpool
     complex = True
 
     def _mirror(self) -> None:
         for name in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups"):
-            setattr(self, name, getattr(self.real, name))
+            if hasattr(self.real, name):  # Pool/Unpool have no channel attributes nor groups
+                setattr(self, name, getattr(self.real, name))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(real(x), imag(x))`` for a real input (same layout as the real synapse)."""
@@ -127,6 +128,109 @@ class Conv(_ComplexSynapse):
                 weight_norm, pre_hook_fx)
         self.real = _synapse.Conv(*args)
         self.imag = _synapse.Conv(*args)
+        self._mirror()
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``."""
+        return self.real.output_size(input_size)
+
+
+class Pool(_ComplexSynapse):
+    """Complex pooling synapse (lava-dl ``slayer.synapse.complex.Pool``).
+
+    Parameters
+    ----------
+    kernel_size, stride, padding, dilation : int or (int, int)
+        Geometry in ``(H, W)`` order; ``stride`` defaults to ``kernel_size`` (see
+        :class:`lava_dl.slayer.synapse.Pool`).
+    weight_scale, weight_norm, pre_hook_fx
+        As :class:`Dense` (``weight_scale`` is the value of every kernel tap).
+
+    Attributes
+    ----------
+    real, imag : lava_dl.slayer.synapse.Pool
+        Fixed kernels ``(1, 1, kH, kW, 1)`` each.
+    kernel_size, stride, padding, dilation
+        Those of ``real``.
+    """
+
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                 dilation: IntOrPair = 1, weight_scale: float = 1, weight_norm: bool = False,
+                 pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        args = (kernel_size, stride, padding, dilation, weight_scale, weight_norm, pre_hook_fx)
+        self.real = _synapse.Pool(*args)
+        self.imag = _synapse.Pool(*args)
+        self._mirror()
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``."""
+        return self.real.output_size(input_size)
+
+
+class ConvTranspose(_ComplexSynapse):
+    """Complex transposed convolution synapse (lava-dl ``slayer.synapse.complex.ConvTranspose``).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output channels.
+    kernel_size, stride, padding, dilation : int or (int, int)
+        Geometry in ``(H, W)`` order (see :class:`lava_dl.slayer.synapse.ConvTranspose`).
+    groups : int, default 1
+        Channel groups.
+    weight_scale, weight_norm, pre_hook_fx
+        As :class:`Dense`.
+
+    Attributes
+    ----------
+    real, imag : lava_dl.slayer.synapse.ConvTranspose
+        Weights ``(in, out / groups, kH, kW, 1)`` each.
+    in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        Those of ``real``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1, weight_scale: float = 1,
+                 weight_norm: bool = False, pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        args = (in_features, out_features, kernel_size, stride, padding, dilation, groups, weight_scale,
+                weight_norm, pre_hook_fx)
+        self.real = _synapse.ConvTranspose(*args)
+        self.imag = _synapse.ConvTranspose(*args)
+        self._mirror()
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``."""
+        return self.real.output_size(input_size)
+
+
+class Unpool(_ComplexSynapse):
+    """Complex unpooling synapse (lava-dl ``slayer.synapse.complex.Unpool``).
+
+    Parameters
+    ----------
+    kernel_size, stride, padding, dilation : int or (int, int)
+        Geometry in ``(H, W)`` order; ``stride`` defaults to ``kernel_size`` (see
+        :class:`lava_dl.slayer.synapse.Unpool`).
+    weight_scale, weight_norm, pre_hook_fx
+        As :class:`Dense` (``weight_scale`` is the value of every kernel tap).
+
+    Attributes
+    ----------
+    real, imag : lava_dl.slayer.synapse.Unpool
+        Fixed kernels ``(1, 1, kH, kW, 1)`` each.
+    kernel_size, stride, padding, dilation
+        Those of ``real``.
+    """
+
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                 dilation: IntOrPair = 1, weight_scale: float = 1, weight_norm: bool = False,
+                 pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        args = (kernel_size, stride, padding, dilation, weight_scale, weight_norm, pre_hook_fx)
+        self.real = _synapse.Unpool(*args)
+        self.imag = _synapse.Unpool(*args)
         self._mirror()
 
     def output_size(self, input_size: IntOrPair) -> tuple[int, int]:

@@ -1,16 +1,20 @@
-"""Dense and convolution synapses for training (PyTorch; no Lava imports).
+"""Dense, convolution, pooling and transposed synapses for training (PyTorch; no Lava imports).
 
 The parameters are stored exactly as in lava-dl (a 5-D ``weight`` of shape
-``(out, in / groups, kH, kW, 1)``, a unit kernel along time, no bias) so state
-dicts port. The forward pass avoids 3-D convolutions: Dense is a matrix product
-over the channel axis and Conv folds time into the batch and runs ``conv2d``.
+``(out, in / groups, kH, kW, 1)``, ``(in, out / groups, kH, kW, 1)`` for
+ConvTranspose and ``(1, 1, kH, kW, 1)`` for Pool/Unpool, a unit kernel along time,
+no bias) so state dicts port. The forward pass avoids 3-D convolutions: Dense is a
+matrix product over the channel axis, Conv/ConvTranspose fold time into the batch and
+run ``conv2d``/``conv_transpose2d``, Pool/Unpool also fold the channels into the batch.
 
 Tensors are ``N, C, T`` (dense) or ``N, C, H, W, T`` (conv), time last. Outputs
 are stored time-major (memory ordered ``N, T, C, ...``, a permuted view), which is
 what the matrix products produce and what the next synapse and the neuron kernels
 read without a transposing copy. The deployed integer counterparts are
-:func:`lava_dl.core.synapse.dense_fixed` and :func:`lava_dl.core.synapse.conv_fixed`;
-see :func:`conv_weight_to_lava` for the layout conversion.
+:func:`lava_dl.core.synapse.dense_fixed` and :func:`lava_dl.core.synapse.conv_fixed`
+(and the ConvT/Pool/Unpool Processes of :mod:`lava_dl.proc.conv`); see
+:func:`conv_weight_to_lava`, :func:`conv_transpose_weight_to_lava`,
+:func:`pool_weight_to_lava` and :func:`unpool_weight_to_lava` for the layout conversions.
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class _Synapse(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         with torch.no_grad():
             self.weight.mul_(weight_scale)
+        self._init_hooks(weight_norm, pre_hook_fx)
+
+    def _init_hooks(self, weight_norm: bool, pre_hook_fx: PreHook) -> None:
         self.pre_hook_fx = pre_hook_fx
         self._weight_norm = False
         if weight_norm:
@@ -93,13 +100,13 @@ class _Synapse(nn.Module):
             weight = weight.to(torch.float64)
         return weight
 
-    def _check_input(self, x: torch.Tensor, ndim: int, layout: str) -> None:
+    def _check_input(self, x: torch.Tensor, ndim: int, layout: str, channels: bool = True) -> None:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{type(self).__name__}: expected a torch.Tensor, got {type(x).__name__}")
         if x.dim() != ndim:
             raise ValueError(f"{type(self).__name__}: expected a {ndim}-D input {layout} (time last), "
                              f"got shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_channels:
+        if channels and x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected {self.in_channels} input channels (axis 1), "
                              f"got shape {tuple(x.shape)}")
 
@@ -218,16 +225,7 @@ class Conv(_Synapse):
 
     def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
         """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError if the kernel does not fit."""
-        size = _pair(input_size, "input_size", 1, "Conv")
-        out = []
-        for i, axis in enumerate("HW"):
-            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
-            padded = size[i] + 2 * self.padding[i]
-            if padded < span:
-                raise ValueError(f"Conv: input {axis}={size[i]} (+ 2*padding {self.padding[i]}) is smaller "
-                                 f"than the dilated kernel ({span})")
-            out.append((padded - span) // self.stride[i] + 1)
-        return out[0], out[1]
+        return _forward_size("Conv", input_size, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N, C, H, W, T`` -> ``N, out, H', W', T``."""
@@ -255,3 +253,265 @@ def conv_weight_to_lava(weight: np.ndarray) -> np.ndarray:
     if weight.ndim != 4:
         raise ValueError(f"conv_weight_to_lava: expected a 4-D or 5-D weight, got shape {weight.shape}")
     return np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+
+
+def _forward_size(where: str, input_size: IntOrPair, kernel: tuple[int, int], stride: tuple[int, int],
+                  padding: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """Floor-mode output ``(H, W)`` of a convolution-like window (no implicit padding)."""
+    size = _pair(input_size, "input_size", 1, where)
+    out = []
+    for i, axis in enumerate("HW"):
+        span = dilation[i] * (kernel[i] - 1) + 1
+        padded = size[i] + 2 * padding[i]
+        if padded < span:
+            raise ValueError(f"{where}: input {axis}={size[i]} (+ 2*padding {padding[i]}) is smaller "
+                             f"than the dilated kernel ({span})")
+        out.append((padded - span) // stride[i] + 1)
+    return out[0], out[1]
+
+
+def _transpose_size(where: str, input_size: IntOrPair, kernel: tuple[int, int], stride: tuple[int, int],
+                    padding: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """Output ``(H, W)`` of a transposed convolution: ``(n - 1) * s - 2 * p + d * (k - 1) + 1``."""
+    size = _pair(input_size, "input_size", 1, where)
+    out = []
+    for i, axis in enumerate("HW"):
+        full = (size[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1
+        if full <= 2 * padding[i]:
+            raise ValueError(f"{where}: no output along {axis}: input {axis}={size[i]} gives {full} "
+                             f"positions before padding, not more than 2*padding {2 * padding[i]}")
+        out.append(full - 2 * padding[i])
+    return out[0], out[1]
+
+
+class _SharedKernel(_Synapse):
+    """Pool/Unpool: one fixed kernel shared by every channel, applied channel by channel."""
+
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                 dilation: IntOrPair = 1, weight_scale: float = 1, weight_norm: bool = False,
+                 pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1, where)
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1, where)
+        self.padding = _pair(padding, "padding", 0, where)
+        self.dilation = _pair(dilation, "dilation", 1, where)
+        # one fixed (not trained) kernel, as lava-dl
+        self.weight = nn.Parameter(torch.full((1, 1, *self.kernel_size, 1), float(weight_scale)),
+                                   requires_grad=False)
+        self._init_hooks(weight_norm, pre_hook_fx)
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _per_channel(self, x: torch.Tensor, op: ty.Callable) -> torch.Tensor:
+        """Apply the single-channel ``op(images, kernel)`` to every ``(n, t, c)`` image; time-major output."""
+        self._check_input(x, 5, "N, C, H, W, T", channels=False)
+        n, c, h, w, t = x.shape
+        self.output_size((h, w))
+        weight = self._weight_for(x)[..., 0]
+        y = op(x.permute(0, 4, 1, 2, 3).reshape(n * t * c, 1, h, w), weight)
+        return y.reshape(n, t, c, *y.shape[2:]).permute(0, 2, 3, 4, 1)
+
+
+class Pool(_SharedKernel):
+    """Sum pooling with one kernel shared by every channel (lava-dl ``slayer.synapse.Pool``).
+
+    ``y[n, c, :, :, t]`` is the cross-correlation of ``x[n, c, :, :, t]`` with the shared
+    kernel (``weight_scale`` times ones unless changed): a weighted window sum per
+    channel, computed at every time step. Geometry in ``(H, W)`` order.
+
+    Unlike lava-dl, the output size is torch's floor-mode size
+    ``H' = (H + 2 p - d (k - 1) - 1) // s + 1``, the same as :class:`Conv` and the Lava
+    ``Pool`` Process, and every channel is pooled on its own. lava-dl folds the channels
+    into the depth axis of one 3-D convolution, so windows cross from one channel into
+    the next wherever padding or a stride other than the kernel size meets a channel
+    boundary, and it zero-pads an input whose size is not a multiple of the kernel by
+    ``size % kernel`` rows/columns, which gives other output sizes than the deployed
+    network (lava-dl issues 293 and 101). Nothing is padded implicitly here.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+        Window ``(kH, kW)``.
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size`` (non-overlapping windows).
+    padding, dilation : int or (int, int)
+        Defaults 0 and 1.
+    weight_scale : float, default 1
+        Value of every kernel tap.
+    weight_norm : bool, default False
+        Weight-normalise the (fixed) kernel, as lava-dl allows.
+    pre_hook_fx : callable, optional
+        Applied to the weight at every forward (e.g. the 8-bit quantizer).
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        ``(1, 1, kH, kW, 1)``, ``requires_grad=False``.
+    kernel_size, stride, padding, dilation : tuple of int
+        ``(H, W)`` pairs. Pooling is channel-agnostic: there are no channel attributes.
+    """
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``.
+
+        Raises ValueError naming the axis if the (padded) input is smaller than the window.
+        """
+        return _forward_size("Pool", input_size, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N, C, H, W, T`` -> ``N, C, H', W', T``."""
+        return self._per_channel(x, lambda v, k: F.conv2d(v, k, stride=self.stride, padding=self.padding,
+                                                          dilation=self.dilation))
+
+
+class ConvTranspose(_Synapse):
+    """2-D transposed convolution synapse at every time step (lava-dl ``slayer.synapse.ConvTranspose``).
+
+    torch's ``conv_transpose2d`` semantics without output padding; geometry in
+    ``(H, W)`` order. Output size ``H' = (H - 1) s - 2 p + d (k - 1) + 1``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output channels.
+    kernel_size : int or (int, int)
+        Kernel ``(kH, kW)``.
+    stride, padding, dilation : int or (int, int)
+        Geometry, defaults 1, 0, 1.
+    groups : int, default 1
+        Channel groups (must divide both channel counts).
+    weight_scale : float, default 1
+        Multiplies torch's default initial weights.
+    weight_norm : bool, default False
+        Train with weight normalisation (``dim=0``, the input channel, as lava-dl).
+    pre_hook_fx : callable, optional
+        Applied to the weight at every forward.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        ``(in, out / groups, kH, kW, 1)`` (torch's ``ConvTranspose3d`` layout).
+    in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        As lava-dl; pairs are ``(H, W)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1, weight_scale: float = 1,
+                 weight_norm: bool = False, pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        where = "ConvTranspose"
+        self.in_channels = _positive_int(in_features, "in_features", where)
+        self.out_channels = _positive_int(out_features, "out_features", where)
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1, where)
+        self.stride = _pair(stride, "stride", 1, where)
+        self.padding = _pair(padding, "padding", 0, where)
+        self.dilation = _pair(dilation, "dilation", 1, where)
+        self.groups = _positive_int(groups, "groups", where)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{where}: in_features ({self.in_channels}) and out_features "
+                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
+        self._init_weight((self.in_channels, self.out_channels // self.groups, *self.kernel_size, 1),
+                          weight_scale, weight_norm, pre_hook_fx)
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError naming the axis if it is empty."""
+        return _transpose_size("ConvTranspose", input_size, self.kernel_size, self.stride, self.padding,
+                               self.dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N, C, H, W, T`` -> ``N, out, H', W', T``."""
+        self._check_input(x, 5, "N, C, H, W, T")
+        n, c, h, w, t = x.shape
+        self.output_size((h, w))
+        weight = self._weight_for(x)[..., 0]
+        y = F.conv_transpose2d(x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w), weight, stride=self.stride,
+                               padding=self.padding, groups=self.groups, dilation=self.dilation)
+        return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)
+
+
+class Unpool(_SharedKernel):
+    """Unpooling: a transposed sum pool with one shared kernel (lava-dl ``slayer.synapse.Unpool``).
+
+    Every channel is transposed-convolved (``conv_transpose2d``, no output padding) with
+    the shared kernel: with the default ``stride = kernel_size`` every input is copied,
+    times the kernel, into its own ``kH x kW`` block. Output size
+    ``H' = (H - 1) s - 2 p + d (k - 1) + 1``. Unlike lava-dl (which folds the channels
+    into the depth axis) the channels are kept apart explicitly.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+        Kernel ``(kH, kW)``.
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding, dilation : int or (int, int)
+        Defaults 0 and 1.
+    weight_scale : float, default 1
+        Value of every kernel tap.
+    weight_norm : bool, default False
+        Weight-normalise the (fixed) kernel.
+    pre_hook_fx : callable, optional
+        Applied to the weight at every forward.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        ``(1, 1, kH, kW, 1)``, ``requires_grad=False``.
+    kernel_size, stride, padding, dilation : tuple of int
+        ``(H, W)`` pairs (no channel attributes).
+    """
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError naming the axis if it is empty."""
+        return _transpose_size("Unpool", input_size, self.kernel_size, self.stride, self.padding,
+                               self.dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N, C, H, W, T`` -> ``N, C, H', W', T``."""
+        return self._per_channel(x, lambda v, k: F.conv_transpose2d(v, k, stride=self.stride,
+                                                                    padding=self.padding,
+                                                                    dilation=self.dilation))
+
+
+def conv_transpose_weight_to_lava(weight: np.ndarray) -> np.ndarray:
+    """ConvTranspose weight ``(in, out/groups, kH, kW[, 1])`` -> Lava ConvT ``(in, kx, ky, out/groups)``.
+
+    The same flip and transpose as :func:`conv_weight_to_lava`: the Lava ``ConvT`` is the
+    adjoint of the Lava ``Conv`` with the same array, as ``conv_transpose2d`` is that of
+    ``conv2d``.
+    """
+    try:
+        return conv_weight_to_lava(weight)
+    except ValueError as err:
+        raise ValueError(str(err).replace("conv_weight_to_lava", "conv_transpose_weight_to_lava")) from None
+
+
+def pool_weight_to_lava(weight: np.ndarray) -> np.ndarray:
+    """Pool weight ``(1, 1, kH, kW[, 1])`` (or ``(kH, kW)``) -> the Lava Pool kernel ``(kx, ky)``.
+
+    Flipped and transposed like :func:`conv_weight_to_lava` (the Lava Pool convolves
+    like the Lava Conv).
+    """
+    weight = np.asarray(weight)
+    if weight.ndim in (4, 5) and weight.shape[:2] == (1, 1) and (weight.ndim == 4 or weight.shape[4] == 1):
+        weight = weight.reshape(weight.shape[2:4])
+    if weight.ndim != 2:
+        raise ValueError(f"pool_weight_to_lava: expected a (1, 1, kH, kW[, 1]) or (kH, kW) weight, "
+                         f"got shape {weight.shape}")
+    return np.ascontiguousarray(weight[::-1, ::-1].T)
+
+
+def unpool_weight_to_lava(weight: np.ndarray) -> np.ndarray:
+    """Unpool weight ``(1, 1, kH, kW[, 1])`` -> the Lava Unpool kernel ``(kx, ky)``.
+
+    The same conversion as :func:`pool_weight_to_lava`: the Lava Unpool is the adjoint of
+    the Lava Pool with the same kernel.
+    """
+    return pool_weight_to_lava(weight)

@@ -3,6 +3,7 @@
 from lava_dl.slayer.block import base as _base
 from lava_dl.slayer.neuron import alif as _neuron
 
-Input, Flatten, Dense, Affine, Conv = _base.family(_neuron.Neuron, __name__)
+(Input, Flatten, Average, Affine, TimeDecimation, Dense, Conv, Pool, ConvT, Unpool, KWTA,
+ Recurrent) = _base.family(_neuron.Neuron, __name__)
 
-__all__ = ["Input", "Flatten", "Dense", "Affine", "Conv"]
+__all__ = list(_base.BLOCK_NAMES)

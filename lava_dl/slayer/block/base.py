@@ -11,6 +11,21 @@ A neuron whose spec has two input ports (the resonators: ``a_real_in``,
 :mod:`lava_dl.slayer.complex_synapse` (a ``(real, imag)`` pair, exported as
 ``weight/real`` and ``weight/imag``) and its Input block drives both parts
 with the same input, as netx's Input block does.
+
+Every block family has the same set (lava-dl 0.6's): ``Input``, ``Flatten``,
+``Average``, ``Affine``, ``TimeDecimation``, ``Dense``, ``Conv``, ``Pool``,
+``ConvT``, ``Unpool``, ``KWTA`` and ``Recurrent``. The weighted blocks take
+``delay=True`` for a learnable axonal delay per output channel
+(:class:`lava_dl.slayer.axon.Delay`, at most :data:`MAX_DELAY` steps), applied to
+the block output after the one-step ``delay_shift``; it is exported as the
+record's ``delay`` field and deployed by netx as a delay line on the block's
+output.
+
+Recurrent blocks (``Recurrent``, ``KWTA``) feed each step's spikes back through a
+recurrent synapse into the next step's input, exactly as their Lava deployment
+(a ``dense_rec`` record) does: every synapse, the recurrent one included, adds one
+step. Their states start from zero at every call unless the neuron has
+``persistent_state`` (lava-dl forced persistence, leaking state between calls).
 """
 
 from __future__ import annotations
@@ -22,14 +37,19 @@ import torch
 from torch import nn
 
 from lava_dl.core import records
+from lava_dl.core.delay import MAX_BLOCK_DELAY as MAX_DELAY
 from lava_dl.slayer import complex_synapse as _complex_synapse
 from lava_dl.slayer import synapse as _synapse
 from lava_dl.slayer.utils import delay_shift
 
+#: Block names of every family, in the order :func:`family` returns them.
+BLOCK_NAMES = ("Input", "Flatten", "Average", "Affine", "TimeDecimation", "Dense", "Conv", "Pool", "ConvT",
+               "Unpool", "KWTA", "Recurrent")
 
-def family(neuron_cls: type, module: str) -> tuple[type, ...]:
-    """``(Input, Flatten, Dense, Affine, Conv)`` bound to ``neuron_cls``, defined in ``module``."""
-    return tuple(bind(cls, neuron_cls, module) for cls in (Input, Flatten, Dense, Affine, Conv))
+
+def family(neuron_cls: type, module: str, names: ty.Sequence[str] = BLOCK_NAMES) -> tuple[type, ...]:
+    """The blocks ``names`` (in that order) bound to ``neuron_cls``, defined in ``module``."""
+    return tuple(bind(globals()[name], neuron_cls, module) for name in names)
 
 
 def bind(block_cls: type, neuron_cls: type, module: str) -> type:
@@ -59,6 +79,7 @@ class _Block(nn.Module):
         super().__init__()
         self.delay_shift = bool(delay_shift)
         self.count_log = bool(count_log)
+        self.delay: nn.Module | None = None
         self._last_output: torch.Tensor | None = None
 
     def _make_neuron(self, neuron_params: dict | None, **shape_kwargs):
@@ -84,7 +105,7 @@ class _Block(nn.Module):
             self._last_output = last.detach()
 
     def _finish(self, x: torch.Tensor):
-        """Apply the one-step synaptic latency and the optional event-rate log."""
+        """Apply the one-step synaptic latency, the axonal delay and the optional event-rate log."""
         if self.delay_shift:
             first = self._first_step(x)
             self._keep_last(x[..., -1:])
@@ -92,9 +113,28 @@ class _Block(nn.Module):
         return self._log(x)
 
     def _log(self, x: torch.Tensor):
+        if self.delay is not None:
+            x = self.delay(x)
         if self.count_log:
             return x, torch.mean(x.detach() != 0).item() if x.numel() else 0.0
         return x
+
+    def _make_delay(self, delay: bool, channels: int | None) -> None:
+        """A learnable axonal delay per output channel (``delay=True``), at most :data:`MAX_DELAY`."""
+        if delay:
+            from lava_dl.slayer.axon import Delay
+
+            self.delay = Delay(max_delay=MAX_DELAY, num_channels=channels)
+
+    def _delay_field(self) -> np.ndarray | None:
+        """Exported ``delay``: the whole steps of each channel's delay (``floor`` of the clamped value)."""
+        if self.delay is None:
+            return None
+        if self.delay.shape is None:
+            raise RuntimeError(f"{type(self).__name__}: the axonal delay is not initialised yet; run one "
+                               "forward before export")
+        self.delay.clamp()
+        return torch.floor(self.delay.delay.detach()).reshape(-1).cpu().numpy().astype(np.float32)
 
     def _neuron_fields(self) -> dict | None:
         return None if self.neuron is None else self.neuron.device_params()
@@ -105,9 +145,10 @@ class _Block(nn.Module):
             return None
         return norm.bias.detach().cpu().numpy()
 
-    def _quantized_weight(self, reshape: ty.Callable[[np.ndarray], np.ndarray] | None = None
-                          ) -> records.Weight:
-        """Deployed weight(s) through ``reshape``: an array, or ``{'real', 'imag'}`` for a complex synapse."""
+    def _quantized_weight(self, reshape: ty.Callable[[np.ndarray], np.ndarray] | None = None,
+                          synapse: nn.Module | None = None) -> records.Weight:
+        """Deployed weight(s) of ``synapse`` (default: the block's) through ``reshape``: an array, or
+        ``{'real', 'imag'}`` for a complex synapse."""
         def quantized(synapse) -> np.ndarray:
             weight = synapse.weight
             if synapse.pre_hook_fx is not None:
@@ -115,9 +156,10 @@ class _Block(nn.Module):
             weight = weight.detach().cpu().numpy().astype(np.float32)
             return weight if reshape is None else reshape(weight)
 
-        if getattr(self.synapse, "complex", False):
-            return {"real": quantized(self.synapse.real), "imag": quantized(self.synapse.imag)}
-        return quantized(self.synapse)
+        synapse = self.synapse if synapse is None else synapse
+        if getattr(synapse, "complex", False):
+            return {"real": quantized(synapse.real), "imag": quantized(synapse.imag)}
+        return quantized(synapse)
 
     def _check_deployable(self) -> None:
         """Raise if the block's neuron has a normalisation that cannot be deployed (complex neurons)."""
@@ -202,17 +244,22 @@ class Flatten(_Block):
 class _Weighted(_Block):
     """Common code of blocks made of one synapse and one neuron."""
 
-    def _setup(self, synapse: nn.Module, weight_scale, pre_hook_fx, delay):
-        """Set the synapse's pre-hook (both parts of a complex synapse) and keep it as ``self.synapse``."""
-        if delay:
-            raise NotImplementedError("learnable axonal delay (delay=True) is not supported yet")
+    def _setup(self, synapse: nn.Module, pre_hook_fx, delay: bool, channels: int | None,
+               attr: str = "synapse"):
+        """Set the synapse's pre-hook (both parts of a complex synapse), keep it as ``self.<attr>``
+        and create the axonal delay of ``channels`` output channels."""
         if pre_hook_fx is None and self.neuron is not None:
             pre_hook_fx = self.neuron.quantize_8bit
         synapse.pre_hook_fx = pre_hook_fx
-        self.synapse = synapse
+        setattr(self, attr, synapse)
+        self._make_delay(delay, channels)
+
+    def _neuron_input(self, z):
+        """What the neuron receives for synaptic output ``z`` (families may model Lava's wrap here)."""
+        return z
 
     def forward(self, x: torch.Tensor):
-        z = self.synapse(x)
+        z = self._neuron_input(self.synapse(x))
         if self.neuron is None:
             return self._finish(z)
         if not self.delay_shift or not hasattr(self.neuron, "delayed"):
@@ -228,6 +275,22 @@ class _Weighted(_Block):
         if hasattr(self.synapse, "disable_weight_norm"):
             self.synapse.disable_weight_norm()
 
+    def _synapse_shape(self, input_shape, channels: int) -> tuple[int, ...] | None:
+        """Neuron shape ``(C, H', W')`` for an input ``(H, W)`` (None when not known yet)."""
+        if input_shape is None:
+            return None
+        return (int(channels), *self.synapse.output_size(_pair(input_shape)))
+
+    def _geometry(self) -> dict:
+        syn = self.synapse
+        return dict(kernel_size=_pair(syn.kernel_size), stride=_pair(syn.stride), padding=_pair(syn.padding),
+                    dilation=_pair(syn.dilation))
+
+    def _require_shape(self) -> tuple[int, ...]:
+        if self.neuron.shape is None:
+            raise RuntimeError(f"{type(self).__name__} block shape unknown: pass input_shape= or run one "
+                               "forward before export")
+        return self.neuron.shape
 
 class Dense(_Weighted):
     """Dense block: fully connected synapse, neuron, one-step delay.
@@ -248,7 +311,7 @@ class Dense(_Weighted):
     pre_hook_fx : callable, optional
         Weight quantizer; default: the neuron's 8-bit quantizer.
     delay : bool
-        Learnable axonal delay (not supported yet: raises).
+        Learnable axonal delay per output neuron (:class:`lava_dl.slayer.axon.Delay`).
     delay_shift : bool
         One step of latency, as a Lava synapse adds (default True).
     mask : torch.Tensor, optional
@@ -263,7 +326,7 @@ class Dense(_Weighted):
         self.neuron = self._make_neuron(neuron_params, shape=(int(out_neurons),))
         synapse = _synapse_module(self.neuron_class).Dense(in_neurons, out_neurons, weight_scale=weight_scale,
                                                            weight_norm=weight_norm)
-        self._setup(synapse, weight_scale, pre_hook_fx, delay)
+        self._setup(synapse, pre_hook_fx, delay, int(out_neurons))
         self.mask = None if mask is None else mask.detach().clone()
         if self.mask is not None:
             self.synapse.pre_hook_fx = _masked(self.synapse.pre_hook_fx, self.mask)
@@ -272,15 +335,9 @@ class Dense(_Weighted):
         """Write this block as an hdf5 ``dense`` record into the group ``handle``."""
         self._prepare_export()
 
-        def to_2d(weight: np.ndarray) -> np.ndarray:
-            if weight.ndim > 2 and np.prod(weight.shape[2:]) != 1:
-                raise ValueError("a Dense block over a spatial input cannot be exported; "
-                                 "insert a Flatten block")
-            return weight.reshape(weight.shape[0], -1)
-
-        weight = self._quantized_weight(to_2d)
+        weight = self._quantized_weight(_dense_2d)
         records.write_dense(handle, shape=(self.synapse.out_channels,), weight=weight, bias=self._bias(),
-                                   neuron=self._neuron_fields())
+                            neuron=self._neuron_fields(), delay=self._delay_field())
 
 
 class Affine(Dense):
@@ -333,50 +390,429 @@ class Conv(_Weighted):
     groups : int
         Channel groups.
     weight_scale, weight_norm, pre_hook_fx, delay, delay_shift, count_log
-        As for :class:`Dense`.
+        As for :class:`Dense` (the delay is per output channel).
     input_shape : (int, int), optional
         Input ``(H, W)``; fixes the neuron shape at construction (else at the first call).
     """
+
+    _synapse_kind = "Conv"
+    _record = staticmethod(records.write_conv)
 
     def __init__(self, neuron_params, in_features, out_features, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, weight_scale=1, weight_norm=False, pre_hook_fx=None, delay=False, delay_shift=True,
                  count_log=False, input_shape=None):
         super().__init__(delay_shift, count_log)
-        synapse = _synapse_module(self.neuron_class).Conv(
+        synapse = getattr(_synapse_module(self.neuron_class), self._synapse_kind)(
             in_features, out_features, kernel_size, stride=stride, padding=padding, dilation=dilation,
             groups=groups, weight_scale=weight_scale, weight_norm=weight_norm)
-        shape = None
-        if input_shape is not None:
-            shape = (int(out_features), *conv_output_size(input_shape, synapse))
-        self.neuron = self._make_neuron(neuron_params, shape=shape, num_channels=int(out_features))
-        self._setup(synapse, weight_scale, pre_hook_fx, delay)
+        self.synapse = synapse
+        self.neuron = self._make_neuron(neuron_params, shape=self._synapse_shape(input_shape, out_features),
+                                        num_channels=int(out_features))
+        self._setup(synapse, pre_hook_fx, delay, int(out_features))
 
     def export_hdf5(self, handle) -> None:
-        """Write this block as an hdf5 ``conv`` record into the group ``handle``."""
+        """Write this block as an hdf5 record (``conv``; ``convT`` for :class:`ConvT`) into ``handle``."""
         self._prepare_export()
-        if self.neuron.shape is None:
-            raise RuntimeError("Conv block shape unknown: pass input_shape= or run one forward before export")
         syn = self.synapse
         weight = self._quantized_weight(lambda w: w.reshape(w.shape[:4]))
-        records.write_conv(handle, shape=self.neuron.shape, weight=weight, in_channels=syn.in_channels,
-                                  out_channels=syn.out_channels, kernel_size=_pair(syn.kernel_size),
-                                  stride=_pair(syn.stride), padding=_pair(syn.padding),
-                                  dilation=_pair(syn.dilation), groups=syn.groups, bias=self._bias(),
-                                  neuron=self._neuron_fields())
+        self._record(handle, shape=self._require_shape(), weight=weight, in_channels=syn.in_channels,
+                     out_channels=syn.out_channels, groups=syn.groups, bias=self._bias(),
+                     neuron=self._neuron_fields(), delay=self._delay_field(), **self._geometry())
+
+
+class ConvT(Conv):
+    """Transposed-convolution block: convT synapse, neuron, one-step delay.
+
+    Parameters are those of :class:`Conv`; the synapse is
+    :class:`lava_dl.slayer.synapse.ConvTranspose` (weight ``(in, out/groups, kH, kW, 1)``),
+    output size ``(H - 1) stride - 2 padding + dilation (kernel - 1) + 1``. Exported as a
+    ``convT`` record, deployed as :class:`lava_dl.proc.conv.ConvT`.
+    """
+
+    _synapse_kind = "ConvTranspose"
+    _record = staticmethod(records.write_conv_transpose)
+
+
+class Pool(_Weighted):
+    """Pooling block: sum pooling of each channel with one shared kernel, neuron, one-step delay.
+
+    Parameters
+    ----------
+    neuron_params : dict
+        Neuron arguments; a ``norm`` is dropped (as in lava-dl).
+    kernel_size : int or (int, int)
+        Window ``(kH, kW)``.
+    stride : int or (int, int), optional
+        Default: the kernel size.
+    padding, dilation : int or (int, int)
+        Geometry in (H, W) order.
+    weight_scale : float
+        Value of every kernel entry (quantized by ``pre_hook_fx``; not learnable).
+    weight_norm, pre_hook_fx, delay, delay_shift, count_log
+        As for :class:`Dense`.
+    in_channels : int, optional
+        Channel count; fixes per-channel parameters and delays at construction.
+    input_shape : (int, int), optional
+        Input ``(H, W)``; with ``in_channels`` fixes the neuron shape at construction.
+
+    Notes
+    -----
+    The output size is torch's floor mode, ``(H + 2 padding - dilation (kernel - 1) - 1) //
+    stride + 1``: no implicit padding (lava-dl padded odd sizes and folded channels into the
+    height, giving wrong shapes; lava-dl issues 293 and 101). Deployed as
+    :class:`lava_dl.proc.conv.Pool`.
+    """
+
+    _synapse_kind = "Pool"
+    _record = staticmethod(records.write_pool)
+
+    def __init__(self, neuron_params, kernel_size, stride=None, padding=0, dilation=1, weight_scale=1,
+                 weight_norm=False, pre_hook_fx=None, delay=False, delay_shift=True, count_log=False,
+                 in_channels=None, input_shape=None):
+        super().__init__(delay_shift, count_log)
+        if neuron_params is not None and neuron_params.get("norm") is not None:
+            neuron_params = {**neuron_params, "norm": None}
+        synapse = getattr(_synapse_module(self.neuron_class), self._synapse_kind)(
+            kernel_size, stride=stride, padding=padding, dilation=dilation, weight_scale=weight_scale,
+            weight_norm=weight_norm)
+        self.synapse = synapse
+        shape = None if in_channels is None else self._synapse_shape(input_shape, in_channels)
+        self.neuron = self._make_neuron(neuron_params, shape=shape,
+                                        num_channels=None if in_channels is None else int(in_channels))
+        self._setup(synapse, pre_hook_fx, delay, None if in_channels is None else int(in_channels))
+
+    def export_hdf5(self, handle) -> None:
+        """Write this block as an hdf5 record (``pool``; ``unpool`` for :class:`Unpool`) into ``handle``."""
+        self._prepare_export()
+        weight = self._quantized_weight(lambda w: w.reshape(w.shape[:4]))
+        self._record(handle, shape=self._require_shape(), weight=weight, neuron=self._neuron_fields(),
+                     delay=self._delay_field(), **self._geometry())
+
+
+class Unpool(Pool):
+    """Unpooling block: transposed sum pooling of each channel with one shared kernel.
+
+    Parameters are those of :class:`Pool`; the output size is
+    ``(H - 1) stride - 2 padding + dilation (kernel - 1) + 1``. Exported as an ``unpool``
+    record, deployed as :class:`lava_dl.proc.conv.Unpool`.
+    """
+
+    _synapse_kind = "Unpool"
+    _record = staticmethod(records.write_unpool)
+
+
+class Average(_Block):
+    """Population average: ``N, C, ..., T`` -> ``N, num_outputs, T``, the mean of consecutive groups.
+
+    The neurons are taken in torch's flattening order and split into ``num_outputs``
+    groups of equal size (lava-dl's ``Average``).
+
+    Parameters
+    ----------
+    num_outputs : int
+        Number of groups.
+    count_log : bool
+        Also return the mean event rate.
+
+    Notes
+    -----
+    Deployed (hdf5 ``average``) it is a Lava process without synapse and without
+    latency whose output is the **spike count** of each group, i.e. slayer's mean times the
+    group size; it ends a network (no weighted layer may follow it).
+    """
+
+    def __init__(self, num_outputs: int, count_log: bool = False):
+        super().__init__(delay_shift=False, count_log=count_log)
+        if isinstance(num_outputs, bool) or not isinstance(num_outputs, (int, np.integer)) or num_outputs < 1:
+            raise ValueError(f"Average: num_outputs must be a positive int, got {num_outputs!r}")
+        self.num_outputs = int(num_outputs)
+        self.neuron = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.num_outputs, 1, 1)
+
+    def forward(self, x: torch.Tensor):
+        size = int(np.prod(x.shape[1:-1]))
+        if size % self.num_outputs:
+            raise ValueError(f"Average: {size} neurons per sample do not split into {self.num_outputs} "
+                             f"equal groups (input shape {tuple(x.shape)})")
+        out = torch.mean(x.reshape(x.shape[0], self.num_outputs, -1, x.shape[-1]), dim=2)
+        return self._log(out)
+
+    def export_hdf5(self, handle) -> None:
+        """Write an hdf5 ``average`` record."""
+        records.write_average(handle, self.num_outputs)
+
+
+class TimeDecimation(_Block):
+    """Average ``factor`` consecutive time steps into one (lava-dl's ``TimeDecimation``).
+
+    Parameters
+    ----------
+    factor : int
+        A power of two; the sequence is zero-padded to a multiple of it.
+    count_log : bool
+        Also return the mean event rate.
+
+    Notes
+    -----
+    It changes the time base, which a Lava network (one step per time step) cannot
+    represent: export raises ``NotImplementedError`` (lava-dl's export raised an
+    ``AttributeError`` and meant to write an ``average`` record, which would deploy as
+    something else).
+    """
+
+    def __init__(self, factor: int, count_log: bool = False):
+        super().__init__(delay_shift=False, count_log=count_log)
+        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1 \
+                or factor & (factor - 1):
+            raise ValueError(f"TimeDecimation: factor must be a positive power of 2, got {factor!r}")
+        self.factor = int(factor)
+        self.neuron = None
+
+    def forward(self, x: torch.Tensor):
+        steps = x.shape[-1]
+        pad = -steps % self.factor
+        if pad:
+            x = torch.nn.functional.pad(x, (0, pad))
+        out = x.reshape(*x.shape[:-1], -1, self.factor).mean(dim=-1)
+        return self._log(out)
+
+    def export_hdf5(self, handle) -> None:
+        raise NotImplementedError("TimeDecimation changes the time base; a Lava network runs one step per "
+                                  "time step and has no deployment for it (no hdf5 record is written)")
+
+
+class Recurrent(_Weighted):
+    """Recurrent block: input dense synapse plus a recurrent dense synapse from the block's own spikes.
+
+    ``s[t] = neuron(W x[t] + R s[t-1])`` (lava-dl's ``Recurrent``), exported as a
+    ``dense_rec`` record and deployed with the recurrent synapse feeding the neurons'
+    input (one step of latency, which is the ``t - 1`` above).
+
+    Parameters
+    ----------
+    neuron_params : dict
+        Neuron arguments.
+    in_neurons, out_neurons : int
+        Input and output sizes.
+    weight_scale, weight_norm, pre_hook_fx
+        As for :class:`Dense`, for both synapses.
+    requires_grad : bool
+        Whether the recurrent weights are learned (default True).
+    delay : bool
+        Learnable axonal delay of the block's outputs; the neurons feed each other
+        undelayed (the delay acts on the outputs only, as here in slayer).
+    delay_shift, count_log
+        As for :class:`Dense`.
+
+    Notes
+    -----
+    The neuron runs one step at a time. Gradients flow through the recurrent synapse and
+    the spikes' surrogate gradients, not through the neuron states from one step to the
+    next (as in lava-dl). States restart from zero at every call unless the neuron
+    has ``persistent_state`` (then the last spikes are carried too).
+    """
+
+    def __init__(self, neuron_params, in_neurons, out_neurons, weight_scale=1, weight_norm=False,
+                 pre_hook_fx=None, requires_grad=True, delay=False, delay_shift=True, count_log=False):
+        super().__init__(delay_shift, count_log)
+        self.num_neurons = int(out_neurons)
+        self.requires_grad = bool(requires_grad)
+        self.neuron = self._make_neuron(neuron_params, shape=(self.num_neurons,))
+        module = _synapse_module(self.neuron_class)
+        synapse = module.Dense(in_neurons, out_neurons, weight_scale=weight_scale, weight_norm=weight_norm)
+        self._setup(synapse, pre_hook_fx, delay, self.num_neurons, attr="input_synapse")
+        self.recurrent_synapse = self._make_recurrent_synapse(module, weight_scale, weight_norm)
+        self._spike_state: torch.Tensor | None = None
+
+    def _make_recurrent_synapse(self, module, weight_scale, weight_norm):
+        synapse = module.Dense(self.num_neurons, self.num_neurons, weight_scale=weight_scale,
+                               weight_norm=weight_norm)
+        synapse.pre_hook_fx = self.input_synapse.pre_hook_fx
+        for p in synapse.parameters():
+            p.requires_grad_(self.requires_grad)
+        return synapse
+
+    def recurrent_weight(self):
+        """Effective recurrent matrix ``R`` (``(out, out)``; a ``(real, imag)`` pair for complex neurons)."""
+        def matrix(synapse):
+            return synapse.effective_weight().reshape(self.num_neurons, self.num_neurons)
+
+        syn = self.recurrent_synapse
+        return (matrix(syn.real), matrix(syn.imag)) if getattr(syn, "complex", False) else matrix(syn)
+
+    def recurrent_bias(self) -> torch.Tensor | None:
+        """Constant the recurrent path adds to every input (None: none)."""
+        return None
+
+    def forward(self, x: torch.Tensor):
+        z = self.input_synapse(x)
+        return self._finish(self._recur(z, self.recurrent_weight(), self.recurrent_bias()))
+
+    def _recur(self, z, weight, bias) -> torch.Tensor:
+        """Run the neuron step by step on ``z[t] + R s[t-1] (+ bias)``."""
+        neuron = self.neuron
+        reference = z[0] if isinstance(z, tuple) else z
+        batch, steps = reference.shape[0], reference.shape[-1]
+        spikes = torch.zeros(batch, self.num_neurons, dtype=reference.dtype)
+        saved = self._spike_state
+        if neuron.persistent_state and saved is not None and saved.shape == spikes.shape:
+            spikes = saved
+        parts = z if isinstance(z, tuple) else (z,)  # a complex neuron takes (real, imag)
+        weights = weight if isinstance(weight, tuple) else (weight,)
+        outputs = []
+        with _stepping(neuron):
+            for t in range(steps):
+                drive = tuple((part[..., t] + _matvec(spikes, w, bias)).unsqueeze(-1)
+                              for part, w in zip(parts, weights))
+                out = neuron(drive if isinstance(z, tuple) else drive[0])
+                outputs.append(out)
+                spikes = out[..., 0]
+        if neuron.persistent_state:
+            self._spike_state = spikes.detach()
+        return torch.cat(outputs, dim=-1)
+
+    @property
+    def synapse(self) -> nn.Module:
+        """The input synapse (lava-dl's ``input_synapse``)."""
+        return self.input_synapse
+
+    def export_hdf5(self, handle) -> None:
+        """Write this block as an hdf5 ``dense_rec`` record into ``handle``."""
+        self._prepare_export()
+        if hasattr(self.recurrent_synapse, "disable_weight_norm"):
+            self.recurrent_synapse.disable_weight_norm()
+        weight = self._quantized_weight(_dense_2d)
+        weight_rec = self._quantized_weight(_dense_2d, self.recurrent_synapse)
+        bias_rec = self.recurrent_bias()
+        if bias_rec is not None:
+            bias_rec = np.broadcast_to(self.neuron.quantize_8bit(bias_rec, descale=True).detach().numpy(),
+                                       (self.num_neurons,))
+        records.write_dense(handle, shape=(self.num_neurons,), weight=weight, bias=self._bias(),
+                            neuron=self._neuron_fields(), delay=self._delay_field(), weight_rec=weight_rec,
+                            bias_rec=bias_rec)
+
+
+class KWTA(Recurrent):
+    """k-winners-take-all block: a recurrent block with a fixed inhibitory recurrence (lava-dl's ``KWTA``).
+
+    ``s[t] = neuron(W x[t] + R s[t-1] + b)`` with ``R = (1 + a) I - 1`` (self-excitation
+    ``a`` on the diagonal, -1 elsewhere) and ``b = threshold (N - 2K) / N / scale``, both
+    8-bit quantized by the neuron's quantizer, as lava-dl computes them.
+
+    Parameters
+    ----------
+    neuron_params : dict
+        Neuron arguments.
+    in_neurons, out_neurons : int
+        Input size and number of competing neurons ``N``.
+    num_winners : int
+        ``K``.
+    self_excitation : float
+        ``a``, clamped to [0, 1] (learnable when ``requires_grad``).
+    weight_scale, weight_norm, pre_hook_fx, delay_shift, requires_grad, count_log
+        As for :class:`Recurrent`.
+
+    Notes
+    -----
+    Exported as a ``dense_rec`` record whose ``weight_rec`` is ``R`` and whose ``bias_rec``
+    is ``b`` (lava-dl's KWTA export wrote nothing); netx adds ``b`` to the recurrent
+    synapse's output every step. A complex (resonator) neuron gets the same recurrent drive
+    on both parts.
+    """
+
+    def __init__(self, neuron_params, in_neurons, out_neurons, num_winners, self_excitation=0.5,
+                 weight_scale=1, weight_norm=False, pre_hook_fx=None, delay_shift=True, requires_grad=True,
+                 count_log=False):
+        super().__init__(neuron_params, in_neurons, out_neurons, weight_scale=weight_scale,
+                         weight_norm=weight_norm, pre_hook_fx=pre_hook_fx, requires_grad=requires_grad,
+                         delay=False, delay_shift=delay_shift, count_log=count_log)
+        self.num_winners = int(num_winners)
+        if not 0 < self.num_winners <= self.num_neurons:
+            raise ValueError(f"KWTA: num_winners must lie in [1, {self.num_neurons}], got {num_winners}")
+        self.self_excitation = nn.Parameter(torch.tensor([float(self_excitation)]),
+                                            requires_grad=requires_grad)
+
+    def _make_recurrent_synapse(self, module, weight_scale, weight_norm):
+        return None
+
+    def clamp(self) -> None:
+        """Keep the self-excitation in [0, 1]."""
+        self.self_excitation.data.clamp_(0, 1)
+
+    def recurrent_weight(self):
+        self.clamp()
+        eye = torch.eye(self.num_neurons)
+        weight = (1 + self.self_excitation) * eye - 1
+        weight = self.neuron.quantize_8bit(weight)
+        return (weight, weight) if is_complex(self.neuron_class) else weight
+
+    def recurrent_bias(self) -> torch.Tensor:
+        neuron = self.neuron
+        bias = torch.tensor([neuron.threshold * (self.num_neurons - 2 * self.num_winners) / self.num_neurons
+                             / neuron.w_scale])
+        return neuron.quantize_8bit(bias)
+
+    def export_hdf5(self, handle) -> None:
+        """Write this block as an hdf5 ``dense_rec`` record (``weight_rec`` = R, ``bias_rec`` = b)."""
+        self._prepare_export()
+        weight = self._quantized_weight(_dense_2d)
+        rec = self.neuron.quantize_8bit(self.recurrent_weight()[0] if is_complex(self.neuron_class)
+                                        else self.recurrent_weight(), descale=True)
+        rec = rec.detach().numpy().astype(np.float32)
+        weight_rec = {"real": rec, "imag": rec} if is_complex(self.neuron_class) else rec
+        bias_rec = np.full(self.num_neurons, float(self.neuron.quantize_8bit(self.recurrent_bias(),
+                                                                             descale=True)), np.float32)
+        records.write_dense(handle, shape=(self.num_neurons,), weight=weight, bias=self._bias(),
+                            neuron=self._neuron_fields(), weight_rec=weight_rec, bias_rec=bias_rec)
+
+
+class _Stepping:
+    """Context: run a neuron one step per call, its states carried from call to call.
+
+    States start from zero unless the neuron has ``persistent_state`` (then they continue
+    from the previous call, as the neuron itself would).
+    """
+
+    def __init__(self, neuron):
+        self.neuron = neuron
+
+    def __enter__(self):
+        self.persistent = self.neuron.persistent_state
+        if not self.persistent:
+            self.neuron._states.clear()
+        self.neuron.persistent_state = True
+        return self.neuron
+
+    def __exit__(self, *exc):
+        self.neuron.persistent_state = self.persistent
+        if not self.persistent:
+            self.neuron._states.clear()
+        return False
+
+
+_stepping = _Stepping
+
+
+def _matvec(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``spikes @ weight.T (+ bias)`` in the dtype of float64 (graded) spikes."""
+    if spikes.dtype == torch.float64:
+        weight = weight.to(torch.float64)
+    out = spikes @ weight.T
+    return out if bias is None else out + bias.to(out.dtype)
+
+
+def _dense_2d(weight: np.ndarray) -> np.ndarray:
+    if weight.ndim > 2 and np.prod(weight.shape[2:]) != 1:
+        raise ValueError("a Dense block over a spatial input cannot be exported; insert a Flatten block")
+    return weight.reshape(weight.shape[0], -1)
 
 
 def _pair(value) -> tuple[int, int]:
     value = tuple(int(v) for v in (value if isinstance(value, (tuple, list)) else (value, value)))
     return value[-2:] if len(value) > 2 else value
-
-
-def conv_output_size(input_shape, synapse) -> tuple[int, int]:
-    """Output ``(H, W)`` of a conv synapse for input ``(H, W)``."""
-    size = []
-    for i, n in enumerate(_pair(input_shape)):
-        k, s, p, d = (_pair(getattr(synapse, a))[i] for a in ("kernel_size", "stride", "padding", "dilation"))
-        size.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
-    return tuple(size)
 
 
 def _masked(hook, mask):
@@ -389,4 +825,4 @@ def _masked(hook, mask):
     return apply
 
 
-__all__ = ["family", "bind", "is_complex", "Input", "Flatten", "Dense", "Affine", "Conv"]
+__all__ = ["family", "bind", "is_complex", "MAX_DELAY", "BLOCK_NAMES", *BLOCK_NAMES]

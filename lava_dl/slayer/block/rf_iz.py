@@ -7,6 +7,7 @@ takes a complex input, so Dense/Conv use complex synapses (``weight/real``, ``we
 from lava_dl.slayer.block import base as _base
 from lava_dl.slayer.neuron import rf_iz as _neuron
 
-Input, Flatten, Dense, Affine, Conv = _base.family(_neuron.Neuron, __name__)
+(Input, Flatten, Average, Affine, TimeDecimation, Dense, Conv, Pool, ConvT, Unpool, KWTA,
+ Recurrent) = _base.family(_neuron.Neuron, __name__)
 
-__all__ = ["Input", "Flatten", "Dense", "Affine", "Conv"]
+__all__ = list(_base.BLOCK_NAMES)

@@ -70,7 +70,7 @@ import torch
 from lava_dl.slayer.block import base as _base
 from lava_dl.slayer.neuron import sigma_delta as _neuron
 
-__all__ = ["Input", "Flatten", "Dense", "Conv", "Output", "wrap24"]
+__all__ = ["Input", "Flatten", "Average", "Dense", "Conv", "ConvT", "Pool", "Unpool", "Output", "wrap24"]
 
 #: Neuron arguments the ``Input`` block's delta encoder takes.
 _DELTA_KEYS = ("threshold", "tau_grad", "scale_grad", "scale", "cum_error", "shared_param",
@@ -99,11 +99,13 @@ def _lava_dl_fields(params: dict) -> dict:
 
 
 class _Float64Synapse:
-    """Mixin: run the synapse in float64 and feed it inputs in its own dtype."""
+    """Mixin: run the synapse in float64 and feed it inputs in its own dtype; ``delay_shift``
+    defaults to False (the other arguments are the generic block's)."""
 
     synapse: torch.nn.Module
 
-    def _use_float64(self) -> None:
+    def __init__(self, *args, delay_shift: bool = False, **kwargs) -> None:
+        super().__init__(*args, delay_shift=delay_shift, **kwargs)
         self.synapse.double()
 
     def _synapse_dtype(self) -> torch.dtype:
@@ -114,7 +116,9 @@ class _Float64Synapse:
         return super().forward(x.to(self._synapse_dtype()))
 
 
-_BaseInput, Flatten, _BaseDense, _, _BaseConv = _base.family(_neuron.Neuron, __name__)
+(_BaseInput, Flatten, Average, _BaseDense, _BaseConv, _BaseConvT, _BasePool,
+ _BaseUnpool) = _base.family(_neuron.Neuron, __name__,
+                             ("Input", "Flatten", "Average", "Dense", "Conv", "ConvT", "Pool", "Unpool"))
 
 
 class Input(_BaseInput):
@@ -194,7 +198,7 @@ class Dense(_Float64Synapse, _BaseDense):
     pre_hook_fx : callable, optional
         Weight quantizer; default: the neuron's 8-bit quantizer.
     delay : bool
-        Learnable axonal delay (not supported: raises).
+        Learnable axonal delay per output neuron.
     delay_shift : bool
         One step of latency (default False for sigma-delta).
     mask : torch.Tensor, optional
@@ -203,16 +207,16 @@ class Dense(_Float64Synapse, _BaseDense):
         Also return the mean event rate.
     """
 
-    def __init__(self, neuron_params: dict, in_neurons, out_neurons: int, weight_scale: float = 1,
-                 weight_norm: bool = False, pre_hook_fx=None, delay: bool = False, delay_shift: bool = False,
-                 mask: torch.Tensor | None = None, count_log: bool = False) -> None:
-        super().__init__(neuron_params, in_neurons, out_neurons, weight_scale=weight_scale,
-                         weight_norm=weight_norm, pre_hook_fx=pre_hook_fx, delay=delay,
-                         delay_shift=delay_shift, mask=mask, count_log=count_log)
-        self._use_float64()
+
+class _Wrap24:
+    """Mixin of the convolution-like blocks: synaptic sums wrap to 24 bits as Lava's fixed-point
+    ``Conv``, ``ConvT``, ``Pool`` and ``Unpool`` wrap them."""
+
+    def _neuron_input(self, z: torch.Tensor) -> torch.Tensor:
+        return z if self.neuron is None else wrap24(z, self.neuron.state_unit)
 
 
-class Conv(_Float64Synapse, _BaseConv):
+class Conv(_Wrap24, _Float64Synapse, _BaseConv):
     """Sigma-delta convolution block: float64 conv synapse → σ → (norm) → activation → delta.
 
     Parameters
@@ -231,24 +235,25 @@ class Conv(_Float64Synapse, _BaseConv):
         One step of latency (default False for sigma-delta).
     input_shape : (int, int), optional
         Input ``(H, W)``; fixes the neuron shape at construction (else at the first call).
+
+    Notes
+    -----
+    The conv sums wrap to 24 bits as in Lava (:func:`wrap24`).
     """
 
-    def __init__(self, neuron_params: dict, in_features: int, out_features: int, kernel_size, stride=1,
-                 padding=0, dilation=1, groups: int = 1, weight_scale: float = 1, weight_norm: bool = False,
-                 pre_hook_fx=None, delay: bool = False, delay_shift: bool = False, count_log: bool = False,
-                 input_shape=None) -> None:
-        super().__init__(neuron_params, in_features, out_features, kernel_size, stride=stride,
-                         padding=padding, dilation=dilation, groups=groups, weight_scale=weight_scale,
-                         weight_norm=weight_norm, pre_hook_fx=pre_hook_fx, delay=delay,
-                         delay_shift=delay_shift, count_log=count_log, input_shape=input_shape)
-        self._use_float64()
 
-    def forward(self, x: torch.Tensor):
-        """Block output for ``x`` (``N, C, H, W, T``); the conv sums wrap to 24 bits as in Lava."""
-        z = self.synapse(x.to(self._synapse_dtype()))
-        if self.neuron is not None:
-            z = self.neuron(wrap24(z, self.neuron.state_unit))
-        return self._finish(z)
+class ConvT(_Wrap24, _Float64Synapse, _BaseConvT):
+    """Sigma-delta transposed-convolution block (arguments as :class:`Conv`; ``delay_shift`` default
+    False)."""
+
+
+class Pool(_Wrap24, _Float64Synapse, _BasePool):
+    """Sigma-delta pooling block (arguments as :class:`lava_dl.slayer.block.base.Pool`,
+    ``delay_shift`` default False)."""
+
+
+class Unpool(_Wrap24, _Float64Synapse, _BaseUnpool):
+    """Sigma-delta unpooling block (arguments as :class:`Pool`)."""
 
 
 def wrap24(z: torch.Tensor, unit: float) -> torch.Tensor:

@@ -1,0 +1,165 @@
+"""ProcessModels of :class:`lava_dl.proc.delay.AxonDelay` and :class:`lava_dl.proc.delay.DelayDense`.
+
+AxonDelay receives, then sends in the same step (no latency of its own). DelayDense
+first sends column 0 of its buffer, then receives and adds the input (one step of
+synaptic latency plus the synapse's delay, as lava-nc). The arithmetic is the numba
+kernels of :mod:`lava_dl.core.delay`.
+"""
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_dl.core import delay as dly
+from lava_dl.core import synapse as syn
+from lava_dl.proc.delay import AxonDelay, DelayDense
+
+
+def _contiguous(model, name: str) -> np.ndarray:
+    """The Var array ``name``, made C-contiguous in place if Lava handed over another layout."""
+    arr = getattr(model, name)
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+        setattr(model, name, arr)
+    return arr
+
+
+def _check_delays(delays: np.ndarray, max_delay: int, proc: str) -> None:
+    if delays.size and (delays.min() < 0 or delays.max() > max_delay):
+        raise ValueError(f"{proc}: delays must lie in [0, {max_delay}] (max_delay), got values in "
+                         f"[{delays.min()}, {delays.max()}]")
+
+
+class _AxonDelayModel(PyLoihiProcessModel):
+    delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+    num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    reset_interval: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    reset_offset: np.ndarray = LavaPyType(np.ndarray, np.int32)
+
+    #: dtype of the messages and of ``history`` ...
+    _dtype = np.int32
+    #: ... and of the received messages handed to the kernel.
+    _wide = np.int64
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._x = None
+
+    def run_spk(self):
+        received = self.s_in.recv()
+        history = _contiguous(self, "history")
+        depth = history.shape[0]
+        if self._x is None:
+            _check_delays(self.delays, depth - 1, "AxonDelay")
+            self._x = np.empty(self.delays.size, self._wide)
+            self._out = np.empty(self.delays.size, self._dtype)
+        interval = int(self.reset_interval[0])
+        if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
+            history.fill(0)
+        np.copyto(self._x, np.reshape(received, -1), casting="unsafe")
+        dly.delay_line_step(history.reshape(depth, -1), self.time_step % depth, self._x,
+                            np.ascontiguousarray(self.delays, dtype=np.int32).reshape(-1),
+                            int(self.num_message_bits[0]) == 0, self._out)
+        self.s_out.send(self._out.reshape(self.s_out.shape))
+
+
+@implements(proc=AxonDelay, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyAxonDelayModelFixed(_AxonDelayModel):
+    """Bit-accurate AxonDelay (int32 messages: binary 0/1 or graded payloads)."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    history: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+
+
+@implements(proc=AxonDelay, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyAxonDelayModelFloat(_AxonDelayModel):
+    """Floating-point AxonDelay (float messages, same delay line)."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    history: np.ndarray = LavaPyType(np.ndarray, float)
+
+    _dtype = np.float64
+    _wide = np.float64
+
+
+class _DelayDenseModel(PyLoihiProcessModel):
+    delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+    weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._wt = None
+
+    def _prepare(self):
+        """Transposed weights and delays and scratch buffers (first step)."""
+        a_buff = _contiguous(self, "a_buff")
+        _check_delays(self.delays, a_buff.shape[1] - 1, "DelayDense")
+        self._dt = np.ascontiguousarray(self.delays.T, dtype=np.int32)
+        self._s = np.empty(self.delays.shape[1], self._wide)
+
+
+@implements(proc=DelayDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyDelayDenseModelFixed(_DelayDenseModel):
+    """Bit-accurate DelayDense (equal to lava-nc's ``PyDelayDenseModelBitAcc``)."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+
+    _wide = np.int64
+
+    def run_spk(self):
+        if self._wt is None:
+            self.weights = syn.loihi_dense_weights(self.weights, int(self.num_weight_bits[0]),
+                                                   self.proc_params.get("sign_mode"))
+            self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int32)
+            self._prepare()
+            self._acc = np.zeros(self.a_buff.shape, np.int64)
+        a_buff = _contiguous(self, "a_buff")
+        self.a_out.send(a_buff[:, 0])
+        np.copyto(self._s, self.s_in.recv(), casting="unsafe")
+        dly.delay_dense_fixed(self._wt, self._dt, self._s, int(self.num_message_bits[0]) == 0,
+                              int(self.weight_exp[0]), a_buff, self._acc)
+
+
+@implements(proc=DelayDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyDelayDenseModelFloat(_DelayDenseModel):
+    """Floating-point DelayDense: ``w * s * 2**weight_exp`` without clipping or truncation.
+
+    Equal to lava-nc's ``PyDelayDenseModelFloat`` for ``weight_exp = 0`` (up to the order
+    of float additions; exact for integer-valued weights and inputs).
+    """
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, float)
+    weights: np.ndarray = LavaPyType(np.ndarray, float)
+
+    _wide = np.float64
+
+    def run_spk(self):
+        if self._wt is None:
+            self._wt = np.ascontiguousarray(self.weights.T, dtype=np.float64)
+            self._prepare()
+        a_buff = _contiguous(self, "a_buff")
+        self.a_out.send(a_buff[:, 0])
+        np.copyto(self._s, self.s_in.recv(), casting="unsafe")
+        dly.delay_dense_float(self._wt, self._dt, self._s, int(self.num_message_bits[0]) == 0,
+                              2.0 ** int(self.weight_exp[0]), a_buff)
