@@ -239,3 +239,90 @@ def test_network_runs_with_floating_pt_models(tmp_path):
         results.append(run_and_read(net, 30, [sink.data], run_cfg=Loihi1SimCfg(select_tag=tag))[0])
     assert results[0].sum() > 0
     assert np.array_equal(results[0], results[1])
+
+
+# --------------------------------------------------------------------------
+# delays, recurrent, pool and average records
+# --------------------------------------------------------------------------
+
+
+def _unstamp(path):
+    """Make a file look like lava-dl 0.6's (no producer attribute)."""
+    with h5py.File(path, "a") as f:
+        del f.attrs["producer"]
+    return path
+
+
+def test_dense_delays_follow_the_producer(tmp_path):
+    """lava_dl files: delays on the layer's outputs (AxonDelay); lava-dl files: on its input synapses."""
+    delay = np.array([0, 3, 7], dtype=np.float32)
+
+    def build(layer):
+        _dense_ok(layer, delay=delay)
+
+    path = _write(tmp_path / "d.net", build)
+    axonal = hdf5.Network(net_config=path).layers[0]
+    np.testing.assert_array_equal(axonal.axon.delays.init, [0, 3, 7])
+    assert type(axonal.synapse).__name__ == "Dense"
+    legacy = hdf5.Network(net_config=_unstamp(path)).layers[0]
+    assert legacy.axon is None and type(legacy.synapse).__name__ == "DelayDense"
+    np.testing.assert_array_equal(legacy.synapse.delays.init, np.repeat(delay[:, None], 4, axis=1))
+    explicit = hdf5.Network(net_config=path, delay_mode="axonal").layers[0]
+    assert explicit.axon is not None
+    with pytest.raises(ValueError, match="delay_mode"):
+        hdf5.Network(net_config=path, delay_mode="sideways")
+
+
+@pytest.mark.parametrize("delay, message", [
+    (np.array([0, 63, 1]), r"layer 0, field 'delay': delays must lie in \[0, 62\]"),
+    (np.array([0, -1, 1]), r"layer 0, field 'delay': delays must lie in \[0, 62\]"),
+    (np.array([0.5, 1, 1]), r"layer 0, field 'delay': holds non-integer values"),
+    (np.array([1, 2]), r"layer 0, field 'delay': expected one delay per output neuron \(3\)"),
+])
+def test_bad_delays_are_named(tmp_path, delay, message):
+    path = _write(tmp_path / "d.net", lambda layer: _dense_ok(layer, delay=delay))
+    with pytest.raises(Hdf5FormatError, match=message):
+        hdf5.Network(net_config=path)
+
+
+def test_recurrent_record_checks(tmp_path):
+    def build(layer):
+        _dense_ok(layer, weight_rec=np.ones((3, 3)) * 2, bias_rec=np.full(3, -4))
+
+    rec = hdf5.Network(net_config=_write(tmp_path / "r.net", build)).layers[0]
+    assert type(rec).__name__ == "RecurrentDense"
+    np.testing.assert_array_equal(rec.synapse_rec.a_bias.init, [-4, -4, -4])
+    with h5py.File(tmp_path / "r.net", "a") as f:
+        del f["layer/0/weight_rec"]
+        f["layer/0/weight_rec"] = np.ones((3, 2), np.float32)
+    with pytest.raises(Hdf5FormatError, match=r"layer 0, field 'weight_rec': the recurrent weight must be "
+                                              r"square \(3, 3\)"):
+        hdf5.Network(net_config=tmp_path / "r.net")
+    with pytest.raises(ValueError, match="must be square"):
+        _write(tmp_path / "w.net", lambda layer: _dense_ok(layer, weight_rec=np.ones((3, 2))))
+
+
+def test_pool_and_average_records_checked(tmp_path):
+    def pool_too_big(layer):
+        record.write_input(layer.create_group("0"), (2, 3, 3))
+        record.write_pool(layer.create_group("1"), (2, 1, 1), np.full((1, 1, 4, 4), 64), 4, 4,
+                          neuron=CUBA_DENSE)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'kernelSize': the pool window"):
+        hdf5.Network(net_config=_write(tmp_path / "p.net", pool_too_big))
+
+    def after_average(layer):
+        _dense_ok(layer)
+        record.write_average(layer.create_group("1"), 3)
+        _dense_ok(layer, "2", weight=np.ones((3, 3)) * 2)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 2, field 'type': a 'dense' layer cannot follow the "
+                                              r"'average' layer 1"):
+        hdf5.Network(net_config=_write(tmp_path / "a.net", after_average))
+
+    def uneven(layer):
+        _dense_ok(layer)
+        record.write_average(layer.create_group("1"), 2)
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'shape': 3 neurons .* 2 equal groups"):
+        hdf5.Network(net_config=_write(tmp_path / "u.net", uneven))

@@ -528,7 +528,8 @@ class _Builder:
                 geometry = _conv_geometry(rec, layer_type, in_shape, shape_out, key)
                 weights[port] = geometry.pop("weight")
         bias = _bias(rec, params, shape_out)
-        extra = self._delays(rec, layer_type, shape_out, in_shape, params)
+        n_in = int(np.asarray(next(iter(weights.values()))[0]).shape[1]) if dense else None
+        extra = self._delays(rec, layer_type, shape_out, n_in)
         if layer_type == "dense_rec":
             extra.update(self._recurrent(rec, params, shape_out[0]))
         if skipped:
@@ -569,7 +570,7 @@ class _Builder:
                                   f"input_shape=(x, y, c) to Network")
         return self.cur_shape
 
-    def _delays(self, rec: _Record, layer_type: str, shape_out, in_shape, params) -> dict:
+    def _delays(self, rec: _Record, layer_type: str, shape_out, n_in: int | None) -> dict:
         """Block arguments for the record's ``delay`` field."""
         if "delay" not in rec:
             return {}
@@ -595,12 +596,11 @@ class _Builder:
             raise rec.error("delay", "lava-dl cannot deploy a recurrent layer with delays; pass "
                                      "delay_mode='axonal'")
         n_out = shape_out[0]
-        n_in = None if in_shape is None else int(np.prod(in_shape))
         flat = delay.reshape(-1)
         if delay.ndim == 0 or flat.size == 1:
-            matrix = np.full((n_out, n_in or 1), int(flat[0]))
+            matrix = np.full((n_out, n_in), int(flat[0]))
         elif delay.ndim == 1 and flat.size == n_out:
-            matrix = np.repeat(flat[:, None], n_in or 1, axis=1)
+            matrix = np.repeat(flat[:, None], n_in, axis=1)
         elif delay.ndim == 1 and flat.size == n_in:
             matrix = np.repeat(flat[None, :], n_out, axis=0)
         elif delay.ndim == 2 and delay.shape == (n_out, n_in):
