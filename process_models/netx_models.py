@@ -38,62 +38,34 @@ class _BlockModel(AbstractSubProcessModel):
             self.axon = proc.axon
 
 
-@implements(proc=Input, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubInputModel(_BlockModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.Input`."""
-
-
-@implements(proc=Dense, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubDenseModel(_BlockModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.Dense`."""
-
-
-@implements(proc=Conv, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubConvModel(_BlockModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.Conv`."""
-
-
-@implements(proc=RecurrentDense, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubRecurrentDenseModel(_BlockModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.RecurrentDense`."""
-
-
-@implements(proc=ConvT, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubConvTModel(_BlockModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.ConvT`."""
-
-
-@implements(proc=Pool, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubPoolModel(_BlockModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.Pool`."""
-
-
-@implements(proc=Unpool, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubUnpoolModel(_BlockModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.Unpool`."""
-
-
-@implements(proc=Average, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubAverageModel(AbstractSubProcessModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.Average`."""
+class _AverageModel(AbstractSubProcessModel):
+    """Expose the group counter of an :class:`~lava_dl.proc.netx_blocks.Average`."""
 
     def __init__(self, proc):
         self.counter = proc.counter
 
 
-@implements(proc=Network, protocol=LoihiProtocol)
-@tag("fixed_pt", "floating_pt")
-class SubNetworkModel(AbstractSubProcessModel):
-    """Model of :class:`lava_dl.proc.netx_blocks.Network`: one attribute per block."""
+class _NetworkModel(AbstractSubProcessModel):
+    """Expose every block of a :class:`~lava_dl.proc.netx_blocks.Network` (one attribute each)."""
 
     def __init__(self, proc):
         for i, layer in enumerate(proc.layers):
             setattr(self, f"layer_{i:04d}", layer)
+
+
+def _sub_model(proc: type, base: type) -> type:
+    """``base`` registered as the ``fixed_pt`` and ``floating_pt`` sub-process model of ``proc``."""
+    model = type(f"Sub{proc.__name__}Model", (base,), {
+        "__module__": __name__, "__doc__": f"Model of :class:`lava_dl.proc.netx_blocks.{proc.__name__}`."})
+    return tag("fixed_pt", "floating_pt")(implements(proc=proc, protocol=LoihiProtocol)(model))
+
+
+SubInputModel = _sub_model(Input, _BlockModel)
+SubDenseModel = _sub_model(Dense, _BlockModel)
+SubRecurrentDenseModel = _sub_model(RecurrentDense, _BlockModel)
+SubConvModel = _sub_model(Conv, _BlockModel)
+SubConvTModel = _sub_model(ConvT, _BlockModel)
+SubPoolModel = _sub_model(Pool, _BlockModel)
+SubUnpoolModel = _sub_model(Unpool, _BlockModel)
+SubAverageModel = _sub_model(Average, _AverageModel)
+SubNetworkModel = _sub_model(Network, _NetworkModel)

@@ -228,57 +228,23 @@ class _FloatTypes:
     _fixed = False
 
 
-@implements(proc=Conv, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "bit_accurate_loihi")
-class PyConvModelFixed(_FixedTypes, _AbstractConvModel):
-    """Bit-accurate Conv (equal to lava-nc's ``PyConvModelFixed``; output wrapped to 24 bits)."""
+def _conv_models(proc: type, base: type) -> tuple[type, type]:
+    """The ``fixed_pt`` (shift by ``weight_exp``, wrap to signed 24 bits) and ``floating_pt`` (no wrap)
+    models of a convolution-like synapse Process, both running ``base``'s scatter plan."""
+    name = proc.__name__
+    fixed = type(f"Py{name}ModelFixed", (_FixedTypes, base), {
+        "__module__": __name__,
+        "__doc__": f"Bit-accurate {name} (shift by ``weight_exp``, wrap to 24 bits, as lava-nc's Conv)."})
+    flt = type(f"Py{name}ModelFloat", (_FloatTypes, base), {
+        "__module__": __name__, "__doc__": f"Floating-point {name} (same sums, no 24-bit wrap)."})
+    register = implements(proc=proc, protocol=LoihiProtocol)
+    fixed = tag("fixed_pt", "bit_accurate_loihi")(requires(CPU)(register(fixed)))
+    flt = tag("floating_pt")(requires(CPU)(register(flt)))
+    return fixed, flt
 
 
-@implements(proc=Conv, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyConvModelFloat(_FloatTypes, _AbstractConvModel):
-    """Floating-point Conv (same convolution, no 24-bit wrap)."""
-
-
-@implements(proc=ConvT, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "bit_accurate_loihi")
-class PyConvTModelFixed(_FixedTypes, _AbstractConvTModel):
-    """Bit-accurate ConvT (shift by ``weight_exp``, wrap to 24 bits, as Conv)."""
-
-
-@implements(proc=ConvT, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyConvTModelFloat(_FloatTypes, _AbstractConvTModel):
-    """Floating-point ConvT (same transposed convolution, no 24-bit wrap)."""
-
-
-@implements(proc=Pool, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "bit_accurate_loihi")
-class PyPoolModelFixed(_FixedTypes, _AbstractPoolModel):
-    """Bit-accurate Pool (equal to lava-nc's Conv fixed_pt with the depthwise kernel)."""
-
-
-@implements(proc=Pool, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyPoolModelFloat(_FloatTypes, _AbstractPoolModel):
-    """Floating-point Pool (no 24-bit wrap)."""
-
-
-@implements(proc=Unpool, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "bit_accurate_loihi")
-class PyUnpoolModelFixed(_FixedTypes, _AbstractUnpoolModel):
-    """Bit-accurate Unpool (shift by ``weight_exp``, wrap to 24 bits, as Conv)."""
-
-
-@implements(proc=Unpool, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyUnpoolModelFloat(_FloatTypes, _AbstractUnpoolModel):
-    """Floating-point Unpool (no 24-bit wrap)."""
+#: Conv's fixed model equals lava-nc's ``PyConvModelFixed``; Pool's equals it with the depthwise kernel.
+PyConvModelFixed, PyConvModelFloat = _conv_models(Conv, _AbstractConvModel)
+PyConvTModelFixed, PyConvTModelFloat = _conv_models(ConvT, _AbstractConvTModel)
+PyPoolModelFixed, PyPoolModelFloat = _conv_models(Pool, _AbstractPoolModel)
+PyUnpoolModelFixed, PyUnpoolModelFloat = _conv_models(Unpool, _AbstractUnpoolModel)

@@ -313,23 +313,12 @@ def delay_dense_fixed(wt, dt, s, binary, weight_exp, a_buff, acc):
     a_buff : int32 array (n_out, max_delay + 1)
         Activation buffer (updated in place, wrapping at 32 bits).
     acc : int64 array (n_out, max_delay + 1)
-        Scratch for the sums of the step (used when ``weight_exp < 0``).
+        Scratch for the sums of the step.
     """
     _advance(a_buff)
     n_out = a_buff.shape[0]
-    if weight_exp >= 0:
-        # a left shift distributes over the (mod 2**32) sum: add each term directly
-        for j in range(s.shape[0]):
-            v = s[j]
-            if v == 0:
-                continue
-            w_row = wt[j]
-            d_row = dt[j]
-            for i in range(n_out):
-                term = np.int64(w_row[i]) if binary else np.int64(w_row[i]) * v
-                k = d_row[i]
-                a_buff[i, k] = np.int64(a_buff[i, k]) + (term << weight_exp)
-        return
+    # sum each (output, delay) slot of the step in 64 bits, then shift once (a left shift of the
+    # sum equals the sum of shifted terms modulo the 32-bit buffer, a right shift needs the sum)
     acc[...] = 0
     for j in range(s.shape[0]):
         v = s[j]

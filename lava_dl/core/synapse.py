@@ -181,6 +181,12 @@ def _check_input_shape(input_shape, where: str) -> tuple[int, int, int]:
     return input_shape
 
 
+def _check_geometry(padding, stride, dilation, where: str) -> tuple[Pair, Pair, Pair]:
+    """``(padding, stride, dilation)`` as ``(x, y)`` pairs (padding >= 0, the others >= 1)."""
+    return (make_pair(padding, where, "padding", 0), make_pair(stride, where, "stride", 1),
+            make_pair(dilation, where, "dilation", 1))
+
+
 def check_conv(weight, input_shape, padding, stride, dilation, groups, where: str = "Conv",
                lo: int = WEIGHT_MIN, hi: int = WEIGHT_MAX):
     """Validate Lava-layout convolution arguments.
@@ -193,9 +199,7 @@ def check_conv(weight, input_shape, padding, stride, dilation, groups, where: st
     """
     weight = as_int_weights(weight, where, 4, lo, hi)
     input_shape = _check_input_shape(input_shape, where)
-    padding = make_pair(padding, where, "padding", 0)
-    stride = make_pair(stride, where, "stride", 1)
-    dilation = make_pair(dilation, where, "dilation", 1)
+    padding, stride, dilation = _check_geometry(padding, stride, dilation, where)
     groups = check_int(groups, where, "groups", 1, 1 << 30)
     c_in, c_out = input_shape[2], weight.shape[0]
     if c_in % groups or c_out % groups:
@@ -697,9 +701,7 @@ def check_conv_transpose(weight, input_shape, padding, stride, dilation, groups,
     """
     weight = as_int_weights(weight, where, 4, lo, hi)
     input_shape = _check_input_shape(input_shape, where)
-    padding = make_pair(padding, where, "padding", 0)
-    stride = make_pair(stride, where, "stride", 1)
-    dilation = make_pair(dilation, where, "dilation", 1)
+    padding, stride, dilation = _check_geometry(padding, stride, dilation, where)
     groups = check_int(groups, where, "groups", 1, 1 << 30)
     c_in = input_shape[2]
     if c_in % groups:
@@ -750,9 +752,8 @@ def check_pool(kernel, kernel_size, input_shape, padding, stride, dilation, tran
         raise ValueError(f"{where}: kernel shape {kernel.shape} differs from kernel_size {kernel_size}")
     kernel_size = kernel.shape
     input_shape = _check_input_shape(input_shape, where)
-    padding = make_pair(padding, where, "padding", 0)
-    stride = make_pair(kernel_size if stride is None else stride, where, "stride", 1)
-    dilation = make_pair(dilation, where, "dilation", 1)
+    padding, stride, dilation = _check_geometry(padding, kernel_size if stride is None else stride, dilation,
+                                                where)
     if transposed:
         output_shape = conv_transpose_output_shape(input_shape, kernel_size, input_shape[2], stride, padding,
                                                    dilation, where)

@@ -175,7 +175,59 @@ class Dense(_Synapse):
         return F.linear(x.transpose(1, 2), weight).transpose(1, 2)
 
 
-class Conv(_Synapse):
+class _Windowed(_Synapse):
+    """A synapse sliding a ``kernel_size`` window: forward (``conv2d``) or transposed."""
+
+    #: Transposed (``conv_transpose2d``; ConvTranspose weight ``(in, out / groups, ...)``).
+    _transposed = False
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+
+    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
+        """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError naming the axis if it is empty
+        (forward: if the padded input is smaller than the dilated kernel)."""
+        size = _transpose_size if self._transposed else _forward_size
+        return size(type(self).__name__, input_size, self.kernel_size, self.stride, self.padding,
+                    self.dilation)
+
+
+class _Convolution(_Windowed):
+    """Convolution-like synapse with its own weights: :class:`Conv`, or :class:`ConvTranspose`."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1, weight_scale: float = 1,
+                 weight_norm: bool = False, pre_hook_fx: PreHook = None) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.in_channels = _positive_int(in_features, "in_features", where)
+        self.out_channels = _positive_int(out_features, "out_features", where)
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1, where)
+        self.stride = _pair(stride, "stride", 1, where)
+        self.padding = _pair(padding, "padding", 0, where)
+        self.dilation = _pair(dilation, "dilation", 1, where)
+        self.groups = _positive_int(groups, "groups", where)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{where}: in_features ({self.in_channels}) and out_features "
+                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
+        channels = ((self.in_channels, self.out_channels // self.groups) if self._transposed
+                    else (self.out_channels, self.in_channels // self.groups))
+        self._init_weight((*channels, *self.kernel_size, 1), weight_scale, weight_norm, pre_hook_fx)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N, C, H, W, T`` -> ``N, out, H', W', T`` (time folded into the batch)."""
+        self._check_input(x, 5, "N, C, H, W, T")
+        n, c, h, w, t = x.shape
+        self.output_size((h, w))
+        weight = self._weight_for(x)[..., 0]
+        op = F.conv_transpose2d if self._transposed else F.conv2d
+        y = op(x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w), weight, stride=self.stride,
+               padding=self.padding, dilation=self.dilation, groups=self.groups)
+        return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)
+
+
+class Conv(_Convolution):
     """2-D convolution synapse applied at every time step (lava-dl ``slayer.synapse.Conv``).
 
     Cross-correlation with torch semantics; geometry in ``(H, W)`` order.
@@ -204,38 +256,6 @@ class Conv(_Synapse):
     in_channels, out_channels, kernel_size, stride, padding, dilation, groups
         As lava-dl; pairs are ``(H, W)``.
     """
-
-    def __init__(self, in_features: int, out_features: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
-                 padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1, weight_scale: float = 1,
-                 weight_norm: bool = False, pre_hook_fx: PreHook = None) -> None:
-        super().__init__()
-        where = "Conv"
-        self.in_channels = _positive_int(in_features, "in_features", where)
-        self.out_channels = _positive_int(out_features, "out_features", where)
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1, where)
-        self.stride = _pair(stride, "stride", 1, where)
-        self.padding = _pair(padding, "padding", 0, where)
-        self.dilation = _pair(dilation, "dilation", 1, where)
-        self.groups = _positive_int(groups, "groups", where)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"{where}: in_features ({self.in_channels}) and out_features "
-                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
-        self._init_weight((self.out_channels, self.in_channels // self.groups, *self.kernel_size, 1),
-                          weight_scale, weight_norm, pre_hook_fx)
-
-    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
-        """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError if the kernel does not fit."""
-        return _forward_size("Conv", input_size, self.kernel_size, self.stride, self.padding, self.dilation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``N, C, H, W, T`` -> ``N, out, H', W', T``."""
-        self._check_input(x, 5, "N, C, H, W, T")
-        n, c, h, w, t = x.shape
-        self.output_size((h, w))
-        weight = self._weight_for(x)[..., 0]
-        y = F.conv2d(x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w), weight, stride=self.stride,
-                     padding=self.padding, dilation=self.dilation, groups=self.groups)
-        return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)
 
 
 def conv_weight_to_lava(weight: np.ndarray) -> np.ndarray:
@@ -284,13 +304,8 @@ def _transpose_size(where: str, input_size: IntOrPair, kernel: tuple[int, int], 
     return out[0], out[1]
 
 
-class _SharedKernel(_Synapse):
+class _SharedKernel(_Windowed):
     """Pool/Unpool: one fixed kernel shared by every channel, applied channel by channel."""
-
-    kernel_size: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
 
     def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
                  dilation: IntOrPair = 1, weight_scale: float = 1, weight_norm: bool = False,
@@ -306,16 +321,15 @@ class _SharedKernel(_Synapse):
                                    requires_grad=False)
         self._init_hooks(weight_norm, pre_hook_fx)
 
-    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
-        raise NotImplementedError
-
-    def _per_channel(self, x: torch.Tensor, op: ty.Callable) -> torch.Tensor:
-        """Apply the single-channel ``op(images, kernel)`` to every ``(n, t, c)`` image; time-major output."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N, C, H, W, T`` -> ``N, C, H', W', T``: the kernel applied to every ``(n, t, c)`` image."""
         self._check_input(x, 5, "N, C, H, W, T", channels=False)
         n, c, h, w, t = x.shape
         self.output_size((h, w))
         weight = self._weight_for(x)[..., 0]
-        y = op(x.permute(0, 4, 1, 2, 3).reshape(n * t * c, 1, h, w), weight)
+        op = F.conv_transpose2d if self._transposed else F.conv2d
+        y = op(x.permute(0, 4, 1, 2, 3).reshape(n * t * c, 1, h, w), weight, stride=self.stride,
+               padding=self.padding, dilation=self.dilation)
         return y.reshape(n, t, c, *y.shape[2:]).permute(0, 2, 3, 4, 1)
 
 
@@ -358,20 +372,9 @@ class Pool(_SharedKernel):
         ``(H, W)`` pairs. Pooling is channel-agnostic: there are no channel attributes.
     """
 
-    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
-        """Output ``(H, W)`` for an input ``(H, W)``.
-
-        Raises ValueError naming the axis if the (padded) input is smaller than the window.
-        """
-        return _forward_size("Pool", input_size, self.kernel_size, self.stride, self.padding, self.dilation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``N, C, H, W, T`` -> ``N, C, H', W', T``."""
-        return self._per_channel(x, lambda v, k: F.conv2d(v, k, stride=self.stride, padding=self.padding,
-                                                          dilation=self.dilation))
 
 
-class ConvTranspose(_Synapse):
+class ConvTranspose(_Convolution):
     """2-D transposed convolution synapse at every time step (lava-dl ``slayer.synapse.ConvTranspose``).
 
     torch's ``conv_transpose2d`` semantics without output padding; geometry in
@@ -402,38 +405,7 @@ class ConvTranspose(_Synapse):
         As lava-dl; pairs are ``(H, W)``.
     """
 
-    def __init__(self, in_features: int, out_features: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
-                 padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1, weight_scale: float = 1,
-                 weight_norm: bool = False, pre_hook_fx: PreHook = None) -> None:
-        super().__init__()
-        where = "ConvTranspose"
-        self.in_channels = _positive_int(in_features, "in_features", where)
-        self.out_channels = _positive_int(out_features, "out_features", where)
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1, where)
-        self.stride = _pair(stride, "stride", 1, where)
-        self.padding = _pair(padding, "padding", 0, where)
-        self.dilation = _pair(dilation, "dilation", 1, where)
-        self.groups = _positive_int(groups, "groups", where)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"{where}: in_features ({self.in_channels}) and out_features "
-                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
-        self._init_weight((self.in_channels, self.out_channels // self.groups, *self.kernel_size, 1),
-                          weight_scale, weight_norm, pre_hook_fx)
-
-    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
-        """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError naming the axis if it is empty."""
-        return _transpose_size("ConvTranspose", input_size, self.kernel_size, self.stride, self.padding,
-                               self.dilation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``N, C, H, W, T`` -> ``N, out, H', W', T``."""
-        self._check_input(x, 5, "N, C, H, W, T")
-        n, c, h, w, t = x.shape
-        self.output_size((h, w))
-        weight = self._weight_for(x)[..., 0]
-        y = F.conv_transpose2d(x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w), weight, stride=self.stride,
-                               padding=self.padding, groups=self.groups, dilation=self.dilation)
-        return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)
+    _transposed = True
 
 
 class Unpool(_SharedKernel):
@@ -468,16 +440,7 @@ class Unpool(_SharedKernel):
         ``(H, W)`` pairs (no channel attributes).
     """
 
-    def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
-        """Output ``(H, W)`` for an input ``(H, W)``; raises ValueError naming the axis if it is empty."""
-        return _transpose_size("Unpool", input_size, self.kernel_size, self.stride, self.padding,
-                               self.dilation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``N, C, H, W, T`` -> ``N, C, H', W', T``."""
-        return self._per_channel(x, lambda v, k: F.conv_transpose2d(v, k, stride=self.stride,
-                                                                    padding=self.padding,
-                                                                    dilation=self.dilation))
+    _transposed = True
 
 
 def conv_transpose_weight_to_lava(weight: np.ndarray) -> np.ndarray:
