@@ -13,6 +13,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.proc.netx_blocks import (
     Average,
+    Concat,
     Conv,
     ConvT,
     Dense,
@@ -45,6 +46,17 @@ class _AverageModel(AbstractSubProcessModel):
         self.counter = proc.counter
 
 
+class _ConcatModel(AbstractSubProcessModel):
+    """Expose the joining process and the alignment delay lines of a
+    :class:`~lava_dl.proc.netx_blocks.Concat`."""
+
+    def __init__(self, proc):
+        self.join = proc.join
+        for i, aligner in enumerate(proc.aligners):
+            if aligner is not None:
+                setattr(self, f"aligner_{i}", aligner)
+
+
 class _NetworkModel(AbstractSubProcessModel):
     """Expose every block of a :class:`~lava_dl.proc.netx_blocks.Network` (one attribute each)."""
 
@@ -68,4 +80,5 @@ SubConvTModel = _sub_model(ConvT, _BlockModel)
 SubPoolModel = _sub_model(Pool, _BlockModel)
 SubUnpoolModel = _sub_model(Unpool, _BlockModel)
 SubAverageModel = _sub_model(Average, _AverageModel)
+SubConcatModel = _sub_model(Concat, _ConcatModel)
 SubNetworkModel = _sub_model(Network, _NetworkModel)

@@ -326,3 +326,30 @@ def test_pool_and_average_records_checked(tmp_path):
 
     with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'shape': 3 neurons .* 2 equal groups"):
         hdf5.Network(net_config=_write(tmp_path / "u.net", uneven))
+
+
+def test_concat_records_checked(tmp_path):
+    def build(layers, shape=(6,)):
+        def write(layer):
+            _dense_ok(layer)
+            _dense_ok(layer, "1", weight=np.ones((3, 3)) * 2)
+            record.write_concat(layer.create_group("2"), shape, layers)
+        return write
+
+    net = hdf5.Network(net_config=_write(tmp_path / "ok.net", build([0, 1])))
+    assert type(net.layers[-1]).__name__ == "Concat" and net.layers[-1].shape == (6,)
+    # lava-dl's form: the previous layer plus the listed ones
+    assert hdf5.Network(net_config=_write(tmp_path / "p.net", build([0]))).layers[-1].shape == (6,)
+    with pytest.raises(Hdf5FormatError, match=r"layer 2, field 'layers': layer 5 is a later or the same"):
+        hdf5.Network(net_config=_write(tmp_path / "l.net", build([0, 5])))
+    with pytest.raises(Hdf5FormatError, match=r"layer 2, field 'shape': record shape \[7\]"):
+        hdf5.Network(net_config=_write(tmp_path / "s.net", build([0, 1], shape=(7,))))
+
+    def mixed(layer):
+        _dense_ok(layer)
+        _dense_ok(layer, "1", weight=np.ones((3, 3)) * 2, neuron=dict(CUBA_DENSE, gradedSpike=True))
+        record.write_concat(layer.create_group("2"), (6,), [0, 1])
+
+    with pytest.raises(Hdf5FormatError, match=r"layer 2, field 'layers': the joined layers \[0, 1\] send "
+                                              r"messages of different widths"):
+        hdf5.Network(net_config=_write(tmp_path / "m.net", mixed))

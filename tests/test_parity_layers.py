@@ -252,3 +252,124 @@ def test_acceptance_network(tmp_path):
     assert y.sum() > 0, "degenerate network: no output spikes"
     assert np.array_equal(out[:, ACCEPTANCE_OFFSET:], y)
     assert not out[:, :ACCEPTANCE_OFFSET].any()
+
+
+class _Skip(torch.nn.Module):
+    """``a = first(x); b = second(a); out = last(concat(a, b))`` (channel axis), exported with a
+    ``concat`` record joining layers 0 and 1."""
+
+    def __init__(self, first, second, last, flatten=None):
+        super().__init__()
+        self.first, self.second, self.last, self.flatten = first, second, last, flatten
+
+    def forward(self, x):
+        a = self.first(x)
+        joined = torch.cat([a, self.second(a)], dim=1)
+        return self.last(joined if self.flatten is None else self.flatten(joined))
+
+    def export(self, path, joined_shape):
+        from lava_dl.core import records
+
+        with h5py.File(path, "w") as f:
+            layer = f.create_group("layer")
+            self.first.export_hdf5(layer.create_group("0"))
+            self.second.export_hdf5(layer.create_group("1"))
+            records.write_concat(layer.create_group("2"), joined_shape, [0, 1])
+            index = 3
+            if self.flatten is not None:
+                records.write_flatten(layer.create_group("3"), (int(np.prod(joined_shape)), 1, 1))
+                index = 4
+            self.last.export_hdf5(layer.create_group(str(index)))
+
+
+def _stream_through_lava(path, stream, out_steps, **network_kwargs):
+    lava_net = netx.hdf5.Network(net_config=str(path), **network_kwargs)
+    source = Source(data=stream)
+    sink = Sink(shape=lava_net.out.shape, buffer=out_steps)
+    source.s_out.connect(lava_net.inp)
+    lava_net.out.connect(sink.a_in)
+    (out,) = run_and_read(lava_net, out_steps, [sink.data])
+    assert any(type(layer).__name__ == "Concat" for layer in lava_net.layers)
+    return out
+
+
+@pytest.mark.parametrize("family, kind", [("cuba", "dense"), ("alif", "conv"), ("rf_iz", "dense"),
+                                          ("adrf", "conv")])
+def test_skip_connection_parity(family, kind, tmp_path):
+    """A concat record joining a layer with the layer behind it; samples back to back."""
+    rng = np.random.default_rng(1300 + FAMILIES.index(family))
+    torch.manual_seed(2)
+    blocks = getattr(slayer.block, family)
+
+    def params():
+        return _neuron_params(family, rng, False)
+
+    if kind == "dense":
+        first, second = blocks.Dense(params(), 16, 8), blocks.Dense(params(), 8, 6)
+        net = _Skip(first, second, blocks.Dense(params(), 14, 5))
+        in_shape, joined = (16,), (14,)
+    else:
+        first = blocks.Conv(params(), 2, 3, 3, padding=1, input_shape=(6, 6))
+        second = blocks.Conv(params(), 3, 2, 3, padding=1, input_shape=(6, 6), delay=True)
+        net = _Skip(first, second, blocks.Dense(params(), 5 * 36, 5), flatten=blocks.Flatten())
+        in_shape, joined = (2, 6, 6), (5, 6, 6)
+    _randomise(net.children(), rng, with_norm=False)
+    _randomise_delays([second], rng)
+    net.eval()
+    samples = 3
+    x = torch.from_numpy((rng.random((samples, *in_shape, STEPS)) < 0.4).astype(np.float32))
+    with torch.no_grad():
+        for _ in range(8):  # stronger weights until spikes reach the output
+            y = net(x)
+            if y.sum() > 0:
+                break
+            for block in (first, second, net.last):
+                for synapse in _synapses_of(block):
+                    synapse.weight.mul_(1.5)
+    path = tmp_path / "net.net"
+    net.export(path, joined)
+    stream = np.concatenate([_lava_layout(x[i:i + 1]) for i in range(samples)], axis=-1)
+    out = _stream_through_lava(path, stream, samples * STEPS, reset_interval=STEPS,
+                               input_shape=stream.shape[:-1] if kind == "conv" else None)
+    out = out.reshape(-1, samples, STEPS).transpose(1, 0, 2)
+    assert y.sum() > 0
+    assert np.array_equal(out, y.numpy())
+
+
+def _synapses_of(block):
+    synapse = block.synapse
+    return [synapse.real, synapse.imag] if getattr(synapse, "complex", False) else [synapse]
+
+
+def test_sigma_delta_skip_connection_aligns_paths(tmp_path):
+    """Sigma-delta blocks do not shift: the earlier path of a concat is delayed one step to meet the later."""
+    import torch.nn.functional as F
+
+    from lava_dl.slayer.block import sigma_delta as sd
+
+    rng = np.random.default_rng(77)
+    torch.manual_seed(7)
+
+    def params():
+        return dict(threshold=int(rng.integers(1, 16)) / 64, activation=F.relu)
+
+    net = _Skip(sd.Dense(params(), 12, 8), sd.Dense(params(), 8, 6), sd.Output(params(), 14, 4))
+    with torch.no_grad():
+        for block in (net.first, net.second, net.last):
+            block.synapse.weight.mul_(3)
+    samples, steps = 3, 16
+    unit = 1 << 12  # graded network input, x * 2^(6 + spike_exp) with spike_exp 6
+    active = rng.random((samples, 12, steps)) < 0.5
+    x = torch.from_numpy(rng.integers(-unit // 2, unit, (samples, 12, steps)) * active / unit)
+    with torch.no_grad():
+        y = net(x)
+    path = tmp_path / "net.net"
+    net.export(path, (14,))
+    stream = np.concatenate([(x[i] * unit).numpy().astype(np.int64) for i in range(samples)], axis=-1)
+    # three synapses to the output (first, second after the aligned concat, last): sink column t + 3
+    out = _stream_through_lava(path, np.concatenate([stream, np.zeros((12, 3), np.int64)], axis=-1),
+                               samples * steps + 3, reset_interval=steps, input_message_bits=16)
+    expected = y.numpy() * 2.0 ** 18  # Sigma sends σ in units 2^(12 + spike_exp)
+    lava = out[:, 3:].reshape(4, samples, steps).transpose(1, 0, 2)
+    assert np.abs(expected).sum() > 0
+    assert np.array_equal(lava, expected)

@@ -3,7 +3,8 @@
 :class:`Network` (defined in :mod:`lava_dl.proc.netx_blocks` so Lava finds its
 model) calls :func:`build_layers`, which reads the records ``layer/0 … n-1``
 in order and creates one block per ``input`` (with neuron), ``dense``,
-``dense_rec``, ``conv``, ``convT``, ``pool``, ``unpool`` and ``average`` record;
+``dense_rec``, ``conv``, ``convT``, ``pool``, ``unpool``, ``average`` and ``concat`` record
+(skip connections: the previous layer plus the ``layers`` listed, joined channel-wise);
 ``flatten`` makes the next dense block read the previous ``(x, y, c)`` output in
 torch's ``(C, H, W)`` flattening order.
 
@@ -69,6 +70,7 @@ from lava_dl.netx.utils import (
 )
 from lava_dl.proc.netx_blocks import (
     Average,
+    Concat,
     Conv,
     ConvT,
     Dense,
@@ -87,7 +89,7 @@ __all__ = ["Network", "Hdf5FormatError", "build_layers", "neuron_params", "read_
 INTEGRATOR_NEURON: dict = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
 
 #: Layer types that exist in the format but are not supported yet.
-NOT_IMPLEMENTED_TYPES = ("concat", "dense_comp")
+NOT_IMPLEMENTED_TYPES = ("dense_comp",)
 
 
 class _Record:
@@ -389,12 +391,14 @@ DELAY_MODES = ("axonal", "lava-dl")
 class _Builder:
     """Reads the records one by one and creates and connects their blocks.
 
-    Timing bookkeeping for per-sample resets: ``lag`` is how many steps after the sample's
-    first step (``reset_offset + 1``) the next block computes the sample's first index in
-    slayer. A block adds one for its synapse; a block whose family delays its output by one
-    step in slayer (``delay_shift``, the spiking families) takes one off again for the block
-    after it. Axonal delays do not change it: slayer keeps the sample length and drops what
-    is delayed beyond it, and the delay lines are cleared at each sample's reset.
+    Timing bookkeeping: a layer's ``emit`` is how many steps after the sample's first step
+    (``reset_offset + 1``) its slayer output index 0 leaves it in Lava. A block computes the
+    sample's index 0 at ``lag = emit_in + 1`` (its synapse adds a step; an input block has
+    ``lag = 0``), and emits at ``lag - 1`` when its family delays its output by one step in
+    slayer (``delay_shift``: the spiking families), else at ``lag``. Average passes its
+    input's ``emit`` on; a concat delays its earlier inputs to its latest one. Axonal delays
+    do not change it: slayer keeps the sample length and drops what is delayed beyond it,
+    and the delay lines are cleared at each sample's reset.
     """
 
     def __init__(self, path: str, options: dict, input_message_bits: int, input_shape, skip_layers: int,
@@ -411,8 +415,8 @@ class _Builder:
         self.message_exp = 0  # log2 of the real value of one unit of the incoming messages
         self.flatten_next = False
         self.cur_shape = tuple(int(s) for s in input_shape) if input_shape else None
-        self.lag = 0
-        self.prev_shift = False
+        self.emit = 0
+        self.emits: dict[int, int] = {}  # record index -> emit of its layer
         self.terminal: int | None = None  # record index of a layer nothing may follow (average)
 
     # ---- per record ------------------------------------------------------------------------
@@ -429,16 +433,16 @@ class _Builder:
             self._input(rec)
         elif layer_type == "average":
             self._average(rec)
+        elif layer_type == "concat":
+            self._concat(rec)
         elif layer_type in _WEIGHTED:
             self._weighted(rec, layer_type)
         else:
             raise rec.error("type", f"unknown layer type {layer_type!r}; expected one of "
-                                    f"{sorted(('input', 'flatten', 'average', *_WEIGHTED))}")
+                                    f"{sorted(('input', 'flatten', 'average', 'concat', *_WEIGHTED))}")
 
     def _next_lag(self, has_synapse: bool) -> int:
-        if not self.layers:
-            return int(has_synapse)
-        return self.lag + int(has_synapse) - int(self.prev_shift)
+        return self.emit + int(has_synapse) if self.layers else int(has_synapse)
 
     def _place(self, layer_type: str, has_synapse: bool) -> dict:
         """Reset phase arguments of the next block (see :func:`_reset_phase`)."""
@@ -459,13 +463,50 @@ class _Builder:
                 prev.out.connect(block.inp)
         if len(block.inp.shape) == 1:
             self.flatten_next = False
-        self.lag = lag
-        self.prev_shift = delay_shift
+        self._append(block, rec, row, lag - int(delay_shift))
+
+    def _append(self, block, rec: _Record, row: str, emit: int) -> None:
+        self.emit = emit
+        self.emits[rec.index] = emit
         self.message_bits = block.output_message_bits
         self.message_exp = block.output_message_exp
         self.layers.append(block)
         self.by_record[rec.index] = block
         self.rows.append(row)
+
+    def _concat(self, rec: _Record) -> None:
+        """Join the previous layer and the layers of ``layers`` (in the listed order) channel-wise."""
+        if not self.layers:
+            raise rec.error("type", "a 'concat' layer needs layers in front of it")
+        ids = [int(v) for v in rec.ints("layers").reshape(-1)]
+        prev_id = max(self.by_record)
+        if prev_id not in ids:  # lava-dl's format: the previous layer plus the listed ones
+            ids = [prev_id, *ids]
+        for i in ids:
+            if i not in self.by_record:
+                where = "a later or the same layer" if i >= rec.index else "not a built layer"
+                raise rec.error("layers", f"layer {i} is {where} (built: {sorted(self.by_record)})")
+        blocks = [self.by_record[i] for i in ids]
+        shapes = [tuple(b.shape) for b in blocks]
+        bits = {(b.output_message_bits, b.output_message_exp) for b in blocks}
+        if len(bits) != 1:
+            raise rec.error("layers", f"the joined layers {ids} send messages of different widths/exponents "
+                                      f"{sorted(bits)}")
+        if len({s[:-1] for s in shapes}) != 1 or len({len(s) for s in shapes}) != 1:
+            raise rec.error("layers", f"the joined layers {ids} have shapes {shapes} (x, y, c) that differ "
+                                      f"other than in channels")
+        joined = (*shapes[0][:-1], sum(s[-1] for s in shapes))
+        shape = rec.shape()
+        if tuple(shape[::-1]) != joined and not (len(joined) == 1 and int(np.prod(shape)) == joined[0]):
+            raise rec.error("shape", f"record shape {list(shape)} (torch order) differs from the joined "
+                                     f"shape {list(joined[::-1])}")
+        emits = [self.emits[i] for i in ids]
+        align = [max(emits) - e for e in emits]
+        block = Concat(sources=[b.out for b in blocks], shapes=shapes, align=align,
+                       output_message_bits=blocks[0].output_message_bits,
+                       output_message_exp=blocks[0].output_message_exp)
+        dims = joined if len(joined) == 3 else (1, 1, joined[0])
+        self._append(block, rec, table_row("Concat", *dims), max(emits))
 
     def _input(self, rec: _Record) -> None:
         shape_xyc = rec.shape()[::-1]

@@ -9,7 +9,9 @@ A block is a neuron population with (optionally) the synapse that feeds it:
   neurons' own spikes back to their input;
 * :class:`Conv`, :class:`ConvT`, :class:`Pool`, :class:`Unpool`: the 2-D
   convolution-like synapses of :mod:`lava_dl.proc.conv` -> neuron;
-* :class:`Average`: group spike counts (no neuron, no synapse, no latency).
+* :class:`Average`: group spike counts (no neuron, no synapse, no latency);
+* :class:`Concat`: joins several earlier layers' outputs channel-wise (skip
+  connections), with delay lines that align the earlier ones to the latest.
 
 A weighted block with ``axon_delays`` ends in an :class:`lava_dl.proc.delay.AxonDelay`
 (child ``axon``) between its neurons and ``out``: the axonal delay of the block's
@@ -41,6 +43,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
 __all__ = ["AbstractBlock", "Input", "Dense", "RecurrentDense", "Conv", "ConvT", "Pool", "Unpool", "Average",
+           "Concat",
            "Network", "dense_synapse_class", "conv_synapse_class", "sparse_synapse_class"]
 
 
@@ -470,6 +473,58 @@ def _pair(value) -> tuple[int, int]:
     if arr.size == 1:
         return int(arr[0]), int(arr[0])
     return int(arr[0]), int(arr[1])
+
+
+class Concat(_MessageWidths, AbstractProcess):
+    """Join the outputs of earlier layers along their last axis (hdf5 ``concat``): skip connections.
+
+    No synapse and no latency. Inputs whose slayer output leaves Lava earlier than the
+    latest one's pass through a delay line of the difference (``align``) first, so that the
+    joined message at each step holds the same slayer time index of every input.
+
+    Parameters
+    ----------
+    sources : sequence of OutPort
+        The joined layers' ``out`` ports, in order.
+    shapes : sequence of tuple of int
+        Their shapes (``(x, y, c)`` or ``(n,)``), equal but for the last axis.
+    align : sequence of int
+        Steps to delay each source by (0: none).
+    output_message_bits, output_message_exp : int
+        Width and exponent of the (common) messages.
+
+    Attributes
+    ----------
+    join : lava_dl.proc.concat.Concat
+        The joining process; ``aligners`` the delay lines (None where no delay is needed).
+    shape : tuple of int
+        Joined shape of ``out``.
+    """
+
+    def __init__(self, *, sources: ty.Sequence, shapes: ty.Sequence[ty.Sequence[int]],
+                 align: ty.Sequence[int], output_message_bits: int = 0, output_message_exp: int = 0,
+                 name: str | None = None) -> None:
+        super().__init__(shapes=[tuple(s) for s in shapes], align=list(align), name=name)
+        from lava_dl.proc.concat import Concat as Join
+
+        self.join = Join(shapes=shapes, axis=-1)
+        self.shape = self.join.shape
+        self.input_message_bits = self.output_message_bits = int(output_message_bits)
+        self.input_message_exp = 0
+        self.output_message_exp = int(output_message_exp)
+        self.aligners = []
+        for source, shape, steps, port in zip(sources, shapes, align, self.join.inputs):
+            aligner = None
+            if steps:  # no reset: a pure time shift of a stream that already restarts per sample
+                aligner = axon_delay_class()(shape=tuple(shape), delays=int(steps), max_delay=int(steps),
+                                             num_message_bits=self.output_message_bits)
+                source.connect(aligner.s_in)
+                aligner.s_out.connect(port)
+            else:
+                source.connect(port)
+            self.aligners.append(aligner)
+        self.out = OutPort(shape=self.shape)
+        self.join.out.connect(self.out)
 
 
 # --------------------------------------------------------------------------
