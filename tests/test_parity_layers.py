@@ -373,3 +373,65 @@ def test_sigma_delta_skip_connection_aligns_paths(tmp_path):
     lava = out[:, 3:].reshape(4, samples, steps).transpose(1, 0, 2)
     assert np.abs(expected).sum() > 0
     assert np.array_equal(lava, expected)
+
+
+@pytest.mark.parametrize("kind", ["pool", "convT", "unpool", "delay_conv", "delay_dense"])
+def test_sigma_delta_layer_parity(kind, tmp_path):
+    """Sigma-delta networks with Pool, ConvT, Unpool and axonal delays: Lava's Sigma output == slayer's."""
+    import torch.nn.functional as F
+
+    from lava_dl.slayer.block import sigma_delta as sd
+
+    rng = np.random.default_rng(1700 + ("pool", "convT", "unpool", "delay_conv", "delay_dense").index(kind))
+    torch.manual_seed(5)
+
+    def params():
+        return dict(threshold=int(rng.integers(1, 12)) / 64, activation=F.relu)
+
+    if kind == "delay_dense":
+        layers = [sd.Dense(params(), 12, 10, delay=True), sd.Dense(params(), 10, 8, delay=True),
+                  sd.Output(params(), 8, 4)]
+        in_shape = (12,)
+    else:
+        conv = sd.Conv(params(), 2, 3, 3, input_shape=(8, 8), delay=kind == "delay_conv")
+        if kind == "pool":
+            middle = sd.Pool(params(), 2, in_channels=3, input_shape=(6, 6))
+        elif kind == "convT":
+            middle = sd.ConvT(params(), 3, 2, 2, stride=2, input_shape=(6, 6))
+        elif kind == "unpool":
+            middle = sd.Unpool(params(), 2, in_channels=3, input_shape=(6, 6))
+        else:
+            middle = sd.Conv(params(), 3, 2, 3, padding=1, input_shape=(6, 6), delay=True)
+        c, h, w = middle.neuron.shape
+        layers = [conv, middle, sd.Flatten(), sd.Output(params(), c * h * w, 4)]
+        in_shape = (2, 8, 8)
+    net = torch.nn.Sequential(*layers)
+    _randomise_delays(net, rng)
+    with torch.no_grad():
+        for block in net:
+            if hasattr(block, "synapse") and block.synapse.weight.requires_grad:
+                block.synapse.weight.mul_(3)
+    synapses = 3
+    steps = STEPS
+    unit = 1 << 12  # graded network input, x * 2^(6 + spike_exp) with spike_exp 6
+    active = rng.random((1, *in_shape, steps)) < 0.4
+    x = torch.from_numpy(rng.integers(-unit // 4, unit // 2, (1, *in_shape, steps)) * active / unit)
+    with torch.no_grad():
+        y = net(x)[0].numpy()
+    path = tmp_path / "net.net"
+    with h5py.File(path, "w") as f:
+        layer = f.create_group("layer")
+        for i, block in enumerate(net):
+            block.export_hdf5(layer.create_group(str(i)))
+    data = _lava_layout((x * unit).to(torch.int64))
+    data = np.concatenate([data, np.zeros((*data.shape[:-1], synapses), np.int64)], axis=-1)
+    lava_net = netx.hdf5.Network(net_config=str(path), input_message_bits=16,
+                                 input_shape=data.shape[:-1] if len(in_shape) == 3 else None)
+    source = Source(data=data)
+    sink = Sink(shape=lava_net.out.shape, buffer=steps + synapses)
+    source.s_out.connect(lava_net.inp)
+    lava_net.out.connect(sink.a_in)
+    (out,) = run_and_read(lava_net, steps + synapses, [sink.data])
+    expected = y * 2.0 ** 18  # Sigma sends σ in units 2^(12 + spike_exp); sink column t + 3
+    assert np.abs(expected).sum() > 0
+    assert np.array_equal(out[:, synapses:], expected)
