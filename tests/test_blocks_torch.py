@@ -1,0 +1,90 @@
+"""slayer blocks beyond dense/conv: shapes, state handling and records (no Lava)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lava_dl import slayer
+from lava_dl.slayer.block import base
+
+CUBA = dict(threshold=0.5, current_decay=0.25, voltage_decay=0.03)
+
+
+@pytest.mark.parametrize("family", ["cuba", "alif", "rf", "rf_iz", "adrf", "adrf_iz"])
+def test_every_family_has_every_block(family):
+    module = getattr(slayer.block, family)
+    for name in base.BLOCK_NAMES:
+        cls = getattr(module, name)
+        assert issubclass(cls, getattr(base, name)) and cls.__module__ == module.__name__
+
+
+def test_pool_output_shape_is_floor_mode():
+    """lava-dl issue 293: a 6x7 input pooled 2x2 with stride 2 gives 3x3 (lava-dl gave 3x4)."""
+    pool = slayer.block.cuba.Pool(CUBA, kernel_size=(2, 2), stride=2, padding=0)
+    assert pool(torch.rand(1, 8, 6, 7, 5)).shape == (1, 8, 3, 3, 5)
+    odd = slayer.block.cuba.Pool(CUBA, kernel_size=3, stride=2)  # lava-dl issue 101: odd stride
+    assert odd(torch.rand(2, 4, 16, 16, 4)).shape == (2, 4, 7, 7, 4)
+    with pytest.raises(ValueError, match="H=2"):
+        slayer.block.cuba.Pool(CUBA, 3)(torch.rand(1, 1, 2, 5, 3))
+
+
+@pytest.mark.parametrize("kind", ["Recurrent", "KWTA"])
+def test_recurrent_state_does_not_leak_between_calls(kind):
+    torch.manual_seed(0)
+    cls = getattr(slayer.block.cuba, kind)
+    block = cls(CUBA, 6, 5, num_winners=2) if kind == "KWTA" else cls(CUBA, 6, 5)
+    with torch.no_grad():
+        block.synapse.weight.mul_(6)
+    x = (torch.rand(3, 6, 12) < 0.5).float()
+    with torch.no_grad():
+        first, second = block(x), block(x)
+        assert first.sum() > 0 and torch.equal(first, second)
+        # with persistent state the second call continues from the first
+        block.neuron.persistent_state = True
+        one = block(torch.cat([x, x], dim=-1))
+        block._spike_state = block._last_output = None
+        block.neuron._states.clear()
+        split = torch.cat([block(x), block(x)], dim=-1)
+    assert torch.equal(one, split)
+
+
+def test_kwta_recurrent_matrix_and_bias():
+    block = slayer.block.cuba.KWTA(dict(CUBA, threshold=4.0), 8, 10, num_winners=3, self_excitation=0.25)
+    weight = block.recurrent_weight()
+    assert torch.equal(weight * 64, torch.where(torch.eye(10) > 0, torch.tensor(16.0), torch.tensor(-64.0)))
+    # lava-dl's offset threshold (N - 2K) / N / scale = 4 * 4 / 10 / 64 = 1.6 / 64: 8-bit quantized
+    # to even integers over 64, i.e. 2 / 64
+    assert float(block.recurrent_bias()) * 64 == 2.0
+    big = slayer.block.cuba.KWTA(dict(CUBA, threshold=100.0), 8, 10, num_winners=1)
+    assert float(big.recurrent_bias()) * 64 == 80.0  # 100 * 8 / 10 / 64 = 80 / 64
+
+
+def test_average_and_time_decimation(tmp_path):
+    x = torch.arange(2 * 6 * 4, dtype=torch.float32).reshape(2, 6, 4)
+    avg = slayer.block.cuba.Average(3)
+    assert torch.equal(avg(x), x.reshape(2, 3, 2, 4).mean(dim=2))
+    with pytest.raises(ValueError, match="do not split into 4 equal groups"):
+        slayer.block.cuba.Average(4)(x)
+    dec = slayer.block.cuba.TimeDecimation(4)
+    y = dec(torch.ones(1, 2, 6))
+    assert torch.equal(y, torch.tensor([[[1.0, 0.5], [1.0, 0.5]]]))  # padded with zeros to 8 steps
+    with pytest.raises(ValueError, match="power of 2"):
+        slayer.block.cuba.TimeDecimation(3)
+    with h5py.File(tmp_path / "n.net", "w") as f:
+        avg.export_hdf5(f.create_group("a"))
+        assert f["a/type"][0] == b"average" and f["a/shape"][()].tolist() == [3, 1, 1]
+        with pytest.raises(NotImplementedError, match="time base"):
+            dec.export_hdf5(f.create_group("d"))
+
+
+def test_exported_delay_is_the_floor_of_the_clamped_delay(tmp_path):
+    block = slayer.block.cuba.Dense(CUBA, 4, 3, delay=True)
+    with torch.no_grad():
+        block.delay.delay.copy_(torch.tensor([0.9, 5.5, 80.0]))
+    with h5py.File(tmp_path / "n.net", "w") as f:
+        block.export_hdf5(f.create_group("0"))
+        assert f["0/delay"].dtype == np.float32 and f["0/delay"][()].tolist() == [0.0, 5.0, 62.0]
+        assert f.attrs["producer"] == "lava_dl"
