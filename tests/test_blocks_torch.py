@@ -88,3 +88,11 @@ def test_exported_delay_is_the_floor_of_the_clamped_delay(tmp_path):
         block.export_hdf5(f.create_group("0"))
         assert f["0/delay"].dtype == np.float32 and f["0/delay"][()].tolist() == [0.0, 5.0, 62.0]
         assert f.attrs["producer"] == "lava_dl"
+
+
+def test_count_log_returns_the_event_rate():
+    block = slayer.block.cuba.Dense(CUBA, 4, 3, count_log=True)
+    with torch.no_grad():
+        block.synapse.weight.fill_(1.0)
+    out, rate = block(torch.ones(2, 4, 5))
+    assert isinstance(rate, float) and rate == float((out != 0).float().mean()) and rate > 0

@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 __all__ = [
+    "Hdf5FormatError",
     "PRODUCER",
     "write_type",
     "write_neuron",
@@ -48,6 +49,14 @@ __all__ = [
     "write_flatten",
     "write_concat",
 ]
+
+class Hdf5FormatError(ValueError):
+    """An hdf5 network file does not describe a valid network.
+
+    The message names the layer index and the offending field. Raised by both readers,
+    :mod:`lava_dl.netx` (Lava) and :mod:`lava_dl.slayer.auto` (training).
+    """
+
 
 #: Root attribute that marks a file written by lava_dl (lava-dl 0.6 writes no attributes). netx
 #: reads it to apply this package's exact semantics (e.g. where axonal delays act) instead of

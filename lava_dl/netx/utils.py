@@ -9,6 +9,7 @@ import typing as ty
 
 import numpy as np
 
+from lava_dl.core.records import Hdf5FormatError
 from lava_dl.core.spec import NeuronSpec
 
 __all__ = [
@@ -19,13 +20,6 @@ __all__ = [
     "table_header",
     "table_row",
 ]
-
-
-class Hdf5FormatError(ValueError):
-    """An hdf5 network file does not describe a valid network.
-
-    The message names the layer index and the offending field.
-    """
 
 
 def decode_str(value: ty.Any) -> str:

@@ -7,7 +7,7 @@ This package never imports the Lava runtime.
 
 import importlib
 
-_SUBMODULES = ("neuron", "synapse", "complex_synapse", "block", "quantize", "utils", "axon")
+_SUBMODULES = ("neuron", "synapse", "complex_synapse", "block", "quantize", "utils", "axon", "auto")
 
 
 def __getattr__(name):

@@ -116,7 +116,7 @@ class _Block(nn.Module):
         if self.delay is not None:
             x = self.delay(x)
         if self.count_log:
-            return x, torch.mean(x.detach() != 0).item() if x.numel() else 0.0
+            return x, (x.detach() != 0).float().mean().item() if x.numel() else 0.0
         return x
 
     def _make_delay(self, delay: bool, channels: int | None) -> None:

@@ -18,7 +18,9 @@ from torch import nn
 
 from lava_dl.core import resonator as _res
 from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.core.spec import NeuronSpec
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
+from lava_dl.slayer.neuron.base import device_arguments
 from lava_dl.slayer.neuron.dynamics import BlockLayout, input_dtype, message_dtype
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit state.
@@ -404,3 +406,43 @@ class AdaptiveResonatorNeuron(ResonatorNeuron):
         """
         spikes, real, imag, threshold, refractory = self._run(x)
         return real, imag, threshold, refractory, spikes
+
+
+def rotation_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
+                       p_scale: int = 1 << 12) -> dict:
+    """Resonator neuron arguments from hdf5 ``neuron`` fields (the families' ``neuron_params``).
+
+    :func:`lava_dl.slayer.neuron.base.device_arguments`, with the integer rotation
+    ``(sinDecay, cosDecay)`` turned into the constructor's ``period = 2 pi / atan2(sin, cos)``
+    (``inf`` for ``sin = 0``) and ``decay = 1 - sqrt(sin^2 + cos^2) / p_scale``: floats, or
+    float64 arrays for per-channel rotations (with ``shared_param=False``).
+
+    Parameters
+    ----------
+    spec : NeuronSpec
+        The resonator family.
+    device_params : mapping
+        hdf5 neuron fields.
+    scale, p_scale : int
+        Weight and decay scales.
+
+    Returns
+    -------
+    dict
+        Constructor arguments.
+    """
+    args = device_arguments(spec, device_params, scale, p_scale)
+    sin_d = np.asarray(args.pop("sin_decay"), dtype=np.float64)
+    cos_d = np.asarray(args.pop("cos_decay"), dtype=np.float64)
+    if sin_d.shape != cos_d.shape and sin_d.size > 1 and cos_d.size > 1:
+        raise ValueError(f"fields 'neuron/sinDecay' and 'neuron/cosDecay' hold {sin_d.size} and {cos_d.size} "
+                         "values")
+    sin_d, cos_d = np.broadcast_arrays(sin_d, cos_d)
+    with np.errstate(divide="ignore"):
+        period = 2 * math.pi / np.arctan2(sin_d, cos_d)
+    decay = 1 - np.sqrt(sin_d**2 + cos_d**2) / p_scale
+    if sin_d.size > 1:
+        args["period"], args["decay"] = period.reshape(-1), decay.reshape(-1)
+    else:
+        args["period"], args["decay"] = float(period.reshape(-1)[0]), float(decay.reshape(-1)[0])
+    return args

@@ -12,6 +12,133 @@ from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP
 from lava_dl.core.spec import NeuronSpec
 from lava_dl.slayer.utils import delay_shift
 
+#: The neuron constructor argument of each spec parameter that hdf5 stores, and how the stored
+#: integer maps to it: ``'decay'`` (``value / p_scale``, the fraction lost per step),
+#: ``'mantissa'`` (``value / scale``, real units), ``'flag'`` (a bool) or ``'integer'`` (kept as
+#: is: the resonator rotations, which their module turns into ``period`` and ``decay``). The
+#: ``'decay'`` and ``'integer'`` arguments are also the neuron attributes that store the integers.
+DEVICE_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "du": ("current_decay", "decay"),
+    "dv": ("voltage_decay", "decay"),
+    "dth": ("threshold_decay", "decay"),
+    "dref": ("refractory_decay", "decay"),
+    "vth": ("threshold", "mantissa"),
+    "vth_step": ("threshold_step", "mantissa"),
+    "graded": ("graded_spike", "flag"),
+    "sin_decay": ("sin_decay", "integer"),
+    "cos_decay": ("cos_decay", "integer"),
+}
+
+
+def field_value(value: ty.Any) -> ty.Any:
+    """An hdf5 field value as read (``dataset[()]``) as numpy, strings (bytes, ``S``/object arrays of
+    one element) decoded to ``str``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("ascii")
+    arr = np.asarray(value)
+    if arr.dtype.kind in "OSU" and arr.size == 1:
+        item = arr.reshape(-1)[0]
+        return bytes(item).decode("ascii") if isinstance(item, (bytes, np.bytes_)) else str(item)
+    return arr
+
+
+def device_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
+                     p_scale: int = DECAY_UNITY, handled: ty.Collection[str] = ()) -> dict:
+    """Neuron constructor arguments from hdf5 ``neuron`` fields: the inverse of :meth:`Neuron.device_params`.
+
+    Driven by the spec's parameter table (:data:`DEVICE_ARGUMENTS` says which argument each
+    stored parameter gives), so every family shares it.
+
+    Parameters
+    ----------
+    spec : NeuronSpec
+        The family.
+    device_params : mapping
+        hdf5 fields ``{key: value}`` (e.g. ``{'type': 'CUBA', 'iDecay': 1024, 'vDecay': 128,
+        'vThMant': 80, 'refDelay': 1, 'gradedSpike': False}``); strings may be bytes.
+    scale : int
+        Weight scale of the neuron (thresholds are ``vThMant / scale``).
+    p_scale : int
+        Decay scale (decays are ``value / p_scale``).
+    handled : collection of str
+        Further keys the caller converts itself (not reported as unknown).
+
+    Returns
+    -------
+    dict
+        One argument per stored parameter present: floats (decays, thresholds), a bool
+        (``graded_spike``) or ints (``'integer'`` parameters). A per-channel field (more
+        than one value) gives a float64 (int64 for ``'integer'``) array and adds
+        ``shared_param=False``. A ``vThMant`` of -1 (what :meth:`Neuron.device_params`
+        writes for a neuron without threshold) gives ``threshold=-1`` (no spikes).
+
+    Raises
+    ------
+    ValueError
+        Naming the field (``'neuron/<key>'``): a field that is no parameter of the family,
+        a missing required field, a non-integer or out-of-range value, a constant (e.g.
+        ``refDelay``) other than the one every deployment uses, mixed graded and binary
+        spikes, or a ``type`` of another family.
+    """
+    fields = {key: field_value(value) for key, value in device_params.items()}
+    known = {p.hdf5_key: p for p in spec.params if p.hdf5_key is not None}
+    constants = spec.extra.get("hdf5_constants", {})
+    if "type" in fields:
+        type_name = fields["type"]
+        if not isinstance(type_name, str) or type_name not in (spec.hdf5_type, *spec.hdf5_aliases):
+            raise ValueError(f"field 'neuron/type': {type_name!r} is not a {spec.name} neuron type "
+                             f"({', '.join((spec.hdf5_type, *spec.hdf5_aliases))})")
+    for key in fields:
+        if key not in known and key not in constants and key != "type" and key not in handled:
+            allowed = sorted({*known, *constants, *handled, "type"})
+            raise ValueError(f"field 'neuron/{key}' is not a {spec.name} neuron field (known: {allowed})")
+    for key, expected in constants.items():
+        if key in fields and np.any(np.asarray(fields[key]) != expected):
+            raise ValueError(f"field 'neuron/{key}': {spec.name} neurons support only {key} = {expected}, "
+                             f"got {fields[key]}")
+    args: dict = {}
+    for key, param in known.items():
+        if key not in fields:
+            if param.required:
+                raise ValueError(f"field 'neuron/{key}' ({param.doc}) is missing")
+            continue
+        if param.name not in DEVICE_ARGUMENTS:
+            raise ValueError(f"field 'neuron/{key}': no slayer neuron argument takes {spec.name}'s "
+                             f"{param.name}")
+        name, kind = DEVICE_ARGUMENTS[param.name]
+        value = fields[key]
+        if isinstance(value, str):
+            raise ValueError(f"field 'neuron/{key}' ({param.doc}) must be a number, got {value!r}")
+        raw = np.asarray(value)
+        if kind == "mantissa" and param.name == "vth" and raw.size == 1 and raw.reshape(-1)[0] == -1:
+            args[name] = -1.0
+            continue
+        try:
+            ints = param.check(raw, "")
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"field 'neuron/{key}': {err}") from err
+        if ints.ndim > 1:
+            raise ValueError(f"field 'neuron/{key}': expected a scalar or one value per channel, got "
+                             f"shape {ints.shape}")
+        if kind == "flag":
+            if ints.size and ints.min() != ints.max():
+                raise ValueError(f"field 'neuron/{key}': mixed values {ints.tolist()} in one layer")
+            args[name] = bool(ints.reshape(-1)[0]) if ints.size else False
+            continue
+        per_channel = ints.size > 1
+        if kind == "integer":
+            values = ints.reshape(-1) if per_channel else int(ints.reshape(-1)[0])
+        else:
+            unit = p_scale if kind == "decay" else scale
+            values = ints.reshape(-1).astype(np.float64) / unit
+            values = values if per_channel else float(values[0])
+        args[name] = values
+        if per_channel:
+            args["shared_param"] = False
+    return args
+
 
 def _as_shape(shape) -> tuple[int, ...] | None:
     if shape is None:

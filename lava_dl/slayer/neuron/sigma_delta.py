@@ -29,6 +29,8 @@ cast the block to float64 (``block.double()``) to be safe for any sum.
 
 from __future__ import annotations
 
+import typing as ty
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,7 @@ from torch import nn
 from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
+from lava_dl.slayer.neuron.base import device_arguments, field_value
 from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu
 
 _W = 1 << STATE_EXP  # the only scale at which graded messages map exactly onto Lava
@@ -624,3 +627,52 @@ class Sigma(_BaseNeuron):
         sigma = _SigmaFn.apply(x, state, self.state_unit, x.dtype)
         self.keep_state("sigma", torch.from_numpy(state))
         return sigma
+
+
+def neuron_params(device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
+                  p_scale: int = 1 << 12) -> dict:
+    """Sigma-delta neuron arguments from hdf5 ``neuron`` fields (lava-dl's ``neuron_params``).
+
+    The inverse of the export of the sigma-delta blocks: ``threshold = vThMant / scale`` and
+    ``activation`` (``'relu'`` gives ``torch.nn.functional.relu``, ``'identity'``/``'unit'``
+    give ``None``, the identity; without the field ReLU, Lava's default). The output marker
+    ``sigma_output`` is checked (it must be True) and not returned: it selects the ``Output``
+    block, not a neuron argument.
+
+    Parameters
+    ----------
+    device_params : mapping
+        hdf5 neuron fields ``{key: value}`` (``type``, ``activation``, ``vThMant``,
+        ``sigma_output``).
+    scale : int
+        Weight scale (must be 64 for the sigma-delta neurons).
+    p_scale : int
+        Unused (sigma-delta neurons have no decay); kept for a common signature.
+
+    Returns
+    -------
+    dict
+        Arguments of :class:`Neuron` (and of the blocks' ``neuron_params``). A per-channel
+        ``vThMant`` gives a threshold array and ``shared_param=False`` (the constructor takes a
+        scalar: build with one and set ``delta_threshold``, as
+        :class:`lava_dl.slayer.auto.SequentialNetwork` does).
+
+    Raises
+    ------
+    ValueError
+        Naming the field: unknown, missing, non-integer or out-of-range values, an activation
+        Lava's SigmaDelta does not have, a false ``sigma_output``.
+    """
+    args = device_arguments(Neuron.spec, device_params, scale, p_scale,
+                            handled=("activation", "sigma_output"))
+    if "sigma_output" in device_params and not np.all(np.asarray(device_params["sigma_output"])):
+        raise ValueError("field 'neuron/sigma_output': the output marker must be True when present, got "
+                         f"{device_params['sigma_output']!r}")
+    name = field_value(device_params.get("activation", "relu"))
+    choices = Neuron.spec.extra["hdf5_enums"]["activation"][1]
+    if not isinstance(name, str) or name not in choices:
+        raise ValueError(f"field 'neuron/activation': {name!r} cannot be deployed; supported: "
+                         f"{sorted(choices)}")
+    args["activation"] = F.relu if choices[name] == _sd.ACT_RELU else None
+    return args
+
