@@ -446,3 +446,16 @@ def rotation_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any],
     else:
         args["period"], args["decay"] = float(period.reshape(-1)[0]), float(decay.reshape(-1)[0])
     return args
+
+
+#: What :func:`rotation_arguments` says about the rotation fields, for the families' docstrings.
+ROTATION_NOTE = ("``sinDecay``/``cosDecay`` become ``period = 2 pi / atan2(sin, cos)`` and "
+                 "``decay = 1 - |(sin, cos)| / p_scale``, exact only up to rounding: set ``sin_decay``/"
+                 "``cos_decay`` to the integers for an exact copy. ")
+
+
+def rotation_neuron_params(neuron_cls: type):
+    """lava-dl's ``neuron_params`` of a resonator family (:func:`rotation_arguments`)."""
+    from lava_dl.slayer.neuron.base import neuron_params_function
+
+    return neuron_params_function(neuron_cls, rotation_arguments, ROTATION_NOTE)

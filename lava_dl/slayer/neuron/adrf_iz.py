@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import typing as ty
-
 from lava_dl.core import resonator as _res
-from lava_dl.slayer.neuron._resonator import AdaptiveResonatorNeuron, rotation_arguments
+from lava_dl.slayer.neuron._resonator import AdaptiveResonatorNeuron, rotation_neuron_params
 
 
 class Neuron(AdaptiveResonatorNeuron):
@@ -21,39 +19,4 @@ class Neuron(AdaptiveResonatorNeuron):
     spec = _res.ADRF_IZ
 
 
-def neuron_params(device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
-                  p_scale: int = 1 << 12) -> dict:
-    """ADRF-IZ neuron arguments from hdf5 ``neuron`` fields (lava-dl's ``neuron_params``).
-
-    The inverse of :meth:`Neuron.device_params`: ``period = 2 pi / atan2(sinDecay, cosDecay)``,
-    ``decay = 1 - |(sinDecay, cosDecay)| / p_scale``, ``threshold = vThMant / scale``,
-    ``threshold_step = vThStep / scale`` (lava-dl read it from ``vThMant`` and returned
-    one-element tuples for the rotation), ``threshold_decay = thDecay / p_scale``,
-    ``refractory_decay = refDecay / p_scale``, ``graded_spike = gradedSpike``.
-
-    Parameters
-    ----------
-    device_params : mapping
-        hdf5 neuron fields ``{key: value}`` (``sinDecay``, ``cosDecay``, ``vThMant``, ``thDecay``,
-        ``refDecay``, ``vThStep``, ``gradedSpike``); ``type`` and the constants (``refDelay``) are
-        checked, not returned.
-    scale : int
-        Weight scale (default 64).
-    p_scale : int
-        Decay scale (default 4096).
-
-    Returns
-    -------
-    dict
-        Constructor arguments of :class:`Neuron` (``period`` and ``decay`` reproduce the integer
-        rotation only up to rounding and inside the constructor's clamp; set ``sin_decay``/``cos_decay``
-        to the integers for an exact copy). Per-channel fields give arrays and ``shared_param=False``
-        (the constructor takes a scalar or a range: build with one and set the stored parameters, as
-        :class:`lava_dl.slayer.auto.SequentialNetwork` does).
-
-    Raises
-    ------
-    ValueError
-        Naming the field: unknown, missing, non-integer or out-of-range values.
-    """
-    return rotation_arguments(Neuron.spec, device_params, scale, p_scale)
+neuron_params = rotation_neuron_params(Neuron)

@@ -44,6 +44,42 @@ def field_value(value: ty.Any) -> ty.Any:
     return arr
 
 
+_UNITS = {"decay": "/ p_scale", "mantissa": "/ scale", "flag": "as a bool", "integer": "as stored"}
+
+
+def neuron_params_function(neuron_cls: type, convert: ty.Callable | None = None,
+                           note: str = "") -> ty.Callable[..., dict]:
+    """lava-dl's module-level ``neuron_params(device_params, scale, p_scale)`` of a neuron family.
+
+    ``convert(spec, device_params, scale, p_scale)`` does the work (default
+    :func:`device_arguments`); the docstring lists the family's fields from its spec.
+    """
+    convert = device_arguments if convert is None else convert
+    spec = neuron_cls.spec
+
+    def neuron_params(device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
+                      p_scale: int = DECAY_UNITY) -> dict:
+        return convert(spec, device_params, scale, p_scale)
+
+    fields = "\n".join(f"    - ``{p.hdf5_key}`` -> ``{DEVICE_ARGUMENTS[p.name][0]}`` "
+                       f"({_UNITS[DEVICE_ARGUMENTS[p.name][1]]})"
+                       for p in spec.params if p.hdf5_key is not None and p.name in DEVICE_ARGUMENTS)
+    neuron_params.__doc__ = (
+        f"{spec.name} neuron arguments from hdf5 ``neuron`` fields (lava-dl's ``neuron_params``).\n\n"
+        f"The inverse of :meth:`{neuron_cls.__module__}.Neuron.device_params`:\n\n{fields}\n\n"
+        f"{note}"
+        "``type`` and the constant fields (``refDelay``) are checked, not returned. Per-channel fields give "
+        "arrays and ``shared_param=False`` (the constructor takes a scalar or a range: build with one and "
+        "set the stored parameters, as :class:`lava_dl.slayer.auto.SequentialNetwork` does).\n\n"
+        "Parameters\n----------\ndevice_params : mapping\n    hdf5 neuron fields ``{key: value}``.\n"
+        "scale : int\n    Weight scale (default 64).\np_scale : int\n    Decay scale (default 4096).\n\n"
+        "Returns\n-------\ndict\n    Constructor arguments of ``Neuron``.\n\nRaises\n------\n"
+        "ValueError\n    Naming the field: unknown, missing, non-integer or out-of-range values.\n")
+    neuron_params.__module__ = neuron_cls.__module__
+    neuron_params.__qualname__ = "neuron_params"
+    return neuron_params
+
+
 def device_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
                      p_scale: int = DECAY_UNITY, handled: ty.Collection[str] = ()) -> dict:
     """Neuron constructor arguments from hdf5 ``neuron`` fields: the inverse of :meth:`Neuron.device_params`.

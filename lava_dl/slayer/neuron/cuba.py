@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import typing as ty
-
 import numpy as np
 import torch
 
 from lava_dl.core import cuba as _cuba
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.base import device_arguments
+from lava_dl.slayer.neuron.base import neuron_params_function
 from lava_dl.slayer.neuron.dynamics import CubaDynamics, LeakyIntegrator, SpikingIntegrator
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit voltage.
@@ -131,34 +129,4 @@ class Neuron(_BaseNeuron):
         return spikes, torch.from_numpy(last).reshape(*x.shape[:-1], 1)
 
 
-def neuron_params(device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
-                  p_scale: int = 1 << 12) -> dict:
-    """CUBA neuron arguments from hdf5 ``neuron`` fields (lava-dl's ``neuron_params``).
-
-    The inverse of :meth:`Neuron.device_params`: ``threshold = vThMant / scale``,
-    ``current_decay = iDecay / p_scale``, ``voltage_decay = vDecay / p_scale``,
-    ``graded_spike = gradedSpike``.
-
-    Parameters
-    ----------
-    device_params : mapping
-        hdf5 neuron fields ``{key: value}`` (``iDecay``, ``vDecay``, ``vThMant``, ``gradedSpike``);
-        ``type`` and the constants (``refDelay``) are checked, not returned.
-    scale : int
-        Weight scale (default 64).
-    p_scale : int
-        Decay scale (default 4096).
-
-    Returns
-    -------
-    dict
-        Constructor arguments of :class:`Neuron`. Per-channel fields give arrays and
-        ``shared_param=False`` (the constructor takes a scalar or a range: build with one and set the
-        stored parameters, as :class:`lava_dl.slayer.auto.SequentialNetwork` does).
-
-    Raises
-    ------
-    ValueError
-        Naming the field: unknown, missing, non-integer or out-of-range values.
-    """
-    return device_arguments(Neuron.spec, device_params, scale, p_scale)
+neuron_params = neuron_params_function(Neuron)
