@@ -36,6 +36,8 @@ import numpy as np
 
 __all__ = [
     "Hdf5FormatError",
+    "LayerRecord",
+    "decode_str",
     "PRODUCER",
     "write_type",
     "write_neuron",
@@ -56,6 +58,111 @@ class Hdf5FormatError(ValueError):
     The message names the layer index and the offending field. Raised by both readers,
     :mod:`lava_dl.netx` (Lava) and :mod:`lava_dl.slayer.auto` (training).
     """
+
+
+def decode_str(value: ty.Any) -> str:
+    """Decode an hdf5 string value in any form lava-dl writes.
+
+    Accepts a scalar variable-length string (bytes or str), a fixed-length ``S10``
+    array of shape ``(1,)`` (first element) or numpy bytes.
+    """
+    arr = np.asarray(value)
+    if arr.shape:
+        if arr.size == 0:
+            raise ValueError("empty string dataset")
+        value = arr.reshape(-1)[0]
+    elif arr.dtype.kind in "OSU":
+        value = arr[()]
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("ascii")
+    return str(value)
+
+
+class LayerRecord:
+    """Read access to one ``layer/<i>`` group; every error names the layer and the field.
+
+    Shared by the two readers of the format (:mod:`lava_dl.netx`, :mod:`lava_dl.slayer.auto`).
+    """
+
+    def __init__(self, group: h5py.Group, index: int) -> None:
+        self.group = group
+        self.index = index
+
+    def error(self, field: str, message: str) -> Hdf5FormatError:
+        """A format error naming this layer and ``field``."""
+        return Hdf5FormatError(f"layer {self.index}, field '{field}': {message}")
+
+    def unsupported(self, field: str, message: str) -> NotImplementedError:
+        """A well-formed field that cannot be honoured, naming this layer and ``field``."""
+        return NotImplementedError(f"layer {self.index}, field '{field}': {message}")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.group
+
+    def raw(self, key: str, group: h5py.Group | None = None, prefix: str = "") -> ty.Any:
+        """``dataset[()]`` of ``key`` in this record (or in ``group``, named ``prefix + key``)."""
+        group = self.group if group is None else group
+        if key not in group:
+            raise self.error(prefix + key, "required field is missing")
+        obj = group[key]
+        if not isinstance(obj, h5py.Dataset):
+            raise self.error(prefix + key, "expected a dataset, found a group")
+        return obj[()]
+
+    def string(self, key: str, group: h5py.Group | None = None, prefix: str = "") -> str:
+        """A string field (any form lava-dl writes)."""
+        try:
+            return decode_str(self.raw(key, group, prefix))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise self.error(prefix + key, f"cannot decode a string: {err}") from err
+
+    def numbers(self, key: str) -> np.ndarray:
+        """Integer-valued numbers as float64 (lava-dl stores integers as float32; a weight's ``-0.0``
+        stays as written); fractional or non-finite values are an error."""
+        value = np.asarray(self.raw(key))
+        if value.dtype.kind not in "iufb":
+            raise self.error(key, f"expected numbers, got dtype {value.dtype}")
+        value = value.astype(np.float64)
+        if not np.all(np.isfinite(value)):
+            raise self.error(key, "contains non-finite values")
+        if not np.all(np.mod(value, 1) == 0):
+            raise self.error(key, "holds non-integer values (Loihi weights, biases, delays and geometry are "
+                                  "integers)")
+        return value
+
+    def ints(self, key: str, ndim: int | None = None) -> np.ndarray:
+        """:meth:`numbers` as int64, optionally of ``ndim`` dimensions."""
+        value = self.numbers(key).astype(np.int64)
+        if ndim is not None and value.ndim != ndim:
+            raise self.error(key, f"expected a {ndim}-D array, got shape {value.shape}")
+        return value
+
+    def integer(self, key: str, default: int | None = None) -> int:
+        """One integer (``default`` when the field is absent and a default is given)."""
+        if default is not None and key not in self:
+            return default
+        value = self.ints(key).reshape(-1)
+        if value.size != 1:
+            raise self.error(key, f"expected one value, got {value.size}")
+        return int(value[0])
+
+    def pair(self, key: str, default: tuple[int, int] | None = None) -> tuple[int, int]:
+        """Kernel geometry in torch ``(H, W)`` order (a scalar counts for both)."""
+        if default is not None and key not in self:
+            return default
+        value = self.ints(key).reshape(-1)
+        if value.size == 1:
+            value = np.repeat(value, 2)
+        if value.size != 2:
+            raise self.error(key, f"expected a scalar or an (H, W) pair, got {value.size} values")
+        return int(value[0]), int(value[1])
+
+    def shape(self) -> tuple[int, ...]:
+        """The record's ``shape`` (torch order), positive sizes."""
+        value = self.ints("shape").reshape(-1)
+        if value.size == 0 or np.any(value <= 0):
+            raise self.error("shape", f"expected positive sizes, got {value.tolist()}")
+        return tuple(int(v) for v in value)
 
 
 #: Root attribute that marks a file written by lava_dl (lava-dl 0.6 writes no attributes). netx

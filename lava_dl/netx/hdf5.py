@@ -92,63 +92,12 @@ INTEGRATOR_NEURON: dict = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant
 NOT_IMPLEMENTED_TYPES = ("dense_comp",)
 
 
-class _Record:
-    """Read access to one ``layer/<i>`` group with errors naming the layer and field."""
+class _Record(records.LayerRecord):
+    """A ``layer/<i>`` group read by netx; geometry comes back in Lava's ``(x, y)`` order."""
 
-    def __init__(self, group: h5py.Group, index: int) -> None:
-        self.group = group
-        self.index = index
-
-    def error(self, field: str, message: str) -> Hdf5FormatError:
-        return Hdf5FormatError(f"layer {self.index}, field '{field}': {message}")
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.group
-
-    def raw(self, key: str, group: h5py.Group | None = None, prefix: str = "") -> ty.Any:
-        group = self.group if group is None else group
-        if key not in group:
-            raise self.error(prefix + key, "required field is missing")
-        obj = group[key]
-        if not isinstance(obj, h5py.Dataset):
-            raise self.error(prefix + key, "expected a dataset, found a group")
-        return obj[()]
-
-    def string(self, key: str, group: h5py.Group | None = None, prefix: str = "") -> str:
-        try:
-            return decode_str(self.raw(key, group, prefix))
-        except (ValueError, UnicodeDecodeError) as err:
-            raise self.error(prefix + key, f"cannot decode a string: {err}") from err
-
-    def ints(self, key: str, ndim: int | None = None) -> np.ndarray:
-        """Integer array (lava-dl stores integers as float32; fractional values are an error)."""
-        value = np.asarray(self.raw(key))
-        if value.dtype.kind not in "iufb":
-            raise self.error(key, f"expected numbers, got dtype {value.dtype}")
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            raise self.error(key, "contains non-finite values")
-        if value.dtype.kind == "f" and not np.all(np.mod(value, 1) == 0):
-            raise self.error(key, "holds non-integer values (Loihi weights, biases and geometry are "
-                                  "integers)")
-        value = value.astype(np.int64)
-        if ndim is not None and value.ndim != ndim:
-            raise self.error(key, f"expected a {ndim}-D array, got shape {value.shape}")
-        return value
-
-    def pair(self, key: str) -> np.ndarray:
-        """Kernel geometry in torch (H, W) order, returned reversed to Lava (x, y)."""
-        value = self.ints(key).reshape(-1)
-        if value.size == 1:
-            value = np.repeat(value, 2)
-        if value.size != 2:
-            raise self.error(key, f"expected a scalar or an (H, W) pair, got {value.size} values")
-        return value[::-1].copy()
-
-    def shape(self) -> tuple[int, ...]:
-        value = self.ints("shape").reshape(-1)
-        if value.size == 0 or np.any(value <= 0):
-            raise self.error("shape", f"expected positive sizes, got {value.tolist()}")
-        return tuple(int(v) for v in value)
+    def xy(self, key: str) -> np.ndarray:
+        """Kernel geometry (torch ``(H, W)`` in the file) reversed to Lava ``(x, y)``."""
+        return np.array(self.pair(key)[::-1], dtype=np.int64)
 
 
 def read_layer_records(f: h5py.File) -> list[h5py.Group]:
@@ -326,8 +275,8 @@ def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], 
         raise rec.error(key, f"expected a {layout} weight, got shape {weight.shape}")
     if len(input_shape) != 3:
         raise rec.error(key, f"{layer_type} needs an (x, y, c) input, got input shape {input_shape}")
-    stride = rec.pair("stride") if "stride" in rec or not shared else None
-    padding, dilation = rec.pair("padding"), rec.pair("dilation")
+    stride = rec.xy("stride") if "stride" in rec or not shared else None
+    padding, dilation = rec.xy("padding"), rec.xy("dilation")
     _, _, k_h, k_w = weight.shape
     kernel_xy = np.array([k_w, k_h])
     if stride is None:
@@ -345,7 +294,7 @@ def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], 
             raise rec.error(key, f"weight shape {weight.shape} does not match the {c_in} input channels "
                                  f"with {groups} groups")
     if "kernelSize" in rec:
-        ks = rec.pair("kernelSize")[::-1]
+        ks = rec.xy("kernelSize")[::-1]
         if tuple(ks) != (k_h, k_w):
             raise rec.error("kernelSize", f"{tuple(ks)} does not match weight shape {weight.shape}")
     for field, expected in (("inChannels", c_in), ("outChannels", c_out)):

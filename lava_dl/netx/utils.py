@@ -9,7 +9,7 @@ import typing as ty
 
 import numpy as np
 
-from lava_dl.core.records import Hdf5FormatError
+from lava_dl.core.records import Hdf5FormatError, decode_str
 from lava_dl.core.spec import NeuronSpec
 
 __all__ = [
@@ -20,24 +20,6 @@ __all__ = [
     "table_header",
     "table_row",
 ]
-
-
-def decode_str(value: ty.Any) -> str:
-    """Decode an hdf5 string value in any form lava-dl writes.
-
-    Accepts a scalar variable-length string (bytes or str), a fixed-length
-    ``S10`` array of shape ``(1,)`` (first element) or numpy bytes.
-    """
-    arr = np.asarray(value)
-    if arr.shape:
-        if arr.size == 0:
-            raise ValueError("empty string dataset")
-        value = arr.reshape(-1)[0]
-    elif arr.dtype.kind in "OSU":
-        value = arr[()]
-    if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).decode("ascii")
-    return str(value)
 
 
 def _fallback_optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int, str]:

@@ -84,6 +84,7 @@ from torch import nn
 
 from lava_dl.core.delay import MAX_BLOCK_DELAY
 from lava_dl.core.records import Hdf5FormatError
+from lava_dl.core.records import LayerRecord as _Record
 from lava_dl.slayer.block.base import is_complex
 from lava_dl.slayer.neuron.base import DEVICE_ARGUMENTS, field_value
 from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
@@ -168,72 +169,6 @@ def get_neuron_params(neuron_handle: h5py.Group | ty.Mapping[str, ty.Any],
         ``neuron_module.neuron_params(fields)``: arguments for the family's blocks.
     """
     return neuron_module.neuron_params(_read_fields(neuron_handle))
-
-
-class _Record:
-    """Read access to one ``layer/<i>`` group; errors name the layer and the field."""
-
-    def __init__(self, group: h5py.Group, index: int) -> None:
-        self.group = group
-        self.index = index
-
-    def error(self, field: str, message: str) -> Hdf5FormatError:
-        return Hdf5FormatError(f"layer {self.index}, field '{field}': {message}")
-
-    def unsupported(self, field: str, message: str) -> NotImplementedError:
-        return NotImplementedError(f"layer {self.index}, field '{field}': {message}")
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.group
-
-    def raw(self, key: str) -> ty.Any:
-        if key not in self.group:
-            raise self.error(key, "required field is missing")
-        obj = self.group[key]
-        if not isinstance(obj, h5py.Dataset):
-            raise self.error(key, "expected a dataset, found a group")
-        return obj[()]
-
-    def string(self, key: str) -> str:
-        value = field_value(self.raw(key))
-        if not isinstance(value, str):
-            raise self.error(key, f"expected a string, got {value!r}")
-        return value
-
-    def numbers(self, key: str) -> np.ndarray:
-        """Integer-valued numbers (float64; lava-dl stores integers as float32)."""
-        value = np.asarray(self.raw(key))
-        if value.dtype.kind not in "iufb":
-            raise self.error(key, f"expected numbers, got dtype {value.dtype}")
-        value = value.astype(np.float64)
-        if not np.all(np.isfinite(value)) or not np.all(np.mod(value, 1) == 0):
-            raise self.error(key, "holds non-integer or non-finite values")
-        return value
-
-    def integer(self, key: str, default: int | None = None) -> int:
-        if default is not None and key not in self:
-            return default
-        value = self.numbers(key).reshape(-1)
-        if value.size != 1:
-            raise self.error(key, f"expected one value, got {value.size}")
-        return int(value[0])
-
-    def pair(self, key: str, default: tuple[int, int] | None = None) -> tuple[int, int]:
-        """Kernel geometry in torch ``(H, W)`` order."""
-        if default is not None and key not in self:
-            return default
-        value = self.numbers(key).reshape(-1).astype(np.int64)
-        if value.size == 1:
-            value = np.repeat(value, 2)
-        if value.size != 2:
-            raise self.error(key, f"expected a scalar or an (H, W) pair, got {value.size} values")
-        return int(value[0]), int(value[1])
-
-    def shape(self) -> tuple[int, ...]:
-        value = self.numbers("shape").reshape(-1).astype(np.int64)
-        if value.size == 0 or np.any(value <= 0):
-            raise self.error("shape", f"expected positive sizes, got {value.tolist()}")
-        return tuple(int(v) for v in value)
 
 
 class _Neuron(ty.NamedTuple):
