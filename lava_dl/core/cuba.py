@@ -253,22 +253,24 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
     when not needed. ``u0``/``v0`` are the initial states.
     """
     blocks, steps, width = x.shape
-    record_u = u_out.shape[0] > 0
     inv = 1.0 / state_scale
     u = np.empty(width, np.int64)
     v = np.empty(width, np.int64)
+    # An unkept current is written to a scratch row: no branch (and no masked store into the
+    # empty array, which runs 5-20x slower once a fork has made the pages copy-on-write).
+    scratch = np.empty(width, u_out.dtype)
     for b in range(blocks):
         for k in range(width):
             u[k] = u0[b, k]
             v[k] = v0[b, k]
         for t in range(steps):
             row = t + delay
+            u_row = u_out[b, t] if u_out.shape[0] > 0 else scratch
             for k in range(width):
                 cur = current_update(u[k], input_to_int(x[b, t, k], state_scale), du[b, k])
                 vol = voltage_update(v[k], cur, dv[b, k], bias_scaled[b, k])
                 u[k] = cur
-                if record_u:
-                    u_out[b, t, k] = cur
+                u_row[k] = cur
                 v_out[b, t, k] = vol
                 message, v[k] = spike_reset(vol, vth_scaled[b, k], graded, inv)
                 if row < steps:

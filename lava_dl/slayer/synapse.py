@@ -327,10 +327,30 @@ class _SharedKernel(_Windowed):
         n, c, h, w, t = x.shape
         self.output_size((h, w))
         weight = self._weight_for(x)[..., 0]
-        op = F.conv_transpose2d if self._transposed else F.conv2d
-        y = op(x.permute(0, 4, 1, 2, 3).reshape(n * t * c, 1, h, w), weight, stride=self.stride,
-               padding=self.padding, dilation=self.dilation)
+        images = x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w)  # a view of time-major input
+        y = self._uniform(images, weight)
+        if y is None:
+            op = F.conv_transpose2d if self._transposed else F.conv2d
+            y = op(images.reshape(n * t * c, 1, h, w), weight, stride=self.stride, padding=self.padding,
+                   dilation=self.dilation)
         return y.reshape(n, t, c, *y.shape[2:]).permute(0, 2, 3, 4, 1)
+
+    def _uniform(self, images: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+        """The same result without a convolution when the kernel is one fixed value (the default):
+        a window sum times it (pool), or each input copied into its block times it (unpool with
+        stride = kernel); None where that does not apply."""
+        first = weight.reshape(-1)[0]
+        if weight.requires_grad or self.dilation != (1, 1) or not bool((weight == first).all()):
+            return None
+        if not self._transposed:
+            if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+                return None
+            sums = F.avg_pool2d(images, self.kernel_size, self.stride, self.padding, divisor_override=1)
+            return sums * first
+        if self.stride != self.kernel_size or self.padding != (0, 0):
+            return None
+        k_h, k_w = self.kernel_size
+        return images.repeat_interleave(k_h, 2).repeat_interleave(k_w, 3) * first
 
 
 class Pool(_SharedKernel):
