@@ -168,7 +168,9 @@ def test_outputs_time_major_gradients_and_weight_norm():
     for syn in (synapse.Pool(2), convt, synapse.Unpool(2)):
         x = torch.rand(2, 4, 5, 6, 3, requires_grad=True)
         y = syn(x)
-        assert y.movedim(-1, 1).is_contiguous() and not y.is_contiguous()
+        # time-major; ConvTranspose channels-last (memory N, T, H, W, C) like Conv
+        memory_order = y.permute(0, 4, 2, 3, 1) if syn is convt else y.movedim(-1, 1)
+        assert memory_order.is_contiguous() and not y.is_contiguous()
         x_time_major = x.detach().movedim(-1, 1).contiguous().movedim(1, -1)
         assert torch.equal(syn(x_time_major), y)
         y.square().sum().backward()

@@ -117,12 +117,14 @@ def test_time_steps_and_batch_are_independent():
 
 
 def test_outputs_are_time_major_and_chain_without_copies():
-    """Synapse outputs are stored time-major (``N, T, ...``), so the next layer reads them in place."""
+    """Synapse outputs are stored time-major (``N, T, ...``; conv channels-last ``N, T, H, W, C``), so
+    the next layer reads them in place."""
     torch.manual_seed(5)
     dense, conv = synapse.Dense(6, 4), synapse.Conv(3, 5, 3, padding=1)
     for syn, x in ((dense, torch.rand(2, 6, 7)), (conv, torch.rand(2, 3, 4, 5, 7))):
         y = syn(x)
-        assert y.movedim(-1, 1).is_contiguous() and not y.is_contiguous()
+        memory_order = y.movedim(-1, 1) if y.dim() == 3 else y.permute(0, 4, 2, 3, 1)
+        assert memory_order.is_contiguous() and not y.is_contiguous()
         # values do not depend on the memory order of the input
         x_time_major = x.movedim(-1, 1).contiguous().movedim(1, -1)
         assert torch.allclose(syn(x_time_major), y, atol=1e-6)
