@@ -96,3 +96,46 @@ def test_count_log_returns_the_event_rate():
         block.synapse.weight.fill_(1.0)
     out, rate = block(torch.ones(2, 4, 5))
     assert isinstance(rate, float) and rate == float((out != 0).float().mean()) and rate > 0
+
+
+def _family_neuron(family: str):
+    """A neuron of ``family`` with per-channel parameters (4 channels)."""
+    import torch.nn.functional as F
+
+    from lava_dl.slayer import neuron
+
+    if family == "sigma_delta":
+        return neuron.sigma_delta.Neuron(threshold=0.05, activation=F.relu, shape=(4, 3, 5))
+    base = dict(threshold=0.3, shared_param=False, shape=(4, 3, 5), persistent_state=True)
+    if family in ("cuba", "alif"):
+        base.update(current_decay=(0.1, 0.5), voltage_decay=(0.05, 0.3))
+    else:
+        base.update(period=(5.0, 12.0), decay=(0.02, 0.2))
+    if family in ("alif", "adrf", "adrf_iz"):
+        base.update(threshold_step=0.1, threshold_decay=0.1, refractory_decay=0.2)
+    return getattr(neuron, family).Neuron(**base)
+
+
+@pytest.mark.parametrize("family", ["cuba", "alif", "rf", "rf_iz", "adrf", "adrf_iz", "sigma_delta"])
+def test_channels_last_input_gives_the_same_numbers(family):
+    """Convolutions hand over channels-last (N, T, H, W, C) activations; neurons read them in place and
+    must compute exactly what they compute on the same values in any other memory order."""
+    torch.manual_seed(0)
+    neuron = _family_neuron(family)
+    dtype = torch.float64 if family == "sigma_delta" else torch.float32
+    values = torch.round(torch.randn(2, 4, 3, 5, 9, dtype=dtype) * 32) / 64
+    channels_last = values.permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)
+    assert channels_last.permute(0, 4, 2, 3, 1).is_contiguous()
+    outputs = []
+    for x in (values, channels_last):
+        x = x.clone().requires_grad_()
+        neuron._states.clear()
+        drive = (x, 0.5 * x) if family in ("rf", "rf_iz", "adrf", "adrf_iz") else x
+        y = neuron(drive)
+        (y * torch.linspace(0.5, 1.5, y.numel(), dtype=y.dtype).reshape(y.shape)).sum().backward()
+        states = {k: v.clone() for k, v in neuron._states.items()}
+        outputs.append((y.detach(), x.grad.clone(), states))
+    (y0, g0, s0), (y1, g1, s1) = outputs
+    assert y0.abs().sum() > 0 and torch.equal(y0, y1)
+    assert torch.equal(g0, g1)
+    assert s0.keys() == s1.keys() and all(torch.equal(s0[k], s1[k]) for k in s0)

@@ -78,7 +78,7 @@ class ResonatorDynamics(torch.autograd.Function):
         sin_d = layout.per_neuron(_rows_int(sin_decay))
         cos_d = layout.per_neuron(_rows_int(cos_decay))
         dth, dref, th0, th_step = (layout.per_neuron(p) for p in params)
-        state_arrays = [layout.per_neuron(st) for st in states]  # views: the kernel writes the final states
+        state_arrays = [layout.per_neuron(st) for st in states]  # the kernel writes the final states
         want_decay = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
         want_grad = want_decay or bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
         iz = family in (_res.RF_IZ_CODE, _res.ADRF_IZ_CODE)
@@ -93,6 +93,8 @@ class ResonatorDynamics(torch.autograd.Function):
         r_rec = layout.records(np.int32) if record and adaptive else _EMPTY
         _res.resonator_forward(family, xr, xi, float(state_scale), sin_d, cos_d, dth, dref, th0, th_step,
                                *state_arrays, bool(graded), s, re_rec, im_rec, margin, th_rec, r_rec)
+        for values, arr in zip(states, state_arrays):
+            layout.write_back(values, arr)
         ctx.save_for_backward(sin_decay, cos_decay)
         ctx.layout = layout
         ctx.data = (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, float(state_scale),

@@ -97,16 +97,31 @@ class BlockLayout:
 
     ``B = N`` samples of ``K = prod(S)`` neurons, time in the middle: the kernels'
     inner loop runs over the K neurons of one step and vectorises. Synapses produce
-    activations stored that way (memory ordered ``N, T, *S``), which are read in
-    place; any other tensor is copied into that order once (a transposing copy costs
-    less than running the recurrence along a time-last row). Outputs are stored the
-    same way, so a chain of blocks never transposes.
+    activations stored that way, which are read in place: memory ordered ``N, T, *S``,
+    or, from the convolutions, channels-last ``N, T, H, W, C`` (the K neurons of a step
+    are then taken in ``(H, W, C)`` order; :attr:`order` is that permutation of ``S``).
+    Any other tensor is copied into the ``N, T, *S`` order once (a transposing copy costs
+    less than running the recurrence along a time-last row). Outputs are stored in the
+    layout's order, so a chain of blocks never transposes.
+
+    Per-neuron values (parameters, states) are exchanged in the logical ``(N, *S)`` order:
+    :meth:`per_neuron` gives the kernels' ``(B, K)`` array, :meth:`write_back` returns what a
+    kernel wrote into it.
     """
 
     def __init__(self, x: torch.Tensor):
         self.shape = tuple(x.shape)
         self.blocks, self.steps = self.shape[0], self.shape[-1]
         self.width = int(np.prod(self.shape[1:-1], dtype=np.int64))
+        spatial = len(self.shape) - 2
+        self.order = tuple(range(spatial))
+        if spatial == 3 and x.permute(0, 4, 2, 3, 1).is_contiguous() and not x.movedim(-1, 1).is_contiguous():
+            self.order = (1, 2, 0)  # channels-last: (C, H, W) stored as (H, W, C)
+        self._identity = self.order == tuple(range(spatial))
+
+    def _memory_view(self, arr: np.ndarray, lead: int) -> np.ndarray:
+        """``arr`` shaped ``(*lead axes, *S)`` with its spatial axes in memory order."""
+        return arr.transpose(*range(lead), *(lead + a for a in self.order))
 
     def array(self, x: torch.Tensor, dtype) -> np.ndarray:
         """``x`` (shape :attr:`shape`) as a C-contiguous ``(B, T, K)`` numpy array of ``dtype``.
@@ -115,6 +130,7 @@ class BlockLayout:
         ``dtype=None`` keeps ``x``'s dtype.
         """
         permuted = x.detach().movedim(-1, 1).cpu().resolve_neg().numpy()  # (N, T, *S), any strides
+        permuted = self._memory_view(permuted, 2)
         shape = (self.blocks, self.steps, self.width)
         if permuted.flags.c_contiguous and (dtype is None or permuted.dtype == dtype):
             return permuted.reshape(shape)
@@ -123,8 +139,21 @@ class BlockLayout:
         return out
 
     def per_neuron(self, values: np.ndarray) -> np.ndarray:
-        """One value per ``(batch, neuron)`` row, in ``(N, *S)`` order, as a ``(B, K)`` array."""
-        return values.reshape(self.blocks, self.width)
+        """One value per ``(batch, neuron)`` row, given in ``(N, *S)`` order, as a ``(B, K)`` array
+        (a view of ``values`` unless the layout is channels-last)."""
+        if self._identity:
+            return values.reshape(self.blocks, self.width)
+        logical = values.reshape(self.blocks, *self.shape[1:-1])
+        return np.ascontiguousarray(self._memory_view(logical, 1)).reshape(self.blocks, self.width)
+
+    def write_back(self, values: np.ndarray, arr: np.ndarray) -> None:
+        """Store the ``(B, K)`` kernel array ``arr`` (from :meth:`per_neuron`) into ``values``."""
+        if np.shares_memory(values, arr):
+            return
+        spatial = [self.shape[1 + a] for a in self.order]
+        inverse = np.argsort(self.order)
+        logical = arr.reshape(self.blocks, *spatial).transpose(0, *(1 + a for a in inverse))
+        values.reshape(self.blocks, *self.shape[1:-1])[...] = logical
 
     def tensor(self, arr: np.ndarray) -> torch.Tensor:
         """Inverse of :meth:`array`: a tensor of shape :attr:`shape` sharing memory with ``arr``.
@@ -133,10 +162,13 @@ class BlockLayout:
         lets a custom Function's caller modify it in place).
         """
         n, *spatial, steps = self.shape
-        return torch.from_numpy(np.moveaxis(arr.reshape(n, steps, *spatial), 1, -1))
+        stored = arr.reshape(n, steps, *(spatial[a] for a in self.order))
+        inverse = np.argsort(self.order)
+        logical = stored.transpose(0, 1, *(2 + a for a in inverse))
+        return torch.from_numpy(np.moveaxis(logical, 1, -1))
 
     def empty(self, dtype) -> tuple[torch.Tensor, np.ndarray]:
-        """A new tensor of shape :attr:`shape` stored time-major, and its ``(B, T, K)`` array."""
+        """A new tensor of shape :attr:`shape` stored in the layout's order, and its ``(B, T, K)`` array."""
         arr = _memory.empty((self.blocks, self.steps, self.width), dtype)
         return self.tensor(arr), arr
 
@@ -248,8 +280,10 @@ class CubaDynamics(torch.autograd.Function):
             spikes[..., 0] = first[..., 0]
         u = layout.records(np.int32) if want_u else _EMPTY_INT3
         v = layout.records(np.int32)
+        last_np = layout.per_neuron(last)
         _cuba.cuba_forward(xs, float(state_scale), du, dv, np.zeros_like(du), layout.per_neuron(vth_scaled),
-                           u0_np, v0_np, bool(graded), delay, s, layout.per_neuron(last), u, v)
+                           u0_np, v0_np, bool(graded), delay, s, last_np, u, v)
+        layout.write_back(last, last_np)
         ctx.save_for_backward(current_decay, voltage_decay)
         ctx.layout = layout
         ctx.arrays = (u, v, s, u0_np, v0_np, du, dv)
@@ -301,10 +335,12 @@ class AlifDynamics(torch.autograd.Function):
         margin = layout.records(np.int32) if want_grad else _EMPTY_INT3
         u = layout.records(np.int32) if record or want_decay else _EMPTY_INT3
         v = layout.records(np.int32) if record or want_decay else _EMPTY_INT3
-        blocks_init = init.reshape(4, layout.blocks, layout.width)
-        blocks_final = final.reshape(4, layout.blocks, layout.width)
+        blocks_init = np.stack([layout.per_neuron(i) for i in init])
+        blocks_final = np.empty_like(blocks_init)
         _alif.alif_forward(xs, float(state_scale), du, dv, dth, dref, th0, th_step, blocks_init, bool(graded),
                            blocks_final, s, margin, u, v, _EMPTY_INT3, _EMPTY_INT3)
+        for values, arr in zip(final, blocks_final):
+            layout.write_back(values, arr)
         ctx.save_for_backward(current_decay, voltage_decay)
         ctx.arrays = (margin, u, v, blocks_init[0].copy(), blocks_init[1].copy(), du, dv)
         ctx.layout = layout

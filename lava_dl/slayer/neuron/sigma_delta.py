@@ -169,6 +169,7 @@ class _SigmaFn(torch.autograd.Function):
         out, arr = _kernel_empty(layout, out_dtype)
         state = layout.per_neuron(sigma_state)
         _sd.sigma_forward_real(_kernel_array(layout, z), unit, 1.0 / unit, state, arr)
+        layout.write_back(sigma_state, state)
         ctx.layout, ctx.in_dtype = layout, z.dtype
         return out.to(out_dtype)
 
@@ -206,6 +207,7 @@ class _EncodeFn(torch.autograd.Function):
         msg_unit = float(1 << (STATE_EXP + spike_exp))
         y, y_arr = _kernel_empty(layout, out_dtype)
         vth = layout.per_neuron(vth_s)
+        state_arrays = [layout.per_neuron(s) for s in states]
         _sd.fused_forward(
             _kernel_array(layout, x),
             float(in_unit),
@@ -217,11 +219,13 @@ class _EncodeFn(torch.autograd.Function):
             int(cum_error),
             STATE_EXP,
             1.0 / msg_unit if kd == out_dtype else 1.0,
-            *(layout.per_neuron(s) for s in states),
+            *state_arrays,
             y_arr,
             mask,
             delta,
         )
+        for values, arr in zip(states, state_arrays):
+            layout.write_back(values, arr)
         unit = float(1 << (2 * STATE_EXP + spike_exp))
         ctx.layout, ctx.mask, ctx.delta, ctx.mode, ctx.unit = layout, mask, delta, int(mode), unit
         ctx.theta = np.maximum(vth / unit, 1.0 / (_W << STATE_EXP)) if want_theta else _NO_F64
