@@ -226,8 +226,8 @@ class _Convolution(_Windowed):
         # channels-last images: oneDNN's fast layout (about 2x on one thread, no hidden copies in
         # the backward); the output stays channels-last (memory N, T, H', W', C'), which the neuron
         # kernels read as it is or copy once
-        images = x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w)
-        images = images.contiguous(memory_format=torch.channels_last)
+        images = x.permute(0, 4, 2, 3, 1).reshape(n * t, h, w, c).permute(0, 3, 1, 2)
+        images = images.contiguous(memory_format=torch.channels_last)  # at most one copy in all
         y = op(images, weight, stride=self.stride, padding=self.padding, dilation=self.dilation,
                groups=self.groups)
         return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)

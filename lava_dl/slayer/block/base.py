@@ -231,7 +231,11 @@ class Flatten(_Block):
         self.shape: tuple[int, ...] | None = None
 
     def forward(self, x: torch.Tensor):
-        out = x.reshape(x.shape[0], -1, x.shape[-1])
+        n, steps = x.shape[0], x.shape[-1]
+        if x.is_contiguous():  # time-last: a view
+            out = x.reshape(n, -1, steps)
+        else:  # time-major (a view) or channels-last (one copy into C, H, W order), kept time-major
+            out = x.movedim(-1, 1).reshape(n, steps, -1).transpose(1, 2)
         self.shape = (out.shape[1], 1, 1)
         return self._finish(out)
 
