@@ -439,3 +439,26 @@ def test_delay_dense_bad_arguments(kwargs, err, match):
     kwargs = {"weights": _W, **kwargs}
     with pytest.raises(err, match=match):
         DelayDense(**kwargs)
+
+
+def test_channels_last_input_same_shift_and_gradients():
+    """Convolutions hand over channels-last (N, T, H, W, C) activations: the shift keeps that memory
+    order and gives the same output and input gradient (exactly) and delay gradient (to rounding)."""
+    torch.manual_seed(4)
+    module = Delay(max_delay=8, num_channels=5)
+    with torch.no_grad():
+        module.delay.copy_(torch.tensor([0.0, 1.5, 3.2, 7.9, 2.0]))
+    x = torch.randn(2, 5, 3, 4, 12)
+    channels_last = x.permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)
+    results = []
+    for inp in (x, channels_last):
+        inp = inp.clone().requires_grad_()
+        module.delay.grad = None
+        y = module(inp)
+        (y * torch.linspace(-1, 2, y.numel()).reshape(y.shape)).sum().backward()
+        results.append((y.detach(), inp.grad.clone(), module.delay.grad.clone(), y))
+    (y0, g0, d0, _), (y1, g1, d1, out1) = results
+    assert out1.permute(0, 4, 2, 3, 1).is_contiguous()  # the memory order is kept
+    assert torch.equal(y0, y1) and torch.equal(g0, g1)
+    torch.testing.assert_close(d0, d1, rtol=1e-6, atol=1e-6)
+    assert d0.abs().sum() > 0

@@ -122,6 +122,14 @@ def shift_time(x, shifts, out):
                     out[b, t, c, 0] = x[b, src, c, 0] if np.uint64(src) < np.uint64(steps) else 0
         return
     per_position = shifts.shape[1] != 1
+    if not per_position and out.strides[2] < out.strides[3]:  # channels-last memory: channels innermost
+        for b in range(n):
+            for t in range(steps):
+                for s in range(width):
+                    for c in range(channels):
+                        src = t - shifts[c, 0]
+                        out[b, t, c, s] = x[b, src, c, s] if np.uint64(src) < np.uint64(steps) else 0
+        return
     for b in range(n):
         for t in range(steps):
             for c in range(channels):
@@ -163,6 +171,20 @@ def shift_time_adjoint(g, y, shifts, grad_x, grad_delay):
     n, steps, channels, width = g.shape
     for c in range(channels):
         grad_delay[c] = 0.0
+    if width > 1 and grad_x.strides[2] < grad_x.strides[3]:  # channels-last memory: channels innermost
+        per_position = np.zeros((width, channels))
+        for b in range(n):
+            for t in range(steps):
+                for s in range(width):
+                    acc = per_position[s]
+                    for c in range(channels):
+                        src = t + shifts[c]
+                        grad_x[b, t, c, s] = g[b, src, c, s] if np.uint64(src) < np.uint64(steps) else 0
+                        before = np.float64(y[b, t - 1, c, s]) if t > 0 else 0.0
+                        acc[c] += np.float64(g[b, t, c, s]) * (before - np.float64(y[b, t, c, s]))
+        for c in range(channels):
+            grad_delay[c] = per_position[:, c].sum()
+        return
     partial = np.zeros((channels, width if width > 1 else 0))
     for b in range(n):
         for t in range(steps):

@@ -48,12 +48,14 @@ def _array(x: torch.Tensor, geometry: _Geometry) -> np.ndarray:
 
 
 def _new_like(x: torch.Tensor, geometry: _Geometry) -> tuple[torch.Tensor, np.ndarray]:
-    """A new tensor shaped like ``x`` stored time-major, and its ``(N, T, C, S)`` array."""
+    """A new tensor shaped like ``x`` stored time-major (channels-last if ``x`` is), and its
+    ``(N, T, C, S)`` array (a strided view)."""
     if x.dtype in (torch.float32, torch.float64):
         out = _empty_time_major(x)
         moved = out.movedim(-1, 1).numpy()
-        if moved.flags.c_contiguous:
-            return out, moved.reshape(geometry)
+        view = moved.reshape(geometry)
+        if np.shares_memory(view, moved):
+            return out, view
     arr = np.empty(geometry, _NUMPY_DTYPES[x.dtype])
     n, steps = geometry[0], geometry[1]
     return torch.from_numpy(np.moveaxis(arr.reshape(n, steps, *x.shape[1:-1]), 1, -1)), arr
