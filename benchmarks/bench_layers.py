@@ -70,7 +70,6 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import dataclasses  # noqa: E402
 import io  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -94,7 +93,6 @@ from lava.magma.core.process.ports.ports import InPort  # noqa: E402
 from lava.magma.core.process.process import AbstractProcess  # noqa: E402
 from lava.magma.core.process.variable import Var  # noqa: E402
 from lava.magma.core.resources import CPU  # noqa: E402
-from lava.magma.core.run_conditions import RunSteps  # noqa: E402
 from lava.magma.core.run_configs import Loihi1SimCfg  # noqa: E402
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa: E402
 from lava.proc.conv.process import Conv as LavaConv  # noqa: E402
@@ -108,6 +106,7 @@ from lava_dl.proc.dense import Dense  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _lava_dl_ref  # noqa: E402
+from bench_lava import Graph  # noqa: E402  (one runner for the Lava benchmarks)
 
 # ---------------------------------------------------------------------------
 # (a), (b): training steps
@@ -394,36 +393,6 @@ class PyValueDigestModel(PyLoihiProcessModel):
         row[1] = zlib.crc32(a.tobytes())
 
 
-@dataclasses.dataclass
-class Graph:
-    """A built graph: its root process, run config, digest sink and timed chunk length."""
-
-    name: str
-    root: AbstractProcess
-    sink: ValueDigest
-    cfg: Loihi1SimCfg
-    chunk: int
-    steps_done: int = 0
-    failed: bool = False
-    started: bool = False
-
-    def run(self, steps: int) -> float:
-        start = time.perf_counter()
-        try:
-            self.root.run(condition=RunSteps(num_steps=steps), run_cfg=self.cfg)
-        except Exception:
-            self.failed = True
-            raise
-        finally:
-            self.started = True
-        self.steps_done += steps
-        return time.perf_counter() - start
-
-    def stop(self) -> None:
-        if self.started and not self.failed:  # never after a worker error: stop would block
-            self.root.stop()
-
-
 def _graph(name: str, data: np.ndarray, procs: list, chunk: int, buffer: int) -> Graph:
     """Chain ``Source(data) -> procs... -> ValueDigest``; each proc has ``s_in`` and ``a_out``/``s_out``."""
     src = Source(data=data)
@@ -446,7 +415,7 @@ def measure(case: str, graphs: list[Graph], warmup: int, repeats: int) -> list[s
             first[g.name] = g.run(warmup)
         for _ in range(repeats):
             for g in graphs:
-                rates[g.name].append(g.chunk / g.run(g.chunk))
+                rates[g.name].append(g.steps_per_chunk / g.run(g.steps_per_chunk))
         common = min(g.steps_done for g in graphs)
         digests = [np.asarray(g.sink.digest.get(), dtype=np.int64)[:common] for g in graphs]
     finally:
