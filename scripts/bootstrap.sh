@@ -16,7 +16,9 @@ if [ ! -f "$stamp" ]; then
   # lava-nc 0.10.0 declares python<3.11; scipy is pinned to a release with 3.11 wheels.
   "${pip[@]}" "numpy>=1.22,<2" "scipy>=1.10,<1.16"
   "${pip[@]}" --ignore-requires-python "lava-nc==0.10.0" "numpy>=1.22,<2" "scipy>=1.10,<1.16"
-  "${pip[@]}" --ignore-requires-python -e ".[demo,test]"
+  # lava-nc is installed by now: no --ignore-requires-python here, so that no dependency resolves
+  # to a release for a newer Python (e.g. a contourpy source build needing 3.12)
+  "${pip[@]}" -e ".[demo,test]"
   # Apply lava_dl's Python 3.11 fix for lava-nc at interpreter start-up (Lava may be imported first).
   "$VENV/bin/python" -c "import lava_dl._lava_compat as c, sysconfig; c.write_pth(sysconfig.get_paths()['purelib'])"
   rm -f "$VENV"/.installed-*; touch "$stamp"

@@ -171,6 +171,10 @@ def test_per_channel_decays_and_export():
     assert params["type"] == "CUBA" and params["iDecay"].shape == (6,)
     assert params["vThMant"] == 64 and params["refDelay"] == 1 and params["gradedSpike"] is False
     assert np.all((params["iDecay"] >= 409) & (params["iDecay"] <= 2048))
+    # the exported integers are the stored decays rounded half to even, per channel
+    with torch.no_grad():
+        neuron.current_decay.copy_(torch.tensor([409.4, 409.5, 410.5, 2047.5, 0.5, 4095.6]))
+    assert neuron.device_params()["iDecay"].tolist() == [409, 410, 410, 2048, 0, 4096]
 
 
 def test_graded_spike_payload_is_voltage():
@@ -268,11 +272,14 @@ def test_graded_payloads_are_float64_and_summed_exactly():
     w_int = torch.round(after.synapse.effective_weight().reshape(5, 12) * 64).to(torch.int64)
     exact = torch.einsum("oi,nit->not", w_int, torch.round(payload * 4096).to(torch.int64))  # integers
     assert torch.equal(torch.round(z * 2**18).to(torch.int64), exact)
-    # the neuron's input a_in is floor(sum / 4096): current after one step from zero state
-    neuron = after.neuron
-    current, _, _ = neuron.dynamics(z[..., :1])
-    assert torch.equal(torch.round(current[..., 0] * 4096).to(torch.int64), torch.div(exact[..., 0], 4096,
-                       rounding_mode="floor") * 64)
+    # the neuron's input a_in is floor(sum / 4096), at every step: with current_decay 1 the current
+    # is a_in << 6 (step 0 of the delayed payload is all zeros, so it alone would prove nothing)
+    remainder = exact % 4096
+    assert torch.any((exact < 0) & (remainder != 0)) and torch.any((exact > 0) & (remainder != 0))
+    neuron = cuba.Neuron(threshold=0.5, current_decay=1.0, voltage_decay=0.1)
+    current, _, _ = neuron.dynamics(z)
+    assert torch.equal(torch.round(current * 4096).to(torch.int64),
+                       torch.div(exact, 4096, rounding_mode="floor") * 64)
 
 
 def test_graded_export_needs_scale_64():

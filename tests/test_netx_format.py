@@ -353,3 +353,25 @@ def test_concat_records_checked(tmp_path):
     with pytest.raises(Hdf5FormatError, match=r"layer 2, field 'layers': the joined layers \[0, 1\] send "
                                               r"messages of different widths"):
         hdf5.Network(net_config=_write(tmp_path / "m.net", mixed))
+
+
+def test_sigma_delta_cum_error_is_deployed(tmp_path):
+    """``neuron/cumError`` (this package's field) sets the Delta and SigmaDelta ``cum_error``; a file
+    without it (lava-dl's) deploys 0; a value other than 0/1 is refused, naming the field."""
+    sdnn = {"type": "SDNN", "vThMant": 4, "activation": "relu"}
+
+    def build(cum_input, cum_hidden):
+        def write(layer):
+            record.write_input(layer.create_group("0"), (4,),
+                               neuron=dict(sdnn, **({} if cum_input is None else {"cumError": cum_input})))
+            _dense_ok(layer, "1", shape=(3,), weight=np.ones((3, 4)) * 2,
+                      neuron=dict(sdnn, **({} if cum_hidden is None else {"cumError": cum_hidden})))
+        return write
+
+    cases = ((True, None, [1, 0]), (None, True, [0, 1]), (False, None, [0, 0]))
+    for cum_input, cum_hidden, expected in cases:
+        net = hdf5.Network(net_config=_write(tmp_path / "c.net", build(cum_input, cum_hidden)))
+        assert [type(b.neuron).__name__ for b in net.layers] == ["Delta", "SigmaDelta"]
+        assert [int(np.unique(b.neuron.cum_error.init)[0]) for b in net.layers] == expected
+    with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'neuron/cumError'"):
+        hdf5.Network(net_config=_write(tmp_path / "bad.net", build(None, 2)))

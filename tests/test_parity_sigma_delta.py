@@ -25,6 +25,7 @@ from lava.proc.io.source import RingBuffer as Source
 
 from lava_dl import netx
 from lava_dl.slayer.block import sigma_delta as sd
+from lava_dl.slayer.neuron import sigma_delta as sd_neuron
 from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
 from tests.lava_run import run_and_read
 
@@ -129,9 +130,10 @@ def _to_lava_layout(array):
     return array
 
 
-def _run_lava(path, data, steps, *, input_shape, graded_input, reset_interval, spike_exp):
+def _run_lava(path, data, steps, *, input_shape, graded_input, reset_interval, spike_exp, **network_kwargs):
     net = netx.hdf5.Network(net_config=str(path), input_shape=input_shape, reset_interval=reset_interval,
-                            spike_exp=spike_exp, input_message_bits=16 if graded_input else 0)
+                            spike_exp=spike_exp, input_message_bits=16 if graded_input else 0,
+                            **network_kwargs)
     source = Source(data=data)
     sink = Sink(shape=net.out.shape, buffer=steps)
     source.s_out.connect(net.inp)
@@ -178,8 +180,10 @@ def _build(kind, seed):
     return rng, net, in_shape, spike_exp, with_norm, with_input
 
 
-def _check_parity(net, x, in_shape, spike_exp, with_reset, tmp_path):
-    """Run ``net`` in slayer and (exported) in Lava on the batch-1 input ``x``; compare exactly."""
+def _check_parity(net, x, in_shape, spike_exp, with_reset, tmp_path, **network_kwargs):
+    """Run ``net`` in slayer and (exported) in Lava on the batch-1 input ``x``; compare exactly.
+
+    ``network_kwargs`` go to :class:`lava_dl.netx.hdf5.Network` (e.g. ``sparse_fc_layer``)."""
     with_input = isinstance(net[0], sd.Input)
     delays = _synapses_in_front(net)
     total = delays[-1]
@@ -192,7 +196,7 @@ def _check_parity(net, x, in_shape, spike_exp, with_reset, tmp_path):
     lava_shape = _to_lava_layout(np.empty(in_shape)).shape
     out, lava_states, kinds = _run_lava(
         path, _source_data(net, x_pad, spike_exp), steps, input_shape=lava_shape, graded_input=not with_input,
-        reset_interval=steps if with_reset else None, spike_exp=spike_exp)
+        reset_interval=steps if with_reset else None, spike_exp=spike_exp, **network_kwargs)
     assert kinds == ["Delta"] * with_input + ["SigmaDelta"] * (len(delays) - 1 - with_input) + ["Sigma"]
 
     # Output: slayer index t == sink column t + total; Sigma sends σ in units 2^(12 + spike_exp).
@@ -296,3 +300,56 @@ def test_blocks_export_lava_dl_records(tmp_path):
         assert "bias" in layer["1"] and "bias" not in layer["2"] and "bias" not in layer["3"]
         out = {k: v[()] for k, v in layer["3/neuron"].items()}
         assert out == {"type": b"SDNN", "activation": b"relu", "vThMant": 16, "sigma_output": True}
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("seed", range(2))
+def test_cum_error_parity(kind, seed, tmp_path):
+    """``cum_error=True`` on every encoder (Input and hidden blocks) is exported as ``neuron/cumError``
+    and deployed: Lava's output and states (``error`` included) equal slayer's exactly, and the
+    output differs from the same network with ``cum_error`` off (the flag matters here)."""
+    rng, net, in_shape, spike_exp, with_norm, with_input = _build(kind, seed)
+    encoders = [block.neuron for block in net
+                if isinstance(getattr(block, "neuron", None), (sd_neuron.Delta, sd_neuron.Neuron))]
+    unit = 32 if with_input else 1 << (6 + spike_exp)
+    x = _graded_input(rng, (1, *in_shape, STEPS), unit)
+    with torch.no_grad():
+        off = net(x)
+    for neuron in encoders:
+        neuron.cum_error = True
+    with torch.no_grad():
+        on = net(x)
+    assert not torch.equal(on, off), "cum_error does not change this network's output: test is vacuous"
+    _check_parity(net, x, in_shape, spike_exp, with_norm, tmp_path)
+    with h5py.File(tmp_path / "net.net", "r") as f:
+        flags = [bool(f[f"layer/{i}/neuron/cumError"][()]) for i, block in enumerate(net)
+                 if getattr(block, "neuron", None) in encoders]
+    assert flags == [True] * len(encoders)
+
+
+def test_cum_error_loads_into_slayer(tmp_path):
+    """``SequentialNetwork`` loads ``neuron/cumError``: same forward, same file again; a file with
+    ``cumError = False`` written out loads like one without the field."""
+    from lava_dl.slayer.auto import SequentialNetwork
+    from tests.test_auto import _assert_same_files
+
+    rng, net, in_shape, spike_exp, _, _ = _build("dense", 0)
+    assert spike_exp == 6 and isinstance(net[0], sd.Input)  # SequentialNetwork loads spike_exp 6
+    net[0].neuron.cum_error = net[1].neuron.cum_error = True
+    x = _graded_input(rng, (2, *in_shape, STEPS), 32)
+    with torch.no_grad():
+        expected = net(x)
+    _export(net, tmp_path / "a.net")
+    loaded = SequentialNetwork(tmp_path / "a.net").eval()
+    flags = [getattr(block.neuron, "cum_error", None) for block in loaded.blocks]
+    assert flags[:2] == [True, True] and all(f is not True for f in flags[2:])
+    with torch.no_grad():
+        assert torch.equal(loaded(x), expected)
+    loaded.export_hdf5(tmp_path / "b.net")
+    _assert_same_files(tmp_path / "a.net", tmp_path / "b.net")
+
+    with h5py.File(tmp_path / "a.net", "r+") as f:
+        f["layer/0/neuron/cumError"][()] = False
+        del f["layer/1/neuron/cumError"]
+    plain = SequentialNetwork(tmp_path / "a.net")
+    assert plain.blocks[0].neuron.cum_error is False and plain.blocks[1].neuron.cum_error is False

@@ -209,6 +209,7 @@ def test_training_forward_equals_lava_step(spec):
                           re_rec, im_rec, margin, th_rec, r_rec)
     s, re_rec, im_rec = s[..., 0], re_rec[..., 0], im_rec[..., 0]
     states = [st[:, 0] for st in states]
+    assert lava[0].sum() > 100, "too few spikes to be a test"
     np.testing.assert_array_equal(s, lava[0])
     if spec.name != "RF_IZ":  # RF-IZ records pre-reset states, the Lava state is post-reset
         np.testing.assert_array_equal(re_rec, lava[1])
@@ -218,6 +219,18 @@ def test_training_forward_equals_lava_step(spec):
     if adaptive:
         np.testing.assert_array_equal(states[2], lava[3][:, -1])
         np.testing.assert_array_equal(states[3], lava[4][:, -1])
+        # the records are the threshold and refractory state each step's spike test used: Lava's states
+        # after the step add the spike's update (th += Δθ, r += 2 (θ0 + th))
+        th_rec, r_rec, fired = th_rec[..., 0].astype(np.int64), r_rec[..., 0].astype(np.int64), lava[0] != 0
+        step = (vth_step << 6)[:, None]
+        np.testing.assert_array_equal(th_rec - (vth << 6)[:, None] + fired * step, lava[3])
+        np.testing.assert_array_equal(r_rec + fired * 2 * th_rec, lava[4])
+        threshold = th_rec + r_rec
+    else:
+        threshold = np.broadcast_to((vth << 6)[:, None], (rows, steps))
+    # the surrogate's margin: the spiking state (pre-reset; IZ: imaginary part) minus the threshold
+    spiking = im_rec if spec.name in ("RF_IZ", "ADRF_IZ") else re_rec
+    np.testing.assert_array_equal(margin[..., 0], spiking.astype(np.int64) - threshold)
 
 
 @pytest.mark.parametrize("spec", res.SPECS, ids=lambda s: s.name)

@@ -304,6 +304,10 @@ def test_specs_are_consistent():
         assert spec.extra["hdf5_role"] == role
         warm_up(spec)  # compiles with the dtypes the generated ProcessModels use
     assert sd.SIGMA_DELTA.param_for_hdf5_key("vThMant").name == "vth"
+    for spec in (sd.DELTA, sd.SIGMA_DELTA):  # deployed from the file (neuron/cumError), default off
+        param = spec.param_for_hdf5_key("cumError")
+        assert param.name == "cum_error" and not param.required and param.default == 0
+        assert "cum_error" not in spec.deploy_constants
     assert sd.SIGMA_DELTA.bias_param == "bias"
     assert sd.SIGMA_DELTA.param("spike_exp").default == 6
     assert sd.SIGMA_DELTA.param("state_exp").default == 6

@@ -62,6 +62,7 @@ def test_neuron_forward_equals_fixed_step(activation, cum_error, spike_exp):
         "type": "SDNN",
         "activation": "relu" if activation else "identity",
         "vThMant": 9,
+        **({"cumError": True} if cum_error else {}),
     }
     assert neuron.shape == shape[1:]
 
@@ -189,7 +190,7 @@ def test_sigma_and_delta_backward():
 @pytest.mark.parametrize("module", ["neuron", "delta", "sigma"])
 def test_persistent_state_split(module):
     rng = np.random.default_rng(9)
-    _, x = _graded_input(rng, (2, 7, 40), 6)
+    a, x = _graded_input(rng, (2, 7, 40), 6)
 
     def make():
         if module == "neuron":
@@ -202,8 +203,17 @@ def test_persistent_state_split(module):
     split = make()
     parts = torch.cat([split(x[..., :13]), split(x[..., 13:])], dim=-1)
     assert torch.equal(whole, parts)
-    fresh = sd.Neuron(0.1, F.relu)  # not persistent: every call starts from zero
-    assert torch.equal(fresh(x[..., 13:]), fresh(x[..., 13:]))
+    assert torch.count_nonzero(whole) > 0
+    # not persistent: every call starts from zero, as Lava's SigmaDelta started on the second part
+    fresh = sd.Neuron(0.1, F.relu, cum_error=True)
+    fresh(x[..., :13])
+    restarted = fresh(x[..., 13:])
+    params = dict(vth=fresh.v_th_mant, bias=0, act_mode=1, cum_error=1, spike_exp=6, state_exp=6)
+    msgs, _ = _lava_run(core.SIGMA_DELTA, a[..., 13:].reshape(14, -1), params, 27)
+    assert np.array_equal((restarted * 4096).reshape(14, -1).numpy(), msgs)
+    continued = sd.Neuron(0.1, F.relu, cum_error=True, persistent_state=True)
+    continued(x[..., :13])
+    assert not torch.equal(restarted, continued(x[..., 13:])), "the states do not matter for this input"
 
 
 def test_per_channel_threshold_exports_array():

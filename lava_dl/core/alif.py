@@ -100,7 +100,8 @@ SPEC = NeuronSpec(
         VOLTAGE_DECAY,
         Param("dth", "thDecay", 0, DECAY_UNITY, 0, "threshold-adaptation decay, fraction of 4096"),
         Param("dref", "refDecay", 0, DECAY_UNITY, 0, "refractory decay, fraction of 4096"),
-        Param("vth", "vThMant", 0, (1 << 17) - 1, 10, "base threshold mantissa, effective vth << 6"),
+        # up to 2^18 - 1 as CUBA: lava-dl's Affine(dynamics=True) readout marker (never spikes)
+        Param("vth", "vThMant", 0, (1 << 18) - 1, 10, "base threshold mantissa, effective vth << 6"),
         Param("vth_step", "vThStep", 0, (1 << 17) - 1, 0, "threshold increase per spike, << 6"),
         BIAS_MANT,  # an input-side bias: added to the current
         BIAS_EXP,

@@ -15,6 +15,13 @@ Layout and dtypes (reference-hdf5.md §3):
 * ``neuron/type``: scalar variable-length string; other neuron fields int64
   (bool for booleans, int64 arrays for per-channel values).
 
+Fields lava-dl 0.6 does not have (its readers ignore them; a file without them keeps
+lava-dl's meaning):
+
+* ``neuron/cumError`` (bool, sigma-delta ``SDNN`` input and hidden neurons): the delta
+  encoder fires on its accumulated error (slayer ``cum_error=True``, Lava ``cum_error = 1``).
+  Written only when set; absent means False, which is what lava-dl deploys.
+
 A ``neuron`` argument is a dict ``{hdf5 key: value}`` that includes ``'type'``,
 e.g. ``{'type': 'CUBA', 'iDecay': 4096, 'vDecay': 415, 'vThMant': 6,
 'refDelay': 1, 'gradedSpike': False}``.

@@ -225,7 +225,10 @@ _VTH = Param(
     10,
     "delta threshold mantissa, effective vth << (spike_exp + state_exp)",
 )
-_CUM = Param("cum_error", None, 0, 1, 0, "1: fire on the accumulated error (lava-nc cum_error)")
+#: hdf5 ``neuron/cumError`` is this package's field (lava-dl 0.6 stores no cum_error and deploys
+#: it off): written only when set, absent means 0.
+_CUM = Param("cum_error", "cumError", 0, 1, 0, "1: fire on the accumulated error (lava-nc cum_error)",
+             required=False)
 _SPIKE_EXP = Param("spike_exp", None, 0, 7, SPIKE_EXP, "fractional bits of the graded message")
 _STATE_EXP = Param("state_exp", None, 0, 7, STATE_EXP, "extra fractional bits of the states")
 _ENCODER_STATES = (
@@ -244,7 +247,7 @@ DELTA = NeuronSpec(
     float_step=delta_float_step,
     in_message_bits=24,
     out_message_bits=24,
-    deploy_constants={"state_exp": STATE_EXP, "cum_error": 0},
+    deploy_constants={"state_exp": STATE_EXP},
     extra={"hdf5_role": "input", "graded_spike": True, "wire_message_bits": 16, "slayer_delay_shift": False,
            "message_exp_offset": STATE_EXP},
 )
@@ -275,7 +278,7 @@ SIGMA_DELTA = NeuronSpec(
     in_message_bits=24,
     out_message_bits=24,
     bias_param="bias",
-    deploy_constants={"state_exp": STATE_EXP, "cum_error": 0},
+    deploy_constants={"state_exp": STATE_EXP},
     extra={
         "hdf5_role": "hidden",
         "graded_spike": True,

@@ -90,6 +90,8 @@ INTEGRATOR_NEURON: dict = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant
 
 #: Layer types that exist in the format but are not supported yet.
 NOT_IMPLEMENTED_TYPES = ("dense_comp",)
+#: ``neuron/vThMant`` of an ``Affine(dynamics=True)`` readout (lava-dl writes it in place of the threshold).
+AFFINE_V_TH_MANT = (1 << 18) - 1
 
 
 class _Record(records.LayerRecord):
@@ -119,14 +121,15 @@ def read_layer_records(f: h5py.File) -> list[h5py.Group]:
 
 def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidden", block_index: int = 0,
                   layer_type: str = "dense", options: dict | None = None,
-                  synapses_in_front: int | None = None) -> dict:
+                  synapses_in_front: int | None = None, delay_shift: bool | None = None) -> dict:
     """Neuron process and its keyword arguments from an hdf5 ``neuron`` group (or dict).
 
     ``role`` picks the process where one hdf5 type has several (``input``/``hidden``/
     ``output``); ``block_index``, ``layer_type`` and ``synapses_in_front`` (Lava synapses
     between the network input and this block; default: ``block_index``) place the block
-    for per-sample resets; ``options`` are the Network's ``reset_interval``,
-    ``reset_offset``, ``reset_mode`` and ``spike_exp``.
+    for per-sample resets, as does ``delay_shift`` (whether slayer delays the block's output
+    by one step; default: its family's rule); ``options`` are the Network's
+    ``reset_interval``, ``reset_offset``, ``reset_mode`` and ``spike_exp``.
     """
     options = options or {}
     if isinstance(neuron, dict):
@@ -188,7 +191,8 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
     if options.get("reset_interval") is not None:
         offset, hold = _reset_phase(options.get("reset_mode", "slayer"), int(options.get("reset_offset", 0)),
                                     block_index, layer_type, spec,
-                                    block_index if synapses_in_front is None else synapses_in_front)
+                                    block_index if synapses_in_front is None else synapses_in_front,
+                                    delay_shift)
         params["reset_interval"] = int(options["reset_interval"])
         params["reset_offset"] = offset
         params["reset_hold"] = hold
@@ -506,7 +510,8 @@ class _Builder:
         else:
             raise rec.error("neuron", "required group is missing")
         place = self._place(layer_type, True)
-        params = neuron_params(rec, neuron, role=role, **place)
+        delay_shift = False if dense and _is_affine_readout(rec, neuron) else None  # None: the family's
+        params = neuron_params(rec, neuron, role=role, delay_shift=delay_shift, **place)
         in_shape = self._input_shape(rec, layer_type, skipped)
         weights, geometry = {}, {}
         for port, key in _weight_keys(params).items():
@@ -541,7 +546,7 @@ class _Builder:
                             groups=geometry.get("groups"), delay="delay" in rec)
         spec = params["neuron_proc"].spec
         self._advance(block, rec, row, has_synapse=True,
-                      delay_shift=bool(spec.extra.get("slayer_delay_shift", True)))
+                      delay_shift=bool(spec.extra.get("slayer_delay_shift", True)) and delay_shift is None)
 
     def _input_shape(self, rec: _Record, layer_type: str, skipped: bool) -> tuple[int, ...] | None:
         """``(x, y, c)`` (conv-like) or the previous shape (dense) entering the record's synapse."""
@@ -701,7 +706,7 @@ RESET_MODES = ("slayer", "lava-dl")
 
 
 def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str, spec,
-                 synapses_in_front: int) -> tuple[int, bool]:
+                 synapses_in_front: int, delay_shift: bool | None = None) -> tuple[int, bool]:
     """Reset phase and hold flag of the next block for ``reset_interval`` runs.
 
     ``"slayer"`` reproduces slayer's per-sample evaluation exactly. A sample's first
@@ -722,12 +727,28 @@ def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str
     ``"lava-dl"`` is lava-dl 0.6 netx: block ``k`` zeroed before step
     ``reset_offset + 1 + k``. Exact only for networks without bias whose blocks never
     fire on the previous sample's last step (legacy files such as ``tiny.net`` assume it).
+
+    ``delay_shift`` overrides the family's rule (an Affine readout has no step delay in slayer,
+    so its last index of a sample must not be held in reset).
     """
     if mode == "lava-dl":
         return reset_offset + 1 + block_index, False
-    if not spec.extra.get("slayer_delay_shift", True) or layer_type == "input":
+    if delay_shift is None:
+        delay_shift = bool(spec.extra.get("slayer_delay_shift", True))
+    if not delay_shift or layer_type == "input":
         return reset_offset + 1 + synapses_in_front, False
     return reset_offset + synapses_in_front, True
+
+
+def _is_affine_readout(rec: _Record, neuron: h5py.Group | dict) -> bool:
+    """Whether a dense record is an ``Affine`` readout: no neuron group (lava-dl's integrator) or
+    lava-dl's marker threshold ``vThMant = 2^18 - 1``. slayer delays neither by a step."""
+    if neuron is INTEGRATOR_NEURON:
+        return True
+    if "vThMant" not in neuron:
+        return False
+    value = np.asarray(rec.raw("vThMant", neuron, "neuron/")).reshape(-1)
+    return value.size > 0 and bool(np.all(value == AFFINE_V_TH_MANT))
 
 
 def _neuron_group(rec: _Record) -> h5py.Group:

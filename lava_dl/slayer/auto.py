@@ -56,8 +56,9 @@ Decisions:
 Not stored in a file, so taken at their defaults: ``delay_shift`` (True for the spiking
 families, False for inputs and sigma-delta), surrogate-gradient settings (``tau_grad``,
 ``scale_grad``), ``requires_grad`` of the neuron parameters (False; Recurrent/KWTA
-weights True), dropout, a Dense ``mask``, sigma-delta ``spike_exp`` (6) and
-``cum_error``. A network trained with other values computes differently after loading.
+weights True), dropout, a Dense ``mask`` and sigma-delta ``spike_exp`` (6). A network trained
+with other values computes differently after loading. Sigma-delta ``cum_error`` is loaded from
+``neuron/cumError`` (this package's field; False without it, as lava-dl deploys it).
 
 Every block is checked when it is built: it is exported to memory and each field of the
 record must come back with the same values, so nothing is dropped silently. A field the
@@ -729,6 +730,19 @@ def _excerpt(value: ty.Any) -> str:
     return f"[{text}{', ...' if flat.size > 6 else ''}] (shape {np.asarray(value).shape})"
 
 
+def _omitted_default(block: nn.Module, key: str, value: ty.Any) -> bool:
+    """Whether ``key`` is an optional neuron field holding its default, which exports leave out
+    (e.g. ``neuron/cumError = False``)."""
+    neuron = getattr(block, "neuron", None)
+    if neuron is None or not key.startswith("neuron/"):
+        return False
+    try:
+        param = type(neuron).spec.param_for_hdf5_key(key[len("neuron/"):])
+    except KeyError:
+        return False
+    return not param.required and bool(np.all(np.asarray(value) == param.default))
+
+
 def _verify(rec: _Record, block: nn.Module) -> None:
     """Export ``block`` to memory; every field of the record must come back with its values."""
     with h5py.File(io.BytesIO(), "w") as scratch:
@@ -741,8 +755,10 @@ def _verify(rec: _Record, block: nn.Module) -> None:
         exported = _datasets(group)
     what = f"{type(block).__module__}.{type(block).__name__}"
     for key, value in _datasets(rec.group).items():
-        if key not in exported:
+        if key not in exported and not _omitted_default(block, key, value):
             raise rec.unsupported(key, f"{what} does not store this field (loading would drop it)")
+        if key not in exported:
+            continue
         if not _same(key, value, exported[key]):
             raise rec.unsupported(key, f"{what} cannot reproduce it: the file holds {_excerpt(value)}, the "
                                        f"loaded block exports {_excerpt(exported[key])}")

@@ -195,8 +195,8 @@ class Input(_Block):
         self.neuron = self._make_neuron(neuron_params, shape=shape)
         self.shape = tuple(shape) if shape is not None else None
         self.pre_hook_fx = None if self.neuron is None else self.neuron.quantize_8bit
-        self.weight = nn.Parameter(torch.tensor([float(weight)]), requires_grad=False)
-        self.bias = nn.Parameter(torch.tensor([float(bias)]), requires_grad=False)
+        self.weight = nn.Parameter(torch.tensor([float(weight)]))  # trained, as lava-dl's
+        self.bias = nn.Parameter(torch.tensor([float(bias)]))
 
     def forward(self, x: torch.Tensor):
         self.shape = tuple(x.shape[1:-1])
@@ -216,8 +216,8 @@ class Input(_Block):
         self._check_deployable()
         weight = bias = None
         if self.neuron is not None:
-            weight = float(self.pre_hook_fx(self.weight, descale=True))
-            bias = float(self.pre_hook_fx(self.bias, descale=True))
+            weight = float(self.pre_hook_fx(self.weight.detach(), descale=True))
+            bias = float(self.pre_hook_fx(self.bias.detach(), descale=True))
         records.write_input(handle, shape=self.shape, neuron=self._neuron_fields(), weight=weight,
                                    bias=bias)
 
@@ -347,12 +347,13 @@ class Dense(_Weighted):
 class Affine(Dense):
     """Dense synapse whose output is the neuron voltage (``dynamics=True``) or the raw synaptic input.
 
-    Parameters are those of :class:`Dense` plus ``dynamics`` (bool); the neuron never spikes.
+    Parameters are those of :class:`Dense` plus ``dynamics`` (bool, default True as lava-dl);
+    the neuron never spikes.
     Not available for complex (two-port) neurons.
     """
 
     def __init__(self, neuron_params, in_neurons, out_neurons, weight_scale=1, weight_norm=False,
-                 pre_hook_fx=None, dynamics=False, mask=None, count_log=False):
+                 pre_hook_fx=None, dynamics=True, mask=None, count_log=False):
         if is_complex(self.neuron_class):
             raise NotImplementedError(f"{type(self).__module__}.Affine: an affine readout of a complex "
                                       f"({self.neuron_class.spec.name}) neuron is not supported")

@@ -178,7 +178,7 @@ class Input(_BaseInput):
         if self.neuron is None:
             return None
         fields = dict(self._lava_dl_fields)
-        fields["vThMant"] = _neuron._vth_field(self.neuron)["vThMant"]
+        fields.update(_neuron._encoder_fields(self.neuron))
         return fields
 
 

@@ -25,6 +25,7 @@ DEVICE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "vth": ("threshold", "mantissa"),
     "vth_step": ("threshold_step", "mantissa"),
     "graded": ("graded_spike", "flag"),
+    "cum_error": ("cum_error", "flag"),
     "sin_decay": ("sin_decay", "integer"),
     "cos_decay": ("cos_decay", "integer"),
 }

@@ -446,12 +446,17 @@ class Delta(_DeltaBase):
         return self._encode(x, float(self.w_scale), _sd.MODE_SHIFT, x, _sd.ACT_UNIT, x.dtype)
 
     def device_params(self) -> dict:
-        return {"type": self.spec.hdf5_type, "activation": "identity", **_vth_field(self)}
+        return {"type": self.spec.hdf5_type, "activation": "identity", **_encoder_fields(self)}
 
 
-def _vth_field(module: _DeltaBase) -> dict:
+def _encoder_fields(module: _DeltaBase) -> dict:
+    """The delta encoder's hdf5 fields: ``vThMant`` (an array when per channel) and, only when set,
+    ``cumError`` (this package's field; lava-dl stores none, and a file without it deploys 0)."""
     value = np.asarray(module.v_th_mant, dtype=np.int64)
-    return {"vThMant": value if value.size > 1 else value.reshape(()).item()}
+    fields = {"vThMant": value if value.size > 1 else value.reshape(()).item()}
+    if module.cum_error:
+        fields[module.spec.param("cum_error").hdf5_key] = True
+    return fields
 
 
 class Neuron(_DeltaBase):
@@ -543,7 +548,7 @@ class Neuron(_DeltaBase):
         return self.norm.bias.detach().to(torch.int64).cpu().numpy()
 
     def device_params(self) -> dict:
-        return {"type": self.spec.hdf5_type, "activation": self.activation_name, **_vth_field(self)}
+        return {"type": self.spec.hdf5_type, "activation": self.activation_name, **_encoder_fields(self)}
 
     def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the neuron; return ``(sigma, messages)`` in real units (σ after the norm, float64)."""
@@ -637,7 +642,8 @@ def neuron_params(device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
                   p_scale: int = 1 << 12) -> dict:
     """Sigma-delta neuron arguments from hdf5 ``neuron`` fields (lava-dl's ``neuron_params``).
 
-    The inverse of the export of the sigma-delta blocks: ``threshold = vThMant / scale`` and
+    The inverse of the export of the sigma-delta blocks: ``threshold = vThMant / scale``,
+    ``cum_error`` (``cumError``, this package's field; False without it, as lava-dl deploys) and
     ``activation`` (``'relu'`` gives ``torch.nn.functional.relu``, ``'identity'``/``'unit'``
     give ``None``, the identity; without the field ReLU, Lava's default). The output marker
     ``sigma_output`` is checked (it must be True) and not returned: it selects the ``Output``
@@ -647,7 +653,7 @@ def neuron_params(device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,
     ----------
     device_params : mapping
         hdf5 neuron fields ``{key: value}`` (``type``, ``activation``, ``vThMant``,
-        ``sigma_output``).
+        ``cumError``, ``sigma_output``).
     scale : int
         Weight scale (must be 64 for the sigma-delta neurons).
     p_scale : int
