@@ -13,6 +13,8 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.proc.netx_blocks import (
     Average,
+    ComplexDense,
+    ComplexInput,
     Concat,
     Conv,
     ConvT,
@@ -73,7 +75,9 @@ def _sub_model(proc: type, base: type) -> type:
 
 
 SubInputModel = _sub_model(Input, _BlockModel)
+SubComplexInputModel = _sub_model(ComplexInput, _BlockModel)
 SubDenseModel = _sub_model(Dense, _BlockModel)
+SubComplexDenseModel = _sub_model(ComplexDense, _BlockModel)
 SubRecurrentDenseModel = _sub_model(RecurrentDense, _BlockModel)
 SubConvModel = _sub_model(Conv, _BlockModel)
 SubConvTModel = _sub_model(ConvT, _BlockModel)

@@ -41,6 +41,14 @@ def _with_bias(a_buff: np.ndarray, a_bias: np.ndarray) -> np.ndarray:
     return a_buff + a_bias if a_bias.any() else a_buff
 
 
+def _weight_exp(model) -> int:
+    """The Dense exponent: the ``weight_exp`` Var plus any change of lava-nc's
+    ``proc_params['weight_exp']`` made after construction (see :class:`lava_dl.proc.dense.Dense`)."""
+    params = model.proc_params
+    change = int(params.get("weight_exp", 0)) - int(params.get("weight_exp_built", 0))
+    return int(model.weight_exp[0]) + change
+
+
 @implements(proc=Dense, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt", "bit_accurate_loihi")
@@ -69,7 +77,7 @@ class PyDenseModelFixed(PyLoihiProcessModel):
         self.a_out.send(_with_bias(self.a_buff, self.a_bias))
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.int64, native=np.int32)
-        syn.dense_fixed(self._wt, s, binary, int(self.weight_exp[0]), self._out)
+        syn.dense_fixed(self._wt, s, binary, _weight_exp(self), self._out)
         self.a_buff[...] = self._out
 
 
@@ -104,7 +112,7 @@ class PyDenseModelFloat(PyLoihiProcessModel):
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.float64, native=np.float64)
         syn.dense_accumulate(self._wt, s, binary, self._out)
-        self.a_buff[...] = self._out * 2.0 ** int(self.weight_exp[0])
+        self.a_buff[...] = self._out * 2.0 ** _weight_exp(self)
 
 
 class _AbstractConvModel(PyLoihiProcessModel):

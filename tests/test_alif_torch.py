@@ -60,7 +60,7 @@ def test_forward_equals_lava_step(seed):
                                     refractory_decay=(0.1, 0.9))
     neuron = _neuron(rng, persistent_state=True, **kwargs)
     x = _grid_input((3, 7, 60), seed, amplitude=int(rng.integers(40, 4000)))
-    current, voltage, spikes = neuron.dynamics(x)
+    current, voltage, spikes = neuron.run(x)
     x_int = (x * 64).reshape(-1, 60).numpy().astype(np.int64)
     s_ref, u_ref, v_ref, th_ref, r_ref = _lava_reference(x_int, neuron, x.shape)
     assert 0 < s_ref.sum() < s_ref.size
@@ -97,7 +97,7 @@ def test_forward_with_norm_equals_lava_step_with_bias():
     with torch.no_grad():
         neuron.norm.running_mean.fill_(-0.25)
     x = _grid_input((2, 5, 40), 5, amplitude=100)
-    _, _, spikes = neuron.dynamics(x)
+    _, _, spikes = neuron.run(x)
     rows = 10
     s_ref = np.zeros((rows, 40), np.int64)
     states = [np.zeros(rows, np.int32) for _ in range(4)]
@@ -186,7 +186,7 @@ def test_backward_equals_autograd_of_torch_loop(seed, graded, use_states):
     neuron = _neuron(rng, threshold=0.5, threshold_step=0.25, current_decay=0.2, voltage_decay=0.05,
                      tau_grad=0.5, requires_grad=True, graded_spike=graded)
     x = _grid_input((2, 5, 40), seed, amplitude=40).requires_grad_()
-    current, voltage, spikes = neuron.dynamics(x)
+    current, voltage, spikes = neuron.run(x)
     weights = [torch.randn_like(spikes) for _ in range(3)]
     loss = (spikes * weights[0]).sum()
     if use_states:
@@ -254,7 +254,6 @@ def test_graded_spike_payload_is_voltage():
         (dict(refractory_decay=-1.0), "refractory_decay"),
         (dict(threshold_step=-1.0), "threshold_step"),
         (dict(threshold_step=5000.0), "threshold_step"),
-        (dict(shared_param=False), "shape"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -279,7 +278,7 @@ def test_disabled_threshold_never_spikes():
     neuron = alif.Neuron(threshold=None, threshold_step=0.5, current_decay=1.0, voltage_decay=0.0,
                          threshold_decay=0.1, refractory_decay=0.1)
     x = torch.full((1, 3, 20), 2.0)
-    current, voltage, spikes = neuron.dynamics(x)
+    current, voltage, spikes = neuron.run(x)
     assert spikes.sum() == 0 and voltage[..., -1].min() > 0
 
 
@@ -297,7 +296,7 @@ def test_time_major_input_gives_identical_results(graded):
         if time_major:
             x = x.movedim(-1, 1).contiguous().movedim(1, -1)
         x.requires_grad_()
-        current, voltage, spikes = neuron.dynamics(x)
+        current, voltage, spikes = neuron.run(x)
         weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
         ((spikes * weights).sum() + (voltage * weights).sum() * 1e-3).backward()
         results.append((current, voltage, spikes, x.grad, neuron.current_decay.grad,

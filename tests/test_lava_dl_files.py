@@ -114,10 +114,15 @@ def _stream(samples: np.ndarray, pad: int = 0) -> np.ndarray:
 
 
 def _run(path, data: np.ndarray, steps: int, **kwargs) -> np.ndarray:
-    """Run the netx network of ``path`` fed by ``data``; return its output sink (``steps`` columns)."""
+    """Run the netx network of ``path`` fed by ``data``; return its output sink (``steps`` columns).
+
+    The expectations are lava-dl's *slayer* outputs, so slayer's per-sample resets are asked for
+    (``reset_mode='slayer'``; a file written by lava-dl defaults to lava-dl's staggered netx resets).
+    """
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
+    kwargs.setdefault("reset_mode", "slayer")
     net = netx.hdf5.Network(net_config=str(path), **kwargs)
     source = Source(data=data)
     sink = Sink(shape=net.out.shape, buffer=steps)
@@ -190,7 +195,8 @@ def test_lava_affine_readout(name):
 
     case, data = CASES[name], _data(name)
     steps = BATCH * case.steps + 1
-    net = netx.hdf5.Network(net_config=str(FIX / f"{name}.net"), reset_interval=case.steps)
+    net = netx.hdf5.Network(net_config=str(FIX / f"{name}.net"), reset_interval=case.steps,
+                            reset_mode="slayer")
     source = Source(data=_stream(data["input"], pad=1))
     source.s_out.connect(net.inp)
     monitor = Monitor()

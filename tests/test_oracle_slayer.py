@@ -114,13 +114,13 @@ def _records(family: str, neuron, x, p: dict) -> dict[str, np.ndarray]:
     m = _message_unit(family, p)
     with torch.no_grad():
         if family in ("CUBA", "ALIF"):
-            current, voltage, spikes = neuron.dynamics(x)
+            current, voltage, spikes = neuron.run(x)
             return {"s": _ints(spikes, m), "u": _ints(current, STATES), "v": _ints(voltage, STATES)}
         if family in ("RF", "RF_IZ"):
-            real, imag, spikes = neuron.dynamics(x)
+            real, imag, spikes = neuron.run(x)
             return {"s": _ints(spikes, m), "re": _ints(real, STATES), "im": _ints(imag, STATES)}
         if family in ("ADRF", "ADRF_IZ"):
-            real, imag, theta, ref, spikes = neuron.dynamics(x)
+            real, imag, theta, ref, spikes = neuron.run(x)
             return {"s": _ints(spikes, m), "re": _ints(real, STATES), "im": _ints(imag, STATES),
                     "theta": _ints(theta, STATES), "ref": _ints(ref, STATES)}
         if family == "SIGMA_DELTA":

@@ -104,6 +104,13 @@ def payload(family, re_t, im_t):
 
 
 @inline
+def phase_probe(value, im_before, im_t):
+    """The state the adaptive threshold unit tests at a phase crossing (``im_before < 0 <= im_t``),
+    or a value below any threshold otherwise (ADRF's phase gate)."""
+    return value if im_before < 0 and im_t >= 0 else np.int64(_BELOW)
+
+
+@inline
 def neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dth, dref, th0, th_step):
     """One step of any resonator family for one neuron (all int64).
 
@@ -129,8 +136,7 @@ def neuron_update(family, re, im, adapt, ref, a_re, a_im, sin_d, cos_d, dth, dre
             re_next = np.int64(0)
             im_next = th0 - 1
     elif family == ADRF_CODE:
-        crossing = im < 0 and im_t >= 0
-        probe = re_t if crossing else np.int64(_BELOW)
+        probe = phase_probe(re_t, im, im_t)
         spike, probe_margin, adapt, ref = threshold_unit(probe, adapt, ref, dth, dref, th0, th_step)
         margin = probe_margin - probe + re_t
     else:
@@ -477,6 +483,48 @@ def resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, 
                       ref_out)
 
 
+@jit
+def threshold_forward(v, im, im0, dth, dref, th0, th_step, adapt, ref, theta_out, ref_out):
+    """The adaptive threshold unit alone, driven by a given state series (lava-dl's
+    ``adaptive_threshold`` / ``adaptive_phase_th`` dynamics).
+
+    Per row and step: :func:`lava_dl.core.alif.threshold_unit` on ``v[r, t]``, gated by the
+    phase crossing of ``im`` (:func:`phase_probe`, ADRF's rule) when ``im`` is not empty.
+
+    Parameters
+    ----------
+    v : ndarray of int64, shape (R, T)
+        The spiking state (integer units).
+    im : ndarray of int64, shape (R, T) or (0, 0)
+        Imaginary state for the phase gate; empty for no gate (ALIF, ADRF-IZ).
+    im0 : ndarray of int64, shape (R,) or (0,)
+        Imaginary state before the first step (with ``im``).
+    dth, dref, th0, th_step : ndarray of int64, shape (R,)
+        Decays, scaled base threshold and scaled threshold step.
+    adapt, ref : ndarray of int64, shape (R,)
+        Initial adaptation (above ``th0``) and refractory states; hold the final ones on return.
+    theta_out, ref_out : ndarray of int64, shape (R, T)
+        Receive the threshold ``th0 + th_t`` and refractory ``r_t`` tested at each step
+        (before that step's spike update), as ``resonator_forward`` records them.
+    """
+    rows, steps = v.shape
+    gated = im.shape[0] > 0
+    for r in range(rows):
+        a = adapt[r]
+        f = ref[r]
+        before = im0[r] if gated else np.int64(0)
+        for t in range(steps):
+            theta_out[r, t] = th0[r] + decay(a, dth[r])
+            ref_out[r, t] = decay(f, dref[r])
+            probe = v[r, t]
+            if gated:
+                probe = phase_probe(probe, before, im[r, t])
+                before = im[r, t]
+            _, _, a, f = threshold_unit(probe, a, f, dth[r], dref[r], th0[r], th_step[r])
+        adapt[r] = a
+        ref[r] = f
+
+
 @inline
 def _sign(x):
     if x > 0.0:
@@ -499,6 +547,23 @@ def complex_surrogate(margin, im, inv_tau, two_tau, half_over_tau, scale_rho, gr
     d_im = surrogate(im, inv_tau, half_over_tau, False)
     step_re = 0.5 * (1.0 + _sign(margin) * (1.0 - two_tau * d_re))
     return scale_rho * d_re * d_im, -scale_rho * inv_tau * _sign(im) * d_im * step_re
+
+
+@jit
+def complex_spike_backward(grad_s, margin, im, tau_rho, scale_rho, graded, grad_re, grad_im):
+    """Derivatives of lava-dl's complex (phase) spike, elementwise (:func:`complex_surrogate`).
+
+    ``margin`` (real part minus threshold) and ``im`` are in real units; ``grad_re`` and
+    ``grad_im`` receive ``grad_s`` times ``d s / d re`` and ``d s / d im``.
+    """
+    flat_gs, flat_margin, flat_im = grad_s.ravel(), margin.ravel(), im.ravel()
+    out_re, out_im = grad_re.ravel(), grad_im.ravel()
+    inv_tau = 1.0 / tau_rho
+    for i in range(out_re.size):
+        d_re, d_im = complex_surrogate(flat_margin[i], flat_im[i], inv_tau, 2.0 * tau_rho, 0.5 * inv_tau,
+                                       scale_rho, graded)
+        out_re[i] = flat_gs[i] * d_re
+        out_im[i] = flat_gs[i] * d_im
 
 
 @jit

@@ -27,6 +27,13 @@ netx ran them (``delay_mode='lava-dl'``, ``DelayDense`` synapses; lava-dl ignore
 conv delays: a warning says so). ``Network(delay_mode=...)`` chooses explicitly.
 Delays outside [0, 62] raise (lava-dl clipped them with a warning).
 
+Per-sample resets (``reset_interval``) follow the same stamp: a file written by lava_dl
+is reset as slayer evaluates each sample (``reset_mode='slayer'``: exact, bias included);
+a file without the stamp gets lava-dl 0.6's staggered resets (``reset_mode='lava-dl'``:
+block ``k`` zeroed before step ``reset_offset + 1 + k``), so that lava-dl's own files and
+scripts (``Network(net_config, reset_interval=T)``) give lava-dl's states.
+``Network(reset_mode=...)`` chooses explicitly. :func:`default_modes` resolves both.
+
 Neuron groups are read generically: the family comes from
 :func:`lava_dl.core.registry.spec_for_hdf5_type`, every spec parameter with an
 ``hdf5_key`` is read from the group, the layer ``bias`` goes to
@@ -82,8 +89,8 @@ from lava_dl.proc.netx_blocks import (
     broadcast_bias,
 )
 
-__all__ = ["Network", "Hdf5FormatError", "build_layers", "neuron_params", "read_layer_records",
-           "INTEGRATOR_NEURON", "NOT_IMPLEMENTED_TYPES"]
+__all__ = ["Network", "Hdf5FormatError", "build_layers", "default_modes", "neuron_params",
+           "read_layer_records", "INTEGRATOR_NEURON", "NOT_IMPLEMENTED_TYPES"]
 
 #: hdf5 neuron fields lava-dl uses for a dense record without neuron group.
 INTEGRATOR_NEURON: dict = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
@@ -652,7 +659,7 @@ def build_layers(
     input_shape: ty.Sequence[int] | None = None,
     reset_interval: int | None = None,
     reset_offset: int = 0,
-    reset_mode: str = "slayer",
+    reset_mode: str | None = None,
     spike_exp: int = 6,
     sparse_fc_layer: bool = False,
     delay_mode: str | None = None,
@@ -668,18 +675,14 @@ def build_layers(
     NotImplementedError
         Record types not supported (concat, dense_comp) or options that cannot be deployed.
     """
-    options = dict(reset_interval=reset_interval, reset_offset=reset_offset, reset_mode=reset_mode,
-                   spike_exp=spike_exp)
     if reset_interval is not None and int(reset_interval) < 1:
         raise ValueError(f"reset_interval must be >= 1 or None, got {reset_interval}")
-    if reset_mode not in RESET_MODES:
-        raise ValueError(f"reset_mode must be one of {RESET_MODES}, got {reset_mode!r}")
-    if delay_mode is not None and delay_mode not in DELAY_MODES:
-        raise ValueError(f"delay_mode must be None or one of {DELAY_MODES}, got {delay_mode!r}")
+    _check_modes(reset_mode, delay_mode)
 
     with h5py.File(path, "r") as f:
-        if delay_mode is None:
-            delay_mode = "axonal" if is_lava_dl_file(f) else "lava-dl"
+        reset_mode, delay_mode = default_modes(f, reset_mode, delay_mode)
+        options = dict(reset_interval=reset_interval, reset_offset=reset_offset, reset_mode=reset_mode,
+                       spike_exp=spike_exp)
         builder = _Builder(path, options, input_message_bits, input_shape, skip_layers, sparse_fc_layer,
                            delay_mode)
         records = read_layer_records(f)
@@ -703,6 +706,53 @@ def is_lava_dl_file(f: h5py.File) -> bool:
 
 
 RESET_MODES = ("slayer", "lava-dl")
+
+
+def _check_modes(reset_mode: str | None, delay_mode: str | None) -> None:
+    if reset_mode is not None and reset_mode not in RESET_MODES:
+        raise ValueError(f"reset_mode must be None or one of {RESET_MODES}, got {reset_mode!r}")
+    if delay_mode is not None and delay_mode not in DELAY_MODES:
+        raise ValueError(f"delay_mode must be None or one of {DELAY_MODES}, got {delay_mode!r}")
+
+
+def default_modes(f: h5py.File | str, reset_mode: str | None = None,
+                  delay_mode: str | None = None) -> tuple[str, str]:
+    """``(reset_mode, delay_mode)`` for a file: the explicit values, else those of its producer.
+
+    A file written by lava_dl (:func:`is_lava_dl_file`) defaults to slayer's semantics
+    (``'slayer'``, ``'axonal'``), any other file to lava-dl 0.6's netx (``'lava-dl'``,
+    ``'lava-dl'``).
+
+    Parameters
+    ----------
+    f : h5py.File or str
+        The open file, or its path.
+    reset_mode, delay_mode : str, optional
+        Explicit choices; each wins over the default.
+
+    Returns
+    -------
+    tuple of str
+        The resolved ``(reset_mode, delay_mode)``.
+
+    Raises
+    ------
+    ValueError
+        If a given mode is not one of :data:`RESET_MODES` / :data:`DELAY_MODES`.
+    """
+    _check_modes(reset_mode, delay_mode)
+    if reset_mode is not None and delay_mode is not None:
+        return reset_mode, delay_mode
+    if isinstance(f, h5py.File):
+        stamped = is_lava_dl_file(f)
+    else:
+        with h5py.File(f, "r") as handle:
+            stamped = is_lava_dl_file(handle)
+    if reset_mode is None:
+        reset_mode = "slayer" if stamped else "lava-dl"
+    if delay_mode is None:
+        delay_mode = "axonal" if stamped else "lava-dl"
+    return reset_mode, delay_mode
 
 
 def _reset_phase(mode: str, reset_offset: int, block_index: int, layer_type: str, spec,

@@ -7,6 +7,7 @@ import inspect
 import pkgutil
 import typing as ty
 
+import h5py
 import numpy as np
 
 from lava_dl.core.records import Hdf5FormatError, decode_str
@@ -14,12 +15,83 @@ from lava_dl.core.spec import NeuronSpec
 
 __all__ = [
     "Hdf5FormatError",
+    "NetDict",
     "decode_str",
     "optimize_weight_bits",
     "neuron_process_for",
     "table_header",
     "table_row",
 ]
+
+
+class NetDict:
+    """Read-only dictionary view of an hdf5 network file (lava-dl's ``netx.utils.NetDict``).
+
+    ``net['layer'][0]['neuron']['vThMant']``: groups are ``NetDict`` views (an int key
+    selects the group named by the number), string datasets (``type``) are decoded to
+    ``str``, weights and biases come back as integer arrays and other datasets as their
+    numpy values.
+
+    Parameters
+    ----------
+    filename : str or path-like, optional
+        File to open (when ``f`` is None). It is opened at the first access and stays open
+        until :meth:`close`.
+    mode : str
+        ``h5py.File`` mode (default ``'r'``).
+    f : h5py.File or h5py.Group, optional
+        An open file or group to view instead.
+    """
+
+    #: Datasets returned as integer arrays (lava-dl stores them as floats).
+    INTEGER_KEYS = ("weight", "weight_rec", "bias", "weight/real", "weight/imag")
+
+    def __init__(self, filename=None, mode: str = "r", f: h5py.File | h5py.Group | None = None) -> None:
+        if f is None and filename is None:
+            raise ValueError("NetDict needs a filename or an open h5py file or group")
+        self._filename, self._mode, self._f = filename, mode, f
+
+    @property
+    def f(self) -> h5py.File | h5py.Group:
+        """The viewed hdf5 file or group (the file is opened here, at the first access)."""
+        if self._f is None:
+            self._f = h5py.File(self._filename, self._mode)
+        return self._f
+
+    def keys(self):
+        """Names of the group's members."""
+        return self.f.keys()
+
+    def __len__(self) -> int:
+        return len(self.f)
+
+    def __iter__(self):
+        return iter(self.f)
+
+    def __contains__(self, key) -> bool:
+        return str(key) in self.f
+
+    def __getitem__(self, key):
+        item = self.f[str(key)]
+        if isinstance(item, h5py.Group):
+            return NetDict(f=item)
+        if item.dtype.kind in "OSU":
+            return decode_str(item[()])
+        value = item[()]
+        if key in self.INTEGER_KEYS:
+            return np.asarray(value).astype(np.int64)
+        return value
+
+    def close(self) -> None:
+        """Close the file (when this view opened it); a later access opens it again."""
+        if self._filename is not None and self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def __repr__(self) -> str:
+        if self._f is None:
+            return f"NetDict({str(self._filename)!r})"
+        return f"NetDict({self._f.file.filename!r}, {self._f.name!r})"
 
 
 def _fallback_optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int, str]:

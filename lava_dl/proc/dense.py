@@ -56,6 +56,10 @@ class Dense(AbstractProcess):
     Ports: ``s_in`` ``(n_in,)``, ``a_out`` ``(n_out,)``. Vars: ``weights``, ``a_buff``,
     ``weight_exp``, ``num_weight_bits``, ``num_message_bits``, ``a_bias``. As in lava-nc, the fixed
     model replaces ``weights`` by the clipped/truncated matrix at the first step.
+
+    lava-nc keeps ``weight_exp`` in ``proc_params`` only, and code written for it changes the
+    exponent there before the first run (lava-dl's own tests do): a change of
+    ``proc_params['weight_exp']`` after construction is added to the ``weight_exp`` Var.
     """
 
     def __init__(self, *, weights: np.ndarray, num_weight_bits: int = 8, weight_exp: int = 0,
@@ -77,8 +81,8 @@ class Dense(AbstractProcess):
             super().__init__(name=name, log_config=log_config)
             raise
         super().__init__(weights=w, num_weight_bits=num_weight_bits, weight_exp=weight_exp,
-                         num_message_bits=num_message_bits, sign_mode=mode, name=name,
-                         log_config=log_config)
+                         weight_exp_built=weight_exp, num_message_bits=num_message_bits, sign_mode=mode,
+                         name=name, log_config=log_config)
         n_out, n_in = w.shape
         self.s_in = InPort(shape=(n_in,))
         self.a_out = OutPort(shape=(n_out,))

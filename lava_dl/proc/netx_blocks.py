@@ -24,13 +24,18 @@ package. The children are created here, at construction, so their Vars
 (``neuron.bias_mant``, ``neuron.u`` ...) can be set and probed like any other.
 
 ``neuron_params`` of every block is a dict with the key ``neuron_proc`` (the
-neuron Process class, e.g. :class:`lava_dl.proc.cuba.CubaLIF`) and the keyword
-arguments of that class. Two optional keys are removed before construction:
-``num_message_bits`` (width of the block's output messages, default from the
-neuron spec) and ``bias_key`` (the Var receiving ``bias``; default the spec's
+neuron Process class, e.g. :class:`lava_dl.proc.cuba.CubaLIF`, or a lava-nc neuron such as
+``lava.proc.lif.process.LIF``) and the keyword arguments of that class. Two optional keys
+are removed before construction: ``num_message_bits`` (width of the block's output
+messages, default from the neuron spec) and ``bias_key`` (the Var receiving ``bias``; default the spec's
 ``bias_param``).
 
 :class:`Network` reads an hdf5 file; its logic lives in :mod:`lava_dl.netx.hdf5`.
+lava-dl's block arguments are accepted too (``lava_dl.netx.blocks.process`` is this module):
+``Dense(weight=, delay=, num_weight_bits=, weight_exponent=, sparse_synapse=)``,
+``Conv(weight=)``, ``RecurrentDense(weight=, weight_rec=)``, and the complex blocks
+:class:`ComplexDense` (``weight_real=``, ``weight_imag=``) and :class:`ComplexInput`.
+
 This module stays import-safe (Lava's compiler executes it on every compile).
 """
 
@@ -42,9 +47,9 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
-__all__ = ["AbstractBlock", "Input", "Dense", "RecurrentDense", "Conv", "ConvT", "Pool", "Unpool", "Average",
-           "Concat",
-           "Network", "dense_synapse_class", "conv_synapse_class", "sparse_synapse_class"]
+__all__ = ["AbstractBlock", "Input", "ComplexInput", "Dense", "ComplexDense", "RecurrentDense", "Conv",
+           "ConvT", "Pool", "Unpool", "Average", "Concat", "Network", "dense_synapse_class",
+           "conv_synapse_class", "sparse_synapse_class", "neuron_in_ports"]
 
 
 # --------------------------------------------------------------------------
@@ -70,6 +75,13 @@ def sparse_synapse_class() -> type:
     from lava.proc.sparse.process import Sparse
 
     return Sparse
+
+
+def delay_sparse_synapse_class() -> type:
+    """Sparse (CSR) synapse with per-synapse delays (lava-nc's ``DelaySparse``, as lava-dl's netx)."""
+    from lava.proc.sparse.process import DelaySparse
+
+    return DelaySparse
 
 
 def delay_dense_synapse_class() -> type:
@@ -201,6 +213,31 @@ def broadcast_bias(bias, shape: tuple[int, ...]) -> np.ndarray:
     raise ValueError(f"bias of shape {bias.shape} could not be broadcast to the neuron shape {shape}")
 
 
+def neuron_in_ports(neuron: AbstractProcess) -> tuple[str, ...]:
+    """Names of a neuron process's input ports: its spec's (``a_in``; ``a_real_in``, ``a_imag_in``
+    for resonators), or, for a neuron without spec (lava-nc's ``LIF``, ``RF`` ...), its InPorts."""
+    spec = getattr(type(neuron), "spec", None)
+    if spec is not None:
+        return tuple(spec.in_ports)
+    return tuple(port.name for port in neuron.in_ports)
+
+
+def _lava_dl_weights(neuron: AbstractProcess, weights: dict | None, weight, num_weight_bits: int,
+                     weight_exponent: int, block: str) -> dict:
+    """``weights`` (``{port: (weight, bits, exp, sign_mode)}``), or lava-dl's single ``weight``
+    for the neuron's one input port (sign mode chosen by the synapse, as lava-nc's)."""
+    if (weights is None) == (weight is None):
+        raise ValueError(f"{block}: give either weights={{port: ...}} or lava-dl's weight=, not "
+                         f"{'both' if weight is not None else 'neither'}")
+    if weights is not None:
+        return weights
+    ports = neuron_in_ports(neuron)
+    if len(ports) != 1:
+        raise ValueError(f"{block}: weight= feeds one input port, but {type(neuron).__name__} has "
+                         f"{list(ports)}; use ComplexDense(weight_real=, weight_imag=) or weights=")
+    return {ports[0]: (np.asarray(weight), int(num_weight_bits), int(weight_exponent), None)}
+
+
 class Input(AbstractBlock):
     """Input block: a neuron population without synapse.
 
@@ -214,21 +251,26 @@ class Input(AbstractBlock):
         Neuron shape.
     neuron_params : dict
         Neuron process and parameters.
-    transform : dict, optional
-        The hdf5 input transform ``{'weight': int, 'bias': int}``, kept as an
-        attribute only (lava-dl never applies it either).
+    transform : dict or callable, optional
+        The hdf5 input transform ``{'weight': int, 'bias': int}`` (or lava-dl's callable),
+        kept as an attribute only (lava-dl never applies it either).
     """
 
     def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict,
                  transform: dict | None = None, **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
         self.transform = transform
-        ports = type(self.neuron).spec.in_ports
+        ports = neuron_in_ports(self.neuron)
         self.inp = InPort(shape=getattr(self.neuron, ports[0]).shape)
         self.out = OutPort(shape=self.neuron.s_out.shape)
         for port in ports:  # a resonator input takes the same drive on both parts
             self.inp.connect(getattr(self.neuron, port))
         self.neuron.s_out.connect(self.out)
+
+
+class ComplexInput(Input):
+    """lava-dl's complex input block: a resonator population whose ``inp`` drives both the real and
+    the imaginary input (what :class:`Input` does for any two-port neuron)."""
 
 
 class Dense(AbstractBlock):
@@ -248,7 +290,10 @@ class Dense(AbstractBlock):
         Use CSR ``Sparse`` synapses.
     synapse_delays : numpy.ndarray, optional
         Per-synapse delays ``(n_out, n_in)`` (``DelayDense`` synapses: lava-dl's placement of
-        a legacy file's ``delay``).
+        a legacy file's ``delay``; lava-nc's ``DelaySparse`` with ``sparse_synapse``).
+    weight, delay, num_weight_bits, weight_exponent
+        lava-dl's arguments, instead of ``weights`` (and ``synapse_delays``): the integer
+        weight of the neuron's single input port, its bits (default 8) and exponent (0).
     bias, input_message_bits, input_message_exp, axon_delays
         See :class:`AbstractBlock`.
 
@@ -258,11 +303,14 @@ class Dense(AbstractBlock):
         The synapse of the first port; ``synapses`` maps every port to its synapse.
     """
 
-    def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, weights: dict,
-                 sparse_synapse: bool = False, synapse_delays=None, **kwargs) -> None:
+    def __init__(self, *, shape: ty.Sequence[int], neuron_params: dict, weights: dict | None = None,
+                 sparse_synapse: bool = False, synapse_delays=None, weight=None, delay=None,
+                 num_weight_bits: int = 8, weight_exponent: int = 0, **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
+        weights = _lava_dl_weights(self.neuron, weights, weight, num_weight_bits, weight_exponent,
+                                   type(self).__name__)
         self._wire(self._dense_synapses(weights, self.input_message_bits, self.input_message_exp,
-                                        sparse_synapse, synapse_delays))
+                                        sparse_synapse, synapse_delays if delay is None else delay))
 
     def _dense_synapses(self, weights: dict, message_bits: int, message_exp: int, sparse: bool = False,
                         delays=None, a_bias=None) -> dict:
@@ -275,9 +323,14 @@ class Dense(AbstractBlock):
                                  f"got {weight.shape}")
             common = dict(num_weight_bits=int(num_bits), weight_exp=int(weight_exp) + message_exp,
                           num_message_bits=message_bits)
-            if delays is not None:
-                if sparse:
-                    raise NotImplementedError("sparse synapses with per-synapse delays are not supported")
+            if delays is not None and sparse:
+                from scipy.sparse import csr_matrix
+
+                delays = np.where(weight == 0, 0, np.asarray(delays)).astype(np.int64)
+                synapses[port] = delay_sparse_synapse_class()(
+                    weights=csr_matrix(weight), delays=csr_matrix(delays), max_delay=int(np.max(delays)),
+                    **common)
+            elif delays is not None:
                 synapses[port] = delay_dense_synapse_class()(
                     weights=weight, delays=np.asarray(delays), max_delay=int(np.max(delays)),
                     sign_mode=sign_mode, **common)
@@ -289,6 +342,39 @@ class Dense(AbstractBlock):
                 extra = {} if a_bias is None else {"a_bias": a_bias}
                 synapses[port] = dense_synapse_class()(weights=weight, sign_mode=sign_mode, **common, **extra)
         return synapses
+
+
+class ComplexDense(Dense):
+    """lava-dl's complex dense block: a dense (or sparse) synapse into each of a resonator's inputs.
+
+    Parameters
+    ----------
+    weight_real, weight_imag : numpy.ndarray
+        Integer weights ``(n_out, n_in)`` of the real and imaginary input.
+    num_weight_bits_real, num_weight_bits_imag : int, default 8
+        Their weight bits.
+    weight_exponent_real, weight_exponent_imag : int, default 0
+        Their exponents.
+    shape, neuron_params, sparse_synapse, bias, input_message_bits, ...
+        As :class:`Dense` (``weights={'a_real_in': ..., 'a_imag_in': ...}`` may be given instead).
+
+    Attributes
+    ----------
+    real_synapse, imag_synapse : AbstractProcess
+        The two synapses (lava-dl's names).
+    """
+
+    def __init__(self, *, weight_real=None, weight_imag=None, num_weight_bits_real: int = 8,
+                 num_weight_bits_imag: int = 8, weight_exponent_real: int = 0, weight_exponent_imag: int = 0,
+                 weights: dict | None = None, **kwargs) -> None:
+        if weights is None:
+            weights = {"a_real_in": (np.asarray(weight_real), int(num_weight_bits_real),
+                                     int(weight_exponent_real), None),
+                       "a_imag_in": (np.asarray(weight_imag), int(num_weight_bits_imag),
+                                     int(weight_exponent_imag), None)}
+        super().__init__(weights=weights, **kwargs)
+        self.real_synapse = self.synapses["a_real_in"]
+        self.imag_synapse = self.synapses["a_imag_in"]
 
 
 class RecurrentDense(Dense):
@@ -313,9 +399,11 @@ class RecurrentDense(Dense):
     straight from the neurons, before the axonal delay line.
     """
 
-    def __init__(self, *, weights_rec: dict, bias_rec=None, recurrent_message_exp: int = 0,
-                 **kwargs) -> None:
+    def __init__(self, *, weights_rec: dict | None = None, bias_rec=None, recurrent_message_exp: int = 0,
+                 weight_rec=None, **kwargs) -> None:
         super().__init__(**kwargs)
+        weights_rec = _lava_dl_weights(self.neuron, weights_rec, weight_rec, kwargs.get("num_weight_bits", 8),
+                                       kwargs.get("weight_exponent", 0), type(self).__name__)
         self.synapses_rec = self._dense_synapses(weights_rec, self.output_message_bits,
                                                  recurrent_message_exp, a_bias=bias_rec)
         self.synapse_rec = next(iter(self.synapses_rec.values()))
@@ -350,7 +438,8 @@ class Conv(_ConvLike):
         Neuron process and parameters.
     weights : dict
         ``{port: weight}`` in Lava layout ``(out, kx, ky, in/groups)`` (a true
-        convolution kernel), per input port of the neuron.
+        convolution kernel), per input port of the neuron; or lava-dl's ``weight=`` for a
+        neuron with one input port.
     stride, padding, dilation : int or (x, y) pair
         Geometry in Lava ``(x, y)`` order.
     groups : int
@@ -362,8 +451,12 @@ class Conv(_ConvLike):
     _synapse = "Conv"
 
     def __init__(self, *, shape: ty.Sequence[int], input_shape: ty.Sequence[int], neuron_params: dict,
-                 weights: dict, stride=1, padding=0, dilation=1, groups: int = 1, **kwargs) -> None:
+                 weights: dict | None = None, stride=1, padding=0, dilation=1, groups: int = 1, weight=None,
+                 **kwargs) -> None:
         super().__init__(shape=shape, neuron_params=neuron_params, **kwargs)
+        if weight is not None or weights is None:
+            weights = {port: w for port, (w, *_) in
+                       _lava_dl_weights(self.neuron, weights, weight, 8, 0, type(self).__name__).items()}
         cls = getattr(_conv_module(), self._synapse)
         self._wire_synapses(lambda w: cls(
             weight=w, input_shape=tuple(int(s) for s in input_shape), padding=_pair(padding),
@@ -461,7 +554,7 @@ class Average(_MessageWidths, AbstractProcess):
 
 def _ports(neuron, weights: dict) -> dict:
     """``weights`` checked against the neuron's input ports (same names, same order)."""
-    ports = tuple(type(neuron).spec.in_ports)
+    ports = neuron_in_ports(neuron)
     if set(weights) != set(ports):
         raise ValueError(f"{type(neuron).__name__} takes inputs {list(ports)}; got weights for "
                          f"{sorted(weights)}")
@@ -552,16 +645,18 @@ class Network(_MessageWidths, AbstractProcess):
         (samples presented back to back from step ``reset_offset + 1``).
     reset_offset : int, default 0
         Phase of the resets.
-    reset_mode : {"slayer", "lava-dl"}, default "slayer"
-        ``"slayer"``: the Lava output equals slayer's per-sample (non-persistent)
-        output exactly, bias included — every block behind a synapse is held in
-        reset during step ``reset_offset + 1`` of each sample, an input block is
-        zeroed before it. ``"lava-dl"``: lava-dl 0.6's staggered resets (block
-        ``k`` zeroed before step ``reset_offset + 1 + k``), for legacy files.
     spike_exp : int, default 6
         Graded-spike fractional bits (sigma-delta families; unused by CUBA).
     sparse_fc_layer : bool, default False
         Dense synapses become CSR ``Sparse`` synapses.
+    reset_mode : {None, "slayer", "lava-dl"}
+        ``"slayer"``: the Lava output equals slayer's per-sample (non-persistent)
+        output exactly, bias included — every block behind a synapse is held in
+        reset during step ``reset_offset + 1`` of each sample, an input block is
+        zeroed before it. ``"lava-dl"``: lava-dl 0.6's staggered resets (block
+        ``k`` zeroed before step ``reset_offset + 1 + k``), which lava-dl's files
+        and scripts expect. None: ``"slayer"`` for files written by lava_dl,
+        ``"lava-dl"`` for other files (:func:`lava_dl.netx.hdf5.default_modes`).
     delay_mode : {None, "axonal", "lava-dl"}
         Where a record's ``delay`` acts: ``"axonal"`` on the record's outputs (as slayer
         trains it; exact), ``"lava-dl"`` on its input synapses (lava-dl 0.6's netx). None:
@@ -577,31 +672,43 @@ class Network(_MessageWidths, AbstractProcess):
         Ports of the first / last block.
     net_str : str
         Summary table, also returned by ``str(net)``.
+    reset_mode, delay_mode : str
+        The modes in use (resolved from the file when not given).
+    net_config : lava_dl.netx.utils.NetDict
+        lava-dl's dictionary view of the file (opened at its first use, closed by
+        ``net_config.close()``).
+
+    Notes
+    -----
+    The arguments up to ``sparse_fc_layer`` may be given by position, in lava-dl's order.
     """
 
-    def __init__(self, *, net_config, num_layers: int | None = None, skip_layers: int = 0,
+    def __init__(self, net_config, num_layers: int | None = None, skip_layers: int = 0,
                  input_message_bits: int = 0, input_shape: ty.Sequence[int] | None = None,
-                 reset_interval: int | None = None, reset_offset: int = 0, reset_mode: str = "slayer",
-                 spike_exp: int = 6, sparse_fc_layer: bool = False, delay_mode: str | None = None,
-                 name: str | None = None, log_config=None) -> None:
+                 reset_interval: int | None = None, reset_offset: int = 0, spike_exp: int = 6,
+                 sparse_fc_layer: bool = False, *, reset_mode: str | None = None,
+                 delay_mode: str | None = None, name: str | None = None, log_config=None) -> None:
         super().__init__(net_config=str(net_config), num_layers=num_layers,
                          input_message_bits=input_message_bits, name=name, log_config=log_config)
-        from lava_dl.netx.hdf5 import build_layers
+        from lava_dl.netx.hdf5 import build_layers, default_modes
 
         self.filename = str(net_config)
         self.num_layers = num_layers
         self.skip_layers = int(skip_layers)
         self.reset_interval = reset_interval
         self.reset_offset = int(reset_offset)
-        self.reset_mode = reset_mode
+        self.reset_mode, self.delay_mode = default_modes(self.filename, reset_mode, delay_mode)
         self.spike_exp = int(spike_exp)
         self.sparse_fc_layer = bool(sparse_fc_layer)
+        from lava_dl.netx.utils import NetDict
+
+        self.net_config = NetDict(self.filename)
         self.layers, self.net_str = build_layers(
             self.filename, num_layers=num_layers, skip_layers=self.skip_layers,
             input_message_bits=int(input_message_bits), input_shape=input_shape,
-            reset_interval=reset_interval, reset_offset=self.reset_offset, reset_mode=reset_mode,
+            reset_interval=reset_interval, reset_offset=self.reset_offset, reset_mode=self.reset_mode,
             spike_exp=self.spike_exp,
-            sparse_fc_layer=self.sparse_fc_layer, delay_mode=delay_mode)
+            sparse_fc_layer=self.sparse_fc_layer, delay_mode=self.delay_mode)
         self.in_layer = self.layers[0]
         self.out_layer = self.layers[-1]
         self.input_message_bits = self.in_layer.input_message_bits

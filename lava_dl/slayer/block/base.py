@@ -8,7 +8,7 @@ and writes its hdf5 record with :meth:`export_hdf5`.
 
 A neuron whose spec has two input ports (the resonators: ``a_real_in``,
 ``a_imag_in``) is complex: its Dense/Conv blocks use the complex synapses of
-:mod:`lava_dl.slayer.complex_synapse` (a ``(real, imag)`` pair, exported as
+:mod:`lava_dl.slayer.synapse.complex` (a ``(real, imag)`` pair, exported as
 ``weight/real`` and ``weight/imag``) and its Input block drives both parts
 with the same input, as netx's Input block does.
 
@@ -38,8 +38,8 @@ from torch import nn
 
 from lava_dl.core import records
 from lava_dl.core.delay import MAX_BLOCK_DELAY as MAX_DELAY
-from lava_dl.slayer import complex_synapse as _complex_synapse
-from lava_dl.slayer import synapse as _synapse
+from lava_dl.slayer.synapse import complex as _complex_synapse
+from lava_dl.slayer.synapse import layer as _synapse
 from lava_dl.slayer.utils import delay_shift
 
 #: Block names of every family, in the order :func:`family` returns them.
@@ -300,7 +300,7 @@ class Dense(_Weighted):
     """Dense block: fully connected synapse, neuron, one-step delay.
 
     For a complex (two-port) neuron the synapse is a
-    :class:`lava_dl.slayer.complex_synapse.Dense` (``weight/real``, ``weight/imag``).
+    :class:`lava_dl.slayer.synapse.complex.Dense` (``weight/real``, ``weight/imag``).
 
     Parameters
     ----------
@@ -367,7 +367,7 @@ class Affine(Dense):
     def forward(self, x: torch.Tensor):
         z = self.synapse(x)
         if self.dynamics:
-            _, z, _ = self.neuron.dynamics(z)
+            z = self.neuron.run(z)[1]
         return self._finish(z)
 
     def _neuron_fields(self) -> dict | None:
@@ -382,7 +382,7 @@ class Conv(_Weighted):
     """Convolution block: conv synapse, neuron, one-step delay.
 
     For a complex (two-port) neuron the synapse is a
-    :class:`lava_dl.slayer.complex_synapse.Conv` (``weight/real``, ``weight/imag``).
+    :class:`lava_dl.slayer.synapse.complex.Conv` (``weight/real``, ``weight/imag``).
 
     Parameters
     ----------

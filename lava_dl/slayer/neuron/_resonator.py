@@ -4,7 +4,7 @@ The forward pass is the deployed integer kernel of :mod:`lava_dl.core.resonator`
 (24-bit saturation included); the backward pass is its compiled surrogate-gradient
 adjoint. A neuron takes a complex input as lava-dl does: a ``(real, imag)`` pair of
 ``N, C, (H, W,) T`` tensors, which is what a complex synapse
-(:mod:`lava_dl.slayer.complex_synapse`) returns. A complex tensor is accepted too.
+(:mod:`lava_dl.slayer.synapse.complex`) returns. A complex tensor is accepted too.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from torch import nn
 from lava_dl.core import resonator as _res
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.core.spec import NeuronSpec
+from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, device_arguments
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.base import device_arguments
 from lava_dl.slayer.neuron.dynamics import BlockLayout, input_dtype, message_dtype
+from lava_dl.slayer.spike import Spike
+from lava_dl.slayer.spike import complex as _complex_spike
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit state.
 _NO_SPIKE = np.int64(1) << 40
@@ -163,7 +165,16 @@ class ResonatorNeuron(_BaseNeuron):
     the first quadrant with ``sqrt(sin^2 + cos^2) <= 4095``, ``sin >= 1``, ``cos >= 0``
     (at construction, and at every forward when ``requires_grad``). The forward pass
     is the Lava integer model with 24-bit saturation of both states.
+
+    lava-dl's ``dynamics(x) -> (real, imag)`` and ``spike(real, imag)`` give the same
+    numbers as :meth:`forward`; ``real_state``/``imag_state`` are the carried states and
+    ``cx_sin_decay``/``cx_cos_decay`` the deployed rotation.
     """
+
+    real_state = StateAttribute("re")
+    imag_state = StateAttribute("im")
+    cx_sin_decay = DeployedDecay("sin_decay")
+    cx_cos_decay = DeployedDecay("cos_decay")
 
     def __init__(self, threshold, period, decay, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None,
                  dropout=None, shared_param=True, persistent_state=False, requires_grad=False,
@@ -175,10 +186,13 @@ class ResonatorNeuron(_BaseNeuron):
         self.log_init = bool(log_init)
         self.real_norm = self._make_norm(norm)
         self.imag_norm = self._make_norm(norm)
-        sin_decay, cos_decay = self._rotation(period, decay)
+        # per channel without a known channel count: one value until the first input (lava-dl's rule)
+        sin_decay, cos_decay = self._rotation(period, decay, self.num_channels or 1)
         self.sin_decay = nn.Parameter(sin_decay, requires_grad=self.requires_grad)
         self.cos_decay = nn.Parameter(cos_decay, requires_grad=self.requires_grad)
         self.clamp()
+        if not self.shared_param and self.num_channels is None:
+            self._deferred["sin_decay"] = ("rotation", period, decay)
 
     # ---- construction -------------------------------------------------------------
     def _make_norm(self, norm):
@@ -189,7 +203,7 @@ class ResonatorNeuron(_BaseNeuron):
             module.pre_hook_fx = self.quantize_8bit
         return module
 
-    def _rotation(self, period, decay) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rotation(self, period, decay, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Stored ``4096 (1 - decay) (sin, cos)(2 pi / period)`` (one value, or one per channel)."""
         def check_period(p):
             if not (isinstance(p, (int, float, np.number)) and math.isfinite(p)) or p < 4:
@@ -208,7 +222,6 @@ class ResonatorNeuron(_BaseNeuron):
             freq = torch.tensor([1.0 / period], dtype=torch.float64)
             dec = torch.tensor([float(decay)], dtype=torch.float64)
         else:
-            channels = self.num_channels
             p_lo, p_hi = self._range(period, "period")
             d_lo, d_hi = self._range(decay, "decay")
             check_period(p_lo)
@@ -226,6 +239,13 @@ class ResonatorNeuron(_BaseNeuron):
         sin_decay = (self.p_scale * (1 - dec) * torch.sin(angle)).float()
         cos_decay = (self.p_scale * (1 - dec) * torch.cos(angle)).float()
         return sin_decay, cos_decay
+
+    def _deferred_values(self, channels: int) -> dict[str, torch.Tensor]:
+        values = super()._deferred_values(channels)
+        kind, *args = self._deferred.get("sin_decay", (None,))
+        if kind == "rotation":
+            values["sin_decay"], values["cos_decay"] = self._rotation(*args, channels)
+        return values
 
     @staticmethod
     def _range(value, name: str, jitter: float = 0.01) -> tuple[float, float]:
@@ -327,13 +347,50 @@ class ResonatorNeuron(_BaseNeuron):
                 self.keep_state(name, torch.from_numpy(final))
         return outputs if record else (outputs,)
 
-    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def run(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run the neuron; return ``(real, imag, spikes)`` in real units.
 
         ``real``/``imag`` are the recorded states (pre-reset for RF-IZ).
         """
         spikes, real, imag = self._run(x)
         return real, imag, spikes
+
+    def _lava_dl_run(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
+        """:meth:`run` without the spikes; keeps the imaginary state before the call for :meth:`spike`."""
+        real = self._split(x)[0]
+        before = self.state("im", real).to(torch.float64) / self.s_scale
+        self._imag_before = before.to(real.dtype).reshape(real.shape[:-1])
+        return self.run(x)[:-1]
+
+    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor]:
+        """lava-dl's dynamics: the recorded ``(real, imag)`` states in real units (see :meth:`run`).
+
+        The states are carried as :meth:`forward` carries them; :meth:`spike` gives the spikes.
+        """
+        return self._lava_dl_run(x)
+
+    def _spike(self, real: torch.Tensor, imag: torch.Tensor, threshold) -> torch.Tensor:
+        """The family's spike test of the recorded states against ``threshold`` (+ refractory)."""
+        if self.threshold < 0:
+            threshold = float("inf")
+        if self.spec.extra["family_code"] in (_res.RF_IZ_CODE, _res.ADRF_IZ_CODE):
+            spikes = Spike.apply(imag, threshold, *self._spike_args(), 0, 1)
+        else:
+            last = getattr(self, "_imag_before", None)
+            if last is None or last.shape != imag.shape[:-1]:
+                last = 0.0
+            spikes = _complex_spike.Spike.apply(real, imag, threshold, *self._spike_args(), last, 1)
+        return self._apply_dropout(spikes)
+
+    def spike(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """lava-dl's spike of the states of :meth:`dynamics` (after dropout): the same spikes as
+        :meth:`forward`.
+
+        RF: ``real >= threshold`` at an upward zero crossing of ``imag``
+        (:mod:`lava_dl.slayer.spike.complex`); RF-IZ: ``imag >= threshold``
+        (:class:`lava_dl.slayer.spike.Spike`).
+        """
+        return self._spike(real, imag, self.threshold)
 
     def forward(self, x: ComplexInput) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the complex synaptic input ``(real, imag)``."""
@@ -365,6 +422,11 @@ class AdaptiveResonatorNeuron(ResonatorNeuron):
     refractory state; the spike test uses ``θ + r``. The threshold unit has no
     gradient (as in lava-dl); only ``sin_decay``/``cos_decay`` are learnable.
     """
+
+    threshold_state = StateAttribute("th", relative=True)
+    refractory_state = StateAttribute("r")
+    cx_threshold_decay = DeployedDecay("threshold_decay")
+    cx_refractory_decay = DeployedDecay("refractory_decay")
 
     def __init__(self, threshold, threshold_step, period, decay, threshold_decay, refractory_decay,
                  tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None, shared_param=True,
@@ -400,7 +462,7 @@ class AdaptiveResonatorNeuron(ResonatorNeuron):
         return (self._int_rows(self.threshold_decay, x), self._int_rows(self.refractory_decay, x),
                 np.full(rows, np.int64(self.v_th_step) << STATE_EXP, np.int64))
 
-    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
+    def run(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
         """Run the neuron; return ``(real, imag, threshold, refractory, spikes)`` in real units.
 
         ``threshold`` is ``θ0 + adaptation`` and ``refractory`` the refractory state used
@@ -408,6 +470,16 @@ class AdaptiveResonatorNeuron(ResonatorNeuron):
         """
         spikes, real, imag, threshold, refractory = self._run(x)
         return real, imag, threshold, refractory, spikes
+
+    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
+        """lava-dl's dynamics: ``(real, imag, threshold, refractory)`` in real units (see :meth:`run`)."""
+        return self._lava_dl_run(x)
+
+    def spike(self, real: torch.Tensor, imag: torch.Tensor, threshold: torch.Tensor,
+              refractory: torch.Tensor) -> torch.Tensor:
+        """lava-dl's spike of the states of :meth:`dynamics` (after dropout), against
+        ``threshold + refractory``: the same spikes as :meth:`forward`."""
+        return self._spike(real, imag, threshold + refractory)
 
 
 def rotation_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any], scale: int = 1 << 6,

@@ -7,10 +7,11 @@ import torch
 
 from lava_dl.core import alif as _alif
 from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, neuron_params_function
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.base import neuron_params_function
 from lava_dl.slayer.neuron.cuba import _NO_SPIKE
-from lava_dl.slayer.neuron.dynamics import AlifDynamics
+from lava_dl.slayer.neuron.dynamics import AlifDynamics, threshold_records
+from lava_dl.slayer.spike import Spike
 
 
 class Neuron(_BaseNeuron):
@@ -36,10 +37,21 @@ class Neuron(_BaseNeuron):
     refractory state ``r`` jumps by ``2θ`` and the adaptation by ``threshold_step``.
     Only the current and voltage decays are learnable (the threshold unit has no
     gradient, as in lava-dl).
+
+    lava-dl's ``dynamics(x) -> (current, voltage, threshold, refractory)`` and
+    ``spike(voltage, threshold, refractory)`` give the same numbers as :meth:`forward`.
     """
 
     spec = _alif.SPEC
     _STATES = ("u", "v", "th", "r")
+    current_state = StateAttribute("u")
+    voltage_state = StateAttribute("v")
+    threshold_state = StateAttribute("th", relative=True)
+    refractory_state = StateAttribute("r")
+    cx_current_decay = DeployedDecay("current_decay")
+    cx_voltage_decay = DeployedDecay("voltage_decay")
+    cx_threshold_decay = DeployedDecay("threshold_decay")
+    cx_refractory_decay = DeployedDecay("refractory_decay")
 
     def __init__(self, threshold, threshold_step, current_decay, voltage_decay, threshold_decay,
                  refractory_decay, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
@@ -78,7 +90,29 @@ class Neuron(_BaseNeuron):
                         np.int64),
                 np.full(rows, np.int64(self.threshold_step * self.w_scale) << STATE_EXP, np.int64))
 
-    def dynamics(self, x: torch.Tensor, record: bool = True):
+    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """lava-dl's dynamics: ``(current, voltage, threshold, refractory)`` in real units.
+
+        ``threshold`` (``θ0`` plus adaptation) and ``refractory`` are the values the spike test
+        of each step uses, before that step's spike update (lava-dl's records; no gradient).
+        The states are carried as :meth:`forward` carries them; :meth:`spike` gives the spikes.
+        """
+        adapt, ref = (self.state(n, x).numpy().copy() for n in ("th", "r"))
+        current, voltage, _ = self.run(x)
+        v = torch.round(voltage.detach().to(torch.float64) * self.s_scale).to(torch.int64)
+        records = threshold_records(v.reshape(-1, x.shape[-1]).numpy(), self._params(x), adapt, ref)
+        threshold, refractory = (torch.from_numpy(r).to(torch.float64).div(self.s_scale).to(voltage.dtype)
+                                 .reshape(voltage.shape) for r in records)
+        return current, voltage, threshold, refractory
+
+    def spike(self, voltage: torch.Tensor, threshold: torch.Tensor, refractory: torch.Tensor) -> torch.Tensor:
+        """lava-dl's spike: ``voltage >= threshold + refractory`` (after dropout), through
+        :class:`lava_dl.slayer.spike.Spike`; the same spikes as :meth:`forward`."""
+        if self.threshold < 0:
+            threshold = torch.full_like(threshold, float("inf"))
+        return self._apply_dropout(Spike.apply(voltage, threshold + refractory, *self._spike_args(), 0, 1))
+
+    def run(self, x: torch.Tensor, record: bool = True):
         """Run the neuron; return ``(current, voltage, spikes)`` in real units.
 
         Parameters
@@ -113,7 +147,7 @@ class Neuron(_BaseNeuron):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
-        _, _, spikes = self.dynamics(x, record=False)
+        _, _, spikes = self.run(x, record=False)
         return self._apply_dropout(spikes)
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP
 from lava_dl.core.spec import NeuronSpec
+from lava_dl.slayer.neuron import dynamics as _dynamics
 from lava_dl.slayer.utils import delay_shift
 
 #: The neuron constructor argument of each spec parameter that hdf5 stores, and how the stored
@@ -177,6 +178,67 @@ def device_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any], s
     return args
 
 
+class StateAttribute:
+    """One of lava-dl's neuron state attributes (``current_state``, ``threshold_state`` ...), in real units.
+
+    Reads and writes the integer state ``key`` that the neuron carries between calls with
+    ``persistent_state`` (what lava-dl's state buffers hold): a tensor shaped like the last
+    input's ``(N, *S)``, or one value before the first call. ``relative=True`` marks a state
+    stored above the base threshold (the adaptation), which lava-dl exposes as the whole
+    threshold ``θ0 + adaptation``. A written value is rounded onto the grid of ``1 / unit``
+    (the owner's attribute ``unit``, default ``s_scale``) and broadcast to every neuron if it
+    holds one value.
+    """
+
+    def __init__(self, key: str, relative: bool = False, unit: str = "s_scale"):
+        self.key = key
+        self.relative = relative
+        self.unit = unit
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def _offset(self, neuron) -> int:
+        return max(neuron.v_th_mant, 0) << STATE_EXP if self.relative else 0
+
+    def __get__(self, neuron, owner=None):
+        if neuron is None:
+            return self
+        saved = neuron._states.get(self.key)
+        offset = self._offset(neuron)
+        unit = getattr(neuron, self.unit)
+        if saved is None:
+            return torch.full((1,), offset / unit)
+        value = (saved.to(torch.float64) + offset) / unit
+        shape = getattr(neuron, "_batch_shape", None)
+        if shape is not None and value.numel() == int(np.prod(shape)):
+            value = value.reshape(shape)
+        return value.to(torch.float32)
+
+    def __set__(self, neuron, value):
+        value = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+        ints = torch.round(value * getattr(neuron, self.unit)).to(torch.int64).reshape(-1)
+        neuron._states[self.key] = ints - self._offset(neuron)
+
+
+class DeployedDecay:
+    """lava-dl's ``cx_*`` property of a stored decay parameter: the integer deployed to the chip
+    (an int, or an array when per channel)."""
+
+    def __init__(self, attribute: str):
+        self.attribute = attribute
+
+    def __get__(self, neuron, owner=None):
+        if neuron is None:
+            return self
+        return neuron.rounded(getattr(neuron, self.attribute))
+
+
+def replace_data(param: nn.Parameter, value: torch.Tensor) -> None:
+    """Give ``param`` the values (and shape) of ``value``, keeping the Parameter object (and its device)."""
+    param.data = value.to(device=param.device, dtype=param.dtype)
+
+
 def _as_shape(shape) -> tuple[int, ...] | None:
     if shape is None:
         return None
@@ -227,7 +289,20 @@ class Neuron(nn.Module):
         blocks; checked against every input.
     num_channels : int, optional
         Channel count when the full shape is not known yet (conv blocks built
-        without ``input_shape``); per-channel parameters need one of the two.
+        without ``input_shape``).
+
+    Notes
+    -----
+    Shapes: the blocks pass ``shape`` (or ``num_channels``), so their neurons know it at
+    construction. A neuron built as lava-dl builds it, without either, takes its shape from
+    its first input (lava-dl's rule); per-channel parameters (``shared_param=False``) are
+    then drawn at that first call, as lava-dl draws them (before it they hold one value).
+
+    lava-dl's interface: ``dynamics(x)`` returns the family's recorded states as lava-dl
+    does (e.g. ``(current, voltage)`` for CUBA), ``spike(*states)`` turns them into spikes
+    (:mod:`lava_dl.slayer.spike`), the states carried between calls are the attributes
+    ``current_state``, ``voltage_state`` ... and the deployed decays ``cx_*``. ``run(x)``
+    returns the states and the spikes of one kernel pass, ``forward(x)`` the spikes alone.
     """
 
     #: The family definition (set by subclasses).
@@ -259,9 +334,9 @@ class Neuron(nn.Module):
         self.graded_spike = bool(graded_spike)
         self.shape = _as_shape(shape)
         self.num_channels = self.shape[0] if self.shape is not None else num_channels
-        if not self.shared_param and self.num_channels is None:
-            raise ValueError("shared_param=False needs the neuron shape (pass shape=(C, ...)); "
-                             "blocks pass it for you")
+        #: Per-channel parameters waiting for the channel count (the shape comes from the first input):
+        #: ``{attribute: (kind, *arguments)}``, resolved by :meth:`_deferred_values`.
+        self._deferred: dict[str, tuple] = {}
         if norm is not None:
             self.norm = norm(num_features=self.num_channels) if self.num_channels else norm()
             if hasattr(self.norm, "pre_hook_fx"):
@@ -300,7 +375,11 @@ class Neuron(nn.Module):
 
     # ---- parameters ----------------------------------------------------------------
     def _decay_parameter(self, value, name: str, jitter: float = 0.01) -> nn.Parameter:
-        """Store a decay fraction as ``4096 * value`` (float; rounded half-even when used)."""
+        """Store a decay fraction as ``4096 * value`` (float; rounded half-even when used).
+
+        Per channel without a known channel count, the parameter holds ``low`` until the first
+        input gives the count (``name`` must be the attribute the parameter is stored in).
+        """
         def check(v):
             if not 0 <= v <= 1:
                 raise ValueError(f"{name} must lie in [0, 1] (a fraction lost per step), got {v}")
@@ -308,15 +387,33 @@ class Neuron(nn.Module):
             if isinstance(value, (tuple, list)):
                 raise ValueError(f"{name}: a (min, max) range needs shared_param=False")
             check(value)
-            data = torch.tensor([self.p_scale * value], dtype=torch.float32)
-        else:
-            channels = self.num_channels
-            low, high = value if isinstance(value, (tuple, list)) else (value * (1 - jitter),
-                                                                       min(value * (1 + jitter), 1.0))
-            check(low)
-            check(high)
-            data = self.p_scale * (low + (high - low) * torch.rand(channels))
-        return nn.Parameter(data, requires_grad=self.requires_grad)
+            return nn.Parameter(torch.tensor([self.p_scale * value], dtype=torch.float32),
+                                requires_grad=self.requires_grad)
+        low, high = value if isinstance(value, (tuple, list)) else (value * (1 - jitter),
+                                                                   min(value * (1 + jitter), 1.0))
+        check(low)
+        check(high)
+
+        if self.num_channels is not None:
+            return nn.Parameter(self._draw_range(low, high, self.num_channels),
+                                requires_grad=self.requires_grad)
+        self._deferred[name] = ("range", low, high)
+        return nn.Parameter(torch.tensor([self.p_scale * low], dtype=torch.float32),
+                            requires_grad=self.requires_grad)
+
+    def _draw_range(self, low: float, high: float, channels: int) -> torch.Tensor:
+        """Per-channel decays uniform in ``[low, high]``, stored as ``4096 * value``."""
+        return self.p_scale * (low + (high - low) * torch.rand(channels))
+
+    def _deferred_values(self, channels: int) -> dict[str, torch.Tensor]:
+        """The values of the deferred per-channel parameters for ``channels`` channels."""
+        values = {}
+        for name, (kind, *args) in self._deferred.items():
+            if kind == "range":
+                values[name] = self._draw_range(*args, channels)
+            elif kind == "repeat":
+                values[name] = getattr(self, name).detach().expand(channels).clone()
+        return values
 
     def clamp(self) -> None:
         """Keep learnable decays inside [0, 4096]."""
@@ -333,27 +430,44 @@ class Neuron(nn.Module):
                              f"{tuple(x.shape)}")
         if self.shape is None and self.num_channels in (None, x.shape[1]):
             self.shape = tuple(x.shape[1:-1])
+            self.num_channels = self.shape[0]
+            if self._deferred:
+                for name, value in self._deferred_values(self.num_channels).items():
+                    replace_data(getattr(self, name), value)
+                self._deferred.clear()
+                self.clamp()
         if self.shape is not None and tuple(x.shape[1:-1]) != self.shape:
             raise ValueError(f"{type(self).__name__} has shape {self.shape}, got input of shape "
                              f"{tuple(x.shape)} (expected N, {', '.join(map(str, self.shape))}, T)")
+        self._batch_shape = tuple(x.shape[:-1])
 
     def per_row(self, param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Broadcast a shared or per-channel parameter to one value per (batch, neuron) row."""
-        c = x.shape[1]
-        if param.numel() == 1:
-            return param.reshape(1).expand(x[..., 0].numel())
-        if param.numel() != c:
-            raise ValueError(f"per-channel parameter of size {param.numel()} does not match {c} channels")
-        view = [1, c] + [1] * (x.dim() - 3)
-        return param.reshape(view).expand(x.shape[:-1]).reshape(-1)
+        """Broadcast a shared or per-channel parameter to one value per (batch, neuron) row
+        (:func:`lava_dl.slayer.neuron.dynamics.per_row`)."""
+        return _dynamics.per_row(param, x)
 
     def state(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """Initial integer state per row (zeros unless persistent and same batch shape)."""
+        """Initial integer state per row: zeros unless persistent and kept for the same batch
+        shape (or set to one value for all, through a lava-dl state attribute)."""
         rows = x[..., 0].numel()
         saved = self._states.get(name)
-        if self.persistent_state and saved is not None and saved.numel() == rows:
-            return saved
+        if self.persistent_state and saved is not None:
+            if saved.numel() == rows:
+                return saved
+            if saved.numel() == 1:
+                return saved.expand(rows).clone()
         return torch.zeros(rows, dtype=torch.int64)
+
+    # ---- lava-dl's interface ---------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Device of the neuron's parameters (CPU when it has none)."""
+        return next(self.parameters(), torch.empty(0)).device
+
+    def _spike_args(self) -> tuple[float, float, bool]:
+        """``(tau_rho, scale_rho, graded_spike)`` of :mod:`lava_dl.slayer.spike` for this neuron."""
+        _, tau, scale_rho = self.surrogate
+        return tau, scale_rho, self.graded_spike
 
     def keep_state(self, name: str, value: torch.Tensor) -> None:
         if self.persistent_state:

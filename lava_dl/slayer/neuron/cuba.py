@@ -7,9 +7,10 @@ import torch
 
 from lava_dl.core import cuba as _cuba
 from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, neuron_params_function
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.base import neuron_params_function
 from lava_dl.slayer.neuron.dynamics import CubaDynamics, LeakyIntegrator, SpikingIntegrator
+from lava_dl.slayer.spike import Spike
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit voltage.
 _NO_SPIKE = np.int64(1) << 40
@@ -37,9 +38,17 @@ class Neuron(_BaseNeuron):
     ``v = sat24(rs0(v (4096 - vDecay), 12) + u)`` with reset to 0 after a spike,
     exactly as the Lava ``CubaLIF`` fixed-point model does.
     A ``norm`` acts on the current; deployed, its mean becomes the bias.
+
+    lava-dl's ``dynamics(x) -> (current, voltage)`` and ``spike(voltage)`` give the same
+    numbers as :meth:`forward`; ``current_state``/``voltage_state`` are the states carried
+    between calls and ``cx_current_decay``/``cx_voltage_decay`` the deployed decays.
     """
 
     spec = _cuba.SPEC
+    current_state = StateAttribute("u")
+    voltage_state = StateAttribute("v")
+    cx_current_decay = DeployedDecay("current_decay")
+    cx_voltage_decay = DeployedDecay("voltage_decay")
     #: Run current and voltage in one compiled pass when no norm sits between them
     #: (False forces the two-stage path, which gives the same numbers).
     fused = True
@@ -61,7 +70,23 @@ class Neuron(_BaseNeuron):
         return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
                 "vth": self.v_th_mant}
 
-    def dynamics(self, x: torch.Tensor, record: bool = True):
+    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """lava-dl's dynamics: ``(current, voltage)`` in real units (see :meth:`run`); the
+        states are carried as :meth:`forward` carries them. :meth:`spike` gives the spikes."""
+        current, voltage, _ = self.run(x)
+        return current, voltage
+
+    def spike(self, voltage: torch.Tensor) -> torch.Tensor:
+        """lava-dl's spike: spikes (after dropout) where the recorded voltage crosses the threshold.
+
+        Loihi's strict test ``v > vth << 6`` on the voltage of :meth:`dynamics`, through
+        :class:`lava_dl.slayer.spike.Spike` (its surrogate gradient); the same spikes as
+        :meth:`forward`.
+        """
+        theta = self.threshold + 0.5 / self.s_scale if self.threshold >= 0 else float("inf")
+        return self._apply_dropout(Spike.apply(voltage, theta, *self._spike_args(), 0, 1))
+
+    def run(self, x: torch.Tensor, record: bool = True):
         """Run the neuron; return ``(current, voltage, spikes)`` in real units.
 
         ``voltage`` is the recorded pre-reset voltage; ``current`` is after the norm.
@@ -95,7 +120,7 @@ class Neuron(_BaseNeuron):
 
     def _fused(self, x: torch.Tensor, record: bool, first: torch.Tensor | None = None,
                last: np.ndarray | None = None):
-        """:meth:`dynamics` in one compiled pass; ``first``/``last`` as in :class:`CubaDynamics`."""
+        """:meth:`run` in one compiled pass; ``first``/``last`` as in :class:`CubaDynamics`."""
         self._prepare(x)
         rows = x[..., 0].numel()
         keep = record or self.persistent_state
@@ -115,7 +140,7 @@ class Neuron(_BaseNeuron):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
-        _, _, spikes = self.dynamics(x, record=False)
+        _, _, spikes = self.run(x, record=False)
         return self._apply_dropout(spikes)
 
     def delayed(self, x: torch.Tensor, first: torch.Tensor | None = None):

@@ -39,7 +39,7 @@ from torch import nn
 from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.base import device_arguments, field_value
+from lava_dl.slayer.neuron.base import StateAttribute, device_arguments, field_value
 from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu
 
 _W = 1 << STATE_EXP  # the only scale at which graded messages map exactly onto Lava
@@ -300,10 +300,13 @@ class _DeltaBase(_BaseNeuron):
         self.spike_exp = int(spike_exp)
         self.cum_error = bool(cum_error)
         self.check_precision = bool(check_precision)
-        size = 1 if self.shared_param else self.num_channels
+        # per channel without a known channel count: one value until the first input (lava-dl's rule)
+        size = 1 if self.shared_param else self.num_channels or 1
         self.delta_threshold = nn.Parameter(
             torch.full((size,), self.threshold, dtype=torch.float32), requires_grad=self.requires_grad
         )
+        if not self.shared_param and self.num_channels is None:
+            self._deferred["delta_threshold"] = ("repeat",)
 
     @property
     def state_unit(self) -> float:
@@ -374,16 +377,17 @@ class _DeltaBase(_BaseNeuron):
 
 
 class Delta(_DeltaBase):
-    """Sigma-delta input encoder (lava-dl's ``slayer.axon.Delta`` as used by the SDNN Input block).
+    """Sigma-delta input encoder (lava-dl's ``slayer.axon.Delta``, also ``slayer.axon.delta.Delta``,
+    as used by the SDNN Input block).
 
     Parameters
     ----------
     threshold : float
         Delta threshold θ (real units; ``vThMant = trunc(θ * 64)``).
+    scale : int
+        Must be 64 (lava-dl's default; its second positional argument).
     tau_grad, scale_grad : float
         Relaxation width and height of the threshold gradient.
-    scale : int
-        Must be 64.
     cum_error : bool
         Fire on the accumulated error instead of the delta.
     shared_param : bool
@@ -401,17 +405,24 @@ class Delta(_DeltaBase):
     -----
     The input ``z`` becomes Lava's integer input ``trunc(64 z)``; the output is Lava's
     graded message divided by ``2^(6+spike_exp)``. Gradients: straight-through
-    ``∂y/∂Δ = 1`` and ``∂z[t] = g[t] - g[t+1]``.
+    ``∂y/∂Δ = 1`` and ``∂z[t] = g[t] - g[t+1]``. lava-dl's ``Delta`` works on real values
+    (output floored to ``1/scale``); this one is the deployed integer encoder, the same for
+    inputs on the ``1/64`` grid. ``pre_state``, ``residual_state`` and ``error_state`` are
+    the carried states (lava-dl's names).
     """
 
     spec = _sd.DELTA
 
+    pre_state = StateAttribute("act", unit="state_unit")
+    residual_state = StateAttribute("residue", unit="state_unit")
+    error_state = StateAttribute("error", unit="state_unit")
+
     def __init__(
         self,
         threshold,
+        scale=_W,
         tau_grad=1,
         scale_grad=1,
-        scale=_W,
         cum_error=False,
         shared_param=True,
         persistent_state=False,
@@ -563,6 +574,16 @@ class Neuron(_DeltaBase):
         y = self._encode(sigma, self.state_unit, _sd.MODE_PLAIN, x, self.act_mode, x.dtype)
         return sigma, y
 
+    @property
+    def sigma(self) -> _SigmaStage:
+        """lava-dl's ``neuron.sigma``: the σ integrator of this neuron, callable alone."""
+        return _SigmaStage(self)
+
+    @property
+    def delta(self) -> _DeltaStage:
+        """lava-dl's ``neuron.delta``: the delta encoder of this neuron, callable alone."""
+        return _DeltaStage(self)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``x``.
 
@@ -579,8 +600,68 @@ class Neuron(_DeltaBase):
         return self._apply_dropout(y)
 
 
+class _Stage:
+    """One stage of a sigma-delta :class:`Neuron` run on its own (lava-dl's ``neuron.sigma`` and
+    ``neuron.delta`` modules): same kernels, same carried states as the neuron's forward pass."""
+
+    def __init__(self, neuron: Neuron):
+        self.neuron = neuron
+
+    @property
+    def _states(self) -> dict:
+        return self.neuron._states
+
+    @property
+    def state_unit(self) -> float:
+        return self.neuron.state_unit
+
+    @property
+    def _batch_shape(self):
+        return getattr(self.neuron, "_batch_shape", None)
+
+    def _prepare(self, x: torch.Tensor) -> None:
+        self.neuron._check_input(x)
+        _check_cpu(x)
+
+
+class _SigmaStage(_Stage):
+    """``σ[t] = σ[t-1] + x[t]`` on the ``2^-(12+e)`` grid (the neuron's dendrite); ``pre_state`` is σ.
+
+    Returns ``σ`` in ``x``'s dtype. Backward: reverse cumulative sum.
+    """
+
+    pre_state = StateAttribute("sigma", unit="state_unit")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self._prepare(x)
+        _check_range(x, self.state_unit, self.neuron.check_precision, "Neuron.sigma")
+        state = np.array(self.neuron.state("sigma", x).cpu().numpy(), dtype=np.int64)
+        sigma = _SigmaFn.apply(x, state, self.state_unit, x.dtype)
+        self.neuron.keep_state("sigma", torch.from_numpy(state))
+        return sigma
+
+
+class _DeltaStage(_Stage):
+    """The neuron's delta encoder alone (identity activation): graded messages ``msg / 2^(6+e)``
+    for the real input ``x`` (taken as ``trunc(x 2^(12+e))``).
+
+    ``pre_state``, ``residual_state`` and ``error_state`` are the previous input, the
+    residue and the accumulated error (lava-dl's names). Backward: straight through the
+    delta, ``g[t] - g[t+1]``.
+    """
+
+    pre_state = StateAttribute("act", unit="state_unit")
+    residual_state = StateAttribute("residue", unit="state_unit")
+    error_state = StateAttribute("error", unit="state_unit")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self._prepare(x)
+        return self.neuron._encode(x, self.state_unit, _sd.MODE_PLAIN, x, _sd.ACT_UNIT, x.dtype)
+
+
 class Sigma(_BaseNeuron):
-    """Sigma output integrator (lava-dl's ``slayer.dendrite.Sigma`` as used by the SDNN Output block).
+    """Sigma output integrator (lava-dl's ``slayer.dendrite.Sigma``, also ``slayer.dendrite.sigma.Sigma``,
+    as used by the SDNN Output block).
 
     Parameters
     ----------
@@ -600,6 +681,7 @@ class Sigma(_BaseNeuron):
     """
 
     spec = _sd.SIGMA
+    pre_state = StateAttribute("sigma", unit="state_unit")
 
     def __init__(
         self, persistent_state=False, shape=None, num_channels=None, spike_exp=6, check_precision=True

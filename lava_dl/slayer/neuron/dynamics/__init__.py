@@ -2,22 +2,120 @@
 
 Every op runs the deployed fixed-point rule forward (CPU tensors share memory
 with numpy) and a compiled surrogate-gradient adjoint backward. Inputs are
-``(rows, T)`` real tensors, one row per neuron instance (batch x neurons).
+``(N, *S, T)`` real tensors; per-neuron values are given one per ``(batch, neuron)``
+row (see :func:`per_row`).
+
+lava-dl's functional dynamics are submodules of this package, imported on first
+access, each a thin front end of the same kernels: :mod:`.leaky_integrator`,
+:mod:`.resonator`, :mod:`.adaptive_threshold`, :mod:`.adaptive_resonator` and
+:mod:`.adaptive_phase_th`.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 import torch
 
 from lava_dl.core import alif as _alif
 from lava_dl.core import cuba as _cuba
+from lava_dl.core import resonator as _res
 from lava_dl.slayer import _memory
 
 _EMPTY_MASK3 = np.zeros((0, 0, 0), np.uint8)
 _EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
 _EMPTY_INT = np.zeros((0, 0), np.int32)
 _EMPTY_INT3 = np.zeros((0, 0, 0), np.int32)
+
+
+#: lava-dl's functional dynamics modules (imported on first access).
+_SUBMODULES = ("leaky_integrator", "resonator", "adaptive_threshold", "adaptive_resonator",
+               "adaptive_phase_th")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def per_row(param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A shared (one value) or per-channel (one per ``x.shape[1]``) parameter, one value per
+    ``(batch, neuron)`` row of ``x`` (``N, C, (H, W,) T``), in ``(N, *S)`` order.
+
+    Raises
+    ------
+    ValueError
+        If ``param`` has neither one value nor one per channel.
+    """
+    c = x.shape[1]
+    if param.numel() == 1:
+        return param.reshape(1).expand(x[..., 0].numel())
+    if param.numel() != c:
+        raise ValueError(f"per-channel parameter of size {param.numel()} does not match {c} channels")
+    view = [1, c] + [1] * (x.dim() - 3)
+    return param.reshape(view).expand(x.shape[:-1]).reshape(-1)
+
+
+def truncated(value) -> torch.Tensor:
+    """``value`` (a tensor or number) truncated toward zero in the forward pass, unchanged for the
+    gradient (straight through): lava-dl's functional dynamics take integer parameters as
+    ``value.to(int)``."""
+    value = torch.as_tensor(value, dtype=torch.float32)
+    return value + (torch.trunc(value) - value).detach()
+
+
+def state_rows(state, x: torch.Tensor, w_scale: float) -> torch.Tensor:
+    """lava-dl's initial ``state`` (real units; one value, or one per ``(batch, neuron)`` of ``x``)
+    as integer units ``trunc(state * w_scale)``, one int64 per row of ``x``.
+
+    Raises
+    ------
+    ValueError
+        If ``state`` holds neither one value nor one per row.
+    """
+    rows = x[..., 0].numel()
+    value = torch.as_tensor(state).detach().cpu().to(torch.float64)
+    ints = torch.trunc(value * w_scale).to(torch.int64).reshape(-1)
+    if ints.numel() == 1:
+        return ints.expand(rows).clone()
+    if ints.numel() != rows:
+        raise ValueError(f"state of shape {tuple(value.shape)} does not match the input's "
+                         f"{tuple(x.shape[:-1])} (batch, neurons)")
+    return ints.clone()
+
+
+def threshold_records(v: np.ndarray, params: tuple, adapt: np.ndarray, ref: np.ndarray,
+                      im: np.ndarray | None = None, im0: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """The threshold and refractory state tested at each step, by the adaptive threshold unit
+    (:func:`lava_dl.core.resonator.threshold_forward`) on the integer state series ``v``.
+
+    Parameters
+    ----------
+    v : ndarray of int64, shape (R, T)
+        Spiking state (integer units).
+    params : tuple of ndarray
+        ``(dth, dref, th0, th_step)``, int64 per row.
+    adapt, ref : ndarray of int64, shape (R,)
+        Initial adaptation (above ``th0``) and refractory states (not modified).
+    im, im0 : ndarray of int64, optional
+        Imaginary state series ``(R, T)`` and its value before the first step: gate the
+        spikes by the phase crossing (ADRF).
+
+    Returns
+    -------
+    theta, refractory : ndarray of int64, shape (R, T)
+        ``th0 + adaptation`` and the refractory state of each step, before its spike update.
+    """
+    theta = np.empty(v.shape, np.int64)
+    refractory = np.empty(v.shape, np.int64)
+    phase = np.zeros((0, 0), np.int64) if im is None else np.ascontiguousarray(im, np.int64)
+    phase0 = np.zeros(0, np.int64) if im is None else np.array(im0, np.int64)
+    dth, dref, th0, th_step = (np.ascontiguousarray(p, np.int64) for p in params)
+    _res.threshold_forward(np.ascontiguousarray(v, np.int64), phase, phase0, dth, dref, th0, th_step,
+                           np.array(adapt, np.int64), np.array(ref, np.int64), theta, refractory)
+    return theta, refractory
 
 
 def input_dtype(x: torch.Tensor):

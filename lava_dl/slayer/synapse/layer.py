@@ -1,5 +1,7 @@
 """Dense, convolution, pooling and transposed synapses for training (PyTorch; no Lava imports).
 
+lava-dl's ``slayer.synapse.layer``; its classes are also ``lava_dl.slayer.synapse.Dense`` etc.
+
 The parameters are stored exactly as in lava-dl (a 5-D ``weight`` of shape
 ``(out, in / groups, kH, kW, 1)``, ``(in, out / groups, kH, kW, 1)`` for
 ConvTranspose and ``(1, 1, kH, kW, 1)`` for Pool/Unpool, a unit kernel along time,

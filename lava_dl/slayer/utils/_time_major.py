@@ -1,4 +1,7 @@
-"""Small tensor utilities shared by neurons and blocks."""
+"""Time-major tensor helpers shared by neurons, blocks and axons.
+
+Internal; re-exported by :mod:`lava_dl.slayer.utils`.
+"""
 
 from __future__ import annotations
 

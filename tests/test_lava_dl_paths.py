@@ -1,0 +1,447 @@
+"""lava-dl's module paths, signatures and return tuples, and netx's lava-dl defaults.
+
+lava-dl code ports by rewriting ``lava.lib.dl`` to ``lava_dl``: the modules it imports exist
+(``slayer.neuron.dynamics.*``, ``slayer.spike``, ``slayer.axon.delta``, ``slayer.dendrite``,
+``slayer.synapse.layer``/``complex``, ``netx.blocks.process``/``models``), its functional
+dynamics and neuron methods return its tuples, and each is the same machinery as ours: the
+functional dynamics give the neurons' states, ``spike(*dynamics(x))`` gives ``forward(x)``.
+netx resets files written by lava_dl as slayer evaluates them and other files as lava-dl's
+netx did, unless ``reset_mode`` is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lava_dl import netx, slayer
+from lava_dl.slayer.neuron import adrf, adrf_iz, alif, cuba, rf, rf_iz, sigma_delta
+from lava_dl.slayer.neuron._resonator import ResonatorNeuron
+from lava_dl.slayer.neuron.dynamics import (
+    adaptive_phase_th,
+    adaptive_resonator,
+    adaptive_threshold,
+    leaky_integrator,
+    resonator,
+)
+
+S = 4096  # state scale of the neurons (weight scale 64 << 6)
+
+
+# --------------------------------------------------------------------------
+# module paths
+# --------------------------------------------------------------------------
+
+PATHS = [
+    ("lava_dl.slayer.neuron.dynamics.leaky_integrator", ("dynamics", "persistent_state")),
+    ("lava_dl.slayer.neuron.dynamics.resonator",
+     ("dynamics", "persistent_real_state", "persistent_imag_state")),
+    ("lava_dl.slayer.neuron.dynamics.adaptive_threshold", ("dynamics", "persistent_ref_state")),
+    ("lava_dl.slayer.neuron.dynamics.adaptive_resonator", ("dynamics", "persistent_th_state")),
+    ("lava_dl.slayer.neuron.dynamics.adaptive_phase_th", ("dynamics", "persistent_ref_state")),
+    # our earlier contents of the dynamics module stay where they were
+    ("lava_dl.slayer.neuron.dynamics", ("BlockLayout", "LeakyIntegrator", "SpikingIntegrator", "CubaDynamics",
+                                        "AlifDynamics", "input_dtype", "message_dtype")),
+    ("lava_dl.slayer.spike", ("Spike", "complex")),
+    ("lava_dl.slayer.spike.complex", ("Spike",)),
+    ("lava_dl.slayer.axon", ("delay", "Delay", "Delta")),
+    ("lava_dl.slayer.axon.delta", ("Delta",)),
+    ("lava_dl.slayer.dendrite", ("Sigma",)),
+    ("lava_dl.slayer.dendrite.sigma", ("Sigma",)),
+    ("lava_dl.slayer.synapse.layer", ("Dense", "Conv", "Pool", "ConvTranspose", "Unpool")),
+    ("lava_dl.slayer.synapse.complex", ("Dense", "Conv", "Pool", "ConvTranspose", "Unpool")),
+    ("lava_dl.slayer.synapse", ("Dense", "Conv", "complex", "layer", "conv_weight_to_lava")),
+    ("lava_dl.slayer.complex_synapse", ("Dense", "Conv", "Pool", "ConvTranspose", "Unpool")),
+    ("lava_dl.netx.blocks.process",
+     ("Input", "Dense", "Conv", "ComplexInput", "ComplexDense", "RecurrentDense")),
+    ("lava_dl.netx.blocks.models", ("PyInputModel", "PyDenseModel", "PyConvModel", "PyComplexDenseModel",
+                                    "PyComplexInputModel", "AbstractPyBlockModel")),
+    ("lava_dl.netx.utils", ("NetDict",)),
+]
+
+
+@pytest.mark.parametrize("module, names", PATHS, ids=[p[0] for p in PATHS])
+def test_module_paths(module, names):
+    mod = importlib.import_module(module)
+    for name in names:
+        assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_paths_are_the_same_objects():
+    """Each lava-dl path names our one class, and attribute access reaches the submodules."""
+    from lava_dl.proc import netx_blocks
+
+    assert slayer.synapse.layer.Dense is slayer.synapse.Dense
+    assert slayer.synapse.complex.Conv is slayer.complex_synapse.Conv
+    assert slayer.axon.Delta is slayer.axon.delta.Delta is sigma_delta.Delta
+    assert slayer.dendrite.Sigma is slayer.dendrite.sigma.Sigma is sigma_delta.Sigma
+    assert slayer.neuron.dynamics.resonator is resonator
+    assert netx.blocks.process.Dense is netx.blocks.Dense is netx_blocks.Dense
+    assert netx.blocks.models.PyDenseModel.implements_process is netx_blocks.Dense
+
+
+# --------------------------------------------------------------------------
+# functional dynamics: an independent oracle, and the neurons' own states
+# --------------------------------------------------------------------------
+
+def _grid(shape, seed, amplitude=40, density=0.3):
+    """Input on the 1/64 grid (quantized weights times spikes)."""
+    gen = torch.Generator().manual_seed(seed)
+    values = torch.randint(-amplitude, amplitude + 1, shape, generator=gen).float() / 64
+    return values * (torch.rand(shape, generator=gen) < density)
+
+
+def test_leaky_integrator_equals_plain_integer_loop():
+    """``y = rs0(y (4096 - d), 12) + trunc(x w)``, reset after ``y >= threshold``; decay truncated."""
+    x = _grid((2, 3, 50), 0, amplitude=200)
+    decay = torch.tensor([517.8])
+    for threshold in (None, 0.75):
+        out = leaky_integrator.dynamics(x, decay, torch.tensor([0.25]), S, threshold)
+        y = np.full(6, int(0.25 * S), np.int64)
+        ref = np.empty((6, 50))
+        rows = x.reshape(6, 50).numpy()
+        for t in range(50):
+            prod = y * (S - 517)
+            y = np.sign(prod) * (np.abs(prod) >> 12) + np.trunc(rows[:, t] * S).astype(np.int64)
+            ref[:, t] = y
+            if threshold is not None:
+                y = np.where(y >= threshold * S, 0, y)
+        np.testing.assert_array_equal(out.reshape(6, 50).numpy() * S, ref)
+    assert (out.reshape(6, 50).numpy() * S >= 0.75 * S).any()
+
+
+def test_leaky_integrator_is_cuba_voltage():
+    """With ``current_decay = 1`` a CUBA neuron's voltage is the leaky integrator of its input, reset
+    by Loihi's strict ``v > vth << 6`` (lava-dl's ``>=`` one unit higher)."""
+    neuron = cuba.Neuron(threshold=0.5, current_decay=1.0, voltage_decay=0.1)
+    x = _grid((2, 4, 60), 1)
+    _, voltage = neuron.dynamics(x)
+    ref = leaky_integrator.dynamics(x, torch.tensor([float(neuron.cx_voltage_decay)]), 0.0, S, 0.5 + 1 / S)
+    assert (neuron.spike(voltage) > 0).any()
+    torch.testing.assert_close(voltage, ref, rtol=0, atol=0)
+
+
+def test_resonator_dynamics_are_rf_iz_and_adrf_iz_states():
+    x = (_grid((2, 3, 80), 2), _grid((2, 3, 80), 3))
+    neuron = rf_iz.Neuron(threshold=0.4, period=12, decay=0.05)
+    real, imag = neuron.dynamics(x)
+    sin, cos = (torch.tensor([float(v)]) for v in (neuron.cx_sin_decay, neuron.cx_cos_decay))
+    ref = resonator.dynamics(*x, sin, cos, 0.0, 0.0, S, threshold=neuron.threshold)
+    assert (neuron.spike(real, imag) > 0).any()
+    for got, want in zip((real, imag), ref):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+    neuron = adrf_iz.Neuron(threshold=0.4, threshold_step=0.25, period=12, decay=0.05, threshold_decay=0.1,
+                            refractory_decay=0.2)
+    states = neuron.dynamics(x)
+    theta, step = neuron.threshold, neuron.threshold_step  # on the 1/64 grid
+    ref = adaptive_resonator.dynamics(*x, sin, cos, torch.tensor([float(neuron.cx_refractory_decay)]),
+                                      torch.tensor([float(neuron.cx_threshold_decay)]), 0.0, 0.0, 0.0, theta,
+                                      step, theta, S)
+    assert (neuron.spike(*states) > 0).any()
+    for got, want in zip(states, ref):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_threshold_dynamics_reproduce_the_fused_kernels():
+    """``adaptive_threshold`` on an ALIF voltage and ``adaptive_phase_th`` on ADRF states give the
+    thresholds whose spikes are those of the fused ALIF / ADRF kernels."""
+    x = _grid((2, 3, 80), 4, amplitude=120)
+    neuron = alif.Neuron(threshold=0.5, threshold_step=0.2, current_decay=0.2, voltage_decay=0.05,
+                         threshold_decay=0.05, refractory_decay=0.3)
+    _, voltage, threshold, refractory = neuron.dynamics(x)
+    theta, step = neuron.threshold, neuron.threshold_step  # on the 1/64 grid
+    dref, dth = (torch.tensor([float(d)]) for d in (neuron.cx_refractory_decay, neuron.cx_threshold_decay))
+    th, ref = adaptive_threshold.dynamics(voltage, 0.0, dref, theta, dth, step, theta, S)
+    torch.testing.assert_close((th, ref), (threshold, refractory), rtol=0, atol=0)
+    spikes = neuron.forward(x)
+    assert spikes.sum() > 0
+    assert torch.equal((voltage >= th + ref).float(), spikes)
+
+    xc = (_grid((2, 3, 80), 5, amplitude=120), _grid((2, 3, 80), 6, amplitude=120))
+    neuron = adrf.Neuron(threshold=0.3, threshold_step=0.1, period=9, decay=0.05, threshold_decay=0.1,
+                         refractory_decay=0.3)
+    real, imag, threshold, refractory = neuron.dynamics(xc)
+    theta, step = neuron.threshold, neuron.threshold_step
+    dref, dth = (torch.tensor([float(d)]) for d in (neuron.cx_refractory_decay, neuron.cx_threshold_decay))
+    th, ref = adaptive_phase_th.dynamics(real, imag, 0.0, 0.0, dref, theta, dth, step, theta, S)
+    torch.testing.assert_close((th, ref), (threshold, refractory), rtol=0, atol=0)
+    assert torch.equal(neuron.spike(real, imag, th, ref), neuron.forward(xc))
+
+
+def test_functional_dynamics_gradients():
+    x = _grid((2, 3, 30), 7).requires_grad_()
+    decay = torch.tensor([300.0], requires_grad=True)
+    leaky_integrator.dynamics(x, decay, 0.0, S, 0.5).sum().backward()
+    assert x.grad.abs().sum() > 0 and decay.grad is not None
+    xr, xi = (_grid((2, 3, 30), s).requires_grad_() for s in (8, 9))
+    sin, cos = torch.tensor([700.0], requires_grad=True), torch.tensor([3900.0], requires_grad=True)
+    real, imag = resonator.dynamics(xr, xi, sin, cos, 0.0, 0.0, S)
+    (real.sum() + imag.sum()).backward()
+    assert xr.grad.abs().sum() > 0 and sin.grad is not None and cos.grad is not None
+
+
+# --------------------------------------------------------------------------
+# neurons: lava-dl's dynamics / spike / states, the same numbers as forward
+# --------------------------------------------------------------------------
+
+def _spike_args(family: str, states: tuple) -> tuple:
+    """The states lava-dl's ``spike`` takes: CUBA the voltage, ALIF voltage, threshold and refractory
+    state, the resonators all of them."""
+    return {"cuba": states[1:], "alif": states[1:]}.get(family, states)
+
+
+def _families():
+    real = _grid((3, 4, 70), 10, amplitude=100)
+    pair = (_grid((3, 4, 70), 11, amplitude=100), _grid((3, 4, 70), 12, amplitude=100))
+    adaptive = dict(threshold_step=0.2, threshold_decay=0.1, refractory_decay=0.2)
+    return {
+        "cuba": (lambda **kw: cuba.Neuron(0.5, 0.2, 0.05, **kw), real, 2),
+        "alif": (lambda **kw: alif.Neuron(0.5, current_decay=0.2, voltage_decay=0.05, **adaptive, **kw),
+                 real, 4),
+        "rf": (lambda **kw: rf.Neuron(0.2, 10, 0.05, **kw), pair, 2),
+        "rf_iz": (lambda **kw: rf_iz.Neuron(0.3, 10, 0.05, **kw), pair, 2),
+        "adrf": (lambda **kw: adrf.Neuron(0.2, period=10, decay=0.05, **adaptive, **kw), pair, 4),
+        "adrf_iz": (lambda **kw: adrf_iz.Neuron(0.3, period=10, decay=0.05, **adaptive, **kw), pair, 4),
+    }
+
+
+FAMILIES = list(_families())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("graded", [False, True])
+def test_spike_of_dynamics_is_forward(family, graded):
+    make, x, length = _families()[family]
+    states = make(graded_spike=graded).dynamics(x)
+    assert isinstance(states, tuple) and len(states) == length
+    spikes = make(graded_spike=graded)(x)
+    assert spikes.abs().sum() > 0
+    assert torch.equal(make(graded_spike=graded).spike(*_spike_args(family, states)), spikes)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_persistent_states_split_calls(family):
+    """With persistent state, two calls give the states and spikes of one call (lava-dl's test),
+    and the ``*_state`` attributes restart the neuron when zeroed."""
+    make, x, _ = _families()[family]
+    neuron = make(persistent_state=True)
+    whole = neuron.dynamics(x)
+    whole_spikes = neuron.spike(*_spike_args(family, whole))
+    for name in ("current_state", "voltage_state", "real_state", "imag_state", "refractory_state"):
+        if hasattr(type(neuron), name):
+            setattr(neuron, name, getattr(neuron, name) * 0)
+    if hasattr(type(neuron), "threshold_state"):
+        neuron.threshold_state = neuron.threshold_state * 0 + neuron.threshold  # back at θ0
+    first, second = (tuple(v[..., :33] for v in x), tuple(v[..., 33:] for v in x)) if isinstance(x, tuple) \
+        else (x[..., :33], x[..., 33:])
+    parts = [neuron.dynamics(first)]
+    spikes = [neuron.spike(*_spike_args(family, parts[0]))]
+    parts.append(neuron.dynamics(second))
+    spikes.append(neuron.spike(*_spike_args(family, parts[1])))
+    for got_a, got_b, want in zip(*parts, whole):
+        assert torch.equal(torch.cat([got_a, got_b], dim=-1), want)
+    assert torch.equal(torch.cat(spikes, dim=-1), whole_spikes)
+
+
+def test_state_attributes():
+    neuron = cuba.Neuron(0.5, 0.2, 0.05, persistent_state=True)
+    assert torch.equal(neuron.voltage_state, torch.zeros(1))
+    x = _grid((3, 4, 40), 13, amplitude=100)
+    current, voltage = neuron.dynamics(x)
+    spikes = neuron.spike(voltage)
+    assert neuron.current_state.shape == (3, 4)
+    assert torch.equal(neuron.current_state, current[..., -1])
+    assert torch.equal(neuron.voltage_state, voltage[..., -1] * (spikes[..., -1] == 0))
+    neuron.voltage_state = 0.25  # one value for every neuron
+    assert torch.equal(neuron.voltage_state, torch.full((1,), 0.25))
+    neuron.dynamics(x[..., :1])
+    assert neuron.voltage_state.shape == (3, 4)
+    assert (neuron.cx_current_decay, neuron.cx_voltage_decay) == (round(0.2 * S), round(0.05 * S))
+    assert neuron.device == torch.device("cpu")
+    threshold_neuron = alif.Neuron(0.5, 0.2, 0.2, 0.05, 0.1, 0.2, persistent_state=True)
+    assert torch.equal(threshold_neuron.threshold_state, torch.full((1,), 0.5))  # θ0 before the first call
+
+
+@pytest.mark.parametrize("make", [
+    lambda: cuba.Neuron(0.5, 0.2, 0.05, shared_param=False),
+    lambda: alif.Neuron(0.5, 0.2, (0.1, 0.3), 0.05, 0.1, 0.2, shared_param=False),
+    lambda: rf.Neuron(0.2, (8, 40), (0.01, 0.1), shared_param=False),
+    lambda: adrf_iz.Neuron(0.3, 0.2, (8, 40), 0.05, 0.1, 0.2, shared_param=False),
+    lambda: sigma_delta.Neuron(0.1, None, shared_param=False),
+], ids=["cuba", "alif", "rf", "adrf_iz", "sigma_delta"])
+def test_shape_inferred_on_first_call(make):
+    """lava-dl builds neurons without a shape: per-channel parameters are drawn at the first call
+    (one value before it); a neuron given its shape draws them at construction."""
+    neuron = make()
+    assert neuron.shape is None
+    params = [p for p in neuron.parameters()]
+    assert all(p.numel() == 1 for p in params)
+    x = _grid((2, 5, 20), 14)
+    neuron((x, x) if isinstance(neuron, ResonatorNeuron) else x)
+    assert neuron.shape == (5,)
+    assert all(p.numel() == 5 for p in params)  # the same Parameter objects (optimizers keep them)
+
+
+def test_known_shape_stays_known():
+    neuron = cuba.Neuron(0.5, 0.2, 0.05, shared_param=False, shape=(5,))
+    assert neuron.shape == (5,) and neuron.current_decay.numel() == 5
+    with pytest.raises(ValueError, match="shape"):
+        neuron(torch.zeros(1, 4, 3))
+
+
+def test_sigma_delta_stages_compose_to_forward():
+    """lava-dl's ``neuron.sigma`` and ``neuron.delta`` are the neuron's own stages."""
+    x = _grid((2, 4, 50), 15, amplitude=60)
+    neuron = sigma_delta.Neuron(threshold=0.1, activation=None)
+    staged = neuron.delta(neuron.sigma(x))
+    assert staged.abs().sum() > 0
+    assert torch.equal(staged, sigma_delta.Neuron(threshold=0.1, activation=None)(x))
+    persistent = sigma_delta.Neuron(threshold=0.1, activation=None, persistent_state=True)
+    persistent.delta(persistent.sigma(x))
+    assert torch.equal(persistent.sigma.pre_state, x.sum(-1))
+    persistent.sigma.pre_state *= 0
+    persistent.delta.pre_state = persistent.delta.pre_state * 0
+    persistent.delta.residual_state *= 0
+    assert torch.equal(persistent.delta(persistent.sigma(x)), staged)
+
+
+def test_spike_functions():
+    v = torch.tensor([[[0.2, 0.5, 0.7, -0.1]]], requires_grad=True)
+    spikes = slayer.spike.Spike.apply(v, 0.5, 0.25, 2.0, False, 0, 1)
+    assert spikes.tolist() == [[[0.0, 1.0, 1.0, 0.0]]]
+    spikes.sum().backward()
+    expected = 2.0 / (2 * 0.25) * torch.exp(-(v.detach() - 0.5).abs() / 0.25)  # lava-dl's surrogate
+    torch.testing.assert_close(v.grad, expected)
+    graded = slayer.spike.Spike.apply(v.detach(), 0.5, 0.25, 2.0, True, 0, 2)
+    torch.testing.assert_close(graded, torch.tensor([[[0.0, 0.25, 0.35, 0.0]]]))
+    real = torch.tensor([[[0.6, 0.6, 0.6, 0.1]]])
+    imag = torch.tensor([[[-0.2, 0.1, 0.3, -0.1]]])
+    phase = slayer.spike.complex.Spike.apply(real, imag, 0.5, 1.0, 1.0, False, 0.3, 1)
+    assert phase.tolist() == [[[0.0, 1.0, 0.0, 0.0]]]  # imag crosses zero upwards at step 1 only
+
+
+# --------------------------------------------------------------------------
+# netx: lava-dl's defaults, Network signature, net_config, block arguments
+# --------------------------------------------------------------------------
+
+def _exported(tmp_path) -> str:
+    """A two-block CUBA network written by our exporter (stamped ``producer = lava_dl``)."""
+    params = dict(threshold=0.5, current_decay=0.2, voltage_decay=0.05)
+    blocks = [slayer.block.cuba.Dense(params, 6, 5), slayer.block.cuba.Dense(params, 5, 3)]
+    path = tmp_path / "ours.net"
+    with h5py.File(path, "w") as f:
+        layer = f.create_group("layer")
+        for i, block in enumerate(blocks):
+            block.export_hdf5(layer.create_group(str(i)))
+    return str(path)
+
+
+def _unstamped(path: str, tmp_path) -> str:
+    other = tmp_path / "legacy.net"
+    with h5py.File(path, "r") as src, h5py.File(other, "w") as dst:
+        for key in src:
+            src.copy(key, dst)
+    return str(other)
+
+
+def test_reset_and_delay_modes_follow_the_producer(tmp_path):
+    ours = _exported(tmp_path)
+    legacy = _unstamped(ours, tmp_path)
+    assert netx.hdf5.default_modes(ours) == ("slayer", "axonal")
+    assert netx.hdf5.default_modes(legacy) == ("lava-dl", "lava-dl")
+    assert netx.hdf5.default_modes(legacy, reset_mode="slayer") == ("slayer", "lava-dl")
+    net = netx.hdf5.Network(ours, reset_interval=10)
+    assert (net.reset_mode, net.delay_mode) == ("slayer", "axonal")
+    net = netx.hdf5.Network(legacy, reset_interval=10)
+    assert (net.reset_mode, net.delay_mode) == ("lava-dl", "lava-dl")
+    assert netx.hdf5.Network(ours, reset_interval=10, reset_mode="lava-dl").reset_mode == "lava-dl"
+    assert netx.hdf5.Network(legacy, reset_interval=10, reset_mode="slayer").reset_mode == "slayer"
+    with pytest.raises(ValueError, match="reset_mode"):
+        netx.hdf5.Network(ours, reset_mode="sometimes")
+
+
+def test_reset_phases_differ_by_mode(tmp_path):
+    """The second block is reset where slayer starts its sample (held at step ``offset + 1``) for our
+    files, and one step later (staggered: block ``k`` before step ``offset + 1 + k``) for legacy ones."""
+    ours = _exported(tmp_path)
+    legacy = _unstamped(ours, tmp_path)
+    slayer_block = netx.hdf5.Network(ours, reset_interval=10).layers[1].neuron
+    lava_dl_block = netx.hdf5.Network(legacy, reset_interval=10).layers[1].neuron
+    assert slayer_block.proc_params["reset_offset"] != lava_dl_block.proc_params["reset_offset"]
+
+
+def test_network_signature_and_net_config(tmp_path):
+    ours = _exported(tmp_path)
+    net = netx.hdf5.Network(ours, 1)  # lava-dl's positional (net_config, num_layers)
+    assert len(net) == 1
+    config = net.net_config
+    assert isinstance(config, netx.utils.NetDict)
+    assert len(config["layer"]) == 2 and config["layer"][0]["type"] == "dense"
+    assert config["layer"][1]["neuron"]["type"] == "CUBA"
+    weight = config["layer"][0]["weight"]
+    assert weight.dtype == np.int64 and weight.shape == (5, 6)
+    config.close()
+
+
+def test_blocks_take_lava_dl_arguments():
+    from lava.proc.lif.process import LIF
+    from lava.proc.rf.process import RF
+
+    from lava_dl.proc.cuba import CubaLIF
+
+    weight = np.arange(-6, 6).reshape(3, 4) * 8
+    dense = netx.blocks.process.Dense(shape=(3,), neuron_params={"neuron_proc": CubaLIF, "vth": 10},
+                                      weight=weight, num_weight_bits=8, weight_exponent=1)
+    assert type(dense) is netx.blocks.process.Dense
+    np.testing.assert_array_equal(dense.synapse.weights.init, weight)
+    assert int(dense.synapse.weight_exp.init) == 1
+    lif = netx.blocks.process.Dense(shape=(3,), neuron_params={"neuron_proc": LIF, "vth": 10, "du": 4095,
+                                                               "dv": 1024}, weight=weight)
+    assert isinstance(lif.neuron, LIF)
+    complex_dense = netx.blocks.process.ComplexDense(
+        shape=(3,), neuron_params={"neuron_proc": RF, "vth": 10, "period": 10, "alpha": 0.05},
+        weight_real=weight, weight_imag=-weight)
+    np.testing.assert_array_equal(complex_dense.imag_synapse.weights.init, -weight)
+    with pytest.raises(ValueError, match="weight"):
+        netx.blocks.process.Dense(shape=(3,), neuron_params={"neuron_proc": CubaLIF, "vth": 10})
+
+
+def test_legacy_file_default_gives_lava_dl_states(fixtures_dir):
+    """lava-dl's ``Network(net_config, reset_interval=17)`` on its own tiny.net: lava-dl's output
+    (staggered resets) without naming a reset mode."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi1SimCfg
+    from lava.proc import io
+
+    net = netx.hdf5.Network(fixtures_dir / "tiny.net", reset_interval=17, reset_offset=0)
+    assert net.reset_mode == "lava-dl"
+    net.in_layer.neuron.bias_mant.init = np.load(fixtures_dir / "tinynet/input_bias.npy").astype(np.int32)
+    steps = 17 + len(net)
+    sink = io.sink.RingBuffer(shape=net.out.shape, buffer=steps)
+    net.out.connect(sink.a_in)
+    net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi1SimCfg(select_tag="fixed_pt"))
+    try:
+        result = sink.data.get()
+    finally:
+        net.stop()
+    gt = np.load(fixtures_dir / "tinynet/output.npy")[0].transpose(2, 1, 0, 3)
+    assert gt.sum() > 0
+    np.testing.assert_array_equal(result[..., 2:17], gt[..., 1:16])
+    assert netx.hdf5.Network(fixtures_dir / "tiny.net", reset_interval=17, reset_mode="slayer").reset_mode \
+        == "slayer"
+
+
+def test_deferred_parameters_survive_copies():
+    """A neuron copied before its first call draws its own per-channel parameters."""
+    import copy
+
+    neuron = rf.Neuron(0.2, (8, 40), (0.01, 0.1), shared_param=False)
+    twin = copy.deepcopy(neuron)
+    x = _grid((2, 5, 20), 16)
+    twin((x, x))
+    assert twin.sin_decay.numel() == 5 and neuron.sin_decay.numel() == 1
