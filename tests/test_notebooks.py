@@ -76,3 +76,31 @@ def test_pilotnet_sdnn(tmp_path, fixtures_dir, monkeypatch):
     rates = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("  ") and ": " in line]
     assert len(rates) == 9 and all(0 < r <= 1 for r in rates)
     assert images(nb)[-1] == len(nb.cells) - 1
+
+
+def _value(out: str, prefix: str) -> float:
+    """The number that follows ``prefix`` on the notebook's printed line starting with it."""
+    lines = [line for line in out.splitlines() if line.startswith(prefix)]
+    assert lines, f"the notebook printed no line starting with {prefix!r}"
+    return float(lines[-1][len(prefix):].split()[0])
+
+
+def test_oxford_regression(tmp_path, fixtures_dir, monkeypatch):
+    monkeypatch.setenv("LAVA_DL_FIXTURES", str(fixtures_dir))
+    nb = execute("04_oxford_regression.ipynb", tmp_path)
+    out = printed(nb)
+    assert "input: 1881 spikes, target: 10361 spikes, tensors (1, 200, 2000)" in out
+    assert _value(out, "final loss:") < _value(out, "first loss:") / 4  # trained (quick mode: 300 epochs)
+    assert "identical spikes: True" in out  # Lava fixed_pt == slayer, 2000 steps, no offset
+    assert (tmp_path / "oxford.net").is_file()
+    assert images(nb)[-1] == len(nb.cells) - 1
+
+
+def test_event_classification(tmp_path):
+    nb = execute("05_event_classification.ipynb", tmp_path)
+    out = printed(nb)
+    assert "tensor: (2, 16, 16, 60)" in out  # the tonic pipeline ends in ToSlayerTensor
+    kept, total = (int(word) for word in out.split("Denoise kept ")[1].split()[:3:2])
+    assert 0 < kept < total  # Denoise removed the isolated noise events
+    assert _value(out, "final test accuracy:") >= 0.75  # chance is 0.25
+    assert images(nb)[-1] == len(nb.cells) - 1
