@@ -140,6 +140,26 @@ def _cuba_pool(slayer):
     )
 
 
+def _cuba_convt(slayer):
+    b = slayer.block.cuba
+    return torch.nn.Sequential(
+        b.ConvT(_cuba(), 2, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
+        b.ConvT(_cuba(), 4, 2, 2, stride=2),
+        b.Flatten(),
+        b.Dense(_cuba(), 2 * 10 * 12, 5),
+    )
+
+
+def _cuba_unpool(slayer):
+    b = slayer.block.cuba
+    return torch.nn.Sequential(
+        b.Conv(_cuba(), 1, 2, 3, padding=1),
+        b.Unpool(_cuba(threshold=1.0), 2),
+        b.Flatten(),
+        b.Dense(_cuba(), 2 * 8 * 8, 4),
+    )
+
+
 def _cuba_delay(slayer):
     b = slayer.block.cuba
     return torch.nn.Sequential(
@@ -248,6 +268,11 @@ CASES: dict[str, Case] = {c.name: c for c in (
          (10,), 30, {0: 60, 1: 40}, seed=7),
     Case("cuba_affine_nodyn", "CUBA Dense -> Affine(dynamics=False): output = the synaptic input",
          _cuba_affine_nodyn, (10,), 30, {0: 60, 1: 40}, seed=8),
+    Case("cuba_convt", "CUBA ConvT (kernel (3,2), stride (2,1), padding (1,0), dilation (1,2), groups 2) -> "
+         "ConvT (kernel 2, stride 2) -> Flatten -> Dense", _cuba_convt, (2, 3, 4), 30,
+         {0: 90, 1: 80, 3: 60}, seed=17),
+    Case("cuba_unpool", "CUBA Conv 3x3 -> Unpool 2x2 -> Flatten -> Dense", _cuba_unpool, (1, 4, 4), 30,
+         {0: 40, 3: 20}, seed=21),
     Case("alif", "ALIF Conv (kernel (3,2), stride (1,2)) -> Flatten -> Dense -> Dense (per-channel decays)",
          _alif_net, (1, 6, 6), 40, {0: 70, 2: 50, 3: 60}, seed=9),
     Case("rf", "RF (phase spiking) Dense 12-9 -> Dense 9-5 (per-channel rotation)",
@@ -414,7 +439,9 @@ def _import_lava_dl():
 def main(argv: ty.Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=FIXTURES, help="output directory")
-    parser.add_argument("--only", nargs="*", default=None, choices=sorted(CASES), help="cases to generate")
+    parser.add_argument("--only", nargs="*", default=None, choices=sorted(CASES),
+                        help="cases to generate (default: all); the README is rewritten whenever "
+                             "every case's files are present in --out")
     args = parser.parse_args(argv)
     slayer = _import_lava_dl()
     _patch_lava_dl(slayer)
@@ -423,7 +450,7 @@ def main(argv: ty.Sequence[str] | None = None) -> None:
     for name in args.only or CASES:
         summary = generate(CASES[name], slayer, args.out)
         print(summary)
-    if not args.only:
+    if all((args.out / f"{name}.{ext}").is_file() for name in CASES for ext in ("net", "npz")):
         (args.out / "README.md").write_text(readme(args.out))
 
 
