@@ -52,6 +52,10 @@ Three parts, each printing its own table (``--parts a,b,c``; each part runs in 1
     The sink keeps, per step, the sum and the CRC-32 of the int32 synaptic output; the
     digests of the graphs of one case are compared over the steps all have run.
 
+All variants run in one process, so lava-dl 0.6 uses the same torch allocator as lava_dl:
+importing ``lava_dl`` sets ``THP_MEM_ALLOC_ENABLE=1`` (large tensors on transparent huge pages),
+which speeds up both sides' convolutions (see the README's conventions).
+
 Parts run in the order a, b, c, the training parts before Lava forks its workers. (The
 forward kernels once wrote unkept records through AVX-512 masked stores into an empty
 array, which ran 5-20x slower after any fork; they now write to scratch rows, so the order
