@@ -34,7 +34,8 @@ def _cache_model_discovery() -> None:
     Lava's compiler re-executes every module of a Process's package to find its
     models, for every process instance on every compile (about 20 ms per instance
     here). For lava_dl's own Process classes the answer never changes within an
-    interpreter, so it is computed once per class; other processes are untouched.
+    interpreter, so it is computed once per class; other processes are untouched. A process
+    with a ``lava_dl_process_models`` method (a fused Network) supplies its own models.
     """
     from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
 
@@ -45,6 +46,9 @@ def _cache_model_discovery() -> None:
     cache: dict[type, list] = {}
 
     def find_proc_models(proc):
+        own = getattr(proc, "lava_dl_process_models", None)
+        if own is not None:  # a process whose models are made for the instance (fused Network)
+            return own()
         cls = type(proc)
         if not cls.__module__.startswith("lava_dl."):
             return find(proc)
@@ -57,6 +61,38 @@ def _cache_model_discovery() -> None:
 
 
 _cache_model_discovery()
+
+def sample_rows(batch: int, *arrays):
+    """The per-sample rows of ``arrays`` for a model stepping ``batch`` samples at once
+    (``lava_dl_batch``, set by :class:`lava_dl.netx.fused.LocalGraph`), else ``arrays`` once."""
+    return zip(*arrays) if batch else (arrays,)
+
+
+class SendFirstModel(PyLoihiProcessModel):
+    """A ProcessModel whose step sends what it computed in the previous step, then receives.
+
+    Synapses work this way (one step of latency): ``run_spk`` is :meth:`send_phase`
+    followed by :meth:`receive_phase`. Keeping the halves separate lets an in-process
+    executor (:mod:`lava_dl.netx.fused`) run the same model inside a cycle (a recurrent
+    synapse feeds the neurons it reads from) by sending first everywhere, then receiving.
+    """
+
+    #: Samples stepped at once (0: one, as Lava runs it); see :class:`lava_dl.netx.fused.LocalGraph`.
+    lava_dl_batch: int = 0
+    #: Vars holding one value per sample (given a leading batch axis when batched); None: cannot batch.
+    lava_dl_batch_vars: tuple[str, ...] | None = None
+
+    def send_phase(self) -> None:
+        """Send the result of the previous step (must not receive)."""
+        raise NotImplementedError
+
+    def receive_phase(self) -> None:
+        """Receive this step's input and compute the result sent in the next step."""
+        raise NotImplementedError
+
+    def run_spk(self) -> None:
+        self.send_phase()
+        self.receive_phase()
 
 Shape = tuple[int, ...]
 
@@ -224,6 +260,8 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         self.s_out.send(out.reshape(self.s_out.shape))
 
     namespace["run_spk"] = run_spk
+    # the kernel is elementwise over flat arrays: a batch of samples is a longer population
+    namespace["lava_dl_batch_vars"] = tuple(var_names)
     model = type(name, (PyLoihiProcessModel,), namespace)
     model = implements(proc=proc_cls, protocol=LoihiProtocol)(model)
     model = requires(CPU)(model)

@@ -12,11 +12,14 @@ from lava_dl.proc.average import COUNT_MESSAGE_BITS, Average
 
 
 class _AverageModel(PyLoihiProcessModel):
+    lava_dl_batch = 0
+    lava_dl_batch_vars = ()
     group_size: np.ndarray = LavaPyType(np.ndarray, np.int32)
 
     def run_spk(self):
         s = np.asarray(self.s_in.recv())
-        self.a_out.send(s.reshape(-1, int(self.group_size[0])).sum(axis=1))
+        lead = (self.lava_dl_batch,) if self.lava_dl_batch else ()
+        self.a_out.send(s.reshape(*lead, -1, int(self.group_size[0])).sum(axis=-1))
 
 
 @implements(proc=Average, protocol=LoihiProtocol)

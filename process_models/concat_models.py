@@ -24,9 +24,12 @@ def _concat_model(fixed: bool) -> type:
     def run_spk(self):
         count = len(self.proc_params["shapes"])
         parts = [getattr(self, f"inp_{i}").recv() for i in range(count)]
-        self.out.send(np.concatenate(parts, axis=self.proc_params["axis"]))
+        # the axis is normalised to >= 0 by the Process; a batch adds a leading axis
+        self.out.send(np.concatenate(parts, axis=self.proc_params["axis"] + (1 if self.lava_dl_batch else 0)))
 
     namespace["run_spk"] = run_spk
+    namespace["lava_dl_batch"] = 0
+    namespace["lava_dl_batch_vars"] = ()
     model = type(f"PyConcatModel{'Fixed' if fixed else 'Float'}", (PyLoihiProcessModel,), namespace)
     model = requires(CPU)(implements(proc=Concat, protocol=LoihiProtocol)(model))
     return tag("fixed_pt", "bit_accurate_loihi")(model) if fixed else tag("floating_pt")(model)

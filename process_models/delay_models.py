@@ -16,6 +16,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.core import delay as dly
 from lava_dl.core import synapse as syn
+from lava_dl.lava_glue import SendFirstModel, sample_rows
 from lava_dl.proc.delay import AxonDelay, DelayDense
 
 
@@ -35,6 +36,8 @@ def _check_delays(delays: np.ndarray, max_delay: int, proc: str) -> None:
 
 
 class _AxonDelayModel(PyLoihiProcessModel):
+    lava_dl_batch = 0
+    lava_dl_batch_vars = ("history",)
     delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     reset_interval: np.ndarray = LavaPyType(np.ndarray, np.int32)
@@ -52,18 +55,22 @@ class _AxonDelayModel(PyLoihiProcessModel):
     def run_spk(self):
         received = self.s_in.recv()
         history = _contiguous(self, "history")
-        depth = history.shape[0]
+        batch = self.lava_dl_batch
+        depth = history.shape[1 if batch else 0]
         if self._x is None:
             _check_delays(self.delays, depth - 1, "AxonDelay")
-            self._x = np.empty(self.delays.size, self._wide)
-            self._out = np.empty(self.delays.size, self._dtype)
+            lead = (batch,) if batch else ()
+            self._x = np.empty((*lead, self.delays.size), self._wide)
+            self._out = np.empty((*lead, self.delays.size), self._dtype)
         interval = int(self.reset_interval[0])
         if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
             history.fill(0)
-        np.copyto(self._x, np.reshape(received, -1), casting="unsafe")
-        dly.delay_line_step(history.reshape(depth, -1), self.time_step % depth, self._x,
-                            np.ascontiguousarray(self.delays, dtype=np.int32).reshape(-1),
-                            int(self.num_message_bits[0]) == 0, self._out)
+        np.copyto(self._x, np.reshape(received, self._x.shape), casting="unsafe")
+        delays = np.ascontiguousarray(self.delays, dtype=np.int32).reshape(-1)
+        binary = int(self.num_message_bits[0]) == 0
+        for history_row, x_row, out_row in sample_rows(batch, history, self._x, self._out):
+            dly.delay_line_step(history_row.reshape(depth, -1), self.time_step % depth, x_row, delays, binary,
+                                out_row)
         self.s_out.send(self._out.reshape(self.s_out.shape))
 
 
@@ -92,7 +99,7 @@ class PyAxonDelayModelFloat(_AxonDelayModel):
     _wide = np.float64
 
 
-class _DelayDenseModel(PyLoihiProcessModel):
+class _DelayDenseModel(SendFirstModel):
     delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
@@ -102,12 +109,14 @@ class _DelayDenseModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self._wt = None
 
+    lava_dl_batch_vars = ("a_buff",)
+
     def _prepare(self):
         """Transposed weights and delays and scratch buffers (first step)."""
         a_buff = _contiguous(self, "a_buff")
-        _check_delays(self.delays, a_buff.shape[1] - 1, "DelayDense")
+        _check_delays(self.delays, a_buff.shape[-1] - 1, "DelayDense")
         self._dt = np.ascontiguousarray(self.delays.T, dtype=np.int32)
-        self._s = np.empty(self.delays.shape[1], self._wide)
+        self._s = np.empty((*a_buff.shape[:-2], self.delays.shape[1]), self._wide)
 
 
 @implements(proc=DelayDense, protocol=LoihiProtocol)
@@ -123,18 +132,21 @@ class PyDelayDenseModelFixed(_DelayDenseModel):
 
     _wide = np.int64
 
-    def run_spk(self):
+    def send_phase(self):
         if self._wt is None:
             self.weights = syn.loihi_dense_weights(self.weights, int(self.num_weight_bits[0]),
                                                    self.proc_params.get("sign_mode"))
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int32)
             self._prepare()
             self._acc = np.zeros(self.a_buff.shape, np.int64)
-        a_buff = _contiguous(self, "a_buff")
-        self.a_out.send(a_buff[:, 0])
+        self.a_out.send(_contiguous(self, "a_buff")[..., 0])
+
+    def receive_phase(self):
         np.copyto(self._s, self.s_in.recv(), casting="unsafe")
-        dly.delay_dense_fixed(self._wt, self._dt, self._s, int(self.num_message_bits[0]) == 0,
-                              int(self.weight_exp[0]), a_buff, self._acc)
+        binary, exp = int(self.num_message_bits[0]) == 0, int(self.weight_exp[0])
+        for s_row, a_row, acc_row in sample_rows(self.lava_dl_batch, self._s, _contiguous(self, "a_buff"),
+                                                 self._acc):
+            dly.delay_dense_fixed(self._wt, self._dt, s_row, binary, exp, a_row, acc_row)
 
 
 @implements(proc=DelayDense, protocol=LoihiProtocol)
@@ -154,12 +166,14 @@ class PyDelayDenseModelFloat(_DelayDenseModel):
 
     _wide = np.float64
 
-    def run_spk(self):
+    def send_phase(self):
         if self._wt is None:
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.float64)
             self._prepare()
-        a_buff = _contiguous(self, "a_buff")
-        self.a_out.send(a_buff[:, 0])
+        self.a_out.send(_contiguous(self, "a_buff")[..., 0])
+
+    def receive_phase(self):
         np.copyto(self._s, self.s_in.recv(), casting="unsafe")
-        dly.delay_dense_float(self._wt, self._dt, self._s, int(self.num_message_bits[0]) == 0,
-                              2.0 ** int(self.weight_exp[0]), a_buff)
+        binary, scale = int(self.num_message_bits[0]) == 0, 2.0 ** int(self.weight_exp[0])
+        for s_row, a_row in sample_rows(self.lava_dl_batch, self._s, _contiguous(self, "a_buff")):
+            dly.delay_dense_float(self._wt, self._dt, s_row, binary, scale, a_row)

@@ -8,13 +8,13 @@ and Unpool all run the one scatter kernel with their own tap tables and kernel l
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.core import synapse as syn
+from lava_dl.lava_glue import SendFirstModel, sample_rows
 from lava_dl.proc.conv import Conv, ConvT, Pool, Unpool
 from lava_dl.proc.dense import Dense
 
@@ -52,8 +52,10 @@ def _weight_exp(model) -> int:
 @implements(proc=Dense, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt", "bit_accurate_loihi")
-class PyDenseModelFixed(PyLoihiProcessModel):
+class PyDenseModelFixed(SendFirstModel):
     """Bit-accurate Dense (equal to lava-nc's ``PyDenseModelBitAcc``)."""
+
+    lava_dl_batch_vars = ("a_buff",)
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -68,28 +70,36 @@ class PyDenseModelFixed(PyLoihiProcessModel):
         super().__init__(proc_params)
         self._wt = None
 
-    def run_spk(self):
+    def send_phase(self):
+        """Send the activation computed in the previous step (first half of a step)."""
         if self._wt is None:
             self.weights = syn.loihi_dense_weights(self.weights, int(self.num_weight_bits[0]),
                                                    self.proc_params.get("sign_mode"))
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int32)
-            self._out = np.zeros(self._wt.shape[1], dtype=np.int64)
+            self._out = np.zeros(self.a_buff.shape, dtype=np.int64)
         self.a_out.send(_with_bias(self.a_buff, self.a_bias))
+
+    def receive_phase(self):
+        """Receive this step's input and compute the activation sent next step."""
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.int64, native=np.int32)
-        syn.dense_fixed(self._wt, s, binary, _weight_exp(self), self._out)
+        exp = _weight_exp(self)
+        for s_row, out_row in sample_rows(self.lava_dl_batch, s, self._out):
+            syn.dense_fixed(self._wt, s_row, binary, exp, out_row)
         self.a_buff[...] = self._out
 
 
 @implements(proc=Dense, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PyDenseModelFloat(PyLoihiProcessModel):
+class PyDenseModelFloat(SendFirstModel):
     """Floating-point Dense: ``W @ s * 2**weight_exp`` without clipping or truncation.
 
     (lava-nc's float model ignores ``weight_exp``; this one applies it so that float and
     fixed models agree whenever no clipping, truncation or rounding occurs.)
     """
+
+    lava_dl_batch_vars = ("a_buff",)
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
@@ -104,18 +114,23 @@ class PyDenseModelFloat(PyLoihiProcessModel):
         super().__init__(proc_params)
         self._wt = None
 
-    def run_spk(self):
+    def send_phase(self):
+        """Send the activation computed in the previous step (first half of a step)."""
         if self._wt is None:
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.float64)
-            self._out = np.zeros(self._wt.shape[1], dtype=np.float64)
+            self._out = np.zeros(self.a_buff.shape, dtype=np.float64)
         self.a_out.send(_with_bias(self.a_buff, self.a_bias))
+
+    def receive_phase(self):
+        """Receive this step's input and compute the activation sent next step."""
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.float64, native=np.float64)
-        syn.dense_accumulate(self._wt, s, binary, self._out)
+        for s_row, out_row in sample_rows(self.lava_dl_batch, s, self._out):
+            syn.dense_accumulate(self._wt, s_row, binary, out_row)
         self.a_buff[...] = self._out * 2.0 ** _weight_exp(self)
 
 
-class _AbstractConvModel(PyLoihiProcessModel):
+class _AbstractConvModel(SendFirstModel):
     """Convolution-like synapse: one :func:`~lava_dl.core.synapse.conv_scatter` per step.
 
     The kinds differ only in their plan: the tap tables (:meth:`_taps`) and the kernel
@@ -131,6 +146,7 @@ class _AbstractConvModel(PyLoihiProcessModel):
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
 
+    lava_dl_batch_vars = ("a_buf",)
     #: dtype of the kernel's sums (``a_buf`` is written in place when it has this dtype).
     _dtype = np.int32
     #: input dtype passed to the kernel as it is received (the port's dtype) ...
@@ -154,7 +170,7 @@ class _AbstractConvModel(PyLoihiProcessModel):
     def _make_plan(self, in_shape):
         """Kernel layout, tap tables and scratch buffer, computed once (at the first step)."""
         wt = self._kernel()
-        out_shape = tuple(self.a_buf.shape)
+        out_shape = tuple(self.a_buf.shape)[-3:]
         taps = (self._taps(in_shape[0], out_shape[0], wt.shape[1], int(self.stride[0]), int(self.padding[0]),
                            int(self.dilation[0]))
                 + self._taps(in_shape[1], out_shape[1], wt.shape[2], int(self.stride[1]),
@@ -165,18 +181,23 @@ class _AbstractConvModel(PyLoihiProcessModel):
         bound = syn.conv_sum_bound(wt) << max(self._exp, 0)
         self._binary_needs_wrap = self._fixed and bound >= 1 << 23
         # shifted sums of graded payloads need 64 bits before the shift
-        self._out = np.zeros(out_shape, dtype=self._wide if self._exp else self._dtype)
+        self._out = np.zeros(self.a_buf.shape, dtype=self._wide if self._exp else self._dtype)
 
-    def run_spk(self):
+    def send_phase(self):
+        """Send the activation computed in the previous step (first half of a step)."""
         self.a_out.send(self.a_buf)
+
+    def receive_phase(self):
+        """Receive this step's input and compute the activation sent next step."""
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, self._wide, native=self._in_dtype)
         if self._plan is None:
-            self._make_plan(s.shape)
+            self._make_plan(s.shape[-3:])
         buf = self.a_buf
         direct = buf.dtype == self._out.dtype and buf.flags.c_contiguous
         out = buf if direct else self._out
-        syn.conv_scatter(s, *self._plan, binary, out)
+        for s_row, out_row in sample_rows(self.lava_dl_batch, s, out):
+            syn.conv_scatter(s_row, *self._plan, binary, out_row)
         if self._exp:
             if self._fixed:
                 syn.shift_inplace(out, self._exp)

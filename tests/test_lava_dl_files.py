@@ -129,6 +129,8 @@ def _run(path, data: np.ndarray, steps: int, **kwargs) -> np.ndarray:
     source.s_out.connect(net.inp)
     net.out.connect(sink.a_in)
     (out,) = run_and_read(net, steps, [sink.data])
+    # the same models stepped outside Lava record the same
+    assert np.array_equal(netx.simulate(str(path), data, num_steps=steps, **kwargs), out)
     return out
 
 

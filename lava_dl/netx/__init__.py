@@ -1,13 +1,16 @@
 """NetX: load hdf5 network descriptions (lava-dl format) as Lava processes.
 
-``lava_dl.netx.hdf5.Network(net_config=path, ...)`` builds the network;
+``lava_dl.netx.hdf5.Network(net_config=path, ...)`` builds the network (``fused=True``: as one
+Lava process); ``lava_dl.netx.simulate(path, inputs, ...)`` runs it outside Lava with the same
+models (:mod:`lava_dl.netx.fused`);
 ``lava_dl.netx.record`` (= ``lava_dl.core.records``) writes the layer records (used by the exporter).
 This package never imports torch.
 """
 
 from lava_dl.core import records as record
 from lava_dl.netx import blocks, hdf5, utils
+from lava_dl.netx.fused import simulate
 from lava_dl.netx.hdf5 import Network
 from lava_dl.netx.utils import Hdf5FormatError
 
-__all__ = ["Network", "Hdf5FormatError", "blocks", "hdf5", "record", "utils"]
+__all__ = ["Network", "Hdf5FormatError", "blocks", "hdf5", "record", "simulate", "utils"]

@@ -661,6 +661,13 @@ class Network(_MessageWidths, AbstractProcess):
         Where a record's ``delay`` acts: ``"axonal"`` on the record's outputs (as slayer
         trains it; exact), ``"lava-dl"`` on its input synapses (lava-dl 0.6's netx). None:
         ``"axonal"`` for files written by lava_dl, ``"lava-dl"`` for other files.
+    fused : bool, default False
+        Run the whole network as one Lava process (one ProcessModel stepping every layer with
+        the same models, see :mod:`lava_dl.netx.fused`) instead of one process per synapse,
+        neuron and delay line. Same ports, timing and results; the layers' Vars stay readable
+        and writable (``net.layers[i].neuron.u.get()``: each is aliased to a Var of the
+        Network, listed in ``net.fused_vars``). Only ``inp`` and ``out`` can be connected: a
+        connection to a layer's own ports is not part of the fused process.
 
     Attributes
     ----------
@@ -687,7 +694,8 @@ class Network(_MessageWidths, AbstractProcess):
                  input_message_bits: int = 0, input_shape: ty.Sequence[int] | None = None,
                  reset_interval: int | None = None, reset_offset: int = 0, spike_exp: int = 6,
                  sparse_fc_layer: bool = False, *, reset_mode: str | None = None,
-                 delay_mode: str | None = None, name: str | None = None, log_config=None) -> None:
+                 delay_mode: str | None = None, fused: bool = False, name: str | None = None,
+                 log_config=None) -> None:
         super().__init__(net_config=str(net_config), num_layers=num_layers,
                          input_message_bits=input_message_bits, name=name, log_config=log_config)
         from lava_dl.netx.hdf5 import build_layers, default_modes
@@ -715,8 +723,14 @@ class Network(_MessageWidths, AbstractProcess):
         self.output_message_bits = self.out_layer.output_message_bits
         self.inp = InPort(shape=self.in_layer.inp.shape)
         self.out = OutPort(shape=self.out_layer.out.shape)
-        self.inp.connect(self.in_layer.inp)
-        self.out_layer.out.connect(self.out)
+        self.fused = bool(fused)
+        if self.fused:
+            from lava_dl.netx.fused import fuse_network
+
+            fuse_network(self)
+        else:
+            self.inp.connect(self.in_layer.inp)
+            self.out_layer.out.connect(self.out)
 
 
     def __str__(self) -> str:

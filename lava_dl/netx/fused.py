@@ -1,0 +1,582 @@
+"""A whole netx network in one process: inside Lava (``Network(..., fused=True)``) or outside it.
+
+:class:`LocalGraph` runs the leaf Processes of a network in the calling process, each with
+the very ProcessModel Lava's compiler selects for it (``fixed_pt`` or ``floating_pt``): it
+instantiates the models, gives them their Vars as Lava's builder does, and replaces their
+ports by in-memory ones that copy, cast, transform (virtual ports) and sum messages as
+Lava's channels and ports do. One step runs every model's ``run_spk`` once, so results are
+those of the per-layer Lava graph, bit for bit, without one OS process per layer.
+
+Order within a step: models derived from :class:`lava_dl.lava_glue.SendFirstModel` (the
+synapses, which send what they computed in the previous step) first send, everywhere;
+then every model runs, each after the models it receives from (topological order), the
+synapses only receiving. A cycle (a recurrent synapse) is therefore fine as long as it
+contains a synapse; a cycle of same-step models is an error. Processes whose models are
+not split this way (lava-nc's ``Sparse`` behind ``sparse_fc_layer=True``) run their whole
+``run_spk`` in topological order, which is exact outside cycles.
+
+Two users:
+
+* :func:`fuse_network` turns a :class:`~lava_dl.proc.netx_blocks.Network` built with
+  ``fused=True`` into one leaf Lava Process: its ``inp``/``out`` ports are the network's,
+  every Var of every layer becomes a Var of the Network (``net.fused_vars``) and the layer's
+  own Var is aliased to it, so ``net.layers[i].neuron.u.get()`` and ``.set()`` work as in
+  the per-layer graph.
+* :func:`simulate` runs a network file outside Lava on a whole input array (or a batch of
+  them, samples spread over the cores) and returns what a ``RingBuffer`` sink on ``net.out``
+  would record.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort, create_port_id
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+
+__all__ = ["LocalGraph", "fuse_network", "leaf_models", "simulate", "FUSED_TAGS"]
+
+#: The run-config tags a fused Network has models for (the leaf models are chosen with the same tag).
+FUSED_TAGS = ("fixed_pt", "floating_pt")
+
+
+# --------------------------------------------------------------------------
+# In-memory ports
+# --------------------------------------------------------------------------
+
+class _OutPort:
+    """Stands in for a ``PyOutPortVectorDense``: ``send`` copies into a buffer of the port's
+    dtype (as Lava's channel does, with numpy's assignment casting)."""
+
+    __slots__ = ("name", "shape", "dtype", "buf", "stamp", "graph")
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph) -> None:
+        self.name, self.shape, self.dtype, self.graph = name, shape, dtype, graph
+        self.buf = np.zeros(shape, dtype)
+        self.stamp = -1
+
+    def send(self, data) -> None:
+        if np.shape(data) != self.shape:
+            raise AssertionError(f"{self.name}: sent shape {np.shape(data)}, port shape {self.shape}")
+        self.buf[...] = data
+        self.stamp = self.graph.time_step
+
+    def flush(self) -> None:
+        pass
+
+
+class _InPort:
+    """Stands in for a ``PyInPortVectorDense``: ``recv`` returns the sum, over the connected
+    sources, of their message passed through the virtual ports' transforms, added to zeros of
+    the port's dtype (numpy promotion, as Lava's ``recv``)."""
+
+    __slots__ = ("name", "shape", "dtype", "sources", "graph", "_float", "_batched")
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph) -> None:
+        self.name, self.shape, self.dtype, self.graph = name, shape, dtype, graph
+        self.sources: list[tuple[ty.Any, list]] = []
+        self._float = np.dtype(dtype).kind == "f"
+        self._batched = graph.batch > 0
+
+    def recv(self) -> np.ndarray:
+        sources = self.sources
+        if len(sources) == 1 and not self._float:
+            value = self._message(*sources[0])
+            if value.dtype == self.dtype and value.shape == self.shape:
+                return value.copy()
+        acc = np.zeros(self.shape, self.dtype)
+        for source, transforms in sources:
+            acc = acc + self._message(source, transforms)
+        return acc
+
+    peek = recv
+
+    def probe(self) -> bool:
+        return True
+
+    def _message(self, source, transforms: list) -> np.ndarray:
+        if source.stamp != self.graph.time_step:
+            raise RuntimeError(f"{self.name}: nothing was sent to it in step {self.graph.time_step} "
+                               f"(internal scheduling error)")
+        data = source.buf
+        if transforms and self._batched:  # the virtual ports' transforms act on one sample
+            return np.stack([_transformed(row, transforms) for row in data])
+        return _transformed(data, transforms)
+
+
+def _transformed(data: np.ndarray, transforms: list) -> np.ndarray:
+    for f in transforms:
+        data = f(data)
+    return data
+
+
+class _External:
+    """The network's input: what arrives at the first block's ``inp`` in this step."""
+
+    __slots__ = ("buf", "stamp")
+
+    def __init__(self) -> None:
+        self.buf = None
+        self.stamp = -1
+
+
+# --------------------------------------------------------------------------
+# The executor
+# --------------------------------------------------------------------------
+
+def leaf_models(layers: ty.Sequence[AbstractProcess], select_tag: str) -> dict:
+    """``{leaf Process: ProcessModel class}`` of the blocks, as Lava's compiler chooses them for
+    ``Loihi1SimCfg(select_tag=select_tag)`` (hierarchical blocks expanded)."""
+    from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
+    from lava.magma.core.run_configs import Loihi1SimCfg
+
+    return dict(ProcGroupDiGraphs._map_proc_to_model(list(layers), Loihi1SimCfg(select_tag=select_tag), []))
+
+
+def _var_array(lava_type, var: Var):
+    """A Var's initial value in its model's type, as Lava's ``PyProcessBuilder`` makes it."""
+    if issubclass(lava_type.cls, np.ndarray):
+        arr = np.ndarray(var.shape, lava_type.d_type)
+        arr[:] = var.init
+        return arr
+    if issubclass(lava_type.cls, (int, float, str)):
+        return var.init
+    from scipy.sparse import csr_matrix
+
+    if issubclass(lava_type.cls, csr_matrix):
+        if isinstance(var.init, int):
+            arr = csr_matrix(var.shape, dtype=lava_type.d_type)
+            arr[:] = var.init
+            return arr
+        return var.init
+    raise NotImplementedError(f"Var {var.name}: cannot build a value of type {lava_type.cls}")
+
+
+class LocalGraph:
+    """Runs the leaf Processes of a Lava graph in this process, step by step.
+
+    Parameters
+    ----------
+    models : dict
+        ``{leaf Process: ProcessModel class}`` (see :func:`leaf_models`).
+    entry : InPort
+        The hierarchical port the input arrives at (the first block's ``inp``); it must have
+        no incoming connection.
+    exit : OutPort
+        The port whose messages :meth:`step` returns (the last block's ``out``).
+    arrays : dict, optional
+        ``{(process, var name): value}`` to use as the models' Vars (shared, not copied);
+        other Vars are built from their ``init``.
+    batch : int, default 0
+        Step this many samples at once (0: one sample, as Lava does). Every model must
+        declare ``lava_dl_batch_vars`` (the Vars that get a leading batch axis; its code
+        then handles that axis when its ``lava_dl_batch`` is set); port messages get the
+        leading batch axis too, and virtual-port transforms act on each sample.
+
+    Attributes
+    ----------
+    time_step : int
+        The last step run (0 before the first).
+    instances : dict
+        ``{leaf Process: ProcessModel instance}``.
+    """
+
+    def __init__(self, models: dict, entry: InPort, exit: OutPort, arrays: dict | None = None,
+                 batch: int = 0) -> None:
+        arrays = arrays or {}
+        self.time_step = 0
+        self.batch = int(batch)
+        lead = (self.batch,) if self.batch else ()
+        self.instances: dict = {}
+        self._external = _External()
+        out_ports: dict[str, _OutPort] = {}
+        in_ports: list[tuple[ty.Any, InPort, _InPort]] = []
+        for proc, cls in models.items():
+            for kind in ("ref_ports", "var_ports"):
+                if len(getattr(proc, kind).members):
+                    raise NotImplementedError(f"{proc.name} ({type(proc).__name__}) has {kind}, which "
+                                              f"a fused network does not support")
+            batch_vars = getattr(cls, "lava_dl_batch_vars", None)
+            if self.batch and batch_vars is None:
+                raise NotImplementedError(f"{cls.__name__} ({proc.name}) cannot step a batch of samples")
+            model = cls(proc.proc_params)
+            for var in proc.vars:
+                lava_type = getattr(cls, var.name)
+                value = arrays.get((proc, var.name))
+                value = _var_array(lava_type, var) if value is None else value
+                if self.batch and var.name in batch_vars:
+                    value = np.ascontiguousarray(np.broadcast_to(value, (self.batch, *np.shape(value))))
+                setattr(model, var.name, value)
+                setattr(model, f"_{var.name}_p", lava_type.precision)
+            if self.batch:
+                model.lava_dl_batch = self.batch
+            for port in proc.out_ports:
+                shim = _OutPort(f"{proc.name}.{port.name}", (*lead, *port.shape),
+                                self._port_type(cls, port).d_type, self)
+                setattr(model, port.name, shim)
+                out_ports[create_port_id(proc.id, port.name)] = shim
+            for port in proc.in_ports:
+                shim = _InPort(f"{proc.name}.{port.name}", (*lead, *port.shape),
+                               self._port_type(cls, port).d_type, self)
+                setattr(model, port.name, shim)
+                in_ports.append((model, port, shim))
+            self.instances[proc] = model
+
+        entry_id = create_port_id(entry.process.id, entry.name)
+        feeds: dict[ty.Any, set] = {m: set() for m in self.instances.values()}
+        owner = {id(shim): model for model in self.instances.values() for shim in _out_shims(model)}
+        self.entry_ports: list[_InPort] = []
+        for model, port, shim in in_ports:
+            transforms = port.get_incoming_transform_funcs()
+            for src in port.get_src_ports():
+                src_id = create_port_id(src.process.id, src.name)
+                if src_id == entry_id:
+                    source = self._external
+                    self.entry_ports.append(shim)
+                elif src_id in out_ports:
+                    source = out_ports[src_id]
+                    if not isinstance(owner[id(source)], _send_first()):
+                        feeds[model].add(owner[id(source)])
+                else:
+                    raise NotImplementedError(f"{shim.name} receives from {src.process.name}.{src.name}, "
+                                              f"which is outside the fused network")
+                shim.sources.append((source, transforms.get(src_id, [])))
+
+        exits = exit.get_src_ports()
+        if len(exits) != 1 or create_port_id(exits[0].process.id, exits[0].name) not in out_ports:
+            raise NotImplementedError(f"the network output {exit.process.name}.{exit.name} must come from "
+                                      f"exactly one port of the network")
+        self.exit = out_ports[create_port_id(exits[0].process.id, exits[0].name)]
+        self.order = _topological(list(self.instances.values()), feeds)
+        self.send_first = [m for m in self.order if isinstance(m, _send_first())]
+        self._runs = [m.receive_phase if isinstance(m, _send_first()) else m.run_spk for m in self.order]
+
+    @staticmethod
+    def _port_type(cls: type, port):
+        lava_type = getattr(cls, port.name, None)
+        if lava_type is None or lava_type.cls not in _dense_port_classes():
+            raise NotImplementedError(f"{cls.__name__}.{port.name}: only dense vector ports can be fused")
+        return lava_type
+
+    def step(self, message=None) -> np.ndarray:
+        """Run one time step with ``message`` arriving at the entry port; return the exit
+        port's message (a buffer reused by the next step: copy it to keep it)."""
+        self.time_step += 1
+        t = self.time_step
+        external = self._external
+        external.buf = message
+        external.stamp = t if message is not None else -1
+        for model in self.instances.values():
+            model.time_step = t
+        for model in self.send_first:
+            model.send_phase()
+        for run in self._runs:
+            run()
+        return self.exit.buf
+
+
+def _out_shims(model) -> list:
+    return [v for v in vars(model).values() if isinstance(v, _OutPort)]
+
+
+def _send_first() -> type:
+    from lava_dl.lava_glue import SendFirstModel
+
+    return SendFirstModel
+
+
+def _dense_port_classes() -> tuple:
+    from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+
+    return (PyInPort.VEC_DENSE, PyOutPort.VEC_DENSE)
+
+
+def _topological(models: list, feeds: dict) -> list:
+    """``models`` ordered so that each comes after the models in ``feeds[model]`` (stable)."""
+    order, done = [], set()
+    pending = list(models)
+    while pending:
+        ready = [m for m in pending if feeds[m] <= done]
+        if not ready:
+            names = sorted(type(m).__name__ for m in pending)
+            raise NotImplementedError(f"these processes feed each other within one step without a synapse "
+                                      f"in between (a cycle): {names}")
+        for m in ready:
+            order.append(m)
+            done.add(m)
+        pending = [m for m in pending if m not in done]
+    return order
+
+
+# --------------------------------------------------------------------------
+# Fused Network inside Lava
+# --------------------------------------------------------------------------
+
+def fuse_network(net) -> None:
+    """Make ``net`` (a :class:`~lava_dl.proc.netx_blocks.Network` whose ``inp``/``out`` are not
+    connected to its layers) a single leaf Process.
+
+    Creates one Var of ``net`` per Var of every leaf process of its layers (aliased by the
+    leaf's Var, so that ``get``/``set`` on the layer Vars reach it) and makes
+    ``net.lava_dl_process_models()`` return its ProcessModels, one per tag of
+    :data:`FUSED_TAGS` for which every leaf has a model. Must be called from the Network's
+    ``__init__`` (Lava collects Vars at the end of it).
+    """
+    leaves = list(leaf_models(net.layers, FUSED_TAGS[0]))
+    net.fused_vars = {}
+    net._fused_leaves = leaves
+    for i, proc in enumerate(leaves):
+        for var in proc.vars:
+            name = f"fused_{i:03d}_{var.name}"
+            outer = Var(shape=var.shape, init=var.init, shareable=var.shareable, name=name)
+            setattr(net, name, outer)
+            var.aliased_var = outer
+            net.fused_vars[(proc, var.name)] = outer
+    net._fused_model_classes = None
+    net.lava_dl_process_models = lambda: _fused_model_classes(net)
+
+
+def _fused_model_classes(net) -> list[type]:
+    if net._fused_model_classes is None:
+        classes = []
+        for select_tag in FUSED_TAGS:
+            try:
+                models = leaf_models(net.layers, select_tag)
+            except Exception as error:  # a leaf without a model for this tag: no fused model for it
+                if select_tag == FUSED_TAGS[0]:
+                    raise
+                net._fused_float_error = error
+                continue
+            classes.append(_make_fused_model(net, models, select_tag))
+        net._fused_model_classes = classes
+    return list(net._fused_model_classes)
+
+
+def _make_fused_model(net, models: dict, select_tag: str) -> type:
+    from lava.magma.core.decorator import implements, requires, tag
+    from lava.magma.core.model.py.model import PyLoihiProcessModel
+    from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+    from lava.magma.core.model.py.type import LavaPyType
+    from lava.magma.core.resources import CPU
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    leaves = net._fused_leaves
+    if list(models) != leaves:
+        raise RuntimeError("the fused network's leaf processes changed between model selections")
+    _check_closed(leaves, net.layers)
+    names = {(proc, var.name): f"fused_{i:03d}_{var.name}"
+             for i, proc in enumerate(leaves) for var in proc.vars}
+    entry_type = _entry_type(models, net.in_layer.inp)
+    exit_src = net.out_layer.out.get_src_ports()[0]
+    exit_type = getattr(models[exit_src.process], exit_src.name)
+    namespace: dict = {
+        "__module__": __name__,
+        "__doc__": f"All layers of one netx Network stepped in one process ({select_tag} leaf models).",
+        "inp": LavaPyType(PyInPort.VEC_DENSE, entry_type.d_type, precision=entry_type.precision),
+        "out": LavaPyType(PyOutPort.VEC_DENSE, exit_type.d_type, precision=exit_type.precision),
+    }
+    for (proc, var_name), name in names.items():
+        namespace[name] = getattr(models[proc], var_name)
+
+    def graph(self) -> LocalGraph:
+        if self._graph is None:
+            arrays = {key: getattr(self, name) for key, name in names.items()}
+            self._graph = LocalGraph(models, net.in_layer.inp, net.out_layer.out, arrays)
+        return self._graph
+
+    def __init__(self, proc_params):
+        PyLoihiProcessModel.__init__(self, proc_params)
+        self._graph = None
+
+    def run_spk(self):
+        message = self.inp.recv()
+        lg = graph(self)
+        lg.time_step = self.time_step - 1
+        self.out.send(lg.step(message))
+
+    def sync_from_layers(self):
+        """Point the Network's Vars at the arrays the layer models use now (a model may replace
+        a Var's array, e.g. Dense converting its weights at the first step)."""
+        if self._graph is not None:
+            for (proc, var_name), name in names.items():
+                setattr(self, name, getattr(self._graph.instances[proc], var_name))
+
+    def sync_to_layers(self):
+        if self._graph is not None:
+            for (proc, var_name), name in names.items():
+                setattr(self._graph.instances[proc], var_name, getattr(self, name))
+
+    def _get_var(self):
+        sync_from_layers(self)
+        PyLoihiProcessModel._get_var(self)
+
+    def _set_var(self):
+        sync_from_layers(self)
+        PyLoihiProcessModel._set_var(self)
+        sync_to_layers(self)
+
+    namespace.update(__init__=__init__, run_spk=run_spk, _get_var=_get_var, _set_var=_set_var)
+    suffix = "Fixed" if select_tag == "fixed_pt" else "Float"
+    model = type(f"PyFusedNetworkModel{suffix}", (PyLoihiProcessModel,), namespace)
+    model = implements(proc=type(net), protocol=LoihiProtocol)(model)
+    return tag(select_tag)(requires(CPU)(model))
+
+
+def _check_closed(leaves: list, layers: list) -> None:
+    """Raise if a leaf port is connected to a process outside the fused network (that connection
+    would not exist in the one fused process: a sink on a layer's ``out`` would record nothing).
+    The layers' own unconnected ports (``inp`` of the first, ``out`` of the last) are the
+    boundary."""
+    inside = set(map(id, leaves)) | set(map(id, layers))
+    for proc in leaves:
+        for port in proc.out_ports:
+            for dst in port.get_dst_ports():
+                if id(dst.process) not in inside:
+                    raise NotImplementedError(
+                        f"{proc.name}.{port.name} is connected to {dst.process.name}.{dst.name} outside the "
+                        f"fused network: a fused Network can only be connected through net.inp and net.out "
+                        f"(build it with fused=False to probe its layers)")
+        for port in proc.in_ports:
+            for src in port.get_src_ports():
+                if id(src.process) not in inside:
+                    raise NotImplementedError(
+                        f"{proc.name}.{port.name} receives from {src.process.name}.{src.name} outside the "
+                        f"fused network: a fused Network can only be connected through net.inp and net.out")
+
+
+def _entry_type(models: dict, entry: InPort):
+    """LavaPyType of the first leaf port the network input reaches."""
+    dst = entry.get_dst_ports()
+    if not dst:
+        raise NotImplementedError(f"the network input {entry.process.name}.{entry.name} reaches no process")
+    return getattr(models[dst[0].process], dst[0].name)
+
+
+# --------------------------------------------------------------------------
+# Simulation outside Lava
+# --------------------------------------------------------------------------
+
+def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: str = "fixed_pt",
+             num_workers: int | None = None, **network_kwargs) -> np.ndarray:
+    """Run a network file outside Lava and return what a ``RingBuffer`` sink on ``net.out`` records.
+
+    The input is played as a ``lava.proc.io.source.RingBuffer(data=inputs)`` connected to
+    ``net.inp`` plays it (step ``t`` sends ``inputs[..., (t - 1) % steps]``, cast to the
+    source model's dtype: int32 for ``fixed_pt``), and the result equals, element for
+    element and with the same timing, the ``data`` of a ``RingBuffer`` sink of ``num_steps``
+    steps on ``net.out`` after ``net.run(RunSteps(num_steps), Loihi1SimCfg(select_tag=...))``:
+    the same ProcessModels run here (see :class:`LocalGraph`). Each sample starts from the
+    network's initial state, like a fresh Lava run.
+
+    Parameters
+    ----------
+    net_config : str or path-like
+        The hdf5 file.
+    inputs : array_like
+        ``(*in_shape, steps)`` for one sample, or ``(batch, *in_shape, steps)``, with
+        ``in_shape`` the shape of ``net.inp`` (Lava's ``(x, y, c)`` order).
+    num_steps : int, optional
+        Steps to run (default: ``steps``, the input's last axis; the input repeats beyond it).
+    select_tag : {"fixed_pt", "floating_pt"}
+        Which ProcessModels to run.
+    num_workers : int, optional
+        Processes that simulate the samples of a batch in parallel (default: the number of
+        cores, at most the batch size; 1 runs them in this process). Each steps its share of
+        the batch together (every model processes all its samples in one call; a model
+        that cannot, such as lava-nc's ``Sparse``, makes it run them one by one).
+    **network_kwargs
+        Arguments of :class:`lava_dl.netx.hdf5.Network` (``reset_interval``, ``input_shape``, ...).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(*out_shape, num_steps)`` or ``(batch, *out_shape, num_steps)``, in the sink
+        model's dtype (int32 for ``fixed_pt``, float64 for ``floating_pt``; Lava's
+        ``sink.data.get()`` returns the same values as float64).
+
+    Raises
+    ------
+    ValueError
+        If the input shape does not match the network, it holds NaN or infinities, or
+        ``num_steps < 1``.
+    """
+    from lava_dl.netx.hdf5 import Network
+
+    if select_tag not in FUSED_TAGS:
+        raise ValueError(f"select_tag must be one of {FUSED_TAGS}, got {select_tag!r}")
+    net = Network(net_config, **network_kwargs)
+    in_shape = tuple(net.inp.shape)
+    data = np.asarray(inputs)
+    if data.ndim == len(in_shape) + 1:
+        batch, single = data[None], True
+    elif data.ndim == len(in_shape) + 2:
+        batch, single = data, False
+    else:
+        raise ValueError(f"inputs of shape {data.shape}: expected (*{in_shape}, steps) or "
+                         f"(batch, *{in_shape}, steps)")
+    if tuple(batch.shape[1:-1]) != in_shape:
+        raise ValueError(f"inputs of shape {data.shape}: the sample shape {tuple(batch.shape[1:-1])} differs "
+                         f"from the network input {in_shape}")
+    if batch.dtype.kind in "fc" and not np.all(np.isfinite(batch)):
+        raise ValueError("inputs hold NaN or infinite values")
+    steps = batch.shape[-1] if num_steps is None else int(num_steps)
+    if steps < 1 or batch.shape[-1] < 1:
+        raise ValueError(f"num_steps and the input's time axis must be >= 1, got {steps} and "
+                         f"{batch.shape[-1]}")
+    source_dtype, sink_dtype = (np.int32, np.int32) if select_tag == "fixed_pt" else (np.float64, np.float64)
+    source = np.empty(batch.shape, source_dtype)
+    source[...] = batch
+    models = leaf_models(net.layers, select_tag)
+    job = _Job(models, net.inp, net.out, steps, sink_dtype)
+    if single:
+        return job(source[0])
+    workers = min(len(source), num_workers or os.cpu_count() or 1)
+    chunks = np.array_split(source, workers)
+    if workers <= 1:
+        return job.batch(source)
+    global _JOB
+    _JOB = job
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return np.concatenate(pool.map(_run_job, chunks))
+    finally:
+        _JOB = None
+
+
+class _Job:
+    """Simulates one sample, or a batch of samples stepped together (fresh graphs each time)."""
+
+    def __init__(self, models: dict, entry: InPort, exit: OutPort, steps: int, sink_dtype) -> None:
+        self.models, self.entry, self.exit = models, entry, exit
+        self.steps, self.sink_dtype = steps, sink_dtype
+
+    def __call__(self, source: np.ndarray, batch: int = 0) -> np.ndarray:
+        """``source``: ``(*in_shape, T)``, or ``(batch, *in_shape, T)`` with ``batch > 0``."""
+        graph = LocalGraph(self.models, self.entry, self.exit, batch=batch)
+        buffer = source.shape[-1]
+        lead = (batch,) if batch else ()
+        sink = np.zeros((*lead, *self.exit.shape, self.steps), self.sink_dtype)
+        zeros = np.zeros((*lead, *self.exit.shape), self.sink_dtype)
+        for t in range(self.steps):
+            sink[..., t] = zeros + graph.step(source[..., t % buffer])
+        return sink
+
+    def batch(self, source: np.ndarray) -> np.ndarray:
+        """A batch stepped together, or sample by sample if a model cannot step a batch."""
+        try:
+            return self(source, batch=len(source))
+        except NotImplementedError as error:
+            if "cannot step a batch" not in str(error):
+                raise
+            return np.stack([self(sample) for sample in source])
+
+
+_JOB: _Job | None = None
+
+
+def _run_job(source: np.ndarray) -> np.ndarray:
+    return _JOB.batch(source)

@@ -1,0 +1,205 @@
+"""A whole netx network as one Lava process (``fused=True``) and outside Lava (``netx.simulate``).
+
+The per-layer Lava graph is the reference: the fused process must record the same output
+spikes/messages at the same steps and leave the same layer states (read through the layers'
+own Vars), for spiking and sigma-delta networks, with recurrent, KWTA, delay, pool and concat
+layers. ``simulate`` is also compared with every Lava run of ``test_lava_dl_files`` and
+``test_parity_layers`` (lava-dl's recorded outputs and slayer's).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi1SimCfg
+from lava.proc.io.sink import RingBuffer as Sink
+from lava.proc.io.source import RingBuffer as Source
+
+from lava_dl import netx, slayer
+from tests.lava_run import run_and_read
+from tests.test_parity import FAMILIES, _active_output, _export, _randomise
+from tests.test_parity_layers import _network, _randomise_delays
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lava_dl_0.6"
+OWN = pathlib.Path(__file__).resolve().parent / "fixtures" / "lava_dl_0.6"
+STEPS = 24
+
+
+def _run(path, data, steps, fused, state_names=(), select_tag="fixed_pt", **kwargs):
+    """Sink output and the named states of every neuron layer after ``steps`` steps."""
+    net = netx.hdf5.Network(net_config=str(path), fused=fused, **kwargs)
+    source = Source(data=data)
+    sink = Sink(shape=net.out.shape, buffer=steps)
+    source.s_out.connect(net.inp)
+    net.out.connect(sink.a_in)
+    reads = [sink.data] + [getattr(layer.neuron, name) for layer in net.layers if hasattr(layer, "neuron")
+                           for name in state_names if hasattr(layer.neuron, name)]
+    assert len(reads) > len(state_names) or not state_names
+    return run_and_read(net, steps, reads, Loihi1SimCfg(select_tag=select_tag))
+
+
+def _assert_same(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert np.array_equal(x, y), f"read {i} differs"
+
+
+def _exported(kind: str, family: str, tmp_path) -> tuple[pathlib.Path, np.ndarray, dict]:
+    """A random network of ``kind`` (see tests/test_parity_layers.py) exported, and an input."""
+    rng = np.random.default_rng(7 + len(kind))
+    torch.manual_seed(3)
+    net, in_shape = _network(kind, family, rng)
+    _randomise(net, rng, with_norm=False)
+    _randomise_delays(net, rng)
+    net.eval()
+    x = (rng.random((*in_shape, STEPS)) < 0.4).astype(np.float32)
+    _active_output(net, torch.from_numpy(x[None]))
+    path = tmp_path / f"{kind}.net"
+    _export(net, path)
+    data = x if x.ndim == 2 else x.transpose(2, 1, 0, 3)
+    data = np.concatenate([data, data[..., ::-1]], axis=-1)  # two samples, reset in between
+    kwargs = {"reset_interval": STEPS}
+    if x.ndim == 4:
+        kwargs["input_shape"] = data.shape[:-1]
+    return path, data, kwargs
+
+
+@pytest.mark.parametrize("kind, family", [("recurrent", "alif"), ("kwta", "cuba"), ("delay_conv", "rf_iz"),
+                                          ("pool", "adrf_iz"), ("delay_dense", "cuba"), ("average", "rf")])
+def test_fused_equals_layer_graph(kind, family, tmp_path):
+    """Output and every neuron state: the fused process equals the per-layer graph."""
+    path, data, kwargs = _exported(kind, family, tmp_path)
+    names = getattr(slayer.neuron, family).Neuron.spec.state_names
+    layered = _run(path, data, 2 * STEPS, False, names, **kwargs)
+    fused = _run(path, data, 2 * STEPS, True, names, **kwargs)
+    assert layered[0].any(), "degenerate network: no output"
+    _assert_same(layered, fused)
+    assert np.array_equal(netx.simulate(path, data, **kwargs), layered[0])
+    # a batch stepped together (every model handling the batch axis) equals sample by sample
+    other = np.random.default_rng(1).permutation(data, axis=-1)
+    batch = netx.simulate(path, np.stack([data, other, data]), num_workers=1, **kwargs)
+    assert np.array_equal(batch[0], layered[0]) and np.array_equal(batch[2], layered[0])
+    assert np.array_equal(batch[1], netx.simulate(path, other, **kwargs))
+
+
+def test_fused_skip_connection_and_float_models(tmp_path):
+    """A concat record (skip connection) fused, with the fixed_pt and the floating_pt models."""
+    from tests.test_parity_layers import _Skip
+
+    rng = np.random.default_rng(5)
+    blocks = slayer.block.cuba
+    params = dict(threshold=0.5, current_decay=0.25, voltage_decay=0.1)
+    first, second = blocks.Dense(params, 12, 8), blocks.Dense(params, 8, 6)
+    net = _Skip(first, second, blocks.Dense(params, 14, 5))
+    _randomise(net.children(), rng, with_norm=False)
+    with torch.no_grad():
+        for block in (first, second, net.last):
+            block.synapse.weight.mul_(2)
+    path = tmp_path / "skip.net"
+    net.export(path, (14,))
+    data = (rng.random((12, STEPS)) < 0.5).astype(float)
+    for tag in ("fixed_pt", "floating_pt"):
+        layered = _run(path, data, STEPS, False, ("u", "v"), select_tag=tag)
+        fused = _run(path, data, STEPS, True, ("u", "v"), select_tag=tag)
+        assert layered[0].any()
+        _assert_same(layered, fused)
+        assert np.array_equal(netx.simulate(path, data, select_tag=tag), layered[0])
+
+
+@pytest.mark.skipif(not (SHARED / "pilotnet_sdnn").is_dir(), reason="shared fixtures absent")
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fused_pilotnet_sdnn(sparse):
+    """lava-dl's recorded PilotNet output, fused (sparse: lava-nc's Sparse synapses inside), and its
+    states; simulate gives the same."""
+    d = SHARED / "pilotnet_sdnn"
+    frame = np.load(d / "input.npy")
+    gt = np.load(d / "output.npy")
+    steps = gt.shape[-1]
+    data = np.repeat(frame, steps, axis=-1).astype(np.int32)
+    fused = _run(d / "network.net", data, steps, True, ("sigma", "act", "residue"), sparse_fc_layer=sparse)
+    assert np.array_equal(fused[0], gt)
+    if not sparse:
+        layered = _run(d / "network.net", data, steps, False, ("sigma", "act", "residue"))
+        _assert_same(layered, fused)
+    assert np.array_equal(netx.simulate(d / "network.net", data, sparse_fc_layer=sparse), gt)
+    # batched (sparse: lava-nc's Sparse cannot batch, so sample by sample)
+    twice = netx.simulate(d / "network.net", np.stack([data, data]), num_workers=1, sparse_fc_layer=sparse)
+    assert np.array_equal(twice[0], gt) and np.array_equal(twice[1], gt)
+
+
+def test_fused_var_set_reaches_the_layer(tmp_path):
+    """``set`` on a layer Var of a fused network changes what that layer computes (lava-dl's
+    tutorials drive an input layer through its bias), exactly as in the per-layer graph."""
+    path, data, kwargs = _exported("delay_dense", "cuba", tmp_path)
+    outs = []
+    for fused in (False, True):
+        net = netx.hdf5.Network(net_config=str(path), fused=fused, **kwargs)
+        source = Source(data=data)
+        sink = Sink(shape=net.out.shape, buffer=4 * STEPS)
+        source.s_out.connect(net.inp)
+        net.out.connect(sink.a_in)
+        cfg = Loihi1SimCfg(select_tag="fixed_pt")
+        try:
+            net.run(condition=RunSteps(num_steps=2 * STEPS), run_cfg=cfg)
+            bias = net.layers[0].neuron.bias_mant
+            bias.set(np.full(bias.shape, 3000))
+            net.run(condition=RunSteps(num_steps=2 * STEPS), run_cfg=cfg)
+            outs.append((sink.data.get(), bias.get(), net.layers[0].neuron.v.get()))
+        finally:
+            net.stop()
+    assert np.all(outs[1][1] == 3000)
+    _assert_same(outs[0], outs[1])
+
+
+def test_fused_network_rejects_outside_connections(tmp_path):
+    """A probe on a layer of a fused network would record nothing: refused at compile time."""
+    path, data, kwargs = _exported("delay_dense", "cuba", tmp_path)
+    net = netx.hdf5.Network(net_config=str(path), fused=True, **kwargs)
+    probe = Sink(shape=net.layers[0].out.shape, buffer=4)
+    net.layers[0].out.connect(probe.a_in)
+    with pytest.raises(NotImplementedError, match="outside the fused network"):
+        net.compile(Loihi1SimCfg(select_tag="fixed_pt"))
+
+
+def test_simulate_batch_in_parallel(tmp_path):
+    """A batch: each sample as its own fresh run; in worker processes or here, the same."""
+    path, data, kwargs = _exported("recurrent", "cuba", tmp_path)
+    rng = np.random.default_rng(11)
+    batch = (rng.random((5, *data.shape)) < 0.4).astype(np.float32)
+    together = netx.simulate(path, batch, num_workers=2, **kwargs)
+    alone = np.stack([netx.simulate(path, sample, num_workers=1, **kwargs) for sample in batch])
+    out_shape = tuple(netx.hdf5.Network(net_config=str(path), **kwargs).out.shape)
+    assert together.shape == (5, *out_shape, 2 * STEPS)
+    assert together.dtype == np.int32
+    assert np.array_equal(together, alone)
+    assert together.any()
+    longer = netx.simulate(path, batch[0], num_steps=2 * STEPS + 5, **kwargs)  # the input repeats (RingBuffer)
+    assert np.array_equal(longer[..., :2 * STEPS], alone[0])
+
+
+def test_simulate_rejects_bad_input(tmp_path):
+    path, data, kwargs = _exported("delay_dense", "cuba", tmp_path)
+    with pytest.raises(ValueError, match="sample shape"):
+        netx.simulate(path, data[:-1], **kwargs)
+    with pytest.raises(ValueError, match="expected"):
+        netx.simulate(path, data[0], **kwargs)
+    bad = data.astype(float)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        netx.simulate(path, bad, **kwargs)
+    with pytest.raises(ValueError, match="select_tag"):
+        netx.simulate(path, data, select_tag="bit_accurate", **kwargs)
+    with pytest.raises(ValueError, match=">= 1"):
+        netx.simulate(path, data, num_steps=0, **kwargs)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_simulate_every_family(family, tmp_path):
+    """Every spiking family, conv + pool front (simulate vs the per-layer Lava graph)."""
+    path, data, kwargs = _exported("pool", family, tmp_path)
+    (layered,) = _run(path, data, 2 * STEPS, False, **kwargs)
+    assert np.array_equal(netx.simulate(path, data, **kwargs), layered)
