@@ -62,6 +62,11 @@ def _cache_model_discovery() -> None:
 
 _cache_model_discovery()
 
+from lava_dl import runtime as _runtime  # noqa: E402
+
+_runtime.install()  # fast Var.get, worker errors, no hangs or leaks (see lava_dl.runtime)
+
+
 def sample_rows(batch: int, *arrays):
     """The per-sample rows of ``arrays`` for a model stepping ``batch`` samples at once
     (``lava_dl_batch``, set by :class:`lava_dl.netx.fused.LocalGraph`), else ``arrays`` once."""
@@ -219,22 +224,33 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
     n_states = len(spec.state_names)
     in_ports = spec.in_ports
 
-    def _buffers(self):
-        """``(arrays, flats, fresh, in_bufs, out)``, built at the first step and reused.
+    var_set = frozenset(var_names)
 
-        ``flats`` are 1-D views of the state and parameter Vars (rebuilt whenever Lava
-        rebinds a Var); ``fresh`` lists the (in practice never) non-contiguous ones,
-        whose flat copies are refreshed every step and, for states, copied back.
-        ``in_bufs`` hold each port's input in the kernel's dtype and ``out`` the output messages.
+    def __setattr__(self, key, value):
+        PyLoihiProcessModel.__setattr__(self, key, value)
+        if key in var_set:  # a Var array replaced (builder, fused network): rebuild the views
+            self.__dict__["_lava_dl_buffers"] = None
+
+    def _buffers(self):
+        """``(arrays, flats, fresh, in_bufs, out, args)``, built at the first step and reused.
+
+        ``flats`` are 1-D views of the state and parameter Vars (rebuilt whenever a Var's
+        array is replaced, see ``__setattr__``); ``fresh`` lists the (in practice never)
+        non-contiguous ones, whose flat copies are refreshed every step and, for states,
+        copied back. ``in_bufs`` hold each port's input in the kernel's dtype, ``out`` the
+        output messages and ``args`` all kernel arguments in order (None with ``fresh``).
         """
-        arrays = [getattr(self, n) for n in var_names]
-        cache = getattr(self, "_lava_dl_buffers", None)
-        if cache is None or any(a is not b for a, b in zip(arrays, cache[0])):
+        cache = self.__dict__.get("_lava_dl_buffers")
+        if cache is None:
+            arrays = [getattr(self, n) for n in var_names]
             flats = [_flat(a) for a in arrays]
             fresh = tuple(i for i, a in enumerate(arrays) if not np.asarray(a).flags.c_contiguous)
             size = flats[0].shape[0]
             in_bufs = [np.empty(size, kernel_in) for _ in in_ports]
-            cache = (arrays, flats, fresh, in_bufs, np.empty(size, dtype))
+            out = np.empty(size, dtype)
+            # the kernel's arguments in order (fixed unless a Var is non-contiguous)
+            args = None if fresh else (*flats[:n_states], *in_bufs, *flats[n_states:], out)
+            cache = (arrays, flats, fresh, in_bufs, out, args)
             self._lava_dl_buffers = cache
         return cache
 
@@ -247,19 +263,20 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             if self.reset_hold[0]:
                 self.s_out.send(np.zeros(self.s_out.shape, dtype=dtype))
                 return
-        arrays, flats, fresh, in_bufs, out = _buffers(self)
+        arrays, flats, fresh, in_bufs, out, args = _buffers(self)
         for i in fresh:
             flats[i] = _flat(arrays[i])
         for buf, data in zip(in_bufs, received):
             np.copyto(buf, np.reshape(data, -1), casting="unsafe")
         out.fill(0)
-        step(*flats[:n_states], *in_bufs, *flats[n_states:], out)
+        step(*(args or (*flats[:n_states], *in_bufs, *flats[n_states:], out)))
         for i in fresh:
             if i < n_states:
                 arrays[i][...] = flats[i].reshape(np.shape(arrays[i]))
         self.s_out.send(out.reshape(self.s_out.shape))
 
     namespace["run_spk"] = run_spk
+    namespace["__setattr__"] = __setattr__
     # the kernel is elementwise over flat arrays: a batch of samples is a longer population
     namespace["lava_dl_batch_vars"] = tuple(var_names)
     model = type(name, (PyLoihiProcessModel,), namespace)

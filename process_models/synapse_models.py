@@ -43,9 +43,13 @@ def _with_bias(a_buff: np.ndarray, a_bias: np.ndarray) -> np.ndarray:
 
 def _weight_exp(model) -> int:
     """The Dense exponent: the ``weight_exp`` Var plus any change of lava-nc's
-    ``proc_params['weight_exp']`` made after construction (see :class:`lava_dl.proc.dense.Dense`)."""
-    params = model.proc_params
-    change = int(params.get("weight_exp", 0)) - int(params.get("weight_exp_built", 0))
+    ``proc_params['weight_exp']`` made after construction (see :class:`lava_dl.proc.dense.Dense`;
+    the parameters are fixed once the model exists, so the change is read once)."""
+    change = model.__dict__.get("_weight_exp_change")
+    if change is None:
+        params = model.proc_params
+        change = int(params.get("weight_exp", 0)) - int(params.get("weight_exp_built", 0))
+        model.__dict__["_weight_exp_change"] = change
     return int(model.weight_exp[0]) + change
 
 

@@ -177,7 +177,8 @@ def test_simulate_batch_in_parallel(tmp_path):
     assert together.dtype == np.int32
     assert np.array_equal(together, alone)
     assert together.any()
-    longer = netx.simulate(path, batch[0], num_steps=2 * STEPS + 5, **kwargs)  # the input repeats (RingBuffer)
+    # the input repeats beyond its length, as a RingBuffer's
+    longer = netx.simulate(path, batch[0], num_steps=2 * STEPS + 5, **kwargs)
     assert np.array_equal(longer[..., :2 * STEPS], alone[0])
 
 

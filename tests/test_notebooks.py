@@ -55,6 +55,8 @@ def test_notebooks_are_stored_without_outputs():
 def test_train_and_deploy(tmp_path):
     nb = execute("01_train_and_deploy.ipynb", tmp_path)
     assert "identical spikes: True" in printed(nb)
+    assert "identical to Lava on the first samples: True" in printed(nb)
+    assert "identical to slayer on all: True" in printed(nb)
     assert (tmp_path / "digits.net").is_file()
 
 

@@ -42,6 +42,10 @@ import h5py
 import numpy as np
 
 __all__ = [
+    "NetxFormatError",
+    "NetxUnsupportedError",
+    "NetxTypeError",
+    "NetxFileNotFoundError",
     "Hdf5FormatError",
     "LayerRecord",
     "decode_str",
@@ -59,12 +63,72 @@ __all__ = [
     "write_concat",
 ]
 
-class Hdf5FormatError(ValueError):
+class NetxFormatError(ValueError):
     """An hdf5 network file does not describe a valid network.
 
-    The message names the layer index and the offending field. Raised by both readers,
-    :mod:`lava_dl.netx` (Lava) and :mod:`lava_dl.slayer.auto` (training).
+    The message names the file (once the reader knows it), the layer index and the
+    offending field: ``"<path>: layer <i>, field '<field>': <reason>"``. Raised by both
+    readers, :mod:`lava_dl.netx` (Lava) and :mod:`lava_dl.slayer.auto` (training);
+    ``Hdf5FormatError`` is the same class.
+
+    Parameters
+    ----------
+    reason : str
+        What is wrong.
+    path : str, optional
+        The file.
+    layer : int, optional
+        Index of the record (``layer/<i>``).
+    field : str, optional
+        hdf5 field inside the record (e.g. ``'weight'``, ``'neuron/vThMant'``).
+
+    Attributes
+    ----------
+    reason, path, layer, field
+        As given; :meth:`locate` sets ``path`` later.
     """
+
+    def __init__(self, reason: str, *, path: str | None = None, layer: int | None = None,
+                 field: str | None = None) -> None:
+        self.reason, self.path, self.layer, self.field = str(reason), path, layer, field
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = ", ".join(part for part in (
+            None if self.layer is None else f"layer {self.layer}",
+            None if self.field is None else f"field '{self.field}'") if part)
+        text = f"{where}: {self.reason}" if where else self.reason
+        return text if self.path is None else f"{self.path}: {text}"
+
+    def locate(self, path: str) -> NetxFormatError:
+        """Name the file ``path`` in this error (kept if one is named already); return the error."""
+        if self.path is None:
+            self.path = str(path)
+            self.args = (self._text(),)
+        return self
+
+    def __reduce__(self):
+        return _rebuild_error, (type(self), self.reason, self.path, self.layer, self.field)
+
+
+def _rebuild_error(cls: type, reason: str, path, layer, field) -> NetxFormatError:
+    return cls(reason, path=path, layer=layer, field=field)
+
+
+#: Former name of :class:`NetxFormatError` (the same class).
+Hdf5FormatError = NetxFormatError
+
+
+class NetxUnsupportedError(NetxFormatError, NotImplementedError):
+    """A well-formed field that cannot be deployed (also a ``NotImplementedError``)."""
+
+
+class NetxTypeError(NetxFormatError, TypeError):
+    """``net_config`` is not a file's path (``None``, an open ``h5py.File`` ...); also a ``TypeError``."""
+
+
+class NetxFileNotFoundError(NetxFormatError, FileNotFoundError):
+    """The network file does not exist (also a ``FileNotFoundError``)."""
 
 
 def decode_str(value: ty.Any) -> str:
@@ -95,9 +159,9 @@ class LayerRecord:
         self.group = group
         self.index = index
 
-    def error(self, field: str, message: str) -> Hdf5FormatError:
+    def error(self, field: str, message: str) -> NetxFormatError:
         """A format error naming this layer and ``field``."""
-        return Hdf5FormatError(f"layer {self.index}, field '{field}': {message}")
+        return NetxFormatError(message, layer=self.index, field=field)
 
     def unsupported(self, field: str, message: str) -> NotImplementedError:
         """A well-formed field that cannot be honoured, naming this layer and ``field``."""
@@ -114,7 +178,10 @@ class LayerRecord:
         obj = group[key]
         if not isinstance(obj, h5py.Dataset):
             raise self.error(prefix + key, "expected a dataset, found a group")
-        return obj[()]
+        try:
+            return obj[()]
+        except (OSError, RuntimeError, ValueError, TypeError) as err:  # h5py on a damaged file
+            raise self.error(prefix + key, f"cannot read the dataset: {err}") from err
 
     def string(self, key: str, group: h5py.Group | None = None, prefix: str = "") -> str:
         """A string field (any form lava-dl writes)."""
@@ -132,6 +199,9 @@ class LayerRecord:
         value = value.astype(np.float64)
         if not np.all(np.isfinite(value)):
             raise self.error(key, "contains non-finite values")
+        if value.size and np.max(np.abs(value)) >= 2.0 ** 53:
+            raise self.error(key, f"holds values beyond any integer field (|value| up to "
+                                  f"{np.max(np.abs(value)):g})")
         if not np.all(np.mod(value, 1) == 0):
             raise self.error(key, "holds non-integer values (Loihi weights, biases, delays and geometry are "
                                   "integers)")
@@ -193,7 +263,16 @@ def _write_shape(group: h5py.Group, shape: ty.Sequence[int]) -> None:
 
 
 def _float32(group: h5py.Group, key: str, value, shape: tuple | None = None) -> None:
-    arr = np.asarray(value, dtype=np.float32)
+    """Write ``value`` as the float32 dataset ``key``; ``ValueError`` (naming the dataset) if it
+    holds NaN/inf or a value beyond float32 (a weight, bias or delay is a number)."""
+    arr = np.asarray(value, dtype=np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise ValueError(f"{group.name}/{key}: {int((~finite).sum())} of {arr.size} values are NaN or inf; "
+                         "the record would not describe a network")
+    if arr.size and np.abs(arr).max() > np.finfo(np.float32).max:
+        raise ValueError(f"{group.name}/{key}: values up to {np.abs(arr).max():g} do not fit float32")
+    arr = arr.astype(np.float32)
     if shape is not None:
         arr = arr.reshape(shape)
     group.create_dataset(key, data=arr)

@@ -253,6 +253,8 @@ class LocalGraph:
         self.exit = out_ports[create_port_id(exits[0].process.id, exits[0].name)]
         self.order = _topological(list(self.instances.values()), feeds)
         self.send_first = [m for m in self.order if isinstance(m, _send_first())]
+        # time_step written straight into the models' dicts (Lava's __setattr__ checks for ports)
+        self._dicts = [vars(m) for m in self.instances.values()]
         self._runs = [m.receive_phase if isinstance(m, _send_first()) else m.run_spk for m in self.order]
 
     @staticmethod
@@ -270,8 +272,8 @@ class LocalGraph:
         external = self._external
         external.buf = message
         external.stamp = t if message is not None else -1
-        for model in self.instances.values():
-            model.time_step = t
+        for attributes in self._dicts:
+            attributes["time_step"] = t
         for model in self.send_first:
             model.send_phase()
         for run in self._runs:
@@ -419,7 +421,8 @@ def _make_fused_model(net, models: dict, select_tag: str) -> type:
         PyLoihiProcessModel._set_var(self)
         sync_to_layers(self)
 
-    namespace.update(__init__=__init__, run_spk=run_spk, _get_var=_get_var, _set_var=_set_var)
+    namespace.update(__init__=__init__, run_spk=run_spk, _get_var=_get_var, _set_var=_set_var,
+                     lava_dl_fast_get=True)
     suffix = "Fixed" if select_tag == "fixed_pt" else "Float"
     model = type(f"PyFusedNetworkModel{suffix}", (PyLoihiProcessModel,), namespace)
     model = implements(proc=type(net), protocol=LoihiProtocol)(model)

@@ -42,8 +42,10 @@ names are written here.
 
 Deviations from lava-dl 0.6 (all deliberate):
 
-* malformed files raise :class:`~lava_dl.netx.utils.Hdf5FormatError` naming the
-  layer and field (lava-dl: KeyError/AttributeError, or silently skipped records);
+* malformed files raise :class:`~lava_dl.netx.utils.NetxFormatError` (alias
+  ``Hdf5FormatError``, a ``ValueError``) naming the file, the layer and the field
+  (lava-dl: KeyError/AttributeError/IndexError, raw h5py errors, or silently skipped
+  records and fields); see "Validation" below;
 * the Input block's ``inp`` port is connected to its neurons' ``a_in``;
 * the file is read completely and closed during construction.
 
@@ -53,10 +55,40 @@ A ``dense`` record without ``neuron`` group (slayer ``Affine`` with
 ``1 << 18 - 1``). It never spikes and its ``u`` is the running sum of the
 synaptic input (slayer's Affine output is the per-step sum instead); read its
 ``v``/``u`` to use it as a readout.
+
+Validation. Every file is checked before and while it is built; whatever is wrong raises
+:class:`~lava_dl.netx.utils.NetxFormatError` (attributes ``path``, ``layer``, ``field``):
+
+* ``net_config`` must be the path of a file: ``None`` and an open ``h5py.File`` (which
+  ``Network`` receives as strings) raise ``NetxTypeError`` (also a ``TypeError``); pass
+  ``f.filename`` instead. A missing file raises ``NetxFileNotFoundError`` (also a
+  ``FileNotFoundError``); a directory, an empty, truncated, damaged or non-hdf5 file a
+  ``NetxFormatError``;
+* sizes are checked before anything is read or allocated: :data:`MAX_DATASET_ELEMENTS`
+  per dataset, :data:`MAX_FILE_ELEMENTS` for the file, :data:`MAX_LAYER_NEURONS` per layer
+  (module attributes: raise them for larger networks);
+* a record holds only the fields :data:`RECORD_FIELDS` lists for its type, and each is read or
+  checked: numbers must be finite integers (non-empty, of the right rank); weights lie in the
+  8-bit synaptic range of :mod:`lava_dl.core.synapse`, biases and neuron parameters in the
+  ranges (bit widths) of their family's spec; per-neuron parameters broadcast to the layer;
+  ``inFeatures``/``outFeatures``, ``inChannels``/``outChannels``, ``kernelSize``, ``groups``
+  and ``shape`` agree with the weights and the previous layer's output; a ``flatten`` record's
+  ``shape`` holds the flattened previous output; the input record's scalar ``weight``/``bias``
+  lie in the weight and the neuron's bias range;
+* a neuron group holds only its family's fields: a field of another role of the same type is
+  range-checked although unused (a sigma output's ``vThMant``, an input encoder's
+  ``activation``); ``activation`` must be a deployable one; lava-dl's legacy fields
+  (:data:`LEGACY_NEURON_FIELDS`) are checked and ignored, as lava-dl ignores them.
+
+Records that are well formed but cannot be deployed raise ``NetxUnsupportedError``, a
+``NetxFormatError`` that is also a ``NotImplementedError``.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
 import typing as ty
 import warnings
 
@@ -65,10 +97,15 @@ import numpy as np
 
 from lava_dl.core import records
 from lava_dl.core.delay import MAX_BLOCK_DELAY as MAX_DELAY
-from lava_dl.core.fixed_point import GRADED_MESSAGE_BITS, GRADED_MESSAGE_EXP
-from lava_dl.core.registry import spec_for_hdf5_type
+from lava_dl.core.fixed_point import GRADED_MESSAGE_BITS, GRADED_MESSAGE_EXP, STATE_BITS, STATE_MAX, STATE_MIN
+from lava_dl.core.registry import SPECS, spec_for_hdf5_type
+from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN
 from lava_dl.netx.utils import (
     Hdf5FormatError,
+    NetxFileNotFoundError,
+    NetxFormatError,
+    NetxTypeError,
+    NetxUnsupportedError,
     decode_str,
     neuron_process_for,
     optimize_weight_bits,
@@ -89,8 +126,9 @@ from lava_dl.proc.netx_blocks import (
     broadcast_bias,
 )
 
-__all__ = ["Network", "Hdf5FormatError", "build_layers", "default_modes", "neuron_params",
-           "read_layer_records", "INTEGRATOR_NEURON", "NOT_IMPLEMENTED_TYPES"]
+__all__ = ["Network", "NetxFormatError", "Hdf5FormatError", "build_layers", "default_modes", "neuron_params",
+           "read_layer_records", "INTEGRATOR_NEURON", "NOT_IMPLEMENTED_TYPES", "RECORD_FIELDS",
+           "MAX_DATASET_ELEMENTS", "MAX_FILE_ELEMENTS", "MAX_LAYER_NEURONS"]
 
 #: hdf5 neuron fields lava-dl uses for a dense record without neuron group.
 INTEGRATOR_NEURON: dict = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
@@ -100,35 +138,186 @@ NOT_IMPLEMENTED_TYPES = ("dense_comp",)
 #: ``neuron/vThMant`` of an ``Affine(dynamics=True)`` readout (lava-dl writes it in place of the threshold).
 AFFINE_V_TH_MANT = (1 << 18) - 1
 
+#: Size limits, checked before anything is read or allocated (a damaged file can declare terabytes
+#: in a few bytes): elements of one dataset, of all datasets together, and neurons of one layer.
+MAX_DATASET_ELEMENTS = 1 << 25
+MAX_FILE_ELEMENTS = 1 << 27
+MAX_LAYER_NEURONS = 1 << 22
+
+_GEOMETRY = ("kernelSize", "stride", "padding", "dilation")
+#: Fields each record type may hold (``weight``/``weight_rec`` may instead be a group of ``real`` and
+#: ``imag``; ``neuron`` is a group). Any other field is an error: every field of a record is read or
+#: checked.
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "input": ("type", "shape", "weight", "bias", "neuron"),
+    "dense": ("type", "shape", "inFeatures", "outFeatures", "weight", "bias", "delay", "neuron"),
+    "dense_rec": ("type", "shape", "inFeatures", "outFeatures", "weight", "bias", "delay", "neuron",
+                  "weight_rec", "bias_rec"),
+    "conv": ("type", "shape", "inChannels", "outChannels", "groups", *_GEOMETRY, "weight", "bias", "delay",
+             "neuron"),
+    "convT": ("type", "shape", "inChannels", "outChannels", "groups", *_GEOMETRY, "weight", "bias", "delay",
+              "neuron"),
+    "pool": ("type", "shape", *_GEOMETRY, "weight", "delay", "neuron"),
+    "unpool": ("type", "shape", *_GEOMETRY, "weight", "delay", "neuron"),
+    "flatten": ("type", "shape"),
+    "average": ("type", "shape"),
+    "concat": ("type", "shape", "layers"),
+}
+#: Neuron fields of lava-dl's legacy and training-only exports, checked and otherwise ignored (as lava-dl
+#: does): ``theta`` (must equal ``vThMant << 6``), the weight exponents ``wgtExp``/``weight_exp`` (integers),
+#: the surrogate-gradient constants ``scaleRho``/``tauRho`` (positive reals).
+LEGACY_NEURON_FIELDS = ("theta", "wgtExp", "weight_exp", "scaleRho", "tauRho")
+_H5PY_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
+
+def _config_path(net_config: ty.Any) -> str:
+    """The path of ``net_config``, or a :class:`NetxFormatError` for anything that is not a file's path.
+
+    Lava's ``Network`` passes ``str(net_config)``, so ``None`` and an ``h5py.File`` arrive as their
+    string forms (``'None'``, ``'<HDF5 file "x.net" (mode r)>'``) and are recognised as such.
+    """
+    if isinstance(net_config, (h5py.File, h5py.Group)):
+        name = net_config.file.filename if net_config.id.valid else repr(net_config)
+        raise NetxTypeError("net_config is an open h5py object; pass the file's path (f.filename) instead",
+                            path=name)
+    if net_config is None:
+        raise NetxTypeError("net_config is None; pass the path of an hdf5 network file", path="None")
+    if not isinstance(net_config, (str, os.PathLike)):
+        raise NetxTypeError(f"net_config must be the path of an hdf5 network file, got "
+                            f"{type(net_config).__name__}", path=repr(net_config))
+    path = os.fspath(net_config)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if re.match(r"<(Closed )?HDF5 (file|group)", path):
+        raise NetxTypeError("net_config is an h5py object (Network receives it as this string); pass the "
+                            "file's path (f.filename) instead", path=path)
+    if not os.path.exists(path):
+        if path == "None":
+            raise NetxTypeError("net_config is None (or names a file 'None' that does not exist); pass the "
+                                "path of an hdf5 network file", path=path)
+        raise NetxFileNotFoundError("no such file", path=path)
+    if os.path.isdir(path):
+        raise NetxFormatError("is a directory, not an hdf5 network file", path=path)
+    return path
+
+
+def _open(path: str) -> h5py.File:
+    """Open ``path`` read-only; a file that is not readable hdf5 raises :class:`NetxFormatError`."""
+    try:
+        return h5py.File(path, "r")
+    except _H5PY_ERRORS as err:
+        raise NetxFormatError(f"not a readable hdf5 file ({type(err).__name__}: {err})", path=path) from err
+
+
+def _location(name: str) -> tuple[int | None, str | None]:
+    """``(layer, field)`` of an object name such as ``layer/3/neuron/vDecay``."""
+    parts = name.split("/")
+    if len(parts) >= 2 and parts[0] == "layer" and parts[1].isdigit():
+        return int(parts[1]), "/".join(parts[2:]) or None
+    return None, name
+
+
+def _scan(f: h5py.File, path: str) -> None:
+    """Visit every object of the file before anything is built: damaged structure (h5py errors)
+    and datasets larger than the size limits raise :class:`NetxFormatError` naming the object."""
+    total = 0
+    current = ""
+
+    def visit(name: str, obj) -> None:
+        nonlocal total, current
+        current = name
+        if isinstance(obj, h5py.Dataset):
+            size = math.prod(int(n) for n in obj.shape) if obj.shape is not None else 0
+            layer, field = _location(name)
+            if size > MAX_DATASET_ELEMENTS:
+                raise NetxFormatError(f"declares {size} elements (shape {obj.shape}); more than "
+                                      f"MAX_DATASET_ELEMENTS = {MAX_DATASET_ELEMENTS}", path=path,
+                                      layer=layer, field=field)
+            total += size
+            if total > MAX_FILE_ELEMENTS:
+                raise NetxFormatError(f"the datasets up to here declare {total} elements; more than "
+                                      f"MAX_FILE_ELEMENTS = {MAX_FILE_ELEMENTS}", path=path, layer=layer,
+                                      field=field)
+            _ = obj.dtype
+
+    try:
+        f.visititems(visit)
+    except NetxFormatError:
+        raise
+    except _H5PY_ERRORS as err:
+        raise NetxFormatError(f"damaged file: cannot read the objects after {current or 'the root'!r} "
+                              f"({type(err).__name__}: {err})", path=path) from err
+
 
 class _Record(records.LayerRecord):
     """A ``layer/<i>`` group read by netx; geometry comes back in Lava's ``(x, y)`` order."""
+
+    def unsupported(self, field: str, message: str) -> NetxUnsupportedError:
+        """A well-formed field that cannot be deployed (a NetxFormatError and a NotImplementedError)."""
+        return NetxUnsupportedError(message, layer=self.index, field=field)
 
     def xy(self, key: str) -> np.ndarray:
         """Kernel geometry (torch ``(H, W)`` in the file) reversed to Lava ``(x, y)``."""
         return np.array(self.pair(key)[::-1], dtype=np.int64)
 
+    def shape(self) -> tuple[int, ...]:
+        """The record's ``shape`` (torch order): positive sizes, at most :data:`MAX_LAYER_NEURONS` neurons."""
+        shape = super().shape()
+        if math.prod(shape) > MAX_LAYER_NEURONS:
+            raise self.error("shape", f"{list(shape)} declares {math.prod(shape)} neurons; more than "
+                                      f"MAX_LAYER_NEURONS = {MAX_LAYER_NEURONS}")
+        return shape
+
+    def size(self, key: str) -> int:
+        """A positive integer size (``inFeatures``, ``groups`` ...)."""
+        value = self.integer(key)
+        if value < 1:
+            raise self.error(key, f"expected a positive size, got {value}")
+        return value
+
+    def check_fields(self, layer_type: str) -> None:
+        """Every field of the record is one :data:`RECORD_FIELDS` allows for ``layer_type``, of its kind."""
+        allowed = RECORD_FIELDS[layer_type]
+        for key in self.group:
+            obj = self.group.get(key)
+            if key not in allowed:
+                raise self.error(key, f"unknown field for a '{layer_type}' record (fields: {list(allowed)})")
+            if key == "neuron":
+                if not isinstance(obj, h5py.Group):
+                    raise self.error("neuron", "expected a group")
+            elif isinstance(obj, h5py.Group):
+                if key not in ("weight", "weight_rec") or set(obj.keys()) != {"real", "imag"}:
+                    raise self.error(key, "expected a dataset, found a group" + (
+                        f" (a complex weight holds exactly 'real' and 'imag', got {sorted(obj.keys())})"
+                        if key in ("weight", "weight_rec") else ""))
+            elif not isinstance(obj, h5py.Dataset):
+                raise self.error(key, "expected a dataset")
+
 
 def read_layer_records(f: h5py.File) -> list[h5py.Group]:
     """The ``layer/<i>`` groups in order; raise if the names are not ``0 … n-1``."""
     if "layer" not in f or not isinstance(f["layer"], h5py.Group):
-        raise Hdf5FormatError("the file has no 'layer' group")
+        raise NetxFormatError("the file has no 'layer' group", field="layer")
     layer = f["layer"]
     names = list(layer.keys())
     indices = []
     for name in names:
         if not name.isdigit():
-            raise Hdf5FormatError(f"layer group name {name!r} is not a layer index")
+            raise NetxFormatError(f"layer group name {name!r} is not a layer index", field=f"layer/{name}")
         indices.append(int(name))
     if sorted(indices) != list(range(len(indices))):
-        raise Hdf5FormatError(f"layer group names must be contiguous 0..{len(indices) - 1}, "
-                              f"got {sorted(indices)}")
+        raise NetxFormatError(f"layer group names must be contiguous 0..{len(indices) - 1}, "
+                              f"got {sorted(indices)}", field="layer")
+    for i in range(len(indices)):
+        if not isinstance(layer[str(i)], h5py.Group):
+            raise NetxFormatError("expected a group (a layer record)", layer=i)
     return [layer[str(i)] for i in range(len(indices))]
 
 
 def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidden", block_index: int = 0,
                   layer_type: str = "dense", options: dict | None = None,
-                  synapses_in_front: int | None = None, delay_shift: bool | None = None) -> dict:
+                  synapses_in_front: int | None = None, delay_shift: bool | None = None,
+                  shape: tuple[int, ...] | None = None) -> dict:
     """Neuron process and its keyword arguments from an hdf5 ``neuron`` group (or dict).
 
     ``role`` picks the process where one hdf5 type has several (``input``/``hidden``/
@@ -136,7 +325,11 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
     between the network input and this block; default: ``block_index``) place the block
     for per-sample resets, as does ``delay_shift`` (whether slayer delays the block's output
     by one step; default: its family's rule); ``options`` are the Network's
-    ``reset_interval``, ``reset_offset``, ``reset_mode`` and ``spike_exp``.
+    ``reset_interval``, ``reset_offset``, ``reset_mode`` and ``spike_exp``. With ``shape``
+    (the layer's neuron shape), per-neuron parameters must broadcast to it.
+
+    Every field of the group is read or checked (:func:`_check_other_neuron_fields`): one the
+    family does not know raises :class:`NetxFormatError`.
     """
     options = options or {}
     if isinstance(neuron, dict):
@@ -166,30 +359,23 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
             if not p.required:
                 continue
             raise rec.error(key, "required field is missing")
-        value = field(p.hdf5_key)
-        try:
-            params[p.name] = p.check(value)
-        except (TypeError, ValueError) as err:
-            raise rec.error(key, str(err)) from err
+        params[p.name] = _checked_param(rec, p, field(p.hdf5_key), key, shape)
     for key, (param, choices) in spec.extra.get("hdf5_enums", {}).items():
         if key in fields:
-            value = decode_str(field(key))
-            if value not in choices:
-                raise NotImplementedError(f"layer {rec.index}, field 'neuron/{key}': {value!r} cannot be "
-                                          f"deployed; supported: {sorted(choices)}")
-            params[param] = choices[value]
+            params[param] = choices[_enum_value(rec, key, field(key), choices)]
     for key, expected in spec.extra.get("hdf5_constants", {}).items():
         if key in fields:
-            value = field(key)
-            if np.any(np.asarray(value) != expected):
-                raise NotImplementedError(f"layer {rec.index}, field 'neuron/{key}': {spec.name} neurons "
-                                          f"deploy only with {key} = {expected}, got {value}")
+            value = _integers(rec, f"neuron/{key}", field(key))
+            if np.any(value != expected):
+                raise rec.unsupported(f"neuron/{key}", f"{spec.name} neurons deploy only with {key} = "
+                                                       f"{expected}, got {value.tolist()}")
+    if not isinstance(neuron, dict):
+        _check_other_neuron_fields(rec, spec, role, fields, field)
     # spiking families: a 'graded' parameter; sigma-delta neurons are graded by nature
     graded = np.asarray(params.get("graded", 0))
     if "graded" not in spec.param_names and "gradedSpike" in fields and np.any(field("gradedSpike")) \
             and not spec.extra.get("graded_spike", False):
-        raise NotImplementedError(f"layer {rec.index}, field 'neuron/gradedSpike': {spec.name} neurons "
-                                  f"have no graded-spike mode")
+        raise rec.unsupported("neuron/gradedSpike", f"{spec.name} neurons have no graded-spike mode")
     if graded.any() and not graded.all():
         raise rec.error("neuron/gradedSpike", "graded and binary spikes mixed in one layer")
     params.update(spec.deploy_constants)
@@ -214,23 +400,154 @@ def neuron_params(rec: _Record, neuron: h5py.Group | dict, *, role: str = "hidde
     return params
 
 
+def _integers(rec: _Record, key: str, value) -> np.ndarray:
+    """``value`` of field ``key`` as a non-empty int64 array of finite integers."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iufb":
+        raise rec.error(key, f"expected integers, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise rec.error(key, "is empty")
+    if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0)):
+        raise rec.error(key, f"expected finite integers, got {arr.reshape(-1)[:4].tolist()}")
+    return arr.astype(np.int64)
+
+
+def _checked_param(rec: _Record, param, value, key: str, shape: tuple[int, ...] | None) -> np.ndarray:
+    """A spec parameter read from ``key``: non-empty integers in the parameter's range (its bit width),
+    broadcastable to the neuron ``shape`` when given."""
+    if np.asarray(value).size == 0:
+        raise rec.error(key, "is empty")
+    try:
+        arr = param.check(value)
+    except (TypeError, ValueError) as err:
+        raise rec.error(key, str(err)) from err
+    if shape is not None:
+        try:
+            np.broadcast_shapes(arr.shape, tuple(shape))
+        except ValueError:
+            raise rec.error(key, f"{arr.size} values (shape {arr.shape}) do not match the layer's neurons "
+                                 f"{tuple(shape)} (one value, or one per neuron or channel)") from None
+    return arr
+
+
+def _enum_value(rec: _Record, key: str, value, choices) -> str:
+    """The string of an enumerated neuron field (``activation``) that must be one of ``choices``."""
+    try:
+        text = decode_str(value)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise rec.error(f"neuron/{key}", f"cannot decode a string: {err}") from err
+    if np.asarray(value).dtype.kind not in "OSU":
+        raise rec.error(f"neuron/{key}", f"expected a string, got {value!r}")
+    if text not in choices:
+        raise rec.unsupported(f"neuron/{key}", f"{text!r} cannot be deployed; supported: {sorted(choices)}")
+    return text
+
+
+def _check_other_neuron_fields(rec: _Record, spec, role: str, fields: dict, field: ty.Callable) -> None:
+    """Check the neuron fields ``spec`` does not read: those of another role of the same hdf5 type (a
+    sigma output's ``vThMant``, an input encoder's ``activation``), the role markers, the graded-spike
+    flag and lava-dl's legacy fields. Any other field is unknown and raises."""
+    own = {p.hdf5_key for p in spec.params if p.hdf5_key} | set(spec.extra.get("hdf5_enums", {})) \
+        | set(spec.extra.get("hdf5_constants", {})) | {"type"}
+    siblings = [s for s in SPECS if s.hdf5_type == spec.hdf5_type and s is not spec]
+    for key in fields:
+        if key in own:
+            continue
+        name = f"neuron/{key}"
+        sibling_params = [p for s in siblings for p in s.params if p.hdf5_key == key]
+        sibling_enums = [s.extra["hdf5_enums"][key][1] for s in siblings
+                         if key in s.extra.get("hdf5_enums", {})]
+        if sibling_params:  # e.g. the sigma output's vThMant: not used, but must be a valid value
+            _checked_param(rec, sibling_params[0], field(key), name, None)
+        elif sibling_enums:  # e.g. the input encoder's activation
+            _enum_value(rec, key, field(key), sibling_enums[0])
+        elif key == "sigma_output":
+            marked = any(s.extra.get("hdf5_marker") == key for s in (spec, *siblings))
+            if not marked:
+                raise rec.unsupported(name, f"{spec.name} neurons have no sigma output")
+            if role != "output":
+                raise rec.unsupported(name, f"a '{role}' layer cannot be the sigma output")
+            value = _integers(rec, name, field(key))
+            if value.size != 1 or int(value.reshape(-1)[0]) != 1:
+                raise rec.error(name, f"the marker must be True, got {value.tolist()}")
+        elif key == "gradedSpike":
+            value = _integers(rec, name, field(key))
+            if value.min() < 0 or value.max() > 1:
+                raise rec.error(name, f"expected booleans, got values in [{value.min()}, {value.max()}]")
+        elif key in LEGACY_NEURON_FIELDS:
+            _check_legacy_field(rec, key, field(key), fields, field)
+        else:
+            raise rec.error(name, f"unknown field for a {spec.hdf5_type} neuron (fields: "
+                                  f"{sorted(own | {'gradedSpike', *LEGACY_NEURON_FIELDS})})")
+
+
+def _check_legacy_field(rec: _Record, key: str, value, fields: dict, field: ty.Callable) -> None:
+    """lava-dl's fields that do not change the deployment (:data:`LEGACY_NEURON_FIELDS`)."""
+    name = f"neuron/{key}"
+    if key in ("scaleRho", "tauRho"):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf" or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise rec.error(name, f"expected a positive real number (a surrogate-gradient constant), "
+                                  f"got {value!r}")
+        return
+    arr = _integers(rec, name, value)
+    if key == "theta":  # the legacy effective threshold, vThMant << 6
+        if "vThMant" in fields:
+            expected = np.asarray(field("vThMant")).astype(np.int64) << 6
+            if arr.shape != expected.shape or np.any(arr != expected):
+                raise rec.error(name, f"{arr.tolist()} disagrees with vThMant << 6 = {expected.tolist()}")
+    elif arr.size != 1 or abs(int(arr.reshape(-1)[0])) > STATE_BITS:
+        raise rec.error(name, f"expected one weight exponent in [-{STATE_BITS}, {STATE_BITS}], "
+                              f"got {arr.tolist()}")
+
+
 def _bias(rec: _Record, params: dict, shape: tuple[int, ...]) -> np.ndarray | None:
     if "bias" not in rec:
         return None
     if params.get("bias_key") is None:
         raise rec.error("bias", "the neuron family takes no bias")
     bias = rec.ints("bias")
+    if bias.size == 0:
+        raise rec.error("bias", "is empty")
     try:
-        return broadcast_bias(bias, shape)
+        bias = broadcast_bias(bias, shape)
     except ValueError as err:
         raise rec.error("bias", str(err)) from err
+    spec = params["neuron_proc"].spec
+    param = spec.param(params["bias_key"])
+    if bias.min() < param.lo or bias.max() > param.hi:
+        raise rec.error("bias", f"{spec.name} biases ({param.name}) must lie in [{param.lo}, {param.hi}], "
+                                f"got values in [{bias.min()}, {bias.max()}]")
+    return bias
+
+
+def _input_transform(rec: _Record, params: dict | None) -> dict:
+    """The input record's scalar ``weight``/``bias`` (kept as ``Input.transform``, not applied, as lava-dl):
+    one integer each, the weight in the synaptic weight range, the bias in the neuron's bias range (24-bit
+    states for a family without bias)."""
+    transform = {"weight": 64, "bias": 0}
+    for key in ("weight", "bias"):
+        if key not in rec:
+            continue
+        if params is None:
+            raise rec.unsupported(key, "an input record without neuron group takes no input transform "
+                                       "(lava-dl writes one only with a neuron)")
+        value = rec.ints(key).reshape(-1)
+        if value.size != 1:
+            raise rec.error(key, f"expected one value (a scalar transform), got {value.size}")
+        lo, hi = WEIGHT_MIN, WEIGHT_MAX
+        if key == "bias":
+            spec = params["neuron_proc"].spec
+            lo, hi = (spec.param(spec.bias_param).lo, spec.param(spec.bias_param).hi) if spec.bias_param \
+                else (STATE_MIN, STATE_MAX)
+        if not lo <= int(value[0]) <= hi:
+            raise rec.error(key, f"{int(value[0])} is outside [{lo}, {hi}]")
+        transform[key] = int(value[0])
+    return transform
 
 
 def _input_block(rec: _Record, shape_xyc: tuple[int, ...], params: dict, message_bits: int) -> Input:
-    transform = {"weight": 64, "bias": 0}
-    for key in ("weight", "bias"):
-        if key in rec:
-            transform[key] = int(rec.ints(key).reshape(-1)[0])
+    transform = _input_transform(rec, params)
     return Input(shape=shape_xyc, neuron_params=params, transform=transform,
                  input_message_bits=message_bits)
 
@@ -251,6 +568,8 @@ def _dense_weight(rec: _Record, n_out: int, n_in: int | None, key: str = "weight
         raise rec.error(key, "expected a dataset; complex weights are 'weight/real' and 'weight/imag' and "
                              "need a resonator neuron")
     weight = rec.ints(key)
+    if weight.ndim == 0 or weight.size == 0:
+        raise rec.error(key, f"expected a 2-D (N_out, N_in) weight, got shape {weight.shape}")
     if weight.ndim == 1:  # legacy files
         if weight.size % n_out:
             raise rec.error(key, f"1-D weight of size {weight.size} cannot be reshaped to "
@@ -276,11 +595,14 @@ def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], 
     """Validated geometry and Lava-layout weight of a ``conv``, ``convT``, ``pool`` or ``unpool`` record."""
     transposed, shared = _CONV_KINDS[layer_type]
     weight = rec.ints(key)
+    if weight.size and (weight.min() < WEIGHT_MIN or weight.max() > WEIGHT_MAX):
+        raise rec.error(key, f"weights must lie in [{WEIGHT_MIN}, {WEIGHT_MAX}] (8-bit magnitude and sign), "
+                             f"got values in [{weight.min()}, {weight.max()}]")
     if weight.ndim == 5 and weight.shape[-1] == 1:
         weight = weight[..., 0]
     if shared and weight.ndim == 2:
         weight = weight.reshape(1, 1, *weight.shape)
-    if weight.ndim != 4 or shared and weight.shape[:2] != (1, 1):
+    if weight.ndim != 4 or weight.size == 0 or shared and weight.shape[:2] != (1, 1):
         layout = "(1, 1, kH, kW)" if shared else ("(C_in, C_out/groups, kH, kW)" if transposed
                                                  else "(C_out, C_in/groups, kH, kW)")
         raise rec.error(key, f"expected a {layout} weight, got shape {weight.shape}")
@@ -296,7 +618,7 @@ def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], 
     if shared:
         groups, c_out = c_in, c_in
     else:
-        groups = int(rec.ints("groups").reshape(-1)[0])
+        groups = rec.size("groups")
         c_per_group = weight.shape[0] if transposed else weight.shape[1]
         c_out = weight.shape[1] * groups if transposed else weight.shape[0]
         if groups < 1 or c_in % groups or c_out % groups:
@@ -309,8 +631,9 @@ def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], 
         if tuple(ks) != (k_h, k_w):
             raise rec.error("kernelSize", f"{tuple(ks)} does not match weight shape {weight.shape}")
     for field, expected in (("inChannels", c_in), ("outChannels", c_out)):
-        if field in rec and int(rec.ints(field).reshape(-1)[0]) != expected:
-            raise rec.error(field, f"expected {expected}")
+        if field in rec and rec.integer(field) != expected:
+            raise rec.error(field, f"{rec.integer(field)} disagrees with the weight and the input: expected "
+                                   f"{expected}")
     if np.any(stride < 1) or np.any(dilation < 1) or np.any(padding < 0):
         raise rec.error("stride", f"invalid geometry stride={stride}, padding={padding}, "
                                   f"dilation={dilation} (x, y)")
@@ -386,9 +709,13 @@ class _Builder:
             raise rec.error("type", f"a '{layer_type}' layer cannot follow the 'average' layer "
                                     f"{self.terminal} (its group counts end the network)")
         if layer_type in NOT_IMPLEMENTED_TYPES:
-            raise NotImplementedError(f"layer {rec.index}: layer type '{layer_type}' is not implemented")
+            raise rec.unsupported("type", f"layer type '{layer_type}' is not implemented")
+        if layer_type not in RECORD_FIELDS:
+            raise rec.error("type", f"unknown layer type {layer_type!r}; expected one of "
+                                    f"{sorted(RECORD_FIELDS)}")
+        rec.check_fields(layer_type)
         if layer_type == "flatten":
-            self.flatten_next = True
+            self._flatten(rec)
         elif layer_type == "input":
             self._input(rec)
         elif layer_type == "average":
@@ -400,6 +727,22 @@ class _Builder:
         else:
             raise rec.error("type", f"unknown layer type {layer_type!r}; expected one of "
                                     f"{sorted(('input', 'flatten', 'average', 'concat', *_WEIGHTED))}")
+
+    def _flatten(self, rec: _Record) -> None:
+        """A ``flatten`` record: the next dense layer reads the previous output in torch's flattening
+        order. Its ``shape`` (``[C*H*W, 1, 1]``, or a legacy ``[1, 1, n]``) must hold as many neurons as
+        that output."""
+        self.flatten_next = True
+        if "shape" not in rec:
+            return
+        shape = rec.shape()
+        prev = self.layers[-1].shape if self.layers else self.cur_shape
+        if prev is not None and math.prod(shape) != math.prod(prev):
+            raise rec.error("shape", f"{list(shape)} holds {math.prod(shape)} neurons, the flattened "
+                                     f"previous output {tuple(prev)} (x, y, c) {math.prod(prev)}")
+        if sum(1 for n in shape if n != 1) > 1:
+            raise rec.error("shape", f"expected a flat shape such as [{math.prod(shape)}, 1, 1], "
+                                     f"got {list(shape)}")
 
     def _next_lag(self, has_synapse: bool) -> int:
         return self.emit + int(has_synapse) if self.layers else int(has_synapse)
@@ -415,11 +758,14 @@ class _Builder:
         if self.layers:
             prev = self.layers[-1]
             if self.flatten_next and len(prev.shape) == 3 and len(block.inp.shape) == 1:
+                if math.prod(prev.out.shape) != math.prod(block.inp.shape):
+                    raise rec.error("shape", f"its input size {math.prod(block.inp.shape)} does not match "
+                                             f"the previous layer's flattened output {tuple(prev.out.shape)}")
                 prev.out.transpose([2, 1, 0]).flatten().connect(block.inp)
             else:
                 if tuple(prev.out.shape) != tuple(block.inp.shape):
-                    raise Hdf5FormatError(f"layer {rec.index}: its input shape {tuple(block.inp.shape)} does "
-                                          f"not match the previous layer's output {tuple(prev.out.shape)}")
+                    raise rec.error("shape", f"its input shape {tuple(block.inp.shape)} does not match the "
+                                             f"previous layer's output {tuple(prev.out.shape)}")
                 prev.out.connect(block.inp)
         if len(block.inp.shape) == 1:
             self.flatten_next = False
@@ -471,9 +817,11 @@ class _Builder:
     def _input(self, rec: _Record) -> None:
         shape_xyc = rec.shape()[::-1]
         if "neuron" not in rec:
+            _input_transform(rec, None)
             self.cur_shape = shape_xyc
             return
-        params = neuron_params(rec, rec.group["neuron"], role="input", **self._place("input", False))
+        params = neuron_params(rec, rec.group["neuron"], role="input", shape=shape_xyc,
+                               **self._place("input", False))
         if rec.index < self.skip_layers:
             self.cur_shape = shape_xyc
             return
@@ -518,17 +866,22 @@ class _Builder:
             raise rec.error("neuron", "required group is missing")
         place = self._place(layer_type, True)
         delay_shift = False if dense and _is_affine_readout(rec, neuron) else None  # None: the family's
-        params = neuron_params(rec, neuron, role=role, delay_shift=delay_shift, **place)
+        params = neuron_params(rec, neuron, role=role, delay_shift=delay_shift, shape=shape_out, **place)
         in_shape = self._input_shape(rec, layer_type, skipped)
         weights, geometry = {}, {}
         for port, key in _weight_keys(params).items():
             if dense:
                 n_in = None if in_shape is None else int(np.prod(in_shape))
                 weight = _dense_weight(rec, shape_out[0], n_in, key)
+                _check_features(rec, weight, key)
                 weights[port] = _optimized(rec, key, weight)
             else:
                 geometry = _conv_geometry(rec, layer_type, in_shape, shape_out, key)
                 weights[port] = geometry.pop("weight")
+        if dense and len({np.shape(w[0]) for w in weights.values()}) > 1:
+            shapes = [np.shape(w[0]) for w in weights.values()]
+            raise rec.error(list(_weight_keys(params).values())[-1],
+                            f"the weight parts have different shapes {shapes}")
         bias = _bias(rec, params, shape_out)
         n_in = int(np.asarray(next(iter(weights.values()))[0]).shape[1]) if dense else None
         extra = self._delays(rec, layer_type, shape_out, n_in)
@@ -562,14 +915,14 @@ class _Builder:
                 return None
             prev = self.layers[-1].shape
             if not self.flatten_next and len(prev) != 1:
-                raise Hdf5FormatError(f"layer {rec.index}: dense layer after a block of shape {prev} needs a "
-                                      f"'flatten' record in between")
+                raise rec.error("type", f"a dense layer after a block of shape {prev} needs a 'flatten' "
+                                        f"record in between")
             return tuple(prev)
         if self.layers:
             self.cur_shape = tuple(self.layers[-1].shape)
         if self.cur_shape is None:
-            raise Hdf5FormatError(f"layer {rec.index}: input shape could not be inferred; pass "
-                                  f"input_shape=(x, y, c) to Network")
+            raise rec.error("type", "the input shape of this first layer could not be inferred; pass "
+                                    "input_shape=(x, y, c) to Network")
         return self.cur_shape
 
     def _delays(self, rec: _Record, layer_type: str, shape_out, n_in: int | None) -> dict:
@@ -632,6 +985,16 @@ class _Builder:
         return out
 
 
+def _check_features(rec: _Record, weight: np.ndarray, key: str) -> None:
+    """A dense record's ``inFeatures``/``outFeatures`` (when present) equal its weight's columns/rows."""
+    for field, axis in (("inFeatures", 1), ("outFeatures", 0)):
+        if field in rec:
+            declared = rec.size(field)
+            if declared != weight.shape[axis]:
+                raise rec.error(field, f"{declared} disagrees with the {('rows', 'columns')[axis]} of "
+                                       f"'{key}' (shape {weight.shape})")
+
+
 def _optimized(rec: _Record, key: str, weight: np.ndarray):
     try:
         return optimize_weight_bits(weight)
@@ -670,36 +1033,51 @@ def build_layers(
 
     Raises
     ------
-    Hdf5FormatError
-        Malformed record (message names layer and field).
-    NotImplementedError
-        Record types not supported (concat, dense_comp) or options that cannot be deployed.
+    NetxFormatError
+        The file is not a valid network: not a readable hdf5 file (damaged, truncated, a directory),
+        beyond the size limits, or a malformed record. The message names the file, and for a record
+        the layer and the field (also attributes ``path``, ``layer``, ``field``).
+    NetxUnsupportedError
+        A well-formed record that cannot be deployed (e.g. ``dense_comp``); a subclass of both
+        :class:`NetxFormatError` and ``NotImplementedError``.
+    NetxTypeError
+        ``path`` is not a path (``None``, an open ``h5py.File``); also a ``TypeError``.
+    NetxFileNotFoundError
+        No such file; also a ``FileNotFoundError``.
     """
     if reset_interval is not None and int(reset_interval) < 1:
         raise ValueError(f"reset_interval must be >= 1 or None, got {reset_interval}")
     _check_modes(reset_mode, delay_mode)
-
-    with h5py.File(path, "r") as f:
-        reset_mode, delay_mode = default_modes(f, reset_mode, delay_mode)
-        options = dict(reset_interval=reset_interval, reset_offset=reset_offset, reset_mode=reset_mode,
-                       spike_exp=spike_exp)
-        builder = _Builder(path, options, input_message_bits, input_shape, skip_layers, sparse_fc_layer,
-                           delay_mode)
-        records = read_layer_records(f)
-        count = len(records) if num_layers is None else min(len(records), int(num_layers))
-        for i in range(count):
-            builder.add(_Record(records[i], i))
-
+    path = _config_path(path)
+    try:
+        with _open(path) as f:
+            _scan(f, path)
+            reset_mode, delay_mode = default_modes(f, reset_mode, delay_mode)
+            options = dict(reset_interval=reset_interval, reset_offset=reset_offset, reset_mode=reset_mode,
+                           spike_exp=spike_exp)
+            builder = _Builder(path, options, input_message_bits, input_shape, skip_layers, sparse_fc_layer,
+                               delay_mode)
+            records = read_layer_records(f)
+            count = len(records) if num_layers is None else min(len(records), int(num_layers))
+            for i in range(count):
+                builder.add(_Record(records[i], i))
+    except NetxFormatError as err:
+        err.locate(path)
+        raise
     if not builder.layers:
-        raise Hdf5FormatError(f"{path}: no block was built (num_layers={num_layers}, "
-                              f"skip_layers={skip_layers})")
+        raise NetxFormatError(f"no block was built (num_layers={num_layers}, skip_layers={skip_layers})",
+                              path=path)
     return builder.layers, "\n".join(builder.rows)
 
 
 def is_lava_dl_file(f: h5py.File) -> bool:
     """Whether the file was written by lava_dl (root attribute ``producer``), not by lava-dl 0.6."""
     key, value = records.PRODUCER
-    stamp = f.attrs.get(key)
+    try:
+        stamp = f.attrs.get(key)
+    except _H5PY_ERRORS as err:
+        raise NetxFormatError(f"damaged file: cannot read the root attributes ({type(err).__name__}: {err})",
+                              path=f.filename) from err
     if isinstance(stamp, bytes):
         stamp = stamp.decode("ascii", "replace")
     return stamp == value
@@ -739,6 +1117,8 @@ def default_modes(f: h5py.File | str, reset_mode: str | None = None,
     ------
     ValueError
         If a given mode is not one of :data:`RESET_MODES` / :data:`DELAY_MODES`.
+    NetxFormatError
+        If ``f`` is a path that does not lead to a readable hdf5 file (see :func:`build_layers`).
     """
     _check_modes(reset_mode, delay_mode)
     if reset_mode is not None and delay_mode is not None:
@@ -746,7 +1126,8 @@ def default_modes(f: h5py.File | str, reset_mode: str | None = None,
     if isinstance(f, h5py.File):
         stamped = is_lava_dl_file(f)
     else:
-        with h5py.File(f, "r") as handle:
+        path = _config_path(f)
+        with _open(path) as handle:
             stamped = is_lava_dl_file(handle)
     if reset_mode is None:
         reset_mode = "slayer" if stamped else "lava-dl"

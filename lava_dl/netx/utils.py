@@ -1,4 +1,5 @@
-"""Helpers of :mod:`lava_dl.netx`: errors, hdf5 value decoding, weight bits, summary table."""
+"""Helpers of :mod:`lava_dl.netx`: errors (:class:`NetxFormatError`, alias ``Hdf5FormatError``), hdf5
+value decoding, weight bits, summary table."""
 
 from __future__ import annotations
 
@@ -10,10 +11,21 @@ import typing as ty
 import h5py
 import numpy as np
 
-from lava_dl.core.records import Hdf5FormatError, decode_str
+from lava_dl.core.records import (
+    Hdf5FormatError,
+    NetxFileNotFoundError,
+    NetxFormatError,
+    NetxTypeError,
+    NetxUnsupportedError,
+    decode_str,
+)
 from lava_dl.core.spec import NeuronSpec
 
 __all__ = [
+    "NetxFormatError",
+    "NetxUnsupportedError",
+    "NetxTypeError",
+    "NetxFileNotFoundError",
     "Hdf5FormatError",
     "NetDict",
     "decode_str",
