@@ -204,3 +204,15 @@ def test_simulate_every_family(family, tmp_path):
     path, data, kwargs = _exported("pool", family, tmp_path)
     (layered,) = _run(path, data, 2 * STEPS, False, **kwargs)
     assert np.array_equal(netx.simulate(path, data, **kwargs), layered)
+
+
+@pytest.mark.skipif(not (SHARED / "tiny.net").is_file(), reason="shared fixtures absent")
+def test_fused_legacy_lava_dl_file():
+    """A file of lava-dl's legacy format (``LOIHI`` neurons, conv with input record), with lava-dl's
+    staggered resets: fused and simulated equal the per-layer graph, states included."""
+    data = (np.random.default_rng(0).random((16, 16, 3, 40)) < 0.3).astype(np.int32)
+    layered = _run(SHARED / "tiny.net", data, 40, False, ("u", "v"), reset_interval=17)
+    fused = _run(SHARED / "tiny.net", data, 40, True, ("u", "v"), reset_interval=17)
+    assert layered[0].any()
+    _assert_same(layered, fused)
+    assert np.array_equal(netx.simulate(SHARED / "tiny.net", data, reset_interval=17), layered[0])
