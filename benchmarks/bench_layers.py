@@ -223,7 +223,8 @@ def _classify(event) -> str:
             node = name[len(_EVAL):]
             if "Convolution" in node:
                 return "conv bwd"
-            if node.startswith(("MmBackward", "AddmmBackward", "LinearBackward", "BmmBackward")):
+            if node.startswith(("MmBackward", "AddmmBackward", "LinearBackward", "BmmBackward",
+                                "BinaryLinearBackward")):
                 return "dense fwd+bwd"
             if node.startswith(_OTHER_BACKWARD):
                 return "other ops"

@@ -10,9 +10,11 @@ Time. A NIR graph is read in discrete time with a step ``dt`` (forward Euler): o
 state ``x`` with time constant ``tau`` keeps ``1 - dt / tau`` of itself, and edges carry a
 value within the step, except an edge that closes a cycle through a weighted node, which
 carries the previous step's value (Loihi's recurrent synapse). ``dt`` is stored in the graph's
-``metadata['dt']`` (default 1: one step is one time unit); :func:`from_nir` reads it from
-there unless given. lava_dl's one-step synaptic latency is not part of NIR's meaning: a
-deployed layer runs one step behind its input (see the README).
+``metadata['dt']``; :func:`from_nir` reads it from there unless given, else takes the step
+at which every neuron node has unit input gain (snnTorch's convention, ``dt = 1e-4``), else 1.
+Nested graphs are inlined; :func:`fix_norse` repairs the time constants of Norse's export.
+lava_dl's one-step synaptic latency is not part of NIR's meaning: a deployed layer runs one
+step behind its input (see the README).
 
 Units. Exported values are slayer's real units: a weight ``w`` (integer) is ``w / 64``, a
 threshold mantissa ``vThMant`` is ``vThMant / 64``, a bias ``b`` is ``b / 64``; decays
@@ -46,7 +48,7 @@ integer step is :func:`quantize`, the one mapping, whose errors import reports p
 Not supported (a :class:`NirError` names the layer or node and the parameter): other families
 (sigma-delta, RF, RF-IZ, ADRF, ADRF-IZ, ALIF's adaptation: NIR has no node), graded spikes,
 input neurons, ``convT``/``unpool``/``average``/``concat`` records, ``Conv1d``, ``Scale``,
-``Threshold``, nested graphs, graphs that are not one chain of layers (skip connections,
+``Threshold``, graphs that are not one chain of layers (skip connections,
 several inputs or outputs), a nonzero ``v_reset``, a synapse bias into a neuron whose current
 decays slowly, and cycles not through a weighted node.
 
@@ -81,6 +83,7 @@ __all__ = [
     "from_nir",
     "to_lava",
     "to_slayer",
+    "fix_norse",
     "WEIGHT_SCALE",
 ]
 
@@ -891,12 +894,149 @@ class _Graph:
         return nxt[0]
 
 
+def _inline(graph):
+    """The graph with every nested ``NIRGraph`` node replaced by its nodes (named ``outer.inner``).
+
+    An edge into the subgraph goes to the successors of its ``Input`` node, an edge out of it
+    leaves from the predecessors of its ``Output`` node (one of each; nirtorch already writes
+    snnTorch's recurrent layers flat, other producers may nest them).
+    """
+    nir = _nir()
+    if not any(isinstance(n, nir.NIRGraph) for n in graph.nodes.values()):
+        return graph
+    nodes: dict = {}
+    entry: dict[str, list[str]] = {}
+    exit_: dict[str, list[str]] = {}
+    inner_edges: list[tuple[str, str]] = []
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.NIRGraph):
+            nodes[name] = node
+            entry[name] = exit_[name] = [name]
+            continue
+        sub = _inline(node)
+        ins = [k for k, n in sub.nodes.items() if isinstance(n, nir.Input)]
+        outs = [k for k, n in sub.nodes.items() if isinstance(n, nir.Output)]
+        if len(ins) != 1 or len(outs) != 1:
+            raise NirError(
+                f"node {name!r}",
+                None,
+                f"a subgraph with {len(ins)} Input and {len(outs)} Output nodes (one each is supported)",
+            )
+        for k, n in sub.nodes.items():
+            if k not in (ins[0], outs[0]):
+                nodes[f"{name}.{k}"] = n
+        entry[name] = [f"{name}.{b}" for a, b in sub.edges if a == ins[0]]
+        exit_[name] = [f"{name}.{a}" for a, b in sub.edges if b == outs[0]]
+        inner_edges += [(f"{name}.{a}", f"{name}.{b}") for a, b in sub.edges if a != ins[0] and b != outs[0]]
+    edges = []
+    for a, b in graph.edges:
+        if a not in entry or b not in entry:
+            raise NirError(f"edge ({a!r}, {b!r})", None, "names a node the graph does not have")
+        edges += [(x, y) for x in exit_[a] for y in entry[b]]
+    return nir.NIRGraph(
+        nodes=nodes,
+        edges=edges + inner_edges,
+        metadata=dict(getattr(graph, "metadata", None) or {}),
+        type_check=False,
+    )
+
+
+def _unit_gain_dt(graph) -> float | None:
+    """The step at which every neuron node passes its input with gain 1, if there is one.
+
+    snnTorch writes ``r = tau / dt`` (``LIF``) and also ``w_in = tau_syn / dt`` (``CubaLIF``) with
+    its ``dt = 1e-4``, and no ``dt`` in the metadata. The ratios are taken from ``CubaLIF``/
+    ``CubaLI`` nodes (two each, which must agree) and from ``LIF``/``LI`` nodes with ``r != 1``
+    (``r = 1`` says nothing about the step). None when there is no such node or the ratios differ
+    (relative spread above 1e-5: float32 parameters).
+    """
+    ratios = []
+    for node in graph.nodes.values():
+        kind = _tname(node)
+        if kind in ("CubaLIF", "CubaLI"):
+            ratios += [
+                np.asarray(node.tau_mem, np.float64) / np.asarray(node.r, np.float64),
+                np.asarray(node.tau_syn, np.float64) / np.asarray(node.w_in, np.float64),
+            ]
+        elif kind in ("LIF", "LI") and not np.all(np.asarray(node.r, np.float64) == 1):
+            ratios.append(np.asarray(node.tau, np.float64) / np.asarray(node.r, np.float64))
+    if not ratios:
+        return None
+    values = np.concatenate([r.reshape(-1) for r in ratios])
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        return None
+    mid = float(np.median(values))
+    if np.max(np.abs(values - mid)) > 1e-5 * mid:
+        return None
+    return float(f"{mid:.6g}")
+
+
+def fix_norse(graph, dt: float = 1e-3):
+    """A graph written by Norse's ``to_nir`` (1.1.0) with the time constants NIR means.
+
+    Norse's export writes ``tau = dt / tau_inv`` (``dt`` times the time constant; norse issue
+    #411) and, for ``LIFCell``, ``w_in = 1`` although its current jumps by the whole weighted
+    input each step (``i += x``), which NIR's forward-Euler reading (``i += dt / tau_syn * w_in
+    * x``) writes ``w_in = tau_syn / dt``. This returns a copy with ``tau`` (``tau_syn``,
+    ``tau_mem``) divided by ``dt`` where they are below ``dt`` (the bug's signature: a time
+    constant below the step), ``w_in = tau_syn / dt`` where Norse left ``w_in = 1`` and
+    ``r = 1``, and ``metadata['dt'] = dt``. The result imports with Norse's own dynamics.
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph or str or path-like
+        Norse's export (or a ``.nir`` file of it).
+    dt : float
+        The ``dt`` given to ``norse.torch.to_nir`` (Norse's default 1e-3).
+
+    Returns
+    -------
+    nir.NIRGraph
+    """
+    nir = _nir()
+    if isinstance(graph, (str, os.PathLike)):
+        graph = nir.read(graph)
+    graph = _inline(graph)
+
+    def f64(x):
+        return np.asarray(x, np.float64)
+
+    def fixed(tau):
+        tau = f64(tau)
+        return tau / dt if np.all(tau < dt) else tau
+
+    fields = {
+        "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
+        "LI": ("tau", "r", "v_leak"),
+        "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
+        "CubaLI": ("tau_syn", "tau_mem", "r", "v_leak", "w_in"),
+    }
+    nodes = {}
+    for name, node in graph.nodes.items():
+        kind = _tname(node)
+        if kind in fields:
+            # Norse mixes per-neuron and scalar parameters; nir wants one shape
+            values = {k: f64(getattr(node, k)) for k in fields[kind] if getattr(node, k, None) is not None}
+            shape = np.broadcast_shapes(*(v.shape for v in values.values()))
+            values = {k: np.broadcast_to(v, shape).copy() for k, v in values.items()}
+            if kind in ("LIF", "LI"):
+                values["tau"] = fixed(values["tau"])
+            else:
+                values["tau_syn"], values["tau_mem"] = fixed(values["tau_syn"]), fixed(values["tau_mem"])
+                if np.all(values["w_in"] == 1) and np.all(values["r"] == 1):
+                    values["w_in"] = values["tau_syn"] / dt
+            node = dataclasses.replace(node, **values)
+        nodes[name] = node
+    meta = dict(getattr(graph, "metadata", None) or {})
+    meta["dt"] = float(dt)
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=meta, type_check=False)
+
+
 def _parse(graph, dt: float):
     """The layers of a sequential NIR graph: a list of dicts, and the input shape (torch order)."""
     nir = _nir()
+    graph = _inline(graph)
     for name, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            raise NirError(f"node {name!r}", None, "nested graphs (subgraphs) are not supported yet")
         if not isinstance(node, (nir.Input, nir.Output)) and _tname(node) not in _WEIGHTED + _NEURONS + (
             "Flatten",
             "Delay",
@@ -915,6 +1055,8 @@ def _parse(graph, dt: float):
             "graph", None, f"{len(inputs)} Input and {len(outputs)} Output nodes; one each is supported yet"
         )
     in_shape = tuple(int(v) for v in np.asarray(graph.nodes[inputs[0]].input_type["input"]).reshape(-1))
+    if len(in_shape) in (2, 4) and in_shape[0] == 1:  # a batch axis (Norse's export writes (1, ...))
+        in_shape = in_shape[1:]
     shape = in_shape
     layers: list[dict] = []
     visited: set[str] = {inputs[0]}
@@ -1031,7 +1173,8 @@ def _parse(graph, dt: float):
                     f"recurrent weights of shape {w_rec.shape}, expected {(n, n)}",
                 )
             if _tname(rn) == "Affine" and np.any(np.asarray(rn.bias)):
-                raise NirError(f"node {rec_name!r}", "bias", "a recurrent bias is not supported yet")
+                # a constant input each step, like the feed-forward synapse bias
+                layer["syn_bias"] = layer["syn_bias"] + np.broadcast_to(np.asarray(rn.bias, np.float64), (n,))
             layer["weight_rec"] = w_rec
             names.append(rec_name)
             visited.add(rec_name)
@@ -1248,7 +1391,10 @@ def from_nir(
         graph = nir.read(graph)
     if dt is None:
         meta = getattr(graph, "metadata", None) or {}
-        dt = float(np.asarray(meta.get("dt", 1.0)))
+        if "dt" in meta:
+            dt = float(np.asarray(meta["dt"]))
+        else:
+            dt = _unit_gain_dt(_inline(graph)) or 1.0
     dt = float(dt)
     if not (math.isfinite(dt) and dt > 0):
         raise NirError("graph", "dt", f"must be a positive number, got {dt}")

@@ -19,6 +19,9 @@ if [ ! -f "$stamp" ]; then
   # lava-nc is installed by now: no --ignore-requires-python here, so that no dependency resolves
   # to a release for a newer Python (e.g. a contourpy source build needing 3.12)
   "${pip[@]}" -e ".[demo,test]"
+  # Norse (a NIR peer of the tests) without its dependencies: it would pull torchvision (a CUDA build
+  # or a newer torch); the modules the tests use need only torch, numpy, nir and nirtorch.
+  "${pip[@]}" --no-deps "norse==1.1.0"
   # Apply lava_dl's Python 3.11 fix for lava-nc at interpreter start-up (Lava may be imported first).
   "$VENV/bin/python" -c "import lava_dl._lava_compat as c, sysconfig; c.write_pth(sysconfig.get_paths()['purelib'])"
   rm -f "$VENV"/.installed-*; touch "$stamp"

@@ -184,10 +184,11 @@ def _build(kind: str, family: str, seed: int):
 # ---- file comparison ----------------------------------------------------------------------------
 
 def _export(blocks, path) -> None:
+    # _randomise scales the weights past the 8-bit range on purpose: write the clamped weights
     with h5py.File(path, "w") as f:
         layer = f.create_group("layer")
         for i, block in enumerate(blocks):
-            block.export_hdf5(layer.create_group(str(i)))
+            block.export_hdf5(layer.create_group(str(i)), clip_weights=True)
 
 
 def _datasets(path, root: str = "/") -> dict:
@@ -260,7 +261,8 @@ def test_round_trip(kind, family, tmp_path):
     assert any(g.abs().sum() > 0 for g in grads)
     optimizer.step()
     assert any(not torch.equal(p, b) for p, b in zip(trainable, before))
-    loaded.export_hdf5(tmp_path / "tuned.net")
+    # the large step pushes weights far past the 8-bit range: the forward clamps them, so does this export
+    loaded.export_hdf5(tmp_path / "tuned.net", clip_weights=True)
 
 
 def test_exact_neuron_values(tmp_path):

@@ -139,3 +139,38 @@ def test_channels_last_input_gives_the_same_numbers(family):
     assert y0.abs().sum() > 0 and torch.equal(y0, y1)
     assert torch.equal(g0, g1)
     assert s0.keys() == s1.keys() and all(torch.equal(s0[k], s1[k]) for k in s0)
+
+
+def test_flatten_after_a_conv_block_reads_its_spikes_as_a_view(monkeypatch):
+    """A Flatten block asks the conv block's neuron before it for spikes stored in C, H, W order
+    (``logical_output``): from the second call on no copy is made, and every value, gradient and
+    decay gradient is the same as with the channels-last spikes copied."""
+    params = dict(threshold=0.5, current_decay=0.2, voltage_decay=0.1, requires_grad=True)
+
+    def step(net, x):
+        out = net(x)
+        (out * torch.linspace(0.5, 1.5, out.numel()).reshape(out.shape)).sum().backward()
+        grads = [p.grad.clone() for p in net.parameters()]
+        net.zero_grad()
+        return out.detach(), grads
+
+    def network():
+        torch.manual_seed(3)
+        return torch.nn.Sequential(slayer.block.cuba.Conv(params, 2, 8, 3, padding=1, weight_scale=4),
+                                   slayer.block.cuba.Flatten(),
+                                   slayer.block.cuba.Dense(params, 8 * 6 * 6, 5, weight_scale=4))
+
+    x = (torch.rand(2, 2, 6, 6, 9, generator=torch.Generator().manual_seed(4)) < 0.4).float()
+    net = network()
+    results = [step(net, x) for _ in range(2)]
+    assert net[0].neuron.logical_output
+    spikes = net[0](x)
+    assert spikes.movedim(-1, 1).is_contiguous() and spikes.sum() > 0
+    assert net[1](spikes).data_ptr() == spikes.data_ptr()  # a view
+    monkeypatch.setattr(base, "_prefer_logical_output", lambda x: None)
+    reference = network()
+    expected = [step(reference, x) for _ in range(2)]
+    assert not reference[0].neuron.logical_output
+    for (out, grads), (ref_out, ref_grads) in zip(results, expected):
+        assert torch.equal(out, ref_out)
+        assert all(torch.equal(g, r) for g, r in zip(grads, ref_grads))

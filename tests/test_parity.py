@@ -112,10 +112,12 @@ def _active_output(net, x):
 
 
 def _export(net, path):
+    # the random networks scale their weights past the 8-bit range on purpose: deploy the clamped
+    # weights the forward used (export raises on clamping unless asked)
     with h5py.File(path, "w") as f:
         layer = f.create_group("layer")
         for i, block in enumerate(net):
-            block.export_hdf5(layer.create_group(str(i)))
+            block.export_hdf5(layer.create_group(str(i)), clip_weights=True)
 
 
 def _run_lava(path, spikes_lava_layout, input_shape, state_names):

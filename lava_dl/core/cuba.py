@@ -241,7 +241,7 @@ def spike_backward(grad_s, v_int, state_scale, theta, tau_rho, scale_rho, graded
 
 @jit
 def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded, delay, s_out, last_out,
-                 u_out, v_out):
+                 u_out, v_out, out_index):
     """Fused training forward (no norm between current and voltage): both rules per step.
 
     Same arithmetic as :func:`current_forward` followed by :func:`voltage_forward`
@@ -250,15 +250,21 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
     for a block's synaptic latency: the caller fills ``s_out[:, 0]``); ``last_out``
     ``(B, K)`` receives the message of the last step. ``v_out`` receives the
     pre-reset voltage and ``u_out`` the current, or is an empty ``(0, 0, 0)`` array
-    when not needed. ``u0``/``v0`` are the initial states.
+    when not needed. ``u0``/``v0`` are the initial states. ``out_index`` (int array of K, or
+    empty) stores the messages in another neuron order: ``s_out[b, t, j]`` receives the message
+    of neuron ``out_index[j]`` (the row is permuted while it is in cache; ``last_out`` keeps the
+    kernel's order).
     """
     blocks, steps, width = x.shape
+    permuted = out_index.size > 0
     inv = 1.0 / state_scale
     u = np.empty(width, np.int64)
     v = np.empty(width, np.int64)
     # An unkept current is written to a scratch row: no branch (and no masked store into the
     # empty array, which runs 5-20x slower once a fork has made the pages copy-on-write).
     scratch = np.empty(width, u_out.dtype)
+    # messages of a step that is not stored as it is (the one past the end, or a permuted row)
+    messages = np.empty(width, s_out.dtype)
     for b in range(blocks):
         for k in range(width):
             u[k] = u0[b, k]
@@ -266,6 +272,7 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
         for t in range(steps):
             row = t + delay
             u_row = u_out[b, t] if u_out.shape[0] > 0 else scratch
+            m_row = s_out[b, row] if row < steps and not permuted else messages
             for k in range(width):
                 cur = current_update(u[k], input_to_int(x[b, t, k], state_scale), du[b, k])
                 vol = voltage_update(v[k], cur, dv[b, k], bias_scaled[b, k])
@@ -273,19 +280,44 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
                 u_row[k] = cur
                 v_out[b, t, k] = vol
                 message, v[k] = spike_reset(vol, vth_scaled[b, k], graded, inv)
-                if row < steps:
-                    s_out[b, row, k] = message
-                else:
-                    last_out[b, k] = message
+                m_row[k] = message
+            if row >= steps:
+                for k in range(width):
+                    last_out[b, k] = messages[k]
+            elif permuted:
+                out_row = s_out[b, row]
+                for j in range(width):
+                    out_row[j] = messages[out_index[j]]
         if delay == 0:
             for k in range(width):
-                last_out[b, k] = s_out[b, steps - 1, k]
+                last_out[b, k] = messages[k] if permuted else s_out[b, steps - 1, k]
+
+
+@jit
+def _surrogate_row(grad, margin, inv, theta, inv_tau, height, graded, out):
+    """``out = grad * surrogate(margin * inv - theta)`` over one row (its own function, so that
+    the compiler vectorises it whatever the caller's loop around it)."""
+    for k in range(out.size):
+        out[k] = grad[k] * surrogate(margin[k] * inv - theta, inv_tau, height, graded)
+
+
+@jit
+def _surrogate_gathered(grad, index, gathered, margin, inv, theta, inv_tau, height, graded, out):
+    """:func:`_surrogate_row` of the row ``grad`` read through ``index`` (``grad[index[k]]``; an
+    empty index reads it as it is), gathered first into ``gathered`` so that the surrogate
+    loop stays vectorised."""
+    if index.size:
+        for k in range(out.size):
+            gathered[k] = grad[index[k]]
+        _surrogate_row(gathered, margin, inv, theta, inv_tau, height, graded, out)
+    else:
+        _surrogate_row(grad, margin, inv, theta, inv_tau, height, graded, out)
 
 
 @jit
 def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, reset_rec, u0, v0, du, dv,
                   state_scale, theta, tau_rho, scale_rho, graded, delay, want_decay, grad_x, grad_du,
-                  grad_dv):
+                  grad_dv, grad_index):
     """Fused adjoint of the current and voltage integrators under a surrogate spike.
 
     Serves every neuron built on CUBA's two integrators (CUBA, ALIF); arrays are
@@ -299,35 +331,27 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
     current and voltage, or empty when unused. With ``delay = 1`` the messages were
     written one step late (see :func:`cuba_forward`): ``grad_s`` and ``reset_rec``
     are read one step later. The decay gradients ``grad_du``/``grad_dv`` (``(B, K)``)
-    are written only if ``want_decay``.
+    are written only if ``want_decay``. ``grad_index`` (int array of K, or empty) reads
+    ``grad_s`` stored in another neuron order: neuron ``k`` at position ``grad_index[k]`` of a
+    row (see ``out_index`` of :func:`cuba_forward`).
     """
     blocks, steps, width = grad_s.shape
     has_gu = grad_u_out.shape[0] > 0
     has_gv = grad_v_out.shape[0] > 0
     has_reset = reset_rec.shape[0] > 0
-    # Pass 1, flat over memory so that the compiler vectorises it: the spike's
-    # surrogate term, written into grad_x (exp dominates the whole backward pass).
+    # One pass backwards in time over each row of K neurons: first the spike's surrogate
+    # term (a vectorised loop; exp dominates the whole backward pass), written into the
+    # row of grad_x while it is in cache, then the two integrators' adjoint recurrences.
     inv = 1.0 / state_scale
     inv_tau = 1.0 / tau_rho
     height = surrogate_height(tau_rho, scale_rho, graded)
-    flat_grad_s, flat_margin, flat_grad_x = grad_s.ravel(), margin_rec.ravel(), grad_x.ravel()
-    shift = delay * width  # the message of step t sits at step t + delay
-    for b in range(blocks):
-        start = b * steps * width
-        stop = start + (steps - delay) * width
-        # 1-D slices indexed from 0, so the compiler knows every index is in range
-        out, margin = flat_grad_x[start:stop], flat_margin[start:stop]
-        grad = flat_grad_s[start + shift:stop + shift]
-        for i in range(out.size):
-            out[i] = grad[i] * surrogate(margin[i] * inv - theta, inv_tau, height, graded)
-        flat_grad_x[stop:start + steps * width] = 0.0
-    # Pass 2: the two integrators' adjoint recurrences, backwards in time.
     gu = np.empty(width, np.float64)
     gv = np.empty(width, np.float64)
     acc_u = np.empty(width, np.float64)
     acc_v = np.empty(width, np.float64)
     alpha_u = np.empty(width, np.float64)
     alpha_v = np.empty(width, np.float64)
+    gathered = np.empty(width, grad_s.dtype)
     for b in range(blocks):
         for k in range(width):
             gu[k] = 0.0
@@ -337,8 +361,14 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
             alpha_u[k] = 1.0 - du[b, k] / DECAY_UNITY
             alpha_v[k] = 1.0 - dv[b, k] / DECAY_UNITY
         for t in range(steps - 1, -1, -1):
+            out = grad_x[b, t]
+            if t + delay < steps:  # the message of step t sits at step t + delay
+                _surrogate_gathered(grad_s[b, t + delay], grad_index, gathered, margin_rec[b, t], inv, theta,
+                                    inv_tau, height, graded, out)
+            else:
+                out[:] = 0.0
             for k in range(width):
-                g_v = grad_x[b, t, k] + alpha_v[k] * gv[k]
+                g_v = out[k] + alpha_v[k] * gv[k]
                 if has_gv:
                     g_v += grad_v_out[b, t, k]
                 g_u = g_v + alpha_u[k] * gu[k]
@@ -346,7 +376,7 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
                     g_u += grad_u_out[b, t, k]
                 gv[k] = g_v
                 gu[k] = g_u
-                grad_x[b, t, k] = g_u
+                out[k] = g_u
                 if want_decay:
                     if t == 0:
                         prev_u = u0[b, k]

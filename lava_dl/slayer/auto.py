@@ -405,7 +405,7 @@ class SequentialNetwork(nn.Module):
         """Block arguments: the neuron's (placeholder integrator for an Affine without neuron),
         with a norm when the record has a bias."""
         if neuron is None:
-            return {"threshold": -1, "current_decay": 0, "voltage_decay": 1}
+            return {"threshold": None, "current_decay": 0, "voltage_decay": 1}
         params = _constructible(neuron.params)
         if "bias" in rec:
             spec = neuron.module.Neuron.spec
@@ -499,15 +499,19 @@ class SequentialNetwork(nn.Module):
             return spike, torch.tensor([counts], dtype=torch.float32)
         return spike
 
-    def export_hdf5(self, filename: str | os.PathLike | h5py.Group) -> None:
-        """Write every block as ``layer/<i>`` of an hdf5 file (a path, or an open file or group)."""
+    def export_hdf5(self, filename: str | os.PathLike | h5py.Group, clip_weights: bool = False) -> None:
+        """Write every block as ``layer/<i>`` of an hdf5 file (a path, or an open file or group).
+
+        ``clip_weights=True`` writes weights beyond the 8-bit quantizer's range clamped (as the
+        forward uses them) instead of raising (see the blocks' ``export_hdf5``).
+        """
         if isinstance(filename, h5py.Group):
             layer = filename.create_group("layer")
             for i, block in enumerate(self.blocks):
-                block.export_hdf5(layer.create_group(str(i)))
+                block.export_hdf5(layer.create_group(str(i)), clip_weights=clip_weights)
             return
         with h5py.File(filename, "w") as handle:
-            self.export_hdf5(handle)
+            self.export_hdf5(handle, clip_weights=clip_weights)
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ re-exported by :mod:`lava_dl.slayer.utils.quantize`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from enum import IntEnum, unique
 
 import torch
@@ -69,6 +71,77 @@ def quantize(input: torch.Tensor, step: float = 1, mode: str | MODE = "round") -
     return _Quantize.apply(input, float(step), mode == "floor")
 
 
+#: Label of the values being exported while :func:`no_clipping` is active (None: clamp silently).
+_NO_CLIPPING: contextvars.ContextVar[str | None] = contextvars.ContextVar("no_clipping", default=None)
+#: Set by :func:`allow_clipping`: :func:`no_clipping` then reports only NaN/inf.
+_CLIPPING_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar("clipping_allowed", default=False)
+
+
+@contextlib.contextmanager
+def allow_clipping():
+    """Inside this block :func:`no_clipping` lets the quantizers clamp again (NaN/inf still raise).
+
+    What ``export_hdf5(..., clip_weights=True)`` of the blocks uses: the exported weights are
+    then the clamped ones, exactly those the training forward used.
+    """
+    token = _CLIPPING_ALLOWED.set(True)
+    try:
+        yield
+    finally:
+        _CLIPPING_ALLOWED.reset(token)
+
+
+@contextlib.contextmanager
+def no_clipping(what: str):
+    """Make :func:`quantize_8bit` and :func:`quantize_hook_fx` raise instead of clamping.
+
+    Export uses it: the training forward clamps out-of-range weights (with zero gradient
+    there), but a deployed network should not silently differ from the trained weights.
+
+    Parameters
+    ----------
+    what : str
+        What is being quantized (e.g. ``'synapse weight'``), used in the message.
+
+    Raises
+    ------
+    ValueError
+        From a quantizer called inside the block: the values hold NaN/inf, or quantized values
+        lie beyond the clamp range (with how many and how far).
+    """
+    token = _NO_CLIPPING.set(what)
+    try:
+        yield
+    finally:
+        _NO_CLIPPING.reset(token)
+
+
+def _check_clipping(q: torch.Tensor, low: float, high: float, unit: float) -> None:
+    """Under :func:`no_clipping`, raise if ``q`` (quantized, before the clamp to ``[low, high]``) is not
+    finite or would be clamped; ``unit`` turns ``q`` into integer weights for the message."""
+    what = _NO_CLIPPING.get()
+    if what is None or not q.numel():
+        return
+    q = q.detach()
+    finite = torch.isfinite(q)
+    if not bool(finite.all()):
+        raise ValueError(f"{what}: {int((~finite).sum())} of {q.numel()} values are NaN or inf; a deployed "
+                         "weight must be a number")
+    if _CLIPPING_ALLOWED.get():
+        return
+    beyond = (q < low) | (q > high)
+    if bool(beyond.any()):
+        qmin, qmax = float(q.min()) * unit, float(q.max()) * unit
+        lo, hi = low * unit, high * unit
+        factor = max(qmin / lo if lo < 0 and qmin < lo else 0.0, qmax / hi if hi > 0 and qmax > hi else 0.0)
+        raise ValueError(
+            f"{what}: {int(beyond.sum())} of {q.numel()} quantized values lie outside the deployable range "
+            f"[{lo:g}, {hi:g}] (integer values from {qmin:g} to {qmax:g}, up to {factor:.3g}x the limit); "
+            "the training forward clamps them, export does not by default: scale the weights into range "
+            "(e.g. a smaller weight_scale or a weight clamp during training), or export with "
+            "clip_weights=True to write the clamped values the forward used")
+
+
 def quantize_8bit(x: torch.Tensor, scale: int = 64, descale: bool = False) -> torch.Tensor:
     """Loihi 8-bit weight quantizer: ``clamp(rne(x * scale / 2) * 2 / scale, -256 / scale, 254 / scale)``.
 
@@ -87,8 +160,16 @@ def quantize_8bit(x: torch.Tensor, scale: int = 64, descale: bool = False) -> to
     torch.Tensor
         Quantized weights. The gradient passes straight through the rounding and is
         zero where the clamp is active.
+
+    Notes
+    -----
+    Inside :func:`no_clipping` (block export) values that the clamp would change, or NaN/inf,
+    raise ``ValueError`` instead.
     """
-    q = torch.clamp(quantize(x * scale, step=2), -256, 254)
+    q = quantize(x * scale, step=2)
+    if _NO_CLIPPING.get() is not None:
+        _check_clipping(q, -256, 254, 1.0)
+    q = torch.clamp(q, -256, 254)
     return q if descale else q / scale
 
 
@@ -117,7 +198,8 @@ def quantize_hook_fx(x: torch.Tensor, scale: int = 1 << 6, num_bits: int = 8,
     -------
     torch.Tensor
         Quantized weights; the gradient passes straight through the rounding and is zero
-        where the clamp is active.
+        where the clamp is active. Inside :func:`no_clipping` (block export) values that the
+        clamp would change, or NaN/inf, raise ``ValueError`` instead.
     """
     if not scale > 0:
         raise ValueError(f"quantize_hook_fx: scale must be > 0, got {scale}")
@@ -125,5 +207,8 @@ def quantize_hook_fx(x: torch.Tensor, scale: int = 1 << 6, num_bits: int = 8,
         raise ValueError(f"quantize_hook_fx: num_bits must be a positive integer, got {num_bits}")
     low = -2 * (1 << int(num_bits))
     high = 2 * ((1 << int(num_bits)) - 1)
-    q = quantize(x, step=2 / scale).clamp(low / scale, high / scale)
+    q = quantize(x, step=2 / scale)
+    if _NO_CLIPPING.get() is not None:
+        _check_clipping(q, low / scale, high / scale, float(scale))
+    q = q.clamp(low / scale, high / scale)
     return q * scale if descale else q

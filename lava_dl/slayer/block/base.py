@@ -30,7 +30,10 @@ step. Their states start from zero at every call unless the neuron has
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import typing as ty
+import weakref
 
 import numpy as np
 import torch
@@ -38,6 +41,9 @@ from torch import nn
 
 from lava_dl.core import records
 from lava_dl.core.delay import MAX_BLOCK_DELAY as MAX_DELAY
+from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN
+from lava_dl.slayer import checks as _checks
+from lava_dl.slayer import quantize as _quantize
 from lava_dl.slayer.synapse import complex as _complex_synapse
 from lava_dl.slayer.synapse import layer as _synapse
 from lava_dl.slayer.utils import delay_shift
@@ -72,8 +78,80 @@ def _synapse_module(neuron_cls: type):
     return _complex_synapse if is_complex(neuron_cls) else _synapse
 
 
+class ExportError(ValueError):
+    """A block cannot be exported as it is (NaN or out-of-range weights or neuron parameters, ...).
+
+    The message names the block class and the hdf5 group it was being written to.
+    """
+
+
+def _check_block_input(block: nn.Module, args: tuple) -> None:
+    """Forward pre-hook of every block: the input must be float32/float64 ``N, C, (H, W,) T`` with
+    ``T >= 1``; with the value checks on (:func:`lava_dl.slayer.set_input_checks`) the block's
+    parameters must be finite, and the input of a block without neuron too (a neuron checks
+    its own input)."""
+    if not args:
+        return
+    where = f"{type(block).__module__.rsplit('.', 1)[-1]}.{type(block).__name__}"
+    parts = args[0] if isinstance(args[0], (tuple, list)) else (args[0],)
+    for part in parts:
+        _checks.check_tensor(part, where)
+    if _checks.input_checks_enabled():
+        _checks.check_finite_parameters(block, where)
+        if getattr(block, "neuron", None) is None:
+            for part in parts:
+                _checks.check_values(part, where)
+
+
+_EXPORT_NOTE = """
+
+        Every block's export checks what it writes and raises :class:`ExportError` (a
+        ``ValueError``) naming the block and the hdf5 group: NaN/inf weights or neuron
+        parameters, neuron parameters outside the family's ranges (decays in [0, 4096] ...),
+        a neuron without threshold, and weights that the 8-bit quantizer would clamp.
+
+        Parameters
+        ----------
+        handle : h5py.Group
+            Empty group ``layer/<i>``.
+        clip_weights : bool, default False
+            Write weights (and biases) beyond the quantizer's range clamped to it, as the
+            training forward uses them, instead of raising.
+        """
+
+
+def _located(export: ty.Callable) -> ty.Callable:
+    """Wrap a block's ``export_hdf5``: a ``clip_weights`` argument, and a ``ValueError`` that names the
+    block and the hdf5 group (:class:`ExportError`)."""
+    @functools.wraps(export)
+    def export_hdf5(self, handle, *args, clip_weights: bool = False, **kwargs):
+        clipping = _quantize.allow_clipping() if clip_weights else contextlib.nullcontext()
+        try:
+            with clipping:
+                return export(self, handle, *args, **kwargs)
+        except ExportError:
+            raise
+        except ValueError as err:
+            name = getattr(handle, "name", handle)
+            raise ExportError(f"{type(self).__module__}.{type(self).__name__} export to hdf5 group {name!r}: "
+                              f"{err}") from err
+
+    export_hdf5._located = True
+    export_hdf5.__doc__ = (export.__doc__ or "Write this block's hdf5 record into ``handle``.") + _EXPORT_NOTE
+    return export_hdf5
+
+
 class _Block(nn.Module):
+    """Base of every block: input checks at the boundary (:func:`_check_block_input`), the one-step
+    latency, the axonal delay, and export errors that name the block (:class:`ExportError`)."""
+
     neuron_class: ty.ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        export = cls.__dict__.get("export_hdf5")
+        if export is not None and not getattr(export, "_located", False):
+            cls.export_hdf5 = _located(export)
 
     def __init__(self, delay_shift: bool, count_log: bool):
         super().__init__()
@@ -81,6 +159,7 @@ class _Block(nn.Module):
         self.count_log = bool(count_log)
         self.delay: nn.Module | None = None
         self._last_output: torch.Tensor | None = None
+        self.register_forward_pre_hook(_check_block_input)
 
     def _make_neuron(self, neuron_params: dict | None, **shape_kwargs):
         if neuron_params is None:
@@ -143,23 +222,33 @@ class _Block(nn.Module):
         norm = getattr(self.neuron, "norm", None) if self.neuron is not None else None
         if norm is None or not hasattr(norm, "bias"):
             return None
-        return norm.bias.detach().cpu().numpy()
+        with _quantize.no_clipping("norm bias"):
+            return norm.bias.detach().cpu().numpy()
 
     def _quantized_weight(self, reshape: ty.Callable[[np.ndarray], np.ndarray] | None = None,
-                          synapse: nn.Module | None = None) -> records.Weight:
+                          synapse: nn.Module | None = None, what: str = "synapse weight") -> records.Weight:
         """Deployed weight(s) of ``synapse`` (default: the block's) through ``reshape``: an array, or
-        ``{'real', 'imag'}`` for a complex synapse."""
-        def quantized(synapse) -> np.ndarray:
+        ``{'real', 'imag'}`` for a complex synapse.
+
+        Raises ``ValueError`` if the quantizer would clamp a weight (:func:`lava_dl.slayer.quantize.
+        no_clipping`), or if a deployed weight is not an integer in Loihi's range
+        ``[WEIGHT_MIN, WEIGHT_MAX]`` (e.g. a custom ``pre_hook_fx``, or none).
+        """
+        def quantized(synapse, label: str) -> np.ndarray:
             weight = synapse.weight
             if synapse.pre_hook_fx is not None:
-                weight = synapse.pre_hook_fx(weight, descale=True)
-            weight = weight.detach().cpu().numpy().astype(np.float32)
+                with _quantize.no_clipping(label):
+                    weight = synapse.pre_hook_fx(weight, descale=True)
+            weight = weight.detach().cpu().numpy().astype(np.float64)
+            _check_weight_values(weight, label)
+            weight = weight.astype(np.float32)
             return weight if reshape is None else reshape(weight)
 
         synapse = self.synapse if synapse is None else synapse
         if getattr(synapse, "complex", False):
-            return {"real": quantized(synapse.real), "imag": quantized(synapse.imag)}
-        return quantized(synapse)
+            return {"real": quantized(synapse.real, f"{what} (real)"),
+                    "imag": quantized(synapse.imag, f"{what} (imaginary)")}
+        return quantized(synapse, what)
 
     def _check_deployable(self) -> None:
         """Raise if the block's neuron has a normalisation that cannot be deployed (complex neurons)."""
@@ -216,8 +305,10 @@ class Input(_Block):
         self._check_deployable()
         weight = bias = None
         if self.neuron is not None:
-            weight = float(self.pre_hook_fx(self.weight.detach(), descale=True))
-            bias = float(self.pre_hook_fx(self.bias.detach(), descale=True))
+            with _quantize.no_clipping("input weight"):
+                weight = float(self.pre_hook_fx(self.weight.detach(), descale=True))
+            with _quantize.no_clipping("input bias"):
+                bias = float(self.pre_hook_fx(self.bias.detach(), descale=True))
         records.write_input(handle, shape=self.shape, neuron=self._neuron_fields(), weight=weight,
                                    bias=bias)
 
@@ -235,7 +326,12 @@ class Flatten(_Block):
         if x.is_contiguous():  # time-last: a view
             out = x.reshape(n, -1, steps)
         else:  # time-major (a view) or channels-last (one copy into C, H, W order), kept time-major
+            if not x.movedim(-1, 1).is_contiguous():
+                _prefer_logical_output(x)
             out = x.movedim(-1, 1).reshape(n, steps, -1).transpose(1, 2)
+        bound = _checks.marked_bound(x)
+        if bound is not None:
+            _checks.mark_bound(out, bound, _checks.marked_binary(x))
         self.shape = (out.shape[1], 1, 1)
         return self._finish(out)
 
@@ -263,16 +359,20 @@ class _Weighted(_Block):
         return z
 
     def forward(self, x: torch.Tensor):
-        z = self._neuron_input(self.synapse(x))
+        z = self.synapse(x)
+        if not getattr(self.synapse, "complex", False):
+            # a bound on z from x's (saves the neuron's scan of z; see lava_dl.slayer.checks)
+            _checks.bound_linear_output(z, x, self.synapse.effective_weight)
+        z = self._neuron_input(z)
         if self.neuron is None:
             return self._finish(z)
         if not self.delay_shift or not hasattr(self.neuron, "delayed"):
-            return self._finish(self.neuron(z))
+            return self._finish(_produced_by(self.neuron(z), self.neuron))
         # the neuron writes its output one step late itself (no extra pass over memory)
         reference = z[0] if isinstance(z, tuple) else z  # complex synapses give (real, imag)
         out, last = self.neuron.delayed(z, self._first_step(reference))
         self._keep_last(last)
-        return self._log(out)
+        return self._log(_produced_by(out, self.neuron))
 
     def _prepare_export(self):
         self._check_deployable()
@@ -358,7 +458,7 @@ class Affine(Dense):
             raise NotImplementedError(f"{type(self).__module__}.Affine: an affine readout of a complex "
                                       f"({self.neuron_class.spec.name}) neuron is not supported")
         params = dict(neuron_params)
-        params["threshold"] = -1
+        params["threshold"] = None  # never spikes
         super().__init__(params, in_neurons, out_neurons, weight_scale=weight_scale, weight_norm=weight_norm,
                          pre_hook_fx=pre_hook_fx, delay=False, delay_shift=False, mask=mask,
                          count_log=count_log)
@@ -373,9 +473,8 @@ class Affine(Dense):
     def _neuron_fields(self) -> dict | None:
         if not self.dynamics:
             return None
-        fields = self.neuron.device_params()
-        fields["vThMant"] = (1 << 18) - 1
-        return fields
+        # the largest threshold, which the 24-bit voltage never exceeds
+        return self.neuron.device_params(v_th_mant=(1 << 18) - 1)
 
 
 class Conv(_Weighted):
@@ -690,11 +789,12 @@ class Recurrent(_Weighted):
         if hasattr(self.recurrent_synapse, "disable_weight_norm"):
             self.recurrent_synapse.disable_weight_norm()
         weight = self._quantized_weight(_dense_2d)
-        weight_rec = self._quantized_weight(_dense_2d, self.recurrent_synapse)
+        weight_rec = self._quantized_weight(_dense_2d, self.recurrent_synapse, "recurrent weight")
         bias_rec = self.recurrent_bias()
         if bias_rec is not None:
-            bias_rec = np.broadcast_to(self.neuron.quantize_8bit(bias_rec, descale=True).detach().numpy(),
-                                       (self.num_neurons,))
+            with _quantize.no_clipping("recurrent bias"):
+                bias_rec = np.broadcast_to(self.neuron.quantize_8bit(bias_rec, descale=True).detach().numpy(),
+                                           (self.num_neurons,))
         records.write_dense(handle, shape=(self.num_neurons,), weight=weight, bias=self._bias(),
                             neuron=self._neuron_fields(), delay=self._delay_field(), weight_rec=weight_rec,
                             bias_rec=bias_rec)
@@ -768,8 +868,9 @@ class KWTA(Recurrent):
                                         else self.recurrent_weight(), descale=True)
         rec = rec.detach().numpy().astype(np.float32)
         weight_rec = {"real": rec, "imag": rec} if is_complex(self.neuron_class) else rec
-        bias_rec = np.full(self.num_neurons, float(self.neuron.quantize_8bit(self.recurrent_bias(),
-                                                                             descale=True)), np.float32)
+        with _quantize.no_clipping("KWTA recurrent bias"):
+            bias_rec = np.full(self.num_neurons, float(self.neuron.quantize_8bit(self.recurrent_bias(),
+                                                                                 descale=True)), np.float32)
         records.write_dense(handle, shape=(self.num_neurons,), weight=weight, bias=self._bias(),
                             neuron=self._neuron_fields(), weight_rec=weight_rec, bias_rec=bias_rec)
 
@@ -789,9 +890,14 @@ class _Stepping:
         if not self.persistent:
             self.neuron._states.clear()
         self.neuron.persistent_state = True
+        # the neuron's parameters are checked once for all steps (they do not change meanwhile)
+        self.neuron._check_parameters()
+        self.skip = self.neuron._skip_param_checks
+        self.neuron._skip_param_checks = True
         return self.neuron
 
     def __exit__(self, *exc):
+        self.neuron._skip_param_checks = self.skip
         self.neuron.persistent_state = self.persistent
         if not self.persistent:
             self.neuron._states.clear()
@@ -807,6 +913,47 @@ def _matvec(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         weight = weight.to(torch.float64)
     out = spikes @ weight.T
     return out if bias is None else out + bias.to(out.dtype)
+
+
+#: Tensor attribute naming (weakly) the neuron whose output a tensor is (see :func:`_produced_by`).
+_PRODUCER = "_lava_dl_neuron"
+
+
+def _produced_by(out, neuron: nn.Module):
+    """Tag the neuron output ``out`` with its neuron, so that a consumer can ask the neuron for
+    another memory layout of its next outputs (:func:`_prefer_logical_output`)."""
+    if isinstance(out, torch.Tensor):
+        setattr(out, _PRODUCER, weakref.ref(neuron))
+    return out
+
+
+def _prefer_logical_output(x: torch.Tensor) -> None:
+    """Ask the neuron that produced ``x`` (if tagged) to store its next outputs in the logical
+    order ``N, T, C, H, W`` (its ``logical_output``), which a Flatten block reads as a view
+    instead of copying a channels-last tensor. Values never change, only the layout."""
+    ref = getattr(x, _PRODUCER, None)
+    neuron = ref() if ref is not None else None
+    if neuron is not None:
+        neuron.logical_output = True
+
+
+def _check_weight_values(weight: np.ndarray, what: str) -> None:
+    """Raise unless the deployed ``weight`` holds integers in ``[WEIGHT_MIN, WEIGHT_MAX]`` (what netx
+    deploys on Loihi's 8-bit synapses)."""
+    finite = np.isfinite(weight)
+    if not finite.all():
+        raise ValueError(f"{what}: {int((~finite).sum())} of {weight.size} values are NaN or inf")
+    if weight.size and (weight.min() < WEIGHT_MIN or weight.max() > WEIGHT_MAX):
+        beyond = int(((weight < WEIGHT_MIN) | (weight > WEIGHT_MAX)).sum())
+        raise ValueError(f"{what}: {beyond} of {weight.size} deployed values lie outside Loihi's weight "
+                         f"range [{WEIGHT_MIN}, {WEIGHT_MAX}] (values from {weight.min():g} to "
+                         f"{weight.max():g}); use a pre_hook_fx that quantizes into it (the neuron's 8-bit "
+                         "quantizer does)")
+    if not np.array_equal(weight, np.round(weight)):
+        example = weight[weight != np.round(weight)].reshape(-1)[0]
+        raise ValueError(f"{what}: deployed weights must be integers (got e.g. {example:g}); give the "
+                         "synapse an integer quantizer as pre_hook_fx (by default the neuron's "
+                         "quantize_8bit)")
 
 
 def _dense_2d(weight: np.ndarray) -> np.ndarray:
@@ -830,4 +977,4 @@ def _masked(hook, mask):
     return apply
 
 
-__all__ = ["family", "bind", "is_complex", "MAX_DELAY", "BLOCK_NAMES", *BLOCK_NAMES]
+__all__ = ["family", "bind", "is_complex", "MAX_DELAY", "BLOCK_NAMES", "ExportError", *BLOCK_NAMES]

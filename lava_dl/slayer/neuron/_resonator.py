@@ -323,7 +323,7 @@ class ResonatorNeuron(_BaseNeuron):
     def _run(self, x: ComplexInput, record: bool = True) -> tuple[torch.Tensor, ...]:
         """Spikes, then with ``record`` the recorded states (see :class:`ResonatorDynamics`)."""
         real, imag = self._split(x)
-        self._check_input(real)
+        self._check_input(real, imag)
         if self.requires_grad:
             self.clamp()
         if self.real_norm is not None:

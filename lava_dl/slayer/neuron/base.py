@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import typing as ty
 
 import numpy as np
@@ -10,6 +11,7 @@ from torch import nn
 
 from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP
 from lava_dl.core.spec import NeuronSpec
+from lava_dl.slayer import checks as _checks
 from lava_dl.slayer.neuron import dynamics as _dynamics
 from lava_dl.slayer.utils import delay_shift
 
@@ -109,8 +111,8 @@ def device_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any], s
         One argument per stored parameter present: floats (decays, thresholds), a bool
         (``graded_spike``) or ints (``'integer'`` parameters). A per-channel field (more
         than one value) gives a float64 (int64 for ``'integer'``) array and adds
-        ``shared_param=False``. A ``vThMant`` of -1 (what :meth:`Neuron.device_params`
-        writes for a neuron without threshold) gives ``threshold=-1`` (no spikes).
+        ``shared_param=False``. A ``vThMant`` of -1 (what earlier versions wrote for a
+        neuron without threshold) gives ``threshold=None`` (no spikes).
 
     Raises
     ------
@@ -151,7 +153,7 @@ def device_arguments(spec: NeuronSpec, device_params: ty.Mapping[str, ty.Any], s
             raise ValueError(f"field 'neuron/{key}' ({param.doc}) must be a number, got {value!r}")
         raw = np.asarray(value)
         if kind == "mantissa" and param.name == "vth" and raw.size == 1 and raw.reshape(-1)[0] == -1:
-            args[name] = -1.0
+            args[name] = None
             continue
         try:
             ints = param.check(raw, "")
@@ -239,6 +241,19 @@ def replace_data(param: nn.Parameter, value: torch.Tensor) -> None:
     param.data = value.to(device=param.device, dtype=param.dtype)
 
 
+def _real_number(value, name: str, where: str) -> float:
+    """``value`` as a finite float, or ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {name} must be a real number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {name} must be finite, got {value}")
+    return value
+
+
 def _as_shape(shape) -> tuple[int, ...] | None:
     if shape is None:
         return None
@@ -307,6 +322,11 @@ class Neuron(nn.Module):
 
     #: The family definition (set by subclasses).
     spec: ty.ClassVar[NeuronSpec]
+    #: Store the output in the logical order ``N, T, C, H, W`` even when the input is
+    #: channels-last (conv synapses), so that a Flatten block reads it as a view. A Flatten
+    #: block that receives this neuron's output sets it; the families whose kernel can permute
+    #: its rows in cache (CUBA) honour it, the others ignore it. Only the memory layout changes.
+    logical_output = False
 
     def __init__(self, threshold, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
                  shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
@@ -317,17 +337,12 @@ class Neuron(nn.Module):
         self.p_scale = DECAY_UNITY
         if self.w_scale <= 0:
             raise ValueError(f"scale must be a positive integer, got {scale}")
-        if threshold is None or threshold < 0:
-            self.threshold = -1.0
-        else:
-            self.threshold = int(threshold * self.w_scale) / self.w_scale
-            mantissa = self.spec.param_for_hdf5_key("vThMant")
-            if int(threshold * self.w_scale) > mantissa.hi:
-                raise ValueError(
-                    f"threshold {threshold} gives the mantissa vThMant = {int(threshold * self.w_scale)} "
-                    f"at scale {self.w_scale}, beyond the largest deployable value {mantissa.hi}")
-        self.tau_grad = float(tau_grad)
-        self.scale_grad = float(scale_grad)
+        #: Skip the checks of the neuron's own parameters at each call (set while a recurrent
+        #: block steps the neuron, after checking them once).
+        self._skip_param_checks = False
+        self.threshold = threshold
+        self.tau_grad = tau_grad
+        self.scale_grad = scale_grad
         self.shared_param = bool(shared_param)
         self.persistent_state = bool(persistent_state)
         self.requires_grad = bool(requires_grad)
@@ -345,6 +360,65 @@ class Neuron(nn.Module):
             self.norm = None
         self.drop = dropout
         self._states: dict[str, torch.Tensor] = {}
+
+    # ---- validated scalar arguments ----------------------------------------------
+    @property
+    def _where(self) -> str:
+        return f"{self.spec.name} {type(self).__name__}"
+
+    @property
+    def threshold(self) -> float:
+        """Spike threshold in real units on the ``1/scale`` grid; ``-1.0`` when spiking is disabled
+        (built with ``threshold=None``).
+
+        Setting it checks the value: ``None`` disables spiking; a number must be finite,
+        ``>= 0`` and give a mantissa ``trunc(threshold * scale)`` within the family's
+        ``vThMant`` range, else ``ValueError``.
+        """
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value) -> None:
+        if value is None:
+            self._threshold = -1.0
+            return
+        value = _real_number(value, "threshold", self._where)
+        if not value >= 0:
+            raise ValueError(f"{self._where}: threshold must be >= 0 (a negative threshold never lets the "
+                             f"deployed neuron spike and has no vThMant), got {value}; pass threshold=None "
+                             "for a neuron that never spikes")
+        mantissa = self.spec.param_for_hdf5_key("vThMant")
+        if int(value * self.w_scale) > mantissa.hi:
+            raise ValueError(
+                f"{self._where}: threshold {value} gives the mantissa vThMant = {int(value * self.w_scale)} "
+                f"at scale {self.w_scale}, beyond the largest deployable value {mantissa.hi}")
+        self._threshold = int(value * self.w_scale) / self.w_scale
+
+    @property
+    def tau_grad(self) -> float:
+        """Width multiplier of the surrogate gradient; setting it checks that it is finite and > 0."""
+        return self._tau_grad
+
+    @tau_grad.setter
+    def tau_grad(self, value) -> None:
+        value = _real_number(value, "tau_grad", self._where)
+        if not value > 0:
+            raise ValueError(f"{self._where}: tau_grad (surrogate-gradient width) must be finite and > 0, "
+                             f"got {value}")
+        self._tau_grad = value
+
+    @property
+    def scale_grad(self) -> float:
+        """Height multiplier of the surrogate gradient; setting it checks that it is finite and > 0."""
+        return self._scale_grad
+
+    @scale_grad.setter
+    def scale_grad(self, value) -> None:
+        value = _real_number(value, "scale_grad", self._where)
+        if not value > 0:
+            raise ValueError(f"{self._where}: scale_grad (surrogate-gradient height) must be finite and > 0, "
+                             f"got {value}")
+        self._scale_grad = value
 
     # ---- fixed-point conventions ------------------------------------------------
     @property
@@ -382,7 +456,8 @@ class Neuron(nn.Module):
         """
         def check(v):
             if not 0 <= v <= 1:
-                raise ValueError(f"{name} must lie in [0, 1] (a fraction lost per step), got {v}")
+                raise ValueError(f"{self._where}: {name} must lie in [0, 1] (a fraction lost per step), "
+                                 f"got {v}")
         if self.shared_param:
             if isinstance(value, (tuple, list)):
                 raise ValueError(f"{name}: a (min, max) range needs shared_param=False")
@@ -424,10 +499,25 @@ class Neuron(nn.Module):
         return []
 
     # ---- shapes ----------------------------------------------------------------------
-    def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() < 3:
-            raise ValueError(f"{type(self).__name__} expects input N, C, (H, W,) T; got shape "
-                             f"{tuple(x.shape)}")
+    @property
+    def input_unit(self) -> float:
+        """Integer input units per real input unit: the kernel takes ``a_in = floor(x * input_unit)``
+        (the weight scale for the spiking families)."""
+        return float(self.w_scale)
+
+    def _check_input(self, x: torch.Tensor, *more: torch.Tensor) -> None:
+        """Check an input at the neuron boundary (every family calls this first), fix the shape at
+        the first call and check the neuron's parameters.
+
+        ``x`` (and the further parts ``more`` of a complex input, shaped like ``x``) must be
+        float32/float64 tensors ``N, C, (H, W,) T`` with ``T >= 1`` matching the neuron's shape;
+        with the value checks on (:func:`lava_dl.slayer.set_input_checks`) they must hold no
+        NaN/inf and fit the integer input (:mod:`lava_dl.slayer.checks`). Then
+        :meth:`_check_parameters`.
+        """
+        where = self._where
+        for part in (x, *more):
+            _checks.check_tensor(part, where)
         if self.shape is None and self.num_channels in (None, x.shape[1]):
             self.shape = tuple(x.shape[1:-1])
             self.num_channels = self.shape[0]
@@ -440,6 +530,36 @@ class Neuron(nn.Module):
             raise ValueError(f"{type(self).__name__} has shape {self.shape}, got input of shape "
                              f"{tuple(x.shape)} (expected N, {', '.join(map(str, self.shape))}, T)")
         self._batch_shape = tuple(x.shape[:-1])
+        for part in (x, *more):
+            _checks.check_values(part, where, self.input_unit)
+        self._check_parameters()
+
+    def _check_parameters(self) -> None:
+        """Raise if a parameter of the neuron holds NaN/inf or (unless learnable: ``requires_grad``
+        neurons clamp theirs before use) a deployed integer outside the family's range.
+
+        Called at every forward, so that parameters changed after construction (e.g.
+        ``neuron.current_decay.data.fill_(6144)``) are checked where they are used.
+        """
+        if self._skip_param_checks:
+            return
+        _checks.check_finite_parameters(self, self._where)
+        if not self.requires_grad:
+            values = self.spec_values()
+            if self.threshold < 0:  # threshold=None: runs (never spikes), not deployable
+                values.pop("vth", None)
+            self._check_spec_values(values)
+
+    def _check_spec_values(self, values: dict) -> None:
+        """Raise ``ValueError`` unless every deployed integer lies in its range of :attr:`spec`."""
+        for name, value in values.items():
+            param = self.spec.param(name)
+            attribute = DEVICE_ARGUMENTS.get(name, (name, ""))[0]
+            if name == "vth" and np.ndim(value) == 0 and value == -1 and self.threshold < 0:
+                raise ValueError(f"{self._where}: the neuron has no threshold (threshold=None: it never "
+                                 f"spikes), which has no deployed value {param.hdf5_key}; give a threshold "
+                                 f">= 0 to export it")
+            param.check(value, f"{self._where}.{attribute}: ")
 
     def per_row(self, param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Broadcast a shared or per-channel parameter to one value per (batch, neuron) row
@@ -478,10 +598,54 @@ class Neuron(nn.Module):
         """Deployed integer value of each parameter of :attr:`spec` that hdf5 stores."""
         raise NotImplementedError
 
-    def device_params(self) -> dict:
-        """hdf5 ``neuron`` fields ({key: value}) as lava-dl writes them, from the spec's table."""
+    def deployed_values(self, v_th_mant: int | None = None) -> dict:
+        """:meth:`spec_values`, checked for export.
+
+        Learnable parameters are clamped first (as the next forward would clamp them); then
+        every parameter must be finite and every deployed integer in its range of
+        :attr:`spec` (e.g. ``iDecay`` in ``[0, 4096]``).
+
+        Parameters
+        ----------
+        v_th_mant : int, optional
+            Threshold mantissa to deploy instead of the neuron's (checked too).
+
+        Returns
+        -------
+        dict
+            ``{spec parameter name: int or int array}``.
+
+        Raises
+        ------
+        ValueError
+            Naming the attribute and the range, e.g. ``CUBA Neuron.current_decay: du (current
+            decay, ...) must lie in [0, 4096], got values in [6144, 6144]``; or the parameter
+            holding NaN/inf; or a neuron without threshold (``threshold=None``).
+        """
+        if self.requires_grad:
+            self.clamp()
+        _checks.check_finite_parameters(self, self._where)
+        values = self.spec_values()
+        if v_th_mant is not None:
+            values["vth"] = v_th_mant
+        self._check_spec_values(values)
+        return values
+
+    def device_params(self, v_th_mant: int | None = None) -> dict:
+        """hdf5 ``neuron`` fields ({key: value}) as lava-dl writes them, from the spec's table.
+
+        The values are checked first (:meth:`deployed_values`): a NaN or out-of-range
+        parameter, or a neuron without threshold, raises ``ValueError`` instead of writing a
+        record that netx rejects.
+
+        Parameters
+        ----------
+        v_th_mant : int, optional
+            Threshold mantissa to write instead of the neuron's (Affine blocks write the largest,
+            which the 24-bit voltage never exceeds).
+        """
         fields: dict = {"type": self.spec.hdf5_type}
-        for name, value in self.spec_values().items():
+        for name, value in self.deployed_values(v_th_mant).items():
             key = self.spec.param(name).hdf5_key
             value = np.asarray(value, dtype=np.int64)
             fields[key] = value if value.size > 1 else value.reshape(()).item()

@@ -7,6 +7,7 @@ import torch
 
 from lava_dl.core import cuba as _cuba
 from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer import checks as _checks
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, neuron_params_function
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.dynamics import CubaDynamics, LeakyIntegrator, SpikingIntegrator
@@ -129,14 +130,19 @@ class Neuron(_BaseNeuron):
         out = CubaDynamics.apply(
             x, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), self.state("u", x),
             self.state("v", x), self.s_scale, self._vth_scaled(rows), self.surrogate, self.graded_spike, keep,
-            first, last)
+            first, last, self.logical_output)
         if not keep:
-            return None, None, out
+            return None, None, self._mark(out)
         spikes, current, voltage = out
+        self._mark(spikes)
         self.keep_state("u", torch.round(current[..., -1].reshape(-1) * self.s_scale))
         self.keep_state("v", torch.round(voltage[..., -1].reshape(-1) * self.s_scale)
                         * torch.from_numpy(last == 0))
         return current, voltage, spikes
+
+    def _mark(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Mark binary spikes as holding only 0s and 1s (their next check needs no scan)."""
+        return spikes if self.graded_spike else _checks.mark_bound(spikes, 1.0, binary=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""

@@ -314,6 +314,11 @@ class _DeltaBase(_BaseNeuron):
         return float(1 << (2 * STATE_EXP + self.spike_exp))
 
     @property
+    def input_unit(self) -> float:
+        """Integer input units per real input unit: ``2^(12+e)`` (the synaptic sum's grid)."""
+        return self.state_unit
+
+    @property
     def message_unit(self) -> float:
         """Integer units per real unit of the graded message (``2^(6+e)``)."""
         return float(1 << (STATE_EXP + self.spike_exp))
@@ -448,6 +453,11 @@ class Delta(_DeltaBase):
             False,
         )
 
+    @property
+    def input_unit(self) -> float:
+        """Integer input units per real input unit: Lava's ``Delta`` takes ``trunc(64 z)``."""
+        return float(self.w_scale)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Graded messages (``N, C, (H, W,) T``) for the real input ``x``."""
         self._check_input(x)
@@ -463,7 +473,7 @@ class Delta(_DeltaBase):
 def _encoder_fields(module: _DeltaBase) -> dict:
     """The delta encoder's hdf5 fields: ``vThMant`` (an array when per channel) and, only when set,
     ``cumError`` (this package's field; lava-dl stores none, and a file without it deploys 0)."""
-    value = np.asarray(module.v_th_mant, dtype=np.int64)
+    value = np.asarray(module.deployed_values()["vth"], dtype=np.int64)
     fields = {"vThMant": value if value.size > 1 else value.reshape(()).item()}
     if module.cum_error:
         fields[module.spec.param("cum_error").hdf5_key] = True
@@ -702,6 +712,10 @@ class Sigma(_BaseNeuron):
     @property
     def state_unit(self) -> float:
         return float(1 << (2 * STATE_EXP + self.spike_exp))
+
+    @property
+    def input_unit(self) -> float:
+        return self.state_unit
 
     def spec_values(self) -> dict:
         return {}

@@ -31,6 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from lava_dl.slayer import checks
+from lava_dl.slayer.synapse import _events
+
 IntOrPair = ty.Union[int, ty.Sequence[int]]  # noqa: UP007, UP045
 PreHook = ty.Optional[ty.Callable[[torch.Tensor], torch.Tensor]]  # noqa: UP007, UP045
 
@@ -175,7 +178,10 @@ class Dense(_Synapse):
             return self.forward(x.reshape(n, c, t)).reshape(n, self.out_channels, 1, 1, t)
         self._check_input(x, 3, "N, C, T")
         # (N, T, C) @ W^T: time-major memory in and out, so no operand is transposed in memory
-        return F.linear(x.transpose(1, 2), weight).transpose(1, 2)
+        rows = x.transpose(1, 2)
+        if _events.linear_usable(rows, weight, checks.marked_binary(x)):  # the same values, faster
+            return _events.BinaryLinear.apply(rows, weight).transpose(1, 2)
+        return F.linear(rows, weight).transpose(1, 2)
 
 
 class _Windowed(_Synapse):
@@ -229,6 +235,12 @@ class _Convolution(_Windowed):
         # the backward); the output stays channels-last (memory N, T, H', W', C'), which the neuron
         # kernels read as it is or copy once
         images = x.permute(0, 4, 2, 3, 1).reshape(n * t, h, w, c).permute(0, 3, 1, 2)
+        if not self._transposed and x.dtype == torch.float32 \
+                and images.is_contiguous(memory_format=torch.channels_last) \
+                and _events.usable(images, weight, self.groups):
+            # spikes from a neuron layer (stored so already): event-driven forward, the same values
+            y = _events.SpikeConvolution.apply(images, weight, self.stride, self.padding, self.dilation)
+            return y.reshape(n, t, *y.shape[1:]).permute(0, 2, 3, 4, 1)
         images = images.contiguous(memory_format=torch.channels_last)  # at most one copy in all
         y = op(images, weight, stride=self.stride, padding=self.padding, dilation=self.dilation,
                groups=self.groups)

@@ -27,6 +27,7 @@ _EMPTY_MASK3 = np.zeros((0, 0, 0), np.uint8)
 _EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
 _EMPTY_INT = np.zeros((0, 0), np.int32)
 _EMPTY_INT3 = np.zeros((0, 0, 0), np.int32)
+_NO_INDEX = np.zeros(0, np.int64)
 
 
 #: lava-dl's functional dynamics modules (imported on first access).
@@ -168,7 +169,10 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     current_decay, voltage_decay = ctx.saved_tensors
     _, tau_rho, scale_rho = ctx.surrogate
     shape = margin.shape
-    gs = layout.array(grad_s, np.float32) if grad_s is not None else np.zeros(shape, np.float32)
+    if grad_s is None:
+        gs, grad_index = np.zeros(shape, np.float32), _NO_INDEX
+    else:
+        gs, grad_index = layout.gather_array(grad_s, np.float32)
     gu = layout.array(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD3
     gv = layout.array(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD3
     want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
@@ -176,7 +180,7 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     grad_du = np.zeros(shape[::2], np.float64)
     grad_dv = np.zeros(shape[::2], np.float64)
     _cuba.cuba_backward(gs, gu, gv, margin, u, v, reset, u0, v0, du, dv, ctx.state_scale, theta, tau_rho,
-                        scale_rho, ctx.graded, delay, want, grad_x, grad_du, grad_dv)
+                        scale_rho, ctx.graded, delay, want, grad_x, grad_du, grad_dv, grad_index)
     g_du = torch.from_numpy(grad_du.ravel()).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
     g_dv = torch.from_numpy(grad_dv.ravel()).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
     return grad_x_tensor, g_du, g_dv
@@ -205,6 +209,11 @@ class BlockLayout:
     Per-neuron values (parameters, states) are exchanged in the logical ``(N, *S)`` order:
     :meth:`per_neuron` gives the kernels' ``(B, K)`` array, :meth:`write_back` returns what a
     kernel wrote into it.
+
+    A kernel that permutes each row while it is in cache can also store its output in the
+    logical order ``N, T, *S`` (what a Flatten block after it reads as a view):
+    :meth:`empty_logical` and :attr:`to_logical`; :meth:`gather_array` reads a gradient
+    stored that way without a transposing copy (:attr:`from_logical`).
     """
 
     def __init__(self, x: torch.Tensor):
@@ -216,6 +225,34 @@ class BlockLayout:
         if spatial == 3 and x.permute(0, 4, 2, 3, 1).is_contiguous() and not x.movedim(-1, 1).is_contiguous():
             self.order = (1, 2, 0)  # channels-last: (C, H, W) stored as (H, W, C)
         self._identity = self.order == tuple(range(spatial))
+        self._indices: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def permuted(self) -> bool:
+        """Whether the kernels' neuron order differs from the logical ``(*S)`` order."""
+        return not self._identity
+
+    def _index_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._indices is None:
+            spatial = [self.shape[1 + a] for a in self.order]
+            kernel = np.arange(self.width, dtype=np.int64).reshape(spatial)
+            to_logical = np.ascontiguousarray(kernel.transpose(*np.argsort(self.order))).reshape(-1)
+            from_logical = np.empty_like(to_logical)
+            from_logical[to_logical] = np.arange(self.width, dtype=np.int64)
+            self._indices = (to_logical, from_logical)
+        return self._indices
+
+    @property
+    def to_logical(self) -> np.ndarray:
+        """``to_logical[j]``: the kernel position of the neuron at logical position ``j`` (empty
+        when the orders agree)."""
+        return self._index_pair()[0] if self.permuted else _NO_INDEX
+
+    @property
+    def from_logical(self) -> np.ndarray:
+        """``from_logical[k]``: the logical position of the kernel's neuron ``k`` (empty when the
+        orders agree)."""
+        return self._index_pair()[1] if self.permuted else _NO_INDEX
 
     def _memory_view(self, arr: np.ndarray, lead: int) -> np.ndarray:
         """``arr`` shaped ``(*lead axes, *S)`` with its spatial axes in memory order."""
@@ -235,6 +272,19 @@ class BlockLayout:
         out = _memory.empty(shape, permuted.dtype if dtype is None else dtype)
         np.copyto(out.reshape(permuted.shape), permuted, casting="unsafe")
         return out
+
+    def gather_array(self, x: torch.Tensor, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` as ``(B, T, K)`` for a kernel that gathers rows: ``(array, index)``.
+
+        A gradient stored in the logical order ``N, T, *S`` (e.g. coming back through a
+        Flatten block) while the kernel's order is channels-last is returned as it is, with
+        ``index`` = :attr:`from_logical`; anything else is :meth:`array` with an empty index.
+        """
+        if self.permuted and x.dtype == torch.float32 and dtype == np.float32 and x.device.type == "cpu" \
+                and x.movedim(-1, 1).is_contiguous():
+            rows = x.detach().resolve_neg().movedim(-1, 1).numpy()
+            return rows.reshape(self.blocks, self.steps, self.width), self.from_logical
+        return self.array(x, dtype), _NO_INDEX
 
     def per_neuron(self, values: np.ndarray) -> np.ndarray:
         """One value per ``(batch, neuron)`` row, given in ``(N, *S)`` order, as a ``(B, K)`` array
@@ -269,6 +319,14 @@ class BlockLayout:
         """A new tensor of shape :attr:`shape` stored in the layout's order, and its ``(B, T, K)`` array."""
         arr = _memory.empty((self.blocks, self.steps, self.width), dtype)
         return self.tensor(arr), arr
+
+    def empty_logical(self, dtype) -> tuple[torch.Tensor, np.ndarray]:
+        """A new tensor of shape :attr:`shape` stored time-major in the logical order ``N, T, *S``,
+        and its ``(B, T, K)`` array (rows in logical order: a kernel writes them through
+        :attr:`to_logical`)."""
+        arr = _memory.empty((self.blocks, self.steps, self.width), dtype)
+        n, *spatial, steps = self.shape
+        return torch.from_numpy(np.moveaxis(arr.reshape(n, steps, *spatial), 1, -1)), arr
 
     def records(self, dtype) -> np.ndarray:
         """A new ``(B, T, K)`` array for a kernel's records."""
@@ -357,22 +415,27 @@ class CubaDynamics(torch.autograd.Function):
 
     Returns the messages, and with ``record=True`` also the recorded real current
     ``u / S`` and pre-reset voltage ``v / S`` (not materialised otherwise: training
-    needs only spikes). Outputs are stored time-major (see :class:`BlockLayout`).
+    needs only spikes). Outputs are stored time-major (see :class:`BlockLayout`); with
+    ``logical=True`` the messages are stored in the logical order ``N, T, *S`` even when
+    ``x`` is channels-last (:meth:`BlockLayout.empty_logical`: what a Flatten block reads
+    as a view), permuted row by row inside the kernel.
     """
 
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
-                record, first, last):
+                record, first, last, logical=False):
         _check_cpu(x)
         ctx.set_materialize_grads(False)
         layout = BlockLayout(x)
+        out_index = layout.to_logical if logical else _NO_INDEX
         xs = layout.array(x, input_dtype(x))
         du = layout.per_neuron(_rows_int(current_decay))
         dv = layout.per_neuron(_rows_int(voltage_decay))
         u0_np = layout.per_neuron(_as_numpy(u0, np.int64))
         v0_np = layout.per_neuron(_as_numpy(v0, np.int64))
         want_u = record or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        spikes, s = layout.empty(message_dtype(x, graded))
+        empty = layout.empty_logical if out_index.size else layout.empty
+        spikes, s = empty(message_dtype(x, graded))
         delay = 0 if first is None else 1
         if delay:
             spikes[..., 0] = first[..., 0]
@@ -380,13 +443,14 @@ class CubaDynamics(torch.autograd.Function):
         v = layout.records(np.int32)
         last_np = layout.per_neuron(last)
         _cuba.cuba_forward(xs, float(state_scale), du, dv, np.zeros_like(du), layout.per_neuron(vth_scaled),
-                           u0_np, v0_np, bool(graded), delay, s, last_np, u, v)
+                           u0_np, v0_np, bool(graded), delay, s, last_np, u, v, out_index)
         layout.write_back(last, last_np)
         ctx.save_for_backward(current_decay, voltage_decay)
         ctx.layout = layout
         ctx.arrays = (u, v, s, u0_np, v0_np, du, dv)
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
         ctx.delay = delay
+        ctx.logical = bool(out_index.size)
         if not record:
             return spikes
         scale = 1.0 / state_scale
@@ -396,9 +460,15 @@ class CubaDynamics(torch.autograd.Function):
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         u, v, s, u0, v0, du, dv = ctx.arrays
         theta = ctx.surrogate[0]
-        grads = _two_integrator_adjoint(ctx, ctx.layout, grad_s, grad_u, grad_v, v, theta, u, v, s, u0, v0,
+        layout = ctx.layout
+        if ctx.logical and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+            # the decay gradients read the resets in the kernel's order (a copy, only then)
+            n, *spatial, steps = layout.shape
+            stored = s.reshape(n, steps, *spatial)
+            s = np.ascontiguousarray(layout._memory_view(stored, 2)).reshape(s.shape)
+        grads = _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, v, theta, u, v, s, u0, v0,
                                         du, dv, ctx.delay)
-        return (*grads, *([None] * 9))
+        return (*grads, *([None] * 10))
 
 
 class AlifDynamics(torch.autograd.Function):
