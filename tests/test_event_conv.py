@@ -21,13 +21,14 @@ def _images(n, c, h, w, rate, seed=0):
 def statuses(monkeypatch):
     """The status of every event-path run (the rate limit lifted, so that small images take it)."""
     seen = []
-    kernel = _events.conv_events
+    kernel = _events.conv_events_blocks  # the event kernel over batch ranges (one status per range)
 
-    def recording(*args):
-        seen.append(kernel(*args))
-        return seen[-1]
+    def recording(*args, **kwargs):
+        result = kernel(*args, **kwargs)
+        seen.append(max(result))
+        return result
 
-    monkeypatch.setattr(_events, "conv_events", recording)
+    monkeypatch.setattr(_events, "conv_events_blocks", recording)
     monkeypatch.setattr(_events, "MAX_RATE", 1.0)
     return seen
 

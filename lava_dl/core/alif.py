@@ -39,6 +39,7 @@ from lava_dl.core.fixed_point import (
     saturate24,
     shift,
 )
+from lava_dl.core.parallel import Blockwise
 from lava_dl.core.spec import NeuronSpec, Param, State
 
 
@@ -201,3 +202,9 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
             final[1, b, k] = v[k]
             final[2, b, k] = adapt[k]
             final[3, b, k] = ref[k]
+
+
+#: :func:`alif_forward` over several threads, on disjoint blocks of samples
+#: (see :mod:`lava_dl.core.parallel`).
+alif_forward_blocks = Blockwise(alif_forward, "x", "du", "dv", "dth", "dref", "th0", "th_step", "s_out",
+                                "margin_out", "u_out", "v_out", "th_out", "r_out", axis1=("init", "final"))

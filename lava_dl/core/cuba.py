@@ -13,7 +13,10 @@ forever, 4096 forgets it every step. (lava-nc's own LIF adds a hidden 1 to
 The rule is written once, as scalar functions (:func:`current_update`,
 :func:`voltage_update`, :func:`spike_reset`). The Lava step (:func:`fixed_step`)
 and the training kernels (:func:`cuba_forward`; :func:`current_forward` and
-:func:`voltage_forward` when a norm sits between the two) are loops around them.
+:func:`voltage_forward` when a norm sits between the two) are loops around them,
+and so are the CUDA kernels of :mod:`lava_dl.core.cuda_kernels`, which call these same
+functions (and the adjoint's :func:`decay_factor`, :func:`adjoint_step`,
+:func:`decay_gradient`) compiled for the GPU.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from lava_dl.core.fixed_point import (
     shift,
     wrap24,
 )
+from lava_dl.core.parallel import Blockwise
 from lava_dl.core.spec import NeuronSpec, Param, State
 from lava_dl.core.vector_math import exp_nonpositive
 
@@ -228,6 +232,27 @@ def surrogate_height(tau_rho, scale_rho, graded):
     return scale_rho if graded else scale_rho / (2.0 * tau_rho)
 
 
+@inline
+def decay_factor(d):
+    """Real factor ``1 - d / 4096`` of the integer decay ``d``: what a state keeps per step,
+    the multiplier of its integrator's adjoint (:func:`adjoint_step`)."""
+    return 1.0 - d / DECAY_UNITY
+
+
+@inline
+def adjoint_step(grad, alpha, grad_next):
+    """Adjoint of the integrator ``y[t] = alpha y[t-1] + x[t]`` (resets ignored, as in lava-dl):
+    ``dL/dy[t] = grad + alpha dL/dy[t+1]``, with ``grad`` the direct gradient of step ``t``."""
+    return grad + alpha * grad_next
+
+
+@inline
+def decay_gradient(acc, state_scale):
+    """Gradient w.r.t. the stored decay ``d`` from ``acc = -sum_t dL/dy[t] y[t-1]`` (integer
+    units): ``acc / S / 4096``."""
+    return acc / state_scale / DECAY_UNITY
+
+
 @jit
 def spike_backward(grad_s, v_int, state_scale, theta, tau_rho, scale_rho, graded, grad_v):
     """Surrogate derivative of the spike w.r.t. the real voltage (:func:`surrogate`), elementwise."""
@@ -358,8 +383,8 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
             gv[k] = 0.0
             acc_u[k] = 0.0
             acc_v[k] = 0.0
-            alpha_u[k] = 1.0 - du[b, k] / DECAY_UNITY
-            alpha_v[k] = 1.0 - dv[b, k] / DECAY_UNITY
+            alpha_u[k] = decay_factor(du[b, k])
+            alpha_v[k] = decay_factor(dv[b, k])
         for t in range(steps - 1, -1, -1):
             out = grad_x[b, t]
             if t + delay < steps:  # the message of step t sits at step t + delay
@@ -368,10 +393,10 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
             else:
                 out[:] = 0.0
             for k in range(width):
-                g_v = out[k] + alpha_v[k] * gv[k]
+                g_v = adjoint_step(out[k], alpha_v[k], gv[k])
                 if has_gv:
                     g_v += grad_v_out[b, t, k]
-                g_u = g_v + alpha_u[k] * gu[k]
+                g_u = adjoint_step(g_v, alpha_u[k], gu[k])
                 if has_gu:
                     g_u += grad_u_out[b, t, k]
                 gv[k] = g_v
@@ -389,5 +414,19 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
                     acc_v[k] -= g_v * prev_v
         if want_decay:
             for k in range(width):
-                grad_du[b, k] = acc_u[k] / state_scale / DECAY_UNITY
-                grad_dv[b, k] = acc_v[k] / state_scale / DECAY_UNITY
+                grad_du[b, k] = decay_gradient(acc_u[k], state_scale)
+                grad_dv[b, k] = decay_gradient(acc_v[k], state_scale)
+
+
+# The training kernels over several threads, on disjoint blocks of samples (bit-identical to
+# one call: see lava_dl.core.parallel). Lava's steps (fixed_step, float_step) stay single-threaded.
+current_forward_blocks = Blockwise(current_forward, "x", "du", "u0", "u_out")
+voltage_forward_blocks = Blockwise(voltage_forward, "cur", "dv", "bias_scaled", "vth_scaled", "v0", "s_out",
+                                   "v_out")
+integrator_backward_blocks = Blockwise(integrator_backward, "grad_out", "decay_int", "y_rec", "y0", "spiked",
+                                       "grad_in", "grad_decay")
+spike_backward_blocks = Blockwise(spike_backward, "grad_s", "v_int", "grad_v")
+cuba_forward_blocks = Blockwise(cuba_forward, "x", "du", "dv", "bias_scaled", "vth_scaled", "u0", "v0",
+                                "s_out", "last_out", "u_out", "v_out")
+cuba_backward_blocks = Blockwise(cuba_backward, "grad_s", "grad_u_out", "grad_v_out", "margin_rec", "u_rec",
+                                 "v_rec", "reset_rec", "u0", "v0", "du", "dv", "grad_x", "grad_du", "grad_dv")

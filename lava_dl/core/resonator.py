@@ -63,6 +63,7 @@ from lava_dl.core.fixed_point import (
     rs0,
     saturate24,
 )
+from lava_dl.core.parallel import Blockwise
 from lava_dl.core.spec import NeuronSpec, Param, State
 
 #: Family codes of the shared kernels.
@@ -672,3 +673,13 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
             for k in range(width):
                 grad_sin[b, k] = acc_sin[k] * (1.0 / state_scale) / DECAY_UNITY
                 grad_cos[b, k] = acc_cos[k] * (1.0 / state_scale) / DECAY_UNITY
+
+
+# The training kernels over several threads, on disjoint blocks of samples (bit-identical to one
+# call: see lava_dl.core.parallel). Lava's steps stay single-threaded.
+resonator_forward_blocks = Blockwise(
+    resonator_forward, "x_re", "x_im", "sin_d", "cos_d", "dth", "dref", "th0", "th_step", "re_state",
+    "im_state", "adapt_state", "ref_state", "s_out", "re_out", "im_out", "margin_out", "theta_out", "ref_out")
+resonator_backward_blocks = Blockwise(
+    resonator_backward, "grad_x_re", "grad_s", "grad_re", "grad_im", "re_rec", "im_rec", "margin", "s_rec",
+    "re0", "im0", "th0", "sin_d", "cos_d", "grad_x_im", "grad_sin", "grad_cos")

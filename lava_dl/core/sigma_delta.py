@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from lava_dl.core.fixed_point import STATE_EXP, inline, jit
+from lava_dl.core.parallel import Blockwise
 from lava_dl.core.spec import NeuronSpec, Param, State
 from lava_dl.core.vector_math import exp_nonpositive
 
@@ -582,3 +583,13 @@ def fused_backward(
                 slope = threshold_gradient(d, theta[b, k], inv_th[k], inv_tau, scale_grad)
                 gth[k] += slope * np.float64(grad_out[b, t, k])
         grad_theta[b] = gth
+
+
+# The training kernels over several threads, on disjoint blocks of samples (bit-identical to one
+# call: see lava_dl.core.parallel). Lava's steps stay single-threaded.
+sigma_forward_real_blocks = Blockwise(sigma_forward_real, "x", "sigma_state", "sigma_out")
+sigma_backward_real_blocks = Blockwise(sigma_backward_real, "grad_out", "grad_in")
+fused_forward_blocks = Blockwise(fused_forward, "x", "bias_s", "vth_s", "sigma_state", "act_state",
+                                 "residue_state", "error_state", "y_out", "mask_out", "delta_out")
+fused_backward_blocks = Blockwise(fused_backward, "grad_out", "mask_rec", "delta_rec", "theta", "grad_in",
+                                  "grad_theta")

@@ -21,7 +21,7 @@ from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.core.spec import NeuronSpec
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, device_arguments
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.dynamics import BlockLayout, input_dtype, message_dtype
+from lava_dl.slayer.neuron.dynamics import BlockLayout, input_dtype, kernel_threads, message_dtype
 from lava_dl.slayer.spike import Spike
 from lava_dl.slayer.spike import complex as _complex_spike
 
@@ -93,8 +93,9 @@ class ResonatorDynamics(torch.autograd.Function):
         margin = layout.records(np.int32) if want_grad else _EMPTY
         th_rec = layout.records(np.int32) if record and adaptive else _EMPTY
         r_rec = layout.records(np.int32) if record and adaptive else _EMPTY
-        _res.resonator_forward(family, xr, xi, float(state_scale), sin_d, cos_d, dth, dref, th0, th_step,
-                               *state_arrays, bool(graded), s, re_rec, im_rec, margin, th_rec, r_rec)
+        _res.resonator_forward_blocks(family, xr, xi, float(state_scale), sin_d, cos_d, dth, dref, th0,
+                                      th_step, *state_arrays, bool(graded), s, re_rec, im_rec, margin, th_rec,
+                                      r_rec, threads=kernel_threads())
         for values, arr in zip(states, state_arrays):
             layout.write_back(values, arr)
         ctx.save_for_backward(sin_decay, cos_decay)
@@ -125,10 +126,10 @@ class ResonatorDynamics(torch.autograd.Function):
         g_sin = np.zeros(sin_d.shape)
         g_cos = np.zeros(cos_d.shape)
         want = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
-        _res.resonator_backward(family, _grad_array(layout, grad_s), _grad_array(layout, grad_re),
-                                _grad_array(layout, grad_im), re_rec, im_rec, margin, s, re0, im0, th0,
-                                sin_d, cos_d, state_scale, float(tau_rho), float(scale_rho), graded, want,
-                                gx_re, gx_im, g_sin, g_cos)
+        _res.resonator_backward_blocks(family, _grad_array(layout, grad_s), _grad_array(layout, grad_re),
+                                       _grad_array(layout, grad_im), re_rec, im_rec, margin, s, re0, im0, th0,
+                                       sin_d, cos_d, state_scale, float(tau_rho), float(scale_rho), graded,
+                                       want, gx_re, gx_im, g_sin, g_cos, threads=kernel_threads())
         gs = torch.from_numpy(g_sin.ravel()).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
         gc = torch.from_numpy(g_cos.ravel()).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
         return gx_re_tensor.to(dtype), gx_im_tensor.to(dtype), gs, gc, None

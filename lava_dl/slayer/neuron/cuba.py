@@ -137,7 +137,7 @@ class Neuron(_BaseNeuron):
         self._mark(spikes)
         self.keep_state("u", torch.round(current[..., -1].reshape(-1) * self.s_scale))
         self.keep_state("v", torch.round(voltage[..., -1].reshape(-1) * self.s_scale)
-                        * torch.from_numpy(last == 0))
+                        * torch.from_numpy(last == 0).to(voltage.device))
         return current, voltage, spikes
 
     def _mark(self, spikes: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.base import StateAttribute, device_arguments, field_value
-from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu
+from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu, kernel_threads
 
 _W = 1 << STATE_EXP  # the only scale at which graded messages map exactly onto Lava
 _PROBE = torch.tensor([-3.0, -1.0, -(2.0**-20), 0.0, 2.0**-20, 0.5, 3.0], dtype=torch.float64)
@@ -168,7 +168,8 @@ class _SigmaFn(torch.autograd.Function):
         layout = BlockLayout(z)
         out, arr = _kernel_empty(layout, out_dtype)
         state = layout.per_neuron(sigma_state)
-        _sd.sigma_forward_real(_kernel_array(layout, z), unit, 1.0 / unit, state, arr)
+        _sd.sigma_forward_real_blocks(_kernel_array(layout, z), unit, 1.0 / unit, state, arr,
+                                      threads=kernel_threads())
         layout.write_back(sigma_state, state)
         ctx.layout, ctx.in_dtype = layout, z.dtype
         return out.to(out_dtype)
@@ -177,7 +178,7 @@ class _SigmaFn(torch.autograd.Function):
     def backward(ctx, grad):
         layout = ctx.layout
         gi, arr = _kernel_empty(layout, ctx.in_dtype)
-        _sd.sigma_backward_real(_kernel_array(layout, grad), arr)
+        _sd.sigma_backward_real_blocks(_kernel_array(layout, grad), arr, threads=kernel_threads())
         return gi.to(ctx.in_dtype), None, None, None
 
 
@@ -208,7 +209,7 @@ class _EncodeFn(torch.autograd.Function):
         y, y_arr = _kernel_empty(layout, out_dtype)
         vth = layout.per_neuron(vth_s)
         state_arrays = [layout.per_neuron(s) for s in states]
-        _sd.fused_forward(
+        _sd.fused_forward_blocks(
             _kernel_array(layout, x),
             float(in_unit),
             int(mode),
@@ -223,6 +224,7 @@ class _EncodeFn(torch.autograd.Function):
             y_arr,
             mask,
             delta,
+            threads=kernel_threads(),
         )
         for values, arr in zip(states, state_arrays):
             layout.write_back(values, arr)
@@ -239,9 +241,9 @@ class _EncodeFn(torch.autograd.Function):
         want = bool(ctx.needs_input_grad[1])
         gth = np.zeros((layout.blocks, layout.width), np.float64) if want else _NO_F64
         tau_grad, scale_grad = ctx.grad_params
-        _sd.fused_backward(
+        _sd.fused_backward_blocks(
             _kernel_array(layout, grad), ctx.mask, ctx.delta, ctx.mode == _sd.MODE_SIGMA, ctx.unit, ctx.theta,
-            tau_grad, scale_grad, gi_arr, gth,
+            tau_grad, scale_grad, gi_arr, gth, threads=kernel_threads(),
         )
         grad_x = gi.to(ctx.in_dtype) if ctx.needs_input_grad[0] else None
         grad_theta = torch.from_numpy(gth.ravel()).to(ctx.theta_dtype) if want else None

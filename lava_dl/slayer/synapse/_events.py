@@ -24,6 +24,7 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from lava_dl.core.fixed_point import jit
+from lava_dl.core.parallel import Blockwise
 from lava_dl.slayer import _memory
 
 #: Input channels of the event path: at least ``MIN_CHANNELS``, at most ``MAX_CHANNELS``
@@ -153,6 +154,11 @@ def conv_events(x, weight, targets, class_taps, class_tap_count, keys, pixels, m
     return DONE
 
 
+#: :func:`conv_events` over ``torch.get_num_threads()`` threads, on disjoint ranges of images (the
+#: same values: each image is computed by itself); the status is the largest of the ranges'.
+conv_events_blocks = Blockwise(conv_events, "x", "out")
+
+
 def exact_weights(weight: torch.Tensor) -> bool:
     """Whether any sum of a subset of each output channel's weights is exact in float32.
 
@@ -215,7 +221,8 @@ class SpikeConvolution(torch.autograd.Function):
             plan = _plan((h, w, c, k_h, k_w, *stride, *padding, *dilation, out_h, out_w))
             x = images.detach().permute(0, 2, 3, 1).numpy().reshape(n, -1)
             taps = weight.detach().permute(2, 3, 1, 0).reshape(k_h * k_w, c, o).contiguous().numpy()
-            status = conv_events(x, taps, *plan, int(MAX_RATE * h * w * c), stored.reshape(n, -1))
+            status = max(conv_events_blocks(x, taps, *plan, int(MAX_RATE * h * w * c), stored.reshape(n, -1),
+                                            threads=torch.get_num_threads()))
             if status == DONE:
                 out = torch.from_numpy(stored.transpose(0, 3, 1, 2))
             else:

@@ -21,7 +21,7 @@ import torch
 from lava_dl.core import alif as _alif
 from lava_dl.core import cuba as _cuba
 from lava_dl.core import resonator as _res
-from lava_dl.slayer import _memory
+from lava_dl.slayer import _cuda, _memory
 
 _EMPTY_MASK3 = np.zeros((0, 0, 0), np.uint8)
 _EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
@@ -151,7 +151,8 @@ def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, d
     grad_in_tensor, grad_in = layout.empty(np.float64 if dtype == torch.float64 else np.float32)
     grad_d = np.zeros((layout.blocks, layout.width), np.float64)
     want = bool(ctx.needs_input_grad[1])
-    _cuba.integrator_backward(grad, ctx.d, y_rec, y0, reset_mask, ctx.state_scale, want, grad_in, grad_d)
+    _cuba.integrator_backward_blocks(grad, ctx.d, y_rec, y0, reset_mask, ctx.state_scale, want, grad_in,
+                                     grad_d, threads=kernel_threads())
     return grad_in_tensor, (torch.from_numpy(grad_d.ravel()).to(decay.dtype) if want else None)
 
 
@@ -179,18 +180,30 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     grad_x_tensor, grad_x = layout.empty(np.float32)
     grad_du = np.zeros(shape[::2], np.float64)
     grad_dv = np.zeros(shape[::2], np.float64)
-    _cuba.cuba_backward(gs, gu, gv, margin, u, v, reset, u0, v0, du, dv, ctx.state_scale, theta, tau_rho,
-                        scale_rho, ctx.graded, delay, want, grad_x, grad_du, grad_dv, grad_index)
+    _cuba.cuba_backward_blocks(gs, gu, gv, margin, u, v, reset, u0, v0, du, dv, ctx.state_scale, theta,
+                               tau_rho, scale_rho, ctx.graded, delay, want, grad_x, grad_du, grad_dv,
+                               grad_index, threads=kernel_threads())
     g_du = torch.from_numpy(grad_du.ravel()).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
     g_dv = torch.from_numpy(grad_dv.ravel()).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
     return grad_x_tensor, g_du, g_dv
 
 
+def kernel_threads() -> int:
+    """Threads the training kernels run on: torch's (``torch.get_num_threads()``).
+
+    With 1 the kernels are called directly, single-threaded; with more they run over
+    disjoint blocks of samples (:class:`lava_dl.core.parallel.Blockwise`), bit for bit
+    the same results.
+    """
+    return torch.get_num_threads()
+
+
 def _check_cpu(x: torch.Tensor) -> None:
     if x.device.type != "cpu":
         raise NotImplementedError(
-            "lava_dl neuron kernels run on CPU tensors; move the network to the CPU "
-            f"(got a tensor on {x.device})"
+            f"this lava_dl neuron kernel runs on CPU tensors only (got an input on {x.device}, {x.dtype}): "
+            "move the network to the CPU; on CUDA, CUBA neurons without a norm run on the GPU "
+            "(`pip install lava_dl[cuda]`)"
         )
 
 
@@ -348,7 +361,7 @@ class LeakyIntegrator(torch.autograd.Function):
         d = layout.per_neuron(_rows_int(decay))
         y0_np = layout.per_neuron(_as_numpy(y0, np.int64))
         y = layout.records(np.int32)
-        _cuba.current_forward(xs, float(state_scale), d, y0_np, y)
+        _cuba.current_forward_blocks(xs, float(state_scale), d, y0_np, y, threads=kernel_threads())
         ctx.save_for_backward(decay)
         ctx.layout, ctx.y, ctx.y0, ctx.d, ctx.state_scale = layout, y, y0_np, d, float(state_scale)
         return layout.tensor(y).to(x.dtype) / state_scale
@@ -380,8 +393,9 @@ class SpikingIntegrator(torch.autograd.Function):
         v0_np = layout.per_neuron(_as_numpy(v0, np.int64))
         spikes, s = layout.empty(message_dtype(cur, graded))
         v = layout.records(np.int32)
-        _cuba.voltage_forward(cs, float(state_scale), d, layout.per_neuron(bias_scaled),
-                              layout.per_neuron(vth_scaled), v0_np, bool(graded), s, v)
+        _cuba.voltage_forward_blocks(cs, float(state_scale), d, layout.per_neuron(bias_scaled),
+                                     layout.per_neuron(vth_scaled), v0_np, bool(graded), s, v,
+                                     threads=kernel_threads())
         ctx.save_for_backward(decay)
         ctx.layout, ctx.v, ctx.s, ctx.v0, ctx.d = layout, v, s, v0_np, d
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
@@ -395,7 +409,8 @@ class SpikingIntegrator(torch.autograd.Function):
         theta, tau_rho, scale_rho = ctx.surrogate
         gs = layout.array(grad_s, np.float64)
         gv = layout.records(np.float64)
-        _cuba.spike_backward(gs, ctx.v, ctx.state_scale, theta, tau_rho, scale_rho, ctx.graded, gv)
+        _cuba.spike_backward_blocks(gs, ctx.v, ctx.state_scale, theta, tau_rho, scale_rho, ctx.graded, gv,
+                                    threads=kernel_threads())
         if grad_v is not None:
             gv += layout.array(grad_v, np.float64)
         spiked = (ctx.s != 0).view(np.uint8)
@@ -424,7 +439,12 @@ class CubaDynamics(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
                 record, first, last, logical=False):
+        if x.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
+            ctx.on_cuda = True
+            return _cuda.cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled,
+                                      surrogate, graded, record, first, last)
         _check_cpu(x)
+        _cuda.check_devices(x, current_decay=current_decay, voltage_decay=voltage_decay)
         ctx.set_materialize_grads(False)
         layout = BlockLayout(x)
         out_index = layout.to_logical if logical else _NO_INDEX
@@ -442,8 +462,9 @@ class CubaDynamics(torch.autograd.Function):
         u = layout.records(np.int32) if want_u else _EMPTY_INT3
         v = layout.records(np.int32)
         last_np = layout.per_neuron(last)
-        _cuba.cuba_forward(xs, float(state_scale), du, dv, np.zeros_like(du), layout.per_neuron(vth_scaled),
-                           u0_np, v0_np, bool(graded), delay, s, last_np, u, v, out_index)
+        _cuba.cuba_forward_blocks(xs, float(state_scale), du, dv, np.zeros_like(du),
+                                  layout.per_neuron(vth_scaled), u0_np, v0_np, bool(graded), delay, s,
+                                  last_np, u, v, out_index, threads=kernel_threads())
         layout.write_back(last, last_np)
         ctx.save_for_backward(current_decay, voltage_decay)
         ctx.layout = layout
@@ -458,6 +479,8 @@ class CubaDynamics(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
+        if getattr(ctx, "on_cuda", False):
+            return (*_cuda.cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 10))
         u, v, s, u0, v0, du, dv = ctx.arrays
         theta = ctx.surrogate[0]
         layout = ctx.layout
@@ -505,8 +528,9 @@ class AlifDynamics(torch.autograd.Function):
         v = layout.records(np.int32) if record or want_decay else _EMPTY_INT3
         blocks_init = np.stack([layout.per_neuron(i) for i in init])
         blocks_final = np.empty_like(blocks_init)
-        _alif.alif_forward(xs, float(state_scale), du, dv, dth, dref, th0, th_step, blocks_init, bool(graded),
-                           blocks_final, s, margin, u, v, _EMPTY_INT3, _EMPTY_INT3)
+        _alif.alif_forward_blocks(xs, float(state_scale), du, dv, dth, dref, th0, th_step, blocks_init,
+                                  bool(graded), blocks_final, s, margin, u, v, _EMPTY_INT3, _EMPTY_INT3,
+                                  threads=kernel_threads())
         for values, arr in zip(final, blocks_final):
             layout.write_back(values, arr)
         ctx.save_for_backward(current_decay, voltage_decay)

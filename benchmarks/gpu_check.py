@@ -1,0 +1,179 @@
+"""The GPU session's one check (issue 11 items 1-3): real-device equivalence and ONM timing.
+
+Run on a machine with a CUDA GPU, torch (CUDA build) and numba-cuda; Lava and network
+access are not needed. From the repository root::
+
+    bash benchmarks/gpu_check.sh                  # everything (~2-4 min on an H200)
+    bash benchmarks/gpu_check.sh --sizes 4096     # a quicker timing
+
+With the device tool, the repository travels as the working tree (tracked and untracked,
+not ignored, files), so no carry is needed: ``run(command="bash benchmarks/gpu_check.sh",
+timeout_s=480)``; the log also lands in ``$OUT/gpu_check.log``.
+
+Sections (each reports its own failure and the script goes on):
+
+1. environment (GPU, torch, numba, numba-cuda);
+2. equivalence of the CUDA kernels with the CPU kernels on the device
+   (``tests/_cuda_sim_check.py --device cuda``: spikes, messages and states bit for bit,
+   gradients within 1e-6 of the largest gradient) for several shapes;
+3. the Open Neuromorphic benchmark setup: one Linear (n -> n, no bias) and one CUBA layer,
+   batch 16, T = 500, binary input spikes (10 %), forward + backward of ``sum(spikes)``,
+   n = 4k, 8k, 16k: median time of 10 steps after 3 warm-ups (CUDA events) and peak GPU
+   memory, for the linear layer alone (its floor), ours, and ours with 8-bit weight
+   quantization; plus the bandwidth floor of the neuron kernels and the FLOPs of the
+   linear layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+BATCH, STEPS, RATE = 16, 500, 0.1
+PARAMS = dict(threshold=1.25, current_decay=0.25, voltage_decay=0.03, tau_grad=0.03, scale_grad=3)
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def environment() -> None:
+    import numba
+    import numpy
+
+    try:
+        from importlib.metadata import version
+
+        numba_cuda = version("numba-cuda")
+    except Exception as err:  # noqa: BLE001 - report whatever is missing
+        numba_cuda = f"missing ({err})"
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__} (CUDA {torch.version.cuda}), "
+          f"numpy {numpy.__version__}, numba {numba.__version__}, numba-cuda {numba_cuda}")
+    if torch.cuda.is_available():
+        prop = torch.cuda.get_device_properties(0)
+        print(f"GPU {prop.name}, {prop.total_memory / 2**30:.0f} GiB, cc {prop.major}.{prop.minor}, "
+              f"{prop.multi_processor_count} SMs")
+    else:
+        print("torch sees no GPU")
+    print("lava imported:", "lava" in sys.modules)
+
+
+def equivalence(shapes: list[str]) -> bool:
+    import _cuda_sim_check
+
+    ok = True
+    for shape in shapes:
+        start = time.perf_counter()
+        ok &= _cuda_sim_check.main(["--device", "cuda", "--shape", shape]) == 0
+        print(f"   ({shape}: {time.perf_counter() - start:.1f} s)")
+    return ok
+
+
+def _time(step, reps: int = 10, warmup: int = 3) -> tuple[float, float]:
+    """Median milliseconds of ``step()`` and its peak GPU memory in MiB."""
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(reps):
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        step()
+        end.record()
+        end.synchronize()
+        times.append(begin.elapsed_time(end))
+    return statistics.median(times), torch.cuda.max_memory_allocated() / 2**20
+
+
+def _onm_row(n: int, device: torch.device) -> str:
+    """One row of the ONM table for ``n`` neurons."""
+    from lava_dl.slayer.neuron.cuba import Neuron
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(n, n, bias=False).to(device)
+    torch.nn.init.uniform_(linear.weight, -2.0 / n**0.5, 2.0 / n**0.5)
+    neuron = Neuron(**PARAMS).to(device)
+    x = (torch.rand(BATCH, STEPS, n, device=device) < RATE).float()  # (N, T, n): time-major
+
+    def floor_step():
+        linear.zero_grad(set_to_none=True)
+        linear(x).sum().backward()
+
+    def ours_step(quantize: bool = False):
+        linear.zero_grad(set_to_none=True)
+        weight = neuron.quantize_8bit(linear.weight) if quantize else linear.weight
+        z = torch.nn.functional.linear(x, weight).movedim(1, -1)  # (N, n, T) stored time-major
+        neuron(z).sum().backward()
+
+    row = [f"{n:>6}"]
+    peak = float("nan")
+    for name, step in (("floor", floor_step), ("ours", ours_step), ("q8", lambda: ours_step(True))):
+        try:
+            ms, mem = _time(step)
+            row.append(f"{ms:>8.2f} ms")
+            if name == "ours":
+                peak = mem
+        except Exception:  # noqa: BLE001 - report and go on
+            traceback.print_exc()
+            row.append(f"{'error':>11}")
+    elements = BATCH * STEPS * n
+    # forward: read x, write s, u, v; backward: read grad_s, v, s, write grad_x (4 bytes each)
+    floor_ms = elements * 32 / 4.3e12 * 1e3
+    flops = 3 * 2 * BATCH * STEPS * n * n
+    row += [f"{peak:>8.0f}", f"{floor_ms:>9.2f} ms", f"{flops / 1e12:>12.2f}"]
+    return " | ".join(row)
+
+
+def onm_timing(sizes: list[int]) -> None:
+    device = torch.device("cuda")
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    print(f"batch {BATCH}, T {STEPS}, input spike rate {RATE}, fp32 matmul (allow_tf32={tf32}); "
+          "neuron floor: 32 bytes per neuron-step at 4.3 TB/s")
+    header = f"{'n':>6} | {'linear only':>11} | {'lava_dl':>11} | {'lava_dl q8':>11} | {'peak MiB':>8} | " \
+             f"{'neuron floor':>12} | {'linear TFLOP':>12}"
+    print(header)
+    print("-" * len(header))
+    for n in sizes:
+        print(_onm_row(n, device), flush=True)
+        torch.cuda.empty_cache()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="4096,8192,16384", help="neurons per layer, comma-separated")
+    parser.add_argument("--shapes", default="2,5,8;3,300,50;16,1024,100",
+                        help="N,K,T shapes of the equivalence check, ';'-separated")
+    parser.add_argument("--skip-equivalence", action="store_true")
+    args = parser.parse_args(argv)
+    failed = False
+    for title, run in (("environment", environment),
+                       ("CUDA vs CPU kernels (bit-exact states and spikes, gradients within 1e-6 of max)",
+                        None if args.skip_equivalence else lambda: equivalence(args.shapes.split(";"))),
+                       ("ONM benchmark: Linear + CUBA, forward + backward",
+                        lambda: onm_timing([int(s) for s in args.sizes.split(",")]))):
+        if run is None:
+            continue
+        section(title)
+        try:
+            if run() is False:
+                failed = True
+                print("FAILED")
+        except Exception:  # noqa: BLE001 - one section's failure must not hide the others
+            traceback.print_exc()
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

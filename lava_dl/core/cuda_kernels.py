@@ -1,0 +1,213 @@
+"""CUDA training kernels compiled from the same scalar rule functions as the CPU kernels.
+
+Requires the optional ``numba-cuda`` package (``pip install lava_dl[cuda]``); this
+module imports :mod:`numba.cuda` and is imported only when a CUDA tensor (or the CUDA
+simulator) asks for it. With ``NUMBA_ENABLE_CUDASIM=1`` set before the first import of
+:mod:`numba.cuda`, the kernels run in numba's CUDA simulator on numpy arrays (CI).
+
+How one definition serves both targets
+--------------------------------------
+The update rules (:func:`lava_dl.core.cuba.current_update`, :func:`~lava_dl.core.cuba.voltage_update`,
+:func:`~lava_dl.core.cuba.spike_reset`), the input conversion
+(:func:`lava_dl.core.fixed_point.input_to_int`), the surrogate and the adjoint steps
+(:func:`~lava_dl.core.cuba.surrogate`, :func:`~lava_dl.core.cuba.adjoint_step`, ...) stay what
+they are: ``numba.njit(inline='always')`` functions. numba-cuda's typing context resolves a
+CPU ``Dispatcher`` met inside a ``@cuda.jit`` kernel as a CUDA *device function*: it builds a
+``CUDADispatcher`` from the same Python function (``py_func``) with the CPU dispatcher's
+target options plus ``device=True`` (so ``inline='always'`` inlines it at Numba-IR level there
+too), and caches it on the CPU dispatcher. The CUDA kernels below therefore call the very
+functions that the CPU kernels and Lava's ProcessModels call, and the CPU kernels' compiled
+code is untouched.
+
+Alternatives considered: ``numba.extending.register_jitable`` (also callable from both
+targets) would have meant changing the ``inline`` decorator of every rule function, i.e.
+recompiling the CPU kernels under a different inlining path, for no gain; ``@overload`` per
+target would be a second definition. The one helper that is not plain Python,
+:func:`lava_dl.core.vector_math.exp_nonpositive`'s bit-cast ``@intrinsic``, lowers with
+llvmlite's IR builder, which the CUDA target shares: it compiles to PTX as it is
+(:func:`compile_ptx`, tested when libNVVM is installed).
+
+Layout and numerics
+-------------------
+Arrays are the CPU kernels' ``(B, T, K)`` (time in the middle, neurons innermost) and
+``(B, K)`` per neuron. One thread per ``(sample, neuron)``, the time loop inside: the threads
+of a warp read and write consecutive neurons of one step (coalesced). Integer states,
+spikes and messages are bit for bit the CPU kernels' (integer arithmetic; the only float
+operations of the forward pass are single multiplications, exactly rounded on both). The
+backward pass computes in float64 like the CPU kernel; the GPU compiler may contract a
+multiply and an add into one FMA (NVVM's default), so gradients agree to float rounding
+(float64 differences, far below the float32 the gradients are stored in).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import config, cuda
+
+from lava_dl.core.cuba import (
+    adjoint_step,
+    current_update,
+    decay_factor,
+    decay_gradient,
+    spike_reset,
+    surrogate,
+    surrogate_height,
+    voltage_update,
+)
+from lava_dl.core.fixed_point import input_to_int
+
+#: Threads per block along the neurons (a multiple of the warp size).
+THREADS = 128
+#: Most blocks along the samples axis of the grid (CUDA's limit on ``gridDim.y``).
+MAX_GRID_Y = 65535
+
+#: Whether the kernels run in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``).
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+
+def launch_config(blocks: int, width: int) -> tuple[tuple[int, int], int]:
+    """Grid and block size for ``blocks`` samples of ``width`` neurons: ``((gx, gy), threads)``."""
+    threads = THREADS if width >= THREADS else max(32, -(-width // 32) * 32)
+    return (max(1, -(-width // threads)), max(1, min(blocks, MAX_GRID_Y))), threads
+
+
+def _cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded, delay, s_out, last_out,
+                  u_out, v_out):
+    """CUDA counterpart of :func:`lava_dl.core.cuba.cuba_forward` (no ``out_index``).
+
+    Thread ``(b, k)`` runs neuron ``k`` of sample ``b`` through all steps: ``current_update``,
+    ``voltage_update`` and ``spike_reset`` per step. The message of step ``t`` goes to
+    ``s_out[b, t + delay, k]`` (the caller fills ``s_out[:, 0]`` when ``delay`` is 1);
+    ``last_out[b, k]`` receives the message of the last step. ``u_out`` is ``(0, 0, 0)`` when
+    the current is not kept; ``v_out`` receives the pre-reset voltage.
+    """
+    blocks, steps, width = x.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    keep_u = u_out.shape[0] > 0
+    inv = 1.0 / state_scale
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        u = np.int64(u0[b, k])
+        v = np.int64(v0[b, k])
+        d_u = du[b, k]
+        d_v = dv[b, k]
+        bias = bias_scaled[b, k]
+        vth = vth_scaled[b, k]
+        message = 0.0
+        for t in range(steps):
+            cur = current_update(u, input_to_int(x[b, t, k], state_scale), d_u)
+            vol = voltage_update(v, cur, d_v, bias)
+            u = cur
+            if keep_u:
+                u_out[b, t, k] = cur
+            v_out[b, t, k] = vol
+            message, v = spike_reset(vol, vth, graded, inv)
+            if t + delay < steps:
+                s_out[b, t + delay, k] = message
+        last_out[b, k] = message
+
+
+def _cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, reset_rec, u0, v0, du, dv,
+                   state_scale, theta, tau_rho, scale_rho, graded, delay, want_decay, grad_x, grad_du,
+                   grad_dv):
+    """CUDA counterpart of :func:`lava_dl.core.cuba.cuba_backward` (no ``grad_index``).
+
+    Thread ``(b, k)`` runs the adjoint of neuron ``k`` of sample ``b`` backwards in time:
+    the surrogate term ``grad_s * surrogate(margin / S - theta)`` rounded to float32 (as the
+    CPU kernel stores it in ``grad_x`` before reading it back), then :func:`adjoint_step` for
+    the voltage and the current. ``grad_x`` must be float32. Empty ``(0, 0, 0)`` arrays stand
+    for absent ``grad_u_out``/``grad_v_out``/``reset_rec``, as on the CPU.
+    """
+    blocks, steps, width = grad_s.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    has_gu = grad_u_out.shape[0] > 0
+    has_gv = grad_v_out.shape[0] > 0
+    has_reset = reset_rec.shape[0] > 0
+    inv = 1.0 / state_scale
+    inv_tau = 1.0 / tau_rho
+    height = surrogate_height(tau_rho, scale_rho, graded)
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        gu = 0.0
+        gv = 0.0
+        acc_u = 0.0
+        acc_v = 0.0
+        alpha_u = decay_factor(du[b, k])
+        alpha_v = decay_factor(dv[b, k])
+        for t in range(steps - 1, -1, -1):
+            term = np.float32(0.0)
+            if t + delay < steps:  # the message of step t sits at step t + delay
+                term = np.float32(grad_s[b, t + delay, k]
+                                  * surrogate(margin_rec[b, t, k] * inv - theta, inv_tau, height, graded))
+            g_v = adjoint_step(term, alpha_v, gv)
+            if has_gv:
+                g_v += grad_v_out[b, t, k]
+            g_u = adjoint_step(g_v, alpha_u, gu)
+            if has_gu:
+                g_u += grad_u_out[b, t, k]
+            gv = g_v
+            gu = g_u
+            grad_x[b, t, k] = g_u
+            if want_decay:
+                if t == 0:
+                    prev_u = u0[b, k]
+                    prev_v = v0[b, k]
+                else:
+                    prev_u = u_rec[b, t - 1, k]
+                    reset = has_reset and reset_rec[b, t - 1 + delay, k] != 0
+                    prev_v = 0 if reset else v_rec[b, t - 1, k]
+                acc_u -= g_u * prev_u
+                acc_v -= g_v * prev_v
+        if want_decay:
+            grad_du[b, k] = decay_gradient(acc_u, state_scale)
+            grad_dv[b, k] = decay_gradient(acc_v, state_scale)
+
+
+#: The kernels (compiled lazily, once per argument types).
+cuba_forward = cuda.jit(_cuba_forward)
+cuba_backward = cuda.jit(_cuba_backward)
+
+
+def _signatures():
+    """Argument types of the kernels as the torch glue calls them (binary spikes, float32 input)."""
+    from numba import types
+
+    f32_3, f64_3, i32_3 = (types.Array(t, 3, "C") for t in (types.float32, types.float64, types.int32))
+    f32_2, f64_2, i64_2 = (types.Array(t, 2, "C") for t in (types.float32, types.float64, types.int64))
+    f64, i64, b1 = types.float64, types.int64, types.boolean
+    per_neuron = (i64_2,) * 6
+
+    def forward(messages):
+        return (f32_3, f64, *per_neuron, b1, i64, messages, f32_2, i32_3, i32_3)
+
+    def backward(resets):
+        return (f32_3, f32_3, f32_3, i32_3, i32_3, i32_3, resets, *(i64_2,) * 4, f64, f64, f64, f64, b1, i64,
+                b1, f32_3, f64_2, f64_2)
+
+    return {"cuba_forward": (_cuba_forward, forward(f32_3)),
+            "cuba_forward_graded": (_cuba_forward, forward(f64_3)),
+            "cuba_backward": (_cuba_backward, backward(f32_3)),
+            "cuba_backward_graded": (_cuba_backward, backward(f64_3))}
+
+
+def compile_ptx(cc: tuple[int, int] = (8, 0)) -> dict[str, str]:
+    """Compile every kernel to PTX for compute capability ``cc``, without a GPU.
+
+    Needs libNVVM only (the ``nvidia-cuda-nvcc-cu12`` wheel, pulled by ``numba-cuda[cu12]``).
+    Proves that the rule functions compile for the CUDA target, not only in the simulator.
+
+    Returns
+    -------
+    dict of str to str
+        PTX text per kernel variant.
+
+    Raises
+    ------
+    RuntimeError
+        In the simulator, which has no compiler.
+    """
+    if SIMULATOR:
+        raise RuntimeError("compile_ptx needs the real CUDA target (unset NUMBA_ENABLE_CUDASIM)")
+    return {name: cuda.compile_ptx(func, sig, cc=cc)[0] for name, (func, sig) in _signatures().items()}

@@ -1,0 +1,186 @@
+"""Torch glue of the CUDA training kernels (:mod:`lava_dl.core.cuda_kernels`).
+
+CUDA tensors reach the kernels without copies (``numba.cuda.as_cuda_array`` reads their
+``__cuda_array_interface__``) and the kernels launch on torch's current stream, so they
+order with the surrounding torch work without any synchronisation. The arrays are the
+CPU kernels' ``(B, T, K)``: ``B = N`` samples, ``T`` steps, ``K = prod(S)`` neurons for an
+``(N, *S, T)`` activation, stored time-major in the logical order ``N, T, *S`` (what the
+synapses produce; any other input is copied once into that order).
+
+numba-cuda is optional (``pip install lava_dl[cuda]``): this module imports it only when a
+CUDA tensor arrives, and explains what to install when it is missing. With
+``NUMBA_ENABLE_CUDASIM=1`` the same code runs in numba's CUDA simulator on CPU tensors
+(shared with numpy), which is how CI tests it without a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import torch
+
+_EMPTY_SHAPE = (0, 0, 0)
+
+
+def kernels(tensor: torch.Tensor, name: str = "x") -> ModuleType:
+    """:mod:`lava_dl.core.cuda_kernels` for running on ``tensor``'s device.
+
+    Raises
+    ------
+    RuntimeError
+        If numba-cuda is not installed (the message names the tensor, its device and the
+        extra to install).
+    """
+    try:
+        return importlib.import_module("lava_dl.core.cuda_kernels")
+    except ImportError as err:
+        raise RuntimeError(
+            f"tensor {name!r} is on {tensor.device} ({tensor.dtype}), and the CUDA neuron kernels need "
+            f"numba-cuda, which is not installed ({err}): `pip install lava_dl[cuda]`, or move the "
+            "network and its input to the CPU with `.cpu()`"
+        ) from err
+
+
+def check_devices(x: torch.Tensor, **tensors) -> None:
+    """Check that every tensor of ``tensors`` (name to tensor, ``None`` skipped) is on ``x``'s device.
+
+    Raises
+    ------
+    ValueError
+        Naming the first tensor on another device, both devices and the fix.
+    """
+    for name, tensor in tensors.items():
+        if isinstance(tensor, torch.Tensor) and tensor.device != x.device:
+            raise ValueError(
+                f"input is on {x.device} but {name} is on {tensor.device}: move the module and its input "
+                "to one device (`module.to(x.device)`)"
+            )
+
+
+def _device_array(module: ModuleType, tensor: torch.Tensor):
+    """A kernel argument for ``tensor``: its numba CUDA view, or its numpy view in the simulator."""
+    tensor = tensor.detach()
+    if module.SIMULATOR:
+        return tensor.numpy()
+    return module.cuda.as_cuda_array(tensor, sync=False)
+
+
+def _stream(module: ModuleType, device: torch.device):
+    """torch's current stream on ``device`` as a numba stream (the default one in the simulator)."""
+    if module.SIMULATOR:
+        return module.cuda.default_stream()
+    return module.cuda.external_stream(torch.cuda.current_stream(device).cuda_stream)
+
+
+def _launch(module: ModuleType, kernel, device: torch.device, blocks: int, width: int, *args) -> None:
+    grid, threads = module.launch_config(blocks, width)
+    converted = [_device_array(module, a) if isinstance(a, torch.Tensor) else a for a in args]
+    kernel[grid, threads, _stream(module, device)](*converted)
+
+
+def _rows(t: torch.Tensor, blocks: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A per-``(batch, neuron)`` value (``rows`` elements, ``(N, *S)`` order) as a contiguous ``(B, K)``."""
+    return torch.as_tensor(t).detach().to(device=device, dtype=dtype).reshape(blocks, width).contiguous()
+
+
+def _time_major(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """An ``(N, *S, T)`` tensor as a contiguous ``(N, T, K)`` one of ``dtype`` (a view when stored so)."""
+    n, steps = t.shape[0], t.shape[-1]
+    return t.detach().movedim(-1, 1).to(dtype).contiguous().reshape(n, steps, -1)
+
+
+def _logical(rows: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Inverse of :func:`_time_major`: the ``(N, T, K)`` tensor viewed as ``shape`` ``(N, *S, T)``."""
+    n, *spatial, steps = shape
+    return rows.reshape(n, steps, *spatial).movedim(1, -1)
+
+
+def _empty(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.empty(_EMPTY_SHAPE, dtype=dtype, device=device)
+
+
+def cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
+                 record, first, last):
+    """:meth:`lava_dl.slayer.neuron.dynamics.CubaDynamics.forward` on ``x``'s CUDA device.
+
+    Same arguments and outputs; ``u0``/``v0``/``vth_scaled`` may live on the CPU (small
+    per-row values, copied over), ``last`` is the numpy array that receives the message of
+    the last step (copied back). The messages are always stored in the logical order.
+    """
+    module = kernels(x)
+    check_devices(x, current_decay=current_decay, voltage_decay=voltage_decay)
+    ctx.set_materialize_grads(False)
+    device, shape = x.device, tuple(x.shape)
+    blocks, steps = shape[0], shape[-1]
+    xs = _time_major(x, torch.float64 if x.dtype == torch.float64 else torch.float32)
+    width = xs.shape[2]
+    du = _rows(torch.round(current_decay.detach()), blocks, width, torch.int64, device)
+    dv = _rows(torch.round(voltage_decay.detach()), blocks, width, torch.int64, device)
+    u0_rows = _rows(u0, blocks, width, torch.int64, device)
+    v0_rows = _rows(v0, blocks, width, torch.int64, device)
+    vth = _rows(torch.from_numpy(vth_scaled), blocks, width, torch.int64, device)
+    want_u = record or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+    s = torch.empty((blocks, steps, width), dtype=torch.float64 if graded else xs.dtype, device=device)
+    delay = 0 if first is None else 1
+    if delay:
+        s[:, 0] = first[..., 0].reshape(blocks, width).to(device=device, dtype=s.dtype)
+    u = torch.empty((blocks, steps, width), dtype=torch.int32, device=device) if want_u \
+        else _empty(device, torch.int32)
+    v = torch.empty((blocks, steps, width), dtype=torch.int32, device=device)
+    last_rows = torch.empty((blocks, width), dtype=torch.float32, device=device)
+    _launch(module, module.cuba_forward, device, blocks, width, xs, float(state_scale), du, dv,
+            torch.zeros_like(du), vth, u0_rows, v0_rows, bool(graded), delay, s, last_rows, u, v)
+    last.reshape(-1)[...] = last_rows.reshape(-1).cpu().numpy()
+    ctx.save_for_backward(current_decay, voltage_decay)
+    ctx.cuda_arrays = (u, v, s, u0_rows, v0_rows, du, dv)
+    ctx.shape, ctx.delay = shape, delay
+    ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
+    spikes = _logical(s, shape)
+    if not record:
+        return spikes
+    scale = 1.0 / state_scale
+    return spikes, _logical(u, shape).to(x.dtype) * scale, _logical(v, shape).to(x.dtype) * scale
+
+
+def cuba_backward(ctx, grad_s, grad_u=None, grad_v=None):
+    """:meth:`lava_dl.slayer.neuron.dynamics.CubaDynamics.backward` of :func:`cuba_forward`.
+
+    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)``; ``grad_x`` is float32 (as on
+    the CPU), the decay gradients one per ``(batch, neuron)`` row.
+    """
+    current_decay, voltage_decay = ctx.saved_tensors
+    u, v, s, u0, v0, du, dv = ctx.cuda_arrays
+    module = kernels(v, "saved voltage")
+    device = v.device
+    blocks, steps, width = v.shape
+    theta, tau_rho, scale_rho = ctx.surrogate
+    gs = torch.zeros_like(v, dtype=torch.float32) if grad_s is None else _time_major(grad_s, torch.float32)
+    gu = _empty(device, torch.float32) if grad_u is None else _time_major(grad_u, torch.float32)
+    gv = _empty(device, torch.float32) if grad_v is None else _time_major(grad_v, torch.float32)
+    want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+    grad_x = torch.empty((blocks, steps, width), dtype=torch.float32, device=device)
+    grad_du = torch.zeros((blocks, width), dtype=torch.float64, device=device)
+    grad_dv = torch.zeros((blocks, width), dtype=torch.float64, device=device)
+    _launch(module, module.cuba_backward, device, blocks, width, gs, gu, gv, v, u, v, s, u0, v0, du, dv,
+            ctx.state_scale, float(theta), float(tau_rho), float(scale_rho), ctx.graded, ctx.delay, want,
+            grad_x, grad_du, grad_dv)
+    g_du = grad_du.reshape(-1).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
+    g_dv = grad_dv.reshape(-1).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+    return _logical(grad_x, ctx.shape), g_du, g_dv
+
+
+class CubaDynamicsCuda(torch.autograd.Function):
+    """:class:`lava_dl.slayer.neuron.dynamics.CubaDynamics` on the CUDA kernels only (whatever the
+    tensors' device: in the simulator, CPU tensors). ``CubaDynamics`` dispatches CUDA tensors to
+    the same :func:`cuba_forward`/:func:`cuba_backward`; this class lets tests call them directly."""
+
+    @staticmethod
+    def forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
+                record, first, last, logical=False):
+        return cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate,
+                            graded, record, first, last)
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_u=None, grad_v=None):
+        return (*cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 10))
