@@ -253,6 +253,16 @@ def decay_gradient(acc, state_scale):
     return acc / state_scale / DECAY_UNITY
 
 
+@inline
+def previous_states(t, u_init, v_init, u_prev, v_prev, reset_prev):
+    """``(u, v)`` that step ``t``'s decays acted on: the initial states at ``t = 0``, else step
+    ``t - 1``'s (``v`` zero when that step reset). Scalars only, so that CUDA kernels (and
+    numba's CUDA simulator) call the same rule."""
+    if t == 0:
+        return u_init, v_init
+    return u_prev, 0 if reset_prev else v_prev
+
+
 @jit
 def spike_backward(grad_s, v_int, state_scale, theta, tau_rho, scale_rho, graded, grad_v):
     """Surrogate derivative of the spike w.r.t. the real voltage (:func:`surrogate`), elementwise."""
@@ -403,13 +413,10 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
                 gu[k] = g_u
                 out[k] = g_u
                 if want_decay:
-                    if t == 0:
-                        prev_u = u0[b, k]
-                        prev_v = v0[b, k]
-                    else:
-                        prev_u = u_rec[b, t - 1, k]
-                        reset = has_reset and reset_rec[b, t - 1 + delay, k] != 0
-                        prev_v = 0 if reset else v_rec[b, t - 1, k]
+                    # at t = 0 the t - 1 entries read are not used (index -1 wraps around)
+                    reset_prev = has_reset and reset_rec[b, t - 1 + delay, k] != 0
+                    prev_u, prev_v = previous_states(t, u0[b, k], v0[b, k], u_rec[b, t - 1, k],
+                                                     v_rec[b, t - 1, k], reset_prev)
                     acc_u[k] -= g_u * prev_u
                     acc_v[k] -= g_v * prev_v
         if want_decay:

@@ -49,6 +49,7 @@ from lava_dl.core.cuba import (
     current_update,
     decay_factor,
     decay_gradient,
+    previous_states,
     spike_reset,
     surrogate,
     surrogate_height,
@@ -151,13 +152,10 @@ def _cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, res
             gu = g_u
             grad_x[b, t, k] = g_u
             if want_decay:
-                if t == 0:
-                    prev_u = u0[b, k]
-                    prev_v = v0[b, k]
-                else:
-                    prev_u = u_rec[b, t - 1, k]
-                    reset = has_reset and reset_rec[b, t - 1 + delay, k] != 0
-                    prev_v = 0 if reset else v_rec[b, t - 1, k]
+                # at t = 0 the t - 1 entries read are not used (index -1 wraps around)
+                reset_prev = has_reset and reset_rec[b, t - 1 + delay, k] != 0
+                prev_u, prev_v = previous_states(t, u0[b, k], v0[b, k], u_rec[b, t - 1, k],
+                                                 v_rec[b, t - 1, k], reset_prev)
                 acc_u -= g_u * prev_u
                 acc_v -= g_v * prev_v
         if want_decay:
