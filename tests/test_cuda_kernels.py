@@ -56,8 +56,10 @@ from numba.cuda.cudadrv.error import NvvmSupportError
 from lava_dl.core import cuda_kernels
 try:
     ptx = cuda_kernels.compile_ptx((8, 0))
-except NvvmSupportError as err:
-    print("NO_NVVM", err)
+except Exception as err:  # without the CUDA toolkit wheels: no NVVM, or no NVRTC to find it
+    if not isinstance(err, NvvmSupportError) and type(err).__name__ != "DynamicLibNotFoundError":
+        raise
+    print("NO_NVVM", type(err).__name__, err)
     sys.exit(0)
 for name, text in ptx.items():
     assert ".target sm_80" in text and ".entry" in text, name
@@ -71,7 +73,8 @@ def test_kernels_compile_to_ptx():
     proc = _run(["-c", _PTX_SCRIPT], simulator=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if proc.stdout.startswith("NO_NVVM"):
-        pytest.skip(f"libNVVM not found ({proc.stdout.strip()}): pip install numba-cuda[cu12]")
+        pytest.skip(f"CUDA toolkit libraries not found ({proc.stdout.strip()[:200]}): "
+                    f"pip install numba-cuda[cu12]")
     assert len(proc.stdout.splitlines()) == 4, proc.stdout
 
 
