@@ -45,12 +45,37 @@ parameters) and folds every gain (``r``, ``w_in``, ``dt / tau``) into the weight
 integer step is :func:`quantize`, the one mapping, whose errors import reports per layer
 (:class:`LayerQuantization`).
 
+Skip connections and branches (import). A NIR node with several incoming edges receives their
+sum (``nir.NIRGraph.check_types`` requires every edge into a node to carry the node's full input
+type, so they cannot be a concatenation; nirtorch's executor sums them). A neuron fed by weighted
+nodes ``W_k`` from layers ``x_k`` becomes one weighted record over ``concat(x_k)`` with the
+``W_k`` side by side: exactly the sum. Lava (and slayer's time index) delays each layer's output
+one step behind its input, so an input from a shallower layer (or through a ``Delay`` on its
+branch) first goes through a relay record: identity weights into a CUBA neuron that keeps no
+state (it re-emits each binary spike one step later) plus an axonal delay, until it meets the
+deepest input at the NIR step it belongs to. netx's concat always joins the record just before
+it, which gets zero weights when it is not an input. Dense (``Linear``/``Affine``) joins and
+``Conv2d`` joins (equal geometry, ``groups = 1``) are supported; the graph input cannot be joined
+or delayed (it is no layer). Such files run on Lava and :func:`lava_dl.netx.simulate`;
+``SequentialNetwork`` (hence :func:`to_slayer`) runs chains only. A ``concat`` record does not
+export: it pairs outputs of different depths at one slayer step, which NIR's instantaneous
+edges could only express with an input from a later step.
+
+More nodes (import). ``Conv1d`` on ``(C, N)`` is a ``conv`` record with kernel ``(K, 1)`` on
+``(C, N, 1)`` (netx convolves in 2-D). ``Scale`` folds into the weights: ``W diag(s)`` on the way
+into a weighted node (per input; per channel before a conv, one value before a pool),
+``diag(s) W`` and the bias between a weighted node and its neuron; a Scale anywhere else (e.g. on
+spikes into the Output: a graded output) raises. ``Threshold`` (``z = x > threshold``, no
+state) after a weighted node is a CUBA neuron with ``iDecay = vDecay = 4096`` (a LIF with
+``tau = dt``, ``r = 1``). A nonzero ``v_reset`` is exact only where ``tau_mem = dt`` (the voltage
+is rewritten every step); elsewhere it raises, since shifting the voltage by ``v_reset`` would
+start it at ``-v_reset``. A synapse bias into a neuron with ``tau_syn > dt`` raises: through the
+current it ramps up from 0, Loihi's bias enters the voltage in full from the first step.
+
 Not supported (a :class:`NirError` names the layer or node and the parameter): other families
 (sigma-delta, RF, RF-IZ, ADRF, ADRF-IZ, ALIF's adaptation: NIR has no node), graded spikes,
-input neurons, ``convT``/``unpool``/``average``/``concat`` records, ``Conv1d``, ``Scale``,
-``Threshold``, graphs that are not one chain of layers (skip connections,
-several inputs or outputs), a nonzero ``v_reset``, a synapse bias into a neuron whose current
-decays slowly, and cycles not through a weighted node.
+input neurons, ``convT``/``unpool``/``average``/``concat`` records (export), several inputs or
+outputs, the cases above, and cycles not through a weighted node.
 
 This module imports numpy and h5py only; ``nir`` is imported when a function needs it, torch
 only to export slayer blocks, Lava only in :func:`to_lava`.
@@ -606,6 +631,14 @@ def _net_to_nir(path: str | os.PathLike, dt: float, input_shape, names: ty.Seque
                 edges.append((prev, f"{name}_flatten"))
                 prev, shape = f"{name}_flatten", (int(np.prod(shape)),)
                 continue
+            if kind == "concat":
+                raise NirError(
+                    where,
+                    "type",
+                    "a concat record has no exact NIR form: it joins outputs of different depths at "
+                    "the same slayer step, so in NIR's instantaneous edges the shallower input would "
+                    "have to come from a later step",
+                )
             if kind not in ("dense", "dense_rec", "conv", "pool"):
                 raise NirError(
                     where,
@@ -834,8 +867,8 @@ class NirImport:
         return "\n".join([head] + [r.row() for r in self.report])
 
 
-_WEIGHTED = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
-_NEURONS = ("CubaLIF", "LIF", "IF", "CubaLI", "LI", "I")
+_WEIGHTED = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d")
+_NEURONS = ("CubaLIF", "LIF", "IF", "CubaLI", "LI", "I", "Threshold")
 
 
 def _tname(node) -> str:
@@ -847,6 +880,8 @@ def _arr(node, attr: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     if value is None:
         return np.zeros(shape)
     arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != shape and arr.size == int(np.prod(shape)) and arr.ndim > 1:
+        return arr.reshape(shape).copy()  # e.g. a Conv1d layer's (C, N) as (C, N, 1)
     try:
         return np.broadcast_to(arr, shape).copy()
     except ValueError as err:
@@ -881,17 +916,6 @@ class _Graph:
 
     def node(self, name: str):
         return self.g.nodes[name]
-
-    def one_succ(self, name: str, exclude: ty.Collection[str] = ()) -> str:
-        nxt = [s for s in self.succ[name] if s not in exclude]
-        if len(nxt) != 1:
-            raise NirError(
-                f"node {name!r}",
-                None,
-                f"has {len(nxt)} successors {nxt}; only chains of layers are "
-                "supported yet (no skip connections or branches)",
-            )
-        return nxt[0]
 
 
 def _inline(graph):
@@ -1033,19 +1057,26 @@ def fix_norse(graph, dt: float = 1e-3):
 
 
 def _parse(graph, dt: float):
-    """The layers of a sequential NIR graph: a list of dicts, and the input shape (torch order)."""
+    """The records of a NIR graph in file order, and the input shape (torch order).
+
+    Each item is a dict with ``kind``: ``'flatten'``; a weighted layer (``'dense'``, ``'conv'``,
+    ``'pool'``; ``neuron`` None for a neuron-less readout); ``'concat'`` (``sources``: positions
+    of earlier items, joined channel-wise); ``'relay'`` (an identity layer that delays one
+    part of the preceding concat or record by ``1 + delay`` steps, see :func:`_plan_merge`).
+    """
     nir = _nir()
     graph = _inline(graph)
     for name, node in graph.nodes.items():
         if not isinstance(node, (nir.Input, nir.Output)) and _tname(node) not in _WEIGHTED + _NEURONS + (
             "Flatten",
             "Delay",
+            "Scale",
         ):
             raise NirError(
                 f"node {name!r}",
                 None,
                 f"{_tname(node)} nodes are not supported (supported: "
-                f"{', '.join(_WEIGHTED + _NEURONS)}, Flatten, Delay)",
+                f"{', '.join(_WEIGHTED + _NEURONS)}, Flatten, Delay, Scale)",
             )
     g = _Graph(graph)
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
@@ -1054,151 +1085,484 @@ def _parse(graph, dt: float):
         raise NirError(
             "graph", None, f"{len(inputs)} Input and {len(outputs)} Output nodes; one each is supported yet"
         )
-    in_shape = tuple(int(v) for v in np.asarray(graph.nodes[inputs[0]].input_type["input"]).reshape(-1))
-    if len(in_shape) in (2, 4) and in_shape[0] == 1:  # a batch axis (Norse's export writes (1, ...))
+    in_name, out_name = inputs[0], outputs[0]
+    units = _units(g, out_name)
+    in_shape = tuple(int(v) for v in np.asarray(graph.nodes[in_name].input_type["input"]).reshape(-1))
+    into_conv1d = any(
+        e["source"] == in_name and _tname(g.node(e["node"])) == "Conv1d"
+        for u in units.values()
+        for e in u["edges"]
+    )
+    if into_conv1d and len(in_shape) == 2:
+        in_shape = (*in_shape, 1)  # (C, N) as (C, N, 1): Conv1d runs as a (K, 1) Conv2d
+    elif len(in_shape) in (2, 4) and in_shape[0] == 1:  # a batch axis (Norse's export writes (1, ...))
         in_shape = in_shape[1:]
-    shape = in_shape
-    layers: list[dict] = []
-    visited: set[str] = {inputs[0]}
-    cur = g.one_succ(inputs[0])
-    while True:
-        if cur in visited:
-            raise NirError(
-                f"node {cur!r}",
-                None,
-                "a cycle that does not pass through a weighted node (Lava cannot order it)",
-            )
-        visited.add(cur)
-        node = g.node(cur)
-        where = f"node {cur!r}"
-        if len(g.pred[cur]) != 1 and _tname(node) not in _NEURONS:
-            raise NirError(
-                where, None, f"has {len(g.pred[cur])} inputs {g.pred[cur]}; merges are not supported yet"
-            )
-        if isinstance(node, nir.Output):
-            break
-        kind = _tname(node)
-        if kind == "Flatten":
-            if len(shape) > 1 and not (
-                int(node.start_dim) == 0 and int(node.end_dim) in (-1, len(shape) - 1)
-            ):
-                out = (
-                    np.asarray(node.output_type["output"]).reshape(-1)
-                    if node.output_type.get("output") is not None
-                    else None
-                )
-                if out is None or out.size != 1:
-                    raise NirError(
-                        where, "start_dim", f"only a flatten of the whole {shape} input is supported"
-                    )
-            layers.append(dict(kind="flatten", nodes=(cur,), shape=shape))
-            shape = (int(np.prod(shape)),)
-            cur = g.one_succ(cur)
-            continue
-        if kind not in _WEIGHTED:
-            raise NirError(
-                where,
-                None,
-                f"a {kind} node where a weighted node (Affine, Linear, Conv2d, SumPool2d, "
-                "AvgPool2d) or Flatten was expected",
-            )
-        layer = _weighted(node, cur, shape, where)
-        nxt = g.one_succ(cur)
-        if isinstance(g.node(nxt), nir.Output):
-            if kind not in ("Affine", "Linear"):
-                raise NirError(where, None, "a layer without neuron must be Affine or Linear")
-            if np.any(layer["syn_bias"]):
-                raise NirError(where, "bias", "an Affine readout without neuron takes no bias")
-            layer.update(neuron=None, nodes=(cur,))
-            layers.append(layer)
-            cur = nxt
-            continue
-        stages = [nxt]
-        n1 = g.node(nxt)
-        if _tname(n1) not in _NEURONS:
-            raise NirError(
-                f"node {nxt!r}",
-                None,
-                f"a {_tname(n1)} node after the weighted node {cur!r}; a neuron node was expected",
-            )
-        if _tname(n1) in ("I", "LI"):
-            after = [s for s in g.succ[nxt]]
-            if len(after) == 1 and _tname(g.node(after[0])) in ("LIF", "IF"):
-                stages.append(after[0])
-            elif _tname(n1) == "I":
+    if len(g.pred[out_name]) != 1:
+        raise NirError(f"node {out_name!r}", None, f"has {len(g.pred[out_name])} inputs; one is supported")
+    for unit in units.values():
+        for edge in unit["edges"]:
+            if edge["source"] != in_name and edge["source"] not in units:
+                source = edge["source"]
                 raise NirError(
-                    f"node {nxt!r}", None, "an I node is supported only as the current stage before LIF or IF"
-                )
-        for s in stages:
-            visited.add(s)
-        out_node = stages[-1]
-        # inputs of the first stage: the weighted node, and at most one recurrent node fed by the neuron
-        rec_name = None
-        for p in g.pred[stages[0]]:
-            if p == cur:
-                continue
-            pn = g.node(p)
-            if _tname(pn) in ("Affine", "Linear") and g.pred[p] == [out_node] and rec_name is None:
-                rec_name = p
-                continue
-            if p in stages or p == out_node:
-                raise NirError(
-                    f"node {stages[0]!r}",
+                    f"node {source!r}",
                     None,
-                    "a cycle that does not pass through a weighted node (Lava cannot order it)",
+                    f"a {_tname(g.node(source))} node before {edge['node']!r} where a layer's output "
+                    "(a neuron node, or its Delay) or the Input was expected",
                 )
+    used = {in_name, out_name}
+    for unit in units.values():
+        used.update(unit["members"])
+        for edge in unit["edges"]:
+            used.update(edge["path"])
+    unused = [k for k in graph.nodes if k not in used]
+    if unused:
+        raise NirError(
+            f"node {unused[0]!r}",
+            None,
+            f"a {_tname(graph.nodes[unused[0]])} node that is part of no layer: a layer is weighted "
+            "node(s) into a neuron node; Flatten, Delay and Scale are read on the way from a layer's "
+            "output into a weighted node, Scale also between a weighted node and its neuron",
+        )
+
+    # order the layers: a layer whose one input is the layer just placed comes next (no concat)
+    done: dict[str, int] = {}  # unit output node -> position of its record
+    depth: dict[str, int] = {in_name: 0}  # steps a layer's output lags NIR time on Lava (slayer index)
+    shapes: dict[str, tuple[int, ...]] = {in_name: in_shape}
+    plan: list[dict] = []
+    pending = list(units)
+    last = in_name
+    while pending:
+        ready = [u for u in pending if all(e["source"] in depth for e in units[u]["edges"])]
+        if not ready:
             raise NirError(
-                f"node {stages[0]!r}",
+                f"node {pending[0]!r}",
                 None,
-                f"input from {p!r} besides {cur!r}: merges and skip connections are not supported yet",
+                "is on a cycle that is not a neuron's own recurrent Linear (Lava cannot order it)",
             )
+        chained = [u for u in ready if [e["source"] for e in units[u]["edges"]] == [last]]
+        key = (chained or ready)[0]
+        pending.remove(key)
+        unit = units[key]
+        edges = unit["edges"]
+        for edge in edges:
+            edge["shape"] = _edge_shape(g, edge, shapes[edge["source"]], dt)
+        nodes = [n for e in edges for n in (e["node"], *e["path"])] + unit["members"]
+        layer = dict(nodes=tuple(dict.fromkeys(nodes)), neuron=None)
+        reference = max(depth[e["source"]] for e in edges)
+        for edge in edges:
+            edge["lag"] = reference - depth[edge["source"]] + edge["delay"]
+        plain = len(edges) == 1 and edges[0]["lag"] == 0 and edges[0]["source"] == last
+        if plain:
+            if edges[0]["flatten"]:
+                plan.append(dict(kind="flatten", nodes=(edges[0]["flatten"],), shape=shapes[last]))
+            layer.update(_edge_weighted(g, edges[0]))
+        else:
+            layer.update(_plan_merge(g, unit, plan, done, last, in_name))
+        _finish_layer(g, unit, layer, dt)
+        plan.append(layer)
+        out = unit["output"]
+        done[out] = len(plan) - 1
+        shapes[out] = layer["out_shape"]
+        depth[out] = reference + (0 if layer["neuron"] is None else 1)
+        last = out
+    if g.pred[out_name][0] != last:
+        raise NirError(f"node {out_name!r}", None, f"its input {g.pred[out_name][0]!r} is not the last layer")
+    return plan, in_shape
+
+
+def _units(g: _Graph, out_name: str) -> dict[str, dict]:
+    """The layers of a graph keyed by their output node: weighted input edges, neuron stages,
+    recurrent node, delay. A ``Scale`` between a weighted node and its neuron (or the Output)
+    is kept on the edge (``row_scale``) and folded into the weights."""
+    units: dict[str, dict] = {}
+    firsts: list[str] = []
+    feeds: dict[str, list[tuple[str, str | None]]] = {}  # first stage -> (weighted node, Scale node)
+    for name in g.g.nodes:
+        if _tname(g.node(name)) not in _WEIGHTED:
+            continue
+        nxt, row_scale = g.succ[name], None
+        if len(nxt) == 1 and _tname(g.node(nxt[0])) == "Scale":
+            row_scale, nxt = nxt[0], g.succ[nxt[0]]
+        if len(nxt) != 1:
+            raise NirError(
+                f"node {row_scale or name!r}",
+                None,
+                f"has {len(nxt)} successors {nxt}; a weighted node feeds one neuron",
+            )
+        if nxt[0] == out_name:
+            units[name] = dict(
+                where=f"node {name!r}",
+                stages=[],
+                rec=None,
+                delay=None,
+                output=name,
+                members=[name] + ([row_scale] if row_scale else []),
+                feeds=[(name, row_scale)],
+                readout=True,
+            )
+            continue
+        target = g.node(nxt[0])
+        if _tname(target) not in _NEURONS:
+            raise NirError(
+                f"node {nxt[0]!r}",
+                None,
+                f"a {_tname(target)} node after the weighted node {name!r}; a neuron node was expected",
+            )
+        if nxt[0] not in firsts:
+            firsts.append(nxt[0])
+        feeds.setdefault(nxt[0], []).append((name, row_scale))
+    for first in firsts:
+        stages = [first]
+        kind = _tname(g.node(first))
+        if kind in ("I", "LI"):
+            after = list(g.succ[first])
+            if len(after) == 1 and _tname(g.node(after[0])) in ("LIF", "IF", "Threshold"):
+                stages.append(after[0])
+            elif kind == "I":
+                raise NirError(
+                    f"node {first!r}",
+                    None,
+                    "an I node is supported only as the current stage before LIF, IF or Threshold",
+                )
         if len(stages) == 2 and len(g.pred[stages[1]]) != 1:
             raise NirError(
                 f"node {stages[1]!r}", None, "the voltage stage must have one input (its current stage)"
             )
-        layer["neuron"] = _neuron(g, stages, layer["out_shape"], dt)
-        names = [cur, *stages]
-        if rec_name is not None:
-            rn = g.node(rec_name)
-            if layer["kind"] != "dense":
+        last_stage = stages[-1]
+        rec_name, inputs = None, []
+        for weighted, row_scale in feeds[first]:
+            recurrent = g.pred[weighted] == [last_stage] and _tname(g.node(weighted)) in ("Affine", "Linear")
+            if recurrent and rec_name is None and row_scale is None:
+                rec_name = weighted
+            else:
+                inputs.append((weighted, row_scale))
+        known = {w for w, _ in feeds[first]} | {s for _, s in feeds[first] if s}
+        for p in g.pred[first]:
+            if p in known:
+                continue
+            if p in stages:
                 raise NirError(
-                    f"node {rec_name!r}", None, "recurrent connections are supported on dense layers only"
+                    f"node {first!r}",
+                    None,
+                    "a cycle that does not pass through a weighted node (Lava cannot order it)",
                 )
-            w_rec = np.asarray(rn.weight, dtype=np.float64)
-            n = layer["out_shape"][0]
-            if w_rec.shape != (n, n):
+            raise NirError(
+                f"node {first!r}",
+                None,
+                f"input from the {_tname(g.node(p))} node {p!r}; a neuron takes its inputs from "
+                "weighted nodes",
+            )
+        after = [s for s in g.succ[last_stage] if s != rec_name]
+        delay = after[0] if len(after) == 1 and _tname(g.node(after[0])) == "Delay" else None
+        output = delay or last_stage
+        if not inputs:
+            raise NirError(f"node {first!r}", None, "has no input besides its own recurrent node")
+        members = [*stages] + [n for n in (rec_name, delay) if n]
+        units[output] = dict(
+            where=f"node {inputs[0][0]!r}" if inputs else f"node {first!r}",
+            stages=stages,
+            rec=rec_name,
+            delay=delay,
+            output=output,
+            readout=False,
+            members=members + [n for pair in inputs for n in pair if n],
+            feeds=inputs,
+        )
+    for unit in units.values():
+        unit["edges"] = [_edge(g, w, s, units) for w, s in unit["feeds"]]
+    return units
+
+
+def _edge(g: _Graph, weighted: str, row_scale: str | None, units: dict[str, dict]) -> dict:
+    """The path into a weighted node, back through at most one each of Flatten, Delay (on this
+    branch only) and Scale, to a layer's output or the Input."""
+    path: list[str] = []
+    found: dict[str, str | None] = {"Flatten": None, "Delay": None, "Scale": None}
+    cur = weighted
+    while True:
+        preds = g.pred[cur]
+        if len(preds) != 1:
+            raise NirError(
+                f"node {cur!r}",
+                None,
+                f"has {len(preds)} inputs {preds}; inputs are summed only into neuron nodes",
+            )
+        p = preds[0]
+        kind = _tname(g.node(p))
+        if p in units or kind not in found or found[kind] is not None or len(g.succ[p]) != 1:
+            return dict(
+                node=weighted,
+                source=p,
+                flatten=found["Flatten"],
+                delay_node=found["Delay"],
+                col_scale=found["Scale"],
+                row_scale=row_scale,
+                path=path,
+                delay=0,
+            )
+        found[kind] = p
+        path.append(p)
+        cur = p
+
+
+def _edge_shape(g: _Graph, edge: dict, shape: tuple[int, ...], dt: float) -> tuple[int, ...]:
+    """The shape a weighted node sees on ``edge``; checks its Flatten and reads its Delay (steps)."""
+    if edge["delay_node"] is not None:
+        name = edge["delay_node"]
+        steps = _whole_steps(_arr(g.node(name), "delay", shape, f"node {name!r}") / dt, name)
+        if not np.all(steps == steps.reshape(-1)[0]):
+            raise NirError(
+                f"node {name!r}", "delay", "a delay on one branch must be one value for all neurons"
+            )
+        edge["delay"] = int(steps.reshape(-1)[0])
+    if edge["flatten"] is None:
+        return shape
+    name = edge["flatten"]
+    node = g.node(name)
+    if len(shape) > 1 and not (int(node.start_dim) == 0 and int(node.end_dim) in (-1, len(shape) - 1)):
+        out = (
+            np.asarray(node.output_type["output"]).reshape(-1)
+            if node.output_type.get("output") is not None
+            else None
+        )
+        if out is None or out.size != 1:
+            raise NirError(
+                f"node {name!r}", "start_dim", f"only a flatten of the whole {shape} input is supported"
+            )
+    return (int(np.prod(shape)),)
+
+
+def _whole_steps(delay_steps: np.ndarray, name: str) -> np.ndarray:
+    rounded = np.rint(delay_steps)
+    if not _is_integral(delay_steps) or rounded.min() < 0 or rounded.max() > MAX_BLOCK_DELAY:
+        raise NirError(
+            f"node {name!r}",
+            "delay",
+            f"delays must be whole steps (multiples of dt) in [0, {MAX_BLOCK_DELAY}], "
+            f"got {delay_steps.min():g}..{delay_steps.max():g}",
+        )
+    return rounded
+
+
+def _finish_layer(g: _Graph, unit: dict, layer: dict, dt: float) -> None:
+    """Neuron parameters, recurrent weights and the layer's own delay."""
+    if unit["readout"]:
+        if layer["kind"] != "dense":
+            raise NirError(unit["where"], None, "a layer without neuron must be Affine or Linear")
+        if np.any(layer["syn_bias"]):
+            raise NirError(unit["where"], "bias", "an Affine readout without neuron takes no bias")
+        return
+    layer["neuron"] = _neuron(g, unit["stages"], layer["out_shape"], dt)
+    rec_name = unit["rec"]
+    if rec_name is not None:
+        rn = g.node(rec_name)
+        if layer["kind"] != "dense":
+            raise NirError(
+                f"node {rec_name!r}", None, "recurrent connections are supported on dense layers only"
+            )
+        w_rec = np.asarray(rn.weight, dtype=np.float64)
+        n = layer["out_shape"][0]
+        if w_rec.shape != (n, n):
+            raise NirError(
+                f"node {rec_name!r}", "weight", f"recurrent weights of shape {w_rec.shape}, expected {(n, n)}"
+            )
+        if _tname(rn) == "Affine" and np.any(np.asarray(rn.bias)):
+            # a constant input each step, like the feed-forward synapse bias
+            layer["syn_bias"] = layer["syn_bias"] + np.broadcast_to(np.asarray(rn.bias, np.float64), (n,))
+        layer["weight_rec"] = w_rec
+    if unit["delay"] is not None:
+        name = unit["delay"]
+        steps = _arr(g.node(name), "delay", layer["out_shape"], f"node {name!r}") / dt
+        layer["delay"] = _rows(_whole_steps(steps, name), layer["out_shape"], f"node {name!r}", "delay")
+
+
+#: A relay neuron passes a binary spike on unchanged, one step later: weight 64 (1.0) into a
+#: CUBA neuron that keeps neither current nor voltage, threshold 32 (0.5).
+RELAY_NEURON = {
+    "type": "CUBA",
+    "iDecay": DECAY_UNITY,
+    "vDecay": DECAY_UNITY,
+    "vThMant": WEIGHT_SCALE // 2,
+    "refDelay": 1,
+    "gradedSpike": False,
+}
+
+
+def _joined_shape(shapes: list[tuple[int, ...]], where: str) -> tuple[int, ...]:
+    if all(len(s) == 1 for s in shapes):
+        return (sum(s[0] for s in shapes),)
+    if all(len(s) == 3 for s in shapes) and len({s[1:] for s in shapes}) == 1:
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+    raise NirError(
+        where, None, f"joins outputs of shapes {shapes}; netx's concat needs equal (H, W) or 1-D outputs"
+    )
+
+
+def _plan_merge(
+    g: _Graph, unit: dict, plan: list[dict], done: dict[str, int], last: str, in_name: str
+) -> dict:
+    """Records that feed a neuron the sum of several weighted inputs (NIR sums a node's inputs).
+
+    The sum ``sum_k W_k x_k`` is one weighted layer over the concatenation of the ``x_k``
+    (a ``concat`` record; weights side by side). On Lava (and in slayer's time index) every
+    layer adds one step, so an input from a shallower layer arrives early: a ``relay`` record
+    (identity weights into :data:`RELAY_NEURON`, plus an axonal ``delay``) holds it back until
+    it meets the deepest input, as NIR's instantaneous edges mean. netx's concat always joins
+    the record just before it, which takes zero weights when it is not an input.
+    """
+    where = unit["where"]
+    parts: dict[tuple[str, int], dict] = {}
+    for edge in unit["edges"]:
+        name = edge["node"]
+        if edge["source"] == in_name:
+            raise NirError(
+                f"node {name!r}",
+                None,
+                "a skip connection or branch delay from the graph Input: the input is no layer "
+                "netx can join or delay",
+            )
+        if edge["flatten"]:
+            raise NirError(
+                f"node {edge['flatten']!r}", None, "a Flatten on a joined or delayed input is not supported"
+            )
+        w = _edge_weighted(g, edge)
+        key = (edge["source"], edge["lag"])
+        if key in parts:
+            w["weight"] = parts[key]["weight"] + w["weight"]
+            w["syn_bias"] = parts[key]["syn_bias"] + w["syn_bias"]
+        parts[key] = w
+    first = next(iter(parts.values()))
+    kinds = {p["kind"] for p in parts.values()}
+    if kinds != {"dense"} and kinds != {"conv"}:
+        raise NirError(
+            where,
+            None,
+            f"a neuron summing {sorted(kinds)} inputs; joins of Linear/Affine or Conv2d nodes only",
+        )
+    if first["kind"] == "conv":
+        geometry = ("stride", "padding", "dilation", "out_shape")
+        for p in parts.values():
+            if (
+                p["groups"] != 1
+                or p["weight"].shape[2:] != first["weight"].shape[2:]
+                or any(p[k] != first[k] for k in geometry)
+            ):
                 raise NirError(
-                    f"node {rec_name!r}",
-                    "weight",
-                    f"recurrent weights of shape {w_rec.shape}, expected {(n, n)}",
+                    where,
+                    None,
+                    "joined Conv2d nodes need groups = 1 and equal kernel size, stride, padding, dilation",
                 )
-            if _tname(rn) == "Affine" and np.any(np.asarray(rn.bias)):
-                # a constant input each step, like the feed-forward synapse bias
-                layer["syn_bias"] = layer["syn_bias"] + np.broadcast_to(np.asarray(rn.bias, np.float64), (n,))
-            layer["weight_rec"] = w_rec
-            names.append(rec_name)
-            visited.add(rec_name)
-        nxt = g.one_succ(out_node, exclude=() if rec_name is None else (rec_name,))
-        if _tname(g.node(nxt)) == "Delay":
-            dnode = g.node(nxt)
-            steps = _arr(dnode, "delay", layer["out_shape"], f"node {nxt!r}") / dt
-            rounded = np.rint(steps)
-            if not _is_integral(steps) or rounded.min() < 0 or rounded.max() > MAX_BLOCK_DELAY:
-                raise NirError(
-                    f"node {nxt!r}",
-                    "delay",
-                    f"delays must be whole steps (multiples of dt = {dt:g}) in "
-                    f"[0, {MAX_BLOCK_DELAY}], got {steps.min():g}..{steps.max():g}",
-                )
-            layer["delay"] = _rows(rounded, layer["out_shape"], f"node {nxt!r}", "delay")
-            names.append(nxt)
-            visited.add(nxt)
-            nxt = g.one_succ(nxt)
-        layer["nodes"] = tuple(names)
-        layers.append(layer)
-        shape = layer["out_shape"]
-        cur = nxt
-    return layers, in_shape
+    prev = done[last]
+    columns: dict[int, dict] = {}
+    for (source, lag), part in parts.items():
+        pos = done[source]
+        if lag == 0:
+            columns[pos] = part
+            continue
+        if lag - 1 > MAX_BLOCK_DELAY:
+            raise NirError(
+                where, "delay", f"an input {lag} steps early; a relay delays at most {MAX_BLOCK_DELAY + 1}"
+            )
+        sources = [pos] if pos == prev else [prev, pos]
+        shapes = [plan[s]["out_shape"] for s in sources]
+        joined = _joined_shape(shapes, where)
+        if len(sources) == 2:
+            plan.append(dict(kind="concat", sources=sources, out_shape=joined, nodes=()))
+        plan.append(
+            dict(
+                kind="relay",
+                in_shape=joined,
+                offset=joined[0] - shapes[-1][0],
+                out_shape=shapes[-1],
+                delay=lag - 1,
+                nodes=(source,),
+            )
+        )
+        prev = len(plan) - 1
+        columns[prev] = part
+    order = list(columns) if prev in columns else [prev, *columns]
+    shapes = [plan[s]["out_shape"] for s in order]
+    joined = _joined_shape(shapes, where)
+    if len(order) > 1:
+        plan.append(dict(kind="concat", sources=order, out_shape=joined, nodes=()))
+    blocks = []
+    for pos, shape in zip(order, shapes):
+        if pos in columns:
+            blocks.append(columns[pos]["weight"])
+        else:
+            out = first["weight"].shape[0]
+            blocks.append(np.zeros((out, shape[0], *first["weight"].shape[2:])))
+    merged = dict(first)
+    merged["weight"] = np.concatenate(blocks, axis=1)
+    merged["syn_bias"] = sum(p["syn_bias"] for p in parts.values())
+    if merged["kind"] == "conv":
+        merged["in_channels"] = joined[0]
+    return merged
+
+
+def _edge_weighted(g: _Graph, edge: dict) -> dict:
+    """The weighted layer of one edge, with the edge's ``Scale`` nodes folded into the weights:
+    ``W diag(s)`` for a Scale on its input, ``diag(s) W`` (and the bias) for one on its output.
+    Exact in floats; a scale that a layer cannot hold (varying within a conv channel or a pool)
+    raises."""
+    name = edge["node"]
+    layer = _weighted(g.node(name), name, edge["shape"], f"node {name!r}")
+    w = layer["weight"]
+    if edge["row_scale"] is not None:
+        where = f"node {edge['row_scale']!r}"
+        out = layer["out_shape"]
+        s = _rows(_arr(g.node(edge["row_scale"]), "scale", out, where), out, where, "scale")
+        if layer["kind"] == "pool":
+            s = _rows(s, (s.size,), where, "scale", scalar=True)
+            w = w * s[0]
+        else:
+            w = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
+            layer["syn_bias"] = layer["syn_bias"] * s
+    if edge["col_scale"] is not None:
+        where = f"node {edge['col_scale']!r}"
+        node = g.node(edge["col_scale"])
+        before = tuple(int(v) for v in np.asarray(node.scale).shape) or (1,)
+        if layer["kind"] == "dense":
+            s = np.broadcast_to(np.asarray(node.scale, np.float64), before).reshape(-1)
+            if s.size not in (1, w.shape[1]):
+                raise NirError(where, "scale", f"{s.size} values before a layer of {w.shape[1]} inputs")
+            w = w * s[None, :]
+        elif layer["kind"] == "conv":
+            if layer["groups"] != 1:
+                raise NirError(where, "scale", "a Scale before a grouped convolution is not supported")
+            s = _rows(_arr(node, "scale", edge["shape"], where), edge["shape"], where, "scale")
+            w = w * s[None, :, None, None]
+        else:
+            flat = np.asarray(node.scale, np.float64).reshape(-1)
+            if not np.all(flat == flat[0]):
+                raise NirError(where, "scale", "differs between inputs; a pool layer takes one value")
+            w = w * flat[0]
+    layer["weight"] = w
+    return layer
+
+
+def _conv1d(node, shape: tuple[int, ...], where: str) -> dict:
+    """A ``Conv1d`` as a conv record of kernel ``(K, 1)`` on ``(C, N, 1)`` (netx convolves 2-D)."""
+    if len(shape) == 2 or (len(shape) == 3 and shape[2] == 1):
+        shape = (shape[0], shape[1], 1)
+    else:
+        raise NirError(where, None, f"a Conv1d node after an output of shape {shape}; (C, N) expected")
+    w = np.asarray(node.weight, dtype=np.float64)
+    if w.ndim != 3:
+        raise NirError(where, "weight", f"expected (C_out, C_in/groups, K), got shape {w.shape}")
+    padding = node.padding
+    if not isinstance(padding, str):
+        padding = (int(np.asarray(padding).reshape(-1)[0]), 0)
+    as_2d = _nir().Conv2d(
+        input_shape=None,
+        weight=w[..., None],
+        stride=(int(np.asarray(node.stride).reshape(-1)[0]), 1),
+        padding=padding,
+        dilation=(int(np.asarray(node.dilation).reshape(-1)[0]), 1),
+        groups=int(node.groups),
+        bias=node.bias,
+    )
+    return _weighted(as_2d, "", shape, where)
 
 
 def _weighted(node, name: str, shape: tuple[int, ...], where: str) -> dict:
@@ -1220,6 +1584,8 @@ def _weighted(node, name: str, shape: tuple[int, ...], where: str) -> dict:
             else np.broadcast_to(np.asarray(node.bias, np.float64), (w.shape[0],)).copy()
         )
         return dict(kind="dense", weight=w, syn_bias=bias, out_shape=(w.shape[0],))
+    if kind == "Conv1d":
+        return _conv1d(node, shape, where)
     if len(shape) != 3:
         raise NirError(where, None, f"a {kind} node after an output of shape {shape}; (C, H, W) expected")
     c, h, wd = shape
@@ -1301,11 +1667,23 @@ def _neuron(g: _Graph, stages: list[str], shape: tuple[int, ...], dt: float) -> 
         return _arr(node, attr, shape, where)
 
     for node, where in ((first, w1), (last, w2)):
-        if hasattr(node, "v_reset") and np.any(a(node, "v_reset", where)):
-            raise NirError(
-                where, "v_reset", "Loihi resets the voltage to 0; a nonzero v_reset is not supported"
-            )
-    threshold = a(last, "v_threshold", w2) if kind2 in ("CubaLIF", "LIF", "IF") else None
+        if not hasattr(node, "v_reset") or not np.any(a(node, "v_reset", where)):
+            continue
+        tau = getattr(node, "tau_mem", getattr(node, "tau", None))
+        if tau is not None and _all_close(
+            a(node, "tau_mem" if hasattr(node, "tau_mem") else "tau", where), dt
+        ):
+            continue  # tau = dt: the voltage is rewritten each step, the reset value never shows
+        raise NirError(
+            where,
+            "v_reset",
+            "Loihi resets the voltage to 0; a nonzero v_reset is not exact (shifting the voltage "
+            "by v_reset would start it at -v_reset, Loihi starts at 0) unless tau_mem = dt",
+        )
+    if kind2 == "Threshold":
+        threshold = a(last, "threshold", w2)
+    else:
+        threshold = a(last, "v_threshold", w2) if kind2 in ("CubaLIF", "LIF", "IF") else None
     if kind1 in ("CubaLIF", "CubaLI"):
         ts, tm = a(first, "tau_syn", w1), a(first, "tau_mem", w1)
         gain = (dt / tm) * a(first, "r", w1) * (dt / ts) * a(first, "w_in", w1)
@@ -1320,6 +1698,15 @@ def _neuron(g: _Graph, stages: list[str], shape: tuple[int, ...], dt: float) -> 
                 threshold=threshold,
                 tau_syn=np.full(shape, dt),
                 tau_mem=tm,
+                where=w1,
+            )
+        if kind1 == "Threshold":  # stateless: a CUBA neuron that keeps neither current nor voltage
+            return dict(
+                gain=np.ones(shape),
+                bias=np.zeros(shape),
+                threshold=threshold,
+                tau_syn=np.full(shape, dt),
+                tau_mem=np.full(shape, dt),
                 where=w1,
             )
         if kind1 == "IF":
@@ -1342,6 +1729,8 @@ def _neuron(g: _Graph, stages: list[str], shape: tuple[int, ...], dt: float) -> 
     if kind2 == "LIF":
         tm = a(last, "tau", w2)
         g2, bias = (dt / tm) * a(last, "r", w2), (dt / tm) * a(last, "v_leak", w2)
+    elif kind2 == "Threshold":
+        tm, g2, bias = np.full(shape, dt), np.ones(shape), np.zeros(shape)
     else:
         tm, g2, bias = np.full(shape, np.inf), dt * a(last, "r", w2), np.zeros(shape)
     return dict(gain=g1 * g2, bias=bias, threshold=threshold, tau_syn=ts, tau_mem=tm, where=w1)
@@ -1412,16 +1801,46 @@ def from_nir(
         ):
             records.write_input(group.create_group(str(index)), shape=in_shape)
             index += 1
-        for lay in layers:
+        record_of: dict[int, int] = {}  # position in layers -> record index
+        for pos, lay in enumerate(layers):
+            record_of[pos] = index
             if lay["kind"] == "flatten":
                 records.write_flatten(
                     group.create_group(str(index)), shape=(int(np.prod(lay["shape"])), 1, 1)
                 )
-                index += 1
-                continue
-            _write_layer(group.create_group(str(index)), lay, index, dt, scale, rtol, report)
+            elif lay["kind"] == "concat":
+                records.write_concat(
+                    group.create_group(str(index)),
+                    shape=lay["out_shape"],
+                    layers=[record_of[s] for s in lay["sources"]],
+                )
+            elif lay["kind"] == "relay":
+                _write_relay(group.create_group(str(index)), lay)
+            else:
+                _write_layer(group.create_group(str(index)), lay, index, dt, scale, rtol, report)
             index += 1
     return NirImport(path=path, report=report, dt=dt)
+
+
+def _write_relay(group: h5py.Group, lay: dict) -> None:
+    """An identity layer: part ``offset:offset + C`` of its input, one step (plus ``delay``) later."""
+    size, n_in = lay["out_shape"][0], lay["in_shape"][0]
+    weight = np.zeros((size, n_in), np.int64)
+    weight[np.arange(size), lay["offset"] + np.arange(size)] = WEIGHT_SCALE
+    delay = np.full(size, lay["delay"]) if lay["delay"] else None
+    if len(lay["out_shape"]) == 1:
+        records.write_dense(group, shape=lay["out_shape"], weight=weight, neuron=RELAY_NEURON, delay=delay)
+        return
+    records.write_conv(
+        group,
+        shape=lay["out_shape"],
+        weight=weight[:, :, None, None],
+        in_channels=n_in,
+        out_channels=size,
+        kernel_size=(1, 1),
+        neuron=RELAY_NEURON,
+        delay=delay,
+    )
 
 
 def _write_layer(
@@ -1471,7 +1890,8 @@ def _write_layer(
                 where,
                 "bias",
                 "a synapse bias into a neuron whose current decays slower than one step "
-                "(tau_syn > dt) is not supported yet",
+                "(tau_syn > dt) has no exact CUBA form: through the current it ramps up from 0 "
+                "with tau_syn, Loihi's bias enters the voltage in full from the first step",
             )
         bias = bias + gain * syn_bias
     w = lay["weight"] * gain.reshape((-1,) + (1,) * (lay["weight"].ndim - 1))
@@ -1565,6 +1985,16 @@ def to_slayer(graph, path: str | os.PathLike | None = None, **kwargs):
     """
     opts = {k: kwargs.pop(k) for k in ("dt", "scale", "rtol") if k in kwargs}
     result = from_nir(graph, _temp_path(path), **opts)
+    with h5py.File(result.path, "r") as f:
+        joins = [k for k in f["layer"] if records.decode_str(f["layer"][k]["type"][()]) == "concat"]
+    if joins:
+        raise NirError(
+            "graph",
+            None,
+            f"it has skip connections or branches (concat record(s) {sorted(joins, key=int)} in "
+            f"{result.path}); SequentialNetwork runs chains only: deploy it with to_lava or "
+            "netx.simulate",
+        )
     from lava_dl.slayer.auto import SequentialNetwork
 
     return SequentialNetwork(result.path, **kwargs), result

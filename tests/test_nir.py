@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -198,8 +200,16 @@ def test_quantize_float_to_integers():
 
 
 def test_error_unsupported_node(tmp_path):
-    graph = nir.NIRGraph.from_list(nir.Linear(weight=np.ones((3, 4))), nir.Threshold(threshold=np.ones(3)))
-    with pytest.raises(lnir.NirError, match="Threshold"):
+    @dataclasses.dataclass(eq=False)
+    class Softmax(nir.NIRNode):
+        axis: int = 0
+
+        def __post_init__(self):
+            self.input_type = {"input": np.array([3])}
+            self.output_type = {"output": np.array([3])}
+
+    graph = nir.NIRGraph.from_list(nir.Linear(weight=np.ones((3, 4))), Softmax(), type_check=False)
+    with pytest.raises(lnir.NirError, match="node 'softmax'.*Softmax nodes are not supported"):
         lnir.from_nir(graph, tmp_path / "x.net")
 
 
@@ -264,3 +274,351 @@ def test_module_imports_nothing_heavy():
     code = "import sys, lava_dl.nir; print(sorted(m for m in ('nir', 'torch', 'lava') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+# ------------------------------------------------------------------ graphs with skip connections
+
+
+def _reference(graph, x: np.ndarray) -> np.ndarray:
+    """NIR's meaning, stepped in float64 with dt = 1: a node's inputs are summed, edges act within
+    the step, IF integrates ``r * input`` and resets to 0 when ``v > v_threshold``, Threshold
+    is ``input > threshold``, Delay holds whole steps. ``x``: ``(*input shape, steps)``; returns
+    ``(*output shape, steps)``."""
+    order, pending = [], dict(graph.nodes)
+    while pending:
+        for name in list(pending):
+            if all(a in order for a, b in graph.edges if b == name):
+                order.append(name)
+                del pending[name]
+    state = {n: 0.0 for n in order}
+    history: dict[str, list] = {n: [] for n in order}
+    out = []
+    for t in range(x.shape[-1]):
+        value = {}
+        for name in order:
+            node = graph.nodes[name]
+            kind = type(node).__name__
+            inp = sum(value[a] for a, b in graph.edges if b == name) if kind != "Input" else x[..., t]
+            if kind in ("Input", "Output"):
+                value[name] = inp
+            elif kind == "Linear":
+                value[name] = node.weight @ inp
+            elif kind == "Affine":
+                value[name] = node.weight @ inp + node.bias
+            elif kind == "Scale":
+                value[name] = node.scale * inp
+            elif kind == "Flatten":
+                value[name] = np.asarray(inp).reshape(-1)
+            elif kind == "Threshold":
+                value[name] = (inp > node.threshold).astype(np.float64)
+            elif kind == "Conv1d":
+                conv = torch.nn.functional.conv1d(
+                    torch.from_numpy(np.asarray(inp, np.float64)[None]),
+                    torch.from_numpy(node.weight),
+                    padding=node.padding,
+                )
+                value[name] = conv[0].numpy()
+            elif kind == "Conv2d":
+                conv = torch.nn.functional.conv2d(
+                    torch.from_numpy(np.asarray(inp, np.float64)[None]),
+                    torch.from_numpy(node.weight),
+                    padding=tuple(node.padding),
+                )
+                value[name] = conv[0].numpy()
+            elif kind == "IF":
+                v = state[name] + node.r * inp
+                spikes = v > node.v_threshold
+                state[name] = np.where(spikes, 0.0, v)
+                value[name] = spikes.astype(np.float64)
+            elif kind == "Delay":
+                steps = int(np.asarray(node.delay).reshape(-1)[0])
+                history[name].append(inp)
+                value[name] = history[name][-1 - steps] if len(history[name]) > steps else 0.0 * inp
+            else:
+                raise AssertionError(kind)
+        out.append(value["output"])
+    return np.stack(out, axis=-1)
+
+
+def _if(shape, threshold):
+    return nir.IF(r=np.ones(shape), v_threshold=np.full(shape, threshold), v_reset=np.zeros(shape))
+
+
+def _grid(rng, shape):
+    """Weights on slayer's grid (multiples of 1/64), so that the import is exact."""
+    return rng.integers(-40, 80, shape) / 64
+
+
+def _skip_graph(kind: str):
+    """Three IF layers: ``if1 -> w2 -> if2 -> w3 -> if3`` plus ``if1 -> w3s -> if3`` (``skip``),
+    the same with a 2-step Delay on the skip edge (``skip_delay``), or two parallel branches
+    ``if1 -> a``, ``if1 -> b`` summed into ``if3`` (``branches``)."""
+    rng = np.random.default_rng(5)
+    nodes = {
+        "input": nir.Input(input_type=np.array([6])),
+        "w1": nir.Linear(weight=_grid(rng, (8, 6))),
+        "if1": _if(8, 0.75),
+        "w2": nir.Linear(weight=_grid(rng, (8, 8))),
+        "if2": _if(8, 0.5),
+        "w3": nir.Linear(weight=_grid(rng, (5, 8))),
+        "w3s": nir.Linear(weight=_grid(rng, (5, 8))),
+        "if3": _if(5, 0.5),
+        "output": nir.Output(output_type=np.array([5])),
+    }
+    main = [("input", "w1"), ("w1", "if1"), ("if1", "w2"), ("w2", "if2"), ("w3", "if3"), ("w3s", "if3")]
+    main.append(("if3", "output"))
+    if kind == "skip":
+        edges = main + [("if2", "w3"), ("if1", "w3s")]
+    elif kind == "skip_delay":
+        nodes["d"] = nir.Delay(delay=np.full(8, 2.0))
+        edges = main + [("if2", "w3"), ("if1", "d"), ("d", "w3s")]
+    else:
+        nodes["w3b"] = nir.Linear(weight=_grid(rng, (8, 8)))
+        nodes["if3b"] = _if(8, 0.5)
+        edges = main + [("if1", "w3b"), ("w3b", "if3b"), ("if3b", "w3s"), ("if2", "w3")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0}, type_check=False)
+
+
+@pytest.mark.parametrize(
+    "kind, records",
+    [
+        ("skip", ["dense", "dense", "concat", "dense", "concat", "dense"]),
+        ("skip_delay", ["dense", "dense", "concat", "dense", "concat", "dense"]),
+        ("branches", ["dense", "dense", "concat", "dense", "concat", "dense"]),
+    ],
+)
+def test_skip_connection_imports_and_lava_sums_like_nir(kind, records, tmp_path):
+    graph = _skip_graph(kind)
+    result = lnir.from_nir(graph, tmp_path / "skip.net")
+    with h5py.File(result.path) as f:
+        assert [f["layer"][str(i)]["type"][0].decode() for i in range(len(f["layer"]))] == records
+        if kind != "branches":  # the relay (layer 3) holds if1 back: 1 step + its axonal delay
+            if kind == "skip":
+                assert "delay" not in f["layer/3"]
+            else:
+                assert f["layer/3/delay"][()].tolist() == [2] * 8
+            assert f["layer/2/layers"][()].tolist() == [1, 0]
+    assert all(r.exact for r in result.report)
+    rng = np.random.default_rng(1)
+    x = (rng.random((3, 6, STEPS)) < 0.4).astype(np.int32)
+    lava = netx.simulate(result.path, x, reset_interval=STEPS, num_workers=1)
+    expected = np.stack([_reference(graph, s) for s in x])
+    assert expected.sum() > 20
+    # three layers deep: Lava's output at step t is NIR's at t - 3
+    assert np.array_equal(lava[..., 3:], expected[..., : STEPS - 3])
+
+
+def test_conv_skip_connection_matches_nir(tmp_path):
+    rng = np.random.default_rng(6)
+
+    def conv(c_out, c_in):
+        w = _grid(rng, (c_out, c_in, 3, 3))
+        return nir.Conv2d(
+            input_shape=(6, 6), weight=w, stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(c_out)
+        )
+
+    nodes = {
+        "input": nir.Input(input_type=np.array([2, 6, 6])),
+        "c1": conv(3, 2),
+        "n1": _if((3, 6, 6), 0.75),
+        "c2": conv(3, 3),
+        "n2": _if((3, 6, 6), 0.5),
+        "c3": conv(4, 3),
+        "c3s": conv(4, 3),
+        "n3": _if((4, 6, 6), 0.5),
+        "output": nir.Output(output_type=np.array([4, 6, 6])),
+    }
+    edges = [("input", "c1"), ("c1", "n1"), ("n1", "c2"), ("c2", "n2"), ("n2", "c3"), ("c3", "n3")]
+    edges += [("n1", "c3s"), ("c3s", "n3"), ("n3", "output")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0}, type_check=False)
+    result = lnir.from_nir(graph, tmp_path / "conv_skip.net")
+    x = (rng.random((2, 2, 6, 6, STEPS)) < 0.4).astype(np.int32)
+    lava_x = x.transpose(0, 3, 2, 1, 4)
+    lava = netx.simulate(
+        result.path, lava_x, reset_interval=STEPS, num_workers=1, input_shape=lava_x.shape[1:-1]
+    )
+    expected = np.stack([_reference(graph, s) for s in x]).transpose(0, 3, 2, 1, 4)
+    assert expected.sum() > 100
+    assert np.array_equal(lava[..., 3:], expected[..., : STEPS - 3])
+
+
+def test_skip_connection_errors(tmp_path):
+    graph = _skip_graph("skip")
+    with pytest.raises(lnir.NirError, match="SequentialNetwork runs chains only"):
+        lnir.to_slayer(graph, tmp_path / "s.net")
+    with pytest.raises(lnir.NirError, match="layer 2, parameter 'type': a concat record has no exact NIR"):
+        lnir.to_nir(tmp_path / "s.net")
+    edges = [e for e in graph.edges if e != ("if1", "w3s")] + [("input", "w3s")]
+    graph.nodes["w3s"] = nir.Linear(weight=np.ones((5, 6)))
+    from_input = nir.NIRGraph(nodes=graph.nodes, edges=edges, metadata={"dt": 1.0}, type_check=False)
+    with pytest.raises(lnir.NirError, match="node 'w3s'.*skip connection .* from the graph Input"):
+        lnir.from_nir(from_input, tmp_path / "x.net")
+
+
+# ------------------------------------------------------------- Conv1d, Scale, Threshold, v_reset, bias
+
+
+def _chain(*nodes, in_shape, out_shape):
+    """``input -> nodes[0] -> ... -> output`` named n0, n1, ... (types not checked)."""
+    named = {"input": nir.Input(input_type=np.array(in_shape))}
+    named.update({f"n{i}": node for i, node in enumerate(nodes)})
+    named["output"] = nir.Output(output_type=np.array(out_shape))
+    order = list(named)
+    edges = list(zip(order[:-1], order[1:]))
+    return nir.NIRGraph(nodes=named, edges=edges, metadata={"dt": 1.0}, type_check=False)
+
+
+def _lava_vs_reference(graph, result, x, lava_x, layers, **kwargs):
+    lava = netx.simulate(result.path, lava_x, reset_interval=STEPS, num_workers=1, **kwargs)
+    expected = np.stack([_reference(graph, s) for s in x])
+    assert expected.sum() > 10
+    assert np.array_equal(lava[..., layers:], expected[..., : STEPS - layers])
+
+
+def test_threshold_maps_onto_a_cuba_neuron_without_state(tmp_path):
+    rng = np.random.default_rng(11)
+    graph = _chain(
+        nir.Linear(weight=_grid(rng, (7, 6))),
+        nir.Threshold(threshold=np.full(7, 0.5)),
+        nir.Linear(weight=_grid(rng, (4, 7))),
+        _if(4, 0.75),
+        in_shape=[6],
+        out_shape=[4],
+    )
+    result = lnir.from_nir(graph, tmp_path / "th.net")
+    with h5py.File(result.path) as f:
+        neuron = f["layer/0/neuron"]
+        assert (neuron["iDecay"][()], neuron["vDecay"][()], neuron["vThMant"][()]) == (4096, 4096, 32)
+    x = (rng.random((3, 6, STEPS)) < 0.5).astype(np.int32)
+    _lava_vs_reference(graph, result, x, x, 2)
+
+
+def test_threshold_after_a_neuron_is_an_error(tmp_path):
+    graph = _chain(
+        nir.Linear(weight=np.ones((3, 4))),
+        _if(3, 0.5),
+        nir.Threshold(threshold=np.full(3, 0.5)),
+        nir.Linear(weight=np.ones((2, 3))),
+        _if(2, 0.5),
+        in_shape=[4],
+        out_shape=[2],
+    )
+    with pytest.raises(lnir.NirError, match="node 'n2'.*Threshold node before 'n3'"):
+        lnir.from_nir(graph, tmp_path / "x.net")
+
+
+def test_scale_folds_into_the_weights(tmp_path):
+    rng = np.random.default_rng(12)
+    w1, w2 = _grid(rng, (6, 5)), _grid(rng, (3, 6))
+    graph = _chain(
+        nir.Scale(scale=np.array([1.0, 0.5, -1.0, 1.0, 0.5])),
+        nir.Linear(weight=w1),
+        nir.Scale(scale=np.full(6, 2.0)),
+        _if(6, 0.75),
+        nir.Linear(weight=w2),
+        _if(3, 0.5),
+        in_shape=[5],
+        out_shape=[3],
+    )
+    result = lnir.from_nir(graph, tmp_path / "scale.net")
+    assert result.report[0].exact
+    with h5py.File(result.path) as f:
+        folded = f["layer/0/weight"][()]
+    expected = np.rint(w1 * 64).astype(int) * np.array([2, 1, -2, 2, 1])  # 2 * row, column scale
+    assert folded.tolist() == expected.tolist()
+    x = (rng.random((3, 5, STEPS)) < 0.5).astype(np.int32)
+    _lava_vs_reference(graph, result, x, x, 2)
+
+
+def test_scale_errors(tmp_path):
+    graded = _chain(
+        nir.Linear(weight=np.ones((3, 4))),
+        _if(3, 0.5),
+        nir.Scale(scale=np.full(3, 2.0)),
+        in_shape=[4],
+        out_shape=[3],
+    )
+    with pytest.raises(lnir.NirError, match="node 'n2'.*Scale node that is part of no layer"):
+        lnir.from_nir(graded, tmp_path / "x.net")
+    conv = nir.Conv2d(
+        input_shape=(4, 4), weight=np.ones((2, 1, 3, 3)), stride=1, padding=1, dilation=1, groups=1, bias=None
+    )
+    per_pixel = _chain(
+        nir.Scale(scale=np.arange(16.0).reshape(1, 4, 4)),
+        conv,
+        _if((2, 4, 4), 0.5),
+        in_shape=[1, 4, 4],
+        out_shape=[2, 4, 4],
+    )
+    with pytest.raises(lnir.NirError, match="node 'n0', parameter 'scale': differs within a channel"):
+        lnir.from_nir(per_pixel, tmp_path / "x.net")
+
+
+def test_conv1d_runs_as_a_conv_record_with_unit_width(tmp_path):
+    rng = np.random.default_rng(13)
+    conv = nir.Conv1d(
+        input_shape=10, weight=_grid(rng, (3, 2, 3)), stride=1, padding=1, dilation=1, groups=1, bias=None
+    )
+    graph = _chain(
+        conv,
+        _if((3, 10), 0.5),
+        nir.Flatten(input_type={"input": np.array([3, 10])}, start_dim=0),
+        nir.Linear(weight=_grid(rng, (4, 30))),
+        _if(4, 0.5),
+        in_shape=[2, 10],
+        out_shape=[4],
+    )
+    result = lnir.from_nir(graph, tmp_path / "c1.net")
+    with h5py.File(result.path) as f:
+        assert f["layer/1/weight"].shape == (3, 2, 3, 1) and f["layer/1/shape"][()].tolist() == [3, 10, 1]
+    x = (rng.random((3, 2, 10, STEPS)) < 0.4).astype(np.int32)
+    lava_x = x[:, :, :, None].transpose(0, 3, 2, 1, 4)  # (C, N) as (C, N, 1), Lava's (x, y, c)
+    _lava_vs_reference(graph, result, x, lava_x, 2, input_shape=lava_x.shape[1:-1])
+
+
+def test_conv1d_error(tmp_path):
+    conv = nir.Conv1d(
+        input_shape=10, weight=np.ones((3, 2, 4)), stride=1, padding="same", dilation=1, groups=1, bias=None
+    )
+    graph = _chain(conv, _if((3, 10), 0.5), in_shape=[2, 10], out_shape=[3, 10])
+    with pytest.raises(lnir.NirError, match="node 'n0', parameter 'padding'.*odd kernels"):
+        lnir.from_nir(graph, tmp_path / "x.net")
+
+
+def _lif(n, tau, v_reset):
+    return nir.LIF(
+        tau=np.full(n, tau),
+        r=np.full(n, tau),
+        v_leak=np.zeros(n),
+        v_threshold=np.full(n, 0.5),
+        v_reset=np.full(n, v_reset),
+    )
+
+
+def test_v_reset(tmp_path):
+    w = nir.Linear(weight=np.full((3, 4), 0.25))
+    zero = lnir.from_nir(_chain(w, _lif(3, 1.0, 0.0), in_shape=[4], out_shape=[3]), tmp_path / "a.net")
+    # tau = dt: the voltage is rewritten every step, so the reset value never shows
+    other = lnir.from_nir(_chain(w, _lif(3, 1.0, 0.3), in_shape=[4], out_shape=[3]), tmp_path / "b.net")
+    _same_records(zero.path, other.path)
+    with h5py.File(other.path) as f:
+        assert f["layer/0/neuron/vDecay"][()] == 4096
+    with pytest.raises(lnir.NirError, match="node 'n1', parameter 'v_reset'"):
+        lnir.from_nir(_chain(w, _lif(3, 4.0, 0.3), in_shape=[4], out_shape=[3]), tmp_path / "c.net")
+
+
+def test_synapse_bias(tmp_path):
+    affine = nir.Affine(weight=np.full((3, 4), 0.25), bias=np.full(3, 0.125))
+    result = lnir.from_nir(_chain(affine, _if(3, 1.0), in_shape=[4], out_shape=[3]), tmp_path / "a.net")
+    with h5py.File(result.path) as f:
+        assert f["layer/0/bias"][()].tolist() == [8, 8, 8] and f["layer/0/neuron/vThMant"][()] == 64
+    cuba = nir.CubaLIF(
+        tau_syn=np.full(3, 3.0),
+        tau_mem=np.full(3, 4.0),
+        r=np.full(3, 4.0),
+        v_leak=np.zeros(3),
+        v_threshold=np.ones(3),
+        w_in=np.full(3, 3.0),
+    )
+    with pytest.raises(lnir.NirError, match=r"node 'n0', parameter 'bias'.*\(tau_syn > dt\)"):
+        lnir.from_nir(_chain(affine, cuba, in_shape=[4], out_shape=[3]), tmp_path / "b.net")

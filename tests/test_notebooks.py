@@ -106,3 +106,17 @@ def test_event_classification(tmp_path):
     assert 0 < kept < total  # Denoise removed the isolated noise events
     assert _value(out, "final test accuracy:") >= 0.75  # chance is 0.25
     assert images(nb)[-1] == len(nb.cells) - 1
+
+
+@pytest.mark.slow
+def test_nir_notebook(tmp_path):
+    nb = execute("06_nir_snntorch_to_loihi.ipynb", tmp_path)
+    out = printed(nb)
+    assert "dt read from the graph: 0.0001" in out  # snnTorch's step, found from r = tau / dt
+    assert "Lava == netx.simulate: True" in out
+    assert "slayer == Lava (imported): True" in out
+    assert "slayer == Lava (fine-tuned): True" in out
+    assert _value(out, "agreement snnTorch vs Lava:") >= 0.97  # 8-bit weights, truncating decays
+    assert _value(out, "snnTorch accuracy:") >= 0.6 and _value(out, "fine-tuned Lava accuracy:") >= 0.6
+    assert (tmp_path / "fine_tuned.net").is_file()
+    assert images(nb)[-1] == len(nb.cells) - 1
