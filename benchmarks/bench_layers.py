@@ -19,6 +19,15 @@ Three parts, each printing its own table (``--parts a,b,c``; each part runs in 1
       ``benchmarks/.cache`` by :mod:`_lava_dl_ref` and skipped, with the reason, when that
       fails.
 
+    Two more variants run in their own Python processes, stepped by this one in the same
+    rotation (``--child``), with torch's default CPU allocator (``THP_MEM_ALLOC_ENABLE=0``):
+
+    * ``lava-dl 0.6 (own)``: lava-dl as its users run it. In this process it would share
+      the allocator setting that importing lava_dl makes (large tensors on transparent huge
+      pages), which speeds lava-dl up too;
+    * ``lava_dl (own, no THP)``: lava_dl with that setting switched off, to separate the
+      allocator's share of the ratio from the kernels'.
+
     Then a torch-profiler breakdown of a few steps of lava_dl (and one of lava-dl 0.6):
     conv forward / conv backward / dense / neuron forward / neuron backward / other.
 
@@ -61,7 +70,7 @@ forward kernels once wrote unkept records through AVX-512 masked stores into an 
 array, which ran 5-20x slower after any fork; they now write to scratch rows, so the order
 no longer matters for lava_dl, but it keeps the runs comparable with earlier tables.)
 
-Run ``python benchmarks/bench_layers.py [--parts a,b,c] [--quick] [--repeats N]``.
+Run ``python benchmarks/bench_layers.py [--parts a,b,c] [--quick] [--repeats N] [--no-children]``.
 """
 
 from __future__ import annotations
@@ -76,6 +85,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import io  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import zlib  # noqa: E402
@@ -175,6 +185,57 @@ class Trainer:
         loss.backward()
         self.opt.step()
         return time.perf_counter() - start
+
+
+class ChildTrainer:
+    """A training step run in its own Python process (``--child VARIANT``), on request.
+
+    The child builds the same network and input as :func:`part_a` (same seeds; the lava-dl
+    network gets lava_dl's synapse weights) and runs one warm-up step; :meth:`step` asks
+    for one more step and returns the time the child measured. ``reason`` is set instead
+    when the child cannot run the variant.
+    """
+
+    def __init__(self, variant: str, thp: str):
+        env = dict(os.environ, THP_MEM_ALLOC_ENABLE=thp)
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", variant],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        first = self.proc.stdout.readline().strip()
+        self.reason = None if first == "ready" else (first.removeprefix("skip ") or "the child failed")
+
+    def step(self, x, y) -> float:
+        self.proc.stdin.write("step\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def child(variant: str) -> None:
+    """Serve :class:`ChildTrainer`: one line per request on the original stdout (all other
+    output goes to stderr)."""
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    sys.stdout = sys.stderr
+    torch.set_num_threads(1)
+    x, y = inputs()
+    net = conv_net(slayer)
+    if variant == "lava-dl":
+        with contextlib.redirect_stdout(io.StringIO()):
+            ref, reason = _lava_dl_ref.import_slayer()
+        if ref is None:
+            print(f"skip {reason}", file=reply)
+            return
+        theirs = conv_net(ref)
+        copy_synapses(net, theirs)
+        net = theirs
+    trainer = Trainer(net)
+    trainer.step(x, y)  # warm-up
+    print("ready", file=reply)
+    for line in sys.stdin:
+        if line.strip() == "step":
+            print(repr(trainer.step(x, y)), file=reply)
 
 
 def interleave(trainers: dict[str, Trainer], x, y, repeats: int, base: str):
@@ -278,7 +339,7 @@ def breakdown(trainer: Trainer, x, y, steps: int) -> tuple[dict[str, float], flo
     return cats, wall * 1e3 / steps
 
 
-def part_a(repeats: int, profile_steps: int) -> None:
+def part_a(repeats: int, profile_steps: int, children: bool = True) -> None:
     torch.set_num_threads(1)
     x, y = inputs()
     with contextlib.redirect_stdout(io.StringIO()):  # lava-dl prints a dataset-toolbox warning
@@ -290,6 +351,14 @@ def part_a(repeats: int, profile_steps: int) -> None:
         copy_synapses(ours, theirs)
         nets["lava-dl 0.6"] = theirs
     trainers = {k: Trainer(n) for k, n in nets.items()}
+    skipped = {}
+    if children:
+        for name, variant in (("lava-dl 0.6 (own)", "lava-dl"), ("lava_dl (own, no THP)", "lava_dl")):
+            trainer = ChildTrainer(variant, thp="0")
+            if trainer.reason is None:
+                trainers[name] = trainer
+            else:
+                skipped[name] = trainer.reason
 
     # activity and agreement of the hidden layers before training (same weights)
     notes = []
@@ -309,18 +378,34 @@ def part_a(repeats: int, profile_steps: int) -> None:
     for trainer in trainers.values():
         trainer.step(x, y)  # warm-up: Numba compile / cache load, allocator
     times, ratios = interleave(trainers, x, y, repeats, base="lava_dl")
+    for trainer in trainers.values():
+        if isinstance(trainer, ChildTrainer):
+            trainer.close()
 
     print(f"(a) conv CUBA net 2x32x32 -> Conv16 3x3 -> Conv32 3x3/2 -> Flatten -> Dense10, batch {BATCH}, "
           f"T={STEPS}, input {IN_RATE:.0%} spikes, 1 torch thread, forward+backward+SGD step, "
           f"median of {repeats} interleaved steps")
-    print(f"{'variant':<13} {'ms/step':>9} {'/ lava_dl':>10}")
+    print(f"{'variant':<22} {'ms/step':>9} {'/ lava_dl':>10}")
     for k in trainers:
-        print(f"{k:<13} {statistics.median(times[k]) * 1e3:9.1f} {statistics.median(ratios[k]):10.2f}")
+        print(f"{k:<22} {statistics.median(times[k]) * 1e3:9.1f} {statistics.median(ratios[k]):10.2f}")
     if ref is None:
         print(f"lava-dl 0.6: skipped ({reason})")
-    else:
-        print(f"lava-dl 0.6 / lava_dl = {statistics.median(ratios['lava-dl 0.6']):.2f}x (target >= 10x); "
-              f"ratios are medians of per-round ratios")
+    for name, why in skipped.items():
+        print(f"{name}: skipped ({why})")
+
+    def ratio(num: str, den: str) -> str:
+        return f"{statistics.median(a / b for a, b in zip(times[num], times[den])):.2f}x"
+
+    if ref is not None:
+        print(f"lava-dl 0.6 / lava_dl, both in this process (lava_dl's allocator setting): "
+              f"{ratio('lava-dl 0.6', 'lava_dl')} (target >= 10x)")
+    if "lava-dl 0.6 (own)" in times:
+        print(f"lava-dl 0.6 / lava_dl, each as it runs by default (own process / this one): "
+              f"{ratio('lava-dl 0.6 (own)', 'lava_dl')}")
+        if "lava_dl (own, no THP)" in times:
+            print(f"lava-dl 0.6 / lava_dl, both own processes with torch's default allocator: "
+                  f"{ratio('lava-dl 0.6 (own)', 'lava_dl (own, no THP)')}")
+    print("ratios are medians of per-round ratios")
     print("hidden-layer event rates before training (same weights):")
     print("\n".join(notes))
 
@@ -535,7 +620,13 @@ def main() -> None:
                         help="timed rounds per part (default a: 7, b: 9, c: 5; --quick: 2)")
     parser.add_argument("--profile-steps", type=int, default=3,
                         help="profiled lava_dl steps in (a) (0: no profile)")
+    parser.add_argument("--no-children", action="store_true",
+                        help="(a) without the variants in their own processes")
+    parser.add_argument("--child", choices=("lava-dl", "lava_dl"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     unknown = parts - {"a", "b", "c"}
     if unknown:
@@ -546,7 +637,7 @@ def main() -> None:
             print()
         if part == "a":
             profile_steps = min(args.profile_steps, 1) if args.quick else args.profile_steps
-            part_a(args.repeats or (2 if args.quick else 7), profile_steps)
+            part_a(args.repeats or (2 if args.quick else 7), profile_steps, not args.no_children)
         elif part == "b":
             part_b(args.repeats or (2 if args.quick else 9))
         else:
