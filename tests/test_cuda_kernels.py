@@ -1,13 +1,13 @@
-"""CUDA training kernels (issue 11 items 1-2, CUBA): same rule functions, same results as the CPU.
+"""CUDA training kernels (issue 11 items 1-2, CUBA and ALIF): same rule functions, same results as the CPU.
 
 Without a GPU: the kernels run in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, which
 must be set before numba.cuda is imported, hence a subprocess running
-``tests/_cuda_sim_check.py``) against the CPU kernels: spikes, messages and states bit for
-bit, gradients within ``GRAD_RTOL`` (1e-6) of the largest gradient (the simulator gives them
-exactly). The kernels are also compiled to PTX by the real CUDA target (needs libNVVM, from
-the ``nvidia-cuda-nvcc-cu12`` wheel of ``numba-cuda[cu12]``), which proves that the scalar
-rule functions compile for the GPU. On a GPU machine, ``benchmarks/gpu_check.py`` runs the
-same equivalence on the device.
+``tests/_cuda_sim_check.py``) against the CPU kernels: spikes, messages, states and
+gradients bit for bit (on a GPU, gradients within ``GRAD_RTOL`` (1e-6) of the largest
+gradient, for FMA contraction). The kernels are also compiled to PTX by the real CUDA
+target (needs libNVVM, from the ``nvidia-cuda-nvcc-cu12`` wheel of ``numba-cuda[cu12]``),
+which proves that the scalar rule functions compile for the GPU. On a GPU machine,
+``benchmarks/gpu_check.py`` runs the same equivalence on the device.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import pytest
 import torch
 
 from lava_dl.slayer import _cuda
-from lava_dl.slayer.neuron.dynamics import CubaDynamics
+from lava_dl.slayer.neuron import alif, cuba, rf, sigma_delta
+from lava_dl.slayer.neuron.dynamics import AlifDynamics, CubaDynamics
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
@@ -40,14 +41,23 @@ def _run(args: list[str], simulator: bool, timeout: float = 300) -> subprocess.C
                           timeout=timeout)
 
 
+#: Cases per family that ``tests/_cuda_sim_check.py`` runs (see its ``main``).
+SIM_CASES = {"cuba": 16, "alif": 10}
+
+
 @needs_numba_cuda
+@pytest.mark.parametrize("family", sorted(SIM_CASES))
 @pytest.mark.parametrize("shape", ["2,5,8", "2,130,3"])
-def test_simulator_matches_cpu_kernels(shape):
-    """Binary and graded spikes, with and without the one-step delay and the records, float32 and
-    float64 input; ``2,130,3`` spans two thread blocks."""
-    proc = _run([str(ROOT / "tests" / "_cuda_sim_check.py"), "--shape", shape], simulator=True)
+def test_simulator_matches_cpu_kernels(family, shape):
+    """Binary and graded spikes, with and without the records, float32 and float64 input (CUBA:
+    with and without the one-step delay; ALIF: from random adaptation and refractory states, and
+    a slayer ALIF neuron with persistent state on a channels-last input); ``2,130,3`` spans two
+    thread blocks. Spikes, states and gradients bit for bit."""
+    proc = _run([str(ROOT / "tests" / "_cuda_sim_check.py"), "--shape", shape, "--family", family],
+                simulator=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("ok ") == 16, proc.stdout
+    assert proc.stdout.count("ok ") == SIM_CASES[family], proc.stdout
+    assert proc.stdout.count(f"ok   {family} ") == SIM_CASES[family], proc.stdout
 
 
 _PTX_SCRIPT = """
@@ -75,12 +85,14 @@ def test_kernels_compile_to_ptx():
     if proc.stdout.startswith("NO_NVVM"):
         pytest.skip(f"CUDA toolkit libraries not found ({proc.stdout.strip()[:200]}): "
                     f"pip install numba-cuda[cu12]")
-    assert len(proc.stdout.splitlines()) == 4, proc.stdout
+    compiled = {line.split()[0] for line in proc.stdout.splitlines()}
+    assert compiled == {"cuba_forward", "cuba_forward_graded", "cuba_backward", "cuba_backward_graded",
+                        "alif_forward", "alif_forward_graded", "alif_forward_float64"}, proc.stdout
 
 
 def test_slayer_imports_without_lava_or_numba_cuda():
     """The GPU machine has no Lava: slayer must not import it, nor numba.cuda before a CUDA tensor."""
-    code = ("import sys, lava_dl.slayer, lava_dl.slayer.neuron.cuba; "
+    code = ("import sys, lava_dl.slayer, lava_dl.slayer.neuron.cuba, lava_dl.slayer.neuron.alif; "
             "bad = [m for m in sys.modules if m == 'lava' or m.startswith(('lava.', 'numba.cuda'))]; "
             "print(bad); sys.exit(bool(bad))")
     proc = _run(["-c", code], simulator=False)
@@ -94,6 +106,13 @@ def _cuba_args(x, du, dv):
             np.zeros(rows, np.float32))
 
 
+def _alif_args(x, du, dv):
+    rows = x[..., 0].numel()
+    states = np.zeros((4, rows), np.int64)
+    params = tuple(np.full(rows, value, np.int64) for value in (0, 0, 640, 64))
+    return (x, du, dv, states, np.empty_like(states), 64.0, params, (0.0, 0.2, 1.0), False, False)
+
+
 def test_missing_numba_cuda_names_tensor_device_and_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "lava_dl.core.cuda_kernels", None)  # import fails
     x = torch.empty((2, 3, 4), device="meta")
@@ -101,14 +120,60 @@ def test_missing_numba_cuda_names_tensor_device_and_extra(monkeypatch):
         _cuda.kernels(x, "x")
 
 
-def test_mismatched_devices_raise():
+@pytest.mark.parametrize("dynamics, args", [(CubaDynamics, _cuba_args), (AlifDynamics, _alif_args)])
+def test_mismatched_devices_raise(dynamics, args):
     x = torch.zeros((2, 3, 4))
     du = torch.zeros(6, device="meta")
     with pytest.raises(ValueError, match=r"input is on cpu but current_decay is on meta"):
-        CubaDynamics.apply(*_cuba_args(x, du, torch.zeros(6)))
+        dynamics.apply(*args(x, du, torch.zeros(6)))
 
 
-def test_unsupported_device_raises():
+@pytest.mark.parametrize("dynamics, args", [(CubaDynamics, _cuba_args), (AlifDynamics, _alif_args)])
+def test_unsupported_device_raises(dynamics, args):
     x = torch.zeros((2, 3, 4), device="meta")
     with pytest.raises(NotImplementedError, match=r"CPU tensors only \(got an input on meta"):
-        CubaDynamics.apply(*_cuba_args(x, torch.zeros(6, device="meta"), torch.zeros(6, device="meta")))
+        dynamics.apply(*args(x, torch.zeros(6, device="meta"), torch.zeros(6, device="meta")))
+
+
+
+def _channels_last_run(family: str, channels_last: bool) -> list[torch.Tensor]:
+    """Spikes and gradients (input, per-channel decays) of a neuron on a conv-shaped input."""
+    torch.manual_seed(0)
+    shape = (2, 3, 4, 5, 6)
+
+    def conv_input(seed: int) -> torch.Tensor:
+        x = torch.randint(-40, 120, shape, generator=torch.Generator().manual_seed(seed)) / 64
+        if channels_last:  # stored N, T, H, W, C, as the conv synapses produce it
+            x = x.permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)
+        return x.requires_grad_(True)
+
+    x = conv_input(0)
+    common = dict(shared_param=False, shape=shape[1:4], requires_grad=True)
+    decays = dict(threshold=0.5, current_decay=(0.1, 0.5), voltage_decay=(0.0, 0.2), **common)
+    if family == "alif":
+        neuron = alif.Neuron(threshold_step=0.125, threshold_decay=0.1, refractory_decay=0.3, **decays)
+    elif family == "rf":
+        neuron = rf.Neuron(threshold=0.2, period=(5, 15), decay=(0.05, 0.2), **common)
+    elif family == "sigma_delta":  # a per-channel learnable threshold
+        neuron = sigma_delta.Neuron(threshold=0.25, tau_grad=0.5, scale_grad=1.0,
+                                    activation=torch.nn.functional.relu, **common)
+    else:
+        neuron = cuba.Neuron(**decays)
+        neuron.fused = family == "cuba"  # "cuba_two_stage": current and voltage in two kernels
+    spikes = neuron((x, conv_input(5)) if family == "rf" else x)
+    (spikes * torch.randn(shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+    return [spikes.detach(), x.grad, *(p.grad for p in neuron.parameters() if p.grad is not None)]
+
+
+@pytest.mark.parametrize("family", ["cuba", "alif", "cuba_two_stage", "rf", "sigma_delta"])
+def test_decay_gradients_do_not_depend_on_the_input_layout(family):
+    """The CPU kernels run a channels-last input in (H, W, C) neuron order, the CUDA kernels in the
+    logical order: the per-channel decay gradients must come back per logical row either way
+    (they were summed into the wrong channels for channels-last inputs)."""
+    logical, channels_last = _channels_last_run(family, False), _channels_last_run(family, True)
+    assert float(logical[0].abs().sum()) > 0
+    # spikes, input gradient, and the per-channel parameters' gradients (two decays; sigma-delta: threshold)
+    assert len(logical) == len(channels_last) == (3 if family == "sigma_delta" else 4)
+    for index, (a, b) in enumerate(zip(logical, channels_last)):
+        assert torch.equal(a, b), ("spikes", "grad_x", "first parameter gradient", "second parameter gradient")[index]
+    assert all(g.shape == (3,) and float(g.abs().sum()) > 0 for g in logical[2:])  # one value per channel

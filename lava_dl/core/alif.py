@@ -57,6 +57,26 @@ def threshold_unit(v, adapt, ref, dth, dref, th0, th_step):
     return spike, margin, adapt_t, ref_t
 
 
+@inline
+def alif_update(u, v, adapt, ref, drive, du, dv, dth, dref, th0, th_step):
+    """One step of one ALIF neuron: the current and voltage rules of CUBA, then :func:`threshold_unit`.
+
+    ``drive`` is the integer input ``a_in << 6`` plus any input-side bias. The one composition of
+    the step, shared by the Lava step (:func:`fixed_step`), the training kernel
+    (:func:`alif_forward`) and its CUDA counterpart (:mod:`lava_dl.core.cuda_kernels`).
+
+    Returns
+    -------
+    tuple
+        ``(current, voltage, spike, margin, adapt, ref)``: the new states, whether the neuron
+        spiked and the surrogate's ``v - (θ + r)`` before the spike.
+    """
+    cur = current_update(u, drive, du)
+    vol = voltage_update(v, cur, dv, 0)
+    spike, margin, adapt_next, ref_next = threshold_unit(vol, adapt, ref, dth, dref, th0, th_step)
+    return cur, vol, spike, margin, adapt_next, ref_next
+
+
 @jit
 def fixed_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_mant, bias_exp, graded, s_out):
     """One Loihi time step for all neurons (Lava fixed_pt model), in place.
@@ -65,11 +85,9 @@ def fixed_step(u, v, adapt, ref, a_in, du, dv, dth, dref, vth, vth_step, bias_ma
     """
     for i in range(u.shape[0]):
         drive = (np.int64(a_in[i]) << STATE_EXP) + shift(np.int64(bias_mant[i]), bias_exp[i])
-        cur = current_update(np.int64(u[i]), drive, du[i])
-        vol = voltage_update(np.int64(v[i]), cur, dv[i], 0)
-        spike, _, adapt_next, ref_next = threshold_unit(
-            vol, np.int64(adapt[i]), np.int64(ref[i]), dth[i], dref[i],
-            np.int64(vth[i]) << STATE_EXP, np.int64(vth_step[i]) << STATE_EXP)
+        cur, vol, spike, _, adapt_next, ref_next = alif_update(
+            np.int64(u[i]), np.int64(v[i]), np.int64(adapt[i]), np.int64(ref[i]), drive, du[i], dv[i], dth[i],
+            dref[i], np.int64(vth[i]) << STATE_EXP, np.int64(vth_step[i]) << STATE_EXP)
         u[i], v[i], adapt[i], ref[i] = cur, vol, adapt_next, ref_next
         s_out[i] = graded_message(vol, graded[i], 1) if spike else 0
 
@@ -155,9 +173,9 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
 
     Notes
     -----
-    The same arithmetic as :func:`fixed_step` (the rules are :func:`current_update`,
-    :func:`voltage_update` and :func:`threshold_unit`), so the integer states equal
-    :func:`fixed_step` with ``bias_mant = 0``.
+    The same arithmetic as :func:`fixed_step` (both loop around :func:`alif_update`), so the
+    integer states equal :func:`fixed_step` with ``bias_mant = 0``. The CUDA kernel
+    :func:`lava_dl.core.cuda_kernels.alif_forward` runs the same rule, one thread per neuron.
     """
     blocks, steps, width = x.shape
     inv = 1.0 / state_scale
@@ -183,10 +201,9 @@ def alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, 
             th_row = th_out[b, t] if th_out.size > 0 else scratch[3]
             r_row = r_out[b, t] if r_out.size > 0 else scratch[4]
             for k in range(width):
-                cur = current_update(u[k], input_to_int(x_row[k], state_scale), du[b, k])
-                vol = voltage_update(v[k], cur, dv[b, k], 0)
-                spike, margin, adapt_t, ref_t = threshold_unit(vol, adapt[k], ref[k], dth[b, k], dref[b, k],
-                                                               th0[b, k], th_step[b, k])
+                cur, vol, spike, margin, adapt_t, ref_t = alif_update(
+                    u[k], v[k], adapt[k], ref[k], input_to_int(x_row[k], state_scale), du[b, k], dv[b, k],
+                    dth[b, k], dref[b, k], th0[b, k], th_step[b, k])
                 u[k] = cur
                 v[k] = vol
                 adapt[k] = adapt_t

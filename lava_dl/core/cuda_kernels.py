@@ -8,7 +8,7 @@ simulator) asks for it. With ``NUMBA_ENABLE_CUDASIM=1`` set before the first imp
 How one definition serves both targets
 --------------------------------------
 The update rules (:func:`lava_dl.core.cuba.current_update`, :func:`~lava_dl.core.cuba.voltage_update`,
-:func:`~lava_dl.core.cuba.spike_reset`), the input conversion
+:func:`~lava_dl.core.cuba.spike_reset`; ALIF's :func:`lava_dl.core.alif.alif_update`), the input conversion
 (:func:`lava_dl.core.fixed_point.input_to_int`), the surrogate and the adjoint steps
 (:func:`~lava_dl.core.cuba.surrogate`, :func:`~lava_dl.core.cuba.adjoint_step`, ...) stay what
 they are: ``numba.njit(inline='always')`` functions. numba-cuda's typing context resolves a
@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numba import config, cuda
 
+from lava_dl.core.alif import alif_update
 from lava_dl.core.cuba import (
     adjoint_step,
     current_update,
@@ -55,7 +56,7 @@ from lava_dl.core.cuba import (
     surrogate_height,
     voltage_update,
 )
-from lava_dl.core.fixed_point import input_to_int
+from lava_dl.core.fixed_point import graded_message, input_to_int
 
 #: Threads per block along the neurons (a multiple of the warp size).
 THREADS = 128
@@ -163,17 +164,71 @@ def _cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, res
             grad_dv[b, k] = decay_gradient(acc_v, state_scale)
 
 
+def _alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, final, s_out, margin_out,
+                  u_out, v_out, th_out, r_out):
+    """CUDA counterpart of :func:`lava_dl.core.alif.alif_forward` (same arguments).
+
+    Thread ``(b, k)`` runs neuron ``k`` of sample ``b`` through all steps with
+    :func:`~lava_dl.core.alif.alif_update`, the rule of the CPU kernel and of Lava's step.
+    The records ``margin_out``, ``u_out``, ``v_out``, ``th_out``, ``r_out`` are ``(0, 0, 0)``
+    arrays when not kept. ALIF's backward is :func:`_cuba_backward` at the recorded margin
+    (``theta = 0``, no resets).
+    """
+    blocks, steps, width = x.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    keep_margin = margin_out.shape[0] > 0
+    keep_u = u_out.shape[0] > 0
+    keep_v = v_out.shape[0] > 0
+    keep_th = th_out.shape[0] > 0
+    keep_r = r_out.shape[0] > 0
+    inv = 1.0 / state_scale
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        u = np.int64(init[0, b, k])
+        v = np.int64(init[1, b, k])
+        adapt = np.int64(init[2, b, k])
+        ref = np.int64(init[3, b, k])
+        d_u = du[b, k]
+        d_v = dv[b, k]
+        d_th = dth[b, k]
+        d_ref = dref[b, k]
+        theta0 = th0[b, k]
+        step = th_step[b, k]
+        for t in range(steps):
+            drive = input_to_int(x[b, t, k], state_scale)
+            u, v, spike, margin, adapt, ref = alif_update(u, v, adapt, ref, drive, d_u, d_v, d_th, d_ref,
+                                                          theta0, step)
+            s_out[b, t, k] = graded_message(v, graded, inv) * 1.0 if spike else 0.0
+            if keep_margin:
+                margin_out[b, t, k] = margin
+            if keep_u:
+                u_out[b, t, k] = u
+            if keep_v:
+                v_out[b, t, k] = v
+            if keep_th:
+                th_out[b, t, k] = adapt
+            if keep_r:
+                r_out[b, t, k] = ref
+        final[0, b, k] = u
+        final[1, b, k] = v
+        final[2, b, k] = adapt
+        final[3, b, k] = ref
+
+
 #: The kernels (compiled lazily, once per argument types).
 cuba_forward = cuda.jit(_cuba_forward)
 cuba_backward = cuda.jit(_cuba_backward)
+alif_forward = cuda.jit(_alif_forward)
 
 
 def _signatures():
-    """Argument types of the kernels as the torch glue calls them (binary spikes, float32 input)."""
+    """Argument types of the kernels as the torch glue calls them (float32 input unless named)."""
     from numba import types
 
     f32_3, f64_3, i32_3 = (types.Array(t, 3, "C") for t in (types.float32, types.float64, types.int32))
     f32_2, f64_2, i64_2 = (types.Array(t, 2, "C") for t in (types.float32, types.float64, types.int64))
+    i64_3 = types.Array(types.int64, 3, "C")
     f64, i64, b1 = types.float64, types.int64, types.boolean
     per_neuron = (i64_2,) * 6
 
@@ -184,7 +239,13 @@ def _signatures():
         return (f32_3, f32_3, f32_3, i32_3, i32_3, i32_3, resets, *(i64_2,) * 4, f64, f64, f64, f64, b1, i64,
                 b1, f32_3, f64_2, f64_2)
 
-    return {"cuba_forward": (_cuba_forward, forward(f32_3)),
+    def alif(x, messages):
+        return (x, f64, *(i64_2,) * 6, i64_3, b1, i64_3, messages, *(i32_3,) * 5)
+
+    return {"alif_forward": (_alif_forward, alif(f32_3, f32_3)),
+            "alif_forward_graded": (_alif_forward, alif(f32_3, f64_3)),
+            "alif_forward_float64": (_alif_forward, alif(f64_3, f64_3)),
+            "cuba_forward": (_cuba_forward, forward(f32_3)),
             "cuba_forward_graded": (_cuba_forward, forward(f64_3)),
             "cuba_backward": (_cuba_backward, backward(f32_3)),
             "cuba_backward_graded": (_cuba_backward, backward(f64_3))}

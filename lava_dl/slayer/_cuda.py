@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+import numpy as np
 import torch
 
 _EMPTY_SHAPE = (0, 0, 0)
@@ -143,31 +144,112 @@ def cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_
     return spikes, _logical(u, shape).to(x.dtype) * scale, _logical(v, shape).to(x.dtype) * scale
 
 
-def cuba_backward(ctx, grad_s, grad_u=None, grad_v=None):
-    """:meth:`lava_dl.slayer.neuron.dynamics.CubaDynamics.backward` of :func:`cuba_forward`.
+def _two_integrator_backward(ctx, grad_s, grad_u, grad_v, margin, theta: float, u, v, reset, u0, v0, du, dv,
+                             delay: int):
+    """Backward of a neuron built on CUBA's current and voltage integrators (CUBA, ALIF) on CUDA:
+    the CUDA ``cuba_backward`` kernel, as :func:`lava_dl.slayer.neuron.dynamics._two_integrator_adjoint`
+    runs the CPU one.
 
-    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)``; ``grad_x`` is float32 (as on
-    the CPU), the decay gradients one per ``(batch, neuron)`` row.
+    The records are ``(B, T, K)`` device tensors (``u``/``v``/``reset`` may be empty ``(0, 0, 0)``
+    ones), ``u0``/``v0``/``du``/``dv`` ``(B, K)``; ``ctx`` holds ``saved_tensors =
+    (current_decay, voltage_decay)``, ``surrogate``, ``state_scale``, ``graded`` and ``shape``.
+
+    Returns
+    -------
+    tuple
+        ``(grad_x, grad_current_decay, grad_voltage_decay)``; ``grad_x`` is float32 (as on the
+        CPU), the decay gradients one per ``(batch, neuron)`` row (``None`` when not needed).
     """
     current_decay, voltage_decay = ctx.saved_tensors
-    u, v, s, u0, v0, du, dv = ctx.cuda_arrays
-    module = kernels(v, "saved voltage")
-    device = v.device
-    blocks, steps, width = v.shape
-    theta, tau_rho, scale_rho = ctx.surrogate
-    gs = torch.zeros_like(v, dtype=torch.float32) if grad_s is None else _time_major(grad_s, torch.float32)
+    module = kernels(margin, "saved margin")
+    device = margin.device
+    blocks, steps, width = margin.shape
+    _, tau_rho, scale_rho = ctx.surrogate
+    gs = torch.zeros_like(margin, dtype=torch.float32) if grad_s is None \
+        else _time_major(grad_s, torch.float32)
     gu = _empty(device, torch.float32) if grad_u is None else _time_major(grad_u, torch.float32)
     gv = _empty(device, torch.float32) if grad_v is None else _time_major(grad_v, torch.float32)
     want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
     grad_x = torch.empty((blocks, steps, width), dtype=torch.float32, device=device)
     grad_du = torch.zeros((blocks, width), dtype=torch.float64, device=device)
     grad_dv = torch.zeros((blocks, width), dtype=torch.float64, device=device)
-    _launch(module, module.cuba_backward, device, blocks, width, gs, gu, gv, v, u, v, s, u0, v0, du, dv,
-            ctx.state_scale, float(theta), float(tau_rho), float(scale_rho), ctx.graded, ctx.delay, want,
+    _launch(module, module.cuba_backward, device, blocks, width, gs, gu, gv, margin, u, v, reset, u0, v0, du,
+            dv, ctx.state_scale, float(theta), float(tau_rho), float(scale_rho), ctx.graded, delay, want,
             grad_x, grad_du, grad_dv)
     g_du = grad_du.reshape(-1).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
     g_dv = grad_dv.reshape(-1).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
     return _logical(grad_x, ctx.shape), g_du, g_dv
+
+
+def cuba_backward(ctx, grad_s, grad_u=None, grad_v=None):
+    """:meth:`lava_dl.slayer.neuron.dynamics.CubaDynamics.backward` of :func:`cuba_forward`.
+
+    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)``; ``grad_x`` is float32 (as on
+    the CPU), the decay gradients one per ``(batch, neuron)`` row.
+    """
+    u, v, s, u0, v0, du, dv = ctx.cuda_arrays
+    # CUBA's surrogate sits at the pre-reset voltage and the threshold; its spikes mark the resets.
+    return _two_integrator_backward(ctx, grad_s, grad_u, grad_v, v, float(ctx.surrogate[0]), u, v, s, u0, v0,
+                                    du, dv, ctx.delay)
+
+
+def alif_forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded,
+                 record):
+    """:meth:`lava_dl.slayer.neuron.dynamics.AlifDynamics.forward` on ``x``'s CUDA device.
+
+    Same arguments and outputs: ``init``/``final`` are the ``(4, rows)`` int64 numpy arrays of the
+    states ``u, v, th, r`` (copied over, and the final states copied back), ``params`` the per-row
+    ``(dth, dref, th0, th_step)`` int64 numpy arrays. The outputs are stored in the logical order.
+    """
+    module = kernels(x)
+    check_devices(x, current_decay=current_decay, voltage_decay=voltage_decay)
+    ctx.set_materialize_grads(False)
+    device, shape = x.device, tuple(x.shape)
+    blocks, steps = shape[0], shape[-1]
+    xs = _time_major(x, torch.float64 if x.dtype == torch.float64 else torch.float32)
+    width = xs.shape[2]
+    du = _rows(torch.round(current_decay.detach()), blocks, width, torch.int64, device)
+    dv = _rows(torch.round(voltage_decay.detach()), blocks, width, torch.int64, device)
+    dth, dref, th0, th_step = (_rows(torch.from_numpy(np.ascontiguousarray(p)), blocks, width, torch.int64,
+                                     device) for p in params)
+    init_rows = torch.from_numpy(np.ascontiguousarray(init, np.int64)).to(device).reshape(4, blocks, width)
+    final_rows = torch.empty_like(init_rows)
+    want_grad = any(ctx.needs_input_grad[:3])
+    want_decay = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+
+    def records(keep: bool) -> torch.Tensor:
+        return torch.empty((blocks, steps, width), dtype=torch.int32, device=device) if keep \
+            else _empty(device, torch.int32)
+
+    s = torch.empty((blocks, steps, width), dtype=torch.float64 if graded else xs.dtype, device=device)
+    margin = records(want_grad)
+    u = records(record or want_decay)
+    v = records(record or want_decay)
+    no_record = _empty(device, torch.int32)
+    _launch(module, module.alif_forward, device, blocks, width, xs, float(state_scale), du, dv, dth, dref,
+            th0, th_step, init_rows, bool(graded), final_rows, s, margin, u, v, no_record, no_record)
+    final.reshape(4, -1)[...] = final_rows.reshape(4, -1).cpu().numpy()
+    ctx.save_for_backward(current_decay, voltage_decay)
+    ctx.cuda_arrays = (margin, u, v, init_rows[0], init_rows[1], du, dv)
+    ctx.shape = shape
+    ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
+    spikes = _logical(s, shape)
+    if not record:
+        return spikes
+    # divided (not multiplied by 1/S), as the CPU path
+    return spikes, _logical(u, shape).to(x.dtype) / state_scale, _logical(v, shape).to(x.dtype) / state_scale
+
+
+def alif_backward(ctx, grad_s, grad_u=None, grad_v=None):
+    """:meth:`lava_dl.slayer.neuron.dynamics.AlifDynamics.backward` of :func:`alif_forward`.
+
+    ALIF never resets ``v``; its surrogate sits at the recorded margin ``v - (θ + r)`` (threshold 0).
+    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)``.
+    """
+    margin, u, v, u0, v0, du, dv = ctx.cuda_arrays
+    no_reset = _empty(margin.device, torch.float32)
+    return _two_integrator_backward(ctx, grad_s, grad_u, grad_v, margin, 0.0, u, v, no_reset, u0, v0, du, dv,
+                                    delay=0)
 
 
 class CubaDynamicsCuda(torch.autograd.Function):
@@ -184,3 +266,19 @@ class CubaDynamicsCuda(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         return (*cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 10))
+
+
+class AlifDynamicsCuda(torch.autograd.Function):
+    """:class:`lava_dl.slayer.neuron.dynamics.AlifDynamics` on the CUDA kernels only (whatever the
+    tensors' device: in the simulator, CPU tensors), for tests; ``AlifDynamics`` dispatches CUDA
+    tensors to the same :func:`alif_forward`/:func:`alif_backward`."""
+
+    @staticmethod
+    def forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded,
+                record):
+        return alif_forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate,
+                            graded, record)
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_u=None, grad_v=None):
+        return (*alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 7))

@@ -161,6 +161,16 @@ class _Block(nn.Module):
         self._last_output: torch.Tensor | None = None
         self.register_forward_pre_hook(_check_block_input)
 
+    def _apply(self, fn, recurse=True):
+        """Move the state carried between calls (the last output, a recurrent block's last spikes)
+        with the parameters (``.to(device/dtype)``, ``.cuda()``, ``.double()``)."""
+        super()._apply(fn, recurse)
+        for name in ("_last_output", "_spike_state"):
+            value = getattr(self, name, None)
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, fn(value))
+        return self
+
     def _make_neuron(self, neuron_params: dict | None, **shape_kwargs):
         if neuron_params is None:
             return None

@@ -21,7 +21,13 @@ from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.core.spec import NeuronSpec
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, device_arguments
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.dynamics import BlockLayout, input_dtype, kernel_threads, message_dtype
+from lava_dl.slayer.neuron.dynamics import (
+    BlockLayout,
+    _logical_rows,
+    input_dtype,
+    kernel_threads,
+    message_dtype,
+)
 from lava_dl.slayer.spike import Spike
 from lava_dl.slayer.spike import complex as _complex_spike
 
@@ -130,8 +136,9 @@ class ResonatorDynamics(torch.autograd.Function):
                                        _grad_array(layout, grad_im), re_rec, im_rec, margin, s, re0, im0, th0,
                                        sin_d, cos_d, state_scale, float(tau_rho), float(scale_rho), graded,
                                        want, gx_re, gx_im, g_sin, g_cos, threads=kernel_threads())
-        gs = torch.from_numpy(g_sin.ravel()).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
-        gc = torch.from_numpy(g_cos.ravel()).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
+        # per-row gradients back in the logical (N, *S) order (the kernel ran channels-last inputs as H, W, C)
+        gs = _logical_rows(layout, g_sin).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
+        gc = _logical_rows(layout, g_cos).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
         return gx_re_tensor.to(dtype), gx_im_tensor.to(dtype), gs, gc, None
 
 

@@ -80,7 +80,8 @@ class Neuron(_BaseNeuron):
                 "vth": self.v_th_mant, "vth_step": int(self.threshold_step * self.w_scale)}
 
     def _int_rows(self, param: torch.Tensor, x: torch.Tensor) -> np.ndarray:
-        return np.ascontiguousarray(torch.round(self.per_row(param.detach(), x)).to(torch.int64).numpy())
+        rows = torch.round(self.per_row(param.detach(), x)).to(torch.int64)
+        return np.ascontiguousarray(rows.cpu().numpy())
 
     def _params(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
         """Per-row ``(dth, dref, th0, th_step)`` integers of the threshold unit."""
@@ -97,12 +98,13 @@ class Neuron(_BaseNeuron):
         of each step uses, before that step's spike update (lava-dl's records; no gradient).
         The states are carried as :meth:`forward` carries them; :meth:`spike` gives the spikes.
         """
-        adapt, ref = (self.state(n, x).numpy().copy() for n in ("th", "r"))
+        adapt, ref = (self.state(n, x).cpu().numpy().copy() for n in ("th", "r"))
         current, voltage, _ = self.run(x)
-        v = torch.round(voltage.detach().to(torch.float64) * self.s_scale).to(torch.int64)
+        v = torch.round(voltage.detach().cpu().to(torch.float64) * self.s_scale).to(torch.int64)
         records = threshold_records(v.reshape(-1, x.shape[-1]).numpy(), self._params(x), adapt, ref)
-        threshold, refractory = (torch.from_numpy(r).to(torch.float64).div(self.s_scale).to(voltage.dtype)
-                                 .reshape(voltage.shape) for r in records)
+        threshold, refractory = (torch.from_numpy(r).to(torch.float64).div(self.s_scale)
+                                 .to(device=voltage.device, dtype=voltage.dtype).reshape(voltage.shape)
+                                 for r in records)
         return current, voltage, threshold, refractory
 
     def spike(self, voltage: torch.Tensor, threshold: torch.Tensor, refractory: torch.Tensor) -> torch.Tensor:
@@ -133,7 +135,7 @@ class Neuron(_BaseNeuron):
             self.clamp()
         if self.norm is not None:
             x = self.norm(x)
-        init = np.stack([self.state(n, x).numpy() for n in self._STATES]).astype(np.int64)
+        init = np.stack([self.state(n, x).cpu().numpy() for n in self._STATES]).astype(np.int64)
         final = np.empty_like(init)
         out = AlifDynamics.apply(
             x, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), init, final,

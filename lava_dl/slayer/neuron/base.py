@@ -589,6 +589,13 @@ class Neuron(nn.Module):
         _, tau, scale_rho = self.surrogate
         return tau, scale_rho, self.graded_spike
 
+    def _apply(self, fn, recurse=True):
+        """Move the carried integer states with the parameters (``.to(device/dtype)``, ``.cuda()``,
+        ``.double()``): ``fn`` converts floating-point tensors only, so the states stay int64."""
+        super()._apply(fn, recurse)
+        self._states = {name: fn(value) for name, value in getattr(self, "_states", {}).items()}
+        return self
+
     def keep_state(self, name: str, value: torch.Tensor) -> None:
         if self.persistent_state:
             self._states[name] = value.detach().to(torch.int64).clone()

@@ -40,7 +40,7 @@ from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.base import StateAttribute, device_arguments, field_value
-from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu, kernel_threads
+from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu, _logical_rows, kernel_threads
 
 _W = 1 << STATE_EXP  # the only scale at which graded messages map exactly onto Lava
 _PROBE = torch.tensor([-3.0, -1.0, -(2.0**-20), 0.0, 2.0**-20, 0.5, 3.0], dtype=torch.float64)
@@ -246,7 +246,7 @@ class _EncodeFn(torch.autograd.Function):
             tau_grad, scale_grad, gi_arr, gth, threads=kernel_threads(),
         )
         grad_x = gi.to(ctx.in_dtype) if ctx.needs_input_grad[0] else None
-        grad_theta = torch.from_numpy(gth.ravel()).to(ctx.theta_dtype) if want else None
+        grad_theta = _logical_rows(layout, gth).to(ctx.theta_dtype) if want else None  # rows in (N, *S) order
         return (grad_x, grad_theta) + (None,) * 9
 
 

@@ -153,7 +153,7 @@ def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, d
     want = bool(ctx.needs_input_grad[1])
     _cuba.integrator_backward_blocks(grad, ctx.d, y_rec, y0, reset_mask, ctx.state_scale, want, grad_in,
                                      grad_d, threads=kernel_threads())
-    return grad_in_tensor, (torch.from_numpy(grad_d.ravel()).to(decay.dtype) if want else None)
+    return grad_in_tensor, (_logical_rows(layout, grad_d).to(decay.dtype) if want else None)
 
 
 def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, u, v, reset, u0, v0, du, dv,
@@ -183,9 +183,20 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     _cuba.cuba_backward_blocks(gs, gu, gv, margin, u, v, reset, u0, v0, du, dv, ctx.state_scale, theta,
                                tau_rho, scale_rho, ctx.graded, delay, want, grad_x, grad_du, grad_dv,
                                grad_index, threads=kernel_threads())
-    g_du = torch.from_numpy(grad_du.ravel()).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
-    g_dv = torch.from_numpy(grad_dv.ravel()).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+    # one gradient per (batch, neuron) row in the logical (N, *S) order of per_row (the kernel's
+    # (B, K) rows are in the layout's order, (H, W, C) for a channels-last input)
+    g_du = _logical_rows(layout, grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
+    g_dv = _logical_rows(layout, grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
     return grad_x_tensor, g_du, g_dv
+
+
+def _logical_rows(layout, values: np.ndarray) -> torch.Tensor:
+    """A kernel's ``(B, K)`` per-neuron array as a tensor of one value per row in ``(N, *S)`` order."""
+    if not layout.permuted:
+        return torch.from_numpy(values.ravel())
+    rows = np.empty(values.size, values.dtype)
+    layout.write_back(rows, values)
+    return torch.from_numpy(rows)
 
 
 def kernel_threads() -> int:
@@ -202,8 +213,8 @@ def _check_cpu(x: torch.Tensor) -> None:
     if x.device.type != "cpu":
         raise NotImplementedError(
             f"this lava_dl neuron kernel runs on CPU tensors only (got an input on {x.device}, {x.dtype}): "
-            "move the network to the CPU; on CUDA, CUBA neurons without a norm run on the GPU "
-            "(`pip install lava_dl[cuda]`)"
+            "move the network to the CPU; on CUDA, CUBA neurons without a norm and ALIF neurons run on the "
+            "GPU (`pip install lava_dl[cuda]`)"
         )
 
 
@@ -508,12 +519,19 @@ class AlifDynamics(torch.autograd.Function):
     voltage ``v / S`` (not materialised otherwise), stored time-major (see
     :class:`BlockLayout`). Gradients reach the voltage only through the spikes'
     surrogate, taken at ``v - (θ + r)``; the threshold unit has no backward, as in lava-dl.
+    On a CUDA input both passes run the CUDA kernels of the same rules
+    (:func:`lava_dl.slayer._cuda.alif_forward`), outputs stored in the logical order.
     """
 
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded,
                 record):
+        if x.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
+            ctx.on_cuda = True
+            return _cuda.alif_forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params,
+                                      surrogate, graded, record)
         _check_cpu(x)
+        _cuda.check_devices(x, current_decay=current_decay, voltage_decay=voltage_decay)
         ctx.set_materialize_grads(False)
         layout = BlockLayout(x)
         xs = layout.array(x, input_dtype(x))
@@ -545,6 +563,8 @@ class AlifDynamics(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
+        if getattr(ctx, "on_cuda", False):
+            return (*_cuda.alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 7))
         margin, u, v, u0, v0, du, dv = ctx.arrays
         # ALIF never resets v; its surrogate sits at the margin v - (θ + r).
         grads = _two_integrator_adjoint(ctx, ctx.layout, grad_s, grad_u, grad_v, margin, 0.0, u, v,
