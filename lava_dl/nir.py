@@ -56,10 +56,11 @@ state (it re-emits each binary spike one step later) plus an axonal delay, until
 deepest input at the NIR step it belongs to. netx's concat always joins the record just before
 it, which gets zero weights when it is not an input. Dense (``Linear``/``Affine``) joins and
 ``Conv2d`` joins (equal geometry, ``groups = 1``) are supported; the graph input cannot be joined
-or delayed (it is no layer). Such files run on Lava and :func:`lava_dl.netx.simulate`;
-``SequentialNetwork`` (hence :func:`to_slayer`) runs chains only. A ``concat`` record does not
-export: it pairs outputs of different depths at one slayer step, which NIR's instantaneous
-edges could only express with an input from a later step.
+or delayed (it is no layer). Such files run on Lava and :func:`lava_dl.netx.simulate`, and
+:func:`to_slayer` loads them into ``SequentialNetwork`` (concat blocks join the outputs at one
+slayer step, as netx aligns them on Lava) for fine-tuning with the same output as Lava. A
+``concat`` record does not export: it pairs outputs of different depths at one slayer step,
+which NIR's instantaneous edges could only express with an input from a later step.
 
 More nodes (import). ``Conv1d`` on ``(C, N)`` is a ``conv`` record with kernel ``(K, 1)`` on
 ``(C, N, 1)`` (netx convolves in 2-D). ``Scale`` folds into the weights: ``W diag(s)`` on the way
@@ -1980,21 +1981,26 @@ def to_slayer(graph, path: str | os.PathLike | None = None, **kwargs):
     """Import a NIR graph into slayer blocks for fine-tuning: :func:`from_nir` then
     :class:`lava_dl.slayer.auto.SequentialNetwork` (same integers as :func:`to_lava`).
 
-    Returns ``(network, NirImport)``; ``dt``, ``scale``, ``rtol`` go to :func:`from_nir`, other
-    keyword arguments to ``SequentialNetwork``.
+    Graphs with skip connections or branches load too: their ``concat`` records become
+    :class:`lava_dl.slayer.block.concat.Concat` blocks and their relay records ordinary CUBA
+    blocks (trainable like the rest), and the forward equals the Lava run of the file.
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph, str or os.PathLike
+        The graph, or a NIR file.
+    path : str or os.PathLike, optional
+        Where the ``.net`` file is written (default: a new temporary file).
+    **kwargs
+        ``dt``, ``scale``, ``rtol`` go to :func:`from_nir`, the others to ``SequentialNetwork``.
+
+    Returns
+    -------
+    tuple of (SequentialNetwork, NirImport)
+        The network and the import's report (``NirImport.path`` is the file).
     """
     opts = {k: kwargs.pop(k) for k in ("dt", "scale", "rtol") if k in kwargs}
     result = from_nir(graph, _temp_path(path), **opts)
-    with h5py.File(result.path, "r") as f:
-        joins = [k for k in f["layer"] if records.decode_str(f["layer"][k]["type"][()]) == "concat"]
-    if joins:
-        raise NirError(
-            "graph",
-            None,
-            f"it has skip connections or branches (concat record(s) {sorted(joins, key=int)} in "
-            f"{result.path}); SequentialNetwork runs chains only: deploy it with to_lava or "
-            "netx.simulate",
-        )
     from lava_dl.slayer.auto import SequentialNetwork
 
     return SequentialNetwork(result.path, **kwargs), result

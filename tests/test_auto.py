@@ -7,7 +7,9 @@ weights, per-channel decays and thresholds, norm biases, axonal delays, graded s
 exported, loaded with :class:`SequentialNetwork` and exported again: every dataset of the
 two files must be byte-identical, the loaded network's forward must equal the original's
 exactly, and a gradient step on it must work. Malformed files raise errors that name the
-layer and the field. No Lava import: the training side alone.
+layer and the field. Skip connections (``concat`` records) are also checked against
+``lava_dl.netx.simulate``, the only Lava-side import (inside that test); the rest is the
+training side alone.
 """
 
 from __future__ import annotations
@@ -408,7 +410,7 @@ def _conv(shape, in_channels):
 
 #: case: (records, error, message start); the records follow one another in the file.
 MALFORMED = {
-    "unknown layer type": ([lambda g: records.write_concat(g, (3,), [0])], NotImplementedError,
+    "unknown layer type": ([lambda g: records.write_type(g, "lstm")], NotImplementedError,
                            "layer 0, field 'type'"),
     "unknown neuron type": ([_dense(neuron={"type": "LIF"})], NotImplementedError,
                             "layer 0, field 'neuron/type'"),
@@ -462,3 +464,177 @@ def test_affine_marker(tmp_path):
     """A dense record whose threshold is the integrator marker loads as Affine(dynamics=True)."""
     affine = SequentialNetwork(_file(tmp_path, _dense(neuron={**CUBA, "vThMant": AFFINE_THRESHOLD})))
     assert type(affine.blocks[0]).__name__ == "Affine" and affine.blocks[0].dynamics
+
+
+# ---- skip connections (concat records) -------------------------------------------------------------
+
+class _SkipNet(torch.nn.Module):
+    """``a = first(x); b = second(a); last(join)``: ``join`` concatenates ``a`` and ``b`` channel-wise in
+    ``order`` (``'ab'`` or ``'ba'``), optionally flattened. Exported as records ``0`` (first), ``1``
+    (second), ``2`` (concat listing ``layers``), ``3`` (flatten, if any) and the last."""
+
+    def __init__(self, first, second, last, order: str, layers: list[int], flatten=None):
+        super().__init__()
+        self.first, self.second, self.last, self.flatten = first, second, last, flatten
+        self.order, self.layers = order, layers
+
+    def forward(self, x):
+        a = self.first(x)
+        b = self.second(a)
+        joined = torch.cat([a, b] if self.order == "ab" else [b, a], dim=1)
+        return self.last(joined if self.flatten is None else self.flatten(joined))
+
+    def export(self, path, joined_shape) -> None:
+        with h5py.File(path, "w") as f:
+            layer = f.create_group("layer")
+            self.first.export_hdf5(layer.create_group("0"), clip_weights=True)
+            self.second.export_hdf5(layer.create_group("1"), clip_weights=True)
+            records.write_concat(layer.create_group("2"), joined_shape, self.layers)
+            tail = [self.last] if self.flatten is None else [self.flatten, self.last]
+            for i, block in enumerate(tail, start=3):
+                block.export_hdf5(layer.create_group(str(i)), clip_weights=True)
+
+
+def _skip_case(case: str, rng):
+    """(network, joined shape, input, Lava input, netx arguments, output offset, output unit) of a case.
+
+    Binary input into spiking blocks: Lava's output step t is slayer's index t (parity tests). Graded
+    input into sigma-delta blocks, which add no step in slayer: three synapses to the output, so Lava's
+    step t + 3, in units 2^(12 + spike_exp) = 2^18 (``test_parity_layers``' sigma-delta cases). The
+    ``reset_interval`` of the whole sample holds each block in reset until its input arrives, as the
+    norm biases need (``test_parity``'s streams with bias).
+    """
+    if case == "cuba_dense":  # lava-dl's form: the list omits the previous record (netx joins it first)
+        cuba = slayer.block.cuba
+        first = cuba.Dense(_params("cuba", rng), 16, 8)
+        second = cuba.Dense(_params("cuba", rng, norm=True), 8, 6)
+        net = _SkipNet(first, second, cuba.Dense(_params("cuba", rng), 14, 5), order="ba", layers=[0])
+        x = torch.from_numpy((rng.random((BATCH, 16, STEPS)) < 0.4).astype(np.float32))
+        return net, (14,), x, x.numpy().astype(np.int32), dict(reset_interval=STEPS), 0, 1
+    if case == "alif_conv":
+        alif = slayer.block.alif
+        first = alif.Conv(_params("alif", rng, per_channel=True), 2, 3, 3, padding=1, input_shape=(6, 6))
+        second = alif.Conv(_params("alif", rng), 3, 2, 3, padding=1, input_shape=(6, 6), delay=True)
+        net = _SkipNet(first, second, alif.Dense(_params("alif", rng), 5 * 36, 5), order="ab", layers=[0, 1],
+                       flatten=alif.Flatten())
+        x = torch.from_numpy((rng.random((BATCH, 2, 6, 6, STEPS)) < 0.4).astype(np.float32))
+        lava_x = x.permute(0, 3, 2, 1, 4).numpy().astype(np.int32)  # N, C, H, W, T -> N, W, H, C, T
+        return net, (5, 6, 6), x, lava_x, dict(input_shape=lava_x.shape[1:-1], reset_interval=STEPS), 0, 1
+    assert case == "sigma_delta_dense"
+    sd = slayer.block.sigma_delta
+    net = _SkipNet(sd.Dense(_sd_params(rng), 12, 8), sd.Dense(_sd_params(rng, norm=True), 8, 6),
+                   sd.Output(_sd_params(rng), 14, 4), order="ab", layers=[0, 1])
+    unit = 1 << 12  # graded network input: x * 2^(6 + spike_exp)
+    active = rng.random((BATCH, 12, STEPS)) < 0.5
+    lava_x = rng.integers(-unit // 2, unit, (BATCH, 12, STEPS)) * active
+    x = torch.from_numpy(lava_x / unit)
+    lava_x = np.concatenate([lava_x, np.zeros((BATCH, 12, 3), lava_x.dtype)], axis=-1)  # room for the offset
+    return net, (14,), x, lava_x, dict(input_message_bits=16, reset_interval=STEPS + 3), 3, 2.0 ** 18
+
+
+@pytest.mark.parametrize("case", ["cuba_dense", "alif_conv", "sigma_delta_dense"])
+def test_skip_connection_matches_original_and_lava(case, tmp_path):
+    """A concat record: the loaded network equals the original module and ``netx.simulate`` (at the
+    deployment's offset) exactly, and export -> load -> export is byte-identical."""
+    from lava_dl import netx  # the one Lava-side reference of this file
+
+    rng = np.random.default_rng(40 + len(case))
+    torch.manual_seed(4)
+    net, joined, x, lava_x, netx_kwargs, offset, unit = _skip_case(case, rng)
+    _randomise([net.first, net.second, net.last], rng, (2, 4))
+    net.eval()
+    with torch.no_grad():
+        expected = net(x)
+    assert expected.abs().sum() > 0  # the comparisons are not vacuous
+    first, second = tmp_path / "a.net", tmp_path / "b.net"
+    net.export(first, joined)
+
+    loaded = SequentialNetwork(first).eval()
+    assert type(loaded.blocks[2]).__name__ == "Concat" and loaded.blocks[2].layers == tuple(net.layers)
+    with torch.no_grad():
+        got = loaded(x)
+    assert got.dtype == expected.dtype and torch.equal(got, expected)
+    with torch.no_grad():
+        _, counts = SequentialNetwork(first, count_log=True).eval()(x)
+    assert counts.shape == (1, len(loaded.blocks))
+
+    lava = netx.simulate(str(first), lava_x, num_steps=lava_x.shape[-1], num_workers=1, **netx_kwargs)
+    assert np.array_equal(lava[..., offset:], expected.numpy() * unit)
+
+    loaded.export_hdf5(second)
+    _assert_same_files(first, second)
+
+    # fine-tuning: the gradient reaches the first block along both paths into the concat
+    loaded.train()
+    out = loaded(x)
+    (out.double() - 0.5).square().mean().backward()
+    grad = loaded.blocks[0].synapse.weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_skip_connection_chain_after_join(tmp_path):
+    """Several concats, one joining a concat: each kept output reaches every concat that lists it."""
+    rng = np.random.default_rng(8)
+    cuba = slayer.block.cuba
+    blocks = [cuba.Dense(_params("cuba", rng), 10, 6), cuba.Dense(_params("cuba", rng), 6, 5),
+              cuba.Dense(_params("cuba", rng), 11, 4), cuba.Dense(_params("cuba", rng), 15, 3)]
+    _randomise(blocks, rng, (2, 4))
+    x = torch.from_numpy((rng.random((BATCH, 10, STEPS)) < 0.5).astype(np.float32))
+    with torch.no_grad():
+        a = blocks[0](x)
+        b = blocks[1](a)
+        ab = torch.cat([a, b], dim=1)
+        c = blocks[2](ab)
+        expected = blocks[3](torch.cat([ab, c], dim=1))
+    path = tmp_path / "a.net"
+    with h5py.File(path, "w") as f:  # 0 a, 1 b, 2 concat(0, 1), 3 c, 4 concat(2, 3), 5 out
+        layer = f.create_group("layer")
+        blocks[0].export_hdf5(layer.create_group("0"), clip_weights=True)
+        blocks[1].export_hdf5(layer.create_group("1"), clip_weights=True)
+        records.write_concat(layer.create_group("2"), (11,), [0, 1])
+        blocks[2].export_hdf5(layer.create_group("3"), clip_weights=True)
+        records.write_concat(layer.create_group("4"), (15, 1, 1), [2, 3])
+        blocks[3].export_hdf5(layer.create_group("5"), clip_weights=True)
+    loaded = SequentialNetwork(path).eval()
+    with torch.no_grad():
+        got = loaded(x)
+    assert expected.sum() > 0 and torch.equal(got, expected)
+    loaded.export_hdf5(tmp_path / "b.net")
+    _assert_same_files(path, tmp_path / "b.net")
+
+
+def _concat(shape, layers):
+    return lambda g: records.write_concat(g, shape, layers)
+
+
+W3 = np.full((3, 3), 2.0, np.float32)
+
+#: case: (records, message start); each file must raise Hdf5FormatError.
+BAD_CONCATS = {
+    "first record": ([_concat((3,), [0])], "layer 0, field 'type'"),
+    "later layer": ([_dense(neuron=CUBA), _dense(weight=W3, neuron=CUBA), _concat((6,), [0, 3])],
+                    "layer 2, field 'layers'"),
+    "itself": ([_dense(neuron=CUBA), _dense(weight=W3, neuron=CUBA), _concat((6,), [2])],
+               "layer 2, field 'layers'"),
+    "negative index": ([_dense(neuron=CUBA), _dense(weight=W3, neuron=CUBA), _concat((6,), [-1])],
+                       "layer 2, field 'layers'"),
+    "input without neuron": ([lambda g: records.write_input(g, (4,)), _dense(neuron=CUBA),
+                              _concat((7,), [0])], "layer 2, field 'layers'"),
+    "after a flatten": ([_conv((2, 2, 2), 1), lambda g: records.write_flatten(g, (8, 1, 1)),
+                         _concat((8,), [0])], "layer 2, field 'type'"),
+    "dense with conv": ([lambda g: records.write_input(g, (1, 2, 2), neuron=CUBA),
+                         lambda g: records.write_flatten(g, (4, 1, 1)), _dense(neuron=CUBA),
+                         _concat((7,), [0])], "layer 3, field 'layers'"),
+    "different sizes": ([lambda g: records.write_input(g, (1, 4, 4), neuron=CUBA), _conv((2, 2, 2), 1),
+                         _concat((3, 2, 2), [0])], "layer 2, field 'layers'"),
+    "wrong shape": ([_dense(neuron=CUBA), _dense(weight=W3, neuron=CUBA), _concat((5,), [0, 1])],
+                    "layer 2, field 'shape'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONCATS))
+def test_bad_concat_records_raise_named_errors(case, tmp_path):
+    writers, message = BAD_CONCATS[case]
+    with pytest.raises(Hdf5FormatError) as info:
+        SequentialNetwork(_file(tmp_path, *writers))
+    assert str(info.value).startswith(message), str(info.value)

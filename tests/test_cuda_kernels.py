@@ -174,6 +174,7 @@ def test_decay_gradients_do_not_depend_on_the_input_layout(family):
     assert float(logical[0].abs().sum()) > 0
     # spikes, input gradient, and the per-channel parameters' gradients (two decays; sigma-delta: threshold)
     assert len(logical) == len(channels_last) == (3 if family == "sigma_delta" else 4)
-    for index, (a, b) in enumerate(zip(logical, channels_last)):
-        assert torch.equal(a, b), ("spikes", "grad_x", "first parameter gradient", "second parameter gradient")[index]
+    names = ("spikes", "grad_x", "first parameter gradient", "second parameter gradient")
+    for name, a, b in zip(names, logical, channels_last):
+        assert torch.equal(a, b), name
     assert all(g.shape == (3,) and float(g.abs().sum()) > 0 for g in logical[2:])  # one value per channel

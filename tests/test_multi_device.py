@@ -12,6 +12,11 @@ pytest aborted intermittently.)
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -126,3 +131,12 @@ def test_buffers_follow_a_dtype_move():
     net.to(torch.float64)
     assert norm.running_mean.dtype == torch.float64
     assert torch.equal(norm.running_mean, mean.double())
+
+
+def test_distributed_data_parallel_gloo_two_ranks():
+    """DDP with the gloo backend, 2 spawned CPU ranks (``tests/_ddp_check.py``): outputs exact per
+    half batch, all-reduced gradients equal to one process's over the whole batch / 2."""
+    script = Path(__file__).with_name("_ddp_check.py")
+    env = dict(os.environ, PYTHONPATH=str(script.parents[1]))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0 and "ddp ok" in done.stdout, done.stdout + done.stderr

@@ -444,8 +444,7 @@ def test_conv_skip_connection_matches_nir(tmp_path):
 
 def test_skip_connection_errors(tmp_path):
     graph = _skip_graph("skip")
-    with pytest.raises(lnir.NirError, match="SequentialNetwork runs chains only"):
-        lnir.to_slayer(graph, tmp_path / "s.net")
+    lnir.from_nir(graph, tmp_path / "s.net")
     with pytest.raises(lnir.NirError, match="layer 2, parameter 'type': a concat record has no exact NIR"):
         lnir.to_nir(tmp_path / "s.net")
     edges = [e for e in graph.edges if e != ("if1", "w3s")] + [("input", "w3s")]
@@ -453,6 +452,71 @@ def test_skip_connection_errors(tmp_path):
     from_input = nir.NIRGraph(nodes=graph.nodes, edges=edges, metadata={"dt": 1.0}, type_check=False)
     with pytest.raises(lnir.NirError, match="node 'w3s'.*skip connection .* from the graph Input"):
         lnir.from_nir(from_input, tmp_path / "x.net")
+
+
+@pytest.mark.parametrize("kind", ["skip", "skip_delay", "branches", "conv"])
+def test_skip_connection_to_slayer_equals_lava_and_fine_tunes(kind, tmp_path):
+    """to_slayer on a graph with joins: slayer's output is the Lava run's (``netx.simulate``) exactly,
+    before and after a few quantization-aware fine-tuning steps (exported with the clamped weights
+    the forward used)."""
+    if kind == "conv":
+        rng = np.random.default_rng(6)
+        nodes = {
+            "input": nir.Input(input_type=np.array([2, 6, 6])),
+            "output": nir.Output(output_type=np.array([3, 6, 6])),
+        }
+        for name, c_out, c_in, threshold in (
+            ("1", 3, 2, 0.75), ("2", 3, 3, 0.5), ("3", 3, 3, 0.5), ("3s", 3, 3, 0.5)
+        ):
+            nodes[f"c{name}"] = nir.Conv2d(
+                input_shape=(6, 6), weight=_grid(rng, (c_out, c_in, 3, 3)), stride=1, padding=1, dilation=1,
+                groups=1, bias=np.zeros(c_out),
+            )
+            if name != "3s":
+                nodes[f"n{name}"] = _if((c_out, 6, 6), threshold)
+        edges = [("input", "c1"), ("c1", "n1"), ("n1", "c2"), ("c2", "n2"), ("n2", "c3"), ("c3", "n3")]
+        edges += [("n1", "c3s"), ("c3s", "n3"), ("n3", "output")]
+        graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0}, type_check=False)
+        x = (rng.random((2, 2, 6, 6, STEPS)) < 0.4).astype(np.float32)
+        lava_x = x.transpose(0, 3, 2, 1, 4)  # N, C, H, W, T -> Lava's N, W, H, C, T
+        kwargs = dict(input_shape=lava_x.shape[1:-1])
+    else:
+        graph = _skip_graph(kind)
+        x = (np.random.default_rng(1).random((3, 6, STEPS)) < 0.4).astype(np.float32)
+        lava_x, kwargs = x, {}
+    for node in graph.nodes.values():  # even integers: what slayer's 8-bit quantizer represents
+        if isinstance(node, (nir.Linear, nir.Conv2d)):
+            node.weight = 2 * np.round(node.weight * 32) / 64
+    net, result = lnir.to_slayer(graph, tmp_path / "skip.net")
+    assert "Concat" in [type(b).__name__ for b in net.blocks]
+
+    def slayer_out() -> np.ndarray:
+        with torch.no_grad():
+            y = net.eval()(torch.from_numpy(x)).numpy()
+        return y if y.ndim == 3 else y.transpose(0, 3, 2, 1, 4)
+
+    def lava_out(path) -> np.ndarray:
+        lava_in = lava_x.astype(np.int32)
+        return netx.simulate(str(path), lava_in, reset_interval=STEPS, num_workers=1, **kwargs)
+
+    before = slayer_out()
+    assert before.sum() > 10
+    assert np.array_equal(before, lava_out(result.path))
+
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
+    net.train()
+    for _ in range(5):  # towards a rate of one half everywhere
+        optimizer.zero_grad()
+        (net(torch.from_numpy(x)) - 0.5).square().mean().backward()
+        optimizer.step()
+    tuned = tmp_path / "tuned.net"
+    net.export_hdf5(tuned, clip_weights=True)
+    with h5py.File(result.path) as a, h5py.File(tuned) as b:
+        assert any(not np.array_equal(a[f"layer/{i}/weight"][()], b[f"layer/{i}/weight"][()])
+                   for i in range(len(a["layer"])) if "weight" in a[f"layer/{i}"])  # the integers moved
+    after = slayer_out()
+    assert after.sum() > 0
+    assert np.array_equal(after, lava_out(tuned))
 
 
 # ------------------------------------------------------------- Conv1d, Scale, Threshold, v_reset, bias

@@ -21,6 +21,7 @@ record                                    block
 ``dense_rec``                             ``<family>.Recurrent``; ``<family>.KWTA`` with ``bias_rec``
 ``conv``, ``convT``                       ``<family>.Conv``, ``<family>.ConvT``
 ``pool``, ``unpool``                      ``<family>.Pool``, ``<family>.Unpool``
+``concat``                                :class:`~lava_dl.slayer.block.concat.Concat`
 ========================================  ==========================================================
 
 Values: integer weights ``w`` become real weights ``w / 64``, which the blocks' 8-bit
@@ -34,6 +35,20 @@ their family's ``neuron_params(fields)`` (e.g. :func:`lava_dl.slayer.neuron.cuba
 and then the exact stored integers: per-channel decays and sigma-delta thresholds, and the
 resonators' ``sinDecay``/``cosDecay``, which ``period``/``decay`` reproduce only up to
 rounding.
+
+Skip connections: a ``concat`` record joins the outputs of the earlier records its ``layers``
+field names, channel-wise (axis 1), and feeds the next record; like netx, the record just
+before it is joined first when the list omits it (lava-dl's form). The forward keeps each
+output a later concat needs until that concat and joins the outputs at the same time index:
+that is the timing of the Lava deployment, where netx delays every path that reaches a concat
+earlier until the latest one arrives (:class:`lava_dl.netx.hdf5.Network`; sigma-delta blocks,
+which add no step in slayer, are the case where this matters), so the output stays equal to
+Lava's at the chain's offset. A concat may join input records with neuron, dense, dense_rec,
+conv, convT, pool, unpool and concat records; the outputs must all be ``(C,)`` or all
+``(C, H, W)`` with the same ``(H, W)``, and the record ``shape`` their join (a dense join may be
+stored as ``[C, 1, 1]``). netx also refuses to join layers that send messages of different
+widths (e.g. sigma-delta with binary spikes); this loader does not check that. A network without
+concat records runs exactly as a chain.
 
 Decisions:
 
@@ -87,6 +102,7 @@ from lava_dl.core.delay import MAX_BLOCK_DELAY
 from lava_dl.core.records import Hdf5FormatError
 from lava_dl.core.records import LayerRecord as _Record
 from lava_dl.slayer.block.base import is_complex
+from lava_dl.slayer.block.concat import Concat
 from lava_dl.slayer.neuron.base import DEVICE_ARGUMENTS, field_value
 from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
 
@@ -103,6 +119,9 @@ AFFINE_THRESHOLD = (1 << 18) - 1
 _SCALE = 1 << 6
 #: Largest and smallest integer weight of the 8-bit quantizer (even values only).
 _WEIGHT_RANGE = (-256, 254)
+#: Record types whose output a ``concat`` record may join (an ``input`` only with a neuron: netx builds
+#: no layer for one without).
+_JOINABLE = ("input", "dense", "dense_rec", "conv", "convT", "pool", "unpool", "concat")
 #: Placeholder resonator arguments when the stored rotation has no (period, decay) the
 #: constructor accepts; the stored integers replace them.
 _PERIOD, _DECAY = 8.0, 0.5
@@ -219,7 +238,7 @@ class SequentialNetwork(nn.Module):
     Attributes
     ----------
     blocks : torch.nn.ModuleList
-        One block per record (see the module docstring).
+        One block per record (see the module docstring); ``blocks[i]`` is record ``layer/<i>``.
 
     Raises
     ------
@@ -247,6 +266,10 @@ class SequentialNetwork(nn.Module):
         self.count_log = bool(count_log)
         self.blocks = nn.ModuleList([])
         self._shape: tuple[int, ...] | None = None  # output shape of the last block read
+        self._types: list[str] = []  # record type of every block
+        self._joinable: dict[int, tuple[int, ...]] = {}  # index -> output shape, of blocks a concat may join
+        self._joins: dict[int, tuple[int, ...]] = {}  # concat block index -> indices of the joined blocks
+        self._last_use: dict[int, int] = {}  # joined block index -> index of the last concat reading it
         if isinstance(network_config, h5py.Group):
             self._read(network_config)
         else:
@@ -258,7 +281,8 @@ class SequentialNetwork(nn.Module):
             self.blocks.append(self._block(_Record(group, index)))
 
     def read_block(self, layer_handle: h5py.Group) -> None:
-        """Build the block of one more record (appended to :attr:`blocks`, fed by the last one)."""
+        """Build the block of one more record (appended to :attr:`blocks`, fed by the last one; a
+        ``concat`` record by the earlier blocks it names)."""
         self.blocks.append(self._block(_Record(layer_handle, len(self.blocks))))
 
     # ---- records ---------------------------------------------------------------------------
@@ -266,12 +290,15 @@ class SequentialNetwork(nn.Module):
         layer_type = rec.string("type")
         builders = {"input": self._input, "flatten": self._flatten, "average": self._average,
                     "dense": self._dense, "dense_rec": self._dense, "conv": self._conv, "convT": self._conv,
-                    "pool": self._conv, "unpool": self._conv}
+                    "pool": self._conv, "unpool": self._conv, "concat": self._concat}
         if layer_type not in builders:
             raise rec.unsupported("type", f"layer type {layer_type!r} is not implemented; supported: "
                                           f"{sorted(builders)}")
         block = builders[layer_type](rec, layer_type)
         _verify(rec, block)
+        self._types.append(layer_type)
+        if layer_type in _JOINABLE and (layer_type != "input" or "neuron" in rec):
+            self._joinable[rec.index] = self._shape
         if self.weight_norm:
             for name in ("synapse", "recurrent_synapse"):
                 synapse = getattr(block, name, None)
@@ -342,6 +369,45 @@ class SequentialNetwork(nn.Module):
                                      f"split into {shape[0]} equal groups")
         self._shape = (shape[0],)
         return get_classes()[1].Average(num_outputs=shape[0])
+
+    def _concat(self, rec: _Record, layer_type: str) -> nn.Module:
+        """A ``concat`` record: the joined blocks as netx picks them (module docstring), checked."""
+        listed = [int(i) for i in rec.ints("layers").reshape(-1)]
+        previous = rec.index - 1
+        if previous < 0:
+            raise rec.error("type", "a 'concat' record needs layers in front of it")
+        if previous not in self._joinable:
+            raise rec.error("type", f"a 'concat' record cannot follow the {self._what(previous)}: netx joins "
+                                    "the record before it, which must be a layer with neurons or a concat")
+        sources = listed if previous in listed else [previous, *listed]
+        for i in sources:
+            if not 0 <= i < rec.index:
+                raise rec.error("layers", f"layer {i} is {'a later or the same' if i >= 0 else 'no'} record; "
+                                          f"a concat joins earlier records (0..{previous})")
+            if i not in self._joinable:
+                raise rec.error("layers", f"layer {i} is the {self._what(i)}, whose output netx does not "
+                                          "join")
+        shapes = [self._joinable[i] for i in sources]
+        if all(len(s) == 1 for s in shapes):
+            joined: tuple[int, ...] = (sum(s[0] for s in shapes),)
+        elif all(len(s) == 3 for s in shapes) and len({s[1:] for s in shapes}) == 1:
+            joined = (sum(s[0] for s in shapes), *shapes[0][1:])
+        else:
+            raise rec.error("layers", f"the joined layers {sources} have shapes {shapes} (torch order) that "
+                                      "differ other than in channels")
+        shape = rec.shape()
+        if shape != joined and not (len(joined) == 1 and int(np.prod(shape)) == joined[0]):
+            raise rec.error("shape", f"{list(shape)} differs from the joined shape {list(joined)} of layers "
+                                     f"{sources}")
+        self._joins[rec.index] = tuple(sources)
+        for i in sources:
+            self._last_use[i] = rec.index
+        self._shape = joined
+        return Concat(listed, shape)
+
+    def _what(self, index: int) -> str:
+        """``"'<type>' record <index>"`` for error messages."""
+        return f"'{self._types[index]}' record {index}"
 
     def _dense(self, rec: _Record, layer_type: str) -> nn.Module:
         recurrent = layer_type == "dense_rec"
@@ -478,7 +544,8 @@ class SequentialNetwork(nn.Module):
 
     # ---- running and writing ----------------------------------------------------------------
     def forward(self, spike: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Run the blocks in order on ``spike`` (``N, C, (H, W,) T``).
+        """Run the blocks in order on ``spike`` (``N, C, (H, W,) T``); a concat block joins the outputs
+        of the blocks its record names (module docstring), every other block takes the previous output.
 
         Returns
         -------
@@ -487,16 +554,36 @@ class SequentialNetwork(nn.Module):
             ``count_log`` also the event rate of every block, shape ``(1, number of blocks)``.
         """
         counts = []
-        for block in self.blocks:
-            spike = block(spike)
-            if self.count_log:
-                events = (spike.detach() != 0).to(torch.float32)
-                counts.append(events.mean().item() if events.numel() else 0.0)
+        if self._joins:
+            spike = self._forward_joined(spike, counts)
+        else:
+            for block in self.blocks:
+                spike = block(spike)
+                if self.count_log:
+                    counts.append(_event_rate(spike))
         if self.reduction is not None:
             flat = spike.reshape(spike.shape[0], spike.shape[1], -1)
             spike = flat.sum(dim=2) if self.reduction == "sum" else flat.mean(dim=2)
         if self.count_log:
             return spike, torch.tensor([counts], dtype=torch.float32)
+        return spike
+
+    def _forward_joined(self, spike: torch.Tensor, counts: list[float]) -> torch.Tensor:
+        """The blocks in order, each concat fed the kept outputs of the blocks it joins."""
+        kept: dict[int, torch.Tensor] = {}
+        for index, block in enumerate(self.blocks):
+            sources = self._joins.get(index)
+            if sources is None:
+                spike = block(spike)
+            else:
+                spike = block([kept[i] for i in sources])
+                for i in set(sources):
+                    if self._last_use[i] == index:
+                        del kept[i]
+            if index in self._last_use:
+                kept[index] = spike
+            if self.count_log:
+                counts.append(_event_rate(spike))
         return spike
 
     def export_hdf5(self, filename: str | os.PathLike | h5py.Group, clip_weights: bool = False) -> None:
@@ -515,6 +602,12 @@ class SequentialNetwork(nn.Module):
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+def _event_rate(spike: torch.Tensor) -> float:
+    """The share of non-zero values of a block output."""
+    events = (spike.detach() != 0).to(torch.float32)
+    return events.mean().item() if events.numel() else 0.0
+
 
 def _dense_kind(rec: _Record, neuron: _Neuron | None, recurrent: bool) -> str:
     """Block class name of a ``dense``/``dense_rec`` record (module docstring)."""

@@ -2,7 +2,7 @@
 
 import importlib
 
-_SUBMODULES = ("base", "cuba", "alif", "rf", "rf_iz", "adrf", "adrf_iz", "sigma_delta")
+_SUBMODULES = ("base", "cuba", "alif", "rf", "rf_iz", "adrf", "adrf_iz", "sigma_delta", "concat")
 
 
 def __getattr__(name):
