@@ -19,14 +19,14 @@ Three parts, each printing its own table (``--parts a,b,c``; each part runs in 1
       ``benchmarks/.cache`` by :mod:`_lava_dl_ref` and skipped, with the reason, when that
       fails.
 
-    Two more variants run in their own Python processes, stepped by this one in the same
-    rotation (``--child``), with torch's default CPU allocator (``THP_MEM_ALLOC_ENABLE=0``):
-
-    * ``lava-dl 0.6 (own)``: lava-dl as its users run it. In this process it would share
-      the allocator setting that importing lava_dl makes (large tensors on transparent huge
-      pages), which speeds lava-dl up too;
-    * ``lava_dl (own, no THP)``: lava_dl with that setting switched off, to separate the
-      allocator's share of the ratio from the kernels'.
+    In one process, lava-dl 0.6 shares the allocator setting that importing lava_dl makes
+    (large tensors on transparent huge pages), which speeds lava-dl up too. So (a) ends with
+    both libraries as their users run them: each in a fresh Python process of its own
+    (``--child``), one process at a time (processes alive side by side perturb each other
+    through the kernel's page allocator: an idle one doubled the floor's step), rotating over
+    ``--own-rounds`` rounds of 3 steps: ``lava_dl`` as imported, ``lava-dl 0.6`` with torch's
+    default allocator (``THP_MEM_ALLOC_ENABLE=0``), and ``lava_dl, no THP`` (the setting
+    switched off, to separate the allocator's share of the ratio from the kernels').
 
     Then a torch-profiler breakdown of a few steps of lava_dl (and one of lava-dl 0.6):
     conv forward / conv backward / dense / neuron forward / neuron backward / other.
@@ -70,7 +70,7 @@ forward kernels once wrote unkept records through AVX-512 masked stores into an 
 array, which ran 5-20x slower after any fork; they now write to scratch rows, so the order
 no longer matters for lava_dl, but it keeps the runs comparable with earlier tables.)
 
-Run ``python benchmarks/bench_layers.py [--parts a,b,c] [--quick] [--repeats N] [--no-children]``.
+Run ``python benchmarks/bench_layers.py [--parts a,b,c] [--quick] [--repeats N] [--own-rounds N]``.
 """
 
 from __future__ import annotations
@@ -187,37 +187,30 @@ class Trainer:
         return time.perf_counter() - start
 
 
-class ChildTrainer:
-    """A training step run in its own Python process (``--child VARIANT``), on request.
-
-    The child builds the same network and input as :func:`part_a` (same seeds; the lava-dl
-    network gets lava_dl's synapse weights) and runs one warm-up step; :meth:`step` asks
-    for one more step and returns the time the child measured. ``reason`` is set instead
-    when the child cannot run the variant.
-    """
-
-    def __init__(self, variant: str, thp: str):
-        env = dict(os.environ, THP_MEM_ALLOC_ENABLE=thp)
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", variant],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        first = self.proc.stdout.readline().strip()
-        self.reason = None if first == "ready" else (first.removeprefix("skip ") or "the child failed")
-
-    def step(self, x, y) -> float:
-        self.proc.stdin.write("step\n")
-        self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+#: The variants of :func:`own_processes`: name -> (``--child`` variant, ``THP_MEM_ALLOC_ENABLE``).
+OWN_PROCESS_VARIANTS = {
+    "lava_dl": ("lava_dl", "1"),
+    "lava-dl 0.6": ("lava-dl", "0"),
+    "lava_dl, no THP": ("lava_dl", "0"),
+}
 
 
-def child(variant: str) -> None:
-    """Serve :class:`ChildTrainer`: one line per request on the original stdout (all other
-    output goes to stderr)."""
-    reply = os.fdopen(os.dup(1), "w", buffering=1)
-    sys.stdout = sys.stderr
+def run_child(variant: str, thp: str, steps: int) -> tuple[list[float] | None, str | None]:
+    """Time ``steps`` training steps (after one warm-up) in a fresh Python process (``--child``):
+    the step times, or ``None`` and the reason the child gave or its error output."""
+    env = dict(os.environ, THP_MEM_ALLOC_ENABLE=thp)
+    command = [sys.executable, os.path.abspath(__file__), "--child", variant, "--repeats", str(steps)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    if done.returncode or not last[0].startswith("times "):
+        return None, (last[0].removeprefix("skip ") if last[0].startswith("skip ") else done.stderr[-500:])
+    return [float(v) for v in last[0].split()[1:]], None
+
+
+def child(variant: str, steps: int) -> None:
+    """Body of ``--child``: build :func:`part_a`'s network (same seeds; the lava-dl network gets
+    lava_dl's synapse weights) and input, run a warm-up step and print ``times`` and the seconds
+    of ``steps`` more (or ``skip`` and a reason)."""
     torch.set_num_threads(1)
     x, y = inputs()
     net = conv_net(slayer)
@@ -225,17 +218,43 @@ def child(variant: str) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             ref, reason = _lava_dl_ref.import_slayer()
         if ref is None:
-            print(f"skip {reason}", file=reply)
+            print(f"skip {reason}")
             return
         theirs = conv_net(ref)
         copy_synapses(net, theirs)
         net = theirs
     trainer = Trainer(net)
     trainer.step(x, y)  # warm-up
-    print("ready", file=reply)
-    for line in sys.stdin:
-        if line.strip() == "step":
-            print(repr(trainer.step(x, y)), file=reply)
+    print("times", *(repr(trainer.step(x, y)) for _ in range(steps)))
+
+
+def own_processes(rounds: int, steps: int) -> None:
+    """lava_dl and lava-dl 0.6 each in a fresh process of its own, as their users run them, one
+    process at a time (concurrent ones perturb each other through the kernel's page allocator),
+    alternating over ``rounds`` rounds of ``steps`` steps; prints the medians and ratios."""
+    times: dict[str, list[float]] = {k: [] for k in OWN_PROCESS_VARIANTS}
+    per_round: dict[str, list[float]] = {k: [] for k in OWN_PROCESS_VARIANTS}
+    names = list(OWN_PROCESS_VARIANTS)
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            measured, why = run_child(*OWN_PROCESS_VARIANTS[name], steps)
+            if measured is None:
+                print(f"(a, own processes) {name}: skipped ({why.strip()})")
+                return
+            times[name] += measured
+            per_round[name].append(statistics.median(measured))
+    print(f"\n(a) the same step in processes of their own, one at a time: {rounds} rounds x {steps} steps, "
+          f"rotating order; lava_dl as imported (THP allocator on), lava-dl 0.6 and 'no THP' with torch's "
+          f"default allocator (THP_MEM_ALLOC_ENABLE=0)")
+    print(f"{'variant':<16} {'ms/step':>9} {'/ lava_dl':>10}")
+    for name in names:
+        ratio = statistics.median(a / b for a, b in zip(per_round[name], per_round["lava_dl"]))
+        print(f"{name:<16} {statistics.median(times[name]) * 1e3:9.1f} {ratio:10.2f}")
+    ratio = statistics.median(a / b for a, b in zip(per_round["lava-dl 0.6"], per_round["lava_dl, no THP"]))
+    print(f"lava-dl 0.6 / lava_dl, each as it runs by default: "
+          f"{statistics.median(a / b for a, b in zip(per_round['lava-dl 0.6'], per_round['lava_dl'])):.2f}x "
+          f"(target >= 10x); both with torch's default allocator: {ratio:.2f}x "
+          f"(ratios: medians of per-round ratios of median step times)")
 
 
 def interleave(trainers: dict[str, Trainer], x, y, repeats: int, base: str):
@@ -339,7 +358,7 @@ def breakdown(trainer: Trainer, x, y, steps: int) -> tuple[dict[str, float], flo
     return cats, wall * 1e3 / steps
 
 
-def part_a(repeats: int, profile_steps: int, children: bool = True) -> None:
+def part_a(repeats: int, profile_steps: int, own_rounds: int = 3) -> None:
     torch.set_num_threads(1)
     x, y = inputs()
     with contextlib.redirect_stdout(io.StringIO()):  # lava-dl prints a dataset-toolbox warning
@@ -351,15 +370,6 @@ def part_a(repeats: int, profile_steps: int, children: bool = True) -> None:
         copy_synapses(ours, theirs)
         nets["lava-dl 0.6"] = theirs
     trainers = {k: Trainer(n) for k, n in nets.items()}
-    skipped = {}
-    if children:
-        for name, variant in (("lava-dl 0.6 (own)", "lava-dl"), ("lava_dl (own, no THP)", "lava_dl")):
-            trainer = ChildTrainer(variant, thp="0")
-            if trainer.reason is None:
-                trainers[name] = trainer
-            else:
-                skipped[name] = trainer.reason
-
     # activity and agreement of the hidden layers before training (same weights)
     notes = []
     with torch.no_grad():
@@ -378,9 +388,6 @@ def part_a(repeats: int, profile_steps: int, children: bool = True) -> None:
     for trainer in trainers.values():
         trainer.step(x, y)  # warm-up: Numba compile / cache load, allocator
     times, ratios = interleave(trainers, x, y, repeats, base="lava_dl")
-    for trainer in trainers.values():
-        if isinstance(trainer, ChildTrainer):
-            trainer.close()
 
     print(f"(a) conv CUBA net 2x32x32 -> Conv16 3x3 -> Conv32 3x3/2 -> Flatten -> Dense10, batch {BATCH}, "
           f"T={STEPS}, input {IN_RATE:.0%} spikes, 1 torch thread, forward+backward+SGD step, "
@@ -390,22 +397,10 @@ def part_a(repeats: int, profile_steps: int, children: bool = True) -> None:
         print(f"{k:<22} {statistics.median(times[k]) * 1e3:9.1f} {statistics.median(ratios[k]):10.2f}")
     if ref is None:
         print(f"lava-dl 0.6: skipped ({reason})")
-    for name, why in skipped.items():
-        print(f"{name}: skipped ({why})")
-
-    def ratio(num: str, den: str) -> str:
-        return f"{statistics.median(a / b for a, b in zip(times[num], times[den])):.2f}x"
-
     if ref is not None:
-        print(f"lava-dl 0.6 / lava_dl, both in this process (lava_dl's allocator setting): "
-              f"{ratio('lava-dl 0.6', 'lava_dl')} (target >= 10x)")
-    if "lava-dl 0.6 (own)" in times:
-        print(f"lava-dl 0.6 / lava_dl, each as it runs by default (own process / this one): "
-              f"{ratio('lava-dl 0.6 (own)', 'lava_dl')}")
-        if "lava_dl (own, no THP)" in times:
-            print(f"lava-dl 0.6 / lava_dl, both own processes with torch's default allocator: "
-                  f"{ratio('lava-dl 0.6 (own)', 'lava_dl (own, no THP)')}")
-    print("ratios are medians of per-round ratios")
+        ratio = statistics.median(ratios["lava-dl 0.6"])
+        print(f"lava-dl 0.6 / lava_dl = {ratio:.2f}x, both in this process (lava-dl sharing lava_dl's "
+              "allocator setting); ratios are medians of per-round ratios")
     print("hidden-layer event rates before training (same weights):")
     print("\n".join(notes))
 
@@ -434,6 +429,11 @@ def part_a(repeats: int, profile_steps: int, children: bool = True) -> None:
         print("conv fwd/bwd: the synapses' conv2d and its backward (lava-dl: conv3d, for its Dense too); "
               "dense: the 8192->10\nmatmuls; neuron fwd/bwd: neuron dynamics, spike function and the blocks' "
               "latency shift; other ops:\nweight quantizer, layout copies outside the conv, loss, SGD.")
+    if own_rounds:
+        del trainers, nets, ours
+        if ref is not None:
+            del theirs
+        own_processes(own_rounds, steps=3)
 
 
 def part_b(repeats: int) -> None:
@@ -620,12 +620,13 @@ def main() -> None:
                         help="timed rounds per part (default a: 7, b: 9, c: 5; --quick: 2)")
     parser.add_argument("--profile-steps", type=int, default=3,
                         help="profiled lava_dl steps in (a) (0: no profile)")
-    parser.add_argument("--no-children", action="store_true",
-                        help="(a) without the variants in their own processes")
+    parser.add_argument("--own-rounds", type=int, default=None,
+                        help="(a) rounds of lava_dl / lava-dl in processes of their own "
+                             "(default 3, --quick 1; 0: none)")
     parser.add_argument("--child", choices=("lava-dl", "lava_dl"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.repeats or 3)
         return
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     unknown = parts - {"a", "b", "c"}
@@ -637,7 +638,8 @@ def main() -> None:
             print()
         if part == "a":
             profile_steps = min(args.profile_steps, 1) if args.quick else args.profile_steps
-            part_a(args.repeats or (2 if args.quick else 7), profile_steps, not args.no_children)
+            own_rounds = args.own_rounds if args.own_rounds is not None else (1 if args.quick else 3)
+            part_a(args.repeats or (2 if args.quick else 7), profile_steps, own_rounds)
         elif part == "b":
             part_b(args.repeats or (2 if args.quick else 9))
         else:

@@ -101,6 +101,48 @@ def test_delay_module_gradients_equal_lava_dl_formula(shape, grad_scale, samplin
     assert m.delay.grad.dtype == torch.float64 and np.array_equal(m.delay.grad.numpy(), gd)
 
 
+def _stored(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """``x`` (``N, C, H, W, T``) with the same values stored time-major (``N, T, C, H, W`` memory) or
+    channels-last (``N, T, H, W, C``: a conv synapse's output)."""
+    if layout == "time-major":
+        return x.movedim(-1, 1).contiguous().movedim(1, -1)
+    return x.permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)
+
+
+@pytest.mark.parametrize("layout", ["time-major", "channels-last"])
+def test_delay_on_stored_activations_equals_references(layout):
+    """Activations as blocks store them (step rows contiguous, neurons in any order) take a row-wise
+    kernel: the same shifts, reverse-shift input gradient and lava-dl delay gradient (exact:
+    integer-valued float64 data), and the output keeps the input's layout."""
+    rng = np.random.default_rng(3)
+    shape = (2, 3, 4, 5, 19)
+    x_np = rng.integers(-3, 4, shape).astype(np.float64)
+    g_np = rng.integers(-5, 6, shape).astype(np.float64)
+    m = Delay(grad_scale=0.5, num_channels=3).double()
+    with torch.no_grad():
+        m.delay.copy_(torch.tensor([0.2, 3.7, 25.0]))  # 0, 3 and beyond the 19 steps
+    leaf = torch.tensor(x_np, requires_grad=True)
+    x = _stored(leaf, layout)
+    assert x.stride() != leaf.stride()
+    y = m(x)
+    assert y.stride() == x.stride()
+    y.backward(_stored(torch.tensor(g_np), layout))
+    steps = np.array([0, 3, 25])
+    y_ref = _shift_ref(x_np, steps)
+    assert np.array_equal(y.detach().numpy(), y_ref)
+    assert np.array_equal(leaf.grad.numpy(), _shift_ref(g_np, -steps))
+    gd = _lava_dl_delay_grad(g_np, y_ref, 1, 0.5)
+    assert np.any(gd != 0) and np.array_equal(m.delay.grad.numpy(), gd)
+    # one delay per position (C, H, W order), fixed
+    per_position = rng.integers(0, 6, shape[1:-1])
+    moved = delay(_stored(torch.tensor(x_np), layout), torch.tensor(per_position, dtype=torch.float64))
+    expected = np.zeros_like(x_np)
+    for index in np.ndindex(*shape[1:-1]):
+        k = per_position[index]
+        expected[(slice(None), *index, slice(k, None))] = x_np[(slice(None), *index, slice(0, shape[-1] - k))]
+    assert np.array_equal(moved.numpy(), expected)
+
+
 def test_delay_module_gradients_float32_random():
     rng = np.random.default_rng(2)
     x = torch.tensor(rng.normal(size=(3, 6, 30)), dtype=torch.float32, requires_grad=True)

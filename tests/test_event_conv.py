@@ -71,10 +71,23 @@ def test_event_path_falls_back_on_non_binary_or_dense_input(statuses, monkeypatc
     out = _events.SpikeConvolution.apply(graded, weight, (1, 1), (1, 1), (1, 1))
     assert torch.equal(out, F.conv2d(graded, weight, padding=1))
     monkeypatch.setattr(_events, "MAX_RATE", 0.5)
-    dense = _images(2, 8, 7, 7, 0.9)
+    dense = _images(4 * _events.RATE_SLACK_IMAGES, 8, 7, 7, 0.9)  # enough for every thread's range
     out = _events.SpikeConvolution.apply(dense, weight, (1, 1), (1, 1), (1, 1))
     assert torch.equal(out, F.conv2d(dense, weight, padding=1))
     assert statuses == [_events.NOT_BINARY, _events.TOO_DENSE]
+
+
+def test_event_path_keeps_a_sparse_batch_with_a_few_dense_images(statuses, monkeypatch):
+    """The limit is on the running average: two dense images among sparse ones stay on the event
+    path (the same values as conv2d)."""
+    monkeypatch.setattr(_events, "MAX_RATE", 0.5)
+    weight = _weight(16, 8, (3, 3))
+    images = _images(12, 8, 7, 7, 0.1)
+    images[3:5] = _images(2, 8, 7, 7, 0.9)
+    images = images.contiguous(memory_format=torch.channels_last)
+    out = _events.SpikeConvolution.apply(images, weight, (1, 1), (1, 1), (1, 1))
+    assert torch.equal(out, F.conv2d(images, weight, padding=1))
+    assert statuses == [_events.DONE]
 
 
 def test_exact_weights_needs_a_grid_and_bounded_sums():

@@ -223,6 +223,51 @@ def shift_time_adjoint(g, y, shifts, grad_x, grad_delay):
             grad_delay[c] = partial[c].sum()
 
 
+@jit
+def shift_rows(x, shifts, out):
+    """:func:`shift_time` on rows: ``out[b, t, i] = x[b, t - shifts[i], i]`` (0 outside ``[0, T)``).
+
+    ``x`` and ``out`` are ``(N, T, K)`` arrays whose step rows are contiguous, the ``K``
+    values of a step in the same (any) order in both; ``shifts`` (int64, ``K``) gives each
+    value's shift. One loop over each output row, whatever the layout of the channels
+    (channels-last convolution outputs included) and per channel or per position.
+    """
+    n, steps, width = out.shape
+    for b in range(n):
+        for t in range(steps):
+            row = out[b, t]
+            for i in range(width):
+                src = t - shifts[i]
+                row[i] = x[b, src, i] if np.uint64(src) < np.uint64(steps) else 0
+
+
+@jit
+def shift_rows_adjoint(g, y, shifts, grad_x, acc):
+    """:func:`shift_time_adjoint` on rows (the layout of :func:`shift_rows`).
+
+    ``grad_x[b, t, i] = g[b, t + shifts[i], i]`` (0 past the end), and ``acc[i]`` (float64,
+    ``K``, written) receives ``sum_{b, t} g[b, t, i] * (y[b, t - 1, i] - y[b, t, i])`` with
+    ``y[b, -1] = 0``: the caller adds up the values of each channel.
+    """
+    n, steps, width = g.shape
+    for i in range(width):
+        acc[i] = 0.0
+    for b in range(n):
+        for t in range(steps):
+            row = grad_x[b, t]
+            for i in range(width):
+                src = t + shifts[i]
+                row[i] = g[b, src, i] if np.uint64(src) < np.uint64(steps) else 0
+            g_row, y_row = g[b, t], y[b, t]
+            if t == 0:
+                for i in range(width):
+                    acc[i] -= np.float64(g_row[i]) * np.float64(y_row[i])
+            else:
+                y_before = y[b, t - 1]
+                for i in range(width):
+                    acc[i] += np.float64(g_row[i]) * (np.float64(y_before[i]) - np.float64(y_row[i]))
+
+
 # --------------------------------------------------------------------------- axon delay line
 
 

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from lava_dl.core import delay as _core
+from lava_dl.slayer import _memory
+from lava_dl.slayer import checks as _checks
 from lava_dl.slayer.utils import _empty_time_major
 
 _NUMPY_DTYPES = {
@@ -61,6 +63,51 @@ def _new_like(x: torch.Tensor, geometry: _Geometry) -> tuple[torch.Tensor, np.nd
     return torch.from_numpy(np.moveaxis(arr.reshape(n, steps, *x.shape[1:-1]), 1, -1)), arr
 
 
+def _rows(x: torch.Tensor) -> np.ndarray | None:
+    """``x`` (``N, C, ..., T``) as an ``(N, T, K)`` numpy view if it is stored time-major (memory
+    ordered ``N, T``, then its other axes densely in any order, e.g. channels-last), else None."""
+    if x.dtype not in (torch.float32, torch.float64) or x.device.type != "cpu":
+        return None
+    n, steps, inner = x.shape[0], x.shape[-1], x.shape[1:-1]
+    width = math.prod(inner)
+    if n * steps * width == 0 or (n > 1 and x.stride(0) != steps * width) \
+            or (steps > 1 and x.stride(-1) != width):
+        return None
+    expected = 1
+    for stride, size in sorted((st, sz) for st, sz in zip(x.stride()[1:-1], inner) if sz > 1):
+        if stride != expected:
+            return None
+        expected *= size
+    return x.detach().as_strided((n, steps, width), (steps * width, width, 1)).numpy()
+
+
+def _new_rows_like(x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """A new tensor with the strides of ``x`` (:func:`_rows` holds for ``x``), from the kernels'
+    buffer pool, and its ``(N, T, K)`` array."""
+    n, steps = x.shape[0], x.shape[-1]
+    rows = _memory.empty((n, steps, math.prod(x.shape[1:-1])), _NUMPY_DTYPES[x.dtype])
+    return torch.from_numpy(rows).as_strided(x.shape, x.stride()), rows
+
+
+def _element_shifts(x: torch.Tensor, shifts: np.ndarray) -> np.ndarray:
+    """``shifts`` (``(C, 1)`` per channel or ``(C, S)`` per position) as one int64 shift per value
+    of a step row of ``x``, in ``x``'s memory order (:func:`_rows`)."""
+    inner = x.shape[1:-1]
+    per_value = torch.empty_strided(inner, x.stride()[1:-1], dtype=torch.int64)
+    spread = (1,) * (len(inner) - 1)
+    values = torch.from_numpy(np.ascontiguousarray(shifts, np.int64))
+    per_value.copy_(values.reshape(shifts.shape[0], *(spread if shifts.shape[1] == 1 else inner[1:]))
+                    .expand(inner))
+    return per_value.as_strided((math.prod(inner),), (1,)).numpy()
+
+
+def _channel_sums(x: torch.Tensor, per_value: np.ndarray) -> np.ndarray:
+    """Sum per channel (axis 1) of values given per element of a step row in ``x``'s memory order."""
+    inner = x.shape[1:-1]
+    spread = torch.from_numpy(per_value).as_strided(inner, x.stride()[1:-1])
+    return spread.reshape(inner[0], -1).sum(1).numpy()
+
+
 def _sampling_time(value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not math.isfinite(value) or value <= 0:
@@ -74,16 +121,35 @@ class _Shift(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, shifts):
         geometry = (x.shape[0], x.shape[-1], x.shape[1], math.prod(x.shape[2:-1]))
+        ctx.shifts, ctx.geometry = shifts, geometry
+        rows = _rows(x)
+        if rows is not None:  # one pass over contiguous step rows, in any neuron order
+            out, out_rows = _new_rows_like(x)
+            _core.shift_rows(rows, _element_shifts(x, shifts), out_rows)
+            return _keep_mark(out, x)
         out, arr = _new_like(x, geometry)
         _core.shift_time(_array(x, geometry), shifts, arr)
-        ctx.shifts, ctx.geometry = shifts, geometry
-        return out
+        return _keep_mark(out, x)
 
     @staticmethod
     def backward(ctx, grad):
+        rows = _rows(grad)
+        if rows is not None:
+            grad_x, grad_rows = _new_rows_like(grad)
+            _core.shift_rows(rows, -_element_shifts(grad, ctx.shifts), grad_rows)
+            return grad_x, None
         grad_x, arr = _new_like(grad, ctx.geometry)
         _core.shift_time(_array(grad, ctx.geometry), -ctx.shifts, arr)
         return grad_x, None
+
+
+def _keep_mark(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A shift of values proven bounded (or binary) is bounded (binary) alike: keep the mark
+    (:func:`lava_dl.slayer.checks.mark_bound`) so that the next synapse keeps its fast path."""
+    bound = _checks.marked_bound(x)
+    if bound is not None:
+        _checks.mark_bound(out, bound, _checks.marked_binary(x))
+    return out
 
 
 class _LearnableShift(torch.autograd.Function):
@@ -94,27 +160,49 @@ class _LearnableShift(torch.autograd.Function):
         geometry = (x.shape[0], x.shape[-1], x.shape[1], math.prod(x.shape[2:-1]))
         # in the delay's dtype, as lava-dl (a delay just below an integer stays below it)
         shifts = torch.trunc(delay.detach().reshape(-1) / sampling_time).to(torch.int64).numpy()
-        out, arr = _new_like(x, geometry)
-        _core.shift_time(_array(x, geometry), shifts.reshape(-1, 1), arr)
+        rows = _rows(x)
+        if rows is not None:  # one pass over contiguous step rows, in any neuron order
+            out, out_rows = _new_rows_like(x)
+            _core.shift_rows(rows, _element_shifts(x, shifts.reshape(-1, 1)), out_rows)
+        else:
+            out, arr = _new_like(x, geometry)
+            _core.shift_time(_array(x, geometry), shifts.reshape(-1, 1), arr)
         ctx.save_for_backward(out)
         ctx.shifts, ctx.geometry, ctx.grad_scale = shifts, geometry, grad_scale
         ctx.delay_meta = (delay.shape, delay.dtype)
-        return out
+        return _keep_mark(out, x)
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         geometry = ctx.geometry
-        grad_x, arr = _new_like(grad, geometry)
-        g = _array(grad, geometry)
+        y_rows = _rows(y)
+        if y_rows is not None and grad.stride() != y.stride():
+            # e.g. a Flatten's gradient in (C, H, W) order for channels-last spikes: one reordering
+            # copy, then the row kernel (pairs each gradient with its output value)
+            grad = _new_rows_like(y)[0].copy_(grad)
+        rows = _rows(grad)
         grad_delay = None
+        if rows is not None and y_rows is not None:
+            grad_x, grad_rows = _new_rows_like(grad)
+            reverse = -_element_shifts(grad, ctx.shifts.reshape(-1, 1))
+            if ctx.needs_input_grad[1]:
+                per_value = np.empty(rows.shape[2], np.float64)
+                _core.shift_rows_adjoint(rows, y_rows, -reverse, grad_rows, per_value)
+                gd = _channel_sums(grad, per_value)
+            else:
+                _core.shift_rows(rows, reverse, grad_rows)
+        else:
+            grad_x, arr = _new_like(grad, geometry)
+            g = _array(grad, geometry)
+            if ctx.needs_input_grad[1]:
+                gd = np.empty(geometry[2], np.float64)
+                _core.shift_time_adjoint(g, _array(y, geometry), ctx.shifts, arr, gd)
+            else:
+                _core.shift_time(g, -ctx.shifts.reshape(-1, 1), arr)
         if ctx.needs_input_grad[1]:
-            gd = np.empty(geometry[2], np.float64)
-            _core.shift_time_adjoint(g, _array(y, geometry), ctx.shifts, arr, gd)
             shape, dtype = ctx.delay_meta
             grad_delay = torch.from_numpy(gd * ctx.grad_scale).to(dtype).reshape(shape)
-        else:
-            _core.shift_time(g, -ctx.shifts.reshape(-1, 1), arr)
         return (grad_x if ctx.needs_input_grad[0] else None), grad_delay, None, None
 
 
