@@ -350,6 +350,10 @@ def _surrogate_gathered(grad, index, gathered, margin, inv, theta, inv_tau, heig
         _surrogate_row(grad, margin, inv, theta, inv_tau, height, graded, out)
 
 
+#: Values per chunk of rows in :func:`cuba_backward` (32 KiB of float32 gradients).
+_CHUNK_VALUES = 8192
+
+
 @jit
 def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, reset_rec, u0, v0, du, dv,
                   state_scale, theta, tau_rho, scale_rho, graded, delay, want_decay, grad_x, grad_du,
@@ -375,9 +379,8 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
     has_gu = grad_u_out.shape[0] > 0
     has_gv = grad_v_out.shape[0] > 0
     has_reset = reset_rec.shape[0] > 0
-    # One pass backwards in time over each row of K neurons: first the spike's surrogate
-    # term (a vectorised loop; exp dominates the whole backward pass), written into the
-    # row of grad_x while it is in cache, then the two integrators' adjoint recurrences.
+    # Per row of K neurons: the spike's surrogate term (a vectorised loop; exp dominates the whole
+    # backward pass), written into the row of grad_x, then the two integrators' adjoint recurrences.
     inv = 1.0 / state_scale
     inv_tau = 1.0 / tau_rho
     height = surrogate_height(tau_rho, scale_rho, graded)
@@ -388,6 +391,10 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
     alpha_u = np.empty(width, np.float64)
     alpha_v = np.empty(width, np.float64)
     gathered = np.empty(width, grad_s.dtype)
+    # Time runs backwards in chunks of rows: the surrogate terms of a chunk are computed forwards in
+    # memory first (short rows read backwards defeat the hardware prefetcher: 1.7x slower at 256
+    # neurons), then the adjoint recurrences walk the chunk back while it is in cache.
+    chunk = max(1, _CHUNK_VALUES // width)
     for b in range(blocks):
         for k in range(width):
             gu[k] = 0.0
@@ -396,30 +403,36 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
             acc_v[k] = 0.0
             alpha_u[k] = decay_factor(du[b, k])
             alpha_v[k] = decay_factor(dv[b, k])
-        for t in range(steps - 1, -1, -1):
-            out = grad_x[b, t]
-            if t + delay < steps:  # the message of step t sits at step t + delay
-                _surrogate_gathered(grad_s[b, t + delay], grad_index, gathered, margin_rec[b, t], inv, theta,
-                                    inv_tau, height, graded, out)
-            else:
-                out[:] = 0.0
-            for k in range(width):
-                g_v = adjoint_step(out[k], alpha_v[k], gv[k])
-                if has_gv:
-                    g_v += grad_v_out[b, t, k]
-                g_u = adjoint_step(g_v, alpha_u[k], gu[k])
-                if has_gu:
-                    g_u += grad_u_out[b, t, k]
-                gv[k] = g_v
-                gu[k] = g_u
-                out[k] = g_u
-                if want_decay:
-                    # at t = 0 the t - 1 entries read are not used (index -1 wraps around)
-                    reset_prev = has_reset and reset_rec[b, t - 1 + delay, k] != 0
-                    prev_u, prev_v = previous_states(t, u0[b, k], v0[b, k], u_rec[b, t - 1, k],
-                                                     v_rec[b, t - 1, k], reset_prev)
-                    acc_u[k] -= g_u * prev_u
-                    acc_v[k] -= g_v * prev_v
+        end = steps
+        while end > 0:
+            start = max(0, end - chunk)
+            for t in range(start, end):
+                out = grad_x[b, t]
+                if t + delay < steps:  # the message of step t sits at step t + delay
+                    _surrogate_gathered(grad_s[b, t + delay], grad_index, gathered, margin_rec[b, t], inv,
+                                        theta, inv_tau, height, graded, out)
+                else:
+                    out[:] = 0.0
+            for t in range(end - 1, start - 1, -1):
+                out = grad_x[b, t]
+                for k in range(width):
+                    g_v = adjoint_step(out[k], alpha_v[k], gv[k])
+                    if has_gv:
+                        g_v += grad_v_out[b, t, k]
+                    g_u = adjoint_step(g_v, alpha_u[k], gu[k])
+                    if has_gu:
+                        g_u += grad_u_out[b, t, k]
+                    gv[k] = g_v
+                    gu[k] = g_u
+                    out[k] = g_u
+                    if want_decay:
+                        # at t = 0 the t - 1 entries read are not used (index -1 wraps around)
+                        reset_prev = has_reset and reset_rec[b, t - 1 + delay, k] != 0
+                        prev_u, prev_v = previous_states(t, u0[b, k], v0[b, k], u_rec[b, t - 1, k],
+                                                         v_rec[b, t - 1, k], reset_prev)
+                        acc_u[k] -= g_u * prev_u
+                        acc_v[k] -= g_v * prev_v
+            end = start
         if want_decay:
             for k in range(width):
                 grad_du[b, k] = decay_gradient(acc_u[k], state_scale)
