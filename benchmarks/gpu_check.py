@@ -14,8 +14,9 @@ Sections (each reports its own failure and the script goes on):
 
 1. environment (GPU, torch, numba, numba-cuda);
 2. equivalence of the CUDA kernels with the CPU kernels on the device
-   (``tests/_cuda_sim_check.py --device cuda``: spikes, messages and states bit for bit,
-   gradients within 1e-6 of the largest gradient) for several shapes;
+   (``tests/_cuda_sim_check.py --device cuda``, all families: CUBA, ALIF, sigma-delta, RF,
+   RF-IZ, ADRF, ADRF-IZ; spikes, messages and states bit for bit, gradients within 1e-6 of
+   the largest gradient) for several shapes;
 3. the Open Neuromorphic benchmark setup: one Linear (n -> n, no bias) and one CUBA layer,
    batch 16, T = 500, binary input spikes (10 %), forward + backward of ``sum(spikes)``,
    n = 4k, 8k, 16k: median time of 10 steps after 3 warm-ups (CUDA events) and peak GPU

@@ -3,7 +3,9 @@
 Run as a script in its own process (``NUMBA_ENABLE_CUDASIM=1`` for numba's CUDA simulator,
 which must be set before numba.cuda is first imported), or on a GPU machine with
 ``--device cuda`` (benchmarks/gpu_check.py). Exits non-zero on the first mismatch; prints
-one line per case. ``--family`` picks the neurons: CUBA (16 cases), ALIF (10) or both.
+one line per case. ``--family`` picks the neurons: CUBA (16 cases), ALIF (10), sigma-delta (28:
+the encoder, the σ integrator and Delta/SigmaDelta/Sigma modules), the resonators (24: RF, RF-IZ,
+ADRF, ADRF-IZ) or all.
 
 Spikes, messages, current and voltage records, the last message and the persistent
 states must be equal bit for bit. Gradients (input and decays) too in the simulator; on a
@@ -169,6 +171,230 @@ def alif_neuron_case(device: str, graded: bool, dtype=torch.float32, seed=0):
     return compare(cpu, other, exact_grads=device == "cpu")
 
 
+def _swap(module, **replacements):
+    """Replace attributes of ``module`` (the simulator's way onto the CUDA path with CPU tensors);
+    returns the originals, for :func:`_restore`."""
+    originals = {name: getattr(module, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(module, name, value)
+    return originals
+
+
+def _restore(module, originals: dict) -> None:
+    for name, value in originals.items():
+        setattr(module, name, value)
+
+
+def _weight(shape, seed: int, device) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(device)
+
+
+#: Input modes of the sigma-delta encoder kernel (lava_dl.core.sigma_delta.MODE_*).
+SD_MODES = {"plain": 0, "sigma": 1, "shift": 2}
+
+
+def sigma_delta_case(device: str, mode: str, relu: bool, cum_error: bool, dtype=torch.float32,
+                     shape=(2, 5, 8), seed=0):
+    """Run the sigma-delta encoder (``_EncodeFn``: input mode, activation, delta encoding) on the CPU
+    and the CUDA path on ``device`` from random states and per-row thresholds; messages, final states
+    and the input and threshold gradients (lava-dl's relaxation) are compared."""
+    from lava_dl.slayer.neuron import sigma_delta as sd
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = shape[0] * shape[1]
+    in_unit = 64.0 if mode == "shift" else float(1 << 18)
+    x = (torch.randint(-400, 400, shape, generator=gen) / in_unit * (1 if mode == "shift" else 16)).to(dtype)
+    theta = (torch.randint(1, 12, (rows,), generator=gen) / 64).to(torch.float32)
+    vth_s = (torch.trunc(theta.double() * 64).to(torch.int64).numpy() << 12)
+    states = tuple(torch.randint(-20000, 20000, (rows,), generator=gen).numpy() for _ in range(4))
+    results = []
+    on_device = _cuda.SigmaDeltaCuda if device == "cpu" else sd._EncodeFn
+    for dev, fn in (("cpu", sd._EncodeFn), (device, on_device)):
+        xd = x.clone().to(dev).requires_grad_(True)
+        th = theta.clone().to(dev).requires_grad_(True)
+        finals = tuple(v.copy() for v in states)
+        y = fn.apply(xd, th, in_unit, SD_MODES[mode], finals, vth_s.copy(), int(relu), int(cum_error), 6,
+                     (0.5, 1.0), dtype)
+        (y.double() * _weight(shape, seed + 1, dev)).sum().backward()
+        results.append({"spikes": y.detach().cpu(),
+                        **{f"state_{i}": torch.from_numpy(v) for i, v in enumerate(finals)},
+                        "grad_x": xd.grad.cpu(), "grad_theta": th.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def sigma_case(device: str, dtype=torch.float32, shape=(2, 5, 8), seed=0):
+    """Run the σ integrator (``_SigmaFn``) on the CPU and the CUDA path on ``device`` from a random
+    state; output, final state and input gradient are compared."""
+    from lava_dl.slayer.neuron import sigma_delta as sd
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = shape[0] * shape[1]
+    unit = float(1 << 18)
+    x = (torch.randint(-4000, 4000, shape, generator=gen) / unit).to(dtype)
+    state = torch.randint(-20000, 20000, (rows,), generator=gen).numpy()
+    results = []
+    on_device = _cuda.SigmaCuda if device == "cpu" else sd._SigmaFn
+    for dev, fn in (("cpu", sd._SigmaFn), (device, on_device)):
+        xd = x.clone().to(dev).requires_grad_(True)
+        final = state.copy()
+        y = fn.apply(xd, final, unit, dtype)
+        (y.double() * _weight(shape, seed + 1, dev)).sum().backward()
+        results.append({"spikes": y.detach().cpu(), "final": torch.from_numpy(final),
+                        "grad_x": xd.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def sigma_delta_network_case(device: str, norm: bool, seed=0):
+    """Delta encoder, a sigma-delta neuron (per-channel learnable threshold, persistent states,
+    optionally a mean-only batch norm between σ and the encoder) and the Sigma output, called twice
+    on a channels-last ``(N, C, H, W, T)`` input, on the CPU and the CUDA path: the modules' glue
+    (carried states, per-row thresholds, layouts) on top of :func:`sigma_delta_case`."""
+    from lava_dl.slayer.neuron import norm as norms
+    from lava_dl.slayer.neuron import sigma_delta as sd
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    shape = (2, 3, 4, 5, 6)
+    x = (torch.randint(-200, 200, shape, generator=gen) / 64).to(torch.float32)
+    x = x.permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)  # stored as N, T, H, W, C
+    modules = torch.nn.ModuleList([
+        sd.Delta(threshold=0.1, persistent_state=True, requires_grad=True),
+        sd.Neuron(threshold=0.05, activation=torch.nn.functional.relu, tau_grad=0.5, cum_error=True,
+                  shared_param=False, shape=shape[1:4], persistent_state=True, requires_grad=True,
+                  norm=norms.MeanOnlyBatchNorm if norm else None),
+        sd.Sigma(persistent_state=True)])
+    results = []
+    for on_device in (False, True):
+        net = copy.deepcopy(modules).to(device if on_device else "cpu")
+        swapped = None
+        if on_device and device == "cpu":  # the simulator: CPU tensors through the CUDA path
+            swapped = _swap(sd, _EncodeFn=_cuda.SigmaDeltaCuda, _SigmaFn=_cuda.SigmaCuda)
+        try:
+            xd = x.clone().to(device if on_device else "cpu").requires_grad_(True)
+            outputs = []
+            for scale in (1.0, 0.5):
+                encoded = net[0](xd * scale)
+                outputs.append(net[2](net[1](encoded * 0.75)))
+        finally:
+            if swapped:
+                _restore(sd, swapped)
+        out = torch.cat(outputs, -1)
+        (out.double() * _weight(out.shape, seed + 1, out.device)).sum().backward()
+        results.append({"spikes": out.detach().cpu(),
+                        **{f"state{i}_{k}": v.cpu() for i, m in enumerate(net) for k, v in m._states.items()},
+                        "grad_x": xd.grad.cpu(),
+                        **{f"grad_{name}": p.grad.cpu() for name, p in net.named_parameters()
+                           if p.grad is not None}})
+    cpu, other = results
+    if len(cpu) != len(other):
+        return [f"results {sorted(cpu)} vs {sorted(other)}"], 0.0
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+#: Family codes of the resonator kernels (lava_dl.core.resonator.*_CODE).
+RESONATOR_FAMILIES = {"rf": 0, "rf_iz": 1, "adrf": 2, "adrf_iz": 3}
+
+
+def resonator_case(device: str, family: str, graded: bool, record: bool, dtype=torch.float32, shape=(2, 5, 8),
+                   seed=0):
+    """Run ResonatorDynamics of ``family`` on the CPU and the CUDA path on ``device`` from random states
+    (adaptation and refractory states included) with random rotations, thresholds and decays; spikes,
+    records, final states and the input and rotation gradients are compared."""
+    from lava_dl.slayer.neuron._resonator import ResonatorDynamics
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = shape[0] * shape[1]
+    x_re = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3.0 + 0.5).to(dtype)
+    x_im = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3.0).to(dtype)
+    sin_d = torch.randint(300, 1800, (rows,), generator=gen).to(torch.float32)
+    cos_d = torch.randint(2000, 3600, (rows,), generator=gen).to(torch.float32)
+    states = (torch.randint(-3000, 3000, (rows,), generator=gen).numpy(),
+              torch.randint(-3000, 3000, (rows,), generator=gen).numpy(),
+              torch.randint(0, 2000, (rows,), generator=gen).numpy(),
+              torch.randint(0, 2000, (rows,), generator=gen).numpy())
+    params = (torch.randint(0, 4097, (rows,), generator=gen).numpy(),  # dth
+              torch.randint(0, 4097, (rows,), generator=gen).numpy(),  # dref
+              torch.randint(1, 6, (rows,), generator=gen).numpy() << 6,  # th0
+              torch.randint(0, 8, (rows,), generator=gen).numpy() << 6)  # th_step
+    adaptive = family in ("adrf", "adrf_iz")
+    results = []
+    on_device = _cuda.ResonatorDynamicsCuda if device == "cpu" else ResonatorDynamics
+    for dev, fn in (("cpu", ResonatorDynamics), (device, on_device)):
+        xr = x_re.clone().to(dev).requires_grad_(True)
+        xi = x_im.clone().to(dev).requires_grad_(True)
+        sd = sin_d.clone().to(dev).requires_grad_(True)
+        cd = cos_d.clone().to(dev).requires_grad_(True)
+        finals = tuple(v.copy() for v in states)
+        config = (RESONATOR_FAMILIES[family], finals, 64.0, params, (0.3, 1.0), graded, record)
+        out = fn.apply(xr, xi, sd, cd, config)
+        spikes = out[0] if record else out
+        weight = _weight(shape, seed + 1, dev)
+        loss = (spikes.double() * weight).sum()
+        if record:
+            loss = loss + (out[1].double() * weight).sum() * 0.1 + (out[2].double() * weight).sum() * 0.2
+        loss.backward()
+        records = {}
+        if record:
+            records = {"re": out[1].detach().cpu(), "im": out[2].detach().cpu()}
+            if adaptive:
+                records.update(theta=out[3].cpu(), ref=out[4].cpu())
+        results.append({"spikes": spikes.detach().cpu(), **records,
+                        **{f"state_{i}": torch.from_numpy(v) for i, v in enumerate(finals)},
+                        "grad_x_re": xr.grad.cpu(), "grad_x_im": xi.grad.cpu(), "grad_sin": sd.grad.cpu(),
+                        "grad_cos": cd.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def resonator_neuron_case(device: str, family: str, seed=0):
+    """Two calls of a slayer resonator neuron of ``family`` with persistent state, per-channel
+    learnable rotations and a channels-last complex ``(N, C, H, W, T)`` input, on the CPU and the
+    CUDA path: the neuron's glue on top of :func:`resonator_case`."""
+    import importlib
+
+    from lava_dl.slayer.neuron import _resonator
+
+    neuron_cls = importlib.import_module(f"lava_dl.slayer.neuron.{family}").Neuron
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    shape = (2, 3, 4, 5, 6)
+
+    def conv_input() -> torch.Tensor:
+        x = (torch.randint(-100, 200, shape, generator=gen) / 64).to(torch.float32)
+        return x.permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)  # stored as N, T, H, W, C
+
+    x_re, x_im = conv_input(), conv_input()
+    common = dict(threshold=0.3, period=(5, 15), decay=(0.05, 0.2), shared_param=False, shape=shape[1:4],
+                  persistent_state=True, requires_grad=True)
+    if family.startswith("adrf"):
+        common.update(threshold_step=0.125, threshold_decay=0.1, refractory_decay=0.3)
+    reference = neuron_cls(**common)
+    results = []
+    for on_device in (False, True):
+        neuron = copy.deepcopy(reference).to(device if on_device else "cpu")
+        swapped = None
+        if on_device and device == "cpu":  # the simulator: CPU tensors through the CUDA path
+            swapped = _swap(_resonator, ResonatorDynamics=_cuda.ResonatorDynamicsCuda)
+        try:
+            xr = x_re.clone().to(neuron.device).requires_grad_(True)
+            xi = x_im.clone().to(neuron.device).requires_grad_(True)
+            first = neuron((xr, xi))
+            second = neuron((xr * 0.5, xi))
+        finally:
+            if swapped:
+                _restore(_resonator, swapped)
+        out = torch.cat([first, second], -1)
+        (out.double() * _weight(out.shape, seed + 1, out.device)).sum().backward()
+        results.append({"spikes": out.detach().cpu(),
+                        **{f"state_{k}": v.cpu() for k, v in neuron._states.items()},
+                        "grad_x_re": xr.grad.cpu(), "grad_x_im": xi.grad.cpu(),
+                        "grad_sin": neuron.sin_decay.grad.cpu(), "grad_cos": neuron.cos_decay.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
 def _report(tag: str, errors: list[str], worst: float) -> bool:
     detail = ": " + "; ".join(errors) if errors else f" (max grad error {worst:.2g} of max|grad|)"
     print(("ok   " if not errors else "FAIL ") + tag + detail)
@@ -179,7 +405,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu (simulator: NUMBA_ENABLE_CUDASIM=1) or cuda")
     parser.add_argument("--shape", default="2,5,8", help="N,K,T")
-    parser.add_argument("--family", default="all", choices=("cuba", "alif", "all"))
+    parser.add_argument("--family", default="all",
+                        choices=("cuba", "alif", "sigma_delta", "resonator", "all"))
     args = parser.parse_args(argv)
     shape = tuple(int(v) for v in args.shape.split(","))
     dtypes = (torch.float32, torch.float64)
@@ -201,6 +428,31 @@ def main(argv=None) -> int:
                     failed += _report(f"{tag} {str(dtype)[6:]} {shape}", errors, worst)
             errors, worst = alif_neuron_case(args.device, graded)
             failed += _report(f"alif neuron graded={graded:d} persistent channels-last", errors, worst)
+    if args.family in ("sigma_delta", "all"):
+        for mode in SD_MODES:
+            for relu in (False, True):
+                for cum_error in (False, True):
+                    for dtype in dtypes:
+                        errors, worst = sigma_delta_case(args.device, mode, relu, cum_error, dtype, shape)
+                        tag = f"sigma_delta {mode} relu={relu:d} cum_error={cum_error:d}"
+                        failed += _report(f"{tag} {str(dtype)[6:]} {shape}", errors, worst)
+        for dtype in dtypes:
+            errors, worst = sigma_case(args.device, dtype, shape)
+            failed += _report(f"sigma_delta sigma {str(dtype)[6:]} {shape}", errors, worst)
+        for norm in (False, True):
+            errors, worst = sigma_delta_network_case(args.device, norm)
+            failed += _report(f"sigma_delta network norm={norm:d} persistent channels-last", errors, worst)
+    if args.family in ("resonator", "all"):
+        for family in RESONATOR_FAMILIES:
+            for graded in (False, True):
+                for record in (False, True):
+                    errors, worst = resonator_case(args.device, family, graded, record, torch.float32, shape)
+                    tag = f"resonator {family} graded={graded:d} record={record:d}"
+                    failed += _report(f"{tag} float32 {shape}", errors, worst)
+            errors, worst = resonator_case(args.device, family, False, True, torch.float64, shape)
+            failed += _report(f"resonator {family} graded=0 record=1 float64 {shape}", errors, worst)
+            errors, worst = resonator_neuron_case(args.device, family)
+            failed += _report(f"resonator {family} neuron persistent channels-last", errors, worst)
     return 1 if failed else 0
 
 

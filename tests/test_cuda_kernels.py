@@ -1,4 +1,5 @@
-"""CUDA training kernels (issue 11 items 1-2, CUBA and ALIF): same rule functions, same results as the CPU.
+"""CUDA training kernels (issue 11 items 1-2: CUBA, ALIF, sigma-delta, RF, RF-IZ, ADRF, ADRF-IZ): same rule
+functions, same results as the CPU.
 
 Without a GPU: the kernels run in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, which
 must be set before numba.cuda is imported, hence a subprocess running
@@ -42,7 +43,7 @@ def _run(args: list[str], simulator: bool, timeout: float = 300) -> subprocess.C
 
 
 #: Cases per family that ``tests/_cuda_sim_check.py`` runs (see its ``main``).
-SIM_CASES = {"cuba": 16, "alif": 10}
+SIM_CASES = {"cuba": 16, "alif": 10, "sigma_delta": 28, "resonator": 24}
 
 
 @needs_numba_cuda
@@ -51,8 +52,12 @@ SIM_CASES = {"cuba": 16, "alif": 10}
 def test_simulator_matches_cpu_kernels(family, shape):
     """Binary and graded spikes, with and without the records, float32 and float64 input (CUBA:
     with and without the one-step delay; ALIF: from random adaptation and refractory states, and
-    a slayer ALIF neuron with persistent state on a channels-last input); ``2,130,3`` spans two
-    thread blocks. Spikes, states and gradients bit for bit."""
+    a slayer ALIF neuron with persistent state on a channels-last input; sigma-delta: the encoder in
+    its three input modes, ReLU or identity, with and without cum_error, the σ integrator, and
+    Delta -> SigmaDelta (with and without a norm) -> Sigma with persistent states on a channels-last
+    input; resonators: all four families from random states, and each family's slayer neuron with
+    persistent state and per-channel rotations on a channels-last input); ``2,130,3`` spans two
+    thread blocks. Messages, records, states and gradients (input, decays, thresholds) bit for bit."""
     proc = _run([str(ROOT / "tests" / "_cuda_sim_check.py"), "--shape", shape, "--family", family],
                 simulator=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -87,12 +92,18 @@ def test_kernels_compile_to_ptx():
                     f"pip install numba-cuda[cu12]")
     compiled = {line.split()[0] for line in proc.stdout.splitlines()}
     assert compiled == {"cuba_forward", "cuba_forward_graded", "cuba_backward", "cuba_backward_graded",
-                        "alif_forward", "alif_forward_graded", "alif_forward_float64"}, proc.stdout
+                        "alif_forward", "alif_forward_graded", "alif_forward_float64",
+                        "sigma_forward", "sigma_forward_float64", "sigma_backward", "sigma_backward_float64",
+                        "sigma_delta_forward", "sigma_delta_forward_float64", "sigma_delta_backward",
+                        "sigma_delta_backward_float64", "resonator_forward", "resonator_forward_graded",
+                        "resonator_forward_float64", "resonator_backward", "resonator_backward_graded"}, \
+        proc.stdout
 
 
 def test_slayer_imports_without_lava_or_numba_cuda():
     """The GPU machine has no Lava: slayer must not import it, nor numba.cuda before a CUDA tensor."""
-    code = ("import sys, lava_dl.slayer, lava_dl.slayer.neuron.cuba, lava_dl.slayer.neuron.alif; "
+    code = ("import sys, lava_dl.slayer, lava_dl.slayer.neuron.cuba, lava_dl.slayer.neuron.alif, "
+            "lava_dl.slayer.neuron.sigma_delta, lava_dl.slayer.neuron.rf, lava_dl.slayer.neuron.adrf_iz; "
             "bad = [m for m in sys.modules if m == 'lava' or m.startswith(('lava.', 'numba.cuda'))]; "
             "print(bad); sys.exit(bool(bad))")
     proc = _run(["-c", code], simulator=False)
@@ -178,3 +189,60 @@ def test_decay_gradients_do_not_depend_on_the_input_layout(family):
     for name, a, b in zip(names, logical, channels_last):
         assert torch.equal(a, b), name
     assert all(g.shape == (3,) and float(g.abs().sum()) > 0 for g in logical[2:])  # one value per channel
+
+
+def _sigma_delta_encode(x: torch.Tensor, theta: torch.Tensor):
+    """``_EncodeFn`` of a sigma-delta neuron (σ mode, ReLU) on ``x`` with per-row threshold ``theta``."""
+    rows = x[..., 0].numel()
+    states = tuple(np.zeros(rows, np.int64) for _ in range(4))
+    vth_s = np.full(rows, 1 << 14, np.int64)
+    return sigma_delta._EncodeFn.apply(x, theta, 2.0**18, 1, states, vth_s, 1, 0, 6, (1.0, 1.0), x.dtype)
+
+
+def _resonator_dynamics(x: torch.Tensor, decay: torch.Tensor, x_im: torch.Tensor | None = None):
+    """``ResonatorDynamics`` of an RF neuron on ``(x, x_im)`` with per-row rotations ``decay``."""
+    from lava_dl.slayer.neuron._resonator import ResonatorDynamics
+
+    rows = x[..., 0].numel()
+    states = tuple(np.zeros(rows, np.int64) for _ in range(4))
+    params = tuple(np.full(rows, value, np.int64) for value in (0, 0, 640, 0))
+    config = (0, states, 64.0, params, (0.3, 1.0), False, False)
+    return ResonatorDynamics.apply(x, x if x_im is None else x_im, decay, decay, config)
+
+
+@pytest.mark.parametrize("run", [_sigma_delta_encode, _resonator_dynamics], ids=["sigma_delta", "resonator"])
+def test_mismatched_devices_raise_for_sigma_delta_and_resonators(run):
+    """A parameter on another device than the input is named with both devices."""
+    x = torch.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match=r"input is on cpu but (theta|sin_decay) is on meta"):
+        run(x, torch.zeros(6, device="meta"))
+
+
+def test_resonator_parts_on_different_devices_raise():
+    x = torch.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match=r"input is on cpu but x_im is on meta"):
+        _resonator_dynamics(x, torch.zeros(6), torch.zeros((2, 3, 4), device="meta"))
+
+
+@pytest.mark.parametrize("run", [_sigma_delta_encode, _resonator_dynamics], ids=["sigma_delta", "resonator"])
+def test_unsupported_device_raises_for_sigma_delta_and_resonators(run):
+    """Neither CPU nor CUDA: the kernels' error names the device and the families that run on CUDA."""
+    x = torch.zeros((2, 3, 4), device="meta")
+    with pytest.raises(NotImplementedError, match=r"CPU tensors only \(got an input on meta.*sigma-delta and "
+                                                  r"resonator"):
+        run(x, torch.zeros(6, device="meta"))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sigma_delta.Neuron(threshold=0.1, activation=None),
+    lambda: sigma_delta.Delta(threshold=0.1),
+    lambda: sigma_delta.Sigma(),
+], ids=["Neuron", "Delta", "Sigma"])
+def test_sigma_delta_modules_reject_unsupported_devices_before_the_range_check(make):
+    """A module's input on a device other than CPU or CUDA raises the kernels' device error before
+    anything reads its values (with the value checks off, which would read them first)."""
+    from lava_dl.slayer.checks import set_input_checks
+
+    x = torch.zeros((2, 3, 4), device="meta")
+    with set_input_checks(False), pytest.raises(NotImplementedError, match=r"got an input on meta"):
+        make()(x)

@@ -8,7 +8,10 @@ simulator) asks for it. With ``NUMBA_ENABLE_CUDASIM=1`` set before the first imp
 How one definition serves both targets
 --------------------------------------
 The update rules (:func:`lava_dl.core.cuba.current_update`, :func:`~lava_dl.core.cuba.voltage_update`,
-:func:`~lava_dl.core.cuba.spike_reset`; ALIF's :func:`lava_dl.core.alif.alif_update`), the input conversion
+:func:`~lava_dl.core.cuba.spike_reset`; ALIF's :func:`lava_dl.core.alif.alif_update`; sigma-delta's
+:func:`lava_dl.core.sigma_delta.encode_step`, :func:`~lava_dl.core.sigma_delta.delta_adjoint` and
+:func:`~lava_dl.core.sigma_delta.threshold_gradient`; the resonators'
+:func:`lava_dl.core.resonator.neuron_update` and the adjoint rules next to it), the input conversion
 (:func:`lava_dl.core.fixed_point.input_to_int`), the surrogate and the adjoint steps
 (:func:`~lava_dl.core.cuba.surrogate`, :func:`~lava_dl.core.cuba.adjoint_step`, ...) stay what
 they are: ``numba.njit(inline='always')`` functions. numba-cuda's typing context resolves a
@@ -56,7 +59,23 @@ from lava_dl.core.cuba import (
     surrogate_height,
     voltage_update,
 )
-from lava_dl.core.fixed_point import graded_message, input_to_int
+from lava_dl.core.fixed_point import DECAY_UNITY, graded_message, input_to_int
+from lava_dl.core.resonator import (
+    ADRF_CODE,
+    ADRF_IZ_CODE,
+    RF_IZ_CODE,
+    carried_state,
+    iz_spike_terms,
+    neuron_update,
+    phase_spike_terms,
+    record_margin,
+    rotation_adjoint,
+    rotation_decay_gradient,
+    rotation_decay_terms,
+    spike_message,
+    threshold_record,
+)
+from lava_dl.core.sigma_delta import delta_adjoint, encode_step, sigma_update, threshold_gradient
 
 #: Threads per block along the neurons (a multiple of the warp size).
 THREADS = 128
@@ -216,10 +235,233 @@ def _alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded,
         final[3, b, k] = ref
 
 
+def _sigma_forward(x, in_unit, out_scale, sigma_state, sigma_out):
+    """CUDA counterpart of :func:`lava_dl.core.sigma_delta.sigma_forward_real` (same arguments).
+
+    Thread ``(b, k)`` integrates neuron ``k`` of sample ``b`` with
+    :func:`~lava_dl.core.sigma_delta.sigma_update`; ``sigma_state`` holds the final σ on return.
+    """
+    blocks, steps, width = x.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        sigma = sigma_state[b, k]
+        for t in range(steps):
+            sigma = sigma_update(sigma, np.int64(x[b, t, k] * in_unit))
+            sigma_out[b, t, k] = np.float64(sigma) * out_scale
+        sigma_state[b, k] = sigma
+
+
+def _sigma_backward(grad_out, grad_in):
+    """CUDA counterpart of :func:`lava_dl.core.sigma_delta.sigma_backward_real`: the reverse
+    cumulative sum over time, accumulated in float64 in the same order."""
+    blocks, steps, width = grad_out.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        acc = 0.0
+        for t in range(steps - 1, -1, -1):
+            acc += np.float64(grad_out[b, t, k])
+            grad_in[b, t, k] = acc
+
+
+def _sigma_delta_forward(x, in_unit, mode, shift, bias_s, vth_s, act_mode, cum_error, state_exp, out_scale,
+                         sigma_state, act_state, residue_state, error_state, y_out, mask_out, delta_out):
+    """CUDA counterpart of :func:`lava_dl.core.sigma_delta.fused_forward` (same arguments).
+
+    Thread ``(b, k)`` runs neuron ``k`` of sample ``b`` through all steps with
+    :func:`~lava_dl.core.sigma_delta.encode_step`, the rule of the CPU kernel (whose scalar
+    helpers Lava's steps share). ``mask_out``/``delta_out`` are ``(0, 0, 0)`` when not kept;
+    the state arrays hold the final states on return.
+    """
+    blocks, steps, width = x.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    keep_mask = mask_out.shape[0] > 0
+    keep_delta = delta_out.shape[0] > 0
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        sigma = sigma_state[b, k]
+        act = act_state[b, k]
+        residue = residue_state[b, k]
+        error = error_state[b, k]
+        bias = bias_s[b, k]
+        vth = vth_s[b, k]
+        for t in range(steps):
+            sigma, act, residue, error, mask, delta, y = encode_step(
+                x[b, t, k], in_unit, mode, shift, bias, vth, act_mode, cum_error, state_exp, out_scale, sigma,
+                act, residue, error)
+            y_out[b, t, k] = y
+            if keep_mask:
+                mask_out[b, t, k] = mask
+            if keep_delta:
+                delta_out[b, t, k] = delta
+        sigma_state[b, k] = sigma
+        act_state[b, k] = act
+        residue_state[b, k] = residue
+        error_state[b, k] = error
+
+
+def _sigma_delta_backward(grad_out, mask_rec, delta_rec, integrate, unit, theta, tau_grad, scale_grad,
+                          grad_in, grad_theta):
+    """CUDA counterpart of :func:`lava_dl.core.sigma_delta.fused_backward` (same arguments).
+
+    Thread ``(b, k)`` runs :func:`~lava_dl.core.sigma_delta.delta_adjoint` backwards in time,
+    then sums :func:`~lava_dl.core.sigma_delta.threshold_gradient` backwards in time (the CPU
+    kernel's order) when ``delta_rec`` is not empty.
+    """
+    blocks, steps, width = grad_out.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    relu = mask_rec.shape[0] > 0
+    want_theta = delta_rec.shape[0] > 0
+    inv = 1.0 / unit
+    inv_tau = 1.0 / tau_grad
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        following = 0.0
+        acc = 0.0
+        for t in range(steps - 1, -1, -1):
+            g = np.float64(grad_out[b, t, k])
+            masked = relu and mask_rec[b, t, k] == 0
+            grad, acc = delta_adjoint(g, following, masked, integrate, acc)
+            grad_in[b, t, k] = grad
+            following = g
+        if want_theta:
+            th = theta[b, k]
+            inv_th = 1.0 / th
+            total = 0.0
+            for t in range(steps - 1, -1, -1):
+                slope = threshold_gradient(delta_rec[b, t, k] * inv, th, inv_th, inv_tau, scale_grad)
+                total += slope * np.float64(grad_out[b, t, k])
+            grad_theta[b, k] = total
+
+
+def _resonator_forward(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state,
+                       im_state, adapt_state, ref_state, graded, s_out, re_out, im_out, margin_out, theta_out,
+                       ref_out):
+    """CUDA counterpart of :func:`lava_dl.core.resonator.resonator_forward` (same arguments).
+
+    Thread ``(b, k)`` runs neuron ``k`` of sample ``b`` through all steps with
+    :func:`~lava_dl.core.resonator.neuron_update`, the rule of the CPU kernel and of Lava's
+    steps, for any ``family``; records that are not kept are ``(0, 0, 0)`` arrays.
+    """
+    blocks, steps, width = x_re.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    keep_re = re_out.shape[0] > 0
+    keep_im = im_out.shape[0] > 0
+    keep_margin = margin_out.shape[0] > 0
+    adaptive = family == ADRF_CODE or family == ADRF_IZ_CODE
+    record_theta = adaptive and theta_out.shape[0] > 0
+    inv = 1.0 / state_scale
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        re = re_state[b, k]
+        im = im_state[b, k]
+        adapt = adapt_state[b, k]
+        ref = ref_state[b, k]
+        sin_k = sin_d[b, k]
+        cos_k = cos_d[b, k]
+        dth_k = dth[b, k]
+        dref_k = dref[b, k]
+        th0_k = th0[b, k]
+        step_k = th_step[b, k]
+        for t in range(steps):
+            if record_theta:
+                theta_out[b, t, k], ref_out[b, t, k] = threshold_record(adapt, ref, dth_k, dref_k, th0_k)
+            spike, margin, re_t, im_t, re, im, adapt, ref = neuron_update(
+                family, re, im, adapt, ref, input_to_int(x_re[b, t, k], state_scale),
+                input_to_int(x_im[b, t, k], state_scale), sin_k, cos_k, dth_k, dref_k, th0_k, step_k)
+            s_out[b, t, k] = spike_message(family, spike, re_t, im_t, graded, inv)
+            if keep_re:
+                re_out[b, t, k] = re_t
+            if keep_im:
+                im_out[b, t, k] = im_t
+            if keep_margin:
+                margin_out[b, t, k] = record_margin(margin)
+        re_state[b, k] = re
+        im_state[b, k] = im
+        adapt_state[b, k] = adapt
+        ref_state[b, k] = ref
+
+
+def _resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin, s_rec, re0, im0, th0, sin_d,
+                        cos_d, state_scale, tau_rho, scale_rho, graded, want_decay, grad_x_re, grad_x_im,
+                        grad_sin, grad_cos):
+    """CUDA counterpart of :func:`lava_dl.core.resonator.resonator_backward` (same arguments).
+
+    Thread ``(b, k)`` runs the adjoint of neuron ``k`` of sample ``b`` backwards in time: the
+    spike's surrogate terms (:func:`~lava_dl.core.resonator.iz_spike_terms` or
+    :func:`~lava_dl.core.resonator.phase_spike_terms`), stored in ``grad_x_*`` and read back
+    (rounded to their dtype, as the CPU kernel's first pass stores them), then
+    :func:`~lava_dl.core.resonator.rotation_adjoint` and, with ``want_decay``, the decay terms
+    at the carried states (:func:`~lava_dl.core.resonator.carried_state`).
+    """
+    blocks, steps, width = grad_x_re.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
+    reset = family == RF_IZ_CODE
+    has_gs = grad_s.shape[0] > 0
+    has_gre = grad_re.shape[0] > 0
+    has_gim = grad_im.shape[0] > 0
+    inv = 1.0 / state_scale
+    inv_tau = 1.0 / tau_rho
+    two_tau = 2.0 * tau_rho
+    half_over_tau = 0.5 / tau_rho
+    height = surrogate_height(tau_rho, scale_rho, graded)
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        c = cos_d[b, k] / DECAY_UNITY
+        s = sin_d[b, k] / DECAY_UNITY
+        lam_re = 0.0
+        lam_im = 0.0
+        acc_sin = 0.0
+        acc_cos = 0.0
+        for t in range(steps - 1, -1, -1):
+            term_re = 0.0
+            term_im = 0.0
+            if has_gs:
+                if iz:
+                    term_re, term_im = iz_spike_terms(grad_s[b, t, k], margin[b, t, k], inv, inv_tau, height,
+                                                      graded)
+                else:
+                    term_re, term_im = phase_spike_terms(grad_s[b, t, k], margin[b, t, k], im_rec[b, t, k],
+                                                         inv, inv_tau, two_tau, half_over_tau, scale_rho,
+                                                         graded)
+            grad_x_re[b, t, k] = term_re
+            grad_x_im[b, t, k] = term_im
+            in_re = grad_re[b, t, k] if has_gre else np.float32(0.0)
+            in_im = grad_im[b, t, k] if has_gim else np.float32(0.0)
+            lam_re, lam_im = rotation_adjoint(c, s, lam_re, lam_im, grad_x_re[b, t, k], grad_x_im[b, t, k],
+                                              in_re, in_im)
+            grad_x_re[b, t, k] = lam_re
+            grad_x_im[b, t, k] = lam_im
+            if want_decay:
+                if t == 0:
+                    re_prev, im_prev = carried_state(False, False, re0[b, k], im0[b, k], 0)
+                else:
+                    re_prev, im_prev = carried_state(reset, s_rec[b, t - 1, k] != 0.0, re_rec[b, t - 1, k],
+                                                     im_rec[b, t - 1, k], th0[b, k])
+                acc_sin, acc_cos = rotation_decay_terms(lam_re, lam_im, re_prev, im_prev, acc_sin, acc_cos)
+        if want_decay:
+            grad_sin[b, k] = rotation_decay_gradient(acc_sin, state_scale)
+            grad_cos[b, k] = rotation_decay_gradient(acc_cos, state_scale)
+
+
 #: The kernels (compiled lazily, once per argument types).
 cuba_forward = cuda.jit(_cuba_forward)
 cuba_backward = cuda.jit(_cuba_backward)
 alif_forward = cuda.jit(_alif_forward)
+sigma_forward = cuda.jit(_sigma_forward)
+sigma_backward = cuda.jit(_sigma_backward)
+sigma_delta_forward = cuda.jit(_sigma_delta_forward)
+sigma_delta_backward = cuda.jit(_sigma_delta_backward)
+resonator_forward = cuda.jit(_resonator_forward)
+resonator_backward = cuda.jit(_resonator_backward)
 
 
 def _signatures():
@@ -239,12 +481,40 @@ def _signatures():
         return (f32_3, f32_3, f32_3, i32_3, i32_3, i32_3, resets, *(i64_2,) * 4, f64, f64, f64, f64, b1, i64,
                 b1, f32_3, f64_2, f64_2)
 
+    u8_3 = types.Array(types.uint8, 3, "C")
+
     def alif(x, messages):
         return (x, f64, *(i64_2,) * 6, i64_3, b1, i64_3, messages, *(i32_3,) * 5)
+
+    def sigma_delta(x):
+        return (x, f64, i64, i64, i64_2, i64_2, i64, i64, i64, f64, *(i64_2,) * 4, x, u8_3, i32_3)
+
+    def sigma_delta_adjoint(grad):
+        return (grad, u8_3, i32_3, b1, f64, f64_2, f64, f64, grad, f64_2)
+
+    def resonator(x, messages):
+        return (i64, x, x, f64, *(i64_2,) * 10, b1, messages, *(i32_3,) * 5)
+
+    def resonator_adjoint(messages):
+        return (i64, f32_3, f32_3, f32_3, i32_3, i32_3, i32_3, messages, *(i64_2,) * 5, f64, f64, f64, b1, b1,
+                f32_3, f32_3, f64_2, f64_2)
 
     return {"alif_forward": (_alif_forward, alif(f32_3, f32_3)),
             "alif_forward_graded": (_alif_forward, alif(f32_3, f64_3)),
             "alif_forward_float64": (_alif_forward, alif(f64_3, f64_3)),
+            "sigma_forward": (_sigma_forward, (f32_3, f64, f64, i64_2, f64_3)),
+            "sigma_forward_float64": (_sigma_forward, (f64_3, f64, f64, i64_2, f64_3)),
+            "sigma_backward": (_sigma_backward, (f32_3, f32_3)),
+            "sigma_backward_float64": (_sigma_backward, (f64_3, f64_3)),
+            "sigma_delta_forward": (_sigma_delta_forward, sigma_delta(f32_3)),
+            "sigma_delta_forward_float64": (_sigma_delta_forward, sigma_delta(f64_3)),
+            "sigma_delta_backward": (_sigma_delta_backward, sigma_delta_adjoint(f32_3)),
+            "sigma_delta_backward_float64": (_sigma_delta_backward, sigma_delta_adjoint(f64_3)),
+            "resonator_forward": (_resonator_forward, resonator(f32_3, f32_3)),
+            "resonator_forward_graded": (_resonator_forward, resonator(f32_3, f64_3)),
+            "resonator_forward_float64": (_resonator_forward, resonator(f64_3, f64_3)),
+            "resonator_backward": (_resonator_backward, resonator_adjoint(f32_3)),
+            "resonator_backward_graded": (_resonator_backward, resonator_adjoint(f64_3)),
             "cuba_forward": (_cuba_forward, forward(f32_3)),
             "cuba_forward_graded": (_cuba_forward, forward(f64_3)),
             "cuba_backward": (_cuba_backward, backward(f32_3)),

@@ -374,6 +374,26 @@ def _record_row(out, b, t, scratch):
 
 
 @inline
+def record_margin(margin):
+    """A margin as recorded (int32): clamped to ``[_MARGIN_MIN, _MARGIN_MAX]``."""
+    return min(max(margin, _MARGIN_MIN), _MARGIN_MAX)
+
+
+@inline
+def threshold_record(adapt, ref, dth, dref, th0):
+    """The threshold ``θ0 + th_t`` and refractory ``r_t`` the adaptive threshold unit tests at a
+    step (the decayed states, before that step's spike update), as recorded."""
+    return th0 + decay(adapt, dth), decay(ref, dref)
+
+
+@inline
+def spike_message(family, spike, re_t, im_t, graded, inv):
+    """Real message of a step: the scaled :func:`payload` with ``graded`` (``inv = 1 / S``), else 1; 0
+    without a spike."""
+    return graded_message(payload(family, re_t, im_t), graded, inv) * 1.0 if spike else 0.0
+
+
+@inline
 def _forward_loop(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0, th_step, re_state, im_state,
                   adapt_state, ref_state, graded, s_out, re_out, im_out, margin_out, theta_out, ref_out):
     """The loop of :func:`resonator_forward` on ``(B, T, K)`` / ``(B, K)`` arrays.
@@ -413,19 +433,16 @@ def _forward_loop(family, x_re, x_im, state_scale, sin_d, cos_d, dth, dref, th0,
             ref_row = _record_row(ref_out, b, t, ref_scratch)
             for k in range(width):
                 if record_theta:
-                    theta_row[k] = th0_b[k] + decay(adapt[k], dth_b[k])
-                    ref_row[k] = decay(ref[k], dref_b[k])
+                    theta_row[k], ref_row[k] = threshold_record(adapt[k], ref[k], dth_b[k], dref_b[k],
+                                                                th0_b[k])
                 spike, margin, re_t, im_t, re[k], im[k], adapt[k], ref[k] = neuron_update(
                     family, re[k], im[k], adapt[k], ref[k], input_to_int(xr[k], state_scale),
                     input_to_int(xi[k], state_scale), sin_b[k], cos_b[k], dth_b[k], dref_b[k], th0_b[k],
                     step_b[k])
                 re_row[k] = re_t
                 im_row[k] = im_t
-                margin_row[k] = min(max(margin, _MARGIN_MIN), _MARGIN_MAX)
-                if spike:
-                    s_row[k] = graded_message(payload(family, re_t, im_t), graded, inv) * 1.0
-                else:
-                    s_row[k] = 0.0
+                margin_row[k] = record_margin(margin)
+                s_row[k] = spike_message(family, spike, re_t, im_t, graded, inv)
 
 
 @jit
@@ -515,8 +532,7 @@ def threshold_forward(v, im, im0, dth, dref, th0, th_step, adapt, ref, theta_out
         f = ref[r]
         before = im0[r] if gated else np.int64(0)
         for t in range(steps):
-            theta_out[r, t] = th0[r] + decay(a, dth[r])
-            ref_out[r, t] = decay(f, dref[r])
+            theta_out[r, t], ref_out[r, t] = threshold_record(a, f, dth[r], dref[r], th0[r])
             probe = v[r, t]
             if gated:
                 probe = phase_probe(probe, before, im[r, t])
@@ -567,6 +583,52 @@ def complex_spike_backward(grad_s, margin, im, tau_rho, scale_rho, graded, grad_
         out_im[i] = flat_gs[i] * d_im
 
 
+@inline
+def iz_spike_terms(grad_s, margin, inv, inv_tau, height, graded):
+    """Surrogate terms ``(for re, for im)`` of an IZ family's spike (a real spike on ``im``):
+    ``grad_s * surrogate(margin / S)`` on the imaginary part, nothing on the real one."""
+    return 0.0, grad_s * surrogate(margin * inv, inv_tau, height, graded)
+
+
+@inline
+def phase_spike_terms(grad_s, margin, im, inv, inv_tau, two_tau, half_over_tau, scale_rho, graded):
+    """Surrogate terms ``(for re, for im)`` of a phase-spiking family's complex spike
+    (:func:`complex_surrogate` of the integer ``margin`` and ``im``, ``inv = 1 / S``)."""
+    d_re, d_im = complex_surrogate(margin * inv, im * inv, inv_tau, two_tau, half_over_tau, scale_rho, graded)
+    return grad_s * d_re, grad_s * d_im
+
+
+@inline
+def rotation_adjoint(c, s, lam_re, lam_im, term_re, term_im, in_re, in_im):
+    """One step of the rotation's adjoint, backwards in time: ``(λ_re[t], λ_im[t])`` from
+    ``λ[t+1]``, the spike's surrogate terms and the incoming state gradients (``c = cos / 4096``,
+    ``s = sin / 4096``; saturation and resets ignored)."""
+    return (c * lam_re + s * lam_im + term_re + in_re,
+            c * lam_im - s * lam_re + term_im + in_im)
+
+
+@inline
+def carried_state(reset, spiked, re, im, th0):
+    """The state ``(re, im)`` carried out of a step whose records are ``re, im`` (float64): after
+    an Izhikevich reset (``reset`` and ``spiked``) ``(0, θ0 - 1)``."""
+    if reset and spiked:
+        return 0.0, (th0 - 1) * 1.0
+    return re * 1.0, im * 1.0
+
+
+@inline
+def rotation_decay_terms(lam_re, lam_im, re_prev, im_prev, acc_sin, acc_cos):
+    """Add one step's derivative terms w.r.t. ``sin`` and ``cos`` to the running sums."""
+    return (acc_sin + (-lam_re * im_prev + lam_im * re_prev),
+            acc_cos + (lam_re * re_prev + lam_im * im_prev))
+
+
+@inline
+def rotation_decay_gradient(acc, state_scale):
+    """A running sum of :func:`rotation_decay_terms` as the gradient of the stored decay."""
+    return acc * (1.0 / state_scale) / DECAY_UNITY
+
+
 @jit
 def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin, s_rec, re0, im0, th0,
                        sin_d, cos_d, state_scale, tau_rho, scale_rho, graded, want_decay,
@@ -609,15 +671,13 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
         if iz:
             height = surrogate_height(tau_rho, scale_rho, graded)
             for i in range(flat_im.size):
-                flat_re[i] = 0.0
-                flat_im[i] = flat_gs[i] * surrogate(flat_margin[i] * inv, inv_tau, height, graded)
+                flat_re[i], flat_im[i] = iz_spike_terms(flat_gs[i], flat_margin[i], inv, inv_tau, height,
+                                                        graded)
         else:
             flat_imag = im_rec.ravel()
             for i in range(flat_im.size):
-                d_re, d_im = complex_surrogate(flat_margin[i] * inv, flat_imag[i] * inv, inv_tau, two_tau,
-                                               half_over_tau, scale_rho, graded)
-                flat_re[i] = flat_gs[i] * d_re
-                flat_im[i] = flat_gs[i] * d_im
+                flat_re[i], flat_im[i] = phase_spike_terms(flat_gs[i], flat_margin[i], flat_imag[i], inv,
+                                                           inv_tau, two_tau, half_over_tau, scale_rho, graded)
     else:
         flat_re[:] = 0.0
         flat_im[:] = 0.0
@@ -643,8 +703,8 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
             in_re = grad_re[b, t] if grad_re.size > 0 else no_grad
             in_im = grad_im[b, t] if grad_im.size > 0 else no_grad
             for k in range(width):
-                g_re = c[k] * lam_re[k] + s[k] * lam_im[k] + out_re[k] + in_re[k]
-                g_im = c[k] * lam_im[k] - s[k] * lam_re[k] + out_im[k] + in_im[k]
+                g_re, g_im = rotation_adjoint(c[k], s[k], lam_re[k], lam_im[k], out_re[k], out_im[k],
+                                              in_re[k], in_im[k])
                 lam_re[k] = g_re
                 lam_im[k] = g_im
                 out_re[k] = g_re
@@ -652,27 +712,22 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
             if want_decay:
                 if t == 0:
                     for k in range(width):
-                        re_prev = re0[b, k] * 1.0
-                        im_prev = im0[b, k] * 1.0
-                        acc_sin[k] += -lam_re[k] * im_prev + lam_im[k] * re_prev
-                        acc_cos[k] += lam_re[k] * re_prev + lam_im[k] * im_prev
+                        re_prev, im_prev = carried_state(False, False, re0[b, k], im0[b, k], 0)
+                        acc_sin[k], acc_cos[k] = rotation_decay_terms(lam_re[k], lam_im[k], re_prev, im_prev,
+                                                                      acc_sin[k], acc_cos[k])
                 else:
                     prev_re = re_rec[b, t - 1]
                     prev_im = im_rec[b, t - 1]
                     prev_s = s_rec[b, t - 1]
                     for k in range(width):
-                        if reset and prev_s[k] != 0.0:
-                            re_prev = 0.0
-                            im_prev = (th0[b, k] - 1) * 1.0
-                        else:
-                            re_prev = prev_re[k] * 1.0
-                            im_prev = prev_im[k] * 1.0
-                        acc_sin[k] += -lam_re[k] * im_prev + lam_im[k] * re_prev
-                        acc_cos[k] += lam_re[k] * re_prev + lam_im[k] * im_prev
+                        re_prev, im_prev = carried_state(reset, prev_s[k] != 0.0, prev_re[k], prev_im[k],
+                                                         th0[b, k])
+                        acc_sin[k], acc_cos[k] = rotation_decay_terms(lam_re[k], lam_im[k], re_prev, im_prev,
+                                                                      acc_sin[k], acc_cos[k])
         if want_decay:
             for k in range(width):
-                grad_sin[b, k] = acc_sin[k] * (1.0 / state_scale) / DECAY_UNITY
-                grad_cos[b, k] = acc_cos[k] * (1.0 / state_scale) / DECAY_UNITY
+                grad_sin[b, k] = rotation_decay_gradient(acc_sin[k], state_scale)
+                grad_cos[b, k] = rotation_decay_gradient(acc_cos[k], state_scale)
 
 
 # The training kernels over several threads, on disjoint blocks of samples (bit-identical to one

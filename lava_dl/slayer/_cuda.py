@@ -21,6 +21,10 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from lava_dl.core import resonator as _res
+from lava_dl.core import sigma_delta as _sd
+from lava_dl.core.fixed_point import STATE_EXP
+
 _EMPTY_SHAPE = (0, 0, 0)
 
 
@@ -282,3 +286,253 @@ class AlifDynamicsCuda(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         return (*alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 7))
+
+
+# --------------------------------------------------------------------------
+# Sigma-delta (lava_dl.slayer.neuron.sigma_delta's _SigmaFn and _EncodeFn)
+# --------------------------------------------------------------------------
+
+#: Dtypes the kernels read and write (anything else goes through float64, as on the CPU).
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _kernel_dtype(dtype: torch.dtype) -> torch.dtype:
+    return dtype if dtype in _KERNEL_DTYPES else torch.float64
+
+
+def _state_rows(values: np.ndarray, blocks: int, width: int, device: torch.device) -> torch.Tensor:
+    """A per-row int64 numpy state (``(N, *S)`` order) as a contiguous ``(B, K)`` device tensor."""
+    return torch.from_numpy(np.ascontiguousarray(values, np.int64)).to(device).reshape(blocks, width)
+
+
+def _write_back(values: np.ndarray, rows: torch.Tensor) -> None:
+    """Copy the final ``(B, K)`` device states into the per-row numpy array ``values``, in place."""
+    values.reshape(-1)[...] = rows.reshape(-1).cpu().numpy()
+
+
+def sigma_forward(ctx, z: torch.Tensor, sigma_state: np.ndarray, unit: float, out_dtype: torch.dtype):
+    """``_SigmaFn.forward`` of :mod:`lava_dl.slayer.neuron.sigma_delta` on ``z``'s CUDA device.
+
+    Same arguments and output: ``sigma_state`` (int64 numpy, one value per row) is copied over
+    and receives the final σ; the output ``σ / unit`` is stored in the logical order.
+    """
+    module = kernels(z, "z")
+    device, shape = z.device, tuple(z.shape)
+    zs = _time_major(z, _kernel_dtype(z.dtype))
+    blocks, steps, width = zs.shape
+    state = _state_rows(sigma_state, blocks, width, device)
+    out = torch.empty((blocks, steps, width), dtype=_kernel_dtype(out_dtype), device=device)
+    _launch(module, module.sigma_forward, device, blocks, width, zs, float(unit), 1.0 / unit, state, out)
+    _write_back(sigma_state, state)
+    ctx.on_cuda, ctx.shape, ctx.in_dtype = True, shape, z.dtype
+    return _logical(out, shape).to(out_dtype)
+
+
+def sigma_backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    """``_SigmaFn.backward`` of :func:`sigma_forward`: the gradient of ``z`` in its dtype."""
+    module = kernels(grad, "grad")
+    gs = _time_major(grad, _kernel_dtype(grad.dtype))
+    blocks, steps, width = gs.shape
+    grad_in = torch.empty((blocks, steps, width), dtype=_kernel_dtype(ctx.in_dtype), device=grad.device)
+    _launch(module, module.sigma_backward, grad.device, blocks, width, gs, grad_in)
+    return _logical(grad_in, ctx.shape).to(ctx.in_dtype)
+
+
+def sigma_delta_forward(ctx, x, theta, in_unit, mode, states, vth_s, act_mode, cum_error, spike_exp,
+                        grad_params, out_dtype):
+    """``_EncodeFn.forward`` of :mod:`lava_dl.slayer.neuron.sigma_delta` on ``x``'s CUDA device.
+
+    Same arguments and output: ``states`` and ``vth_s`` are per-row int64 numpy arrays (the
+    states copied over and the final ones copied back); the messages are stored in the
+    logical order.
+    """
+    state_exp = STATE_EXP
+    module = kernels(x)
+    check_devices(x, theta=theta)
+    device, shape = x.device, tuple(x.shape)
+    xs = _time_major(x, _kernel_dtype(x.dtype))
+    blocks, steps, width = xs.shape
+    need_x, want_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    relu = int(act_mode) != _sd.ACT_UNIT
+    mask = torch.empty((blocks, steps, width), dtype=torch.uint8, device=device) if need_x and relu \
+        else _empty(device, torch.uint8)
+    delta = torch.empty((blocks, steps, width), dtype=torch.int32, device=device) if want_theta \
+        else _empty(device, torch.int32)
+    kd = _kernel_dtype(out_dtype)
+    msg_unit = float(1 << (state_exp + spike_exp))
+    y = torch.empty((blocks, steps, width), dtype=kd, device=device)
+    vth_host = np.ascontiguousarray(vth_s, np.int64).reshape(blocks, width)
+    vth = torch.from_numpy(vth_host).to(device)
+    state_rows = [_state_rows(values, blocks, width, device) for values in states]
+    _launch(module, module.sigma_delta_forward, device, blocks, width, xs, float(in_unit), int(mode),
+            state_exp + spike_exp, torch.zeros_like(vth), vth, int(act_mode), int(cum_error), state_exp,
+            1.0 / msg_unit if kd == out_dtype else 1.0, *state_rows, y, mask, delta)
+    for values, rows in zip(states, state_rows):
+        _write_back(values, rows)
+    unit = float(1 << (2 * state_exp + spike_exp))
+    # the real threshold of the gradient, at least one step of the 1/64 grid in state units (as on the CPU)
+    min_theta = 1.0 / (1 << (2 * STATE_EXP))
+    theta_rows = torch.from_numpy(np.maximum(vth_host / unit, min_theta)).to(device) if want_theta \
+        else torch.empty((0, 0), dtype=torch.float64, device=device)
+    ctx.on_cuda = True
+    ctx.cuda_arrays = (mask, delta, theta_rows)
+    ctx.shape, ctx.integrate, ctx.unit = shape, int(mode) == _sd.MODE_SIGMA, unit
+    ctx.grad_params, ctx.in_dtype, ctx.theta_dtype = grad_params, x.dtype, theta.dtype
+    messages = _logical(y, shape)
+    return messages if kd == out_dtype else messages.to(out_dtype) / msg_unit
+
+
+def sigma_delta_backward(ctx, grad: torch.Tensor) -> tuple:
+    """``_EncodeFn.backward`` of :func:`sigma_delta_forward`: ``(grad_x, grad_theta)``, the
+    threshold gradient one value per ``(batch, neuron)`` row in the logical order."""
+    mask, delta, theta = ctx.cuda_arrays
+    module = kernels(grad, "grad")
+    device = grad.device
+    gs = _time_major(grad, _kernel_dtype(grad.dtype))
+    blocks, steps, width = gs.shape
+    want = bool(ctx.needs_input_grad[1])
+    grad_in = torch.empty((blocks, steps, width), dtype=_kernel_dtype(ctx.in_dtype), device=device)
+    grad_theta = torch.zeros((blocks, width) if want else (0, 0), dtype=torch.float64, device=device)
+    tau_grad, scale_grad = ctx.grad_params
+    _launch(module, module.sigma_delta_backward, device, blocks, width, gs, mask, delta, ctx.integrate,
+            ctx.unit, theta, float(tau_grad), float(scale_grad), grad_in, grad_theta)
+    grad_x = _logical(grad_in, ctx.shape).to(ctx.in_dtype) if ctx.needs_input_grad[0] else None
+    return grad_x, (grad_theta.reshape(-1).to(ctx.theta_dtype) if want else None)
+
+
+# --------------------------------------------------------------------------
+# Resonators (RF, RF-IZ, ADRF, ADRF-IZ: lava_dl.slayer.neuron._resonator.ResonatorDynamics)
+# --------------------------------------------------------------------------
+
+
+def resonator_forward(ctx, x_re, x_im, sin_decay, cos_decay, config):
+    """``ResonatorDynamics.forward`` on ``x_re``'s CUDA device, for any family.
+
+    Same arguments and outputs (``config``'s states, per-row int64 numpy arrays, are copied
+    over and receive the final states; its ``params`` are per-row int64 numpy arrays). Every
+    output is stored in the logical order.
+    """
+    family, states, state_scale, params, surrogate, graded, record = config
+    iz = family in (_res.RF_IZ_CODE, _res.ADRF_IZ_CODE)
+    adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
+    module = kernels(x_re, "x_re")
+    check_devices(x_re, x_im=x_im, sin_decay=sin_decay, cos_decay=cos_decay)
+    ctx.set_materialize_grads(False)
+    device, shape = x_re.device, tuple(x_re.shape)
+    in_dtype = torch.float64 if x_re.dtype == torch.float64 else torch.float32
+    xr = _time_major(x_re, in_dtype)
+    xi = _time_major(x_im, in_dtype)
+    blocks, steps, width = xr.shape
+    sin_d = _rows(torch.round(sin_decay.detach()), blocks, width, torch.int64, device)
+    cos_d = _rows(torch.round(cos_decay.detach()), blocks, width, torch.int64, device)
+    dth, dref, th0, th_step = (_state_rows(p, blocks, width, device) for p in params)
+    state_rows = [_state_rows(values, blocks, width, device) for values in states]
+    want_decay = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
+    want_grad = want_decay or bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
+    re0, im0 = ((state_rows[0].clone(), state_rows[1].clone()) if want_decay
+                else (torch.empty((0, 0), dtype=torch.int64, device=device),) * 2)
+
+    def records(keep: bool) -> torch.Tensor:
+        return torch.empty((blocks, steps, width), dtype=torch.int32, device=device) if keep \
+            else _empty(device, torch.int32)
+
+    s = torch.empty((blocks, steps, width), dtype=torch.float64 if graded else in_dtype, device=device)
+    re_rec = records(record or want_decay)
+    im_rec = records(record or want_decay or (want_grad and not iz))
+    margin = records(want_grad)
+    th_rec = records(record and adaptive)
+    r_rec = records(record and adaptive)
+    _launch(module, module.resonator_forward, device, blocks, width, int(family), xr, xi, float(state_scale),
+            sin_d, cos_d, dth, dref, th0, th_step, *state_rows, bool(graded), s, re_rec, im_rec, margin,
+            th_rec, r_rec)
+    for values, rows in zip(states, state_rows):
+        _write_back(values, rows)
+    ctx.save_for_backward(sin_decay, cos_decay)
+    ctx.on_cuda = True
+    ctx.cuda_arrays = (re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d)
+    ctx.data = (int(family), float(state_scale), surrogate, bool(graded), x_re.dtype, shape)
+    spikes = _logical(s, shape)
+    if not record:
+        return spikes
+    dtype = x_re.dtype
+    inv = 1.0 / state_scale
+    outputs = (spikes, _logical(re_rec, shape).to(dtype) * inv, _logical(im_rec, shape).to(dtype) * inv)
+    if adaptive:
+        theta = _logical(th_rec, shape).to(dtype) * inv
+        ref = _logical(r_rec, shape).to(dtype) * inv
+        ctx.mark_non_differentiable(theta, ref)
+        outputs += (theta, ref)
+    return outputs
+
+
+def resonator_backward(ctx, grad_s, grad_re=None, grad_im=None):
+    """``ResonatorDynamics.backward`` of :func:`resonator_forward`:
+    ``(grad_x_re, grad_x_im, grad_sin_decay, grad_cos_decay)``, the decay gradients one value
+    per ``(batch, neuron)`` row in the logical order."""
+    sin_decay, cos_decay = ctx.saved_tensors
+    re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d = ctx.cuda_arrays
+    family, state_scale, surrogate, graded, dtype, shape = ctx.data
+    module = kernels(s, "saved spikes")
+    device = s.device
+    blocks, steps, width = s.shape
+    tau_rho, scale_rho = surrogate
+
+    def incoming(grad) -> torch.Tensor:
+        return _empty(device, torch.float32) if grad is None else _time_major(grad, torch.float32)
+
+    grad_x_re = torch.empty((blocks, steps, width), dtype=torch.float32, device=device)
+    grad_x_im = torch.empty((blocks, steps, width), dtype=torch.float32, device=device)
+    grad_sin = torch.zeros((blocks, width), dtype=torch.float64, device=device)
+    grad_cos = torch.zeros((blocks, width), dtype=torch.float64, device=device)
+    want = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
+    _launch(module, module.resonator_backward, device, blocks, width, family, incoming(grad_s),
+            incoming(grad_re), incoming(grad_im), re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d,
+            state_scale, float(tau_rho), float(scale_rho), graded, want, grad_x_re, grad_x_im, grad_sin,
+            grad_cos)
+    g_sin = grad_sin.reshape(-1).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
+    g_cos = grad_cos.reshape(-1).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
+    return _logical(grad_x_re, shape).to(dtype), _logical(grad_x_im, shape).to(dtype), g_sin, g_cos
+
+
+class SigmaCuda(torch.autograd.Function):
+    """``_SigmaFn`` of :mod:`lava_dl.slayer.neuron.sigma_delta` on the CUDA kernels only (whatever
+    the tensors' device: in the simulator, CPU tensors), for tests; ``_SigmaFn`` dispatches CUDA
+    tensors to the same :func:`sigma_forward`/:func:`sigma_backward`."""
+
+    @staticmethod
+    def forward(ctx, z, sigma_state, unit, out_dtype):
+        return sigma_forward(ctx, z, sigma_state, unit, out_dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return sigma_backward(ctx, grad), None, None, None
+
+
+class SigmaDeltaCuda(torch.autograd.Function):
+    """``_EncodeFn`` of :mod:`lava_dl.slayer.neuron.sigma_delta` on the CUDA kernels only, for
+    tests; ``_EncodeFn`` dispatches CUDA tensors to the same
+    :func:`sigma_delta_forward`/:func:`sigma_delta_backward`."""
+
+    @staticmethod
+    def forward(ctx, x, theta, in_unit, mode, states, vth_s, act_mode, cum_error, spike_exp, grad_params,
+                out_dtype):
+        return sigma_delta_forward(ctx, x, theta, in_unit, mode, states, vth_s, act_mode, cum_error,
+                                   spike_exp, grad_params, out_dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return sigma_delta_backward(ctx, grad) + (None,) * 9
+
+
+class ResonatorDynamicsCuda(torch.autograd.Function):
+    """:class:`lava_dl.slayer.neuron._resonator.ResonatorDynamics` on the CUDA kernels only, for
+    tests; ``ResonatorDynamics`` dispatches CUDA tensors to the same
+    :func:`resonator_forward`/:func:`resonator_backward`."""
+
+    @staticmethod
+    def forward(ctx, x_re, x_im, sin_decay, cos_decay, config):
+        return resonator_forward(ctx, x_re, x_im, sin_decay, cos_decay, config)
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_re=None, grad_im=None, _grad_theta=None, _grad_ref=None):
+        return (*resonator_backward(ctx, grad_s, grad_re, grad_im), None)

@@ -19,10 +19,12 @@ from torch import nn
 from lava_dl.core import resonator as _res
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.core.spec import NeuronSpec
+from lava_dl.slayer import _cuda
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, device_arguments
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.dynamics import (
     BlockLayout,
+    _check_cpu,
     _logical_rows,
     input_dtype,
     kernel_threads,
@@ -70,15 +72,19 @@ class ResonatorDynamics(torch.autograd.Function):
     materialised: the kernel records only what the backward pass needs. The inputs are
     read in place when time-major (see :class:`~lava_dl.slayer.neuron.dynamics.BlockLayout`;
     otherwise copied once), and every output, gradients included, is stored time-major.
+    On CUDA inputs both passes run the CUDA kernels of the same rules
+    (:func:`lava_dl.slayer._cuda.resonator_forward`), outputs stored in the logical order.
     """
 
     @staticmethod
     def forward(ctx, x_re, x_im, sin_decay, cos_decay, config):
         family, states, state_scale, params, surrogate, graded, record = config
-        for x in (x_re, x_im):
-            if x.device.type != "cpu":
-                raise NotImplementedError("lava_dl resonator kernels run on CPU tensors; move the network "
-                                          f"to the CPU (got a tensor on {x.device})")
+        iz = family in (_res.RF_IZ_CODE, _res.ADRF_IZ_CODE)
+        adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
+        if x_re.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
+            return _cuda.resonator_forward(ctx, x_re, x_im, sin_decay, cos_decay, config)
+        _check_cpu(x_re)
+        _cuda.check_devices(x_re, x_im=x_im, sin_decay=sin_decay, cos_decay=cos_decay)
         ctx.set_materialize_grads(False)
         layout = BlockLayout(x_re)
         xr = layout.array(x_re, input_dtype(x_re))
@@ -89,8 +95,6 @@ class ResonatorDynamics(torch.autograd.Function):
         state_arrays = [layout.per_neuron(st) for st in states]  # the kernel writes the final states
         want_decay = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
         want_grad = want_decay or bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
-        iz = family in (_res.RF_IZ_CODE, _res.ADRF_IZ_CODE)
-        adaptive = family in (_res.ADRF_CODE, _res.ADRF_IZ_CODE)
         re0, im0 = ((state_arrays[0].copy(), state_arrays[1].copy()) if want_decay
                     else (_EMPTY_ROW, _EMPTY_ROW))
         spikes, s = layout.empty(message_dtype(x_re, graded))
@@ -122,6 +126,8 @@ class ResonatorDynamics(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_s, grad_re=None, grad_im=None, _grad_theta=None, _grad_ref=None):
+        if getattr(ctx, "on_cuda", False):
+            return (*_cuda.resonator_backward(ctx, grad_s, grad_re, grad_im), None)
         sin_decay, cos_decay = ctx.saved_tensors
         (family, re_rec, im_rec, margin, s, re0, im0, th0, sin_d, cos_d, state_scale, surrogate,
          graded, dtype) = ctx.data
@@ -322,7 +328,8 @@ class ResonatorNeuron(_BaseNeuron):
         return real, imag
 
     def _int_rows(self, param: torch.Tensor, x: torch.Tensor) -> np.ndarray:
-        return np.ascontiguousarray(torch.round(self.per_row(param.detach(), x)).to(torch.int64).numpy())
+        rows = torch.round(self.per_row(param.detach(), x)).to(torch.int64)
+        return np.ascontiguousarray(rows.cpu().numpy())
 
     def _adaptive_params(self, x: torch.Tensor, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         zeros = np.zeros(rows, np.int64)
@@ -340,7 +347,7 @@ class ResonatorNeuron(_BaseNeuron):
             imag = self.imag_norm(imag)
         rows = real[..., 0].numel()
         names = ("re", "im", "th", "r")
-        states = tuple(np.array(self.state(n, real).numpy(), dtype=np.int64) for n in names)
+        states = tuple(np.array(self.state(n, real).cpu().numpy(), dtype=np.int64) for n in names)
         vth = self.v_th_mant
         th0 = np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
         dth, dref, th_step = self._adaptive_params(real, rows)
@@ -367,7 +374,7 @@ class ResonatorNeuron(_BaseNeuron):
         """:meth:`run` without the spikes; keeps the imaginary state before the call for :meth:`spike`."""
         real = self._split(x)[0]
         before = self.state("im", real).to(torch.float64) / self.s_scale
-        self._imag_before = before.to(real.dtype).reshape(real.shape[:-1])
+        self._imag_before = before.to(device=real.device, dtype=real.dtype).reshape(real.shape[:-1])
         return self.run(x)[:-1]
 
     def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor]:

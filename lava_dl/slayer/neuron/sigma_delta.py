@@ -38,6 +38,7 @@ from torch import nn
 
 from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer import _cuda
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.base import StateAttribute, device_arguments, field_value
 from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu, _logical_rows, kernel_threads
@@ -91,6 +92,13 @@ _KERNEL_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _NO_U8 = np.empty((0, 0, 0), np.uint8)
 _NO_I32 = np.empty((0, 0, 0), np.int32)
 _NO_F64 = np.empty((0, 0), np.float64)
+
+
+def _check_device(x: torch.Tensor) -> None:
+    """The sigma-delta kernels run on CPU tensors and, with numba-cuda, on CUDA tensors; raise
+    ``NotImplementedError`` (naming the device) for any other."""
+    if x.device.type != "cuda":
+        _check_cpu(x)
 
 
 def _in_memory_order(z: torch.Tensor) -> torch.Tensor:
@@ -165,6 +173,9 @@ class _SigmaFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, sigma_state, unit, out_dtype):
+        if z.device.type == "cuda":  # the CUDA kernel of the same rule (lava_dl.slayer._cuda)
+            return _cuda.sigma_forward(ctx, z, sigma_state, unit, out_dtype)
+        _check_cpu(z)
         layout = BlockLayout(z)
         out, arr = _kernel_empty(layout, out_dtype)
         state = layout.per_neuron(sigma_state)
@@ -176,6 +187,8 @@ class _SigmaFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if getattr(ctx, "on_cuda", False):
+            return _cuda.sigma_backward(ctx, grad), None, None, None
         layout = ctx.layout
         gi, arr = _kernel_empty(layout, ctx.in_dtype)
         _sd.sigma_backward_real_blocks(_kernel_array(layout, grad), arr, threads=kernel_threads())
@@ -192,13 +205,20 @@ class _EncodeFn(torch.autograd.Function):
     real threshold ``theta`` as lava-dl's. ``states`` are ``(sigma, act, residue, error)``
     and ``vth_s`` the scaled threshold, int64 arrays with one value per ``(batch, neuron)``
     row; the states are updated in place. The output and the gradient of ``x`` are
-    stored time-major (see :class:`BlockLayout`).
+    stored time-major (see :class:`BlockLayout`). On CUDA inputs both passes run the CUDA
+    kernels of the same rules (:func:`lava_dl.slayer._cuda.sigma_delta_forward`), outputs
+    stored in the logical order; so does :class:`_SigmaFn` (:func:`lava_dl.slayer._cuda.sigma_forward`).
     """
 
     @staticmethod
     def forward(
         ctx, x, theta, in_unit, mode, states, vth_s, act_mode, cum_error, spike_exp, grad_params, out_dtype
     ):
+        if x.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
+            return _cuda.sigma_delta_forward(ctx, x, theta, in_unit, mode, states, vth_s, act_mode, cum_error,
+                                             spike_exp, grad_params, out_dtype)
+        _check_cpu(x)
+        _cuda.check_devices(x, theta=theta)
         layout = BlockLayout(x)
         need_x, want_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         relu = int(act_mode) != _sd.ACT_UNIT
@@ -236,6 +256,8 @@ class _EncodeFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if getattr(ctx, "on_cuda", False):
+            return _cuda.sigma_delta_backward(ctx, grad) + (None,) * 9
         layout = ctx.layout
         gi, gi_arr = _kernel_empty(layout, ctx.in_dtype)
         want = bool(ctx.needs_input_grad[1])
@@ -463,7 +485,7 @@ class Delta(_DeltaBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Graded messages (``N, C, (H, W,) T``) for the real input ``x``."""
         self._check_input(x)
-        _check_cpu(x)
+        _check_device(x)
         _check_range(x, float(self.w_scale), False, "Delta")
         # Lava: trunc(64 z) << (spike_exp + state_exp) in int32 arithmetic (wraps).
         return self._encode(x, float(self.w_scale), _sd.MODE_SHIFT, x, _sd.ACT_UNIT, x.dtype)
@@ -576,7 +598,7 @@ class Neuron(_DeltaBase):
     def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the neuron; return ``(sigma, messages)`` in real units (σ after the norm, float64)."""
         self._check_input(x)
-        _check_cpu(x)
+        _check_device(x)
         _check_range(x, self.state_unit, self.check_precision, type(self).__name__)
         sigma_state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
         sigma = _SigmaFn.apply(x, sigma_state, self.state_unit, torch.float64)
@@ -606,7 +628,7 @@ class Neuron(_DeltaBase):
             _, y = self.dynamics(x)
             return self._apply_dropout(y)
         self._check_input(x)
-        _check_cpu(x)
+        _check_device(x)
         _check_range(x, self.state_unit, self.check_precision, type(self).__name__)
         y = self._encode(x, self.state_unit, _sd.MODE_SIGMA, x, self.act_mode, x.dtype)
         return self._apply_dropout(y)
@@ -633,7 +655,7 @@ class _Stage:
 
     def _prepare(self, x: torch.Tensor) -> None:
         self.neuron._check_input(x)
-        _check_cpu(x)
+        _check_device(x)
 
 
 class _SigmaStage(_Stage):
@@ -728,7 +750,7 @@ class Sigma(_BaseNeuron):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Running sum of the real synaptic input, exactly as Lava's Sigma integrates it."""
         self._check_input(x)
-        _check_cpu(x)
+        _check_device(x)
         _check_range(x, self.state_unit, self.check_precision, "Sigma")
         state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
         sigma = _SigmaFn.apply(x, state, self.state_unit, x.dtype)

@@ -213,8 +213,8 @@ def _check_cpu(x: torch.Tensor) -> None:
     if x.device.type != "cpu":
         raise NotImplementedError(
             f"this lava_dl neuron kernel runs on CPU tensors only (got an input on {x.device}, {x.dtype}): "
-            "move the network to the CPU; on CUDA, CUBA neurons without a norm and ALIF neurons run on the "
-            "GPU (`pip install lava_dl[cuda]`)"
+            "move the network to the CPU; on CUDA, CUBA neurons without a norm, ALIF, sigma-delta and "
+            "resonator (RF, RF-IZ, ADRF, ADRF-IZ) neurons run on the GPU (`pip install lava_dl[cuda]`)"
         )
 
 
