@@ -105,6 +105,21 @@ def _empty(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(_EMPTY_SHAPE, dtype=dtype, device=device)
 
 
+def _two_integrator_inputs(ctx, x: torch.Tensor, current_decay: torch.Tensor, voltage_decay: torch.Tensor):
+    """What the forward of a neuron on CUBA's two integrators (CUBA, ALIF) hands its kernel: the
+    kernel module, ``x``'s device and shape, ``x`` as a ``(B, T, K)`` time-major array and the
+    rounded decays per row."""
+    module = kernels(x)
+    check_devices(x, current_decay=current_decay, voltage_decay=voltage_decay)
+    ctx.set_materialize_grads(False)
+    device, shape = x.device, tuple(x.shape)
+    xs = _time_major(x, torch.float64 if x.dtype == torch.float64 else torch.float32)
+    blocks, _, width = xs.shape
+    du = _rows(torch.round(current_decay.detach()), blocks, width, torch.int64, device)
+    dv = _rows(torch.round(voltage_decay.detach()), blocks, width, torch.int64, device)
+    return module, device, shape, xs, du, dv
+
+
 def cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
                  record, first, last):
     """:meth:`lava_dl.slayer.neuron.dynamics.CubaDynamics.forward` on ``x``'s CUDA device.
@@ -113,15 +128,8 @@ def cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_
     per-row values, copied over), ``last`` is the numpy array that receives the message of
     the last step (copied back). The messages are always stored in the logical order.
     """
-    module = kernels(x)
-    check_devices(x, current_decay=current_decay, voltage_decay=voltage_decay)
-    ctx.set_materialize_grads(False)
-    device, shape = x.device, tuple(x.shape)
-    blocks, steps = shape[0], shape[-1]
-    xs = _time_major(x, torch.float64 if x.dtype == torch.float64 else torch.float32)
-    width = xs.shape[2]
-    du = _rows(torch.round(current_decay.detach()), blocks, width, torch.int64, device)
-    dv = _rows(torch.round(voltage_decay.detach()), blocks, width, torch.int64, device)
+    module, device, shape, xs, du, dv = _two_integrator_inputs(ctx, x, current_decay, voltage_decay)
+    blocks, steps, width = xs.shape
     u0_rows = _rows(u0, blocks, width, torch.int64, device)
     v0_rows = _rows(v0, blocks, width, torch.int64, device)
     vth = _rows(torch.from_numpy(vth_scaled), blocks, width, torch.int64, device)
@@ -205,15 +213,8 @@ def alif_forward(ctx, x, current_decay, voltage_decay, init, final, state_scale,
     states ``u, v, th, r`` (copied over, and the final states copied back), ``params`` the per-row
     ``(dth, dref, th0, th_step)`` int64 numpy arrays. The outputs are stored in the logical order.
     """
-    module = kernels(x)
-    check_devices(x, current_decay=current_decay, voltage_decay=voltage_decay)
-    ctx.set_materialize_grads(False)
-    device, shape = x.device, tuple(x.shape)
-    blocks, steps = shape[0], shape[-1]
-    xs = _time_major(x, torch.float64 if x.dtype == torch.float64 else torch.float32)
-    width = xs.shape[2]
-    du = _rows(torch.round(current_decay.detach()), blocks, width, torch.int64, device)
-    dv = _rows(torch.round(voltage_decay.detach()), blocks, width, torch.int64, device)
+    module, device, shape, xs, du, dv = _two_integrator_inputs(ctx, x, current_decay, voltage_decay)
+    blocks, steps, width = xs.shape
     dth, dref, th0, th_step = (_rows(torch.from_numpy(np.ascontiguousarray(p)), blocks, width, torch.int64,
                                      device) for p in params)
     init_rows = torch.from_numpy(np.ascontiguousarray(init, np.int64)).to(device).reshape(4, blocks, width)
