@@ -179,6 +179,10 @@ class LayerQuantization:
     ``tau_int = 4096 dt / decay`` (``inf`` when a finite ``tau`` became a decay of 0).
     ``num_weight_bits``/``weight_exp`` are what Lava's synapse gets
     (:func:`lava_dl.core.synapse.optimize_weight_bits`: mantissa bits and exponent).
+    ``row_sum_error`` is the largest ``|sum_j (w_int[i, j] / scale - w[i, j])|`` over the rows
+    ``i`` (a neuron's error when all its inputs spike at once; feed-forward and recurrent weights
+    separately) divided by the largest ``|w|``: balanced rounding (:func:`quantize`) keeps it
+    within half a grid step, at the price of single weights up to one step away.
     """
 
     layer: int
@@ -193,12 +197,14 @@ class LayerQuantization:
     tau_mem_error: float = 0.0
     num_weight_bits: int = 8
     weight_exp: int = 0
+    row_sum_error: float = 0.0
 
     def row(self) -> str:
         """One line of :meth:`NirImport.table`."""
         return (
             f"{self.layer:>5}  {self.record:<9} {','.join(self.nodes):<34} {self.scale:>10.4g}  "
-            f"{'yes' if self.exact else 'no':<5} {self.weight_error:>8.2e} {self.threshold_error:>8.2e} "
+            f"{'yes' if self.exact else 'no':<5} {self.weight_error:>8.2e} {self.row_sum_error:>8.2e} "
+            f"{self.threshold_error:>8.2e} "
             f"{self.bias_error:>8.2e} {self.tau_syn_error:>8.2e} {self.tau_mem_error:>8.2e} "
             f"{self.num_weight_bits:>4} {self.weight_exp:>4}"
         )
@@ -236,6 +242,41 @@ def _decays(tau, dt: float, where: str, name: str) -> tuple[np.ndarray, float]:
         err = np.where(np.isinf(tau) & np.isinf(back), 0.0, np.abs(back - tau) / tau)
     err = np.where(np.isnan(err), np.inf, err)
     return decay.astype(np.int64), float(err.max()) if err.size else 0.0
+
+
+def _balanced_round(x: np.ndarray) -> np.ndarray:
+    """Round ``x`` to integers per row (axis 0) so that each row's rounding errors sum to at most 1/2.
+
+    Rounding each value to the nearest integer leaves errors that add up along a row: a neuron
+    whose inputs all spike (spikes are never negative) sees their sum, which grows like the
+    square root of the fan-in. Here each row starts from the nearest integers and the
+    ``round(sum of errors)`` values whose rounding was closest to a tie go the other way
+    (``floor`` instead of ``ceil`` or back): every value stays within one unit of ``x`` (its
+    floor or ceil, so within any range that holds ``x``), and the row's error sum lands within
+    ``[-1/2, 1/2]``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Values in grid units, axis 0 = rows (neurons or output channels).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integers (as floats), same shape as ``x``.
+    """
+    flat = x.reshape(x.shape[0], -1)
+    q = np.rint(flat)
+    for row, values in zip(q, flat):
+        err = row - values
+        flips = int(np.rint(err.sum()))
+        if flips == 0:
+            continue
+        direction = -np.sign(flips)  # +1: some values rounded down go up instead
+        candidates = np.flatnonzero(err * direction < 0)
+        closest_to_tie = candidates[np.argsort(-np.abs(err[candidates]), kind="stable")]
+        row[closest_to_tie[: abs(flips)]] += direction
+    return q.reshape(x.shape)
 
 
 def _scalar_or_array(values: np.ndarray) -> int | np.ndarray:
@@ -278,7 +319,12 @@ def quantize(
        (even integers in [-256, 254]; Loihi's mantissa and exponent are then chosen by
        :func:`~lava_dl.core.synapse.optimize_weight_bits`), biases [-254, 256] and the
        threshold mantissa ``2^17 - 1`` (the 24-bit voltage can still exceed it);
-    4. rounding to nearest (even) integers. Nothing is clipped: a value outside its range at a
+    4. rounding to nearest (even) integers; weights (not a pool's uniform kernel) with balanced
+       rows: each neuron's rounding errors sum to at most half a grid step (the values closest
+       to a tie round the other way, each weight stays within one step; the measured cost of
+       plain rounding, whose row errors add up, is in ``tests/test_nir_peers.py``), unless
+       that moves a weight by more than ``rtol`` (then nearest).
+       Nothing is clipped: a value outside its range at a
        given ``scale``, a negative threshold, or a largest weight or a threshold represented
        with a relative error above ``rtol`` (the weights would need more than 8 bits next to
        the threshold, or the threshold is below the weights' resolution) raise :class:`NirError`.
@@ -384,11 +430,23 @@ def quantize(
     if not math.isfinite(scale) or scale <= 0:
         raise NirError(where, "scale", f"must be finite and positive, got {scale}")
 
-    def grid(x):  # exact: nearest integer; else slayer's even grid
-        return np.rint(x * scale) if exact else 2.0 * np.rint(x * scale / 2.0)
+    def grid(x, balanced=False):  # exact: nearest integer; else slayer's even grid
+        if exact:
+            return np.rint(x * scale)
+        return 2.0 * (_balanced_round(x * scale / 2.0) if balanced else np.rint(x * scale / 2.0))
 
-    w_int = grid(w)
-    w_rec_int = None if w_rec is None else grid(w_rec)
+    def rel(q, x):
+        top = np.abs(x).max(initial=0.0)
+        return float(np.abs(q / scale - x).max(initial=0.0) / top) if top > 0 else 0.0
+
+    def worst_rel(q, q_rec):
+        return max(rel(q, w), 0.0 if w_rec is None else rel(q_rec, w_rec))
+
+    balanced = record != "pool"  # a pool's kernel stays uniform (one value, SumPool2d)
+    w_int = grid(w, balanced)
+    w_rec_int = None if w_rec is None else grid(w_rec, balanced)
+    if balanced and not exact and worst_rel(w_int, w_rec_int) > rtol:  # too coarse to balance
+        w_int, w_rec_int = grid(w), None if w_rec is None else grid(w_rec)
     b_int = grid(b)
     lo_w, hi_w = (WEIGHT_MIN, WEIGHT_MAX) if exact else (EVEN_WEIGHT_MIN, EVEN_WEIGHT_MAX)
     for name, arr in (("weight", w_int), ("weight_rec", w_rec_int)):
@@ -420,11 +478,13 @@ def quantize(
                 f"{vth}, beyond Loihi's range [0, {V_TH_MAX}]",
             )
 
-    def rel(q, x):
-        top = np.abs(x).max(initial=0.0)
-        return float(np.abs(q / scale - x).max(initial=0.0) / top) if top > 0 else 0.0
+    def row_sum_rel(q, x):
+        top = np.abs(every_w).max(initial=0.0)
+        rows_err = (q / scale - x).reshape(rows, -1).sum(axis=1)
+        return float(np.abs(rows_err).max(initial=0.0) / top) if top > 0 else 0.0
 
-    w_err = max(rel(w_int, w), 0.0 if w_rec is None else rel(w_rec_int, w_rec))
+    w_err = worst_rel(w_int, w_rec_int)
+    sum_err = max(row_sum_rel(w_int, w), 0.0 if w_rec is None else row_sum_rel(w_rec_int, w_rec))
     b_err = rel(b_int, b)
     th_err = 0.0 if not theta else abs(vth / scale - theta) / theta
     if w_err > rtol:
@@ -458,6 +518,7 @@ def quantize(
         tau_mem_error=tau_mem_err,
         num_weight_bits=int(bits),
         weight_exp=int(exp),
+        row_sum_error=sum_err,
     )
     return Quantized(
         weight=w_int,
@@ -863,7 +924,7 @@ class NirImport:
         """The report as a text table (one row per weighted layer)."""
         head = (
             f"{'layer':>5}  {'record':<9} {'nodes':<34} {'scale':>10}  {'exact':<5} {'weight':>8} "
-            f"{'thresh':>8} {'bias':>8} {'tau_syn':>8} {'tau_mem':>8} {'bits':>4} {'exp':>4}"
+            f"{'row_sum':>8} {'thresh':>8} {'bias':>8} {'tau_syn':>8} {'tau_mem':>8} {'bits':>4} {'exp':>4}"
         )
         return "\n".join([head] + [r.row() for r in self.report])
 

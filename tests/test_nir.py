@@ -199,6 +199,25 @@ def test_quantize_float_to_integers():
     assert exact.report.exact and exact.weight.tolist() == [[10, -4]] and exact.v_th_mant == 80
 
 
+def test_quantize_balances_each_rows_rounding_errors():
+    """At scale 2 the even grid is the integers w (integer weight 2 w). Row 0 (w = 100.45, 0.4,
+    0.35, 0.3, -0.3): nearest gives 100, 0, 0, 0, 0, errors summing to -1.2 grid steps; the value
+    closest to a tie (100.45) rounds up instead: 101, sum -0.2. Row 1 (errors -0.3, +0.2, sum
+    -0.1) keeps the nearest integers."""
+    w = np.array([[100.45, 0.4, 0.35, 0.3, -0.3], [2.3, 4.8, 0.0, 0.0, 0.0]])
+    q = lnir.quantize(w, None, scale=2.0)
+    assert q.weight.tolist() == [[202, 0, 0, 0, 0], [4, 10, 0, 0, 0]]
+    assert q.report.weight_error == pytest.approx(0.55 / 100.45)  # one weight moved past the tie
+    assert q.report.row_sum_error == pytest.approx(0.2 / 100.45)  # |101 - 100.45 - 0.4 - 0.35 - 0.3 + 0.3|
+    # a pool's kernel stays one value (nearest): balancing would make its taps differ
+    pool = lnir.quantize(np.full((1, 1, 2, 2), 10.4), None, scale=2.0, record="pool")
+    assert pool.weight.reshape(-1).tolist() == [20, 20, 20, 20]
+    # a balanced weight beyond rtol (0.55 / 2.45 > 0.2) falls back to nearest (0.45 / 2.45 <= 0.2)
+    coarse = lnir.quantize(np.array([[2.45, 0.4, 0.35, 0.3]]), None, scale=2.0, rtol=0.2)
+    assert coarse.weight.tolist() == [[4, 0, 0, 0]]
+    assert "row_sum" in lnir.NirImport(path="", report=[q.report], dt=1.0).table()
+
+
 def test_error_unsupported_node(tmp_path):
     @dataclasses.dataclass(eq=False)
     class Softmax(nir.NIRNode):

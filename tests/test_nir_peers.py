@@ -195,9 +195,18 @@ def test_snntorch_export_imports_onto_lava(case, tmp_path):
 
 
 def test_snntorch_float_export_quantized(tmp_path):
-    """A float snnTorch network (nn.Linear's initialisation): 8-bit weights cost agreement, measured."""
+    """A float snnTorch network (nn.Linear's initialisation): 8-bit weights cost agreement, measured.
+
+    The weights are on slayer's even grid at the largest scale (254 / max |w|): a weight moves by
+    at most one grid step (balanced rounding), relative ``2 / 254`` of the largest, and each
+    neuron's rounding errors sum to at most half a step, ``1 / 254``. Measured agreement on
+    these inputs (seeds 0, 1, 2): 0.9868, 0.9904, 0.9852 (nearest rounding: 0.9760, 0.9852,
+    0.9812); on 512 other samples per seed 0.968, 0.989, 0.987 (nearest: 0.961, 0.986, 0.983).
+    Not 99%: the loss is the 8-bit weights' (``test_float_network_loses_agreement_to_weights_only``);
+    the fine-tune (``test_snntorch_import_fine_tuned_in_slayer_deploys_bit_exact``) adds little."""
     snn = _snntorch()
     agreements = []
+    step = 2 / 254  # one grid step relative to the largest weight
     for seed in range(3):
         torch.manual_seed(seed)
         net = _snn_dense(snn)
@@ -206,11 +215,49 @@ def test_snntorch_float_export_quantized(tmp_path):
             net[2].weight.mul_(2.0)
         result = lnir.from_nir(_snn_export(net, (20,)), tmp_path / f"f{seed}.net")
         assert not any(r.exact for r in result.report)
-        assert all(r.weight_error < 4e-3 and r.tau_mem_error < 1e-3 for r in result.report)
+        for r in result.report:
+            assert r.weight_error <= step * (1 + 1e-9) and r.row_sum_error <= step / 2 * (1 + 1e-9)
+            assert r.tau_mem_error < 1e-3
         x = _spikes(np.random.default_rng(seed), (20,), rate=0.1)
         agreements.append(_agreement(_lava(result.path, x), _snn_run(net, x), 2))
     print("snnTorch float dense (agreement, spikes matched):", [f"{a:.4f}/{m:.4f}" for a, m in agreements])
-    assert min(a for a, _ in agreements) >= 0.93
+    assert min(a for a, _ in agreements) >= 0.98
+
+
+def test_float_network_loses_agreement_to_weights_only(tmp_path):
+    """Where the float network's agreement goes: the same deployed integers against two peers,
+    the float network and a copy whose weights are the imported ones (``w_int / scale``). The copy
+    differs from Lava only by the rounded thresholds and decays and Loihi's truncating decays:
+    agreement 0.9992, 0.9992, 0.9992 (seeds 0, 1, 2) against 0.9868, 0.9904, 0.9852 for the float
+    network. On 512 other
+    samples per seed (measured outside the suite): 0.9975, 0.9993, 0.9967 against 0.968, 0.989,
+    0.987; each other ingredient alone (threshold ``rint(theta scale)``, decays ``rint(4096 dt /
+    tau)``, truncation) keeps >= 0.9967, the float layer-0 weights alone restore 0.990-0.996,
+    9-bit weights (odd integers, which slayer's 8-bit quantizer does not hold) 0.982-0.993."""
+    snn = _snntorch()
+    for seed in range(3):
+        torch.manual_seed(seed)
+        net = _snn_dense(snn)
+        with torch.no_grad():
+            net[0].weight.mul_(2.0)
+            net[2].weight.mul_(2.0)
+        result = lnir.from_nir(_snn_export(net, (20,)), tmp_path / f"float{seed}.net")
+        copy = _snn_dense(snn)
+        copy.load_state_dict(net.state_dict())
+        with h5py.File(result.path) as f, torch.no_grad():
+            for i, linear in enumerate((copy[0], copy[2])):  # unit input gain: real weight w_int / scale
+                linear.weight.copy_(torch.from_numpy(f[f"layer/{i}/weight"][()] / result.report[i].scale))
+        copied = lnir.from_nir(_snn_export(copy, (20,)), tmp_path / f"copy{seed}.net")
+        with h5py.File(result.path) as a, h5py.File(copied.path) as b:
+            for key in ("weight", "neuron/vThMant", "neuron/vDecay"):
+                assert np.array_equal(a[f"layer/0/{key}"][()], b[f"layer/0/{key}"][()]), key
+                assert np.array_equal(a[f"layer/1/{key}"][()], b[f"layer/1/{key}"][()]), key  # one network
+        x = _spikes(np.random.default_rng(seed), (20,), rate=0.1)
+        lava = _lava(result.path, x)
+        agree_float, _ = _agreement(lava, _snn_run(net, x), 2)
+        agree_copy, _ = _agreement(lava, _snn_run(copy, x), 2)
+        print(f"seed {seed}: Lava vs the float peer {agree_float:.4f}, vs its copy {agree_copy:.4f}")
+        assert agree_copy >= 0.99 and agree_copy > agree_float
 
 
 def test_snntorch_default_subtract_reset_is_not_loihi(tmp_path):
@@ -343,51 +390,128 @@ def test_our_graph_runs_in_norse(tmp_path):
 # ------------------------------------------------------------------------- quantization-aware fine-tune
 
 
-def test_snntorch_import_fine_tuned_in_slayer_deploys_bit_exact(tmp_path):
-    """A float snnTorch network through NIR into slayer (to_slayer), fine-tuned a few steps towards
-    snnTorch's own spikes: slayer's forward (quantization-aware) predicts Lava exactly, before and
-    after. The agreement with snnTorch is printed; this short MSE fine-tune does not raise it
-    (0.977 -> 0.947 here): a loss that does is still open (issue 12)."""
+def _snn_layers(net, x: np.ndarray) -> list[dict[str, torch.Tensor]]:
+    """snnTorch's run, layer by layer: each weighted layer's input spikes, its drive (the
+    ``Linear``'s output, the neuron's input) and its neuron's spikes, ``(B, N, T)`` each."""
+    import snntorch.utils
+
+    snntorch.utils.reset(net)
+    pairs = [(net[i], net[i + 1]) for i in range(0, len(net), 2)]
+    trace = [dict(inp=[], drive=[], spikes=[]) for _ in pairs]
+    with torch.no_grad():
+        for t in range(x.shape[-1]):
+            s = torch.from_numpy(x[..., t])
+            for layer, (linear, neuron) in zip(trace, pairs):
+                drive = linear(s)
+                out = neuron(drive)
+                layer["inp"].append(s)
+                layer["drive"].append(drive)
+                s = out[0] if isinstance(out, tuple) else out
+                layer["spikes"].append(s)
+    return [{k: torch.stack(v, -1) for k, v in layer.items()} for layer in trace]
+
+
+def _distillation_loss(model, result, layers, band: float = 0.05) -> torch.Tensor:
+    """How far slayer's voltages are from the peer's where it matters: near the threshold.
+
+    Each block gets the peer's input spikes (teacher forcing) and its quantized weights' drive
+    is compared with the peer's, in slayer's real units (the peer's times the layer's scale /
+    64). The difference goes through the block's deployed current and voltage decays and is
+    cleared where the peer's neuron spiked (its reset): that is the voltage error a neuron would
+    carry into each step with the peer's inputs and resets, linear in the weights. Steps are
+    weighted by ``exp(-|v_peer - theta| / (band theta))``, the peer's voltage filtered the same
+    way: a spike flips where the voltage is near the threshold. Normalised by ``theta^2``.
+    """
+    total = torch.zeros(())
+    for block, report, layer in zip(model.blocks, result.report, layers):
+        neuron = block.neuron
+        keep_u = 1.0 - float(np.asarray(neuron.cx_current_decay).mean()) / 4096
+        keep_v = 1.0 - float(np.asarray(neuron.cx_voltage_decay).mean()) / 4096
+        theta = float(neuron.threshold)
+        target = layer["drive"] * (report.scale / lnir.WEIGHT_SCALE)
+        error_in = block.synapse(layer["inp"]) - target
+        u_err = v_err = u_peer = v_peer = torch.zeros_like(target[..., 0])
+        errors, voltages = [], []
+        for t in range(target.shape[-1]):
+            u_err, u_peer = keep_u * u_err + error_in[..., t], keep_u * u_peer + target[..., t]
+            v_err, v_peer = keep_v * v_err + u_err, keep_v * v_peer + u_peer
+            errors.append(v_err)
+            voltages.append(v_peer)
+            kept = 1.0 - layer["spikes"][..., t]
+            v_err, v_peer = v_err * kept, v_peer * kept
+        weight = torch.exp(-(torch.stack(voltages, -1) - theta).abs() / (band * theta))
+        total = total + (weight * torch.stack(errors, -1) ** 2).sum() / weight.sum() / theta**2
+    return total
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_snntorch_import_fine_tuned_in_slayer_deploys_bit_exact(seed, tmp_path):
+    """A float snnTorch network through NIR into slayer (to_slayer), fine-tuned towards snnTorch's
+    own voltages (:func:`_distillation_loss` on 256 training samples): slayer's forward
+    (quantization-aware) predicts Lava exactly, before and after, and the agreement with
+    snnTorch on 512 other samples does not drop. Measured (seeds 0, 1, 2): loss -15%, -18%,
+    -16%; held-out agreement 0.9724 -> 0.9732, 0.9890 -> 0.9892, 0.9882 -> 0.9883 (on the 4
+    test samples 0.9868, 0.9904, 0.9852 -> 0.9868, 0.9904, 0.9832). Small: the integers can
+    only move between grid points, and the best choice of them (exact coordinate descent on the
+    same loss, measured outside the suite) gains at most 0.3 points; the gap to 99% is the 8-bit
+    weights' (``test_float_network_loses_agreement_to_weights_only``). Plain SGD on the
+    straight-through gradient (step: 5% of a grid step for the largest gradient), keeping the
+    quantized state of lowest loss: each integer moves by at most two grid steps. (Adam on MSE of
+    output spikes lowered the agreement, 0.977 -> 0.947 on seed 0's test input; Adam on this loss
+    wanders between grid points and raises it.)"""
     snn = _snntorch()
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     peer_net = _snn_dense(snn)
     with torch.no_grad():
         peer_net[0].weight.mul_(2.0)
         peer_net[2].weight.mul_(2.0)
-    graph = _snn_export(peer_net, (20,))
-    model, result = lnir.to_slayer(graph, tmp_path / "imported.net")
-    x = _spikes(np.random.default_rng(0), (20,), rate=0.1)
-    peer = _snn_run(peer_net, x)
-    target = torch.zeros(peer.shape)  # slayer output step t is Lava's step t: the peer's t - 2
-    target[..., 2:] = torch.from_numpy(peer[..., :-2])
+    model, result = lnir.to_slayer(_snn_export(peer_net, (20,)), tmp_path / "imported.net")
+    x = _spikes(np.random.default_rng(seed), (20,), rate=0.1)
+    rng = np.random.default_rng(1000 + seed)
+    train = _snn_layers(peer_net, (rng.random((256, 20, STEPS)) < 0.1).astype(np.float32))
+    held_out = (np.random.default_rng(2000 + seed).random((512, 20, STEPS)) < 0.1).astype(np.float32)
+    peer_held_out = _snn_run(peer_net, held_out)
 
-    def slayer_out():
+    def slayer_out(inputs):
         with torch.no_grad():
-            return model.eval()(torch.from_numpy(x)).numpy()
+            return model.eval()(torch.from_numpy(inputs)).numpy()
 
-    def deployed(name):
-        path = tmp_path / name
-        model.export_hdf5(path, clip_weights=True)  # the clamped weights the forward used
-        return _lava(path, x)
-
-    before = slayer_out()
+    before = slayer_out(x)
     assert np.array_equal(before, _lava(result.path, x))
-    agree_before = float((before == target.numpy()).mean())
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(20):
-        opt.zero_grad()
-        out = model(torch.from_numpy(x))
-        loss = torch.nn.functional.mse_loss(out, target)
-        loss.backward()
+    agree_before = _agreement(slayer_out(held_out), peer_held_out, 2)[0]
+    weights = [block.synapse.weight for block in model.blocks]
+    loss = _distillation_loss(model, result, train)
+    loss.backward()
+    grid_step = 2 / lnir.WEIGHT_SCALE
+    opt = torch.optim.SGD(weights, lr=0.05 * grid_step / max(float(w.grad.abs().max()) for w in weights))
+    loss_before = best_loss = loss.item()
+    best = [w.detach().clone() for w in weights]
+    for _ in range(150):
         opt.step()
-    after = slayer_out()
-    assert np.array_equal(after, deployed("tuned.net"))  # 100% of what slayer predicts for Lava
-    agree_after = float((after == target.numpy()).mean())
-    print(f"fine-tune: agreement with snnTorch {agree_before:.4f} -> {agree_after:.4f}")
+        opt.zero_grad()
+        loss = _distillation_loss(model, result, train)
+        if loss.item() < best_loss:
+            best_loss, best = loss.item(), [w.detach().clone() for w in weights]
+        loss.backward()
+    with torch.no_grad():
+        for w, kept in zip(weights, best):
+            w.copy_(kept)
+    assert best_loss < loss_before
+    model.export_hdf5(tmp_path / "tuned.net")  # raises if the forward clamped a weight
+    after = slayer_out(x)
+    assert np.array_equal(after, _lava(tmp_path / "tuned.net", x))  # 100% of what slayer predicts for Lava
+    agree_after = _agreement(slayer_out(held_out), peer_held_out, 2)[0]
+    peer = _snn_run(peer_net, x)
+    print(
+        f"fine-tune seed {seed}: loss {loss_before:.3e} -> {best_loss:.3e}, held-out agreement with "
+        f"snnTorch {agree_before:.4f} -> {agree_after:.4f}; test input "
+        f"{_agreement(before, peer, 2)[0]:.4f} -> {_agreement(after, peer, 2)[0]:.4f}"
+    )
     with h5py.File(result.path) as a, h5py.File(tmp_path / "tuned.net") as b:
-        changed = [not np.array_equal(a[f"layer/{i}/weight"][()], b[f"layer/{i}/weight"][()]) for i in (0, 1)]
-    assert any(changed)  # the integers did move
+        moved = [a[f"layer/{i}/weight"][()] - b[f"layer/{i}/weight"][()] for i in (0, 1)]
+    assert any(np.any(m) for m in moved)  # the integers did move
+    assert max(np.abs(m).max() for m in moved) <= 4  # two grid steps at most
+    assert agree_after >= agree_before
 
 
 def test_nested_subgraph_inlined_like_the_flat_graph(tmp_path):
