@@ -86,6 +86,10 @@ class SendFirstModel(PyLoihiProcessModel):
     lava_dl_batch: int = 0
     #: Vars holding one value per sample (given a leading batch axis when batched); None: cannot batch.
     lava_dl_batch_vars: tuple[str, ...] | None = None
+    #: The model neither modifies a received array nor keeps it past its step, so an in-process
+    #: executor may hand it the sender's buffer instead of a copy (see :mod:`lava_dl.netx.fused`).
+    #: Subclasses that do either must set it to False.
+    lava_dl_recv_view: bool = True
 
     def send_phase(self) -> None:
         """Send the result of the previous step (must not receive)."""
@@ -196,8 +200,9 @@ def warm_up(spec: NeuronSpec) -> None:
         dtype = np.int32 if fixed else np.float64
         states = [np.zeros(n, dtype) for _ in spec.states]
         params = [np.zeros(n, np.int32) for _ in spec.params]
-        inputs = [np.zeros(n, np.int64 if fixed else np.float64) for _ in spec.in_ports]
-        step(*states, *inputs, *params, np.zeros(n, dtype))
+        for in_dtype in ((np.int64, np.int32) if fixed else (np.float64,)):  # kernel's and port's dtype
+            inputs = [np.zeros(n, in_dtype) for _ in spec.in_ports]
+            step(*states, *inputs, *params, np.zeros(n, dtype))
     _WARM.add(spec.name)
 
 
@@ -223,6 +228,9 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
     var_names = spec.state_names + spec.param_names
     n_states = len(spec.state_names)
     in_ports = spec.in_ports
+    n_inputs = len(in_ports)
+    #: input dtypes passed to the kernel as received (the port's and the kernel's own)
+    input_dtypes = (np.dtype(dtype), np.dtype(kernel_in))
 
     var_set = frozenset(var_names)
 
@@ -232,13 +240,17 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             self.__dict__["_lava_dl_buffers"] = None
 
     def _buffers(self):
-        """``(arrays, flats, fresh, in_bufs, out, args)``, built at the first step and reused.
+        """``(arrays, flats, fresh, in_bufs, out, message, args)``, built at the first step and reused.
 
         ``flats`` are 1-D views of the state and parameter Vars (rebuilt whenever a Var's
         array is replaced, see ``__setattr__``); ``fresh`` lists the (in practice never)
         non-contiguous ones, whose flat copies are refreshed every step and, for states,
-        copied back. ``in_bufs`` hold each port's input in the kernel's dtype, ``out`` the
-        output messages and ``args`` all kernel arguments in order (None with ``fresh``).
+        copied back. ``in_bufs`` hold a port's input converted to the kernel's dtype when
+        it cannot be passed as received. ``out`` receives the output messages: a flat view of
+        the out port's own buffer when the port offers one (``lava_dl_buffer``, an in-process
+        port that sends its buffer without a copy), else a buffer of the model; ``message``
+        is ``out`` in the port's shape, as sent. ``args`` are the kernel's arguments (None with
+        ``fresh``), the inputs being those of the last step (see ``run_spk``).
         """
         cache = self.__dict__.get("_lava_dl_buffers")
         if cache is None:
@@ -247,12 +259,29 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             fresh = tuple(i for i, a in enumerate(arrays) if not np.asarray(a).flags.c_contiguous)
             size = flats[0].shape[0]
             in_bufs = [np.empty(size, kernel_in) for _ in in_ports]
-            out = np.empty(size, dtype)
-            # the kernel's arguments in order (fixed unless a Var is non-contiguous)
-            args = None if fresh else (*flats[:n_states], *in_bufs, *flats[n_states:], out)
-            cache = (arrays, flats, fresh, in_bufs, out, args)
+            port_buffer = getattr(self.s_out, "lava_dl_buffer", None)
+            if (port_buffer is not None and port_buffer.dtype == dtype and port_buffer.size == size
+                    and port_buffer.flags.c_contiguous):
+                out, message = port_buffer.reshape(-1), port_buffer
+            else:
+                out = np.empty(size, dtype)
+                message = out.reshape(self.s_out.shape)
+            args = None if fresh else [*flats[:n_states], *in_bufs, *flats[n_states:], out]
+            cache = (arrays, flats, fresh, in_bufs, out, message, args)
             self._lava_dl_buffers = cache
+            # per port, the received array whose flat view is in ``args`` (None: converted into in_bufs)
+            self._lava_dl_passed = [None] * n_inputs
         return cache
+
+    def _kernel_input(buf: np.ndarray, data) -> np.ndarray:
+        """The received ``data`` as the kernel's flat input: itself (a view) when it is a contiguous
+        array of the port's or the kernel's dtype of the right size (the kernels read their inputs
+        into int64 / float64 scalars, so either gives the same result), else converted into ``buf``."""
+        if (isinstance(data, np.ndarray) and data.dtype in input_dtypes and data.size == buf.size
+                and data.flags.c_contiguous):
+            return data.reshape(-1)
+        np.copyto(buf, np.reshape(data, -1), casting="unsafe")
+        return buf
 
     def run_spk(self):
         received = [getattr(self, port).recv() for port in in_ports]
@@ -263,22 +292,32 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             if self.reset_hold[0]:
                 self.s_out.send(np.zeros(self.s_out.shape, dtype=dtype))
                 return
-        arrays, flats, fresh, in_bufs, out, args = _buffers(self)
+        arrays, flats, fresh, in_bufs, out, message, args = _buffers(self)
         for i in fresh:
             flats[i] = _flat(arrays[i])
-        for buf, data in zip(in_bufs, received):
-            np.copyto(buf, np.reshape(data, -1), casting="unsafe")
+        if args is None:
+            inputs = [_kernel_input(buf, data) for buf, data in zip(in_bufs, received)]
+            args = [*flats[:n_states], *inputs, *flats[n_states:], out]
+        else:
+            passed = self._lava_dl_passed
+            for k, data in enumerate(received):
+                if data is not passed[k]:  # an in-process port hands over the same buffer every step
+                    flat = _kernel_input(in_bufs[k], data)
+                    args[n_states + k] = flat
+                    passed[k] = data if flat is not in_bufs[k] else None
         out.fill(0)
-        step(*(args or (*flats[:n_states], *in_bufs, *flats[n_states:], out)))
+        step(*args)
         for i in fresh:
             if i < n_states:
                 arrays[i][...] = flats[i].reshape(np.shape(arrays[i]))
-        self.s_out.send(out.reshape(self.s_out.shape))
+        self.s_out.send(message)
 
     namespace["run_spk"] = run_spk
     namespace["__setattr__"] = __setattr__
     # the kernel is elementwise over flat arrays: a batch of samples is a longer population
     namespace["lava_dl_batch_vars"] = tuple(var_names)
+    # the received messages are only read, by the kernel of the same step
+    namespace["lava_dl_recv_view"] = True
     model = type(name, (PyLoihiProcessModel,), namespace)
     model = implements(proc=proc_cls, protocol=LoihiProtocol)(model)
     model = requires(CPU)(model)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lava_dl.core.cuba import all_zero
 from lava_dl.core.fixed_point import STATE_EXP, inline, jit
 from lava_dl.core.parallel import Blockwise
 from lava_dl.core.spec import NeuronSpec, Param, State
@@ -123,17 +124,33 @@ def scaled(value, exps):
 # --------------------------------------------------------------------------
 
 
-@jit
-def delta_fixed_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
-    """One step of lava-nc ``PyDeltaModelFixed`` for all neurons, in place."""
+@inline
+def _cum_error_at(cum_error, i, cum_off):
+    """``cum_error[i]``, or the constant 0 in the loop a kernel runs when no neuron has ``cum_error``
+    (the branches of :func:`delta_encode` then fold away and the loop vectorises better)."""
+    return np.int64(0) if cum_off else np.int64(cum_error[i])
+
+
+@inline
+def _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, cum_off):
     for i in range(act.shape[0]):
         e = spike_exp[i] + state_exp[i]
         x = scaled(np.int64(a_in[i]), e)
         _, msg, res, err = delta_encode(
-            x, np.int64(act[i]), np.int64(residue[i]), np.int64(error[i]), np.int64(vth[i]) << e, cum_error[i]
+            x, np.int64(act[i]), np.int64(residue[i]), np.int64(error[i]), np.int64(vth[i]) << e,
+            _cum_error_at(cum_error, i, cum_off)
         )
         act[i], residue[i], error[i] = x, res, err
         s_out[i] = msg >> state_exp[i]
+
+
+@jit
+def delta_fixed_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
+    """One step of lava-nc ``PyDeltaModelFixed`` for all neurons, in place."""
+    if all_zero(cum_error):
+        _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, True)
+    else:
+        _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, False)
 
 
 @jit
@@ -156,11 +173,10 @@ def delta_float_step(act, residue, error, a_in, vth, cum_error, spike_exp, state
         s_out[i] = msg
 
 
-@jit
-def sigma_delta_fixed_step(
-    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out
+@inline
+def _sigma_delta_loop(
+    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out, cum_off
 ):
-    """One step of lava-nc ``PySigmaDeltaModelFixed`` for all neurons, in place."""
     for i in range(sigma.shape[0]):
         e = spike_exp[i] + state_exp[i]
         sig = sigma_update(np.int64(sigma[i]), np.int64(a_in[i]))
@@ -171,10 +187,23 @@ def sigma_delta_fixed_step(
             np.int64(residue[i]),
             np.int64(error[i]),
             np.int64(vth[i]) << e,
-            cum_error[i],
+            _cum_error_at(cum_error, i, cum_off),
         )
         sigma[i], act[i], residue[i], error[i] = sig, new, res, err
         s_out[i] = msg >> state_exp[i]
+
+
+@jit
+def sigma_delta_fixed_step(
+    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out
+):
+    """One step of lava-nc ``PySigmaDeltaModelFixed`` for all neurons, in place."""
+    if all_zero(cum_error):
+        _sigma_delta_loop(sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp,
+                          state_exp, s_out, True)
+    else:
+        _sigma_delta_loop(sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp,
+                          state_exp, s_out, False)
 
 
 @jit

@@ -315,12 +315,13 @@ def dense(weights: np.ndarray, s: np.ndarray, num_message_bits: int = 0, weight_
 
 
 def _trailing_zeros(w: np.ndarray) -> int:
-    """Largest ``k <= 8`` such that every entry of ``w`` is divisible by ``2**k``."""
-    nz = np.abs(w[w != 0]).astype(np.int64)
-    k = 0
-    while k < 8 and nz.size and np.all(nz % (1 << (k + 1)) == 0):
-        k += 1
-    return 8 if nz.size == 0 else k
+    """Largest ``k <= 8`` such that every entry of the integer array ``w`` is divisible by ``2**k``.
+
+    That is the number of trailing zero bits of the bitwise OR of all entries (two's
+    complement: ``-x`` has the trailing zeros of ``x``), capped at 8.
+    """
+    bits = int(np.bitwise_or.reduce(np.asarray(w, dtype=np.int64).reshape(-1), initial=0))
+    return 8 if bits == 0 else min(8, (bits & -bits).bit_length() - 1)
 
 
 def optimize_weight_bits(weight) -> tuple[np.ndarray, int, int, SignMode]:

@@ -7,6 +7,10 @@ ports by in-memory ones that copy, cast, transform (virtual ports) and sum messa
 Lava's channels and ports do. One step runs every model's ``run_spk`` once, so results are
 those of the per-layer Lava graph, bit for bit, without one OS process per layer.
 
+Copies that no model could tell from Lava's are skipped: lava_dl's own models receive the
+sender's buffer itself (they declare ``lava_dl_recv_view``: they only read it, within the
+step), and its neuron models compute their message in their out port's buffer.
+
 Order within a step: models derived from :class:`lava_dl.lava_glue.SendFirstModel` (the
 synapses, which send what they computed in the previous step) first send, everywhere;
 then every model runs, each after the models it receives from (topological order), the
@@ -50,19 +54,28 @@ FUSED_TAGS = ("fixed_pt", "floating_pt")
 
 class _OutPort:
     """Stands in for a ``PyOutPortVectorDense``: ``send`` copies into a buffer of the port's
-    dtype (as Lava's channel does, with numpy's assignment casting)."""
+    dtype (as Lava's channel does, with numpy's assignment casting).
 
-    __slots__ = ("name", "shape", "dtype", "buf", "stamp", "graph")
+    A model that is not a :class:`~lava_dl.lava_glue.SendFirstModel` may compute its
+    message in the port's buffer itself (``lava_dl_buffer``) and send that buffer, which is
+    then not copied: every receiver of such a model runs after it in the same step, before
+    the model's next step writes the buffer again.
+    """
 
-    def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph) -> None:
+    __slots__ = ("name", "shape", "dtype", "buf", "stamp", "graph", "lava_dl_buffer")
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph,
+                 offer_buffer: bool = False) -> None:
         self.name, self.shape, self.dtype, self.graph = name, shape, dtype, graph
         self.buf = np.zeros(shape, dtype)
+        self.lava_dl_buffer = self.buf if offer_buffer else None
         self.stamp = -1
 
     def send(self, data) -> None:
-        if np.shape(data) != self.shape:
-            raise AssertionError(f"{self.name}: sent shape {np.shape(data)}, port shape {self.shape}")
-        self.buf[...] = data
+        if data is not self.buf:
+            if np.shape(data) != self.shape:
+                raise AssertionError(f"{self.name}: sent shape {np.shape(data)}, port shape {self.shape}")
+            self.buf[...] = data
         self.stamp = self.graph.time_step
 
     def flush(self) -> None:
@@ -72,13 +85,22 @@ class _OutPort:
 class _InPort:
     """Stands in for a ``PyInPortVectorDense``: ``recv`` returns the sum, over the connected
     sources, of their message passed through the virtual ports' transforms, added to zeros of
-    the port's dtype (numpy promotion, as Lava's ``recv``)."""
+    the port's dtype (numpy promotion, as Lava's ``recv``).
 
-    __slots__ = ("name", "shape", "dtype", "sources", "graph", "_float", "_batched")
+    Lava hands every ``recv`` a fresh array. A model that declares ``lava_dl_recv_view``
+    (it neither modifies what it receives nor keeps it past its step) gets, from a single
+    source of its own dtype, the source's buffer itself (or the transforms' view of it)
+    instead of a copy: the sender writes that buffer only in its next send, i.e. in a later
+    step.
+    """
 
-    def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph) -> None:
+    __slots__ = ("name", "shape", "dtype", "sources", "graph", "view", "_float", "_batched")
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph,
+                 view: bool = False) -> None:
         self.name, self.shape, self.dtype, self.graph = name, shape, dtype, graph
-        self.sources: list[tuple[ty.Any, list]] = []
+        self.sources: list[tuple[ty.Any, _Transform | None]] = []
+        self.view = view
         self._float = np.dtype(dtype).kind == "f"
         self._batched = graph.batch > 0
 
@@ -87,10 +109,10 @@ class _InPort:
         if len(sources) == 1 and not self._float:
             value = self._message(*sources[0])
             if value.dtype == self.dtype and value.shape == self.shape:
-                return value.copy()
+                return value if self.view else value.copy()
         acc = np.zeros(self.shape, self.dtype)
-        for source, transforms in sources:
-            acc = acc + self._message(source, transforms)
+        for source, transform in sources:
+            acc = acc + self._message(source, transform)
         return acc
 
     peek = recv
@@ -98,20 +120,69 @@ class _InPort:
     def probe(self) -> bool:
         return True
 
-    def _message(self, source, transforms: list) -> np.ndarray:
+    def _message(self, source, transform: _Transform | None) -> np.ndarray:
         if source.stamp != self.graph.time_step:
             raise RuntimeError(f"{self.name}: nothing was sent to it in step {self.graph.time_step} "
                                f"(internal scheduling error)")
         data = source.buf
-        if transforms and self._batched:  # the virtual ports' transforms act on one sample
-            return np.stack([_transformed(row, transforms) for row in data])
-        return _transformed(data, transforms)
+        return data if transform is None else transform(data)
+
+
+class _Transform:
+    """The virtual ports' transforms between a source and an InPort, for one sample or a batch.
+
+    Lava's transforms act on one sample. For a batch (a leading axis on every message) they
+    are applied to each sample, unless they only move elements (reshape, transpose, ...):
+    then the gather of element indices they amount to, found once by passing the indices of
+    a sample through them, is applied to the whole batch at once.
+
+    Parameters
+    ----------
+    funcs : list of callable
+        The transforms, in order (``port.get_incoming_transform_funcs()``).
+    batched : bool
+        Messages carry a leading batch axis.
+    sample_shape : tuple of int
+        Shape of one sample of the source's message.
+    """
+
+    __slots__ = ("funcs", "batched", "gather")
+
+    def __init__(self, funcs: list, batched: bool, sample_shape: tuple[int, ...]) -> None:
+        self.funcs, self.batched = list(funcs), batched
+        self.gather = _element_gather(self.funcs, sample_shape) if batched else None
+
+    def __call__(self, data: np.ndarray) -> np.ndarray:
+        if not self.batched:
+            return _transformed(data, self.funcs)
+        if self.gather is not None:
+            return data.reshape(len(data), -1)[:, self.gather]
+        return np.stack([_transformed(row, self.funcs) for row in data])
 
 
 def _transformed(data: np.ndarray, transforms: list) -> np.ndarray:
     for f in transforms:
         data = f(data)
     return data
+
+
+def _element_gather(funcs: list, sample_shape: tuple[int, ...]) -> np.ndarray | None:
+    """Indices ``g`` (shaped as the transformed sample) with ``funcs(x) == x.reshape(-1)[g]`` for
+    every ``x`` of ``sample_shape``, or None when the transforms do more than move elements
+    (checked on the indices themselves and on a random sample of another dtype)."""
+    size = int(np.prod(sample_shape, dtype=np.int64))
+    index = np.arange(size, dtype=np.int64).reshape(sample_shape)
+    probe = np.random.default_rng(0).integers(-(1 << 20), 1 << 20, size, dtype=np.int32).reshape(sample_shape)
+    try:
+        gather = np.asarray(_transformed(index, funcs))
+        moved = np.asarray(_transformed(probe, funcs))
+    except Exception:  # a transform that only handles other input: apply it sample by sample
+        return None
+    if (gather.dtype != index.dtype or moved.dtype != probe.dtype or gather.shape != moved.shape
+            or gather.size and (gather.min() < 0 or gather.max() >= size)
+            or not np.array_equal(probe.reshape(-1)[gather], moved)):
+        return None
+    return np.ascontiguousarray(gather)
 
 
 class _External:
@@ -216,12 +287,14 @@ class LocalGraph:
                 model.lava_dl_batch = self.batch
             for port in proc.out_ports:
                 shim = _OutPort(f"{proc.name}.{port.name}", (*lead, *port.shape),
-                                self._port_type(cls, port).d_type, self)
+                                self._port_type(cls, port).d_type, self,
+                                offer_buffer=not issubclass(cls, _send_first()))
                 setattr(model, port.name, shim)
                 out_ports[create_port_id(proc.id, port.name)] = shim
             for port in proc.in_ports:
                 shim = _InPort(f"{proc.name}.{port.name}", (*lead, *port.shape),
-                               self._port_type(cls, port).d_type, self)
+                               self._port_type(cls, port).d_type, self,
+                               view=bool(getattr(cls, "lava_dl_recv_view", False)))
                 setattr(model, port.name, shim)
                 in_ports.append((model, port, shim))
             self.instances[proc] = model
@@ -244,7 +317,9 @@ class LocalGraph:
                 else:
                     raise NotImplementedError(f"{shim.name} receives from {src.process.name}.{src.name}, "
                                               f"which is outside the fused network")
-                shim.sources.append((source, transforms.get(src_id, [])))
+                funcs = transforms.get(src_id, [])
+                transform = _Transform(funcs, self.batch > 0, tuple(src.shape)) if funcs else None
+                shim.sources.append((source, transform))
 
         exits = exit.get_src_ports()
         if len(exits) != 1 or create_port_id(exits[0].process.id, exits[0].name) not in out_ports:
@@ -560,13 +635,14 @@ class _Job:
     def __call__(self, source: np.ndarray, batch: int = 0) -> np.ndarray:
         """``source``: ``(*in_shape, T)``, or ``(batch, *in_shape, T)`` with ``batch > 0``."""
         graph = LocalGraph(self.models, self.entry, self.exit, batch=batch)
-        buffer = source.shape[-1]
+        frame = np.empty(source.shape[:-1], source.dtype)  # the step's input, contiguous
         lead = (batch,) if batch else ()
-        sink = np.zeros((*lead, *self.exit.shape, self.steps), self.sink_dtype)
         zeros = np.zeros((*lead, *self.exit.shape), self.sink_dtype)
+        records = np.empty((self.steps, *zeros.shape), self.sink_dtype)  # time-major: contiguous writes
         for t in range(self.steps):
-            sink[..., t] = zeros + graph.step(source[..., t % buffer])
-        return sink
+            np.copyto(frame, source[..., t % source.shape[-1]])
+            np.add(zeros, graph.step(frame), out=records[t], casting="unsafe")
+        return np.ascontiguousarray(np.moveaxis(records, 0, -1))
 
     def batch(self, source: np.ndarray) -> np.ndarray:
         """A batch stepped together, or sample by sample if a model cannot step a batch."""

@@ -1,0 +1,118 @@
+"""The shortcuts that make fused networks and ``netx.simulate`` fast give the results of the plain paths.
+
+* The Lava step kernels run their loop with a parameter that no neuron uses folded to a
+  constant (CUBA without bias, sigma-delta without ``cum_error``): a population mixing
+  neurons with and without it must step as its two parts stepped separately (one part
+  taking the folded loop, the other the general one).
+* A batch of messages goes through the virtual ports' transforms as one gather when the
+  transforms only move elements, and sample by sample otherwise.
+* An in-process out port sends the buffer a model computed its message in without a copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lava_dl.core import cuba, sigma_delta
+from lava_dl.netx import fused
+
+RNG = np.random.default_rng(7)
+N = 301  # not a multiple of any vector width
+
+
+def _split_equals_whole(step, states, inputs, params, part):
+    """Step the whole population once and its two parts (``part`` and the rest) separately;
+    return whether states and messages are equal (all int32, compared exactly)."""
+    whole_states = [s.copy() for s in states]
+    whole_out = np.zeros(N, np.int32)
+    step(*whole_states, *inputs, *params, whole_out)
+    ok = True
+    for index in (part, ~part):
+        sub_states = [np.ascontiguousarray(s[index]) for s in states]
+        sub_out = np.zeros(int(index.sum()), np.int32)
+        step(*sub_states, *[np.ascontiguousarray(x[index]) for x in inputs],
+             *[np.ascontiguousarray(p[index]) for p in params], sub_out)
+        ok &= np.array_equal(sub_out, whole_out[index])
+        ok &= all(np.array_equal(a, b[index]) for a, b in zip(sub_states, whole_states))
+    return ok, whole_out
+
+
+def test_cuba_step_with_and_without_bias():
+    part = RNG.random(N) < 0.5
+    for _ in range(20):
+        states = [RNG.integers(-(1 << 20), 1 << 20, N).astype(np.int32) for _ in range(2)]
+        a_in = RNG.integers(-3000, 3000, N).astype(np.int32)
+        bias_mant = np.where(part, 0, RNG.integers(-(1 << 12), 1 << 12, N)).astype(np.int32)
+        params = [RNG.integers(0, 4097, N), RNG.integers(0, 4097, N), RNG.integers(0, 200, N), bias_mant,
+                  RNG.integers(-7, 8, N), RNG.integers(0, 2, N)]
+        params = [p.astype(np.int32) for p in params]
+        ok, out = _split_equals_whole(cuba.fixed_step, states, [a_in], params, part)
+        assert ok
+    assert np.any(out[part]) and np.any(out[~part])
+
+
+@pytest.mark.parametrize("kernel", ["delta", "sigma_delta"])
+def test_sigma_delta_steps_with_and_without_cum_error(kernel):
+    part = RNG.random(N) < 0.5
+    cum_error = np.where(part, 0, 1).astype(np.int32)
+    fired = np.zeros(2, bool)
+    for _ in range(20):
+        a_in = RNG.integers(-(1 << 14), 1 << 14, N).astype(np.int32)
+        vth = RNG.integers(0, 1 << 8, N).astype(np.int32)
+        exps = [np.full(N, 6, np.int32), np.full(N, 6, np.int32)]
+        if kernel == "delta":
+            step = sigma_delta.delta_fixed_step
+            states = [RNG.integers(-(1 << 24), 1 << 24, N).astype(np.int32) for _ in range(3)]
+            params = [vth, cum_error, *exps]
+        else:
+            step = sigma_delta.sigma_delta_fixed_step
+            states = [RNG.integers(-(1 << 24), 1 << 24, N).astype(np.int32) for _ in range(4)]
+            bias = RNG.integers(-(1 << 10), 1 << 10, N).astype(np.int32)
+            params = [vth, bias, RNG.integers(0, 2, N).astype(np.int32), cum_error, *exps]
+        ok, out = _split_equals_whole(step, states, [a_in], params, part)
+        assert ok
+        fired |= [np.any(out[part]), np.any(out[~part])]
+    assert fired.all()
+
+
+def test_batched_transform_gathers_moves_and_maps_the_rest():
+    sample = (4, 3, 2)
+    batch = RNG.integers(-100, 100, (5, *sample)).astype(np.int32)
+    moves = [lambda x: np.transpose(x, (1, 0, 2)), lambda x: x.reshape(-1)]
+    transform = fused._Transform(moves, True, sample)
+    assert transform.gather is not None
+    result = transform(batch)
+    assert result.shape == (5, 24)
+    assert np.array_equal(result, np.stack([np.transpose(row, (1, 0, 2)).reshape(-1) for row in batch]))
+
+    arithmetic = fused._Transform([lambda x: x * 2], True, sample)
+    assert arithmetic.gather is None
+    assert np.array_equal(arithmetic(batch), batch * 2)
+
+    single = fused._Transform(moves, False, sample)
+    assert np.array_equal(single(batch[0]), np.transpose(batch[0], (1, 0, 2)).reshape(-1))
+
+
+class _Graph:
+    time_step = 3
+    batch = 0
+
+
+def test_out_port_sends_its_own_buffer_without_a_copy_and_copies_anything_else():
+    offered = fused._OutPort("model.s_out", (2, 3), np.int32, _Graph(), offer_buffer=True)
+    buffer = offered.lava_dl_buffer
+    assert buffer is offered.buf
+    buffer[...] = 7
+    offered.send(buffer)
+    assert offered.stamp == 3 and np.all(offered.buf == 7)
+    message = np.arange(6, dtype=np.int64).reshape(2, 3)
+    offered.send(message)
+    assert offered.buf is buffer and np.array_equal(offered.buf, message)
+    message[0, 0] = 99  # the port holds a copy
+    assert offered.buf[0, 0] == 0
+
+    plain = fused._OutPort("synapse.a_out", (2, 3), np.int32, _Graph())
+    assert plain.lava_dl_buffer is None
+    with pytest.raises(AssertionError):
+        plain.send(np.zeros(5))
