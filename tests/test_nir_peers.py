@@ -194,6 +194,16 @@ def test_snntorch_export_imports_onto_lava(case, tmp_path):
     assert agree >= 0.99 and match >= 0.95
 
 
+def _float_dense(snn, seed: int):
+    """:func:`_snn_dense` with nn.Linear's own (float) initialisation, weights doubled (more spikes)."""
+    torch.manual_seed(seed)
+    net = _snn_dense(snn)
+    with torch.no_grad():
+        net[0].weight.mul_(2.0)
+        net[2].weight.mul_(2.0)
+    return net
+
+
 def test_snntorch_float_export_quantized(tmp_path):
     """A float snnTorch network (nn.Linear's initialisation): 8-bit weights cost agreement, measured.
 
@@ -208,11 +218,7 @@ def test_snntorch_float_export_quantized(tmp_path):
     agreements = []
     step = 2 / 254  # one grid step relative to the largest weight
     for seed in range(3):
-        torch.manual_seed(seed)
-        net = _snn_dense(snn)
-        with torch.no_grad():
-            net[0].weight.mul_(2.0)
-            net[2].weight.mul_(2.0)
+        net = _float_dense(snn, seed)
         result = lnir.from_nir(_snn_export(net, (20,)), tmp_path / f"f{seed}.net")
         assert not any(r.exact for r in result.report)
         for r in result.report:
@@ -236,11 +242,7 @@ def test_float_network_loses_agreement_to_weights_only(tmp_path):
     9-bit weights (odd integers, which slayer's 8-bit quantizer does not hold) 0.982-0.993."""
     snn = _snntorch()
     for seed in range(3):
-        torch.manual_seed(seed)
-        net = _snn_dense(snn)
-        with torch.no_grad():
-            net[0].weight.mul_(2.0)
-            net[2].weight.mul_(2.0)
+        net = _float_dense(snn, seed)
         result = lnir.from_nir(_snn_export(net, (20,)), tmp_path / f"float{seed}.net")
         copy = _snn_dense(snn)
         copy.load_state_dict(net.state_dict())
@@ -460,11 +462,7 @@ def test_snntorch_import_fine_tuned_in_slayer_deploys_bit_exact(seed, tmp_path):
     output spikes lowered the agreement, 0.977 -> 0.947 on seed 0's test input; Adam on this loss
     wanders between grid points and raises it.)"""
     snn = _snntorch()
-    torch.manual_seed(seed)
-    peer_net = _snn_dense(snn)
-    with torch.no_grad():
-        peer_net[0].weight.mul_(2.0)
-        peer_net[2].weight.mul_(2.0)
+    peer_net = _float_dense(snn, seed)
     model, result = lnir.to_slayer(_snn_export(peer_net, (20,)), tmp_path / "imported.net")
     x = _spikes(np.random.default_rng(seed), (20,), rate=0.1)
     rng = np.random.default_rng(1000 + seed)

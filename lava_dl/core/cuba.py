@@ -75,6 +75,7 @@ def spike_reset(v, vth_scaled, graded, inv_scale):
 
 @inline
 def _fixed_loop(u, v, a_in, du, dv, vth, bias_mant, bias_exp, graded, s_out, unbiased):
+    """The loop of :func:`fixed_step`; ``unbiased`` (a constant at each call) drops the bias."""
     for i in range(u.shape[0]):
         bias = np.int64(0) if unbiased else shift(np.int64(bias_mant[i]), bias_exp[i])
         cur = current_update(np.int64(u[i]), np.int64(a_in[i]) << STATE_EXP, du[i])
