@@ -180,6 +180,10 @@ def test_simulate_batch_in_parallel(tmp_path):
     # the input repeats beyond its length, as a RingBuffer's
     longer = netx.simulate(path, batch[0], num_steps=2 * STEPS + 5, **kwargs)
     assert np.array_equal(longer[..., :2 * STEPS], alone[0])
+    # a batch of one sample is a batch too (its state arrays must be writable copies)
+    single = netx.simulate(path, batch[:1], num_workers=1, **kwargs)
+    assert single.shape == (1, *out_shape, 2 * STEPS)
+    assert np.array_equal(single[0], alone[0])
 
 
 def test_simulate_rejects_bad_input(tmp_path):

@@ -43,11 +43,13 @@ import typing as ty
 
 import numpy as np
 
-from lava_dl.core.fixed_point import jit, shift, wrap24
+from lava_dl.core.fixed_point import any_nonzero, jit, shift, wrap24
 
 #: Range accepted for integer synaptic weights (8-bit magnitude + sign; MIXED mode range).
 WEIGHT_MIN = -256
 WEIGHT_MAX = 255
+#: Inputs :func:`dense_accumulate` tests at once for a nonzero one before it looks at single values.
+SCAN_CHUNK = 64
 
 Pair = tuple[int, int]
 
@@ -264,19 +266,25 @@ def dense_accumulate(wt, s, binary, out):
     float sum. With ``binary`` every nonzero ``s[j]`` counts as 1.
     """
     n_out = out.shape[0]
+    n_in = s.shape[0]
     for i in range(n_out):
         out[i] = 0
-    for j in range(s.shape[0]):
-        v = s[j]
-        if v == 0:
+    # inputs in ascending order, as one loop over them would take them (float sums keep their order)
+    for start in range(0, n_in, SCAN_CHUNK):
+        stop = min(start + SCAN_CHUNK, n_in)
+        if not any_nonzero(s, start, stop):
             continue
-        row = wt[j]
-        if binary:
-            for i in range(n_out):
-                out[i] += row[i]
-        else:
-            for i in range(n_out):
-                out[i] += row[i] * v
+        for j in range(start, stop):
+            v = s[j]
+            if v == 0:
+                continue
+            row = wt[j]
+            if binary:
+                for i in range(n_out):
+                    out[i] += row[i]
+            else:
+                for i in range(n_out):
+                    out[i] += row[i] * v
 
 
 @jit
@@ -461,9 +469,10 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
     wf = wt.reshape(-1)
     sf = s.reshape(-1)
     of[:] = 0
+    row_size = s.shape[1] * n_in
     for u in range(s.shape[0]):
         nx = x_count[u]
-        if nx == 0:
+        if nx == 0 or not any_nonzero(sf, u * row_size, (u + 1) * row_size):
             continue
         for v in range(s.shape[1]):
             ny = y_count[v]
