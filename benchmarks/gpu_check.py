@@ -3,12 +3,15 @@
 Run on a machine with a CUDA GPU, torch (CUDA build) and numba-cuda; Lava and network
 access are not needed. From the repository root::
 
-    bash benchmarks/gpu_check.sh                  # everything (~2-4 min on an H200)
+    bash benchmarks/gpu_check.sh                  # everything (~5-7 min on an H200)
     bash benchmarks/gpu_check.sh --sizes 4096     # a quicker timing
 
-With the device tool, the repository travels as the working tree (tracked and untracked,
-not ignored, files), so no carry is needed: ``run(command="bash benchmarks/gpu_check.sh",
-timeout_s=480)``; the log also lands in ``$OUT/gpu_check.log``.
+The one device call: first, here, ``bash scripts/fetch_gpu_wheels.sh`` (the peer libraries
+as pure-Python wheels in the gitignored ``.whl/``, ~3.5 MiB), then
+``run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540)``. The
+repository travels as the working tree (tracked and untracked, not ignored, files) plus the
+carried ``.whl/``; the log also lands in ``$OUT/gpu_check.log``. Without ``.whl/`` the peers'
+rows say ``skipped``.
 
 Sections (each reports its own failure and the script goes on):
 
@@ -22,13 +25,17 @@ Sections (each reports its own failure and the script goes on):
    n = 4k, 8k, 16k: median time of 10 steps after 3 warm-ups (CUDA events) and peak GPU
    memory, for the linear layer alone (its floor), ours, and ours with 8-bit weight
    quantization; plus the bandwidth floor of the neuron kernels and the FLOPs of the
-   linear layer.
+   linear layer;
+4. the same benchmark for ours and its peers side by side (``bench_onm_peers.py``: lava-dl
+   0.6.0's CUDA path, SpikingJelly 0.0.0.0.14 cupy and 2.x, Norse eager and
+   ``torch.compile``-d, snnTorch), one markdown table. ``gpu_check.sh`` JIT-compiles
+   lava-dl's CUDA extensions in the background during sections 1-2 (``setup s`` and the
+   status column show the compile time).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import traceback
@@ -39,9 +46,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-BATCH, STEPS, RATE = 16, 500, 0.1
-PARAMS = dict(threshold=1.25, current_decay=0.25, voltage_decay=0.03, tau_grad=0.03, scale_grad=3)
+import bench_onm_peers as onm  # noqa: E402  (the ONM setup and its one timing helper)
+
+BATCH, STEPS, RATE = onm.BATCH, onm.STEPS, onm.RATE
 
 
 def section(title: str) -> None:
@@ -80,48 +89,16 @@ def equivalence(shapes: list[str]) -> bool:
     return ok
 
 
-def _time(step, reps: int = 10, warmup: int = 3) -> tuple[float, float]:
-    """Median milliseconds of ``step()`` and its peak GPU memory in MiB."""
-    for _ in range(warmup):
-        step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(reps):
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        begin.record()
-        step()
-        end.record()
-        end.synchronize()
-        times.append(begin.elapsed_time(end))
-    return statistics.median(times), torch.cuda.max_memory_allocated() / 2**20
-
-
 def _onm_row(n: int, device: torch.device) -> str:
     """One row of the ONM table for ``n`` neurons."""
-    from lava_dl.slayer.neuron.cuba import Neuron
-
-    torch.manual_seed(0)
-    linear = torch.nn.Linear(n, n, bias=False).to(device)
-    torch.nn.init.uniform_(linear.weight, -2.0 / n**0.5, 2.0 / n**0.5)
-    neuron = Neuron(**PARAMS).to(device)
-    x = (torch.rand(BATCH, STEPS, n, device=device) < RATE).float()  # (N, T, n): time-major
-
-    def floor_step():
-        linear.zero_grad(set_to_none=True)
-        linear(x).sum().backward()
-
-    def ours_step(quantize: bool = False):
-        linear.zero_grad(set_to_none=True)
-        weight = neuron.quantize_8bit(linear.weight) if quantize else linear.weight
-        z = torch.nn.functional.linear(x, weight).movedim(1, -1)  # (N, n, T) stored time-major
-        neuron(z).sum().backward()
-
+    cfg = onm.Config(device)
+    steps = {"floor": lambda: onm.build_floor(n, cfg), "ours": lambda: onm.build_ours(n, cfg),
+             "q8": lambda: onm.build_ours(n, cfg, quantize=True)}
     row = [f"{n:>6}"]
     peak = float("nan")
-    for name, step in (("floor", floor_step), ("ours", ours_step), ("q8", lambda: ours_step(True))):
+    for name, build in steps.items():
         try:
-            ms, mem = _time(step)
+            ms, mem = onm.time_step(build(), device)
             row.append(f"{ms:>8.2f} ms")
             if name == "ours":
                 peak = mem
@@ -150,19 +127,37 @@ def onm_timing(sizes: list[int]) -> None:
         torch.cuda.empty_cache()
 
 
+def peers(args: argparse.Namespace) -> None:
+    """Section 4: :mod:`bench_onm_peers` on the GPU, peers from the wheels of ``args.wheels``."""
+    if args.wheels is not None and args.wheels.is_dir():
+        print("peer wheels:", ", ".join(sorted(onm.add_wheels(args.wheels, args.site))))
+    else:
+        print(f"no peer wheels at {args.wheels} (scripts/fetch_gpu_wheels.sh): missing peers are skipped")
+    cfg = onm.config(args, "cuda")
+    print(f"batch {cfg.batch}, T {cfg.steps}, median of {cfg.repeats} after {cfg.warmup} warm-ups, "
+          f"budget {cfg.max_seconds:g} s per row", flush=True)
+    rows = onm.run_peers([p.strip() for p in args.peers.split(",") if p.strip()],
+                         sorted(int(s) for s in args.sizes.split(",")), cfg)
+    print(onm.table(rows), flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="4096,8192,16384", help="neurons per layer, comma-separated")
+    onm.add_arguments(parser)  # --sizes, --peers, --wheels, --max-seconds ... (sections 3-4)
+    parser.set_defaults(wheels=ROOT / ".whl", max_seconds=30.0)
     parser.add_argument("--shapes", default="2,5,8;3,300,50;16,1024,100",
                         help="N,K,T shapes of the equivalence check, ';'-separated")
     parser.add_argument("--skip-equivalence", action="store_true")
+    parser.add_argument("--skip-peers", action="store_true")
     args = parser.parse_args(argv)
     failed = False
     for title, run in (("environment", environment),
                        ("CUDA vs CPU kernels (bit-exact states and spikes, gradients within 1e-6 of max)",
                         None if args.skip_equivalence else lambda: equivalence(args.shapes.split(";"))),
                        ("ONM benchmark: Linear + CUBA, forward + backward",
-                        lambda: onm_timing([int(s) for s in args.sizes.split(",")]))):
+                        lambda: onm_timing([int(s) for s in args.sizes.split(",")])),
+                       ("ONM benchmark: ours and its peers (bench_onm_peers.py)",
+                        None if args.skip_peers else lambda: peers(args))):
         if run is None:
             continue
         section(title)
