@@ -86,6 +86,9 @@ def equivalence(shapes: list[str]) -> bool:
         start = time.perf_counter()
         ok &= _cuda_sim_check.main(["--device", "cuda", "--shape", shape]) == 0
         print(f"   ({shape}: {time.perf_counter() - start:.1f} s)")
+    import _cuda_device_check  # user-facing slayer code on CUDA tensors (functional dynamics, delays, ...)
+
+    ok &= _cuda_device_check.main(["--device", "cuda"]) == 0
     return ok
 
 

@@ -185,6 +185,95 @@ def test_functional_dynamics_gradients():
     assert xr.grad.abs().sum() > 0 and sin.grad is not None and cos.grad is not None
 
 
+# lava-dl's functional dynamics as ``f(inputs, decays, states)``: the inputs, decays (one value or
+# one per channel) and initial states (one value or one per (batch, neuron)) each function takes
+FUNCTIONAL = {
+    "leaky_integrator": (1, lambda x, d, s: leaky_integrator.dynamics(x[0], d[0], s[0], S, 0.75)),
+    "resonator": (2, lambda x, d, s: resonator.dynamics(*x, d[0], d[1], s[0], s[1], S, threshold=0.4)),
+    "adaptive_threshold": (1, lambda x, d, s: adaptive_threshold.dynamics(x[0], s[0], d[2], s[1], d[3], 0.25,
+                                                                          0.5, S)),
+    "adaptive_phase_th": (2, lambda x, d, s: adaptive_phase_th.dynamics(*x, s[0], s[1], d[2], s[2], d[3],
+                                                                        0.25, 0.5, S)),
+    "adaptive_resonator": (2, lambda x, d, s: adaptive_resonator.dynamics(*x, d[0], d[1], d[2], d[3], s[0],
+                                                                          s[1], s[2], s[3], 0.25, 0.5, S)),
+}
+#: per-channel decays (sin, cos, refractory, threshold; truncated by the functions) and per-row states
+#: (N = 2, C = 3; the third and fourth are whole thresholds, at or above θ0 = 0.5)
+DECAYS = ([700.4, 650.9, 820.2], [3900.7, 3950.1, 3800.5], [100.5, 400.2, 1000.9], [2000.2, 50.7, 600.0])
+STATES = ([[0.25, -0.5, 0.125], [0.0, 1.0, -0.25]], [[0.5, 0.0, -0.75], [0.25, 0.125, 0.0]],
+          [[0.5, 0.75, 0.625], [1.0, 0.5, 0.5625]], [[0.5, 0.625, 1.25], [0.75, 0.5, 0.5]])
+
+
+def _functional_inputs(count: int) -> tuple[torch.Tensor, ...]:
+    return tuple(_grid((2, 3, 60), 30 + i, amplitude=120, density=0.4) for i in range(count))
+
+
+def _outputs(result) -> tuple[torch.Tensor, ...]:
+    return result if isinstance(result, tuple) else (result,)
+
+
+@pytest.mark.parametrize("name", FUNCTIONAL)
+def test_functional_dynamics_per_channel_decays_and_per_row_states(name):
+    """Per-channel decays and per-(batch, neuron) states (plain tensors or float64 Parameters) give,
+    row by row, what each row alone gives with its channel's decays and its states as numbers."""
+    count, fn = FUNCTIONAL[name]
+    x = _functional_inputs(count)
+    parts = [_outputs(fn(tuple(v[n:n + 1, c:c + 1] for v in x), [d[c] for d in DECAYS],
+                         [s[n][c] for s in STATES])) for n in range(2) for c in range(3)]
+    expected = tuple(torch.cat([p[i].reshape(1, -1) for p in parts]).reshape(2, 3, -1)
+                     for i in range(len(parts[0])))
+    for make in (torch.tensor, lambda v: torch.nn.Parameter(torch.tensor(v, dtype=torch.float64))):
+        got = _outputs(fn(x, [make(d) for d in DECAYS], [make(s) for s in STATES]))
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert g.dtype == torch.float32
+            torch.testing.assert_close(g.detach(), e, rtol=0, atol=0)
+    # the per-row values matter: one shared value (the first) gives other numbers
+    shared = _outputs(fn(x, [d[0] for d in DECAYS], [s[0][0] for s in STATES]))
+    assert any(not torch.equal(g, e) for g, e in zip(shared, expected))
+
+
+@pytest.mark.parametrize("name", FUNCTIONAL)
+def test_functional_dynamics_take_any_form_of_a_shared_value_and_keep_the_input_dtype(name):
+    """A shared decay or state given as a number, a 0-d or one-element tensor, a float64 Parameter or
+    one value per row gives the same numbers; a float64 input gives float64 outputs (the same values:
+    the inputs lie on the 1/64 grid)."""
+    count, fn = FUNCTIONAL[name]
+    x = _functional_inputs(count)
+    decays, states = [d[1] for d in DECAYS], [s[1][2] for s in STATES]
+    want = _outputs(fn(x, decays, states))
+    assert any(bool((w != 0).any()) for w in want)
+    forms = (torch.tensor, lambda v: torch.tensor([v]),
+             lambda v: torch.nn.Parameter(torch.tensor([v], dtype=torch.float64)))
+    for form in forms:
+        got = _outputs(fn(x, [form(d) for d in decays], [form(s) for s in states]))
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g.detach(), w, rtol=0, atol=0)
+    got = _outputs(fn(x, decays, [torch.full((2, 3), s) for s in states]))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+    got = _outputs(fn(tuple(v.double() for v in x), decays, states))
+    for g, w in zip(got, want):
+        assert g.dtype == torch.float64 and g.device == x[0].device
+        torch.testing.assert_close(g.detach(), w.double(), rtol=0, atol=0)
+
+
+def test_conversions_take_tensors_with_gradient():
+    """The weight conversions and an FIR response take tensors that require gradients (as
+    parameters are) like arrays (lava-dl's ``np.asarray`` of such a tensor raises)."""
+    weight = torch.nn.Parameter(torch.randn(4, 2, 3, 5, 1, generator=torch.Generator().manual_seed(0)))
+    np.testing.assert_array_equal(slayer.synapse.conv_weight_to_lava(weight),
+                                  slayer.synapse.conv_weight_to_lava(weight.detach().numpy()))
+    np.testing.assert_array_equal(slayer.synapse.conv_weight_to_lava(weight),
+                                  weight.detach().numpy()[..., 0][:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+    pool = torch.nn.Parameter(torch.arange(6.0).reshape(1, 1, 2, 3))
+    np.testing.assert_array_equal(slayer.synapse.pool_weight_to_lava(pool),
+                                  np.arange(6.0).reshape(2, 3)[::-1, ::-1].T)
+    response = torch.tensor([1.0, 0.5, 0.25], requires_grad=True)
+    fir = slayer.utils.filter.FIR(fir_response=response)
+    assert torch.equal(fir.filter, torch.tensor([1.0, 0.5, 0.25])) and not fir.filter.requires_grad
+
+
 # --------------------------------------------------------------------------
 # neurons: lava-dl's dynamics / spike / states, the same numbers as forward
 # --------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Outputs are spike tensors ``N, C, (H, W,) T`` (batch first, time last); the rate
 losses flatten the dimensions between batch and time into the classes. Plain torch
 losses work too. Every loss checks the shapes of what it is given and raises
 ``FloatingPointError`` when its value is NaN or infinite instead of letting training
-step on it.
+step on it. Labels and targets may live on another device than the output (e.g. CPU labels
+for a CUDA output): they are moved to the output's.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _labels(label, output: torch.Tensor, where: str, per_step: bool) -> torch.Te
     if label.numel() and (int(label.min()) < 0 or int(label.max()) >= classes):
         raise ValueError(f"{where}: labels must lie in [0, {classes}) for an output with {classes} classes, "
                          f"got values in [{int(label.min())}, {int(label.max())}]")
-    label = label.long()
+    label = label.to(device=output.device, dtype=torch.long)
     if per_step and label.dim() == 1:
         label = label[:, None].expand(batch, steps)
     return label
@@ -117,7 +118,7 @@ class SpikeTime(torch.nn.Module):
             raise ValueError(f"SpikeTime: output shape {tuple(input.shape)} and target shape {found} differ; "
                              f"the target must be a spike train of the output's shape")
         # the filter is linear: filtering the difference once equals the difference of the filtered trains
-        squared = self.filter(input - desired.to(input.dtype)) ** 2
+        squared = self.filter(input - desired.to(device=input.device, dtype=input.dtype)) ** 2
         loss = squared.sum() if self.reduction == "sum" else squared.mean() if self.reduction == "mean" \
             else squared
         return _check_finite(loss, "SpikeTime", " (non-finite values in the output or the target)")
@@ -300,7 +301,7 @@ class SpikeMoid(torch.nn.Module):
             expected = " or ".join(str(s) for s in allowed)
             raise ValueError(f"SpikeMoid: targets of shape {tuple(label.shape)} do not fit the output of "
                              f"shape {tuple(input.shape)}; expected {expected}")
-        label = label.to(input.dtype)
+        label = label.to(device=input.device, dtype=input.dtype)
         if label.numel() and (float(label.min()) < 0 or float(label.max()) > 1):
             raise ValueError(f"SpikeMoid: targets must lie in [0, 1], got values in "
                              f"[{float(label.min())}, {float(label.max())}]")

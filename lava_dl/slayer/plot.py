@@ -24,15 +24,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
+
+from lava_dl.slayer.io import _to_numpy as _numpy
 
 __all__ = ["raster", "state_trace"]
-
-
-def _numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def _axes(fig: Any = None, ax: Any = None) -> Any:

@@ -34,9 +34,10 @@ def _check_input(x, where: str, floating: bool) -> _Geometry:
     if x.dim() < 3:
         raise ValueError(f"{where}: expected an input N, C, (H, W,) T with time last (at least 3-D), "
                          f"got shape {tuple(x.shape)}")
-    if x.device.type != "cpu":
-        raise NotImplementedError(f"{where}: lava_dl kernels run on CPU tensors; move the network to "
-                                  f"the CPU (got a tensor on {x.device})")
+    if x.device.type not in ("cpu", "cuda"):
+        raise NotImplementedError(f"{where}: the delay kernel runs on CPU tensors (CUDA ones through a "
+                                  f"host copy); move the network and its input to the CPU or a CUDA "
+                                  f"device (got an input on {x.device})")
     allowed = (torch.float32, torch.float64) if floating else tuple(_NUMPY_DTYPES)
     if x.dtype not in allowed:
         raise TypeError(f"{where}: expected a tensor of dtype {', '.join(str(d) for d in allowed)}, "
@@ -216,7 +217,8 @@ def delay(input: torch.Tensor, delay_val=1, sampling_time=1) -> torch.Tensor:
     Parameters
     ----------
     input : torch.Tensor
-        ``N, C, (H, W, ...,) T``, time last, on the CPU (float, integer or bool).
+        ``N, C, (H, W, ...,) T``, time last (float, integer or bool); a CUDA input is shifted on
+        a host copy and returned to its device.
     delay_val : float, int or torch.Tensor, default 1
         The delay, in the units of ``sampling_time``: a scalar, or (as lava-dl) a tensor
         with one value per position ``prod(input.shape[1:-1])`` (in ``C, H, W`` order).
@@ -233,6 +235,8 @@ def delay(input: torch.Tensor, delay_val=1, sampling_time=1) -> torch.Tensor:
     >>> x_delayed = delay(x, 2)  # two steps later
     """
     n, steps, channels, width = _check_input(input, "delay", floating=False)
+    if input.device.type != "cpu":  # no CUDA kernel: the CPU one on a host copy, autograd moves it back
+        return _keep_mark(delay(input.cpu(), delay_val, sampling_time).to(input.device), input)
     ts = _sampling_time(sampling_time, "delay")
     try:
         values = delay_val.detach() if isinstance(delay_val, torch.Tensor) else torch.as_tensor(delay_val)
@@ -342,7 +346,7 @@ class Delay(nn.Module):
                 self.delay.clamp_(0, self.max_delay)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Delay every channel of ``x`` (``N, C, (H, W, ...,) T``, float32/float64, CPU)."""
+        """Delay every channel of ``x`` (``N, C, (H, W, ...,) T``, float32/float64; CUDA: on a host copy)."""
         _check_input(x, "Delay", floating=True)
         if not self.init:
             with torch.no_grad():
@@ -352,6 +356,9 @@ class Delay(nn.Module):
         if self.delay.numel() != x.shape[1]:
             raise ValueError(f"Delay: expected {self.delay.numel()} channels (axis 1) as delays, "
                              f"got input shape {tuple(x.shape)}")
+        if x.device.type != "cpu":  # no CUDA kernel: the CPU one on host copies, autograd moves them back
+            out = _LearnableShift.apply(x.cpu(), self.delay.cpu(), float(self.grad_scale), self.sampling_time)
+            return _keep_mark(out.to(x.device), x)
         return _LearnableShift.apply(x, self.delay, float(self.grad_scale), self.sampling_time)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,

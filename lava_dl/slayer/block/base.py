@@ -770,7 +770,7 @@ class Recurrent(_Weighted):
         neuron = self.neuron
         reference = z[0] if isinstance(z, tuple) else z
         batch, steps = reference.shape[0], reference.shape[-1]
-        spikes = torch.zeros(batch, self.num_neurons, dtype=reference.dtype)
+        spikes = torch.zeros(batch, self.num_neurons, dtype=reference.dtype, device=reference.device)
         saved = self._spike_state
         if neuron.persistent_state and saved is not None and saved.shape == spikes.shape:
             spikes = saved
@@ -803,8 +803,8 @@ class Recurrent(_Weighted):
         bias_rec = self.recurrent_bias()
         if bias_rec is not None:
             with _quantize.no_clipping("recurrent bias"):
-                bias_rec = np.broadcast_to(self.neuron.quantize_8bit(bias_rec, descale=True).detach().numpy(),
-                                           (self.num_neurons,))
+                bias_rec = self.neuron.quantize_8bit(bias_rec, descale=True).detach().cpu().numpy()
+                bias_rec = np.broadcast_to(bias_rec, (self.num_neurons,))
         records.write_dense(handle, shape=(self.num_neurons,), weight=weight, bias=self._bias(),
                             neuron=self._neuron_fields(), delay=self._delay_field(), weight_rec=weight_rec,
                             bias_rec=bias_rec)
@@ -859,7 +859,7 @@ class KWTA(Recurrent):
 
     def recurrent_weight(self):
         self.clamp()
-        eye = torch.eye(self.num_neurons)
+        eye = torch.eye(self.num_neurons, device=self.self_excitation.device)
         weight = (1 + self.self_excitation) * eye - 1
         weight = self.neuron.quantize_8bit(weight)
         return (weight, weight) if is_complex(self.neuron_class) else weight
@@ -867,7 +867,7 @@ class KWTA(Recurrent):
     def recurrent_bias(self) -> torch.Tensor:
         neuron = self.neuron
         bias = torch.tensor([neuron.threshold * (self.num_neurons - 2 * self.num_winners) / self.num_neurons
-                             / neuron.w_scale])
+                             / neuron.w_scale], device=self.self_excitation.device)
         return neuron.quantize_8bit(bias)
 
     def export_hdf5(self, handle) -> None:
@@ -876,7 +876,7 @@ class KWTA(Recurrent):
         weight = self._quantized_weight(_dense_2d)
         rec = self.neuron.quantize_8bit(self.recurrent_weight()[0] if is_complex(self.neuron_class)
                                         else self.recurrent_weight(), descale=True)
-        rec = rec.detach().numpy().astype(np.float32)
+        rec = rec.detach().cpu().numpy().astype(np.float32)
         weight_rec = {"real": rec, "imag": rec} if is_complex(self.neuron_class) else rec
         with _quantize.no_clipping("KWTA recurrent bias"):
             bias_rec = np.full(self.num_neurons, float(self.neuron.quantize_8bit(self.recurrent_bias(),

@@ -285,8 +285,8 @@ class ResonatorNeuron(_BaseNeuron):
 
     # ---- derived properties (lava-dl's) --------------------------------------------
     def _sin_cos(self) -> tuple[np.ndarray, np.ndarray]:
-        return (torch.round(self.sin_decay.detach()).double().numpy(),
-                torch.round(self.cos_decay.detach()).double().numpy())
+        return (torch.round(self.sin_decay.detach()).double().cpu().numpy(),
+                torch.round(self.cos_decay.detach()).double().cpu().numpy())
 
     @property
     def decay(self) -> np.ndarray:

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from lava_dl.slayer import checks
+from lava_dl.slayer.io import _to_numpy
 from lava_dl.slayer.synapse import _events
 
 IntOrPair = ty.Union[int, ty.Sequence[int]]  # noqa: UP007, UP045
@@ -278,14 +279,16 @@ class Conv(_Convolution):
     """
 
 
-def conv_weight_to_lava(weight: np.ndarray) -> np.ndarray:
+def conv_weight_to_lava(weight: np.ndarray | torch.Tensor) -> np.ndarray:
     """slayer conv weight ``(out, in/groups, kH, kW[, 1])`` -> Lava ``(out, kx, ky, in/groups)``.
+
+    ``weight`` is an array or a tensor (on any device, e.g. a CUDA parameter).
 
     Both spatial axes are flipped (Lava convolves, torch correlates) and the result
     is transposed ``(0, 3, 2, 1)``. Inputs go ``(C, H, W) -> (x, y, c)`` with
     ``transpose(2, 1, 0)``, and stride/padding/dilation are reversed to ``(x, y)``.
     """
-    weight = np.asarray(weight)
+    weight = _to_numpy(weight)  # a tensor on any device, with or without gradient
     if weight.ndim == 5:
         if weight.shape[4] != 1:
             raise ValueError(f"conv_weight_to_lava: expected a unit time kernel, got shape {weight.shape}")
@@ -496,13 +499,13 @@ def conv_transpose_weight_to_lava(weight: np.ndarray) -> np.ndarray:
         raise ValueError(str(err).replace("conv_weight_to_lava", "conv_transpose_weight_to_lava")) from None
 
 
-def pool_weight_to_lava(weight: np.ndarray) -> np.ndarray:
+def pool_weight_to_lava(weight: np.ndarray | torch.Tensor) -> np.ndarray:
     """Pool weight ``(1, 1, kH, kW[, 1])`` (or ``(kH, kW)``) -> the Lava Pool kernel ``(kx, ky)``.
 
     Flipped and transposed like :func:`conv_weight_to_lava` (the Lava Pool convolves
     like the Lava Conv).
     """
-    weight = np.asarray(weight)
+    weight = _to_numpy(weight)  # a tensor on any device, with or without gradient
     if weight.ndim in (4, 5) and weight.shape[:2] == (1, 1) and (weight.ndim == 4 or weight.shape[4] == 1):
         weight = weight.reshape(weight.shape[2:4])
     if weight.ndim != 2:

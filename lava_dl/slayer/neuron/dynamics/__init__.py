@@ -59,11 +59,12 @@ def per_row(param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return param.reshape(view).expand(x.shape[:-1]).reshape(-1)
 
 
-def truncated(value) -> torch.Tensor:
+def truncated(value, like: torch.Tensor | None = None) -> torch.Tensor:
     """``value`` (a tensor or number) truncated toward zero in the forward pass, unchanged for the
     gradient (straight through): lava-dl's functional dynamics take integer parameters as
-    ``value.to(int)``."""
-    value = torch.as_tensor(value, dtype=torch.float32)
+    ``value.to(int)``. With ``like``, on ``like``'s device (a tensor on another one is moved, its
+    gradient moved back by autograd)."""
+    value = torch.as_tensor(value, dtype=torch.float32, device=None if like is None else like.device)
     return value + (torch.trunc(value) - value).detach()
 
 

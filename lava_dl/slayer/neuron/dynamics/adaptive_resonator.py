@@ -14,15 +14,13 @@ import torch
 from lava_dl.core import resonator as _res
 from lava_dl.slayer.neuron._resonator import ResonatorDynamics
 from lava_dl.slayer.neuron.dynamics import per_row, state_rows, truncated
-from lava_dl.slayer.neuron.dynamics.adaptive_threshold import persistent_ref_state, persistent_th_state
+from lava_dl.slayer.neuron.dynamics.adaptive_threshold import (
+    decay_rows,
+    persistent_ref_state,
+    persistent_th_state,
+)
 
 __all__ = ["dynamics", "persistent_ref_state", "persistent_th_state"]
-
-
-def _int_rows(value, x: torch.Tensor) -> np.ndarray:
-    """A decay (one value or one per channel) truncated to int64, one per row of ``x``."""
-    return np.ascontiguousarray(per_row(torch.trunc(torch.as_tensor(value, dtype=torch.float64)), x)
-                                .to(torch.int64).numpy())
 
 
 def dynamics(real_input: torch.Tensor, imag_input: torch.Tensor, sin_decay, cos_decay, ref_decay, th_decay,
@@ -33,7 +31,7 @@ def dynamics(real_input: torch.Tensor, imag_input: torch.Tensor, sin_decay, cos_
     Parameters
     ----------
     real_input, imag_input : torch.Tensor
-        ``N, C, (H, W,) T`` inputs (CPU).
+        ``N, C, (H, W,) T`` inputs (CPU, or CUDA: the CUDA kernels).
     sin_decay, cos_decay : torch.Tensor or float
         Rotation integers (one value or one per channel; truncated, gradients straight through).
     ref_decay, th_decay : torch.Tensor or float
@@ -66,9 +64,10 @@ def dynamics(real_input: torch.Tensor, imag_input: torch.Tensor, sin_decay, cos_
     step = int(th_scale * w_scale)
     states = (state_rows(real_state, x, w_scale).numpy(), state_rows(imag_state, x, w_scale).numpy(),
               state_rows(th_state, x, w_scale).numpy() - base, state_rows(ref_state, x, w_scale).numpy())
-    params = (_int_rows(th_decay, x), _int_rows(ref_decay, x), np.full(rows, base, np.int64),
+    params = (decay_rows(th_decay, x), decay_rows(ref_decay, x), np.full(rows, base, np.int64),
               np.full(rows, step, np.int64))
     config = (_res.ADRF_IZ_CODE, states, float(w_scale), params, (1.0, 1.0), False, True)
     _, real, imag, threshold, refractory = ResonatorDynamics.apply(
-        real_input, imag_input, per_row(truncated(sin_decay), x), per_row(truncated(cos_decay), x), config)
+        real_input, imag_input, per_row(truncated(sin_decay, x), x), per_row(truncated(cos_decay, x), x),
+        config)
     return real, imag, threshold, refractory

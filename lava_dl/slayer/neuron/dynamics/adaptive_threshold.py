@@ -14,6 +14,14 @@ from lava_dl.slayer.neuron.dynamics import per_row, state_rows, threshold_record
 
 __all__ = ["dynamics", "persistent_ref_state", "persistent_th_state"]
 
+
+def decay_rows(value, x: torch.Tensor) -> np.ndarray:
+    """A decay (a number, or a tensor of one value or one per channel, on any device) truncated
+    to int64, one per ``(batch, neuron)`` row of ``x``, as a numpy array."""
+    value = torch.trunc(torch.as_tensor(value, dtype=torch.float64).detach().cpu())
+    return np.ascontiguousarray(per_row(value, x).to(torch.int64).numpy())
+
+
 def _series(x: torch.Tensor, w_scale: float) -> np.ndarray:
     """``trunc(x * w_scale)`` as an int64 ``(rows, T)`` array."""
     scaled = torch.trunc(x.detach().cpu().to(torch.float64) * w_scale).to(torch.int64)
@@ -26,12 +34,7 @@ def threshold_dynamics(v: torch.Tensor, im: torch.Tensor | None, im_state, ref_s
     """Shared body of :func:`dynamics` and of ``adaptive_phase_th.dynamics`` (``im`` gates by phase)."""
     rows = v[..., 0].numel()
     base = int(th0 * w_scale)
-
-    def decay_rows(value):
-        value = torch.trunc(torch.as_tensor(value, dtype=torch.float64).detach().cpu())
-        return per_row(value, v).to(torch.int64).numpy()
-
-    params = (decay_rows(th_decay), decay_rows(ref_decay), np.full(rows, base, np.int64),
+    params = (decay_rows(th_decay, v), decay_rows(ref_decay, v), np.full(rows, base, np.int64),
               np.full(rows, int(th_scale * w_scale), np.int64))
     gate = {} if im is None else {"im": _series(im, w_scale), "im0": state_rows(im_state, v, w_scale).numpy()}
     theta, refractory = threshold_records(_series(v, w_scale), params,

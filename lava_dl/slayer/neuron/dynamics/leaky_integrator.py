@@ -28,7 +28,8 @@ def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float
     Parameters
     ----------
     input : torch.Tensor
-        ``N, C, (H, W,) T`` real input (CPU).
+        ``N, C, (H, W,) T`` real input. On CUDA the CPU kernel runs on a host copy (this rule has
+        no CUDA kernel); the output and the gradients return to the input's device.
     decay : torch.Tensor or float
         Decay in units of 1/4096: one value, or one per channel (truncated to an integer, as
         lava-dl does; the gradient passes straight through).
@@ -55,10 +56,11 @@ def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float
     """
     rows = input[..., 0].numel()
     vth = _NO_RESET if threshold is None or threshold * w_scale <= 0 else math.ceil(threshold * w_scale) - 1
+    host = input.cpu()  # this rule has no CUDA kernel: a CUDA input runs on a host copy
     _, output = SpikingIntegrator.apply(
-        input, per_row(truncated(decay), input), state_rows(state, input, w_scale), float(w_scale),
+        host, per_row(truncated(decay, host), host), state_rows(state, host, w_scale), float(w_scale),
         np.zeros(rows, np.int64), np.full(rows, vth, np.int64), (0.0, 1.0, 1.0), False)
-    return output
+    return output.to(input.device)
 
 
 def persistent_state(state: torch.Tensor, spike: torch.Tensor) -> torch.Tensor:

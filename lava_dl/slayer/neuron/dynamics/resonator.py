@@ -32,7 +32,7 @@ def dynamics(real_input: torch.Tensor, imag_input: torch.Tensor, sin_decay, cos_
     Parameters
     ----------
     real_input, imag_input : torch.Tensor
-        ``N, C, (H, W,) T`` real and imaginary inputs (CPU).
+        ``N, C, (H, W,) T`` real and imaginary inputs (CPU, or CUDA: the CUDA kernels).
     sin_decay, cos_decay : torch.Tensor or float
         Rotation integers ``4096 (1 - decay) sin|cos(2 pi / period)``: one value or one per
         channel (truncated, as lava-dl does; gradients pass straight through).
@@ -66,8 +66,8 @@ def dynamics(real_input: torch.Tensor, imag_input: torch.Tensor, sin_decay, cos_
     states = (state_rows(real_state, x, w_scale).numpy(), state_rows(imag_state, x, w_scale).numpy(),
               zeros.copy(), zeros.copy())
     config = (family, states, float(w_scale), (zeros, zeros, th0, zeros), (1.0, 1.0), False, True)
-    _, real, imag = ResonatorDynamics.apply(real_input, imag_input, per_row(truncated(sin_decay), x),
-                                            per_row(truncated(cos_decay), x), config)
+    _, real, imag = ResonatorDynamics.apply(real_input, imag_input, per_row(truncated(sin_decay, x), x),
+                                            per_row(truncated(cos_decay, x), x), config)
     return real, imag
 
 

@@ -14,9 +14,9 @@ class FIR(torch.nn.Module):
 
     Parameters
     ----------
-    fir_response : array_like, optional
-        Impulse response. ``None``: the exponential ``exp(-k / time_constant)`` for
-        ``k = 0 .. length - 1``.
+    fir_response : array_like or torch.Tensor, optional
+        Impulse response (a tensor on any device; copied). ``None``: the exponential
+        ``exp(-k / time_constant)`` for ``k = 0 .. length - 1``.
     time_constant : float, default 1
         Time constant of the default exponential response (in steps).
     length : int, default 20
@@ -41,6 +41,8 @@ class FIR(torch.nn.Module):
             if int(length) != length or length < 1:
                 raise ValueError(f"FIR: length must be a positive integer, got {length!r}")
             fir_response = np.exp(-np.arange(int(length)) / time_constant)
+        if isinstance(fir_response, torch.Tensor):  # any device, with or without gradient
+            fir_response = fir_response.detach().cpu().numpy()
         response = torch.as_tensor(np.asarray(fir_response, dtype=np.float32)).flatten()
         if response.numel() == 0:
             raise ValueError("FIR: fir_response is empty")
