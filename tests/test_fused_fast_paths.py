@@ -7,6 +7,7 @@
 * A batch of messages goes through the virtual ports' transforms as one gather when the
   transforms only move elements, and sample by sample otherwise.
 * An in-process out port sends the buffer a model computed its message in without a copy.
+* A batch gives every model's per-sample Vars C-ordered, writable arrays of their own.
 """
 
 from __future__ import annotations
@@ -116,3 +117,35 @@ def test_out_port_sends_its_own_buffer_without_a_copy_and_copies_anything_else()
     assert plain.lava_dl_buffer is None
     with pytest.raises(AssertionError):
         plain.send(np.zeros(5))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_batched_state_arrays_are_c_ordered_writable_copies(batch, tmp_path):
+    """Each model's per-sample Vars get a C-ordered, writable array of their own (a read-only
+    broadcast view fails the kernels; another memory order makes the neuron models copy every
+    Var in and out at every step)."""
+    import h5py
+    import torch
+
+    from lava_dl import netx, slayer
+
+    torch.manual_seed(3)
+    params = dict(threshold=0.5, current_decay=0.5, voltage_decay=0.1)
+    blocks = [slayer.block.cuba.Dense(params, 12, 10, weight_scale=2), slayer.block.cuba.Dense(params, 10, 4)]
+    path = tmp_path / "chain.net"
+    with h5py.File(path, "w") as f:
+        layers = f.create_group("layer")
+        for i, block in enumerate(blocks):
+            block.export_hdf5(layers.create_group(str(i)), clip_weights=True)
+    net = netx.hdf5.Network(net_config=str(path))
+    graph = fused.LocalGraph(fused.leaf_models(net.layers, "fixed_pt"), net.inp, net.out, batch=batch)
+    checked = 0
+    for model in graph.instances.values():
+        for name in type(model).lava_dl_batch_vars:
+            value = getattr(model, name)
+            assert value.shape[0] == batch and value.flags.c_contiguous and value.flags.writeable, name
+            checked += 1
+    assert checked > 0
+    graph.step(np.ones((batch, 12), np.int32))
+    neurons = [m for m in graph.instances.values() if hasattr(m, "_lava_dl_buffers")]
+    assert neurons and all(m._lava_dl_buffers[2] == () for m in neurons)  # no Var copied per step

@@ -280,9 +280,10 @@ class LocalGraph:
                 value = arrays.get((proc, var.name))
                 value = _var_array(lava_type, var) if value is None else value
                 if self.batch and var.name in batch_vars:
-                    # a copy per sample (np.ascontiguousarray would keep a read-only broadcast
-                    # view for a batch of one)
-                    value = np.array(np.broadcast_to(value, (self.batch, *np.shape(value))))
+                    # a C-ordered copy per sample (np.ascontiguousarray would keep a read-only
+                    # broadcast view for a batch of one; np.array's default order would put the
+                    # batch axis last in memory)
+                    value = np.array(np.broadcast_to(value, (self.batch, *np.shape(value))), order="C")
                 setattr(model, var.name, value)
                 setattr(model, f"_{var.name}_p", lava_type.precision)
             if self.batch:
