@@ -194,7 +194,7 @@ def warm_up(spec: NeuronSpec) -> None:
     if spec.name in _WARM:
         return
     n = 1
-    for fixed, step in ((True, spec.fixed_step), (False, spec.float_step)):
+    for fixed, step in ((True, spec.fixed_step), (True, spec.settled_step), (False, spec.float_step)):
         if step is None:
             continue
         dtype = np.int32 if fixed else np.float64
@@ -209,6 +209,7 @@ def warm_up(spec: NeuronSpec) -> None:
 def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name: str) -> type:
     dtype = np.int32 if fixed else float
     step = spec.fixed_step if fixed else spec.float_step
+    settled_step = spec.settled_step if fixed else None
     kernel_in = np.int64 if fixed else np.float64
     namespace: dict = {
         "__module__": module,
@@ -238,6 +239,11 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         PyLoihiProcessModel.__setattr__(self, key, value)
         if key in var_set:  # a Var array replaced (builder, fused network): rebuild the views
             self.__dict__["_lava_dl_buffers"] = None
+            self.__dict__["_lava_dl_settled"] = False
+
+    def _set_var(self):
+        self.__dict__["_lava_dl_settled"] = False  # a Var set by the runtime: not settled any more
+        PyLoihiProcessModel._set_var(self)
 
     def _buffers(self):
         """``(arrays, flats, fresh, in_bufs, out, message, args)``, built at the first step and reused.
@@ -289,6 +295,7 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
             for s in spec.states:
                 getattr(self, s.name)[...] = s.initial
+            self.__dict__["_lava_dl_settled"] = False
             if self.reset_hold[0]:
                 self.s_out.send(np.zeros(self.s_out.shape, dtype=dtype))
                 return
@@ -306,14 +313,19 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
                     args[n_states + k] = flat
                     passed[k] = data if flat is not in_bufs[k] else None
         out.fill(0)
-        step(*args)
+        # settled: the last step was run here and no Var changed since (a RefPort may write one
+        # at any step: then never)
+        settled = settled_step is not None and self.__dict__.get("_lava_dl_settled", False)
+        (settled_step if settled else step)(*args)
         for i in fresh:
             if i < n_states:
                 arrays[i][...] = flats[i].reshape(np.shape(arrays[i]))
+        self.__dict__["_lava_dl_settled"] = not self.var_ports
         self.s_out.send(message)
 
     namespace["run_spk"] = run_spk
     namespace["__setattr__"] = __setattr__
+    namespace["_set_var"] = _set_var
     # the kernel is elementwise over flat arrays: a batch of samples is a longer population
     namespace["lava_dl_batch_vars"] = tuple(var_names)
     # the received messages are only read, by the kernel of the same step

@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from lava_dl.core.cuba import all_zero
-from lava_dl.core.fixed_point import STATE_EXP, inline, jit
+from lava_dl.core.fixed_point import STATE_EXP, any_nonzero, inline, jit
 from lava_dl.core.parallel import Blockwise
 from lava_dl.core.spec import NeuronSpec, Param, State
 from lava_dl.core.vector_math import exp_nonpositive
@@ -144,6 +144,12 @@ def _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp,
         s_out[i] = msg >> state_exp[i]
 
 
+#: Neurons the settled step kernels test at once for a quiet block: one whose step would change no
+#: state and send nothing, and which is skipped (what a sigma-delta network does most of the time
+#: on slowly changing input).
+QUIET_BLOCK = 256
+
+
 @jit
 def delta_fixed_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
     """One step of lava-nc ``PyDeltaModelFixed`` for all neurons, in place."""
@@ -151,6 +157,33 @@ def delta_fixed_step(act, residue, error, a_in, vth, cum_error, spike_exp, state
         _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, True)
     else:
         _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, False)
+
+
+@jit
+def delta_settled_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
+    """:func:`delta_fixed_step` for settled neurons (see ``NeuronSpec.settled_step``).
+
+    A neuron whose input equals the last one has Δ = residue: as in
+    :func:`sigma_delta_settled_step`, its step changes nothing and sends 0 (with ``cum_error``, only
+    if the residue is 0). Blocks of :data:`QUIET_BLOCK` such neurons are skipped.
+    """
+    cum_off = all_zero(cum_error)
+    n = act.shape[0]
+    for start in range(0, n, QUIET_BLOCK):
+        stop = min(start + QUIET_BLOCK, n)
+        act_b, res_b, in_b, out_b = act[start:stop], residue[start:stop], a_in[start:stop], s_out[start:stop]
+        spike_b, state_b = spike_exp[start:stop], state_exp[start:stop]
+        changed = 0
+        for i in range(stop - start):
+            changed += scaled(np.int64(in_b[i]), spike_b[i] + state_b[i]) != act_b[i]
+        if changed == 0 and (cum_off or not any_nonzero(res_b, 0, stop - start)):
+            out_b[:] = 0
+            continue
+        err_b, vth_b, cum_b = error[start:stop], vth[start:stop], cum_error[start:stop]
+        if cum_off:
+            _delta_loop(act_b, res_b, err_b, in_b, vth_b, cum_b, spike_b, state_b, out_b, True)
+        else:
+            _delta_loop(act_b, res_b, err_b, in_b, vth_b, cum_b, spike_b, state_b, out_b, False)
 
 
 @jit
@@ -204,6 +237,38 @@ def sigma_delta_fixed_step(
     else:
         _sigma_delta_loop(sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp,
                           state_exp, s_out, False)
+
+
+@jit
+def sigma_delta_settled_step(
+    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out
+):
+    """:func:`sigma_delta_fixed_step` for settled neurons: each ``act`` the activation of its σ with
+    the current parameters, as after any step (see ``NeuronSpec.settled_step``).
+
+    For a settled neuron without input, Δ = residue. Without ``cum_error``, the last step left
+    ``|residue| < vth_s`` (or 0 where it fired), so nothing fires and the step changes nothing; with
+    ``cum_error``, ``error`` would grow by the residue, so only a zero residue makes the step a
+    no-op. Blocks of :data:`QUIET_BLOCK` such neurons are skipped after a test of one array (two
+    with ``cum_error``) instead of a pass over all twelve; they send 0.
+    """
+    cum_off = all_zero(cum_error)
+    n = sigma.shape[0]
+    for start in range(0, n, QUIET_BLOCK):
+        stop = min(start + QUIET_BLOCK, n)
+        in_b, res_b, out_b = a_in[start:stop], residue[start:stop], s_out[start:stop]
+        if not (any_nonzero(in_b, 0, stop - start) or (not cum_off and any_nonzero(res_b, 0, stop - start))):
+            out_b[:] = 0
+            continue
+        sig_b, act_b, err_b, vth_b = sigma[start:stop], act[start:stop], error[start:stop], vth[start:stop]
+        bias_b, mode_b, cum_b = bias[start:stop], act_mode[start:stop], cum_error[start:stop]
+        spike_b, state_b = spike_exp[start:stop], state_exp[start:stop]
+        if cum_off:
+            _sigma_delta_loop(sig_b, act_b, res_b, err_b, in_b, vth_b, bias_b, mode_b, cum_b, spike_b,
+                              state_b, out_b, True)
+        else:
+            _sigma_delta_loop(sig_b, act_b, res_b, err_b, in_b, vth_b, bias_b, mode_b, cum_b, spike_b,
+                              state_b, out_b, False)
 
 
 @jit
@@ -274,6 +339,7 @@ DELTA = NeuronSpec(
     params=(_VTH, _CUM, _SPIKE_EXP, _STATE_EXP),
     states=_ENCODER_STATES,
     fixed_step=delta_fixed_step,
+    settled_step=delta_settled_step,
     float_step=delta_float_step,
     in_message_bits=24,
     out_message_bits=24,
@@ -304,6 +370,7 @@ SIGMA_DELTA = NeuronSpec(
     ),
     states=(State("sigma", "integrated input", "wrap"),) + _ENCODER_STATES,
     fixed_step=sigma_delta_fixed_step,
+    settled_step=sigma_delta_settled_step,
     float_step=sigma_delta_float_step,
     in_message_bits=24,
     out_message_bits=24,

@@ -82,6 +82,12 @@ class NeuronSpec:
     ``a_in`` is the int64 synaptic input of this step and ``s_out`` receives the
     output messages (1/0 for binary spikes, the payload for graded ones).
     ``float_step`` has the same signature on float64 arrays.
+
+    ``settled_step`` (optional) is ``fixed_step`` for *settled* neurons: states as a step of
+    ``fixed_step`` (or of ``settled_step``) left them, with the parameters unchanged since. The
+    Lava models call it only then (never after a reset, a Var set or a replaced Var array, nor
+    with a Var written through a RefPort); it may skip neurons whose step it can tell changes
+    nothing from that promise, and must otherwise give ``fixed_step``'s results exactly.
     """
 
     name: str
@@ -91,6 +97,7 @@ class NeuronSpec:
     states: tuple[State, ...]
     fixed_step: Callable
     float_step: Callable | None = None
+    settled_step: Callable | None = None
     in_ports: tuple[str, ...] = ("a_in",)
     out_port: str = "s_out"
     #: Lava message precision of ``a_in`` (bits) and ``s_out`` (0: binary spikes).
