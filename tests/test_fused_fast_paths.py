@@ -94,6 +94,16 @@ def test_batched_transform_gathers_moves_and_maps_the_rest():
     single = fused._Transform(moves, False, sample)
     assert np.array_equal(single(batch[0]), np.transpose(batch[0], (1, 0, 2)).reshape(-1))
 
+    floats = batch.astype(np.float64) / 3
+    expected = np.stack([np.transpose(row, (1, 0, 2)).reshape(-1) for row in floats])
+    assert np.array_equal(transform(floats), expected)
+
+    flatten = fused._Transform([lambda x: x.reshape(-1)], True, sample)
+    assert flatten.reshape_only and not transform.reshape_only
+    flat = flatten(batch)
+    assert flat.shape == (5, 24) and np.shares_memory(flat, batch)  # a view: nothing moves
+    assert np.array_equal(flat, batch.reshape(5, -1))
+
 
 class _Graph:
     time_step = 3
