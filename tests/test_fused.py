@@ -165,7 +165,7 @@ def test_fused_network_rejects_outside_connections(tmp_path):
         net.compile(Loihi1SimCfg(select_tag="fixed_pt"))
 
 
-def test_simulate_batch_in_parallel(tmp_path):
+def test_simulate_batch_in_parallel(tmp_path, monkeypatch):
     """A batch: each sample as its own fresh run; in worker processes or here, the same."""
     path, data, kwargs = _exported("recurrent", "cuba", tmp_path)
     rng = np.random.default_rng(11)
@@ -180,6 +180,16 @@ def test_simulate_batch_in_parallel(tmp_path):
     # the input repeats beyond its length, as a RingBuffer's
     longer = netx.simulate(path, batch[0], num_steps=2 * STEPS + 5, **kwargs)
     assert np.array_equal(longer[..., :2 * STEPS], alone[0])
+    # in groups of samples (the last one short), or one by one: the same
+    for group_size in (1, 2):
+        grouped = netx.simulate(path, batch, num_workers=1, group_size=group_size, **kwargs)
+        assert np.array_equal(grouped, alone)
+    # a per-sample state over GROUP_STATE_BYTES makes one-by-one the default
+    monkeypatch.setattr(netx.fused, "GROUP_STATE_BYTES", 0)
+    assert netx.fused._Job(netx.fused.leaf_models(netx.hdf5.Network(net_config=str(path), **kwargs).layers,
+                                                  "fixed_pt"), None, None, 1, np.int32).group_size == 1
+    assert np.array_equal(netx.simulate(path, batch, num_workers=1, **kwargs), alone)
+    monkeypatch.undo()
     # a batch of one sample is a batch too (its state arrays must be writable copies)
     single = netx.simulate(path, batch[:1], num_workers=1, **kwargs)
     assert single.shape == (1, *out_shape, 2 * STEPS)
@@ -200,6 +210,8 @@ def test_simulate_rejects_bad_input(tmp_path):
         netx.simulate(path, data, select_tag="bit_accurate", **kwargs)
     with pytest.raises(ValueError, match=">= 1"):
         netx.simulate(path, data, num_steps=0, **kwargs)
+    with pytest.raises(ValueError, match="group_size"):
+        netx.simulate(path, data, group_size=0, **kwargs)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
