@@ -230,6 +230,16 @@ def build_spikingjelly(n: int, cfg: Config, backend: str | None) -> Step:
     return backward_of_sum([linear.weight], forward)
 
 
+def _time_loop(cell, current: torch.Tensor, state):
+    """The spikes of ``spikes, state = cell(current[t], state)`` over the time steps of
+    ``current`` (T, B, n), stacked: how Norse's and snnTorch's cells are run."""
+    out = []
+    for step_input in current:
+        spikes, state = cell(step_input, state)
+        out.append(spikes)
+    return torch.stack(out)
+
+
 def build_norse(n: int, cfg: Config, compile_cell: bool) -> Step:
     """Norse: ``LIFCell`` over the time steps of (T, B, n); the cell compiled or eager."""
     from norse.torch import LIFCell
@@ -243,12 +253,7 @@ def build_norse(n: int, cfg: Config, compile_cell: bool) -> Step:
     def forward() -> torch.Tensor:
         current = linear(x)
         zeros = torch.zeros_like(current[0])
-        state = LIFFeedForwardState(v=zeros, i=zeros)
-        out = []
-        for t in range(current.shape[0]):
-            z, state = run(current[t], state)
-            out.append(z)
-        return torch.stack(out)
+        return _time_loop(run, current, LIFFeedForwardState(v=zeros, i=zeros))
 
     return backward_of_sum([linear.weight], forward)
 
@@ -263,12 +268,7 @@ def build_snntorch(n: int, cfg: Config) -> Step:
 
     def forward() -> torch.Tensor:
         current = linear(x)
-        mem = torch.zeros_like(current[0])
-        out = []
-        for t in range(current.shape[0]):
-            spk, mem = lif(current[t], mem)
-            out.append(spk)
-        return torch.stack(out)
+        return _time_loop(lif, current, torch.zeros_like(current[0]))
 
     return backward_of_sum([linear.weight], forward)
 
