@@ -3,7 +3,8 @@
 Each case runs once on CPU tensors and once on ``--device`` tensors (default ``cuda``; ``cpu``
 runs the script itself on a machine without a GPU) built from the same values: lava-dl's
 functional dynamics (``neuron.dynamics.*``: numpy on the host, CUDA kernels or a host copy),
-axonal delays (a host copy), losses and classifiers with labels left on the CPU, FIR filters,
+axonal delays (the CUDA shift kernels, never the CPU ones), losses and classifiers with labels left
+on the CPU, FIR filters,
 the spike functions, ``io`` events, plots, the weight conversions, recurrent and KWTA blocks,
 a block with an axonal delay, ``export_hdf5`` of a CUDA network and one ``Assistant`` step.
 Prints one line per case and exits non-zero when any fails.
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cuda_sim_check import GRAD_RTOL  # noqa: E402
+from _cuda_sim_check import GRAD_RTOL, _NoCpuKernels  # noqa: E402
 
 from lava_dl import slayer  # noqa: E402
 from lava_dl.slayer.neuron.dynamics import (  # noqa: E402
@@ -110,18 +111,37 @@ def functional_adaptive_threshold(dev: str) -> dict:
 
 
 def axon_delays(dev: str) -> dict:
-    x = _leaf(_grid((2, 3, 4, 30), 8), dev)
-    fixed = slayer.axon.delay(x, torch.arange(12.0).to(dev), 1)  # one delay per position
-    torch.manual_seed(0)
-    module = slayer.axon.Delay(max_delay=10, num_channels=3).to(dev)
-    with torch.no_grad():
-        module.delay.copy_(torch.tensor([0.5, 3.2, 7.9]))
-    learned = module(x)
-    (fixed * torch.arange(30, device=fixed.device)).sum().backward()
-    learned.pow(2).sum().backward()
-    ints = slayer.utils.time.shift((torch.arange(24) % 3).reshape(2, 12).to(dev), 2)
+    import importlib
+
+    axon_delay = importlib.import_module("lava_dl.slayer.axon.delay")  # the package exports delay()
+    cpu_kernels = axon_delay._core
+    if dev != "cpu":  # CUDA tensors run the CUDA shift kernels, never the CPU ones on a host copy
+        axon_delay._core = _NoCpuKernels()
+    try:
+        x = _leaf(_grid((2, 3, 4, 30), 8), dev)
+        fixed = slayer.axon.delay(x, torch.arange(12.0).to(dev), 1)  # one delay per position
+        torch.manual_seed(0)
+        module = slayer.axon.Delay(max_delay=10, num_channels=3).to(dev)
+        with torch.no_grad():
+            module.delay.copy_(torch.tensor([0.5, 3.2, 7.9]))
+        learned = module(x)
+        (fixed * torch.arange(30, device=fixed.device)).sum().backward()
+        learned.pow(2).sum().backward()
+        ints = slayer.utils.time.shift((torch.arange(24) % 3).reshape(2, 12).to(dev), 2)
+        # a convolution's channels-last (N, T, H, W, C) output: the layout is kept, gradients per channel
+        conv = _grid((2, 5, 3, 4, 25), 17).permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)
+        xc = conv.to(dev).requires_grad_(True)
+        module_c = slayer.axon.Delay(max_delay=30, grad_scale=0.5, num_channels=5).to(dev)
+        with torch.no_grad():
+            module_c.delay.copy_(torch.tensor([0.0, 1.5, 3.2, 7.9, 27.0]))
+        learned_c = module_c(xc)
+        (learned_c * _grid(tuple(conv.shape), 18).to(dev)).sum().backward()
+    finally:
+        axon_delay._core = cpu_kernels
     return {"fixed": fixed.detach(), "learned": learned.detach(), "shift_int64": ints, "grad_x": x.grad,
-            "grad_delay": module.delay.grad}
+            "grad_delay": module.delay.grad, "channels_last": learned_c.detach(),
+            "channels_last_stride": torch.tensor(learned_c.stride()), "grad_channels_last": xc.grad,
+            "grad_delay_channels_last": module_c.delay.grad}
 
 
 def losses_and_classifiers(dev: str) -> dict:

@@ -5,7 +5,7 @@ which must be set before numba.cuda is first imported), or on a GPU machine with
 ``--device cuda`` (benchmarks/gpu_check.py). Exits non-zero on the first mismatch; prints
 one line per case. ``--family`` picks the neurons: CUBA (16 cases), ALIF (10), sigma-delta (28:
 the encoder, the σ integrator and Delta/SigmaDelta/Sigma modules), the resonators (24: RF, RF-IZ,
-ADRF, ADRF-IZ) or all.
+ADRF, ADRF-IZ), the axonal delays (22: ``slayer.axon.Delay`` and ``delay()``) or all.
 
 Spikes, messages, current and voltage records, the last message and the persistent
 states must be equal bit for bit. Gradients (input and decays) too in the simulator; on a
@@ -395,6 +395,179 @@ def resonator_neuron_case(device: str, family: str, seed=0):
     return compare(cpu, other, exact_grads=device == "cpu")
 
 
+#: How the delay cases store their ``(N, C, ..., T)`` input: as torch makes it (time last), time-major
+#: (what dense synapses produce) or channels-last time-major (``N, T, H, W, C``: a convolution's output).
+DELAY_LAYOUTS = ("contiguous", "time-major", "channels-last")
+
+
+def _stored(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """``x`` with the same values stored in ``layout`` (:data:`DELAY_LAYOUTS`; channels-last: 5-D)."""
+    if layout == "contiguous":
+        return x.contiguous()
+    if layout == "time-major":
+        return x.movedim(-1, 1).contiguous().movedim(1, -1)
+    return x.permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)
+
+
+def _delay_paths(device: str):
+    """``(device, cuda_path)`` of the two runs of a delay case: the CPU kernels, then the CUDA path
+    on ``device`` (``cpu``: the simulator)."""
+    return (("cpu", False), (device, True))
+
+
+class _NoCpuKernels:
+    """Stands for :mod:`lava_dl.core.delay` in ``lava_dl.slayer.axon.delay`` during a CUDA-path run:
+    any use of a CPU kernel there fails the case."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the CUDA path of the axonal delays called the CPU kernel {name}")
+
+
+def _run_delay(cuda_path: bool, fn):
+    """``fn()``, with ``cuda_path`` on the CUDA path of the axonal delays and the CPU kernels out of
+    reach (in the simulator, CPU tensors are sent to the CUDA kernels by replacing
+    ``lava_dl.slayer.axon.delay._uses_cuda_kernels``)."""
+    import importlib
+
+    axon_delay = importlib.import_module("lava_dl.slayer.axon.delay")  # the package exports delay()
+    swapped = None
+    if cuda_path:
+        swapped = _swap(axon_delay, _uses_cuda_kernels=lambda x: True, _core=_NoCpuKernels())
+    try:
+        return fn()
+    finally:
+        if swapped:
+            _restore(axon_delay, swapped)
+
+
+def delay_module_case(device: str, dtype, shape, layout: str, learn: bool = True, seed=0):
+    """``slayer.axon.Delay`` (per-channel learnable delays: zero steps, a few steps, beyond the sequence)
+    on the CPU and the CUDA path: the shifted output and its memory layout, the input gradient (the
+    reverse shift) and, with ``learn``, lava-dl's delay gradient. Forward and backward both run on
+    the path of the forward call.
+
+    Everything is compared bit for bit in the simulator. One sum may differ there in its last bits
+    (none has so far): the delay gradient of a ``contiguous`` input with more than one position per
+    channel, whose per-position sums the CPU adds up in ``shift_time_adjoint`` and the CUDA path with
+    torch (the row kernels' order, as for time-major inputs); it is then held to ``GRAD_RTOL``."""
+    from lava_dl.slayer.axon import Delay
+
+    gen = torch.Generator().manual_seed(seed)
+    steps, channels = shape[-1], shape[1]
+    x = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
+    values = torch.rand(channels, generator=gen, dtype=torch.float64) * (steps + 3)
+    values[0] = 0.4  # zero steps
+    if channels > 1:
+        values[1] = steps + 2.5  # beyond the sequence: all zeros
+    torch.manual_seed(seed)
+    reference = Delay(max_delay=steps + 3, grad_scale=0.5, num_channels=channels).to(dtype)
+    with torch.no_grad():
+        reference.delay.copy_(values)
+    weight = _stored(_weight(shape, seed + 1, "cpu"), layout)
+    results = []
+    for dev, cuda_path in _delay_paths(device):
+        module = copy.deepcopy(reference).to(dev)
+        module.delay.requires_grad_(learn)
+        xd = _stored(x.clone(), layout).to(dev).requires_grad_(True)
+
+        def run(module=module, xd=xd, dev=dev):
+            y = module(xd)
+            (y.double() * weight.to(dev)).sum().backward()
+            return y
+
+        y = _run_delay(cuda_path, run)
+        result = {"spikes": y.detach().cpu(), "stride": torch.tensor(y.stride()), "grad_x": xd.grad.cpu()}
+        if learn:
+            result["grad_delay"] = module.delay.grad.cpu()
+        results.append(result)
+    cpu, other = results
+    exact = device == "cpu"
+    errors, worst = compare(cpu, other, exact_grads=exact)
+    if exact and layout == "contiguous" and len(shape) > 3 and errors \
+            and all(e.startswith("grad_delay:") for e in errors):
+        pick = ("spikes", "grad_delay")
+        errors, worst = compare({k: cpu[k] for k in pick}, {k: other[k] for k in pick}, exact_grads=False)
+    return errors, worst
+
+
+def delay_function_case(device: str, dtype, shape, kind: str, layout: str = "contiguous", seed=0):
+    """``slayer.axon.delay`` (a fixed shift: ``kind`` ``scalar`` 2.9 steps, ``negative`` -1.5 steps,
+    or ``per-position`` delays, one per ``C, H, W`` position, with ``sampling_time`` 0.5) on the CPU
+    and the CUDA path: output, its memory layout and, for float inputs, the input gradient."""
+    from lava_dl.slayer.axon import delay
+
+    gen = torch.Generator().manual_seed(seed)
+    floating = dtype in (torch.float32, torch.float64)
+    if floating:
+        x = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
+    else:
+        x = torch.randint(0, 3, shape, generator=gen).to(dtype)
+    sampling_time = 1.0
+    if kind == "scalar":
+        value = 2.9
+    elif kind == "negative":
+        value = -1.5
+    else:
+        positions = x[0, ..., 0].numel()
+        value = torch.randint(0, shape[-1] + 2, (positions,), generator=gen).to(torch.float64) * 0.5 + 0.2
+        sampling_time = 0.5
+    weight = _stored(_weight(shape, seed + 1, "cpu"), layout)
+    results = []
+    for dev, cuda_path in _delay_paths(device):
+        xd = _stored(x.clone(), layout).to(dev).requires_grad_(floating)
+
+        def run(xd=xd, dev=dev):
+            y = delay(xd, value, sampling_time)
+            if floating:
+                (y.double() * weight.to(dev)).sum().backward()
+            return y
+
+        y = _run_delay(cuda_path, run)
+        if y.dtype != dtype:
+            return [f"{dev} output of dtype {y.dtype}, not {dtype}"], 0.0
+        out = y.detach().cpu()
+        result = {"spikes": out.view(torch.uint8) if dtype == torch.bool else out,  # compare() sums |spikes|
+                  "stride": torch.tensor(y.stride())}
+        if floating:
+            result["grad_x"] = xd.grad.cpu()
+        results.append(result)
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def _delay_cases(device: str, shape: tuple[int, ...]):
+    """The delay cases: ``(tag, thunk)`` pairs on ``shape`` ``(N, C, T)`` and a 5-D ``(N, 3, 4, 5, T)``."""
+    conv = (shape[0], 3, 4, 5, shape[2])
+    dtypes = (torch.float32, torch.float64)
+    cases = []
+    for dtype in dtypes:
+        name = str(dtype)[6:]
+        for layout in DELAY_LAYOUTS[:2]:
+            cases.append((f"delay module {layout} {name} {shape}",
+                          lambda d=dtype, lay=layout: delay_module_case(device, d, shape, lay)))
+        for layout in DELAY_LAYOUTS:
+            cases.append((f"delay module {layout} {name} {conv}",
+                          lambda d=dtype, lay=layout: delay_module_case(device, d, conv, lay)))
+        for kind in ("scalar", "negative", "per-position"):
+            cases.append((f"delay function {kind} contiguous {name} {shape}",
+                          lambda d=dtype, k=kind: delay_function_case(device, d, shape, k)))
+    cases += [
+        (f"delay module channels-last frozen-delay float32 {conv}",
+         lambda: delay_module_case(device, torch.float32, conv, "channels-last", learn=False)),
+        (f"delay module contiguous frozen-delay float64 {shape}",
+         lambda: delay_module_case(device, torch.float64, shape, "contiguous", learn=False)),
+        (f"delay function per-position channels-last float32 {conv}",
+         lambda: delay_function_case(device, torch.float32, conv, "per-position", "channels-last")),
+        (f"delay function per-position time-major float64 {conv}",
+         lambda: delay_function_case(device, torch.float64, conv, "per-position", "time-major")),
+        (f"delay function scalar contiguous int32 {shape}",
+         lambda: delay_function_case(device, torch.int32, shape, "scalar")),
+        (f"delay function per-position time-major bool {conv}",
+         lambda: delay_function_case(device, torch.bool, conv, "per-position", "time-major")),
+    ]
+    return cases
+
+
 def _report(tag: str, errors: list[str], worst: float) -> bool:
     detail = ": " + "; ".join(errors) if errors else f" (max grad error {worst:.2g} of max|grad|)"
     print(("ok   " if not errors else "FAIL ") + tag + detail)
@@ -406,7 +579,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (simulator: NUMBA_ENABLE_CUDASIM=1) or cuda")
     parser.add_argument("--shape", default="2,5,8", help="N,K,T")
     parser.add_argument("--family", default="all",
-                        choices=("cuba", "alif", "sigma_delta", "resonator", "all"))
+                        choices=("cuba", "alif", "sigma_delta", "resonator", "delay", "all"))
     args = parser.parse_args(argv)
     shape = tuple(int(v) for v in args.shape.split(","))
     dtypes = (torch.float32, torch.float64)
@@ -453,6 +626,10 @@ def main(argv=None) -> int:
             failed += _report(f"resonator {family} graded=0 record=1 float64 {shape}", errors, worst)
             errors, worst = resonator_neuron_case(args.device, family)
             failed += _report(f"resonator {family} neuron persistent channels-last", errors, worst)
+    if args.family in ("delay", "all"):
+        for tag, run in _delay_cases(args.device, shape):
+            errors, worst = run()
+            failed += _report(tag, errors, worst)
     return 1 if failed else 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -220,6 +223,32 @@ def test_delay_module_bad_input():
         m(torch.zeros(1, 2, 5, dtype=torch.int32))
     with pytest.raises(TypeError, match="Tensor"):
         m(np.zeros((1, 2, 5)))
+
+
+def test_delay_devices_other_than_cpu_and_cuda_raise():
+    """Neither CPU nor CUDA: a clear error naming the device (no host copy, no kernel)."""
+    x = torch.zeros((1, 2, 5), device="meta")
+    with pytest.raises(NotImplementedError, match=r"CPU and CUDA tensors only.*got an input on meta"):
+        Delay(num_channels=2).to("meta")(x)
+    with pytest.raises(NotImplementedError, match=r"CPU and CUDA tensors only.*got an input on meta"):
+        delay(x, 1)
+
+
+def test_delay_module_on_another_device_than_its_input_raises():
+    m = Delay(num_channels=2).to("meta")
+    with pytest.raises(ValueError, match=r"input is on cpu but delay is on meta"):
+        m(torch.zeros((1, 2, 5)))
+
+
+def test_delay_cuda_path_without_numba_cuda_names_the_extra(monkeypatch):
+    """The CUDA path (taken here by CPU tensors) explains what to install when numba-cuda is missing."""
+    axon_delay = importlib.import_module("lava_dl.slayer.axon.delay")
+    monkeypatch.setitem(sys.modules, "lava_dl.core.cuda_kernels", None)  # import fails
+    monkeypatch.setattr(axon_delay, "_uses_cuda_kernels", lambda x: True)
+    with pytest.raises(RuntimeError, match=r"pip install lava_dl\[cuda\]"):
+        Delay(num_channels=2)(torch.zeros((1, 2, 5)))
+    with pytest.raises(RuntimeError, match=r"pip install lava_dl\[cuda\]"):
+        delay(torch.zeros((1, 2, 5)), 1)
 
 
 # ----------------------------------------------------------------------------- slayer delay()

@@ -1,5 +1,5 @@
-"""CUDA training kernels (issue 11 items 1-2: CUBA, ALIF, sigma-delta, RF, RF-IZ, ADRF, ADRF-IZ): same rule
-functions, same results as the CPU.
+"""CUDA training kernels (issue 11 items 1-2: CUBA, ALIF, sigma-delta, RF, RF-IZ, ADRF, ADRF-IZ, and the
+axonal delays): same rule functions, same results as the CPU.
 
 Without a GPU: the kernels run in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, which
 must be set before numba.cuda is imported, hence a subprocess running
@@ -43,7 +43,7 @@ def _run(args: list[str], simulator: bool, timeout: float = 300) -> subprocess.C
 
 
 #: Cases per family that ``tests/_cuda_sim_check.py`` runs (see its ``main``).
-SIM_CASES = {"cuba": 16, "alif": 10, "sigma_delta": 28, "resonator": 24}
+SIM_CASES = {"cuba": 16, "alif": 10, "sigma_delta": 28, "resonator": 24, "delay": 22}
 
 
 @needs_numba_cuda
@@ -56,8 +56,11 @@ def test_simulator_matches_cpu_kernels(family, shape):
     its three input modes, ReLU or identity, with and without cum_error, the σ integrator, and
     Delta -> SigmaDelta (with and without a norm) -> Sigma with persistent states on a channels-last
     input; resonators: all four families from random states, and each family's slayer neuron with
-    persistent state and per-channel rotations on a channels-last input); ``2,130,3`` spans two
-    thread blocks. Messages, records, states and gradients (input, decays, thresholds) bit for bit."""
+    persistent state and per-channel rotations on a channels-last input; axonal delays: the learnable
+    ``Delay`` and ``delay()`` with scalar, negative and per-position delays, float, int32 and bool
+    inputs, stored as torch makes them, time-major or channels-last, the CPU kernels out of reach of
+    the CUDA path); ``2,130,3`` spans two thread blocks. Messages, records, states, output layouts and
+    gradients (input, decays, thresholds, delays) bit for bit."""
     proc = _run([str(ROOT / "tests" / "_cuda_sim_check.py"), "--shape", shape, "--family", family],
                 simulator=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -96,7 +99,9 @@ def test_kernels_compile_to_ptx():
                         "sigma_forward", "sigma_forward_float64", "sigma_backward", "sigma_backward_float64",
                         "sigma_delta_forward", "sigma_delta_forward_float64", "sigma_delta_backward",
                         "sigma_delta_backward_float64", "resonator_forward", "resonator_forward_graded",
-                        "resonator_forward_float64", "resonator_backward", "resonator_backward_graded"}, \
+                        "resonator_forward_float64", "resonator_backward", "resonator_backward_graded",
+                        "shift_rows", "shift_rows_float64", "shift_rows_int64", "shift_rows_bool",
+                        "shift_rows_adjoint", "shift_rows_adjoint_float64"}, \
         proc.stdout
 
 

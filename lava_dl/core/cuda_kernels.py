@@ -11,7 +11,9 @@ The update rules (:func:`lava_dl.core.cuba.current_update`, :func:`~lava_dl.core
 :func:`~lava_dl.core.cuba.spike_reset`; ALIF's :func:`lava_dl.core.alif.alif_update`; sigma-delta's
 :func:`lava_dl.core.sigma_delta.encode_step`, :func:`~lava_dl.core.sigma_delta.delta_adjoint` and
 :func:`~lava_dl.core.sigma_delta.threshold_gradient`; the resonators'
-:func:`lava_dl.core.resonator.neuron_update` and the adjoint rules next to it), the input conversion
+:func:`lava_dl.core.resonator.neuron_update` and the adjoint rules next to it; the axonal delays'
+:func:`lava_dl.core.delay.source_step`, :func:`~lava_dl.core.delay.in_sequence` and
+:func:`~lava_dl.core.delay.delay_gradient_term`), the input conversion
 (:func:`lava_dl.core.fixed_point.input_to_int`), the surrogate and the adjoint steps
 (:func:`~lava_dl.core.cuba.surrogate`, :func:`~lava_dl.core.cuba.adjoint_step`, ...) stay what
 they are: ``numba.njit(inline='always')`` functions. numba-cuda's typing context resolves a
@@ -39,7 +41,10 @@ spikes and messages are bit for bit the CPU kernels' (integer arithmetic; the on
 operations of the forward pass are single multiplications, exactly rounded on both). The
 backward pass computes in float64 like the CPU kernel; the GPU compiler may contract a
 multiply and an add into one FMA (NVVM's default), so gradients agree to float rounding
-(float64 differences, far below the float32 the gradients are stored in).
+(float64 differences, far below the float32 the gradients are stored in). The axonal-delay
+shift is a pure move of values (exact, any dtype); its adjoint (:func:`_shift_rows_adjoint`)
+runs one thread per value of a step row over all samples, so that each value's delay-gradient
+sum is the CPU kernel's, in the CPU kernel's order.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from lava_dl.core.cuba import (
     surrogate_height,
     voltage_update,
 )
+from lava_dl.core.delay import delay_gradient_term, in_sequence, source_step
 from lava_dl.core.fixed_point import DECAY_UNITY, graded_message, input_to_int
 from lava_dl.core.resonator import (
     ADRF_CODE,
@@ -452,6 +458,48 @@ def _resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin
             grad_cos[b, k] = rotation_decay_gradient(acc_cos, state_scale)
 
 
+def _shift_rows(x, shifts, out):
+    """CUDA counterpart of :func:`lava_dl.core.delay.shift_rows` (same arguments).
+
+    ``out[b, t, i] = x[b, t - shifts[i], i]``, 0 where that step lies outside ``[0, T)``
+    (:func:`~lava_dl.core.delay.source_step`, :func:`~lava_dl.core.delay.in_sequence`). Thread
+    ``(b, i)`` shifts value ``i`` of the step rows of sample ``b`` through all steps (any dtype;
+    ``shifts`` is int64). Exact: values are only moved.
+    """
+    blocks, steps, width = out.shape
+    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if i >= width:
+        return
+    shift = shifts[i]
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        for t in range(steps):
+            src = source_step(t, shift)
+            out[b, t, i] = x[b, src, i] if in_sequence(src, steps) else 0
+
+
+def _shift_rows_adjoint(g, y, shifts, grad_x, acc):
+    """CUDA counterpart of :func:`lava_dl.core.delay.shift_rows_adjoint` (same arguments).
+
+    Thread ``i`` (a one-dimensional grid: no split over the samples) writes the reverse shift
+    ``grad_x[b, t, i] = g[b, t + shifts[i], i]`` and sums
+    :func:`~lava_dl.core.delay.delay_gradient_term` over all samples and steps into ``acc[i]``,
+    in the CPU kernel's order (samples outer, steps inner, float64).
+    """
+    samples, steps, width = g.shape
+    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if i >= width:
+        return
+    reverse = -shifts[i]
+    total = 0.0
+    for b in range(samples):
+        for t in range(steps):
+            src = source_step(t, reverse)
+            grad_x[b, t, i] = g[b, src, i] if in_sequence(src, steps) else 0
+            before = y[b, t - 1, i] if t > 0 else 0.0
+            total += delay_gradient_term(g[b, t, i], before, y[b, t, i])
+    acc[i] = total
+
+
 #: The kernels (compiled lazily, once per argument types).
 cuba_forward = cuda.jit(_cuba_forward)
 cuba_backward = cuda.jit(_cuba_backward)
@@ -462,6 +510,8 @@ sigma_delta_forward = cuda.jit(_sigma_delta_forward)
 sigma_delta_backward = cuda.jit(_sigma_delta_backward)
 resonator_forward = cuda.jit(_resonator_forward)
 resonator_backward = cuda.jit(_resonator_backward)
+shift_rows = cuda.jit(_shift_rows)
+shift_rows_adjoint = cuda.jit(_shift_rows_adjoint)
 
 
 def _signatures():
@@ -499,7 +549,21 @@ def _signatures():
         return (i64, f32_3, f32_3, f32_3, i32_3, i32_3, i32_3, messages, *(i64_2,) * 5, f64, f64, f64, b1, b1,
                 f32_3, f32_3, f64_2, f64_2)
 
-    return {"alif_forward": (_alif_forward, alif(f32_3, f32_3)),
+    i64_1, f64_1 = types.Array(types.int64, 1, "C"), types.Array(types.float64, 1, "C")
+
+    def shift(x):
+        return (x, i64_1, x)
+
+    def shift_adjoint(grad):
+        return (grad, grad, i64_1, grad, f64_1)
+
+    return {"shift_rows": (_shift_rows, shift(f32_3)),
+            "shift_rows_float64": (_shift_rows, shift(f64_3)),
+            "shift_rows_int64": (_shift_rows, shift(types.Array(types.int64, 3, "C"))),
+            "shift_rows_bool": (_shift_rows, shift(types.Array(types.boolean, 3, "C"))),
+            "shift_rows_adjoint": (_shift_rows_adjoint, shift_adjoint(f32_3)),
+            "shift_rows_adjoint_float64": (_shift_rows_adjoint, shift_adjoint(f64_3)),
+            "alif_forward": (_alif_forward, alif(f32_3, f32_3)),
             "alif_forward_graded": (_alif_forward, alif(f32_3, f64_3)),
             "alif_forward_float64": (_alif_forward, alif(f64_3, f64_3)),
             "sigma_forward": (_sigma_forward, (f32_3, f64, f64, i64_2, f64_3)),

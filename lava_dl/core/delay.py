@@ -3,8 +3,10 @@
 This module imports numpy and numba only. It holds
 
 * the training kernels of :mod:`lava_dl.slayer.axon` (:func:`shift_time`,
-  :func:`shift_time_adjoint`): a per-channel shift along time of ``(N, T, C, S)``
-  arrays, in one pass;
+  :func:`shift_time_adjoint`, :func:`shift_rows`, :func:`shift_rows_adjoint`): a per-channel
+  (or per-position) shift along time of ``(N, T, C, S)`` arrays or ``(N, T, K)`` step rows, in
+  one pass, built on the scalar rules :func:`source_step`, :func:`in_sequence` and
+  :func:`delay_gradient_term`, which the CUDA kernels of :mod:`lava_dl.core.cuda_kernels` call too;
 * the zero-latency delay line of :class:`lava_dl.proc.delay.AxonDelay`
   (:func:`delay_line_step`): a ring buffer of the last ``max_delay + 1`` messages
   of every neuron, so that a message received at step ``t`` is emitted at step
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lava_dl.core.fixed_point import jit, shift
+from lava_dl.core.fixed_point import inline, jit, shift
 
 #: Largest delay of Loihi 2 (6-bit delays; lava-nc's fixed-point DelayDense enforces it).
 MAX_DELAY = 63
@@ -96,6 +98,75 @@ def as_int_delays(delays, where: str, shape: tuple[int, ...], max_delay: int,
 
 
 # --------------------------------------------------------------------------- training shift
+# The scalar rules of the shift, its adjoint and lava-dl's delay gradient: one definition, called by
+# the CPU kernels below and by the CUDA kernels of lava_dl.core.cuda_kernels.
+
+
+@inline
+def source_step(t, shift):
+    """The input step that output step ``t`` reads when values move ``shift`` steps later.
+
+    Parameters
+    ----------
+    t : int
+        Output step.
+    shift : int
+        Steps later (negative: earlier, the adjoint of a positive shift).
+
+    Returns
+    -------
+    int
+        ``t - shift``; it may lie outside the sequence (see :func:`in_sequence`).
+    """
+    return t - shift
+
+
+@inline
+def in_sequence(step, steps):
+    """Whether ``0 <= step < steps`` (one unsigned comparison for both bounds).
+
+    Parameters
+    ----------
+    step : int
+        A step index (:func:`source_step`), possibly negative or past the end.
+    steps : int
+        Sequence length.
+
+    Returns
+    -------
+    bool
+        True where the step exists; elsewhere a shift reads zero.
+    """
+    return np.uint64(step) < np.uint64(steps)
+
+
+@inline
+def delay_gradient_term(g, before, y):
+    """lava-dl's delay-gradient term of one output value, ``g * (y[t - 1] - y[t])`` in float64.
+
+    Delaying a signal by one more step changes its value at step ``t`` by ``y[t - 1] - y[t]``.
+
+    Parameters
+    ----------
+    g : float
+        Gradient of the output at step ``t``.
+    before : float
+        Output at step ``t - 1`` (0.0 at the first step).
+    y : float
+        Output at step ``t``.
+
+    Returns
+    -------
+    numpy.float64
+        The term, to be summed over samples, steps and positions.
+
+    Notes
+    -----
+    At the first step (``before = 0.0``) adding the term equals subtracting ``g * y`` bit for
+    bit: ``0.0 - y`` is ``-y`` but for ``y = +0``, where the two differ only in the sign of a
+    zero, which a sum started at ``+0.0`` never keeps.
+    """
+    return np.float64(g) * (np.float64(before) - np.float64(y))
 
 
 @jit
@@ -117,9 +188,9 @@ def shift_time(x, shifts, out):
         for b in range(n):
             for t in range(steps):
                 for c in range(channels):
-                    src = t - shifts[c, 0]
+                    src = source_step(t, shifts[c, 0])
                     # unsigned compare: one test for both bounds
-                    out[b, t, c, 0] = x[b, src, c, 0] if np.uint64(src) < np.uint64(steps) else 0
+                    out[b, t, c, 0] = x[b, src, c, 0] if in_sequence(src, steps) else 0
         return
     per_position = shifts.shape[1] != 1
     if not per_position and out.strides[2] < out.strides[3]:  # channels-last memory: channels innermost
@@ -127,19 +198,19 @@ def shift_time(x, shifts, out):
             for t in range(steps):
                 for s in range(width):
                     for c in range(channels):
-                        src = t - shifts[c, 0]
-                        out[b, t, c, s] = x[b, src, c, s] if np.uint64(src) < np.uint64(steps) else 0
+                        src = source_step(t, shifts[c, 0])
+                        out[b, t, c, s] = x[b, src, c, s] if in_sequence(src, steps) else 0
         return
     for b in range(n):
         for t in range(steps):
             for c in range(channels):
                 if per_position:
                     for s in range(width):
-                        src = t - shifts[c, s]
-                        out[b, t, c, s] = x[b, src, c, s] if np.uint64(src) < np.uint64(steps) else 0
+                        src = source_step(t, shifts[c, s])
+                        out[b, t, c, s] = x[b, src, c, s] if in_sequence(src, steps) else 0
                 else:
-                    src = t - shifts[c, 0]
-                    if np.uint64(src) < np.uint64(steps):
+                    src = source_step(t, shifts[c, 0])
+                    if in_sequence(src, steps):
                         for s in range(width):
                             out[b, t, c, s] = x[b, src, c, s]
                     else:
@@ -178,10 +249,10 @@ def shift_time_adjoint(g, y, shifts, grad_x, grad_delay):
                 for s in range(width):
                     acc = per_position[s]
                     for c in range(channels):
-                        src = t + shifts[c]
-                        grad_x[b, t, c, s] = g[b, src, c, s] if np.uint64(src) < np.uint64(steps) else 0
+                        src = source_step(t, -shifts[c])
+                        grad_x[b, t, c, s] = g[b, src, c, s] if in_sequence(src, steps) else 0
                         before = np.float64(y[b, t - 1, c, s]) if t > 0 else 0.0
-                        acc[c] += np.float64(g[b, t, c, s]) * (before - np.float64(y[b, t, c, s]))
+                        acc[c] += delay_gradient_term(g[b, t, c, s], before, y[b, t, c, s])
         for c in range(channels):
             grad_delay[c] = per_position[:, c].sum()
         return
@@ -190,20 +261,19 @@ def shift_time_adjoint(g, y, shifts, grad_x, grad_delay):
         for t in range(steps):
             if width == 1:
                 for c in range(channels):
-                    src = t + shifts[c]
-                    grad_x[b, t, c, 0] = g[b, src, c, 0] if np.uint64(src) < np.uint64(steps) else 0
+                    src = source_step(t, -shifts[c])
+                    grad_x[b, t, c, 0] = g[b, src, c, 0] if in_sequence(src, steps) else 0
                 # separate loops over the channels: this one vectorises
                 if t == 0:
                     for c in range(channels):
-                        grad_delay[c] -= np.float64(g[b, 0, c, 0]) * np.float64(y[b, 0, c, 0])
+                        grad_delay[c] += delay_gradient_term(g[b, 0, c, 0], 0.0, y[b, 0, c, 0])
                 else:
                     for c in range(channels):
-                        grad_delay[c] += np.float64(g[b, t, c, 0]) * (np.float64(y[b, t - 1, c, 0])
-                                                                      - np.float64(y[b, t, c, 0]))
+                        grad_delay[c] += delay_gradient_term(g[b, t, c, 0], y[b, t - 1, c, 0], y[b, t, c, 0])
                 continue
             for c in range(channels):
-                src = t + shifts[c]
-                if np.uint64(src) < np.uint64(steps):
+                src = source_step(t, -shifts[c])
+                if in_sequence(src, steps):
                     for s in range(width):
                         grad_x[b, t, c, s] = g[b, src, c, s]
                 else:
@@ -213,11 +283,10 @@ def shift_time_adjoint(g, y, shifts, grad_x, grad_delay):
                 acc = partial[c]
                 if t == 0:
                     for s in range(width):
-                        acc[s] -= np.float64(g[b, 0, c, s]) * np.float64(y[b, 0, c, s])
+                        acc[s] += delay_gradient_term(g[b, 0, c, s], 0.0, y[b, 0, c, s])
                 else:
                     for s in range(width):
-                        acc[s] += np.float64(g[b, t, c, s]) * (np.float64(y[b, t - 1, c, s])
-                                                               - np.float64(y[b, t, c, s]))
+                        acc[s] += delay_gradient_term(g[b, t, c, s], y[b, t - 1, c, s], y[b, t, c, s])
     if width > 1:
         for c in range(channels):
             grad_delay[c] = partial[c].sum()
@@ -237,8 +306,8 @@ def shift_rows(x, shifts, out):
         for t in range(steps):
             row = out[b, t]
             for i in range(width):
-                src = t - shifts[i]
-                row[i] = x[b, src, i] if np.uint64(src) < np.uint64(steps) else 0
+                src = source_step(t, shifts[i])
+                row[i] = x[b, src, i] if in_sequence(src, steps) else 0
 
 
 @jit
@@ -256,16 +325,16 @@ def shift_rows_adjoint(g, y, shifts, grad_x, acc):
         for t in range(steps):
             row = grad_x[b, t]
             for i in range(width):
-                src = t + shifts[i]
-                row[i] = g[b, src, i] if np.uint64(src) < np.uint64(steps) else 0
+                src = source_step(t, -shifts[i])
+                row[i] = g[b, src, i] if in_sequence(src, steps) else 0
             g_row, y_row = g[b, t], y[b, t]
             if t == 0:
                 for i in range(width):
-                    acc[i] -= np.float64(g_row[i]) * np.float64(y_row[i])
+                    acc[i] += delay_gradient_term(g_row[i], 0.0, y_row[i])
             else:
                 y_before = y[b, t - 1]
                 for i in range(width):
-                    acc[i] += np.float64(g_row[i]) * (np.float64(y_before[i]) - np.float64(y_row[i]))
+                    acc[i] += delay_gradient_term(g_row[i], y_before[i], y_row[i])
 
 
 # --------------------------------------------------------------------------- axon delay line

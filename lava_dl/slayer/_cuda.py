@@ -5,7 +5,8 @@ CUDA tensors reach the kernels without copies (``numba.cuda.as_cuda_array`` read
 order with the surrounding torch work without any synchronisation. The arrays are the
 CPU kernels' ``(B, T, K)``: ``B = N`` samples, ``T`` steps, ``K = prod(S)`` neurons for an
 ``(N, *S, T)`` activation, stored time-major in the logical order ``N, T, *S`` (what the
-synapses produce; any other input is copied once into that order).
+synapses produce; any other input is copied once into that order). The axonal-delay shifts
+take step rows in any order of the values (e.g. channels-last), with one shift per value.
 
 numba-cuda is optional (``pip install lava_dl[cuda]``): this module imports it only when a
 CUDA tensor arrives, and explains what to install when it is missing. With
@@ -493,6 +494,53 @@ def resonator_backward(ctx, grad_s, grad_re=None, grad_im=None):
     g_sin = grad_sin.reshape(-1).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
     g_cos = grad_cos.reshape(-1).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
     return _logical(grad_x_re, shape).to(dtype), _logical(grad_x_im, shape).to(dtype), g_sin, g_cos
+
+
+# --------------------------------------------------------------------------
+# Axonal delays (lava_dl.slayer.axon.delay's _Shift and _LearnableShift)
+# --------------------------------------------------------------------------
+
+
+def shift_rows(x: torch.Tensor, shifts: torch.Tensor, out: torch.Tensor) -> None:
+    """The CUDA :func:`lava_dl.core.delay.shift_rows`: ``out[b, t, i] = x[b, t - shifts[i], i]`` (0 outside).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(N, T, K)`` step rows (any dtype), e.g. a time-major activation viewed as rows.
+    shifts : torch.Tensor
+        ``(K,)`` int64 shift of each value of a row, on ``x``'s device.
+    out : torch.Tensor
+        ``(N, T, K)`` result of ``x``'s dtype (written; 0 where the source step is outside).
+    """
+    module = kernels(x)
+    check_devices(x, shifts=shifts, out=out)
+    blocks, _, width = out.shape
+    _launch(module, module.shift_rows, x.device, blocks, width, x, shifts, out)
+
+
+def shift_rows_adjoint(g: torch.Tensor, y: torch.Tensor, shifts: torch.Tensor, grad_x: torch.Tensor,
+                       acc: torch.Tensor) -> None:
+    """:func:`lava_dl.core.delay.shift_rows_adjoint` on ``g``'s CUDA device.
+
+    Parameters
+    ----------
+    g : torch.Tensor
+        ``(N, T, K)`` gradient of the shifted output.
+    y : torch.Tensor
+        ``(N, T, K)`` shifted output, its values in the order of ``g``'s.
+    shifts : torch.Tensor
+        ``(K,)`` int64 forward shift of each value.
+    grad_x : torch.Tensor
+        ``(N, T, K)`` input gradient (written: the reverse shift of ``g``).
+    acc : torch.Tensor
+        ``(K,)`` float64 (written): ``sum_{b, t} g[b, t, i] * (y[b, t - 1, i] - y[b, t, i])``, the
+        caller adds up the values of each channel.
+    """
+    module = kernels(g, "grad")
+    check_devices(g, y=y, shifts=shifts, grad_x=grad_x, acc=acc)
+    # one thread per value over all samples (a one-row grid): each value's sum in the CPU's order
+    _launch(module, module.shift_rows_adjoint, g.device, 1, g.shape[2], g, y, shifts, grad_x, acc)
 
 
 class SigmaCuda(torch.autograd.Function):

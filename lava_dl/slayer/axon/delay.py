@@ -1,10 +1,13 @@
 """Axonal delays for training (lava-dl ``slayer.axon.delay``): a fixed shift and a learnable one.
 
 Tensors are ``N, C, (H, W, ...,) T`` with time last. Both operations are one pass of
-:func:`lava_dl.core.delay.shift_time` (or its adjoint) over the activations, and
-their outputs and input gradients are stored time-major (memory ordered
-``N, T, C, ...``) like the synapses' and neurons' outputs. The deployed counterpart
-of a trained :class:`Delay` is :class:`lava_dl.proc.delay.AxonDelay` with
+:func:`lava_dl.core.delay.shift_time` or :func:`~lava_dl.core.delay.shift_rows` (or their
+adjoints) over the activations, and their outputs and input gradients are stored time-major
+(memory ordered ``N, T, C, ...``) like the synapses' and neurons' outputs. CUDA tensors run
+the CUDA kernels of the same scalar rules (:func:`lava_dl.slayer._cuda.shift_rows`,
+:func:`~lava_dl.slayer._cuda.shift_rows_adjoint`, numba-cuda) on their step rows, without a
+host copy (an input not stored time-major is first copied time-major on its device). The
+deployed counterpart of a trained :class:`Delay` is :class:`lava_dl.proc.delay.AxonDelay` with
 ``delays = trunc(delay / sampling_time)``.
 """
 
@@ -17,7 +20,7 @@ import torch
 from torch import nn
 
 from lava_dl.core import delay as _core
-from lava_dl.slayer import _memory
+from lava_dl.slayer import _cuda, _memory
 from lava_dl.slayer import checks as _checks
 from lava_dl.slayer.utils import _empty_time_major
 
@@ -35,9 +38,9 @@ def _check_input(x, where: str, floating: bool) -> _Geometry:
         raise ValueError(f"{where}: expected an input N, C, (H, W,) T with time last (at least 3-D), "
                          f"got shape {tuple(x.shape)}")
     if x.device.type not in ("cpu", "cuda"):
-        raise NotImplementedError(f"{where}: the delay kernel runs on CPU tensors (CUDA ones through a "
-                                  f"host copy); move the network and its input to the CPU or a CUDA "
-                                  f"device (got an input on {x.device})")
+        raise NotImplementedError(f"{where}: the delay kernels run on CPU and CUDA tensors only; move the "
+                                  f"network and its input to the CPU or a CUDA device (got an input on "
+                                  f"{x.device})")
     allowed = (torch.float32, torch.float64) if floating else tuple(_NUMPY_DTYPES)
     if x.dtype not in allowed:
         raise TypeError(f"{where}: expected a tensor of dtype {', '.join(str(d) for d in allowed)}, "
@@ -65,10 +68,19 @@ def _new_like(x: torch.Tensor, geometry: _Geometry) -> tuple[torch.Tensor, np.nd
 
 
 def _rows(x: torch.Tensor) -> np.ndarray | None:
-    """``x`` (``N, C, ..., T``) as an ``(N, T, K)`` numpy view if it is stored time-major (memory
-    ordered ``N, T``, then its other axes densely in any order, e.g. channels-last), else None."""
+    """``x`` (``N, C, ..., T``, float, on the CPU) as an ``(N, T, K)`` numpy view if it is stored
+    time-major (:func:`_row_view`), else None."""
     if x.dtype not in (torch.float32, torch.float64) or x.device.type != "cpu":
         return None
+    view = _row_view(x)
+    return None if view is None else view.numpy()
+
+
+def _row_view(x: torch.Tensor) -> torch.Tensor | None:
+    """``x`` (``N, C, ..., T``) as an ``(N, T, K)`` view of its step rows if it is stored time-major
+    (memory ordered ``N, T``, then its other axes densely in any order, e.g. channels-last), else None.
+
+    Any device and dtype; the ``K`` values of a row are in ``x``'s memory order."""
     n, steps, inner = x.shape[0], x.shape[-1], x.shape[1:-1]
     width = math.prod(inner)
     if n * steps * width == 0 or (n > 1 and x.stride(0) != steps * width) \
@@ -79,7 +91,7 @@ def _rows(x: torch.Tensor) -> np.ndarray | None:
         if stride != expected:
             return None
         expected *= size
-    return x.detach().as_strided((n, steps, width), (steps * width, width, 1)).numpy()
+    return x.detach().as_strided((n, steps, width), (steps * width, width, 1))
 
 
 def _new_rows_like(x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
@@ -93,20 +105,97 @@ def _new_rows_like(x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
 def _element_shifts(x: torch.Tensor, shifts: np.ndarray) -> np.ndarray:
     """``shifts`` (``(C, 1)`` per channel or ``(C, S)`` per position) as one int64 shift per value
     of a step row of ``x``, in ``x``'s memory order (:func:`_rows`)."""
+    return _element_shift_tensor(x, torch.from_numpy(np.ascontiguousarray(shifts, np.int64))).numpy()
+
+
+def _element_shift_tensor(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """:func:`_element_shifts` on tensors: ``shifts`` (int64 ``(C, 1)`` or ``(C, S)``) as a ``(K,)``
+    int64 tensor on ``shifts``' device, in the memory order of ``x``'s step rows (:func:`_row_view`)."""
     inner = x.shape[1:-1]
-    per_value = torch.empty_strided(inner, x.stride()[1:-1], dtype=torch.int64)
+    per_value = torch.empty_strided(inner, x.stride()[1:-1], dtype=torch.int64, device=shifts.device)
     spread = (1,) * (len(inner) - 1)
-    values = torch.from_numpy(np.ascontiguousarray(shifts, np.int64))
-    per_value.copy_(values.reshape(shifts.shape[0], *(spread if shifts.shape[1] == 1 else inner[1:]))
+    per_value.copy_(shifts.reshape(shifts.shape[0], *(spread if shifts.shape[1] == 1 else inner[1:]))
                     .expand(inner))
-    return per_value.as_strided((math.prod(inner),), (1,)).numpy()
+    return per_value.as_strided((math.prod(inner),), (1,))
 
 
 def _channel_sums(x: torch.Tensor, per_value: np.ndarray) -> np.ndarray:
     """Sum per channel (axis 1) of values given per element of a step row in ``x``'s memory order."""
+    return _channel_sum_tensor(x, torch.from_numpy(per_value)).numpy()
+
+
+def _channel_sum_tensor(x: torch.Tensor, per_value: torch.Tensor) -> torch.Tensor:
+    """:func:`_channel_sums` on a ``(K,)`` tensor (on its device): ``(C,)`` sums, same order."""
     inner = x.shape[1:-1]
-    spread = torch.from_numpy(per_value).as_strided(inner, x.stride()[1:-1])
-    return spread.reshape(inner[0], -1).sum(1).numpy()
+    return per_value.as_strided(inner, x.stride()[1:-1]).reshape(inner[0], -1).sum(1)
+
+
+# --------------------------------------------------------------------------- CUDA tensors
+
+
+def _uses_cuda_kernels(x: torch.Tensor) -> bool:
+    """Whether ``x`` goes to the CUDA kernels (:mod:`lava_dl.slayer._cuda`): CUDA tensors.
+
+    ``tests/_cuda_sim_check.py`` replaces it to send CPU tensors through the CUDA path in numba's
+    CUDA simulator; the decision is taken at the forward call and kept for the backward one."""
+    return x.device.type == "cuda"
+
+
+def _device_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` (or, unless stored time-major, a time-major copy of it) and its ``(N, T, K)`` step rows
+    (:func:`_row_view`), on its device. ``x`` must not be empty."""
+    x = x.detach().resolve_neg()
+    rows = _row_view(x)
+    if rows is None:
+        x = x.movedim(-1, 1).contiguous().movedim(1, -1)
+        rows = _row_view(x)
+    return x, rows
+
+
+def _device_rows_like(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A new tensor with the shape, dtype, device and strides of ``x`` (stored time-major) and its
+    step rows."""
+    out = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+    return out, _row_view(out)
+
+
+def _device_shift(x: torch.Tensor, shifts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shift ``x`` by ``shifts`` (int64 ``(C, 1)`` or ``(C, S)`` on ``x``'s device) with the CUDA
+    kernel :func:`lava_dl.slayer._cuda.shift_rows`: the output (stored as ``x`` if ``x`` is stored
+    time-major, else time-major) and the shift of each value of its step rows."""
+    if x.numel() == 0:
+        return torch.empty_like(x), shifts.new_empty(0)
+    stored, rows = _device_rows(x)
+    per_value = _element_shift_tensor(stored, shifts)
+    out, out_rows = _device_rows_like(stored)
+    _cuda.shift_rows(rows, per_value, out_rows)
+    return out, per_value
+
+
+def _device_learnable_backward(ctx, grad: torch.Tensor) -> tuple:
+    """Backward of :class:`_LearnableShift` on the CUDA kernels: the reverse shift and, when
+    needed, lava-dl's delay gradient (:func:`lava_dl.slayer._cuda.shift_rows_adjoint`, one value
+    per value of a step row, then summed per channel as on the CPU)."""
+    (y,) = ctx.saved_tensors
+    shape, dtype = ctx.delay_meta
+    want_delay = ctx.needs_input_grad[1]
+    grad_delay = None
+    if y.numel() == 0:
+        grad_x = torch.zeros_like(y)
+        if want_delay:
+            grad_delay = torch.zeros(shape, dtype=dtype, device=y.device)
+        return (grad_x if ctx.needs_input_grad[0] else None), grad_delay, None, None
+    grad = grad.detach().resolve_neg()
+    if grad.stride() != y.stride():  # pair each gradient with its output value: y's memory order
+        grad = torch.empty_strided(y.shape, y.stride(), dtype=y.dtype, device=y.device).copy_(grad)
+    grad_x, grad_rows = _device_rows_like(y)
+    if want_delay:
+        per_value = torch.empty(grad_rows.shape[2], dtype=torch.float64, device=y.device)
+        _cuda.shift_rows_adjoint(_row_view(grad), _row_view(y), ctx.element_shifts, grad_rows, per_value)
+        grad_delay = (_channel_sum_tensor(y, per_value) * ctx.grad_scale).to(dtype).reshape(shape)
+    else:
+        _cuda.shift_rows(_row_view(grad), -ctx.element_shifts, grad_rows)
+    return (grad_x if ctx.needs_input_grad[0] else None), grad_delay, None, None
 
 
 def _sampling_time(value, where: str) -> float:
@@ -123,6 +212,10 @@ class _Shift(torch.autograd.Function):
     def forward(ctx, x, shifts):
         geometry = (x.shape[0], x.shape[-1], x.shape[1], math.prod(x.shape[2:-1]))
         ctx.shifts, ctx.geometry = shifts, geometry
+        ctx.on_cuda = _uses_cuda_kernels(x)
+        if ctx.on_cuda:  # the CUDA kernel of the same rules, on x's device
+            ctx.device_shifts = torch.from_numpy(np.ascontiguousarray(shifts, np.int64)).to(x.device)
+            return _keep_mark(_device_shift(x, ctx.device_shifts)[0], x)
         rows = _rows(x)
         if rows is not None:  # one pass over contiguous step rows, in any neuron order
             out, out_rows = _new_rows_like(x)
@@ -134,6 +227,8 @@ class _Shift(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.on_cuda:
+            return _device_shift(grad, -ctx.device_shifts)[0], None
         rows = _rows(grad)
         if rows is not None:
             grad_x, grad_rows = _new_rows_like(grad)
@@ -159,8 +254,16 @@ class _LearnableShift(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, delay, grad_scale: float, sampling_time: float):
         geometry = (x.shape[0], x.shape[-1], x.shape[1], math.prod(x.shape[2:-1]))
+        ctx.on_cuda = _uses_cuda_kernels(x)
+        ctx.grad_scale, ctx.delay_meta = grad_scale, (delay.shape, delay.dtype)
+        _cuda.check_devices(x, delay=delay)
         # in the delay's dtype, as lava-dl (a delay just below an integer stays below it)
-        shifts = torch.trunc(delay.detach().reshape(-1) / sampling_time).to(torch.int64).numpy()
+        steps = torch.trunc(delay.detach().reshape(-1) / sampling_time).to(torch.int64)
+        if ctx.on_cuda:  # the CUDA kernel of the same rules, on x's device (no host copy, no sync)
+            out, ctx.element_shifts = _device_shift(x, steps.reshape(-1, 1))
+            ctx.save_for_backward(out)
+            return _keep_mark(out, x)
+        shifts = steps.numpy()
         rows = _rows(x)
         if rows is not None:  # one pass over contiguous step rows, in any neuron order
             out, out_rows = _new_rows_like(x)
@@ -169,12 +272,13 @@ class _LearnableShift(torch.autograd.Function):
             out, arr = _new_like(x, geometry)
             _core.shift_time(_array(x, geometry), shifts.reshape(-1, 1), arr)
         ctx.save_for_backward(out)
-        ctx.shifts, ctx.geometry, ctx.grad_scale = shifts, geometry, grad_scale
-        ctx.delay_meta = (delay.shape, delay.dtype)
+        ctx.shifts, ctx.geometry = shifts, geometry
         return _keep_mark(out, x)
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.on_cuda:
+            return _device_learnable_backward(ctx, grad)
         (y,) = ctx.saved_tensors
         geometry = ctx.geometry
         y_rows = _rows(y)
@@ -217,8 +321,8 @@ def delay(input: torch.Tensor, delay_val=1, sampling_time=1) -> torch.Tensor:
     Parameters
     ----------
     input : torch.Tensor
-        ``N, C, (H, W, ...,) T``, time last (float, integer or bool); a CUDA input is shifted on
-        a host copy and returned to its device.
+        ``N, C, (H, W, ...,) T``, time last (float, integer or bool), on the CPU or a CUDA device
+        (the CUDA kernel of the same rule, numba-cuda).
     delay_val : float, int or torch.Tensor, default 1
         The delay, in the units of ``sampling_time``: a scalar, or (as lava-dl) a tensor
         with one value per position ``prod(input.shape[1:-1])`` (in ``C, H, W`` order).
@@ -235,8 +339,6 @@ def delay(input: torch.Tensor, delay_val=1, sampling_time=1) -> torch.Tensor:
     >>> x_delayed = delay(x, 2)  # two steps later
     """
     n, steps, channels, width = _check_input(input, "delay", floating=False)
-    if input.device.type != "cpu":  # no CUDA kernel: the CPU one on a host copy, autograd moves it back
-        return _keep_mark(delay(input.cpu(), delay_val, sampling_time).to(input.device), input)
     ts = _sampling_time(sampling_time, "delay")
     try:
         values = delay_val.detach() if isinstance(delay_val, torch.Tensor) else torch.as_tensor(delay_val)
@@ -346,7 +448,7 @@ class Delay(nn.Module):
                 self.delay.clamp_(0, self.max_delay)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Delay every channel of ``x`` (``N, C, (H, W, ...,) T``, float32/float64; CUDA: on a host copy)."""
+        """Delay every channel of ``x`` (``N, C, (H, W, ...,) T``, float32/float64, CPU or CUDA)."""
         _check_input(x, "Delay", floating=True)
         if not self.init:
             with torch.no_grad():
@@ -356,9 +458,6 @@ class Delay(nn.Module):
         if self.delay.numel() != x.shape[1]:
             raise ValueError(f"Delay: expected {self.delay.numel()} channels (axis 1) as delays, "
                              f"got input shape {tuple(x.shape)}")
-        if x.device.type != "cpu":  # no CUDA kernel: the CPU one on host copies, autograd moves them back
-            out = _LearnableShift.apply(x.cpu(), self.delay.cpu(), float(self.grad_scale), self.sampling_time)
-            return _keep_mark(out.to(x.device), x)
         return _LearnableShift.apply(x, self.delay, float(self.grad_scale), self.sampling_time)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
