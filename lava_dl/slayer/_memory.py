@@ -10,6 +10,7 @@ or tensor made from it is alive), so reuse can never be observed.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 
@@ -38,13 +39,16 @@ def _free_indices() -> list[int]:
 def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialised C-contiguous array, from a pooled block when one is free."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    count = int(math.prod(shape)) if isinstance(shape, tuple) else int(np.prod(shape, dtype=np.int64))
+    nbytes = count * dtype.itemsize
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype)
     with _lock:
-        reuse = [i for i in _free_indices() if _blocks[i].nbytes == nbytes]
-        if reuse:
-            block = _blocks.pop(reuse[0])
+        # the oldest free block of that size (the size compared first: it is cheaper to test)
+        reuse = next((i for i in range(len(_blocks))
+                      if _blocks[i].nbytes == nbytes and _references(_blocks, i) == _UNREFERENCED), None)
+        if reuse is not None:
+            block = _blocks.pop(reuse)
         else:
             block = np.empty(nbytes, np.uint8)
             _trim(_limit - nbytes)

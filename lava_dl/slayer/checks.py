@@ -278,11 +278,17 @@ def check_finite_parameters(module: nn.Module, where: str) -> None:
         ``"<where>: parameter '<name>' holds <k> NaN/inf values of <n>"``.
     """
     for name, param in module.named_parameters():
-        if not param.numel() or not param.dtype.is_floating_point:
+        size = param.numel()
+        if not size or not param.dtype.is_floating_point:
             continue
-        lo, hi = (float(v) for v in torch.aminmax(_in_memory_order(param.detach())))  # NaN propagates
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            bad = int((~torch.isfinite(param.detach())).sum())
-            raise ValueError(f"{where}: parameter '{name}' holds {bad} NaN/inf values of {param.numel()} "
-                             f"(shape {tuple(param.shape)}); a diverged training step or a bad assignment "
-                             "put them there (e.g. lower the learning rate, clip the gradients)")
+        if size == 1:  # a shared value (decays, thresholds): one read, no reduction
+            if math.isfinite(param.item()):
+                continue
+        else:
+            lo, hi = (float(v) for v in torch.aminmax(_in_memory_order(param.detach())))  # NaN propagates
+            if math.isfinite(lo) and math.isfinite(hi):
+                continue
+        bad = int((~torch.isfinite(param.detach())).sum())
+        raise ValueError(f"{where}: parameter '{name}' holds {bad} NaN/inf values of {param.numel()} "
+                         f"(shape {tuple(param.shape)}); a diverged training step or a bad assignment "
+                         "put them there (e.g. lower the learning rate, clip the gradients)")

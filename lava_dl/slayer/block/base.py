@@ -369,10 +369,13 @@ class _Weighted(_Block):
         return z
 
     def forward(self, x: torch.Tensor):
-        z = self.synapse(x)
-        if not getattr(self.synapse, "complex", False):
-            # a bound on z from x's (saves the neuron's scan of z; see lava_dl.slayer.checks)
-            _checks.bound_linear_output(z, x, self.synapse.effective_weight)
+        synapse = self.synapse
+        _synapse.forget_forward_weight(synapse)  # what take_forward_weight hands over is this call's
+        z = synapse(x)
+        if not getattr(synapse, "complex", False):
+            # a bound on z from x's (saves the neuron's scan of z; see lava_dl.slayer.checks), with the
+            # weight the synapse has just used (not quantized again)
+            _checks.bound_linear_output(z, x, _synapse.take_forward_weight(synapse))
         z = self._neuron_input(z)
         if self.neuron is None:
             return self._finish(z)

@@ -236,6 +236,11 @@ class DeployedDecay:
         return neuron.rounded(getattr(neuron, self.attribute))
 
 
+#: Magnitude below which a float's rounded value converts to int64 exactly (torch's ``.to(int64)``
+#: and Python's ``int`` agree): :meth:`Neuron.rounded` takes its one-value fast path there only.
+_EXACT_ROUND = 2.0**62
+
+
 def replace_data(param: nn.Parameter, value: torch.Tensor) -> None:
     """Give ``param`` the values (and shape) of ``value``, keeping the Parameter object (and its device)."""
     param.data = value.to(device=param.device, dtype=param.dtype)
@@ -529,7 +534,7 @@ class Neuron(nn.Module):
         if self.shape is not None and tuple(x.shape[1:-1]) != self.shape:
             raise ValueError(f"{type(self).__name__} has shape {self.shape}, got input of shape "
                              f"{tuple(x.shape)} (expected N, {', '.join(map(str, self.shape))}, T)")
-        self._batch_shape = tuple(x.shape[:-1])
+        self.__dict__["_batch_shape"] = tuple(x.shape[:-1])  # a plain attribute (no Module.__setattr__)
         for part in (x, *more):
             _checks.check_values(part, where, self.input_unit)
         self._check_parameters()
@@ -554,6 +559,8 @@ class Neuron(nn.Module):
         """Raise ``ValueError`` unless every deployed integer lies in its range of :attr:`spec`."""
         for name, value in values.items():
             param = self.spec.param(name)
+            if type(value) is int and param.lo <= value <= param.hi and not (name == "vth" and value == -1):
+                continue  # a Python int in range: what param.check accepts (the usual scalar case)
             attribute = DEVICE_ARGUMENTS.get(name, (name, ""))[0]
             if name == "vth" and np.ndim(value) == 0 and value == -1 and self.threshold < 0:
                 raise ValueError(f"{self._where}: the neuron has no threshold (threshold=None: it never "
@@ -569,7 +576,7 @@ class Neuron(nn.Module):
     def state(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """Initial integer state per row: zeros unless persistent and kept for the same batch
         shape (or set to one value for all, through a lava-dl state attribute)."""
-        rows = x[..., 0].numel()
+        rows = _dynamics._rows(x)
         saved = self._states.get(name)
         if self.persistent_state and saved is not None:
             if saved.numel() == rows:
@@ -667,6 +674,11 @@ class Neuron(nn.Module):
     @staticmethod
     def rounded(param: torch.Tensor):
         """Integer decay as deployed: ``rne`` of the stored float (scalar or per channel)."""
+        if param.dim() == 1 and param.numel() == 1 and param.dtype.is_floating_point:
+            # one value: Python's round is round-half-even too, exact on the float's double value
+            value = param.item()
+            if math.isfinite(value) and abs(value) < _EXACT_ROUND:
+                return round(value)
         values = torch.round(param.detach()).to(torch.int64).cpu().numpy()
         return values if values.size > 1 else int(values[0])
 

@@ -10,11 +10,13 @@ from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer import checks as _checks
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, neuron_params_function
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.dynamics import CubaDynamics, LeakyIntegrator, SpikingIntegrator
+from lava_dl.slayer.neuron.dynamics import CubaDynamics, LeakyIntegrator, SpikingIntegrator, _rows
 from lava_dl.slayer.spike import Spike
 
 #: Threshold used when spiking is disabled: never reached by a 24-bit voltage.
 _NO_SPIKE = np.int64(1) << 40
+#: The zero that :meth:`Neuron.delayed` expands into step 0 of its output (only ever read).
+_ZERO = torch.zeros((), dtype=torch.float32)
 
 
 class Neuron(_BaseNeuron):
@@ -117,13 +119,15 @@ class Neuron(_BaseNeuron):
 
     def _vth_scaled(self, rows: int) -> np.ndarray:
         vth = self.v_th_mant
-        return np.full(rows, _NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP, np.int64)
+        values = np.empty(rows, np.int64)
+        values.fill(_NO_SPIKE if vth < 0 else np.int64(vth) << STATE_EXP)
+        return values
 
     def _fused(self, x: torch.Tensor, record: bool, first: torch.Tensor | None = None,
                last: np.ndarray | None = None):
         """:meth:`run` in one compiled pass; ``first``/``last`` as in :class:`CubaDynamics`."""
         self._prepare(x)
-        rows = x[..., 0].numel()
+        rows = _rows(x)
         keep = record or self.persistent_state
         if last is None:
             last = np.empty(rows, np.float32)
@@ -154,8 +158,8 @@ class Neuron(_BaseNeuron):
         if self.norm is not None or not self.fused or self.drop is not None:
             return super().delayed(x, first)
         if first is None:
-            first = torch.zeros((), dtype=torch.float32).expand(*x.shape[:-1], 1)
-        last = np.empty(x[..., 0].numel(), np.float32)
+            first = _ZERO.expand(*x.shape[:-1], 1)
+        last = np.empty(_rows(x), np.float32)
         _, _, spikes = self._fused(x, record=False, first=first, last=last)
         return spikes, torch.from_numpy(last).reshape(*x.shape[:-1], 1)
 

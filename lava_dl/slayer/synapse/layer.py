@@ -58,6 +58,40 @@ def _positive_int(value, name: str, where: str) -> int:
     return int(value)
 
 
+#: Instance attribute of a synapse holding the effective weight of its last forward (detached).
+_FORWARD_WEIGHT = "_forward_weight"
+
+
+def take_forward_weight(synapse: nn.Module) -> torch.Tensor | ty.Callable[[], torch.Tensor]:
+    """The effective weight that ``synapse``'s last forward used, handed over once.
+
+    A block calls this right after its synapse's forward, to bound the synapse output
+    (:func:`lava_dl.slayer.checks.bound_linear_output`) without quantizing the weight a second
+    time; the kept weight is dropped, so a later call cannot see it. Without one (a synapse
+    that keeps none, or one already taken) returns ``synapse.effective_weight`` itself, to be
+    called when needed.
+
+    Parameters
+    ----------
+    synapse : torch.nn.Module
+        A synapse of this module (or any module with ``effective_weight``).
+
+    Returns
+    -------
+    torch.Tensor or callable
+        The detached weight ``pre_hook_fx(weight)`` of the last forward, or the method
+        computing it.
+    """
+    weight = synapse.__dict__.pop(_FORWARD_WEIGHT, None)
+    return synapse.effective_weight if weight is None else weight
+
+
+def forget_forward_weight(synapse: nn.Module) -> None:
+    """Drop the weight kept by ``synapse``'s last forward (:func:`take_forward_weight`), so that
+    the next one hands over only what the next forward keeps."""
+    synapse.__dict__.pop(_FORWARD_WEIGHT, None)
+
+
 class _Synapse(nn.Module):
     """Shared parameter handling: init, pre-hook, weight norm."""
 
@@ -101,8 +135,12 @@ class _Synapse(nn.Module):
         return weight if self.pre_hook_fx is None else self.pre_hook_fx(weight)
 
     def _weight_for(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`effective_weight` in the dtype of a float64 input (graded payloads sum exactly)."""
+        """:meth:`effective_weight` in the dtype of a float64 input (graded payloads sum exactly).
+
+        Also kept (detached, in its own dtype) for :func:`take_forward_weight`.
+        """
         weight = self.effective_weight()
+        self.__dict__[_FORWARD_WEIGHT] = weight.detach()
         if x.dtype == torch.float64 and weight.dtype != torch.float64:
             weight = weight.to(torch.float64)
         return weight

@@ -14,6 +14,7 @@ access, each a thin front end of the same kernels: :mod:`.leaky_integrator`,
 from __future__ import annotations
 
 import importlib
+import math
 
 import numpy as np
 import torch
@@ -41,6 +42,12 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _rows(x: torch.Tensor) -> int:
+    """``x[..., 0].numel()`` (the ``(batch, neuron)`` rows of ``x``) without making the view."""
+    shape = x.shape
+    return math.prod(shape[:-1]) if shape and shape[-1] else x[..., 0].numel()
+
+
 def per_row(param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """A shared (one value) or per-channel (one per ``x.shape[1]``) parameter, one value per
     ``(batch, neuron)`` row of ``x`` (``N, C, (H, W,) T``), in ``(N, *S)`` order.
@@ -52,7 +59,7 @@ def per_row(param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """
     c = x.shape[1]
     if param.numel() == 1:
-        return param.reshape(1).expand(x[..., 0].numel())
+        return param.reshape(1).expand(_rows(x))
     if param.numel() != c:
         raise ValueError(f"per-channel parameter of size {param.numel()} does not match {c} channels")
     view = [1, c] + [1] * (x.dim() - 3)
@@ -134,8 +141,20 @@ def message_dtype(x: torch.Tensor, graded: bool):
     return np.float64 if graded else input_dtype(x)
 
 
+#: Magnitude below which a float's rounded value converts to int64 exactly (see :func:`_rows_int`).
+_EXACT_ROUND = 2.0**62
+
+
 def _rows_int(decay: torch.Tensor) -> np.ndarray:
     """Per-row integer decay: round-half-even of the stored float (as lava-dl exports it)."""
+    if decay.dim() == 1 and decay.stride(0) == 0 and decay.numel() and decay.dtype.is_floating_point:
+        # one shared value broadcast to every row (per_row's expand): round it once (Python's round
+        # is round-half-even too, exact on the float's double value)
+        value = decay[0].item()
+        if math.isfinite(value) and abs(value) < _EXACT_ROUND:
+            rows = np.empty(decay.numel(), np.int64)
+            rows.fill(round(value))
+            return rows
     return np.ascontiguousarray(torch.round(decay.detach()).to(torch.int64).cpu().numpy())
 
 
@@ -244,7 +263,7 @@ class BlockLayout:
     def __init__(self, x: torch.Tensor):
         self.shape = tuple(x.shape)
         self.blocks, self.steps = self.shape[0], self.shape[-1]
-        self.width = int(np.prod(self.shape[1:-1], dtype=np.int64))
+        self.width = math.prod(self.shape[1:-1])
         spatial = len(self.shape) - 2
         self.order = tuple(range(spatial))
         if spatial == 3 and x.permute(0, 4, 2, 3, 1).is_contiguous() and not x.movedim(-1, 1).is_contiguous():
@@ -335,6 +354,9 @@ class BlockLayout:
         lets a custom Function's caller modify it in place).
         """
         n, *spatial, steps = self.shape
+        if self._identity:  # the same view as below, without the identity permutation
+            stored = arr.reshape(n, steps, *spatial)
+            return torch.from_numpy(stored.transpose(0, *range(2, stored.ndim), 1))
         stored = arr.reshape(n, steps, *(spatial[a] for a in self.order))
         inverse = np.argsort(self.order)
         logical = stored.transpose(0, 1, *(2 + a for a in inverse))
@@ -470,7 +492,11 @@ class CubaDynamics(torch.autograd.Function):
         spikes, s = empty(message_dtype(x, graded))
         delay = 0 if first is None else 1
         if delay:
-            spikes[..., 0] = first[..., 0]
+            if layout._identity and first.device.type == "cpu" and first.dtype == spikes.dtype:
+                # step 0 written straight into the (B, T, K) messages: K is the logical order here
+                np.copyto(s[:, 0, :], first.detach()[..., 0].numpy().reshape(layout.blocks, layout.width))
+            else:
+                spikes[..., 0] = first[..., 0]
         u = layout.records(np.int32) if want_u else _EMPTY_INT3
         v = layout.records(np.int32)
         last_np = layout.per_neuron(last)
