@@ -2,7 +2,7 @@
 
 This module is the one definition of synaptic arithmetic: the Lava ProcessModels
 (``process_models/synapse_models.py``), the tests against the torch layers and any
-fused runner call these functions. It imports numpy and numba only.
+fused runner call these functions. It imports numpy and numba (and its llvmlite) only.
 
 Dense (lava-nc ``Dense`` fixed_pt)
     Once, on the weight matrix (:func:`loihi_dense_weights`): the sign mode is
@@ -39,9 +39,13 @@ Both kernels are event driven: they loop over the nonzero inputs only.
 from __future__ import annotations
 
 import enum
+import operator
 import typing as ty
 
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from lava_dl.core.fixed_point import any_nonzero, jit, shift, wrap24
 
@@ -435,6 +439,129 @@ def conv_taps(in_size: int, out_size: int, kernel: int, stride: int, pad: int, d
     return count, tap, pos
 
 
+def _make_row_sum(width: int):
+    """A Numba intrinsic that adds the ``n`` weight rows ``w[w0 + offs[t] : ... + width]``
+    (``t < n``, in order) to the output row ``out[o0 : o0 + width]``.
+
+    The output row is loaded once, summed in vector registers and stored once: per
+    element the same additions, in the same order and with the same types (Numba's
+    ``out.dtype + w.dtype``, then cast back to ``out.dtype``), as ``n`` scalar
+    ``out[o0 + i] += w[w0 + offs[t] + i]`` loops. The arrays are 1-d and contiguous,
+    ``o0``, ``w0`` and ``offs`` valid element indices (no bounds or wraparound checks).
+    """
+
+    @intrinsic
+    def row_sum(typingctx, out, o0, w, w0, offs, n):
+        add = typingctx.resolve_function_type(operator.add, (out.dtype, w.dtype), {})
+        if add is None:
+            return None
+        rt = add.return_type
+        direct = out.dtype == w.dtype and (isinstance(rt, types.Integer) or rt == out.dtype)
+
+        def codegen(context, builder, signature, args):
+            out_t, o0_t, w_t, w0_t, offs_t, n_t = signature.args
+            oarr = context.make_array(out_t)(context, builder, args[0])
+            warr = context.make_array(w_t)(context, builder, args[2])
+            farr = context.make_array(offs_t)(context, builder, args[4])
+            oi = context.cast(builder, args[1], o0_t, types.int64)
+            wi = context.cast(builder, args[3], w0_t, types.int64)
+            ovt = ir.VectorType(context.get_data_type(out_t.dtype), width)
+            wvt = ir.VectorType(context.get_data_type(w_t.dtype), width)
+            optr = builder.bitcast(builder.gep(oarr.data, [oi]), ovt.as_pointer())
+            acc = cgutils.alloca_once(builder, ovt)
+            builder.store(builder.load(optr, align=1), acc)
+            with cgutils.for_range(builder, context.cast(builder, args[5], n_t, types.int64)) as loop:
+                off = context.cast(builder, builder.load(builder.gep(farr.data, [loop.index])), offs_t.dtype,
+                                   types.int64)
+                wptr = builder.bitcast(builder.gep(warr.data, [builder.add(wi, off)]), wvt.as_pointer())
+                wv = builder.load(wptr, align=1)
+                a = builder.load(acc)
+                if direct:  # the same sum (modulo 2**bits for integers) in out's type
+                    a = builder.fadd(a, wv) if isinstance(rt, types.Float) else builder.add(a, wv)
+                else:  # lane-wise, as Numba's scalar +=
+                    for i in range(width):
+                        lane = ir.Constant(ir.IntType(32), i)
+                        x = context.cast(builder, builder.extract_element(a, lane), out_t.dtype, rt)
+                        y = context.cast(builder, builder.extract_element(wv, lane), w_t.dtype, rt)
+                        r = builder.fadd(x, y) if isinstance(rt, types.Float) else builder.add(x, y)
+                        a = builder.insert_element(a, context.cast(builder, r, rt, out_t.dtype), lane)
+                builder.store(a, acc)
+            builder.store(builder.load(acc), optr, align=1)
+            return context.get_dummy_value()
+
+        return types.void(out, o0, w, w0, offs, n), codegen
+
+    return row_sum
+
+
+_row_sum32 = _make_row_sum(32)
+_row_sum16 = _make_row_sum(16)
+_row_sum8 = _make_row_sum(8)
+_row_sum4 = _make_row_sum(4)
+
+
+@jit
+def _conv_scatter_binary(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, out):
+    """:func:`conv_scatter` with binary input and one group (``out`` already zeroed).
+
+    Per input pixel the nonzero channels are listed first; then, per tap pair, their
+    weight rows are summed into the output row in registers (:func:`_make_row_sum`,
+    chunks of 32/16/8/4 output channels and a scalar tail), the channels in ascending
+    order, so that every output element sees the additions of the plain scatter in
+    the same order.
+    """
+    yo, co = out.shape[1], out.shape[2]
+    ky = wt.shape[2]
+    n_in = s.shape[2]
+    of = out.reshape(-1)
+    wf = wt.reshape(-1)
+    sf = s.reshape(-1)
+    row_size = s.shape[1] * n_in
+    kg = np.uint64(co)
+    c_stride = np.uint64(wt.shape[1] * ky * co)
+    offs = np.empty(n_in, np.uint64)  # weight offsets of the nonzero channels of a pixel
+    for u in range(s.shape[0]):
+        nx = x_count[u]
+        if nx == 0 or not any_nonzero(sf, u * row_size, (u + 1) * row_size):
+            continue
+        for v in range(s.shape[1]):
+            ny = y_count[v]
+            if ny == 0:
+                continue
+            base_s = (u * s.shape[1] + v) * n_in
+            n = 0
+            for cin in range(n_in):
+                if sf[base_s + cin] != 0:
+                    offs[n] = np.uint64(cin) * c_stride
+                    n += 1
+            if n == 0:
+                continue
+            for a in range(nx):
+                wi = x_tap[u, a] * ky
+                ox = x_pos[u, a] * yo
+                for b in range(ny):
+                    # unsigned offsets, as in conv_scatter
+                    w0 = np.uint64((wi + y_tap[v, b]) * co)
+                    o0 = np.uint64((ox + y_pos[v, b]) * co)
+                    kk = np.uint64(0)
+                    while kg - kk >= np.uint64(32):
+                        _row_sum32(of, o0 + kk, wf, w0 + kk, offs, n)
+                        kk += np.uint64(32)
+                    if kg - kk >= np.uint64(16):
+                        _row_sum16(of, o0 + kk, wf, w0 + kk, offs, n)
+                        kk += np.uint64(16)
+                    if kg - kk >= np.uint64(8):
+                        _row_sum8(of, o0 + kk, wf, w0 + kk, offs, n)
+                        kk += np.uint64(8)
+                    if kg - kk >= np.uint64(4):
+                        _row_sum4(of, o0 + kk, wf, w0 + kk, offs, n)
+                        kk += np.uint64(4)
+                    while kk < kg:
+                        for t in range(n):
+                            of[o0 + kk] += wf[w0 + kk + offs[t]]
+                        kk += np.uint64(1)
+
+
 @jit
 def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, binary, out):
     """Lava convolution as a scatter over the nonzero inputs, with precomputed taps.
@@ -469,6 +596,9 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
     wf = wt.reshape(-1)
     sf = s.reshape(-1)
     of[:] = 0
+    if binary and groups == 1:
+        _conv_scatter_binary(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, out)
+        return
     row_size = s.shape[1] * n_in
     for u in range(s.shape[0]):
         nx = x_count[u]
