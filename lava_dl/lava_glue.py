@@ -312,7 +312,6 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
                     flat = _kernel_input(in_bufs[k], data)
                     args[n_states + k] = flat
                     passed[k] = data if flat is not in_bufs[k] else None
-        out.fill(0)
         # settled: the last step was run here and no Var changed since (a RefPort may write one
         # at any step: then never)
         settled = settled_step is not None and self.__dict__.get("_lava_dl_settled", False)

@@ -200,8 +200,13 @@ class _AbstractConvModel(SendFirstModel):
         buf = self.a_buf
         direct = buf.dtype == self._out.dtype and buf.flags.c_contiguous
         out = buf if direct else self._out
+        active = False
         for s_row, out_row in sample_rows(self.lava_dl_batch, s, out):
-            syn.conv_scatter(s_row, *self._plan, binary, out_row)
+            active |= syn.conv_scatter(s_row, *self._plan, binary, out_row)
+        if not active:  # zero sums: shifting and wrapping them changes nothing
+            if not direct:
+                buf[...] = 0
+            return
         if self._exp:
             if self._fixed:
                 syn.shift_inplace(out, self._exp)

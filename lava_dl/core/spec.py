@@ -80,7 +80,8 @@ class NeuronSpec:
 
     where every array is 1-D (flattened neurons), states/params are int32/int64,
     ``a_in`` is the int64 synaptic input of this step and ``s_out`` receives the
-    output messages (1/0 for binary spikes, the payload for graded ones).
+    output messages (1/0 for binary spikes, the payload for graded ones): every
+    element is written (0 where nothing is sent), since the models reuse the buffer.
     ``float_step`` has the same signature on float64 arrays.
 
     ``settled_step`` (optional) is ``fixed_step`` for *settled* neurons: states as a step of

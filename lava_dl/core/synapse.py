@@ -587,6 +587,11 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
         Count every nonzero input as 1.
     out : array (x_out, y_out, c_out)
         Result, C-contiguous (int32/int64, or float64).
+
+    Returns
+    -------
+    bool
+        Whether any input was nonzero (if not, ``out`` is all zeros).
     """
     xo, yo, co = out.shape
     cg, kx, ky = wt.shape[0], wt.shape[1], wt.shape[2]
@@ -596,9 +601,11 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
     wf = wt.reshape(-1)
     sf = s.reshape(-1)
     of[:] = 0
+    if not any_nonzero(sf, 0, sf.shape[0]):
+        return False
     if binary and groups == 1:
         _conv_scatter_binary(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, out)
-        return
+        return True
     row_size = s.shape[1] * n_in
     for u in range(s.shape[0]):
         nx = x_count[u]
@@ -630,6 +637,7 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
                         else:
                             for kk in range(np.uint64(kg)):
                                 of[o0 + kk] += wf[w0 + kk] * val
+    return True
 
 
 @jit
