@@ -95,6 +95,16 @@ class SendFirstModel(PyLoihiProcessModel):
         """Send the result of the previous step (must not receive)."""
         raise NotImplementedError
 
+    def send_var(self, port, name: str) -> None:
+        """Send the array of Var ``name`` on ``port``, without a copy where an in-process port can
+        take it over (``lava_dl_exchange``): the Var then gets the port's previous buffer, so only a
+        model whose next :meth:`receive_phase` overwrites the whole Var may call this."""
+        exchange = getattr(port, "lava_dl_exchange", None)
+        if exchange is None:
+            port.send(getattr(self, name))
+        else:
+            setattr(self, name, exchange(getattr(self, name)))
+
     def receive_phase(self) -> None:
         """Receive this step's input and compute the result sent in the next step."""
         raise NotImplementedError

@@ -36,9 +36,14 @@ def _input(port, binary: bool, dtype, native=None) -> np.ndarray:
     return np.ascontiguousarray(s, dtype=dtype)
 
 
-def _with_bias(a_buff: np.ndarray, a_bias: np.ndarray) -> np.ndarray:
-    """The message to send: the buffered sum plus the constant ``a_bias`` (no copy when it is zero)."""
-    return a_buff + a_bias if a_bias.any() else a_buff
+def _send_activation(model) -> None:
+    """Send a Dense model's buffered sum plus its constant ``a_bias`` (the sum itself, handed over
+    without a copy where the port can take it, when the bias is zero: ``receive_phase`` rewrites
+    the whole ``a_buff``)."""
+    if model.a_bias.any():
+        model.a_out.send(model.a_buff + model.a_bias)
+    else:
+        model.send_var(model.a_out, "a_buff")
 
 
 def _weight_exp(model) -> int:
@@ -81,7 +86,7 @@ class PyDenseModelFixed(SendFirstModel):
                                                    self.proc_params.get("sign_mode"))
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int32)
             self._out = np.zeros(self.a_buff.shape, dtype=np.int64)
-        self.a_out.send(_with_bias(self.a_buff, self.a_bias))
+        _send_activation(self)
 
     def receive_phase(self):
         """Receive this step's input and compute the activation sent next step."""
@@ -123,7 +128,7 @@ class PyDenseModelFloat(SendFirstModel):
         if self._wt is None:
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.float64)
             self._out = np.zeros(self.a_buff.shape, dtype=np.float64)
-        self.a_out.send(_with_bias(self.a_buff, self.a_bias))
+        _send_activation(self)
 
     def receive_phase(self):
         """Receive this step's input and compute the activation sent next step."""
@@ -188,8 +193,9 @@ class _AbstractConvModel(SendFirstModel):
         self._out = np.zeros(self.a_buf.shape, dtype=self._wide if self._exp else self._dtype)
 
     def send_phase(self):
-        """Send the activation computed in the previous step (first half of a step)."""
-        self.a_out.send(self.a_buf)
+        """Send the activation computed in the previous step (first half of a step); ``receive_phase``
+        rewrites the whole ``a_buf``, so an in-process port may take the array over."""
+        self.send_var(self.a_out, "a_buf")
 
     def receive_phase(self):
         """Receive this step's input and compute the activation sent next step."""

@@ -6,7 +6,8 @@
   taking the folded loop, the other the general one).
 * A batch of messages goes through the virtual ports' transforms as one gather when the
   transforms only move elements, and sample by sample otherwise.
-* An in-process out port sends the buffer a model computed its message in without a copy.
+* An in-process out port sends the buffer a model computed its message in without a copy, and
+  takes over the array a synapse sends (handing back its previous buffer).
 * A batch gives every model's per-sample Vars C-ordered, writable arrays of their own.
 """
 
@@ -159,3 +160,18 @@ def test_batched_state_arrays_are_c_ordered_writable_copies(batch, tmp_path):
     graph.step(np.ones((batch, 12), np.int32))
     neurons = [m for m in graph.instances.values() if hasattr(m, "_lava_dl_buffers")]
     assert neurons and all(m._lava_dl_buffers[2] == () for m in neurons)  # no Var copied per step
+
+
+def test_out_port_of_a_send_first_model_takes_the_array_over():
+    """A synapse's port keeps the array sent (no copy) and hands back its previous buffer; an array
+    it cannot keep (another dtype or shape) is copied and returned to the sender."""
+    port = fused._OutPort("synapse.a_out", (2, 3), np.int32, _Graph())
+    assert port.lava_dl_exchange is not None
+    first = port.buf
+    sent = np.arange(6, dtype=np.int32).reshape(2, 3)
+    back = port.exchange(sent)
+    assert back is first and port.buf is sent and port.stamp == 3
+    wide = np.ones((2, 3), np.int64)
+    assert port.exchange(wide) is wide and port.buf is sent and np.all(port.buf == 1)
+    offered = fused._OutPort("neuron.s_out", (2, 3), np.int32, _Graph(), offer_buffer=True)
+    assert offered.lava_dl_exchange is None

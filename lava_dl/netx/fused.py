@@ -64,14 +64,29 @@ class _OutPort:
     the model's next step writes the buffer again.
     """
 
-    __slots__ = ("name", "shape", "dtype", "buf", "stamp", "graph", "lava_dl_buffer")
+    __slots__ = ("name", "shape", "dtype", "buf", "stamp", "graph", "lava_dl_buffer", "lava_dl_exchange")
 
     def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph,
                  offer_buffer: bool = False) -> None:
         self.name, self.shape, self.dtype, self.graph = name, shape, dtype, graph
         self.buf = np.zeros(shape, dtype)
         self.lava_dl_buffer = self.buf if offer_buffer else None
+        # a SendFirstModel sends what it computed in the previous step: it may hand the array over
+        self.lava_dl_exchange = None if offer_buffer else self.exchange
         self.stamp = -1
+
+    def exchange(self, data: np.ndarray) -> np.ndarray:
+        """Send ``data`` without a copy: the port keeps the array itself as its buffer and returns
+        its previous buffer, which the sender owns from now on (receivers read a buffer only within
+        the step it was sent in). An array of another shape, dtype or layout is copied, as
+        :meth:`send` does, and returned."""
+        if (data is self.buf or not isinstance(data, np.ndarray) or data.shape != self.shape
+                or data.dtype != self.dtype or not data.flags.c_contiguous):
+            self.send(data)
+            return data
+        previous, self.buf = self.buf, data
+        self.stamp = self.graph.time_step
+        return previous
 
     def send(self, data) -> None:
         if data is not self.buf:
