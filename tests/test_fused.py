@@ -196,6 +196,21 @@ def test_simulate_batch_in_parallel(tmp_path, monkeypatch):
     assert np.array_equal(single[0], alone[0])
 
 
+def test_simulate_input_frames_in_blocks(tmp_path, monkeypatch):
+    """The time-last input is made time-major a block of steps at a time: blocks of 16 steps over
+    an input of 37 played past its end give what one block of all steps gives."""
+    path, data, kwargs = _exported("delay_dense", "cuba", tmp_path)
+    rng = np.random.default_rng(4)
+    long = (rng.random((3, *data.shape[:-1], 37)) < 0.3).astype(np.int32)
+    whole = netx.simulate(path, long, num_steps=2 * 37 + 3, num_workers=1, **kwargs)
+    single = netx.simulate(path, long[1], num_steps=2 * 37 + 3, **kwargs)
+    monkeypatch.setattr(netx.fused, "FRAME_BLOCK_BYTES", 1)  # 16 steps per block
+    blocks = netx.simulate(path, long, num_steps=2 * 37 + 3, num_workers=1, **kwargs)
+    assert np.array_equal(blocks, whole) and np.array_equal(single, whole[1])
+    assert np.array_equal(netx.simulate(path, long[1], num_steps=2 * 37 + 3, **kwargs), single)
+    assert whole.any()
+
+
 def test_simulate_rejects_bad_input(tmp_path):
     path, data, kwargs = _exported("delay_dense", "cuba", tmp_path)
     with pytest.raises(ValueError, match="sample shape"):

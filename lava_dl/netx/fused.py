@@ -659,17 +659,34 @@ def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: st
     if single:
         return job(source[0])
     workers = min(len(source), num_workers or os.cpu_count() or 1)
-    chunks = np.array_split(source, workers)
+    bounds = np.linspace(0, len(source), workers + 1).astype(int)
     if workers <= 1:
         return job.batch(source)
-    global _JOB
-    _JOB = job
+    global _JOB, _SOURCE
+    _JOB, _SOURCE = job, source  # the forked workers read them from memory (no pickled copies)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return np.concatenate(pool.map(_run_job, chunks))
+            return np.concatenate(pool.map(_run_job, list(zip(bounds[:-1], bounds[1:]))))
     finally:
-        _JOB = None
+        _JOB = _SOURCE = None
 
+
+#: Bytes of input frames :func:`simulate` makes contiguous at a time (a block of time steps).
+FRAME_BLOCK_BYTES = 1 << 26
+
+
+@jit
+def _frames_of(rows, start, frames):
+    """``frames[k] = rows[:, start + k]``: a block of time steps of a time-last input ``(R, T)``
+    made time-major, 64 rows at a time (their runs of steps stay in cache while each frame's
+    piece is written contiguously)."""
+    count, width = frames.shape
+    for r0 in range(0, width, 64):
+        r1 = min(r0 + 64, width)
+        for k in range(count):
+            frame = frames[k]
+            for r in range(r0, r1):
+                frame[r] = rows[r, start + k]
 
 #: Per-sample state (bytes of Vars and messages) above which a worker of :func:`simulate` steps its
 #: samples one at a time by default (about the size of a core's L2 cache, and a bit more).
@@ -690,13 +707,24 @@ class _Job:
     def __call__(self, source: np.ndarray, batch: int = 0) -> np.ndarray:
         """``source``: ``(*in_shape, T)``, or ``(batch, *in_shape, T)`` with ``batch > 0``."""
         graph = LocalGraph(self.models, self.entry, self.exit, batch=batch)
-        frame = np.empty(source.shape[:-1], source.dtype)  # the step's input, contiguous
         lead = (batch,) if batch else ()
         zeros = np.zeros((*lead, *self.exit.shape), self.sink_dtype)
         records = np.empty((self.steps, *zeros.shape), self.sink_dtype)  # time-major: contiguous writes
+        # The input is time-last: the frames of a block of steps (FRAME_BLOCK_BYTES, at least 16) are
+        # made contiguous at once, reading runs of each input row (one frame at a time would read
+        # one element per cache line).
+        in_steps = source.shape[-1]
+        rows = np.ascontiguousarray(source).reshape(-1, in_steps)
+        block = max(16, FRAME_BLOCK_BYTES // max(1, rows.shape[0] * rows.itemsize))
+        frames = np.empty((min(block, in_steps), rows.shape[0]), source.dtype)
+        start, count = 0, 0
         for t in range(self.steps):
-            np.copyto(frame, source[..., t % source.shape[-1]])
-            np.add(zeros, graph.step(frame), out=records[t], casting="unsafe")
+            k = t % in_steps
+            if not start <= k < start + count:
+                start, count = k, min(len(frames), in_steps - k)
+                _frames_of(rows, start, frames[:count])
+            message = frames[k - start].reshape(source.shape[:-1])
+            np.add(zeros, graph.step(message), out=records[t], casting="unsafe")
         return np.ascontiguousarray(np.moveaxis(records, 0, -1))
 
     def batch(self, source: np.ndarray) -> np.ndarray:
@@ -731,7 +759,8 @@ def _sample_state_bytes(models: dict) -> int:
 
 
 _JOB: _Job | None = None
+_SOURCE: np.ndarray | None = None
 
 
-def _run_job(source: np.ndarray) -> np.ndarray:
-    return _JOB.batch(source)
+def _run_job(bounds: tuple[int, int]) -> np.ndarray:
+    return _JOB.batch(_SOURCE[bounds[0]:bounds[1]])
