@@ -47,7 +47,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from lava_dl.core.fixed_point import any_nonzero, jit, shift, wrap24
+from lava_dl.core.fixed_point import any_nonzero, inline, jit, shift, wrap24
 
 #: Range accepted for integer synaptic weights (8-bit magnitude + sign; MIXED mode range).
 WEIGHT_MIN = -256
@@ -500,6 +500,30 @@ _row_sum8 = _make_row_sum(8)
 _row_sum4 = _make_row_sum(4)
 
 
+@inline
+def _add_rows(of, o0, wf, w0, offs, n, width):
+    """``of[o0 + i] += wf[w0 + offs[t] + i]`` for ``i < width`` and ``t < n`` (rows in order): the
+    register sums of :func:`_make_row_sum` in chunks of 32/16/8/4 elements, then a scalar tail.
+    Offsets and ``width`` are unsigned (no wraparound tests)."""
+    kk = np.uint64(0)
+    while width - kk >= np.uint64(32):
+        _row_sum32(of, o0 + kk, wf, w0 + kk, offs, n)
+        kk += np.uint64(32)
+    if width - kk >= np.uint64(16):
+        _row_sum16(of, o0 + kk, wf, w0 + kk, offs, n)
+        kk += np.uint64(16)
+    if width - kk >= np.uint64(8):
+        _row_sum8(of, o0 + kk, wf, w0 + kk, offs, n)
+        kk += np.uint64(8)
+    if width - kk >= np.uint64(4):
+        _row_sum4(of, o0 + kk, wf, w0 + kk, offs, n)
+        kk += np.uint64(4)
+    while kk < width:
+        for t in range(n):
+            of[o0 + kk] += wf[w0 + kk + offs[t]]
+        kk += np.uint64(1)
+
+
 @jit
 def _conv_scatter_binary(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, out):
     """:func:`conv_scatter` with binary input and one group (``out`` already zeroed).
@@ -543,23 +567,7 @@ def _conv_scatter_binary(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, ou
                     # unsigned offsets, as in conv_scatter
                     w0 = np.uint64((wi + y_tap[v, b]) * co)
                     o0 = np.uint64((ox + y_pos[v, b]) * co)
-                    kk = np.uint64(0)
-                    while kg - kk >= np.uint64(32):
-                        _row_sum32(of, o0 + kk, wf, w0 + kk, offs, n)
-                        kk += np.uint64(32)
-                    if kg - kk >= np.uint64(16):
-                        _row_sum16(of, o0 + kk, wf, w0 + kk, offs, n)
-                        kk += np.uint64(16)
-                    if kg - kk >= np.uint64(8):
-                        _row_sum8(of, o0 + kk, wf, w0 + kk, offs, n)
-                        kk += np.uint64(8)
-                    if kg - kk >= np.uint64(4):
-                        _row_sum4(of, o0 + kk, wf, w0 + kk, offs, n)
-                        kk += np.uint64(4)
-                    while kk < kg:
-                        for t in range(n):
-                            of[o0 + kk] += wf[w0 + kk + offs[t]]
-                        kk += np.uint64(1)
+                    _add_rows(of, o0, wf, w0, offs, n, kg)
 
 
 @jit
