@@ -14,6 +14,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.core import synapse as syn
+from lava_dl.core.fixed_point import any_nonzero
 from lava_dl.lava_glue import SendFirstModel, sample_rows
 from lava_dl.proc.conv import Conv, ConvT, Pool, Unpool
 from lava_dl.proc.dense import Dense
@@ -40,7 +41,8 @@ def _send_activation(model) -> None:
     """Send a Dense model's buffered sum plus its constant ``a_bias`` (the sum itself, handed over
     without a copy where the port can take it, when the bias is zero: ``receive_phase`` rewrites
     the whole ``a_buff``)."""
-    if model.a_bias.any():
+    bias = model.a_bias.reshape(-1)
+    if any_nonzero(bias, 0, bias.shape[0]):  # (compiled: a third of ndarray.any's time)
         model.a_out.send(model.a_buff + model.a_bias)
     else:
         model.send_var(model.a_out, "a_buff")
