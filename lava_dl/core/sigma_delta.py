@@ -150,13 +150,19 @@ def _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp,
 QUIET_BLOCK = 256
 
 
-@jit
-def delta_fixed_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
-    """One step of lava-nc ``PyDeltaModelFixed`` for all neurons, in place."""
-    if all_zero(cum_error):
+@inline
+def _delta_run(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, cum_off):
+    """:func:`_delta_loop` with the run-time ``cum_off`` made a constant of each of its two loops."""
+    if cum_off:
         _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, True)
     else:
         _delta_loop(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, False)
+
+
+@jit
+def delta_fixed_step(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out):
+    """One step of lava-nc ``PyDeltaModelFixed`` for all neurons, in place."""
+    _delta_run(act, residue, error, a_in, vth, cum_error, spike_exp, state_exp, s_out, all_zero(cum_error))
 
 
 @jit
@@ -180,10 +186,7 @@ def delta_settled_step(act, residue, error, a_in, vth, cum_error, spike_exp, sta
             out_b[:] = 0
             continue
         err_b, vth_b, cum_b = error[start:stop], vth[start:stop], cum_error[start:stop]
-        if cum_off:
-            _delta_loop(act_b, res_b, err_b, in_b, vth_b, cum_b, spike_b, state_b, out_b, True)
-        else:
-            _delta_loop(act_b, res_b, err_b, in_b, vth_b, cum_b, spike_b, state_b, out_b, False)
+        _delta_run(act_b, res_b, err_b, in_b, vth_b, cum_b, spike_b, state_b, out_b, cum_off)
 
 
 @jit
@@ -226,17 +229,26 @@ def _sigma_delta_loop(
         s_out[i] = msg >> state_exp[i]
 
 
-@jit
-def sigma_delta_fixed_step(
-    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out
+@inline
+def _sigma_delta_run(
+    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out, cum_off
 ):
-    """One step of lava-nc ``PySigmaDeltaModelFixed`` for all neurons, in place."""
-    if all_zero(cum_error):
+    """:func:`_sigma_delta_loop` with the run-time ``cum_off`` made a constant of each of its two loops."""
+    if cum_off:
         _sigma_delta_loop(sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp,
                           state_exp, s_out, True)
     else:
         _sigma_delta_loop(sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp,
                           state_exp, s_out, False)
+
+
+@jit
+def sigma_delta_fixed_step(
+    sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp, s_out
+):
+    """One step of lava-nc ``PySigmaDeltaModelFixed`` for all neurons, in place."""
+    _sigma_delta_run(sigma, act, residue, error, a_in, vth, bias, act_mode, cum_error, spike_exp, state_exp,
+                     s_out, all_zero(cum_error))
 
 
 @jit
@@ -263,12 +275,8 @@ def sigma_delta_settled_step(
         sig_b, act_b, err_b, vth_b = sigma[start:stop], act[start:stop], error[start:stop], vth[start:stop]
         bias_b, mode_b, cum_b = bias[start:stop], act_mode[start:stop], cum_error[start:stop]
         spike_b, state_b = spike_exp[start:stop], state_exp[start:stop]
-        if cum_off:
-            _sigma_delta_loop(sig_b, act_b, res_b, err_b, in_b, vth_b, bias_b, mode_b, cum_b, spike_b,
-                              state_b, out_b, True)
-        else:
-            _sigma_delta_loop(sig_b, act_b, res_b, err_b, in_b, vth_b, bias_b, mode_b, cum_b, spike_b,
-                              state_b, out_b, False)
+        _sigma_delta_run(sig_b, act_b, res_b, err_b, in_b, vth_b, bias_b, mode_b, cum_b, spike_b, state_b,
+                         out_b, cum_off)
 
 
 @jit

@@ -525,52 +525,6 @@ def _add_rows(of, o0, wf, w0, offs, n, width):
 
 
 @jit
-def _conv_scatter_binary(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, out):
-    """:func:`conv_scatter` with binary input and one group (``out`` already zeroed).
-
-    Per input pixel the nonzero channels are listed first; then, per tap pair, their
-    weight rows are summed into the output row in registers (:func:`_make_row_sum`,
-    chunks of 32/16/8/4 output channels and a scalar tail), the channels in ascending
-    order, so that every output element sees the additions of the plain scatter in
-    the same order.
-    """
-    yo, co = out.shape[1], out.shape[2]
-    ky = wt.shape[2]
-    n_in = s.shape[2]
-    of = out.reshape(-1)
-    wf = wt.reshape(-1)
-    sf = s.reshape(-1)
-    row_size = s.shape[1] * n_in
-    kg = np.uint64(co)
-    c_stride = np.uint64(wt.shape[1] * ky * co)
-    offs = np.empty(n_in, np.uint64)  # weight offsets of the nonzero channels of a pixel
-    for u in range(s.shape[0]):
-        nx = x_count[u]
-        if nx == 0 or not any_nonzero(sf, u * row_size, (u + 1) * row_size):
-            continue
-        for v in range(s.shape[1]):
-            ny = y_count[v]
-            if ny == 0:
-                continue
-            base_s = (u * s.shape[1] + v) * n_in
-            n = 0
-            for cin in range(n_in):
-                if sf[base_s + cin] != 0:
-                    offs[n] = np.uint64(cin) * c_stride
-                    n += 1
-            if n == 0:
-                continue
-            for a in range(nx):
-                wi = x_tap[u, a] * ky
-                ox = x_pos[u, a] * yo
-                for b in range(ny):
-                    # unsigned offsets, as in conv_scatter
-                    w0 = np.uint64((wi + y_tap[v, b]) * co)
-                    o0 = np.uint64((ox + y_pos[v, b]) * co)
-                    _add_rows(of, o0, wf, w0, offs, n, kg)
-
-
-@jit
 def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, binary, out):
     """Lava convolution as a scatter over the nonzero inputs, with precomputed taps.
 
@@ -611,9 +565,12 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
     of[:] = 0
     if not any_nonzero(sf, 0, sf.shape[0]):
         return False
-    if binary and groups == 1:
-        _conv_scatter_binary(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, out)
-        return True
+    # Binary input, one group: per pixel the nonzero channels are listed first, then per tap pair
+    # their weight rows are summed into the output row in registers (_add_rows), the channels in
+    # ascending order, so every output element gets the additions of the loop below in its order.
+    registers = binary and groups == 1
+    c_stride = np.uint64(kx * ky * co)
+    offs = np.empty(n_in, np.uint64)  # weight offsets of the nonzero channels of a pixel
     row_size = s.shape[1] * n_in
     for u in range(s.shape[0]):
         nx = x_count[u]
@@ -624,6 +581,22 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
             if ny == 0:
                 continue
             base_s = (u * s.shape[1] + v) * n_in
+            if registers:
+                n = 0
+                for cin in range(n_in):
+                    if sf[base_s + cin] != 0:
+                        offs[n] = np.uint64(cin) * c_stride
+                        n += 1
+                if n == 0:
+                    continue
+                for a in range(nx):
+                    wi = x_tap[u, a] * ky
+                    ox = x_pos[u, a] * yo
+                    for b in range(ny):
+                        w0 = np.uint64((wi + y_tap[v, b]) * co)
+                        o0 = np.uint64((ox + y_pos[v, b]) * co)
+                        _add_rows(of, o0, wf, w0, offs, n, np.uint64(co))
+                continue
             for cin in range(n_in):
                 val = sf[base_s + cin]
                 if val == 0:
