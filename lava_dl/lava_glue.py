@@ -25,7 +25,7 @@ from lava.magma.core.process.variable import Var  # noqa: E402
 from lava.magma.core.resources import CPU  # noqa: E402
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa: E402
 
-from lava_dl.core.spec import NeuronSpec  # noqa: E402
+from lava_dl.core.spec import SETTLED_BUSY, SETTLED_IDLE, NeuronSpec  # noqa: E402
 
 
 def _cache_model_discovery() -> None:
@@ -98,12 +98,41 @@ class SendFirstModel(PyLoihiProcessModel):
     def send_var(self, port, name: str) -> None:
         """Send the array of Var ``name`` on ``port``, without a copy where an in-process port can
         take it over (``lava_dl_exchange``): the Var then gets the port's previous buffer, so only a
-        model whose next :meth:`receive_phase` overwrites the whole Var may call this."""
+        model whose next :meth:`receive_phase` overwrites the whole Var may call this. A Var that
+        :meth:`receive_quiet` zeroed is sent as a quiet message where the port takes one."""
+        value = getattr(self, name)
+        if value is self.__dict__.get("_lava_dl_zero") and hasattr(port, "send_quiet"):
+            port.send_quiet()
+            return
         exchange = getattr(port, "lava_dl_exchange", None)
         if exchange is None:
-            port.send(getattr(self, name))
+            port.send(value)
         else:
-            setattr(self, name, exchange(getattr(self, name)))
+            setattr(self, name, exchange(value))
+
+    def receive_quiet(self, port, name: str) -> bool:
+        """If ``port`` says that no input arrives in this step (an in-process port's ``quiet``, see
+        :mod:`lava_dl.netx.fused`; Lava's ports never do), make Var ``name`` zeros, the result of a
+        synapse step without input, and return True. Otherwise return False: the caller computes the
+        Var from the input."""
+        quiet = getattr(port, "quiet", None)
+        if quiet is not None and not self.var_ports and quiet():
+            value = getattr(self, name)
+            if value is not self.__dict__.get("_lava_dl_zero"):  # zeroed once while no input arrives
+                value[...] = 0
+                self.__dict__["_lava_dl_zero"] = value
+            return True
+        self.__dict__["_lava_dl_zero"] = None
+        return False
+
+    def __setattr__(self, key, value) -> None:
+        super().__setattr__(key, value)
+        if not key.startswith("_"):  # a Var array replaced or written (a fused network's set)
+            self.__dict__["_lava_dl_zero"] = None
+
+    def _set_var(self) -> None:
+        self.__dict__["_lava_dl_zero"] = None  # the runtime writes a Var
+        super()._set_var()
 
     def receive_phase(self) -> None:
         """Receive this step's input and compute the result sent in the next step."""
@@ -249,10 +278,11 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         PyLoihiProcessModel.__setattr__(self, key, value)
         if key in var_set:  # a Var array replaced (builder, fused network): rebuild the views
             self.__dict__["_lava_dl_buffers"] = None
-            self.__dict__["_lava_dl_settled"] = False
+            self.__dict__["_lava_dl_settled"] = self.__dict__["_lava_dl_idle"] = False
 
     def _set_var(self):
-        self.__dict__["_lava_dl_settled"] = False  # a Var set by the runtime: not settled any more
+        # a Var set by the runtime: not settled any more
+        self.__dict__["_lava_dl_settled"] = self.__dict__["_lava_dl_idle"] = False
         PyLoihiProcessModel._set_var(self)
 
     def _buffers(self):
@@ -299,16 +329,34 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         np.copyto(buf, np.reshape(data, -1), casting="unsafe")
         return buf
 
+    def idle_without_input(self) -> bool:
+        """The last step was settled and idle (see ``NeuronSpec.settled_step``) and every in port
+        says no input arrives (an in-process port's ``quiet``; Lava's ports never do): this step
+        would change nothing and send zeros."""
+        attributes = self.__dict__
+        if not (attributes.get("_lava_dl_settled", False) and attributes.get("_lava_dl_idle", False)):
+            return False
+        for port in in_ports:
+            quiet = getattr(getattr(self, port), "quiet", None)
+            if quiet is None or not quiet():
+                return False
+        return True
+
     def run_spk(self):
-        received = [getattr(self, port).recv() for port in in_ports]
         interval = int(self.reset_interval[0])
         if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
             for s in spec.states:
                 getattr(self, s.name)[...] = s.initial
-            self.__dict__["_lava_dl_settled"] = False
+            self.__dict__["_lava_dl_settled"] = self.__dict__["_lava_dl_idle"] = False
             if self.reset_hold[0]:
+                for port in in_ports:
+                    getattr(self, port).recv()
                 self.s_out.send(np.zeros(self.s_out.shape, dtype=dtype))
                 return
+        elif idle_without_input(self):
+            self.s_out.send_quiet()
+            return
+        received = [getattr(self, port).recv() for port in in_ports]
         arrays, flats, fresh, in_bufs, out, message, args = _buffers(self)
         for i in fresh:
             flats[i] = _flat(arrays[i])
@@ -325,12 +373,16 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         # settled: the last step was run here and no Var changed since (a RefPort may write one
         # at any step: then never)
         settled = settled_step is not None and self.__dict__.get("_lava_dl_settled", False)
-        (settled_step if settled else step)(*args)
+        result = settled_step(*args) if settled else step(*args)
         for i in fresh:
             if i < n_states:
                 arrays[i][...] = flats[i].reshape(np.shape(arrays[i]))
         self.__dict__["_lava_dl_settled"] = not self.var_ports
-        self.s_out.send(message)
+        self.__dict__["_lava_dl_idle"] = settled and result == SETTLED_IDLE
+        if settled and result != SETTLED_BUSY and hasattr(self.s_out, "send_quiet"):
+            self.s_out.send_quiet(message)  # zeros: an in-process port tells its receivers
+        else:
+            self.s_out.send(message)
 
     namespace["run_spk"] = run_spk
     namespace["__setattr__"] = __setattr__

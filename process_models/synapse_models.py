@@ -99,6 +99,8 @@ class PyDenseModelFixed(SendFirstModel):
 
     def receive_phase(self):
         """Receive this step's input and compute the activation sent next step."""
+        if self.receive_quiet(self.s_in, "a_buff"):
+            return
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.int64, native=np.int32)
         exp = _weight_exp(self)
@@ -211,6 +213,8 @@ class _AbstractConvModel(SendFirstModel):
 
     def receive_phase(self):
         """Receive this step's input and compute the activation sent next step."""
+        if self.receive_quiet(self.s_in, "a_buf"):
+            return
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, self._wide, native=self._in_dtype)
         if self._plan is None:

@@ -51,7 +51,7 @@ import numpy as np
 from lava_dl.core.cuba import all_zero
 from lava_dl.core.fixed_point import STATE_EXP, any_nonzero, inline, jit
 from lava_dl.core.parallel import Blockwise
-from lava_dl.core.spec import NeuronSpec, Param, State
+from lava_dl.core.spec import SETTLED_BUSY, SETTLED_IDLE, SETTLED_QUIET, NeuronSpec, Param, State
 from lava_dl.core.vector_math import exp_nonpositive
 
 #: ``act_mode`` values (lava-nc ``ActivationMode``).
@@ -171,22 +171,31 @@ def delta_settled_step(act, residue, error, a_in, vth, cum_error, spike_exp, sta
 
     A neuron whose input equals the last one has Δ = residue: as in
     :func:`sigma_delta_settled_step`, its step changes nothing and sends 0 (with ``cum_error``, only
-    if the residue is 0). Blocks of :data:`QUIET_BLOCK` such neurons are skipped.
+    if the residue is 0). Blocks of :data:`QUIET_BLOCK` such neurons are skipped. Returns
+    ``SETTLED_BUSY`` if a block was stepped, ``SETTLED_QUIET`` if not but a skipped neuron holds a
+    nonzero input (zero input would be a change), else ``SETTLED_IDLE``.
     """
     cum_off = all_zero(cum_error)
     n = act.shape[0]
+    stepped = False
+    live_skipped = False
     for start in range(0, n, QUIET_BLOCK):
         stop = min(start + QUIET_BLOCK, n)
         act_b, res_b, in_b, out_b = act[start:stop], residue[start:stop], a_in[start:stop], s_out[start:stop]
         spike_b, state_b = spike_exp[start:stop], state_exp[start:stop]
         changed = 0
+        live = 0
         for i in range(stop - start):
             changed += scaled(np.int64(in_b[i]), spike_b[i] + state_b[i]) != act_b[i]
+            live += act_b[i] != 0
         if changed == 0 and (cum_off or not any_nonzero(res_b, 0, stop - start)):
             out_b[:] = 0
+            live_skipped |= live > 0
             continue
+        stepped = True
         err_b, vth_b, cum_b = error[start:stop], vth[start:stop], cum_error[start:stop]
         _delta_run(act_b, res_b, err_b, in_b, vth_b, cum_b, spike_b, state_b, out_b, cum_off)
+    return SETTLED_BUSY if stepped else SETTLED_QUIET if live_skipped else SETTLED_IDLE
 
 
 @jit
@@ -262,10 +271,12 @@ def sigma_delta_settled_step(
     ``|residue| < vth_s`` (or 0 where it fired), so nothing fires and the step changes nothing; with
     ``cum_error``, ``error`` would grow by the residue, so only a zero residue makes the step a
     no-op. Blocks of :data:`QUIET_BLOCK` such neurons are skipped after a test of one array (two
-    with ``cum_error``) instead of a pass over all twelve; they send 0.
+    with ``cum_error``) instead of a pass over all twelve; they send 0. Returns ``SETTLED_BUSY`` if a
+    block was stepped, else ``SETTLED_IDLE`` (the skipped blocks had no input).
     """
     cum_off = all_zero(cum_error)
     n = sigma.shape[0]
+    stepped = False
     for start in range(0, n, QUIET_BLOCK):
         stop = min(start + QUIET_BLOCK, n)
         in_b, res_b, out_b = a_in[start:stop], residue[start:stop], s_out[start:stop]
@@ -277,6 +288,8 @@ def sigma_delta_settled_step(
         spike_b, state_b = spike_exp[start:stop], state_exp[start:stop]
         _sigma_delta_run(sig_b, act_b, res_b, err_b, in_b, vth_b, bias_b, mode_b, cum_b, spike_b, state_b,
                          out_b, cum_off)
+        stepped = True
+    return SETTLED_BUSY if stepped else SETTLED_IDLE
 
 
 @jit

@@ -70,6 +70,10 @@ class State:
     initial: int = 0
 
 
+#: Results of a ``NeuronSpec.settled_step`` (see there).
+SETTLED_IDLE, SETTLED_QUIET, SETTLED_BUSY = 0, 1, 2
+
+
 @dataclass(frozen=True)
 class NeuronSpec:
     """Everything that defines one neuron family.
@@ -88,7 +92,11 @@ class NeuronSpec:
     ``fixed_step`` (or of ``settled_step``) left them, with the parameters unchanged since. The
     Lava models call it only then (never after a reset, a Var set or a replaced Var array, nor
     with a Var written through a RefPort); it may skip neurons whose step it can tell changes
-    nothing from that promise, and must otherwise give ``fixed_step``'s results exactly.
+    nothing from that promise, and must otherwise give ``fixed_step``'s results exactly. It returns
+    :data:`SETTLED_IDLE` only if the step changed no state, sent zeros, and a settled step with
+    all-zero input from the states it left would do the same; :data:`SETTLED_QUIET` only if it sent
+    zeros; else :data:`SETTLED_BUSY` (an in-process executor tells the receivers of zeros so, and
+    skips idle steps while no input arrives, see :mod:`lava_dl.netx.fused`).
     """
 
     name: str

@@ -11,6 +11,13 @@ Copies that no model could tell from Lava's are skipped: lava_dl's own models re
 sender's buffer itself (they declare ``lava_dl_recv_view``: they only read it, within the
 step), and its neuron models compute their message in their out port's buffer.
 
+Work on nothing is skipped too. A sender that knows its message is zeros says so
+(:meth:`_OutPort.send_quiet`: the buffer is zeroed once, then left alone while the zeros last),
+and a receiver may ask (:meth:`_InPort.quiet`): lava_dl's synapses then skip their sums
+(:meth:`lava_dl.lava_glue.SendFirstModel.receive_quiet`) and send quiet zeros in turn, and a
+settled sigma-delta or Delta model whose last step was idle (``NeuronSpec.settled_step``) skips
+its step. Models that do not ask read the zeros as usual.
+
 Order within a step: models derived from :class:`lava_dl.lava_glue.SendFirstModel` (the
 synapses, which send what they computed in the previous step) first send, everywhere;
 then every model runs, each after the models it receives from (topological order), the
@@ -64,7 +71,8 @@ class _OutPort:
     the model's next step writes the buffer again.
     """
 
-    __slots__ = ("name", "shape", "dtype", "buf", "stamp", "graph", "lava_dl_buffer", "lava_dl_exchange")
+    __slots__ = ("name", "shape", "dtype", "buf", "stamp", "graph", "quiet", "lava_dl_buffer",
+                 "lava_dl_exchange")
 
     def __init__(self, name: str, shape: tuple[int, ...], dtype, graph: LocalGraph,
                  offer_buffer: bool = False) -> None:
@@ -74,6 +82,8 @@ class _OutPort:
         # a SendFirstModel sends what it computed in the previous step: it may hand the array over
         self.lava_dl_exchange = None if offer_buffer else self.exchange
         self.stamp = -1
+        #: the buffer holds zeros, and its sender said so (see :meth:`send_quiet`)
+        self.quiet = False
 
     def exchange(self, data: np.ndarray) -> np.ndarray:
         """Send ``data`` without a copy: the port keeps the array itself as its buffer and returns
@@ -86,6 +96,7 @@ class _OutPort:
             return data
         previous, self.buf = self.buf, data
         self.stamp = self.graph.time_step
+        self.quiet = False
         return previous
 
     def send(self, data) -> None:
@@ -94,6 +105,18 @@ class _OutPort:
                 raise AssertionError(f"{self.name}: sent shape {np.shape(data)}, port shape {self.shape}")
             self.buf[...] = data
         self.stamp = self.graph.time_step
+        self.quiet = False
+
+    def send_quiet(self, zeros: np.ndarray | None = None) -> None:
+        """Send a message of zeros and say so: receivers that ask (:meth:`_InPort.quiet`) may skip
+        reading it. ``zeros``: an all-zero message the sender computed (sent as :meth:`send` does);
+        None: the port's buffer is zeroed, unless it already holds the last quiet message."""
+        if zeros is not None:
+            self.send(zeros)
+        elif not self.quiet:
+            self.buf[...] = 0
+        self.stamp = self.graph.time_step
+        self.quiet = True
 
     def flush(self) -> None:
         pass
@@ -137,6 +160,17 @@ class _InPort:
     def probe(self) -> bool:
         return True
 
+    def quiet(self) -> bool:
+        """Whether every source said its message of this step is zeros (:meth:`_OutPort.send_quiet`):
+        then :meth:`recv` would return zeros (the transforms only move elements)."""
+        for source, transform in self.sources:
+            if not getattr(source, "quiet", False) or (transform is not None and not transform.moves_only):
+                return False
+            if source.stamp != self.graph.time_step:
+                raise RuntimeError(f"{self.name}: nothing was sent to it in step {self.graph.time_step} "
+                                   f"(internal scheduling error)")
+        return bool(self.sources)
+
     def _message(self, source, transform: _Transform | None) -> np.ndarray:
         if source.stamp != self.graph.time_step:
             raise RuntimeError(f"{self.name}: nothing was sent to it in step {self.graph.time_step} "
@@ -163,11 +197,14 @@ class _Transform:
         Shape of one sample of the source's message.
     """
 
-    __slots__ = ("funcs", "batched", "gather", "reshape_only")
+    __slots__ = ("funcs", "batched", "gather", "reshape_only", "moves_only")
 
     def __init__(self, funcs: list, batched: bool, sample_shape: tuple[int, ...]) -> None:
         self.funcs, self.batched = list(funcs), batched
-        self.gather = _element_gather(self.funcs, sample_shape) if batched else None
+        gather = _element_gather(self.funcs, sample_shape)
+        #: the transforms only move elements (zeros stay zeros)
+        self.moves_only = gather is not None
+        self.gather = gather if batched else None
         # a gather that keeps the elements in order is a reshape: a view of the batch
         self.reshape_only = self.gather is not None and bool(
             np.array_equal(self.gather.reshape(-1), np.arange(self.gather.size)))
