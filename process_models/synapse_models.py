@@ -90,11 +90,12 @@ class PyDenseModelFixed(SendFirstModel):
             # the event-driven sums read, row by row
             narrow = self.weights.size and np.abs(self.weights).max() < 1 << 15
             self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int16 if narrow else np.int32)
-            self._out = np.zeros(self.a_buff.shape, dtype=np.int64)
-            # binary input: every sum lies within +-(largest column sum of |w|); below 2**31 the int32
-            # sums are exact, and shifting them gives a_buff's int32 values as the int64 path does
+            # binary input: every sum lies within +-(largest column sum of |w|), so it is exact in the
+            # narrowest dtype that holds that (int16 adds twice the lanes of int32); graded: int64
             column_sums = np.abs(self._wt.astype(np.int64)).sum(axis=0)
-            self._binary_fits_int32 = int(column_sums.max(initial=0)) < 1 << 31
+            n_out = self._wt.shape[1]
+            self._acc_binary = np.zeros(n_out, syn.sum_dtype(int(column_sums.max(initial=0))))
+            self._acc_graded = np.zeros(n_out, np.int64)
         _send_activation(self)
 
     def receive_phase(self):
@@ -103,13 +104,13 @@ class PyDenseModelFixed(SendFirstModel):
             return
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.int64, native=np.int32)
-        exp = _weight_exp(self)
-        direct = binary and self._binary_fits_int32 and self.a_buff.flags.c_contiguous
-        out = self.a_buff if direct else self._out  # int32 sums straight into a_buff (twice the lanes)
-        for s_row, out_row in sample_rows(self.lava_dl_batch, s, out):
-            syn.dense_fixed(self._wt, s_row, binary, exp, out_row)
-        if not direct:
-            self.a_buff[...] = self._out
+        acc = self._acc_binary if binary else self._acc_graded
+        rows = s.reshape(-1, self._wt.shape[0])  # one row, or one per sample of a batch
+        buff = self.a_buff
+        out = buff if buff.flags.c_contiguous else np.empty(buff.shape, buff.dtype)
+        syn.dense_fixed_rows(self._wt, rows, binary, _weight_exp(self), acc, out.reshape(len(rows), -1))
+        if out is not buff:
+            buff[...] = out
 
 
 @implements(proc=Dense, protocol=LoihiProtocol)
@@ -222,9 +223,9 @@ class _AbstractConvModel(SendFirstModel):
         buf = self.a_buf
         direct = buf.dtype == self._out.dtype and buf.flags.c_contiguous
         out = buf if direct else self._out
-        active = False
-        for s_row, out_row in sample_rows(self.lava_dl_batch, s, out):
-            active |= syn.conv_scatter(s_row, *self._plan, binary, out_row)
+        lead = (-1,) if self.lava_dl_batch else (1,)  # one sample, or each of a batch
+        active = syn.conv_scatter_rows(s.reshape(*lead, *s.shape[-3:]), *self._plan, binary,
+                                       out.reshape(*lead, *out.shape[-3:]))
         if not active:  # zero sums: shifting and wrapping them changes nothing
             if not direct:
                 buf[...] = 0

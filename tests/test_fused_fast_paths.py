@@ -175,3 +175,56 @@ def test_out_port_of_a_send_first_model_takes_the_array_over():
     assert port.exchange(wide) is wide and port.buf is sent and np.all(port.buf == 1)
     offered = fused._OutPort("neuron.s_out", (2, 3), np.int32, _Graph(), offer_buffer=True)
     assert offered.lava_dl_exchange is None
+
+
+def test_dense_sums_in_the_narrowest_exact_dtype():
+    """Binary Dense sums are made in int16 when the largest column sum of |W| fits, else wider:
+    a column summing to 2**15 with every input spiking must not wrap."""
+    from lava_dl.core import synapse as syn
+
+    assert [syn.sum_dtype(b) for b in (0, 2**15 - 1, 2**15, 2**31 - 1, 2**31)] == [
+        np.int16, np.int16, np.int32, np.int32, np.int64]
+    n_in, n_out, batch = 200, 9, 3
+    for bound in (2**15 - 1, 2**15, 2**15 + 255):
+        w = RNG.integers(-255, 256, (n_out, n_in))
+        w[0] = 0
+        w[0, : bound // 255] = 255
+        w[0, bound // 255] = bound % 255  # column 0: |w| sums to bound exactly
+        s = (RNG.random((batch, n_in)) < 0.5).astype(np.int32)
+        s[0] = 1
+        wt = np.ascontiguousarray(w.T, dtype=np.int16)
+        acc = np.zeros(n_out, syn.sum_dtype(int(np.abs(w).sum(axis=1).max())))
+        for exp in (0, 3, -2):
+            out = np.full((batch, n_out), 7, np.int32)
+            syn.dense_fixed_rows(wt, s, True, exp, acc, out)
+            exact = s.astype(np.int64) @ w.T
+            expected = (exact << exp) if exp >= 0 else (exact >> -exp)
+            assert np.array_equal(out, expected.astype(np.int32)), (bound, exp)
+        assert out[0, 0] == bound >> 2
+
+
+def test_dense_model_sums_past_int16(tmp_path):
+    """The Dense model picks its sum dtype from its weights: a column of |W| summing past 2**15,
+    every input spiking, gives the exact (shifted) sum."""
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.process import AbstractProcess
+
+    from lava_dl.proc.dense import Dense
+
+    class Boundary(AbstractProcess):
+        def __init__(self, n, m):
+            super().__init__()
+            self.inp, self.out = InPort(shape=(n,)), OutPort(shape=(m,))
+
+    n_in = 200
+    w = np.zeros((2, n_in), np.int32)
+    w[0, :150] = 255  # 38250 > 2**15 - 1
+    w[1, :100] = -255
+    dense = Dense(weights=w, weight_exp=-1)
+    boundary = Boundary(n_in, 2)
+    boundary.inp.connect(dense.s_in)
+    dense.a_out.connect(boundary.out)
+    graph = fused.LocalGraph(fused.leaf_models([dense], "fixed_pt"), boundary.inp, boundary.out)
+    graph.step(np.ones(n_in, np.int32))
+    # MIXED sign mode drops one LSB: 255 -> 254 (150 * 254 = 38100 > 2**15 - 1), -255 -> -256
+    assert list(graph.step(np.zeros(n_in, np.int32))) == [150 * 254 >> 1, -100 * 256 >> 1]

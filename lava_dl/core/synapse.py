@@ -300,6 +300,30 @@ def dense_fixed(wt, s, binary, weight_exp, out):
             out[i] = shift(out[i], weight_exp)
 
 
+@jit
+def dense_fixed_rows(wt, s, binary, weight_exp, acc, out):
+    """:func:`dense_fixed` for every row of ``s`` (samples, n_in) into the same row of ``out`` (samples,
+    n_out), in one call.
+
+    Each row's sums are made in ``acc`` (n_out,), whose dtype must hold them exactly (a narrower
+    one adds more lanes at once: int16 where the largest column sum of ``|W|`` is below ``2**15``,
+    for binary input), then shifted by ``weight_exp`` and stored in ``out``'s dtype.
+    """
+    for b in range(s.shape[0]):
+        dense_accumulate(wt, s[b], binary, acc)
+        row = out[b]
+        for i in range(acc.shape[0]):
+            row[i] = shift(np.int64(acc[i]), weight_exp)
+
+
+def sum_dtype(bound: int):
+    """The narrowest of int16, int32, int64 that holds every integer of magnitude up to ``bound``."""
+    for dtype in (np.int16, np.int32):
+        if bound <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 def dense(weights: np.ndarray, s: np.ndarray, num_message_bits: int = 0, weight_exp: int = 0) -> np.ndarray:
     """Convenience wrapper of :func:`dense_fixed` for already-handled weights ``(n_out, n_in)``.
 
@@ -619,6 +643,16 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
                             for kk in range(np.uint64(kg)):
                                 of[o0 + kk] += wf[w0 + kk] * val
     return True
+
+
+@jit
+def conv_scatter_rows(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, binary, out):
+    """:func:`conv_scatter` for every sample ``s[b]`` (samples, x, y, c_in) into ``out[b]``, in one
+    call; returns whether any input was nonzero."""
+    active = False
+    for b in range(s.shape[0]):
+        active |= conv_scatter(s[b], wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, binary, out[b])
+    return active
 
 
 @jit
