@@ -2,9 +2,11 @@
 
 Each case runs once on CPU tensors and once on ``--device`` tensors (default ``cuda``; ``cpu``
 runs the script itself on a machine without a GPU) built from the same values: lava-dl's
-functional dynamics (``neuron.dynamics.*``: numpy on the host, CUDA kernels or a host copy),
-axonal delays (the CUDA shift kernels, never the CPU ones), losses and classifiers with labels left
-on the CPU, FIR filters,
+functional dynamics (``neuron.dynamics.*``: numpy on the host or CUDA kernels; the leaky
+integrator on the CUDA kernels, never the CPU ones), CUBA's integrators one at a time
+(``LeakyIntegrator``, ``SpikingIntegrator``) and a CUBA block with a norm trained one step on the
+CUDA kernels, axonal delays (the CUDA shift kernels, never the CPU ones), losses and classifiers
+with labels left on the CPU, FIR filters,
 the spike functions, ``io`` events, plots, the weight conversions, recurrent and KWTA blocks,
 a block with an axonal delay, ``export_hdf5`` of a CUDA network and one ``Assistant`` step.
 Prints one line per case and exits non-zero when any fails.
@@ -18,6 +20,7 @@ must agree to float rounding (``|dev - cpu| <= GRAD_RTOL * max|cpu|``, per tenso
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import sys
 import tempfile
@@ -65,14 +68,77 @@ def _leaf(t: torch.Tensor, dev: str) -> torch.Tensor:
 # cases: each takes the device name and returns {name: tensor, array or number}
 # --------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _cuda_integrators_only(dev: str):
+    """On a device, put CUBA's CPU kernels out of reach of ``neuron.dynamics`` (its integrators must run
+    the CUDA kernels, not the CPU ones on a host copy)."""
+    from lava_dl.slayer.neuron import dynamics
+
+    cpu_kernels = dynamics._cuba
+    if dev != "cpu":
+        dynamics._cuba = _NoCpuKernels()
+    try:
+        yield
+    finally:
+        dynamics._cuba = cpu_kernels
+
+
 def functional_leaky(dev: str) -> dict:
     x = _leaf(_grid((2, 3, 40), 1, amplitude=200), dev)
     decay = _leaf(torch.tensor([100.7, 517.2, 2000.9], dtype=torch.float64), dev)  # per channel
     state = torch.tensor([[0.25, -0.5, 0.125], [0.0, 1.0, -0.25]]).to(dev)  # per (batch, neuron)
-    out = leaky_integrator.dynamics(x, decay, state, S, 0.75)
-    (out * torch.arange(40, device=out.device)).sum().backward()
-    shared = leaky_integrator.dynamics(x.detach().double(), 517.9, 0.25, S)  # numbers; float64 input
+    with _cuda_integrators_only(dev):
+        out = leaky_integrator.dynamics(x, decay, state, S, 0.75)
+        (out * torch.arange(40, device=out.device)).sum().backward()
+        shared = leaky_integrator.dynamics(x.detach().double(), 517.9, 0.25, S)  # numbers; float64 input
     return {"out": out.detach(), "shared_f64": shared, "grad_x": x.grad, "grad_decay": decay.grad}
+
+
+def integrators(dev: str) -> dict:
+    """``LeakyIntegrator`` and ``SpikingIntegrator`` (graded spikes, a bias) with per-channel decays and
+    initial states per row, on a channels-last input (the CUDA path stores the logical order)."""
+    from lava_dl.slayer.neuron.dynamics import LeakyIntegrator, SpikingIntegrator, per_row
+
+    shape = (2, 3, 4, 5, 30)
+    rows = 2 * 3 * 4 * 5
+    conv = _grid(shape, 19, amplitude=150).permute(0, 4, 2, 3, 1).contiguous().permute(0, 4, 2, 3, 1)
+    x = conv.to(dev).requires_grad_(True)
+    du = _leaf(torch.tensor([100.0, 900.0, 3000.0]), dev)
+    dv = _leaf(torch.tensor([0.0, 400.0, 1500.0]), dev)
+    gen = torch.Generator().manual_seed(20)
+    u0 = torch.randint(-3000, 3000, (rows,), generator=gen)
+    v0 = torch.randint(-3000, 3000, (rows,), generator=gen)
+    bias = torch.randint(-200, 200, (rows,), generator=gen).numpy()
+    vth = np.full(rows, 20 << 6, np.int64)
+    with _cuda_integrators_only(dev):
+        current = LeakyIntegrator.apply(x, per_row(du, x), u0, float(S))
+        spikes, voltage = SpikingIntegrator.apply(current * 8, per_row(dv, x), v0, float(S), bias, vth,
+                                                  (20 / 64, 0.3, 1.0), True)
+        (spikes * _grid(shape, 21).to(dev)).sum().backward(retain_graph=True)
+        (voltage * _grid(shape, 22).to(dev)).sum().backward()
+    return {"current": current.detach(), "spikes": spikes.detach(), "voltage": voltage.detach(),
+            "grad_x": x.grad, "grad_du": du.grad, "grad_dv": dv.grad}
+
+
+def cuba_norm_training(dev: str) -> dict:
+    """A CUBA Dense block with a norm between current and voltage (the two integrators one at a time)
+    and persistent state: two calls, the backward pass and one optimizer step. ``N T`` is a power of
+    two, so that the norm's mean is exact in any summation order."""
+    from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
+
+    torch.manual_seed(0)
+    net = slayer.block.cuba.Dense(dict(CUBA, norm=MeanOnlyBatchNorm, persistent_state=True), 12, 10,
+                                  weight_scale=4).to(dev)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    x = _spikes((4, 12, 32), 23).to(dev)
+    with _cuda_integrators_only(dev):
+        out = torch.cat([net(x), net(x.flip(-1))], -1)
+        (out * _grid(tuple(out.shape), 24).to(dev)).sum().backward()
+    grads = {f"grad_{name}": p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+    optimizer.step()
+    return {"out": out.detach(), **grads, "norm_mean": net.neuron.norm.running_mean.clone(),
+            **{f"state_{k}": v for k, v in net.neuron._states.items()},
+            **{f"loss_weight_{n}": p.detach() for n, p in net.named_parameters()}}
 
 
 def functional_resonator(dev: str) -> dict:
@@ -238,9 +304,9 @@ def assistant_step(dev: str) -> dict:
             **{f"loss_weight_{n}": p.detach() for n, p in net.named_parameters()}}
 
 
-CASES = (functional_leaky, functional_resonator, functional_adaptive_resonator, functional_adaptive_threshold,
-         axon_delays, losses_and_classifiers, spike_functions, io_events_and_plots, blocks_and_export,
-         assistant_step)
+CASES = (functional_leaky, integrators, cuba_norm_training, functional_resonator,
+         functional_adaptive_resonator, functional_adaptive_threshold, axon_delays, losses_and_classifiers,
+         spike_functions, io_events_and_plots, blocks_and_export, assistant_step)
 
 
 # --------------------------------------------------------------------------

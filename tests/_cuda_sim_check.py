@@ -5,7 +5,9 @@ which must be set before numba.cuda is first imported), or on a GPU machine with
 ``--device cuda`` (benchmarks/gpu_check.py). Exits non-zero on the first mismatch; prints
 one line per case. ``--family`` picks the neurons: CUBA (16 cases), ALIF (10), sigma-delta (28:
 the encoder, the σ integrator and Delta/SigmaDelta/Sigma modules), the resonators (24: RF, RF-IZ,
-ADRF, ADRF-IZ), the axonal delays (22: ``slayer.axon.Delay`` and ``delay()``) or all.
+ADRF, ADRF-IZ), the axonal delays (22: ``slayer.axon.Delay`` and ``delay()``), CUBA's integrators
+one at a time (13: ``LeakyIntegrator``, ``SpikingIntegrator``, a CUBA neuron with a norm and the
+functional ``leaky_integrator``) or all.
 
 Spikes, messages, current and voltage records, the last message and the persistent
 states must be equal bit for bit. Gradients (input and decays) too in the simulator; on a
@@ -416,11 +418,12 @@ def _delay_paths(device: str):
 
 
 class _NoCpuKernels:
-    """Stands for :mod:`lava_dl.core.delay` in ``lava_dl.slayer.axon.delay`` during a CUDA-path run:
-    any use of a CPU kernel there fails the case."""
+    """Stands for a module of CPU kernels (:mod:`lava_dl.core.delay` in ``lava_dl.slayer.axon.delay``,
+    :mod:`lava_dl.core.cuba` in ``lava_dl.slayer.neuron.dynamics``) during a CUDA-path run: any use
+    of a CPU kernel there fails the case."""
 
     def __getattr__(self, name):
-        raise AssertionError(f"the CUDA path of the axonal delays called the CPU kernel {name}")
+        raise AssertionError(f"the CUDA path called the CPU kernel {name}")
 
 
 def _run_delay(cuda_path: bool, fn):
@@ -568,6 +571,155 @@ def _delay_cases(device: str, shape: tuple[int, ...]):
     return cases
 
 
+def _integrator_functions(device: str, name: str):
+    """The CPU and the CUDA-path autograd function of ``name`` (``LeakyIntegrator`` or
+    ``SpikingIntegrator``): in the simulator the CUDA path's test class, on a GPU the function itself."""
+    from lava_dl.slayer.neuron import dynamics
+
+    cpu = getattr(dynamics, name)
+    return cpu, getattr(_cuda, f"{name}Cuda") if device == "cpu" else cpu
+
+
+def leaky_case(device: str, dtype=torch.float32, shape=(2, 5, 8), layout="contiguous", seed=0):
+    """``LeakyIntegrator`` (a CUBA neuron's current) on the CPU and the CUDA path on ``device``, with
+    per-channel decays (one learnable value per channel, broadcast to the rows) and random initial
+    states, on an input stored as ``layout`` (:data:`DELAY_LAYOUTS`): the output (under
+    :func:`compare`'s ``spikes``) and the input and decay gradients."""
+    from lava_dl.slayer.neuron.dynamics import per_row
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = int(np.prod(shape[:-1]))
+    x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 1.5).to(dtype)
+    decay = torch.randint(0, 4097, (shape[1],), generator=gen).to(torch.float32)
+    y0 = torch.randint(-3000, 3000, (rows,), generator=gen)
+    results = []
+    for dev, fn in zip(("cpu", device), _integrator_functions(device, "LeakyIntegrator")):
+        xd = _stored(x.clone(), layout).to(dev).requires_grad_(True)
+        dd = decay.clone().to(dev).requires_grad_(True)
+        y = fn.apply(xd, per_row(dd, xd), y0, 64.0)
+        (y.double() * _weight(shape, seed + 1, dev)).sum().backward()
+        results.append({"spikes": y.detach().cpu(), "grad_x": xd.grad.cpu(), "grad_decay": dd.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def spiking_case(device: str, graded: bool, bias: bool, dtype=torch.float32, shape=(2, 5, 8),
+                 layout="contiguous", seed=0):
+    """``SpikingIntegrator`` (a CUBA neuron's voltage after a norm) on the CPU and the CUDA path on
+    ``device``, with per-channel decays, random initial voltages and, with ``bias``, a random bias per
+    row, on an input stored as ``layout``: spikes (binary or graded), the recorded voltage and the
+    current and decay gradients (through the surrogate and through the voltage output)."""
+    from lava_dl.slayer.neuron.dynamics import per_row
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = int(np.prod(shape[:-1]))
+    cur = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3.0 + 1.0).to(dtype)
+    decay = torch.randint(0, 4097, (shape[1],), generator=gen).to(torch.float32)
+    v0 = torch.randint(-3000, 3000, (rows,), generator=gen)
+    bias_s = torch.randint(-300, 300, (rows,), generator=gen).numpy() if bias else np.zeros(rows, np.int64)
+    vth = np.full(rows, 12 << 6, np.int64)
+    results = []
+    for dev, fn in zip(("cpu", device), _integrator_functions(device, "SpikingIntegrator")):
+        cd = _stored(cur.clone(), layout).to(dev).requires_grad_(True)
+        dd = decay.clone().to(dev).requires_grad_(True)
+        spikes, v = fn.apply(cd, per_row(dd, cd), v0, 64.0, bias_s, vth, (12 / 64, 0.3, 1.0), graded)
+        loss = (spikes.double() * _weight(shape, seed + 1, dev)).sum()
+        (loss + 0.3 * (v.double() * _weight(shape, seed + 2, dev)).sum()).backward()
+        results.append({"spikes": spikes.detach().cpu(), "v": v.detach().cpu(), "grad_cur": cd.grad.cpu(),
+                        "grad_decay": dd.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def cuba_norm_case(device: str, graded: bool, seed=0):
+    """Two calls of a slayer CUBA neuron with a norm between current and voltage (the two integrators
+    one at a time), persistent state, per-channel learnable decays and an ``(N, C, H, W, T)`` input
+    stored time-major, on the CPU and the CUDA path. ``N H W T`` is a power of two, so that the norm's
+    mean (a torch reduction) is exact on any device. Not channels-last: the CPU path would store that
+    current channels-last and the CUDA path in the logical order, and torch's reductions in the
+    norm's backward would then add up in different orders (float rounding)."""
+    from lava_dl.slayer.neuron import cuba
+    from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    shape = (2, 3, 4, 2, 8)
+    x = torch.randint(-40, 120, shape, generator=gen) / 64
+    x = _stored(x, "time-major")
+    reference = cuba.Neuron(threshold=0.5, current_decay=(0.1, 0.5), voltage_decay=(0.0, 0.2),
+                            shared_param=False, shape=shape[1:4], persistent_state=True, requires_grad=True,
+                            graded_spike=graded, norm=MeanOnlyBatchNorm)
+    neuron_module = sys.modules[cuba.__name__]
+    results = []
+    for on_device in (False, True):
+        neuron = copy.deepcopy(reference).to(device if on_device else "cpu")
+        swapped = None
+        if on_device and device == "cpu":  # the simulator: CPU tensors through the CUDA path
+            swapped = _swap(neuron_module, LeakyIntegrator=_cuda.LeakyIntegratorCuda,
+                            SpikingIntegrator=_cuda.SpikingIntegratorCuda)
+        try:
+            xd = x.clone().to(neuron.device).requires_grad_(True)
+            out = torch.cat([neuron(xd), neuron(xd * 0.5)], -1)
+        finally:
+            if swapped:
+                _restore(neuron_module, swapped)
+        (out.double() * _weight(out.shape, seed + 1, out.device)).sum().backward()
+        results.append({"spikes": out.detach().cpu(),
+                        **{f"state_{k}": v.cpu() for k, v in neuron._states.items()},
+                        "norm_mean": neuron.norm.running_mean.cpu(), "grad_x": xd.grad.cpu(),
+                        "grad_du": neuron.current_decay.grad.cpu(),
+                        "grad_dv": neuron.voltage_decay.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def functional_leaky_case(device: str, seed=0):
+    """lava-dl's functional ``leaky_integrator.dynamics`` (per-channel learnable decay, an initial state
+    per ``(batch, neuron)``, a reset threshold) on the CPU and the CUDA path: output and gradients."""
+    from lava_dl.slayer.neuron.dynamics import leaky_integrator
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(-200, 200, (2, 3, 40), generator=gen) / 64
+    decay = torch.tensor([100.7, 517.2, 2000.9], dtype=torch.float64)
+    state = torch.tensor([[0.25, -0.5, 0.125], [0.0, 1.0, -0.25]])
+    results = []
+    for dev, fn in zip(("cpu", device), _integrator_functions(device, "SpikingIntegrator")):
+        swapped = _swap(leaky_integrator, SpikingIntegrator=fn)
+        try:
+            xd = x.clone().to(dev).requires_grad_(True)
+            dd = decay.clone().to(dev).requires_grad_(True)
+            out = leaky_integrator.dynamics(xd, dd, state.to(dev), 4096, 0.75)
+        finally:
+            _restore(leaky_integrator, swapped)
+        (out * torch.arange(40, device=out.device)).sum().backward()
+        results.append({"spikes": out.detach().cpu(), "grad_x": xd.grad.cpu(), "grad_decay": dd.grad.cpu()})
+    cpu, other = results
+    return compare(cpu, other, exact_grads=device == "cpu")
+
+
+def _integrator_cases(device: str, shape: tuple[int, ...]):
+    """The cases of CUBA's integrators one at a time: ``(tag, thunk)`` pairs."""
+    conv = (shape[0], 3, 4, 5, shape[2])
+    cases = []
+    for dtype in (torch.float32, torch.float64):
+        name = str(dtype)[6:]
+        cases.append((f"integrator leaky per-channel {name} {shape}",
+                       lambda d=dtype: leaky_case(device, d, shape)))
+        for graded in (False, True):
+            for bias in (False, True) if dtype == torch.float32 else (True,):
+                cases.append((f"integrator spiking graded={graded:d} bias={bias:d} {name} {shape}",
+                              lambda d=dtype, g=graded, b=bias: spiking_case(device, g, b, d, shape)))
+    cases.append((f"integrator leaky per-channel channels-last float32 {conv}",
+                  lambda: leaky_case(device, torch.float32, conv, "channels-last")))
+    cases.append((f"integrator spiking graded=0 bias=1 channels-last float32 {conv}",
+                  lambda: spiking_case(device, False, True, torch.float32, conv, "channels-last")))
+    for graded in (False, True):
+        cases.append((f"integrator cuba neuron norm graded={graded:d} persistent time-major",
+                      lambda g=graded: cuba_norm_case(device, g)))
+    cases.append(("integrator functional leaky_integrator", lambda: functional_leaky_case(device)))
+    return cases
+
+
 def _report(tag: str, errors: list[str], worst: float) -> bool:
     detail = ": " + "; ".join(errors) if errors else f" (max grad error {worst:.2g} of max|grad|)"
     print(("ok   " if not errors else "FAIL ") + tag + detail)
@@ -579,7 +731,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (simulator: NUMBA_ENABLE_CUDASIM=1) or cuda")
     parser.add_argument("--shape", default="2,5,8", help="N,K,T")
     parser.add_argument("--family", default="all",
-                        choices=("cuba", "alif", "sigma_delta", "resonator", "delay", "all"))
+                        choices=("cuba", "alif", "sigma_delta", "resonator", "delay", "integrator", "all"))
     args = parser.parse_args(argv)
     shape = tuple(int(v) for v in args.shape.split(","))
     dtypes = (torch.float32, torch.float64)
@@ -628,6 +780,10 @@ def main(argv=None) -> int:
             failed += _report(f"resonator {family} neuron persistent channels-last", errors, worst)
     if args.family in ("delay", "all"):
         for tag, run in _delay_cases(args.device, shape):
+            errors, worst = run()
+            failed += _report(tag, errors, worst)
+    if args.family in ("integrator", "all"):
+        for tag, run in _integrator_cases(args.device, shape):
             errors, worst = run()
             failed += _report(tag, errors, worst)
     return 1 if failed else 0

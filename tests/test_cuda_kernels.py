@@ -1,5 +1,6 @@
-"""CUDA training kernels (issue 11 items 1-2: CUBA, ALIF, sigma-delta, RF, RF-IZ, ADRF, ADRF-IZ, and the
-axonal delays): same rule functions, same results as the CPU.
+"""CUDA training kernels (issue 11 items 1-2: CUBA, ALIF, sigma-delta, RF, RF-IZ, ADRF, ADRF-IZ, the axonal
+delays, and CUBA's current and voltage integrators one at a time): same rule functions, same results as
+the CPU.
 
 Without a GPU: the kernels run in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, which
 must be set before numba.cuda is imported, hence a subprocess running
@@ -25,7 +26,7 @@ import torch
 
 from lava_dl.slayer import _cuda
 from lava_dl.slayer.neuron import alif, cuba, rf, sigma_delta
-from lava_dl.slayer.neuron.dynamics import AlifDynamics, CubaDynamics
+from lava_dl.slayer.neuron.dynamics import AlifDynamics, CubaDynamics, LeakyIntegrator, SpikingIntegrator
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
@@ -43,7 +44,7 @@ def _run(args: list[str], simulator: bool, timeout: float = 300) -> subprocess.C
 
 
 #: Cases per family that ``tests/_cuda_sim_check.py`` runs (see its ``main``).
-SIM_CASES = {"cuba": 16, "alif": 10, "sigma_delta": 28, "resonator": 24, "delay": 22}
+SIM_CASES = {"cuba": 16, "alif": 10, "sigma_delta": 28, "resonator": 24, "delay": 22, "integrator": 13}
 
 
 @needs_numba_cuda
@@ -59,7 +60,10 @@ def test_simulator_matches_cpu_kernels(family, shape):
     persistent state and per-channel rotations on a channels-last input; axonal delays: the learnable
     ``Delay`` and ``delay()`` with scalar, negative and per-position delays, float, int32 and bool
     inputs, stored as torch makes them, time-major or channels-last, the CPU kernels out of reach of
-    the CUDA path); ``2,130,3`` spans two thread blocks. Messages, records, states, output layouts and
+    the CUDA path; CUBA's integrators one at a time: ``LeakyIntegrator`` with per-channel decays and
+    initial states, ``SpikingIntegrator`` with binary and graded spikes, with and without a bias, both
+    also channels-last, a slayer CUBA neuron with a norm and persistent state, and lava-dl's functional
+    ``leaky_integrator``); ``2,130,3`` spans two thread blocks. Messages, records, states, output layouts and
     gradients (input, decays, thresholds, delays) bit for bit."""
     proc = _run([str(ROOT / "tests" / "_cuda_sim_check.py"), "--shape", shape, "--family", family],
                 simulator=True)
@@ -101,7 +105,10 @@ def test_kernels_compile_to_ptx():
                         "sigma_delta_backward_float64", "resonator_forward", "resonator_forward_graded",
                         "resonator_forward_float64", "resonator_backward", "resonator_backward_graded",
                         "shift_rows", "shift_rows_float64", "shift_rows_int64", "shift_rows_bool",
-                        "shift_rows_adjoint", "shift_rows_adjoint_float64"}, \
+                        "shift_rows_adjoint", "shift_rows_adjoint_float64", "current_forward",
+                        "current_forward_float64", "voltage_forward", "voltage_forward_graded",
+                        "voltage_forward_float64", "integrator_backward", "integrator_backward_float64",
+                        "integrator_backward_graded"}, \
         proc.stdout
 
 
@@ -129,6 +136,22 @@ def _alif_args(x, du, dv):
     return (x, du, dv, states, np.empty_like(states), 64.0, params, (0.0, 0.2, 1.0), False, False)
 
 
+def _leaky_args(x, du, dv):
+    return (x, du, torch.zeros(x[..., 0].numel(), dtype=torch.int64), 64.0)
+
+
+def _spiking_args(x, du, dv):
+    rows = x[..., 0].numel()
+    return (x, du, torch.zeros(rows, dtype=torch.int64), 64.0, np.zeros(rows, np.int64),
+            np.full(rows, 640, np.int64), (0.16, 0.2, 1.0), False)
+
+
+#: The autograd functions of the neurons on CUBA's integrators, with their arguments for an input and decays.
+_DYNAMICS = [(CubaDynamics, _cuba_args), (AlifDynamics, _alif_args), (LeakyIntegrator, _leaky_args),
+             (SpikingIntegrator, _spiking_args)]
+_DYNAMICS_IDS = ["cuba", "alif", "leaky", "spiking"]
+
+
 def test_missing_numba_cuda_names_tensor_device_and_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "lava_dl.core.cuda_kernels", None)  # import fails
     x = torch.empty((2, 3, 4), device="meta")
@@ -136,19 +159,30 @@ def test_missing_numba_cuda_names_tensor_device_and_extra(monkeypatch):
         _cuda.kernels(x, "x")
 
 
-@pytest.mark.parametrize("dynamics, args", [(CubaDynamics, _cuba_args), (AlifDynamics, _alif_args)])
+@pytest.mark.parametrize("dynamics, args", _DYNAMICS, ids=_DYNAMICS_IDS)
 def test_mismatched_devices_raise(dynamics, args):
     x = torch.zeros((2, 3, 4))
     du = torch.zeros(6, device="meta")
-    with pytest.raises(ValueError, match=r"input is on cpu but current_decay is on meta"):
+    with pytest.raises(ValueError, match=r"input is on cpu but (current_)?decay is on meta"):
         dynamics.apply(*args(x, du, torch.zeros(6)))
 
 
-@pytest.mark.parametrize("dynamics, args", [(CubaDynamics, _cuba_args), (AlifDynamics, _alif_args)])
+@pytest.mark.parametrize("dynamics, args", _DYNAMICS, ids=_DYNAMICS_IDS)
 def test_unsupported_device_raises(dynamics, args):
     x = torch.zeros((2, 3, 4), device="meta")
-    with pytest.raises(NotImplementedError, match=r"CPU tensors only \(got an input on meta"):
+    with pytest.raises(NotImplementedError, match=r"CPU and CUDA tensors only \(got an input on meta.*"
+                                                  r"pip install lava_dl\[cuda\]"):
         dynamics.apply(*args(x, torch.zeros(6, device="meta"), torch.zeros(6, device="meta")))
+
+
+def test_functional_leaky_integrator_runs_on_the_input_device():
+    """lava-dl's functional leaky integrator makes no host copy: an input on a device other than CPU
+    or CUDA reaches the kernels' device error (it used to be copied to the host)."""
+    from lava_dl.slayer.neuron.dynamics import leaky_integrator
+
+    x = torch.zeros((2, 3, 4), device="meta")
+    with pytest.raises(NotImplementedError, match=r"CPU and CUDA tensors only \(got an input on meta"):
+        leaky_integrator.dynamics(x, 100.0, 0.0, 4096)
 
 
 
@@ -233,8 +267,8 @@ def test_resonator_parts_on_different_devices_raise():
 def test_unsupported_device_raises_for_sigma_delta_and_resonators(run):
     """Neither CPU nor CUDA: the kernels' error names the device and the families that run on CUDA."""
     x = torch.zeros((2, 3, 4), device="meta")
-    with pytest.raises(NotImplementedError, match=r"CPU tensors only \(got an input on meta.*sigma-delta and "
-                                                  r"resonator"):
+    with pytest.raises(NotImplementedError, match=r"CPU and CUDA tensors only \(got an input on meta.*"
+                                                  r"every neuron family"):
         run(x, torch.zeros(6, device="meta"))
 
 

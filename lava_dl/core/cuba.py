@@ -15,8 +15,8 @@ The rule is written once, as scalar functions (:func:`current_update`,
 and the training kernels (:func:`cuba_forward`; :func:`current_forward` and
 :func:`voltage_forward` when a norm sits between the two) are loops around them,
 and so are the CUDA kernels of :mod:`lava_dl.core.cuda_kernels`, which call these same
-functions (and the adjoint's :func:`decay_factor`, :func:`adjoint_step`,
-:func:`decay_gradient`) compiled for the GPU.
+functions (and the adjoint's :func:`surrogate_gradient`, :func:`decay_factor`,
+:func:`adjoint_step`, :func:`previous_state`, :func:`decay_gradient`) compiled for the GPU.
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ def spike_reset(v, vth_scaled, graded, inv_scale):
     if v > vth_scaled:
         return graded_message(v, graded, inv_scale) * 1.0, np.int64(0)
     return 0.0, v
+
+
+@inline
+def state_to_int(value, state_scale):
+    """A real state ``value`` (e.g. the current after a norm) in integer units: ``trunc(value * S)``."""
+    return np.int64(value * state_scale)
 
 
 @inline
@@ -196,7 +202,7 @@ def voltage_forward(cur, state_scale, dv, bias_scaled, vth_scaled, v0, graded, s
             s_row = s_out[b, t]
             v_row = v_out[b, t]
             for k in range(width):
-                vol = voltage_update(v[k], np.int64(cur_row[k] * state_scale), dv[b, k], bias_scaled[b, k])
+                vol = voltage_update(v[k], state_to_int(cur_row[k], state_scale), dv[b, k], bias_scaled[b, k])
                 v_row[k] = vol
                 s_row[k], v[k] = spike_reset(vol, vth_scaled[b, k], graded, inv)
 
@@ -219,24 +225,20 @@ def integrator_backward(grad_out, decay_int, y_rec, y0, spiked, state_scale, wan
     alpha = np.empty(width, np.float64)
     for b in range(blocks):
         for k in range(width):
-            alpha[k] = 1.0 - decay_int[b, k] / DECAY_UNITY
+            alpha[k] = decay_factor(decay_int[b, k])
             g[k] = 0.0
             gd[k] = 0.0
         for t in range(steps - 1, -1, -1):
             for k in range(width):
-                g[k] = grad_out[b, t, k] + alpha[k] * g[k]
+                g[k] = adjoint_step(grad_out[b, t, k], alpha[k], g[k])
                 grad_in[b, t, k] = g[k]
                 if want_decay:
-                    if t == 0:
-                        prev = y0[b, k]
-                    elif has_reset and spiked[b, t - 1, k] != 0:
-                        prev = 0
-                    else:
-                        prev = y_rec[b, t - 1, k]
-                    gd[k] -= g[k] * prev
+                    # at t = 0 the t - 1 entries read are not used (index -1 wraps around)
+                    reset_prev = has_reset and spiked[b, t - 1, k] != 0
+                    gd[k] -= g[k] * previous_state(t, y0[b, k], y_rec[b, t - 1, k], reset_prev)
         if want_decay:
             for k in range(width):
-                grad_decay[b, k] = gd[k] / state_scale / DECAY_UNITY
+                grad_decay[b, k] = decay_gradient(gd[k], state_scale)
 
 
 @inline
@@ -249,6 +251,13 @@ def surrogate(margin, inv_tau, height, graded):
     if graded:
         return height * exp_nonpositive(min(margin, 0.0) * inv_tau)
     return height * exp_nonpositive(-abs(margin) * inv_tau)
+
+
+@inline
+def surrogate_gradient(grad, state, inv_scale, theta, inv_tau, height, graded):
+    """Gradient through the spike of the integer spiking ``state``: ``grad * surrogate(state / S - theta)``
+    (``inv_scale = 1 / S``; ``inv_tau``, ``height`` as for :func:`surrogate`)."""
+    return grad * surrogate(state * inv_scale - theta, inv_tau, height, graded)
 
 
 @inline
@@ -279,24 +288,30 @@ def decay_gradient(acc, state_scale):
 
 
 @inline
-def previous_states(t, u_init, v_init, u_prev, v_prev, reset_prev):
-    """``(u, v)`` that step ``t``'s decays acted on: the initial states at ``t = 0``, else step
-    ``t - 1``'s (``v`` zero when that step reset). Scalars only, so that CUDA kernels (and
-    numba's CUDA simulator) call the same rule."""
+def previous_state(t, init, prev, reset_prev):
+    """The state that step ``t``'s decay acted on: ``init`` at ``t = 0``, else step ``t - 1``'s
+    ``prev`` (zero when that step reset). Scalars only, so that CUDA kernels (and numba's CUDA
+    simulator) call the same rule."""
     if t == 0:
-        return u_init, v_init
-    return u_prev, 0 if reset_prev else v_prev
+        return init
+    return 0 if reset_prev else prev
+
+
+@inline
+def previous_states(t, u_init, v_init, u_prev, v_prev, reset_prev):
+    """``(u, v)`` that step ``t``'s decays acted on (:func:`previous_state`; only ``v`` resets)."""
+    return previous_state(t, u_init, u_prev, False), previous_state(t, v_init, v_prev, reset_prev)
 
 
 @jit
 def spike_backward(grad_s, v_int, state_scale, theta, tau_rho, scale_rho, graded, grad_v):
-    """Surrogate derivative of the spike w.r.t. the real voltage (:func:`surrogate`), elementwise."""
+    """Surrogate derivative of the spike w.r.t. the real voltage (:func:`surrogate_gradient`), elementwise."""
     flat_grad, flat_v, flat_out = grad_s.ravel(), v_int.ravel(), grad_v.ravel()
     inv = 1.0 / state_scale
     inv_tau = 1.0 / tau_rho
     height = surrogate_height(tau_rho, scale_rho, graded)
     for i in range(flat_out.size):
-        flat_out[i] = flat_grad[i] * surrogate(flat_v[i] * inv - theta, inv_tau, height, graded)
+        flat_out[i] = surrogate_gradient(flat_grad[i], flat_v[i], inv, theta, inv_tau, height, graded)
 
 
 @jit
@@ -359,7 +374,7 @@ def _surrogate_row(grad, margin, inv, theta, inv_tau, height, graded, out):
     """``out = grad * surrogate(margin * inv - theta)`` over one row (its own function, so that
     the compiler vectorises it whatever the caller's loop around it)."""
     for k in range(out.size):
-        out[k] = grad[k] * surrogate(margin[k] * inv - theta, inv_tau, height, graded)
+        out[k] = surrogate_gradient(grad[k], margin[k], inv, theta, inv_tau, height, graded)
 
 
 @jit

@@ -8,14 +8,16 @@ simulator) asks for it. With ``NUMBA_ENABLE_CUDASIM=1`` set before the first imp
 How one definition serves both targets
 --------------------------------------
 The update rules (:func:`lava_dl.core.cuba.current_update`, :func:`~lava_dl.core.cuba.voltage_update`,
-:func:`~lava_dl.core.cuba.spike_reset`; ALIF's :func:`lava_dl.core.alif.alif_update`; sigma-delta's
+:func:`~lava_dl.core.cuba.spike_reset`, :func:`~lava_dl.core.cuba.state_to_int`;
+ALIF's :func:`lava_dl.core.alif.alif_update`; sigma-delta's
 :func:`lava_dl.core.sigma_delta.encode_step`, :func:`~lava_dl.core.sigma_delta.delta_adjoint` and
 :func:`~lava_dl.core.sigma_delta.threshold_gradient`; the resonators'
 :func:`lava_dl.core.resonator.neuron_update` and the adjoint rules next to it; the axonal delays'
 :func:`lava_dl.core.delay.source_step`, :func:`~lava_dl.core.delay.in_sequence` and
 :func:`~lava_dl.core.delay.delay_gradient_term`), the input conversion
 (:func:`lava_dl.core.fixed_point.input_to_int`), the surrogate and the adjoint steps
-(:func:`~lava_dl.core.cuba.surrogate`, :func:`~lava_dl.core.cuba.adjoint_step`, ...) stay what
+(:func:`~lava_dl.core.cuba.surrogate_gradient`, :func:`~lava_dl.core.cuba.adjoint_step`,
+:func:`~lava_dl.core.cuba.previous_state`, ...) stay what
 they are: ``numba.njit(inline='always')`` functions. numba-cuda's typing context resolves a
 CPU ``Dispatcher`` met inside a ``@cuda.jit`` kernel as a CUDA *device function*: it builds a
 ``CUDADispatcher`` from the same Python function (``py_func``) with the CPU dispatcher's
@@ -58,9 +60,11 @@ from lava_dl.core.cuba import (
     current_update,
     decay_factor,
     decay_gradient,
+    previous_state,
     previous_states,
     spike_reset,
-    surrogate,
+    state_to_int,
+    surrogate_gradient,
     surrogate_height,
     voltage_update,
 )
@@ -166,8 +170,8 @@ def _cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, res
         for t in range(steps - 1, -1, -1):
             term = np.float32(0.0)
             if t + delay < steps:  # the message of step t sits at step t + delay
-                term = np.float32(grad_s[b, t + delay, k]
-                                  * surrogate(margin_rec[b, t, k] * inv - theta, inv_tau, height, graded))
+                term = np.float32(surrogate_gradient(grad_s[b, t + delay, k], margin_rec[b, t, k], inv, theta,
+                                                     inv_tau, height, graded))
             g_v = adjoint_step(term, alpha_v, gv)
             if has_gv:
                 g_v += grad_v_out[b, t, k]
@@ -187,6 +191,94 @@ def _cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, res
         if want_decay:
             grad_du[b, k] = decay_gradient(acc_u, state_scale)
             grad_dv[b, k] = decay_gradient(acc_v, state_scale)
+
+
+def _current_forward(x, state_scale, du, u0, u_out):
+    """CUDA counterpart of :func:`lava_dl.core.cuba.current_forward` (same arguments).
+
+    Thread ``(b, k)`` integrates the input of neuron ``k`` of sample ``b`` through all steps
+    with :func:`~lava_dl.core.cuba.current_update`; ``u_out`` (int32) receives the states.
+    """
+    blocks, steps, width = x.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        u = np.int64(u0[b, k])
+        d_u = du[b, k]
+        for t in range(steps):
+            u = current_update(u, input_to_int(x[b, t, k], state_scale), d_u)
+            u_out[b, t, k] = u
+
+
+def _voltage_forward(cur, state_scale, dv, bias_scaled, vth_scaled, v0, graded, s_out, v_out):
+    """CUDA counterpart of :func:`lava_dl.core.cuba.voltage_forward` (same arguments).
+
+    Thread ``(b, k)`` runs neuron ``k`` of sample ``b`` through all steps:
+    :func:`~lava_dl.core.cuba.state_to_int` of the real current, then
+    :func:`~lava_dl.core.cuba.voltage_update` and :func:`~lava_dl.core.cuba.spike_reset`.
+    ``v_out`` (int32) receives the pre-reset voltage, ``s_out`` the messages.
+    """
+    blocks, steps, width = cur.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    inv = 1.0 / state_scale
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        v = np.int64(v0[b, k])
+        d_v = dv[b, k]
+        bias = bias_scaled[b, k]
+        vth = vth_scaled[b, k]
+        for t in range(steps):
+            vol = voltage_update(v, state_to_int(cur[b, t, k], state_scale), d_v, bias)
+            v_out[b, t, k] = vol
+            message, v = spike_reset(vol, vth, graded, inv)
+            s_out[b, t, k] = message
+
+
+def _integrator_backward(grad_out, grad_s, decay_int, y_rec, y0, spiked, state_scale, theta, tau_rho,
+                         scale_rho, graded, want_decay, grad_in, grad_decay):
+    """CUDA counterpart of :func:`lava_dl.core.cuba.integrator_backward`, with
+    :func:`~lava_dl.core.cuba.spike_backward` in front of it for a spiking integrator.
+
+    Thread ``(b, k)`` runs the adjoint of neuron ``k`` of sample ``b`` backwards in time
+    (:func:`~lava_dl.core.cuba.adjoint_step`, float64). The direct gradient of step ``t`` is
+    ``grad_out`` (a leaky integrator: ``grad_s`` is an empty ``(0, 0, 0)`` array), or the
+    spike's :func:`~lava_dl.core.cuba.surrogate_gradient` at the recorded state ``y_rec`` plus
+    ``grad_out`` when that is not empty (a spiking integrator), in the CPU kernels' order.
+    ``spiked`` (the messages, or empty) marks the resets; ``grad_decay`` (``(B, K)``) is
+    written only if ``want_decay``.
+    """
+    blocks, steps, width = grad_in.shape
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    has_gs = grad_s.shape[0] > 0
+    has_gout = grad_out.shape[0] > 0
+    has_reset = spiked.shape[0] > 0
+    inv = 1.0 / state_scale
+    inv_tau = 1.0 / tau_rho
+    height = surrogate_height(tau_rho, scale_rho, graded)
+    for b in range(cuda.blockIdx.y, blocks, cuda.gridDim.y):
+        alpha = decay_factor(decay_int[b, k])
+        g = 0.0
+        acc = 0.0
+        for t in range(steps - 1, -1, -1):
+            if has_gs:
+                direct = surrogate_gradient(np.float64(grad_s[b, t, k]), y_rec[b, t, k], inv, theta, inv_tau,
+                                            height, graded)
+                if has_gout:
+                    direct += grad_out[b, t, k]
+            else:
+                direct = np.float64(grad_out[b, t, k])
+            g = adjoint_step(direct, alpha, g)
+            grad_in[b, t, k] = g
+            if want_decay:
+                # at t = 0 the t - 1 entries read are not used (index -1 wraps around)
+                reset_prev = has_reset and spiked[b, t - 1, k] != 0
+                acc -= g * previous_state(t, y0[b, k], y_rec[b, t - 1, k], reset_prev)
+        if want_decay:
+            grad_decay[b, k] = decay_gradient(acc, state_scale)
 
 
 def _alif_forward(x, state_scale, du, dv, dth, dref, th0, th_step, init, graded, final, s_out, margin_out,
@@ -503,6 +595,9 @@ def _shift_rows_adjoint(g, y, shifts, grad_x, acc):
 #: The kernels (compiled lazily, once per argument types).
 cuba_forward = cuda.jit(_cuba_forward)
 cuba_backward = cuda.jit(_cuba_backward)
+current_forward = cuda.jit(_current_forward)
+voltage_forward = cuda.jit(_voltage_forward)
+integrator_backward = cuda.jit(_integrator_backward)
 alif_forward = cuda.jit(_alif_forward)
 sigma_forward = cuda.jit(_sigma_forward)
 sigma_backward = cuda.jit(_sigma_backward)
@@ -557,6 +652,12 @@ def _signatures():
     def shift_adjoint(grad):
         return (grad, grad, i64_1, grad, f64_1)
 
+    def voltage(x, messages):
+        return (x, f64, *(i64_2,) * 4, b1, messages, i32_3)
+
+    def integrator_adjoint(grad_out, grad_s, messages, grad_in):
+        return (grad_out, grad_s, i64_2, i32_3, i64_2, messages, f64, f64, f64, f64, b1, b1, grad_in, f64_2)
+
     return {"shift_rows": (_shift_rows, shift(f32_3)),
             "shift_rows_float64": (_shift_rows, shift(f64_3)),
             "shift_rows_int64": (_shift_rows, shift(types.Array(types.int64, 3, "C"))),
@@ -582,7 +683,18 @@ def _signatures():
             "cuba_forward": (_cuba_forward, forward(f32_3)),
             "cuba_forward_graded": (_cuba_forward, forward(f64_3)),
             "cuba_backward": (_cuba_backward, backward(f32_3)),
-            "cuba_backward_graded": (_cuba_backward, backward(f64_3))}
+            "cuba_backward_graded": (_cuba_backward, backward(f64_3)),
+            "current_forward": (_current_forward, (f32_3, f64, i64_2, i64_2, i32_3)),
+            "current_forward_float64": (_current_forward, (f64_3, f64, i64_2, i64_2, i32_3)),
+            "voltage_forward": (_voltage_forward, voltage(f32_3, f32_3)),
+            "voltage_forward_graded": (_voltage_forward, voltage(f32_3, f64_3)),
+            "voltage_forward_float64": (_voltage_forward, voltage(f64_3, f64_3)),
+            # a leaky integrator (grad_s, spiked empty), then spiking ones (graded: float64 messages)
+            "integrator_backward": (_integrator_backward, integrator_adjoint(f32_3, f32_3, f32_3, f32_3)),
+            "integrator_backward_float64": (_integrator_backward,
+                                            integrator_adjoint(f64_3, f64_3, f64_3, f64_3)),
+            "integrator_backward_graded": (_integrator_backward,
+                                           integrator_adjoint(f32_3, f64_3, f64_3, f64_3))}
 
 
 def compile_ptx(cc: tuple[int, int] = (8, 0)) -> dict[str, str]:

@@ -258,6 +258,106 @@ def alif_backward(ctx, grad_s, grad_u=None, grad_v=None):
                                     delay=0)
 
 
+# --------------------------------------------------------------------------
+# CUBA's two integrators one at a time (a norm between current and voltage; lava-dl's functional
+# leaky integrator): lava_dl.slayer.neuron.dynamics.LeakyIntegrator and SpikingIntegrator
+# --------------------------------------------------------------------------
+
+
+def _integrator_inputs(ctx, x: torch.Tensor, decay: torch.Tensor, y0, name: str):
+    """What the forward of an integrator hands its kernel: the kernel module, ``x``'s device and
+    shape, ``x`` as a ``(B, T, K)`` time-major array, the rounded decay and the initial state per
+    row (``y0`` may live on the CPU: small per-row values, copied over). Saves ``decay`` in ``ctx``."""
+    module = kernels(x, name)
+    check_devices(x, decay=decay)
+    device, shape = x.device, tuple(x.shape)
+    xs = _time_major(x, torch.float64 if x.dtype == torch.float64 else torch.float32)
+    blocks, _, width = xs.shape
+    d = _rows(torch.round(decay.detach()), blocks, width, torch.int64, device)
+    y0_rows = _rows(y0, blocks, width, torch.int64, device)
+    ctx.save_for_backward(decay)
+    ctx.on_cuda, ctx.shape = True, shape
+    return module, device, shape, xs, d, y0_rows
+
+
+def leaky_forward(ctx, x: torch.Tensor, decay: torch.Tensor, y0, state_scale: float) -> torch.Tensor:
+    """:meth:`lava_dl.slayer.neuron.dynamics.LeakyIntegrator.forward` on ``x``'s CUDA device.
+
+    Same arguments and output (``y0`` may live on the CPU); the output is stored in the logical
+    order.
+    """
+    module, device, shape, xs, d, y0_rows = _integrator_inputs(ctx, x, decay, y0, "x")
+    blocks, steps, width = xs.shape
+    y = torch.empty((blocks, steps, width), dtype=torch.int32, device=device)
+    _launch(module, module.current_forward, device, blocks, width, xs, float(state_scale), d, y0_rows, y)
+    ctx.cuda_arrays = (y, y0_rows, d, _empty(device, torch.float32))
+    ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), (0.0, 1.0, 1.0), False
+    return _logical(y, shape).to(x.dtype) / state_scale
+
+
+def spiking_forward(ctx, cur: torch.Tensor, decay: torch.Tensor, v0, state_scale: float, bias_scaled,
+                    vth_scaled, surrogate, graded: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """:meth:`lava_dl.slayer.neuron.dynamics.SpikingIntegrator.forward` on ``cur``'s CUDA device.
+
+    Same arguments and outputs (``v0`` may live on the CPU, ``bias_scaled``/``vth_scaled`` are
+    per-row int64 numpy arrays, copied over); the outputs are stored in the logical order.
+    """
+    module, device, shape, cs, d, v0_rows = _integrator_inputs(ctx, cur, decay, v0, "cur")
+    blocks, steps, width = cs.shape
+    bias = _rows(np.ascontiguousarray(bias_scaled, np.int64), blocks, width, torch.int64, device)
+    vth = _rows(np.ascontiguousarray(vth_scaled, np.int64), blocks, width, torch.int64, device)
+    s = torch.empty((blocks, steps, width), dtype=torch.float64 if graded else cs.dtype, device=device)
+    v = torch.empty((blocks, steps, width), dtype=torch.int32, device=device)
+    _launch(module, module.voltage_forward, device, blocks, width, cs, float(state_scale), d, bias, vth,
+            v0_rows, bool(graded), s, v)
+    ctx.cuda_arrays = (v, v0_rows, d, s)
+    ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
+    return _logical(s, shape), _logical(v, shape).to(cur.dtype) / state_scale
+
+
+def integrator_backward(ctx, grad_out: torch.Tensor | None, grad_s: torch.Tensor | None,
+                        dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Backward of :func:`leaky_forward` (``grad_s`` ``None``) or :func:`spiking_forward` on the
+    CUDA ``integrator_backward`` kernel, as :func:`lava_dl.slayer.neuron.dynamics._integrator_adjoint`
+    runs the CPU one.
+
+    Parameters
+    ----------
+    grad_out : torch.Tensor or None
+        Gradient w.r.t. the recorded state (the leaky integrator's output, the spiking
+        integrator's voltage).
+    grad_s : torch.Tensor or None
+        Gradient w.r.t. the spikes (a spiking integrator only).
+    dtype : torch.dtype
+        The incoming gradient's dtype: the input gradient is float64 for float64, else float32
+        (as on the CPU).
+
+    Returns
+    -------
+    tuple
+        ``(grad_x, grad_decay)``; the decay gradient one value per ``(batch, neuron)`` row in the
+        logical order, ``None`` when not needed.
+    """
+    (decay,) = ctx.saved_tensors
+    y, y0, d, spiked = ctx.cuda_arrays
+    module = kernels(y, "saved state")
+    device = y.device
+    blocks, steps, width = y.shape
+    theta, tau_rho, scale_rho = ctx.surrogate
+
+    def incoming(grad: torch.Tensor | None) -> torch.Tensor:
+        return _empty(device, torch.float32) if grad is None else _time_major(grad, _kernel_dtype(grad.dtype))
+
+    want = bool(ctx.needs_input_grad[1])
+    in_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    grad_in = torch.empty((blocks, steps, width), dtype=in_dtype, device=device)
+    grad_d = torch.zeros((blocks, width), dtype=torch.float64, device=device)
+    _launch(module, module.integrator_backward, device, blocks, width, incoming(grad_out), incoming(grad_s),
+            d, y, y0, spiked, ctx.state_scale, float(theta), float(tau_rho), float(scale_rho), ctx.graded,
+            want, grad_in, grad_d)
+    return _logical(grad_in, ctx.shape), (grad_d.reshape(-1).to(decay.dtype) if want else None)
+
+
 class CubaDynamicsCuda(torch.autograd.Function):
     """:class:`lava_dl.slayer.neuron.dynamics.CubaDynamics` on the CUDA kernels only (whatever the
     tensors' device: in the simulator, CPU tensors). ``CubaDynamics`` dispatches CUDA tensors to
@@ -288,6 +388,34 @@ class AlifDynamicsCuda(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         return (*alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 7))
+
+
+class LeakyIntegratorCuda(torch.autograd.Function):
+    """:class:`lava_dl.slayer.neuron.dynamics.LeakyIntegrator` on the CUDA kernels only (whatever the
+    tensors' device: in the simulator, CPU tensors), for tests; ``LeakyIntegrator`` dispatches CUDA
+    tensors to the same :func:`leaky_forward`/:func:`integrator_backward`."""
+
+    @staticmethod
+    def forward(ctx, x, decay, y0, state_scale):
+        return leaky_forward(ctx, x, decay, y0, state_scale)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        return (*integrator_backward(ctx, grad_y, None, grad_y.dtype), None, None)
+
+
+class SpikingIntegratorCuda(torch.autograd.Function):
+    """:class:`lava_dl.slayer.neuron.dynamics.SpikingIntegrator` on the CUDA kernels only, for tests;
+    ``SpikingIntegrator`` dispatches CUDA tensors to the same
+    :func:`spiking_forward`/:func:`integrator_backward`."""
+
+    @staticmethod
+    def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded):
+        return spiking_forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded)
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_v):
+        return (*integrator_backward(ctx, grad_v, grad_s, grad_s.dtype), *([None] * 6))
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Autograd wrappers around the compiled integer kernels of ``lava_dl.core``.
 
 Every op runs the deployed fixed-point rule forward (CPU tensors share memory
-with numpy) and a compiled surrogate-gradient adjoint backward. Inputs are
+with numpy) and a compiled surrogate-gradient adjoint backward; CUDA tensors run the
+CUDA kernels of the same rules (:mod:`lava_dl.slayer._cuda`). Inputs are
 ``(N, *S, T)`` real tensors; per-neuron values are given one per ``(batch, neuron)``
 row (see :func:`per_row`).
 
@@ -230,11 +231,19 @@ def kernel_threads() -> int:
 
 
 def _check_cpu(x: torch.Tensor) -> None:
+    """Raise for an input that is neither on the CPU nor on a CUDA device (CUDA inputs are
+    dispatched to the CUDA kernels before this check).
+
+    Raises
+    ------
+    NotImplementedError
+        Naming the input's device and dtype, and the devices the kernels run on.
+    """
     if x.device.type != "cpu":
         raise NotImplementedError(
-            f"this lava_dl neuron kernel runs on CPU tensors only (got an input on {x.device}, {x.dtype}): "
-            "move the network to the CPU; on CUDA, CUBA neurons without a norm, ALIF, sigma-delta and "
-            "resonator (RF, RF-IZ, ADRF, ADRF-IZ) neurons run on the GPU (`pip install lava_dl[cuda]`)"
+            f"the lava_dl neuron kernels run on CPU and CUDA tensors only (got an input on {x.device}, "
+            f"{x.dtype}): move the network and its input to the CPU, or to a CUDA device (the CUDA "
+            "kernels of every neuron family need numba-cuda: `pip install lava_dl[cuda]`)"
         )
 
 
@@ -385,11 +394,16 @@ class LeakyIntegrator(torch.autograd.Function):
 
     ``x`` is the ``(N, *S, T)`` real input, ``decay`` and ``y0`` one value per
     ``(batch, neuron)`` row; the output is stored time-major (see :class:`BlockLayout`).
+    On a CUDA input both passes run the CUDA kernels of the same rules
+    (:func:`lava_dl.slayer._cuda.leaky_forward`), the output stored in the logical order.
     """
 
     @staticmethod
     def forward(ctx, x, decay, y0, state_scale: float):
+        if x.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
+            return _cuda.leaky_forward(ctx, x, decay, y0, state_scale)
         _check_cpu(x)
+        _cuda.check_devices(x, decay=decay)
         layout = BlockLayout(x)
         xs = layout.array(x, input_dtype(x))
         d = layout.per_neuron(_rows_int(decay))
@@ -402,6 +416,8 @@ class LeakyIntegrator(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        if getattr(ctx, "on_cuda", False):
+            return (*_cuda.integrator_backward(ctx, grad_y, None, grad_y.dtype), None, None)
         (decay,) = ctx.saved_tensors
         grad_x, grad_d = _integrator_adjoint(ctx, ctx.layout.array(grad_y, np.float64), ctx.y, ctx.y0,
                                              _EMPTY_MASK3, decay, grad_y.dtype)
@@ -415,12 +431,17 @@ class SpikingIntegrator(torch.autograd.Function):
     :class:`LeakyIntegrator`. Returns ``(spike, voltage)`` stored time-major: spikes
     are 1.0 (or the real voltage when graded), the voltage is the recorded pre-reset
     ``v / S``. Gradients flow through the spikes via the surrogate and through the
-    voltage output directly.
+    voltage output directly. On a CUDA input both passes run the CUDA kernels of the same
+    rules (:func:`lava_dl.slayer._cuda.spiking_forward`), outputs stored in the logical order.
     """
 
     @staticmethod
     def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded):
+        if cur.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
+            return _cuda.spiking_forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate,
+                                         graded)
         _check_cpu(cur)
+        _cuda.check_devices(cur, decay=decay)
         layout = BlockLayout(cur)
         cs = layout.array(cur, input_dtype(cur))
         d = layout.per_neuron(_rows_int(decay))
@@ -438,6 +459,8 @@ class SpikingIntegrator(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_s, grad_v):
+        if getattr(ctx, "on_cuda", False):
+            return (*_cuda.integrator_backward(ctx, grad_v, grad_s, grad_s.dtype), *([None] * 6))
         (decay,) = ctx.saved_tensors
         layout = ctx.layout
         theta, tau_rho, scale_rho = ctx.surrogate

@@ -3,7 +3,7 @@
 The front end of CUBA's voltage rule (:func:`lava_dl.core.cuba.voltage_update`: the state
 decays by ``rs0(y (4096 - d), 12)``, adds ``trunc(x * w_scale)`` and saturates to 24 bits),
 through :class:`lava_dl.slayer.neuron.dynamics.SpikingIntegrator`: forward in integers,
-compiled adjoint backward.
+compiled adjoint backward, on the CPU or on the input's CUDA device.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float
     Parameters
     ----------
     input : torch.Tensor
-        ``N, C, (H, W,) T`` real input. On CUDA the CPU kernel runs on a host copy (this rule has
-        no CUDA kernel); the output and the gradients return to the input's device.
+        ``N, C, (H, W,) T`` real input. A CUDA input runs the CUDA kernels of the same rule on its
+        device (no host copy).
     decay : torch.Tensor or float
         Decay in units of 1/4096: one value, or one per channel (truncated to an integer, as
         lava-dl does; the gradient passes straight through).
@@ -56,11 +56,10 @@ def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float
     """
     rows = input[..., 0].numel()
     vth = _NO_RESET if threshold is None or threshold * w_scale <= 0 else math.ceil(threshold * w_scale) - 1
-    host = input.cpu()  # this rule has no CUDA kernel: a CUDA input runs on a host copy
     _, output = SpikingIntegrator.apply(
-        host, per_row(truncated(decay, host), host), state_rows(state, host, w_scale), float(w_scale),
+        input, per_row(truncated(decay, input), input), state_rows(state, input, w_scale), float(w_scale),
         np.zeros(rows, np.int64), np.full(rows, vth, np.int64), (0.0, 1.0, 1.0), False)
-    return output.to(input.device)
+    return output
 
 
 def persistent_state(state: torch.Tensor, spike: torch.Tensor) -> torch.Tensor:
