@@ -24,10 +24,28 @@ STEPS = 24
 
 
 @pytest.fixture(autouse=True)
-def _restore_threads():
+def _restore_threads(monkeypatch):
+    # the small shapes here are split over threads too (see test_small_kernels_stay_on_one_thread)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_THREAD", 1)
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+def test_small_kernels_stay_on_one_thread(monkeypatch):
+    """Fewer threads than asked when a kernel's first block argument is small: at most one per
+    ``MIN_ELEMENTS_PER_THREAD`` elements."""
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_THREAD", 1 << 15)
+
+    def kernel(x, out):
+        out[:] = x.shape[0]
+        return x.shape[0]
+
+    blocks = parallel.Blockwise(kernel, "x", "out")
+    small = np.zeros((32, 1000))  # 32000 elements: one thread
+    assert blocks(small, np.zeros(32), threads=2) == [32]
+    large = np.zeros((32, 3000))  # 96000: two of the three threads asked for
+    assert blocks(large, np.zeros(32), threads=3) == [16, 16]
 
 
 @pytest.fixture(params=["openmp", "pool"])

@@ -147,6 +147,12 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+#: Elements of a kernel's first block argument per thread below which :class:`Blockwise` uses fewer
+#: threads: handing a call to another thread costs tens of microseconds, as much as a kernel of a
+#: few ten thousand neuron-steps takes.
+MIN_ELEMENTS_PER_THREAD = 1 << 15
+
+
 def block_ranges(blocks: int, parts: int) -> list[tuple[int, int]]:
     """``parts`` contiguous ranges covering ``range(blocks)``, sizes differing by at most one.
 
@@ -219,8 +225,9 @@ class Blockwise:
             The kernel's return value for each range of blocks, in block order (one value
             with a single call).
         """
-        blocks = args[self._count].shape[0]
-        parts = min(int(threads), blocks)
+        first = args[self._count]
+        blocks = first.shape[0]
+        parts = min(int(threads), blocks, max(1, first.size // MIN_ELEMENTS_PER_THREAD))
         if parts <= 1:
             return [self.kernel(*args)]
         calls = [self._slice(args, blocks, start, stop) for start, stop in block_ranges(blocks, parts)]
