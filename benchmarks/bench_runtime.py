@@ -2,7 +2,10 @@
 
 Issue 10's targets, measured side by side in one run on three networks (pilotnet SDNN from
 the shared fixtures, a pilotnet-shaped CUBA network with a 200x66 input, an 8-layer
-256-neuron CUBA dense chain; the last two exported here from random slayer blocks):
+256-neuron CUBA dense chain; the last two exported here from random slayer blocks). PilotNet
+SDNN runs twice: on the fixture's still frame repeated (lava-dl's tutorial input, where a
+sigma-delta network falls quiet after a few steps) and on that frame panning one pixel per
+step (every step brings new input):
 
 * fused (``Network(..., fused=True)``) steps/s >= 0.8x Lava's floor: a RingBuffer source ->
   one lava-nc ``Dense`` -> RingBuffer sink, the same input and output sizes;
@@ -87,9 +90,12 @@ def dense_chain(path: pathlib.Path) -> dict:
 
 
 def _input(net, steps: int, rng, name: str) -> np.ndarray:
-    if name == "pilotnet SDNN":
+    if name.startswith("pilotnet SDNN"):
         frame = np.load(SHARED / "pilotnet_sdnn" / "input.npy")
-        return np.repeat(frame, steps, axis=-1).astype(np.int32)
+        if name.endswith("panning"):  # the view moves one pixel along x every step
+            frames = [np.roll(frame[..., 0], t, axis=0) for t in range(steps)]
+            return np.stack(frames, axis=-1).astype(np.int32)
+        return np.repeat(frame, steps, axis=-1).astype(np.int32)  # a still frame, as in lava-dl's tutorial
     return (rng.random((*net.inp.shape, steps)) < 0.1).astype(np.int32)
 
 
@@ -185,6 +191,7 @@ def main() -> None:
         nets = []
         if (SHARED / "pilotnet_sdnn").is_dir():
             nets.append(("pilotnet SDNN", SHARED / "pilotnet_sdnn" / "network.net", {}))
+            nets.append(("pilotnet SDNN, panning", SHARED / "pilotnet_sdnn" / "network.net", {}))
         nets.append(("pilotnet LIF", tmp / "pilotnet_lif.net", pilotnet_lif(tmp / "pilotnet_lif.net")))
         nets.append(("8x256 CUBA chain", tmp / "chain.net", dense_chain(tmp / "chain.net")))
         for name, path, kw in nets:

@@ -107,8 +107,22 @@ class SendFirstModel(PyLoihiProcessModel):
         exchange = getattr(port, "lava_dl_exchange", None)
         if exchange is None:
             port.send(value)
-        else:
-            setattr(self, name, exchange(value))
+        else:  # the model's own swap of arrays, not a change of the Var: no __setattr__
+            self.__dict__[name] = exchange(value)
+
+    def derived(self, key: str, compute):
+        """``compute()``, a value that depends only on the model's Vars, kept until a Var may have
+        changed (replaced, set by the runtime; never kept with a RefPort, which may write at any
+        step)."""
+        cache = self.__dict__.get("_lava_dl_derived")
+        if cache is None:
+            cache = self.__dict__["_lava_dl_derived"] = {}
+        elif key in cache:
+            return cache[key]
+        value = compute()
+        if not self.var_ports:
+            cache[key] = value
+        return value
 
     def receive_quiet(self, port, name: str) -> bool:
         """If ``port`` says that no input arrives in this step (an in-process port's ``quiet``, see
@@ -128,11 +142,14 @@ class SendFirstModel(PyLoihiProcessModel):
     def __setattr__(self, key, value) -> None:
         super().__setattr__(key, value)
         if not key.startswith("_"):  # a Var array replaced or written (a fused network's set)
-            self.__dict__["_lava_dl_zero"] = None
+            self._forget_derived()
 
     def _set_var(self) -> None:
-        self.__dict__["_lava_dl_zero"] = None  # the runtime writes a Var
+        self._forget_derived()  # the runtime writes a Var
         super()._set_var()
+
+    def _forget_derived(self) -> None:
+        self.__dict__["_lava_dl_zero"] = self.__dict__["_lava_dl_derived"] = None
 
     def receive_phase(self) -> None:
         """Receive this step's input and compute the result sent in the next step."""

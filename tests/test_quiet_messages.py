@@ -4,8 +4,9 @@ Inside :class:`lava_dl.netx.fused.LocalGraph`, a settled sigma-delta/Delta step 
 zeros says so on its port (``send_quiet``); a synapse whose input is quiet skips its sums and
 sends quiet zeros in turn, and a neuron whose last settled step was idle skips its step while
 no input arrives. The reference is the same graph with every in port answering "not quiet"
-(everything computed): every port buffer and every Var must be equal at every step, through
-busy, held, zero and changing input, with Vars written between steps, one sample or a batch.
+and nothing derived from Vars kept between steps (everything computed): every port buffer and
+every Var must be equal at every step, through busy, held, zero and changing input, with Vars
+written between steps, one sample or a batch.
 The settled kernels' return codes are checked directly (a Delta neuron whose last input was
 not zero is not idle: zero input is a change for it).
 """
@@ -19,6 +20,7 @@ from lava.magma.core.process.process import AbstractProcess
 
 from lava_dl.core import sigma_delta as sd
 from lava_dl.core.spec import SETTLED_BUSY, SETTLED_IDLE, SETTLED_QUIET
+from lava_dl.lava_glue import SendFirstModel
 from lava_dl.netx import fused
 from lava_dl.proc.dense import Dense
 from lava_dl.proc.sigma_delta import Delta, SigmaDelta
@@ -101,7 +103,7 @@ def test_quiet_messages_equal_computing_everything(batch, monkeypatch):
     reference, reference_models = _graph(rng, batch)
     frames = _inputs(np.random.default_rng(5), (batch,) if batch else ())
 
-    everything = fused._InPort.quiet
+    everything, kept = fused._InPort.quiet, SendFirstModel.derived
     seen = {"quiet port": 0, "idle neuron": 0, "quiet, not idle": 0, "zeroed synapse": 0, "busy": 0}
     for t, frame in enumerate(frames):
         if t == 12:  # Vars written between steps (as a fused network's set does) while all is quiet
@@ -112,6 +114,11 @@ def test_quiet_messages_equal_computing_everything(batch, monkeypatch):
                 a_buff = ms[1].a_buff
                 a_buff[..., ::7] = 1234
                 ms[1].a_buff = a_buff
+        if t == len(frames) - 4:  # a bias set on a quiet synapse: sent from the next step on
+            for ms in (models, reference_models):
+                bias = ms[3].a_bias
+                bias[..., 3] = 5000
+                ms[3].a_bias = bias
         out = graph.step(frame).copy()
         seen["quiet port"] += any(p.quiet for m in graph.order for p in fused._out_shims(m))
         seen["idle neuron"] += any(vars(m).get("_lava_dl_idle", False) for m in graph.order)
@@ -119,10 +126,12 @@ def test_quiet_messages_equal_computing_everything(batch, monkeypatch):
         seen["zeroed synapse"] += any(vars(m).get("_lava_dl_zero") is not None for m in graph.order)
         seen["busy"] += bool(out.any())
         monkeypatch.setattr(fused._InPort, "quiet", lambda self: False)
+        monkeypatch.setattr(SendFirstModel, "derived", lambda self, key, compute: compute())
         try:
             expected = reference.step(frame).copy()
         finally:
             monkeypatch.setattr(fused._InPort, "quiet", everything)
+            monkeypatch.setattr(SendFirstModel, "derived", kept)
         assert np.array_equal(out, expected), f"step {t}: output"
         for i, (a, b) in enumerate(zip(_snapshot(graph), _snapshot(reference))):
             assert np.array_equal(a, b), f"step {t}: array {i}"
