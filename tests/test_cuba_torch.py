@@ -318,3 +318,58 @@ def test_two_stage_path_equals_fused(graded):
         assert torch.equal(a, b)
     for a, b in ((gx_a, gx_b), (gu_a, gu_b), (gv_a, gv_b)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("family, fused", [("cuba", True), ("cuba", False), ("alif", True)])
+def test_lava_dl_decay_gradient(family, fused, monkeypatch):
+    """``decay_gradient="lava-dl"``: the decays get lava-dl's gradient, -4096 times the exact one (the
+    derivative with respect to the retention factor ``1 - d/4096``); everything else is unchanged."""
+    from lava_dl.slayer.neuron import alif
+
+    monkeypatch.setattr(cuba.Neuron, "fused", fused)
+    x = _grid_input((2, 5, 40), 1, amplitude=40)
+    grads = {}
+    for mode in ("exact", "lava-dl"):
+        torch.manual_seed(0)
+        if family == "cuba":
+            neuron = cuba.Neuron(threshold=0.5, current_decay=0.2, voltage_decay=0.05, requires_grad=True,
+                                 decay_gradient=mode)
+        else:
+            neuron = alif.Neuron(threshold=0.5, threshold_step=0.1, current_decay=0.2, voltage_decay=0.05,
+                                 threshold_decay=0.1, refractory_decay=0.1, requires_grad=True,
+                                 decay_gradient=mode)
+        xm = x.clone().requires_grad_()
+        spikes = neuron(xm)
+        (spikes * torch.linspace(-1, 1, spikes.numel()).reshape(spikes.shape)).sum().backward()
+        grads[mode] = (xm.grad, neuron.current_decay.grad, neuron.voltage_decay.grad, spikes)
+    exact, lava_dl = grads["exact"], grads["lava-dl"]
+    assert torch.equal(exact[3], lava_dl[3]) and exact[3].any()
+    assert torch.equal(exact[0], lava_dl[0])
+    for e, d in zip(exact[1:3], lava_dl[1:3]):
+        assert e.abs().sum() > 0
+        assert torch.equal(d, -4096 * e)
+
+    if family == "cuba":  # the retention factor's derivative, from autograd of the torch loop
+        neuron = cuba.Neuron(threshold=0.5, current_decay=0.2, voltage_decay=0.05, requires_grad=True,
+                             decay_gradient="lava-dl")
+        current, voltage, spikes = neuron.run(x)
+        weights = torch.randn_like(spikes)
+        (spikes * weights).sum().backward()
+        keep_u = (1 - neuron.current_decay.detach().double() / 4096).requires_grad_()
+        keep_v = (1 - neuron.voltage_decay.detach().double() / 4096).requires_grad_()
+        u_rec = (current.detach() * neuron.s_scale).reshape(-1, 40).double()
+        v_rec = (voltage.detach() * neuron.s_scale).reshape(-1, 40).double()
+        s_loop = _torch_loop(x.reshape(-1, 40).double(), 4096 * (1 - keep_u), 4096 * (1 - keep_v), neuron,
+                             u_rec, v_rec)
+        (s_loop * weights.reshape(-1, 40).double()).sum().backward()
+        torch.testing.assert_close(neuron.current_decay.grad.double(), keep_u.grad, rtol=1e-4, atol=1e-9)
+        torch.testing.assert_close(neuron.voltage_decay.grad.double(), keep_v.grad, rtol=1e-4, atol=1e-9)
+
+
+def test_lava_dl_decay_gradient_is_refused_where_lava_dl_has_none():
+    from lava_dl.slayer.neuron import rf
+
+    with pytest.raises(TypeError, match="decay_gradient"):
+        rf.Neuron(threshold=0.5, period=8, decay=0.1, decay_gradient="lava-dl")
+    with pytest.raises(ValueError, match="'exact' or 'lava-dl'"):
+        cuba.Neuron(threshold=0.5, current_decay=0.2, voltage_decay=0.05, decay_gradient="sign-flipped")

@@ -27,7 +27,7 @@ class Neuron(_BaseNeuron):
         Fractions lost per step, in [0, 1]; ``(min, max)`` ranges draw per-channel
         values when ``shared_param=False``.
     tau_grad, scale_grad, scale, norm, dropout, shared_param, persistent_state,
-    requires_grad, graded_spike, shape, num_channels
+    requires_grad, graded_spike, shape, num_channels, decay_gradient
         See :class:`lava_dl.slayer.neuron.base.Neuron`. A ``norm`` acts on the input
         and deploys as the input bias.
 
@@ -52,15 +52,17 @@ class Neuron(_BaseNeuron):
     cx_voltage_decay = DeployedDecay("voltage_decay")
     cx_threshold_decay = DeployedDecay("threshold_decay")
     cx_refractory_decay = DeployedDecay("refractory_decay")
+    _LAVA_DL_DECAY_GRADIENT = ("current_decay", "voltage_decay")
 
     def __init__(self, threshold, threshold_step, current_decay, voltage_decay, threshold_decay,
                  refractory_decay, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
                  shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
-                 shape=None, num_channels=None):
+                 shape=None, num_channels=None, decay_gradient="exact"):
         super().__init__(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad, scale=scale,
                          norm=norm, dropout=dropout, shared_param=shared_param,
                          persistent_state=persistent_state, requires_grad=requires_grad,
-                         graded_spike=graded_spike, shape=shape, num_channels=num_channels)
+                         graded_spike=graded_spike, shape=shape, num_channels=num_channels,
+                         decay_gradient=decay_gradient)
         step = int(threshold_step * self.w_scale)
         limit = self.spec.param("vth_step").hi
         if not 0 <= step <= limit:

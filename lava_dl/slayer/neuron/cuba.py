@@ -31,7 +31,7 @@ class Neuron(_BaseNeuron):
         Fraction of current / voltage lost per step, in [0, 1]; a ``(min, max)``
         range draws per-channel values when ``shared_param=False``.
     tau_grad, scale_grad, scale, norm, dropout, shared_param, persistent_state,
-    requires_grad, graded_spike, shape, num_channels
+    requires_grad, graded_spike, shape, num_channels, decay_gradient
         See :class:`lava_dl.slayer.neuron.base.Neuron`.
 
     Notes
@@ -52,17 +52,19 @@ class Neuron(_BaseNeuron):
     voltage_state = StateAttribute("v")
     cx_current_decay = DeployedDecay("current_decay")
     cx_voltage_decay = DeployedDecay("voltage_decay")
+    _LAVA_DL_DECAY_GRADIENT = ("current_decay", "voltage_decay")
     #: Run current and voltage in one compiled pass when no norm sits between them
     #: (False forces the two-stage path, which gives the same numbers).
     fused = True
 
     def __init__(self, threshold, current_decay, voltage_decay, tau_grad=1, scale_grad=1, scale=1 << 6,
                  norm=None, dropout=None, shared_param=True, persistent_state=False, requires_grad=False,
-                 graded_spike=False, shape=None, num_channels=None):
+                 graded_spike=False, shape=None, num_channels=None, decay_gradient="exact"):
         super().__init__(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad, scale=scale,
                          norm=norm, dropout=dropout, shared_param=shared_param,
                          persistent_state=persistent_state, requires_grad=requires_grad,
-                         graded_spike=graded_spike, shape=shape, num_channels=num_channels)
+                         graded_spike=graded_spike, shape=shape, num_channels=num_channels,
+                         decay_gradient=decay_gradient)
         self.current_decay = self._decay_parameter(current_decay, "current_decay")
         self.voltage_decay = self._decay_parameter(voltage_decay, "voltage_decay")
 
