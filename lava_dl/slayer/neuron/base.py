@@ -330,8 +330,8 @@ class Neuron(nn.Module):
         computes for the decays of its leaky integrator (CUBA's current and voltage decays,
         ALIF's too): ``-4096`` times that, the derivative with respect to the retention
         factor ``1 - decay``, so that gradient descent moves the decay the wrong way. Only
-        for reproducing a lava-dl training run step for step; the other families do not take
-        the argument.
+        for following a lava-dl training run (as far as float rounding allows); the other
+        families do not take the argument.
 
     Notes
     -----
