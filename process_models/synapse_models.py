@@ -201,8 +201,13 @@ class _AbstractConvModel(SendFirstModel):
         self._plan = (wt, *taps, int(self.groups[0]))
         self._exp = int(self.weight_exp[0])
         # binary input: |sum| <= bound (<< weight_exp), so the 24-bit wrap is the identity below 2**23
-        bound = syn.conv_sum_bound(wt) << max(self._exp, 0)
-        self._binary_needs_wrap = self._fixed and bound >= 1 << 23
+        bound = syn.conv_sum_bound(wt)
+        self._binary_needs_wrap = self._fixed and bound << max(self._exp, 0) >= 1 << 23
+        # ... and every partial sum lies within the bound too: where it fits 16 bits, binary input is
+        # summed in int16 (twice the lanes per vector), then widened
+        self._narrow = None
+        if self._fixed and syn.sum_dtype(bound) == np.int16:
+            self._narrow = (wt.astype(np.int16), np.zeros(self.a_buf.shape, np.int16))
         # shifted sums of graded payloads need 64 bits before the shift
         self._out = np.zeros(self.a_buf.shape, dtype=self._wide if self._exp else self._dtype)
 
@@ -223,8 +228,18 @@ class _AbstractConvModel(SendFirstModel):
         direct = buf.dtype == self._out.dtype and buf.flags.c_contiguous
         out = buf if direct else self._out
         lead = (-1,) if self.lava_dl_batch else (1,)  # one sample, or each of a batch
-        active = syn.conv_scatter_rows(s.reshape(*lead, *s.shape[-3:]), *self._plan, binary,
-                                       out.reshape(*lead, *out.shape[-3:]))
+        rows = s.reshape(*lead, *s.shape[-3:])
+        if binary and self._narrow is not None:
+            wt16, sums = self._narrow
+            sum_rows = sums.reshape(*lead, *sums.shape[-3:])
+            if not syn.conv_scatter_rows(rows, wt16, *self._plan[1:], True, sum_rows):
+                buf[...] = 0
+                return
+            syn.widen_shift(sums, self._exp, self._binary_needs_wrap, out)
+            if not direct:
+                buf[...] = out
+            return
+        active = syn.conv_scatter_rows(rows, *self._plan, binary, out.reshape(*lead, *out.shape[-3:]))
         if not active:  # zero sums: shifting and wrapping them changes nothing
             if not direct:
                 buf[...] = 0

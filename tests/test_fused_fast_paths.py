@@ -228,3 +228,50 @@ def test_dense_model_sums_past_int16(tmp_path):
     graph.step(np.ones(n_in, np.int32))
     # MIXED sign mode drops one LSB: 255 -> 254 (150 * 254 = 38100 > 2**15 - 1), -255 -> -256
     assert list(graph.step(np.zeros(n_in, np.int32))) == [150 * 254 >> 1, -100 * 256 >> 1]
+
+
+@pytest.mark.parametrize("bound, exp", [(2**15 - 1, 0), (2**15 - 1, 9), (2**15 - 1, -2), (2**15, 0)])
+def test_conv_sums_in_int16_where_the_kernel_bound_fits(bound, exp, monkeypatch):
+    """Binary input to a conv whose largest sum of |w| fits 16 bits is summed in int16, then shifted
+    (and wrapped, past 2**23) as the wide sums are: the same activations as with wide sums only."""
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.process import AbstractProcess
+
+    from lava_dl.core import synapse as syn
+    from lava_dl.proc.conv import Conv
+
+    class Boundary(AbstractProcess):
+        def __init__(self, n, m):
+            super().__init__()
+            self.inp, self.out = InPort(shape=n), OutPort(shape=m)
+
+    weight = RNG.integers(-255, 256, (3, 3, 3, 16))
+    weight[0] = 0
+    flat = weight[0].reshape(-1)  # output channel 0: w >= 0 sums to bound exactly
+    flat[: bound // 255] = 255
+    flat[bound // 255] = bound % 255
+
+    spikes = (RNG.random((3, 5, 5, 16)) < 0.6).astype(np.int32)
+    spikes[0] = 1
+
+    def run(wide: bool):
+        if wide:
+            monkeypatch.setattr(syn, "sum_dtype", lambda b: np.int64)
+        conv = Conv(weight=weight, input_shape=(5, 5, 16), padding=1, weight_exp=exp)
+        boundary = Boundary((5, 5, 16), (5, 5, 3))
+        boundary.inp.connect(conv.s_in)
+        conv.a_out.connect(boundary.out)
+        graph = fused.LocalGraph(fused.leaf_models([conv], "fixed_pt"), boundary.inp, boundary.out)
+        outs = [graph.step(frame).copy() for frame in [*spikes, np.zeros((5, 5, 16), np.int32)]]
+        model = graph.instances[conv]
+        monkeypatch.undo()
+        return outs[1:], model
+
+    narrow, model = run(False)
+    assert syn.conv_sum_bound(model._plan[0]) == bound
+    assert (model._narrow is not None) == (bound < 2**15)
+    wide, reference = run(True)
+    assert reference._narrow is None
+    assert all(np.array_equal(a, b) for a, b in zip(narrow, wide))
+    full = (bound << exp) if exp >= 0 else bound >> -exp
+    assert narrow[0][2, 2, 0] == (full if full < 2**23 else (full + 2**23) % 2**24 - 2**23)

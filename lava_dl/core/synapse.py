@@ -656,6 +656,18 @@ def conv_scatter_rows(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, group
 
 
 @jit
+def widen_shift(sums, exp, wrap, out):
+    """``out = shift(sums, exp)``, wrapped to signed 24 bits with ``wrap``, element by element in
+    ``out``'s dtype (narrow exact sums made wide: the result of :func:`shift_inplace` and
+    :func:`wrap24_inplace` on the same sums in a wide array)."""
+    src = sums.reshape(-1)
+    dst = out.reshape(-1)
+    for i in range(src.shape[0]):
+        value = shift(np.int64(src[i]), exp)
+        dst[i] = wrap24(value) if wrap else value
+
+
+@jit
 def shift_inplace(out, exp):
     """``out << exp`` (``exp >= 0``) or arithmetic ``out >> -exp`` for every entry, in place."""
     of = out.reshape(-1)
