@@ -262,6 +262,56 @@ def loihi_dense_weights(weights: np.ndarray, num_weight_bits: int = 8,
     return np.ascontiguousarray(w, dtype=np.int32)
 
 
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """Ask the CPU to bring the cache line of ``arr[index]`` (a contiguous 1-d array, a valid
+    index) into its caches ahead of use: LLVM's ``prefetch`` hint, which changes no result."""
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        at = builder.gep(data, [context.cast(builder, args[1], signature.args[1], types.int64)])
+        byte_ptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        signature_ir = ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32])
+        hint = cgutils.get_or_insert_function(builder.module, signature_ir, "llvm.prefetch.p0i8")
+        # read, keep in all cache levels, data cache
+        builder.call(hint, [builder.bitcast(at, byte_ptr), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                            ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, index), codegen
+
+
+#: Weight matrices above this size are read from memory rather than cache, row by row at random:
+#: :func:`dense_accumulate` then asks for the rows of the next inputs ahead (:data:`PREFETCH_ROWS`).
+PREFETCH_BYTES = 1 << 20
+#: How many nonzero inputs ahead :func:`dense_accumulate` prefetches weight rows.
+PREFETCH_ROWS = 8
+
+
+@inline
+def _accumulate_rows(wt, s, binary, out, nonzero, count, prefetch):
+    """The rows ``wt[j]`` (times ``s[j]`` unless ``binary``) of the ``count`` inputs ``nonzero`` added to
+    ``out`` in that order; with ``prefetch`` (a constant at each call) the rows
+    :data:`PREFETCH_ROWS` inputs ahead are fetched into the caches meanwhile."""
+    n_out = out.shape[0]
+    flat = wt.reshape(-1)
+    line = max(1, 64 // wt.itemsize)  # elements per 64-byte cache line
+    for k in range(count):
+        if prefetch and k + PREFETCH_ROWS < count:
+            ahead = nonzero[k + PREFETCH_ROWS] * n_out
+            for c in range(0, n_out, line):
+                _prefetch(flat, ahead + c)
+        j = nonzero[k]
+        row = wt[j]
+        if binary:
+            for i in range(n_out):
+                out[i] += row[i]
+        else:
+            v = s[j]
+            for i in range(n_out):
+                out[i] += row[i] * v
+
+
 @jit
 def dense_accumulate(wt, s, binary, out):
     """``out = W @ s`` over the nonzero inputs, with ``wt = W.T`` (shape ``(n_in, n_out)``).
@@ -273,22 +323,22 @@ def dense_accumulate(wt, s, binary, out):
     n_in = s.shape[0]
     for i in range(n_out):
         out[i] = 0
-    # inputs in ascending order, as one loop over them would take them (float sums keep their order)
+    # the nonzero inputs in ascending order, as one loop over them would take them (float sums keep
+    # their order), found a block at a time
+    nonzero = np.empty(n_in, np.int64)
+    count = 0
     for start in range(0, n_in, SCAN_CHUNK):
         stop = min(start + SCAN_CHUNK, n_in)
         if not any_nonzero(s, start, stop):
             continue
         for j in range(start, stop):
-            v = s[j]
-            if v == 0:
-                continue
-            row = wt[j]
-            if binary:
-                for i in range(n_out):
-                    out[i] += row[i]
-            else:
-                for i in range(n_out):
-                    out[i] += row[i] * v
+            if s[j] != 0:
+                nonzero[count] = j
+                count += 1
+    if wt.size * wt.itemsize > PREFETCH_BYTES:
+        _accumulate_rows(wt, s, binary, out, nonzero, count, True)
+    else:
+        _accumulate_rows(wt, s, binary, out, nonzero, count, False)
 
 
 @jit
