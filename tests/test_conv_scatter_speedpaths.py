@@ -1,4 +1,5 @@
-"""The binary one-group fast path of ``conv_scatter`` against its generic scatter loop."""
+"""The one-group register paths of ``conv_scatter`` (binary and graded input) against its generic
+scatter loop and against a plain Python scatter in the same order."""
 
 import numpy as np
 import pytest
@@ -30,3 +31,75 @@ def test_binary_fast_path_matches_generic_loop(c_out, dtypes):
     syn.conv_scatter(s, wt, *taps, 1, False, generic)
     assert np.array_equal(fast, generic)
     assert np.any(fast)
+
+
+def _python_scatter(s, wt, taps, out_shape, out_dtype):
+    """The scatter in plain Python, pixel by pixel, channels ascending (the kernel's order per output
+    element), with Numba's types: ``out + w * value`` in the wider type, stored in ``out_dtype``
+    (integers modulo ``2**bits``)."""
+    x_count, x_tap, x_pos, y_count, y_tap, y_pos = taps
+    out = np.zeros(out_shape, out_dtype)
+    is_float = np.dtype(out_dtype).kind == "f" or wt.dtype.kind == "f" or s.dtype.kind == "f"
+    bits = np.dtype(out_dtype).itemsize * 8
+    for u in range(s.shape[0]):
+        for v in range(s.shape[1]):
+            for cin in range(s.shape[2]):
+                value = s[u, v, cin]
+                if value == 0:
+                    continue
+                for a in range(x_count[u]):
+                    for b in range(y_count[v]):
+                        row = wt[cin, x_tap[u, a], y_tap[v, b]]
+                        target = out[x_pos[u, a], y_pos[v, b]]
+                        for k in range(len(row)):
+                            if is_float:
+                                target[k] = float(target[k]) + float(row[k]) * float(value)
+                            else:
+                                total = int(target[k]) + int(row[k]) * int(value)
+                                target[k] = (total + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1))
+    return out
+
+
+@pytest.mark.parametrize("c_out", [3, 8, 13, 36, 71])
+@pytest.mark.parametrize("dtypes", [(np.int32, np.int32, np.int32), (np.int64, np.int32, np.int64),
+                                    (np.float64, np.float64, np.float64), (np.int32, np.int32, np.float64),
+                                    (np.float64, np.float64, np.float32), (np.int32, np.int8, np.int32)])
+def test_graded_register_path_matches_python_scatter(c_out, dtypes):
+    """Graded input: the rows times the values summed in registers give the plain scatter's numbers,
+    integers modulo ``2**bits`` (sums beyond int32 wrap as the scalar loop's stores do) and floats
+    bit for bit (same order)."""
+    s_dtype, w_dtype, out_dtype = dtypes
+    rng = np.random.default_rng(100 + c_out)
+    values = rng.integers(-(1 << 23), 1 << 23, (9, 8, 6)) * (rng.random((9, 8, 6)) < 0.5)
+    s = (values * rng.random(values.shape) if s_dtype == np.float64 else values).astype(s_dtype)
+    w = rng.integers(-128, 128, size=(c_out, 3, 3, 6)).astype(np.float64)
+    if w_dtype == np.float64:
+        w = w * rng.random(w.shape)
+    wt = syn.conv_kernel_layout(w, w_dtype)
+    taps = syn.conv_taps(9, 5, 3, 2, 1, 1) + syn.conv_taps(8, 6, 3, 1, 0, 1)
+    fast = np.full((5, 6, c_out), 3, out_dtype)
+    assert syn.conv_scatter(s, wt, *taps, 1, False, fast)
+    expected = _python_scatter(s, wt, taps, (5, 6, c_out), out_dtype)
+    assert np.array_equal(fast, expected)
+    assert np.any(fast)
+
+
+@pytest.mark.parametrize("dtypes", [(np.int64, np.int32, np.int64), (np.float32, np.float64, np.int32),
+                                    (np.int32, np.int32, np.int32), (np.float64, np.float64, np.float64)])
+@pytest.mark.parametrize("width", [4, 13, 40])
+def test_register_rows_lane_by_lane_and_whole(dtypes, width):
+    """``_add_rows`` with values, whole vectors (one dtype) or lane by lane (mixed dtypes, which
+    ``conv_scatter`` leaves to its plain loop): Numba's scalar ``out += w * value`` per element."""
+    out_dtype, w_dtype, v_dtype = dtypes
+    rng = np.random.default_rng(width)
+    wf = (rng.integers(-200, 200, 300) * (rng.random(300) if w_dtype == np.float64 else 1)).astype(w_dtype)
+    vals = rng.integers(-(1 << 20), 1 << 20, 3).astype(v_dtype)
+    offs = np.array([0, 77, 150], np.uint64)
+    out = rng.integers(-1000, 1000, 60).astype(out_dtype)
+    expected = out.copy()
+    for t in range(3):
+        for i in range(width):
+            term = wf[5 + int(offs[t]) + i] * vals[t]
+            expected[10 + i] = (expected[10 + i] + term).astype(out_dtype)
+    syn._add_rows(out, np.uint64(10), wf, np.uint64(5), offs, vals, 3, np.uint64(width))
+    assert np.array_equal(out, expected)

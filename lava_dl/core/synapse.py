@@ -513,30 +513,65 @@ def conv_taps(in_size: int, out_size: int, kernel: int, stride: int, pad: int, d
     return count, tap, pos
 
 
+def _row_sum_types(typingctx, out, w, vals):
+    """``(product type, sum type, direct)`` of ``out[i] += w[j] (* vals[t])`` under Numba's typing (None
+    if it does not type); ``direct``: one vector operation in ``out``'s type per step gives the same
+    numbers (modulo ``2**bits`` for integers), all three dtypes being the same."""
+    scaled = not isinstance(vals, types.NoneType)
+    product = w.dtype
+    if scaled:
+        mul = typingctx.resolve_function_type(operator.mul, (w.dtype, vals.dtype), {})
+        if mul is None:
+            return None
+        product = mul.return_type
+    add = typingctx.resolve_function_type(operator.add, (out.dtype, product), {})
+    if add is None:
+        return None
+    rt = add.return_type
+    same = out.dtype == w.dtype and (not scaled or vals.dtype == w.dtype)
+    return product, rt, same and (isinstance(rt, types.Integer) or rt == out.dtype == product)
+
+
+@intrinsic
+def _rows_in_vectors(typingctx, out, w, vals):
+    """Whether :func:`_make_row_sum` adds rows of ``w`` (times ``vals``) to ``out`` as whole vectors
+    (a constant of each compiled kernel; otherwise it works lane by lane, slower than a plain loop)."""
+    resolved = _row_sum_types(typingctx, out, w, vals)
+    direct = resolved is not None and resolved[2]
+
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.boolean, direct)
+
+    return types.boolean(out, w, vals), codegen
+
+
 def _make_row_sum(width: int):
     """A Numba intrinsic that adds the ``n`` weight rows ``w[w0 + offs[t] : ... + width]``
-    (``t < n``, in order) to the output row ``out[o0 : o0 + width]``.
+    (``t < n``, in order), each times ``vals[t]`` unless ``vals`` is None, to the output row
+    ``out[o0 : o0 + width]``.
 
     The output row is loaded once, summed in vector registers and stored once: per
-    element the same additions, in the same order and with the same types (Numba's
-    ``out.dtype + w.dtype``, then cast back to ``out.dtype``), as ``n`` scalar
-    ``out[o0 + i] += w[w0 + offs[t] + i]`` loops. The arrays are 1-d and contiguous,
-    ``o0``, ``w0`` and ``offs`` valid element indices (no bounds or wraparound checks).
+    element the same operations, in the same order and with the same types (Numba's
+    ``w.dtype * vals.dtype``, ``out.dtype + that``, then cast back to ``out.dtype``), as ``n``
+    scalar ``out[o0 + i] += w[w0 + offs[t] + i] (* vals[t])`` loops. The arrays are 1-d and
+    contiguous, ``o0``, ``w0`` and ``offs`` valid element indices (no bounds or wraparound checks).
     """
 
     @intrinsic
-    def row_sum(typingctx, out, o0, w, w0, offs, n):
-        add = typingctx.resolve_function_type(operator.add, (out.dtype, w.dtype), {})
-        if add is None:
+    def row_sum(typingctx, out, o0, w, w0, offs, vals, n):
+        scaled = not isinstance(vals, types.NoneType)
+        resolved = _row_sum_types(typingctx, out, w, vals)
+        if resolved is None:
             return None
-        rt = add.return_type
-        direct = out.dtype == w.dtype and (isinstance(rt, types.Integer) or rt == out.dtype)
+        product, rt, direct = resolved
+        is_float = isinstance(rt, types.Float)
 
         def codegen(context, builder, signature, args):
-            out_t, o0_t, w_t, w0_t, offs_t, n_t = signature.args
+            out_t, o0_t, w_t, w0_t, offs_t, vals_t, n_t = signature.args
             oarr = context.make_array(out_t)(context, builder, args[0])
             warr = context.make_array(w_t)(context, builder, args[2])
             farr = context.make_array(offs_t)(context, builder, args[4])
+            varr = context.make_array(vals_t)(context, builder, args[5]) if scaled else None
             oi = context.cast(builder, args[1], o0_t, types.int64)
             wi = context.cast(builder, args[3], w0_t, types.int64)
             ovt = ir.VectorType(context.get_data_type(out_t.dtype), width)
@@ -544,26 +579,38 @@ def _make_row_sum(width: int):
             optr = builder.bitcast(builder.gep(oarr.data, [oi]), ovt.as_pointer())
             acc = cgutils.alloca_once(builder, ovt)
             builder.store(builder.load(optr, align=1), acc)
-            with cgutils.for_range(builder, context.cast(builder, args[5], n_t, types.int64)) as loop:
+            with cgutils.for_range(builder, context.cast(builder, args[6], n_t, types.int64)) as loop:
                 off = context.cast(builder, builder.load(builder.gep(farr.data, [loop.index])), offs_t.dtype,
                                    types.int64)
                 wptr = builder.bitcast(builder.gep(warr.data, [builder.add(wi, off)]), wvt.as_pointer())
                 wv = builder.load(wptr, align=1)
+                v = builder.load(builder.gep(varr.data, [loop.index])) if scaled else None
                 a = builder.load(acc)
-                if direct:  # the same sum (modulo 2**bits for integers) in out's type
-                    a = builder.fadd(a, wv) if isinstance(rt, types.Float) else builder.add(a, wv)
+                if direct:
+                    if scaled:  # the value in every lane, times the row
+                        undefined = ir.Constant(wvt, ir.Undefined)
+                        splat = builder.insert_element(undefined, v, ir.Constant(ir.IntType(32), 0))
+                        lanes = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+                        splat = builder.shuffle_vector(splat, undefined, lanes)
+                        wv = builder.fmul(wv, splat) if is_float else builder.mul(wv, splat)
+                    a = builder.fadd(a, wv) if is_float else builder.add(a, wv)
                 else:  # lane-wise, as Numba's scalar +=
                     for i in range(width):
                         lane = ir.Constant(ir.IntType(32), i)
+                        y = context.cast(builder, builder.extract_element(wv, lane), w_t.dtype, product)
+                        if scaled:
+                            scale = context.cast(builder, v, vals_t.dtype, product)
+                            float_product = isinstance(product, types.Float)
+                            y = builder.fmul(y, scale) if float_product else builder.mul(y, scale)
                         x = context.cast(builder, builder.extract_element(a, lane), out_t.dtype, rt)
-                        y = context.cast(builder, builder.extract_element(wv, lane), w_t.dtype, rt)
-                        r = builder.fadd(x, y) if isinstance(rt, types.Float) else builder.add(x, y)
+                        y = context.cast(builder, y, product, rt)
+                        r = builder.fadd(x, y) if is_float else builder.add(x, y)
                         a = builder.insert_element(a, context.cast(builder, r, rt, out_t.dtype), lane)
                 builder.store(a, acc)
             builder.store(builder.load(acc), optr, align=1)
             return context.get_dummy_value()
 
-        return types.void(out, o0, w, w0, offs, n), codegen
+        return types.void(out, o0, w, w0, offs, vals, n), codegen
 
     return row_sum
 
@@ -575,26 +622,29 @@ _row_sum4 = _make_row_sum(4)
 
 
 @inline
-def _add_rows(of, o0, wf, w0, offs, n, width):
-    """``of[o0 + i] += wf[w0 + offs[t] + i]`` for ``i < width`` and ``t < n`` (rows in order): the
-    register sums of :func:`_make_row_sum` in chunks of 32/16/8/4 elements, then a scalar tail.
-    Offsets and ``width`` are unsigned (no wraparound tests)."""
+def _add_rows(of, o0, wf, w0, offs, vals, n, width):
+    """``of[o0 + i] += wf[w0 + offs[t] + i]`` (times ``vals[t]`` unless ``vals`` is None) for ``i < width``
+    and ``t < n`` (rows in order): the register sums of :func:`_make_row_sum` in chunks of 32/16/8/4
+    elements, then a scalar tail. Offsets and ``width`` are unsigned (no wraparound tests)."""
     kk = np.uint64(0)
     while width - kk >= np.uint64(32):
-        _row_sum32(of, o0 + kk, wf, w0 + kk, offs, n)
+        _row_sum32(of, o0 + kk, wf, w0 + kk, offs, vals, n)
         kk += np.uint64(32)
     if width - kk >= np.uint64(16):
-        _row_sum16(of, o0 + kk, wf, w0 + kk, offs, n)
+        _row_sum16(of, o0 + kk, wf, w0 + kk, offs, vals, n)
         kk += np.uint64(16)
     if width - kk >= np.uint64(8):
-        _row_sum8(of, o0 + kk, wf, w0 + kk, offs, n)
+        _row_sum8(of, o0 + kk, wf, w0 + kk, offs, vals, n)
         kk += np.uint64(8)
     if width - kk >= np.uint64(4):
-        _row_sum4(of, o0 + kk, wf, w0 + kk, offs, n)
+        _row_sum4(of, o0 + kk, wf, w0 + kk, offs, vals, n)
         kk += np.uint64(4)
     while kk < width:
         for t in range(n):
-            of[o0 + kk] += wf[w0 + kk + offs[t]]
+            if vals is None:
+                of[o0 + kk] += wf[w0 + kk + offs[t]]
+            else:
+                of[o0 + kk] += wf[w0 + kk + offs[t]] * vals[t]
         kk += np.uint64(1)
 
 
@@ -639,12 +689,15 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
     of[:] = 0
     if not any_nonzero(sf, 0, sf.shape[0]):
         return False
-    # Binary input, one group: per pixel the nonzero channels are listed first, then per tap pair
-    # their weight rows are summed into the output row in registers (_add_rows), the channels in
-    # ascending order, so every output element gets the additions of the loop below in its order.
-    registers = binary and groups == 1
+    # One group: per pixel the nonzero channels (and their values) are listed first, then per tap
+    # pair their weight rows (times the values, unless binary) are summed into the output row in
+    # registers (_add_rows), the channels in ascending order, so every output element gets the
+    # operations of the loop below in its order. (Graded input: only where the products and sums
+    # run as whole vectors, i.e. input, kernel and output of one dtype.)
     c_stride = np.uint64(kx * ky * co)
     offs = np.empty(n_in, np.uint64)  # weight offsets of the nonzero channels of a pixel
+    vals = np.empty(n_in, s.dtype)  # ... and their values
+    registers = groups == 1 and (binary or _rows_in_vectors(of, wf, vals))
     row_size = s.shape[1] * n_in
     for u in range(s.shape[0]):
         nx = x_count[u]
@@ -658,8 +711,10 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
             if registers:
                 n = 0
                 for cin in range(n_in):
-                    if sf[base_s + cin] != 0:
+                    val = sf[base_s + cin]
+                    if val != 0:
                         offs[n] = np.uint64(cin) * c_stride
+                        vals[n] = val
                         n += 1
                 if n == 0:
                     continue
@@ -669,7 +724,10 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
                     for b in range(ny):
                         w0 = np.uint64((wi + y_tap[v, b]) * co)
                         o0 = np.uint64((ox + y_pos[v, b]) * co)
-                        _add_rows(of, o0, wf, w0, offs, n, np.uint64(co))
+                        if binary:
+                            _add_rows(of, o0, wf, w0, offs, None, n, np.uint64(co))
+                        else:
+                            _add_rows(of, o0, wf, w0, offs, vals, n, np.uint64(co))
                 continue
             for cin in range(n_in):
                 val = sf[base_s + cin]
