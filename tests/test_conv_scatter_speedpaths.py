@@ -60,19 +60,20 @@ def _python_scatter(s, wt, taps, out_shape, out_dtype):
     return out
 
 
+@pytest.mark.parametrize("c_in", [3, syn.REGISTER_CHANNELS + 2])
 @pytest.mark.parametrize("c_out", [3, 8, 13, 36, 71])
 @pytest.mark.parametrize("dtypes", [(np.int32, np.int32, np.int32), (np.int64, np.int32, np.int64),
                                     (np.float64, np.float64, np.float64), (np.int32, np.int32, np.float64),
                                     (np.float64, np.float64, np.float32), (np.int32, np.int8, np.int32)])
-def test_graded_register_path_matches_python_scatter(c_out, dtypes):
-    """Graded input: the rows times the values summed in registers give the plain scatter's numbers,
-    integers modulo ``2**bits`` (sums beyond int32 wrap as the scalar loop's stores do) and floats
-    bit for bit (same order)."""
+def test_graded_register_path_matches_python_scatter(c_in, c_out, dtypes):
+    """Graded input: the rows times the values summed in registers (from ``REGISTER_CHANNELS`` input
+    channels on) give the plain scatter's numbers, integers modulo ``2**bits`` (sums beyond int32
+    wrap as the scalar loop's stores do) and floats bit for bit (same order)."""
     s_dtype, w_dtype, out_dtype = dtypes
     rng = np.random.default_rng(100 + c_out)
-    values = rng.integers(-(1 << 23), 1 << 23, (9, 8, 6)) * (rng.random((9, 8, 6)) < 0.5)
+    values = rng.integers(-(1 << 23), 1 << 23, (9, 8, c_in)) * (rng.random((9, 8, c_in)) < 0.5)
     s = (values * rng.random(values.shape) if s_dtype == np.float64 else values).astype(s_dtype)
-    w = rng.integers(-128, 128, size=(c_out, 3, 3, 6)).astype(np.float64)
+    w = rng.integers(-128, 128, size=(c_out, 3, 3, c_in)).astype(np.float64)
     if w_dtype == np.float64:
         w = w * rng.random(w.shape)
     wt = syn.conv_kernel_layout(w, w_dtype)

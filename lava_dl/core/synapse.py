@@ -648,6 +648,12 @@ def _add_rows(of, o0, wf, w0, offs, vals, n, width):
         kk += np.uint64(1)
 
 
+#: Input channels from which :func:`conv_scatter` sums a pixel's graded weight rows in registers: with
+#: fewer, listing the channels and values of every pixel costs more than the stores it saves
+#: (PilotNet's 3-channel input).
+REGISTER_CHANNELS = 8
+
+
 @jit
 def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, binary, out):
     """Lava convolution as a scatter over the nonzero inputs, with precomputed taps.
@@ -697,7 +703,7 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
     c_stride = np.uint64(kx * ky * co)
     offs = np.empty(n_in, np.uint64)  # weight offsets of the nonzero channels of a pixel
     vals = np.empty(n_in, s.dtype)  # ... and their values
-    registers = groups == 1 and (binary or _rows_in_vectors(of, wf, vals))
+    registers = groups == 1 and (binary or (n_in >= REGISTER_CHANNELS and _rows_in_vectors(of, wf, vals)))
     row_size = s.shape[1] * n_in
     for u in range(s.shape[0]):
         nx = x_count[u]
