@@ -56,6 +56,11 @@ integer (fixed-point) port receiving floats or wider integers, non-integral valu
 outside the port's integer type (which Lava's casts would truncate or wrap). Messages already of
 the port's dtype (every lava_dl-to-lava_dl connection) are not inspected, so the check costs
 nothing there.
+
+:func:`set_input_checks` turns these checks off (for the process, or in a ``with`` block around
+the ``run()`` that starts the runtime and the ``set()`` calls), for code written against Lava's
+silent casts: lava-dl 0.6's own ``test_recurrent_netx_save_and_load``, for instance, plays
+``0.2 * 1024`` through a fixed-point ``RingBuffer`` and relies on its truncation to 204.
 """
 
 from __future__ import annotations
@@ -74,7 +79,10 @@ from queue import Empty
 
 import numpy as np
 
-__all__ = ["ProcessError", "InputError", "read", "read_many", "lava_get", "stop_all", "live_runtimes",
+from lava_dl.core.switch import Restore, Switch
+
+__all__ = ["ProcessError", "InputError", "set_input_checks", "input_checks_enabled", "read", "read_many",
+           "lava_get", "stop_all", "live_runtimes",
            "install", "STOP_TIMEOUT"]
 
 STOP_TIMEOUT = 10.0
@@ -556,7 +564,8 @@ def _initialize(self, node_cfg_idx: int = 0):
     self._lava_dl_models = {proc.id: getattr(b, "proc_model", None) for proc, b in builders.items()}
     self._lava_dl_builders = {proc.id: b for proc, b in builders.items() if isinstance(b, PyProcessBuilder)}
     try:
-        _check_var_inits(self)  # before forking: Lava would cast silently in the workers
+        if _INPUT_CHECKS.enabled:
+            _check_var_inits(self)  # before forking: Lava would cast silently in the workers
     except InputError as error:
         self._lava_dl_closed = True
         self._lava_dl_error = error
@@ -843,6 +852,35 @@ def _manager_init(parent: int) -> None:
 # Input checks
 # --------------------------------------------------------------------------
 
+_INPUT_CHECKS = Switch()
+
+
+def set_input_checks(enabled: bool) -> Restore:
+    """Turn the runtime's checks of values Lava would silently mangle (Var values when the runtime
+    starts, ``Var.set()``, messages reaching lava_dl's models) on or off.
+
+    Called as a function it sets the switch for the process; used in a ``with`` statement it
+    restores the previous setting on exit. Workers take the setting in force when the runtime
+    starts them.
+
+    Parameters
+    ----------
+    enabled : bool
+        ``False``: Lava's own behaviour (casts that truncate, wrap or turn NaN into garbage).
+
+    Returns
+    -------
+    lava_dl.core.switch.Restore
+        Restores the previous setting when used as a context manager.
+    """
+    return _INPUT_CHECKS.set(enabled)
+
+
+def input_checks_enabled() -> bool:
+    """Whether the runtime's input checks are on (see :func:`set_input_checks`)."""
+    return _INPUT_CHECKS.enabled
+
+
 def _checked_recv(self):
     """First ``recv`` of an InPort: binds the port's own ``recv`` (Lava's, or Lava's followed by
     the check for a lava_dl model's port) so later calls skip this dispatch."""
@@ -872,7 +910,10 @@ def _refuse(port, data: np.ndarray, declared: np.dtype) -> None:
 
 
 def _port_check(port):
-    """The port's declared dtype if its model is lava_dl's (the check applies), else False."""
+    """The port's declared dtype if its model is lava_dl's and the checks are on (the check applies),
+    else False."""
+    if not _INPUT_CHECKS.enabled:
+        return False
     model = getattr(port, "_process_model", None)
     module = getattr(type(model), "__module__", "") or ""
     if not module.startswith(("lava_dl.", "process_models.")):
@@ -962,7 +1003,7 @@ def _set_var(self, var_id: int, value, idx=None):
     except (AttributeError, IndexError):
         pass
     builder = getattr(self, "_lava_dl_builders", {}).get(getattr(ev, "proc_id", None))
-    if builder is not None and isinstance(value, np.ndarray):
+    if _INPUT_CHECKS.enabled and builder is not None and isinstance(value, np.ndarray):
         declared = _lava_type_dtype(builder, ev.name)
         if declared is not None:
             reason = _mangled(value if not idx else value[idx], declared)

@@ -412,6 +412,35 @@ def test_good_float_input_still_runs():
         assert runtime.read(sink.data).shape == (10, 10)
 
 
+def test_input_checks_off_give_lavas_casts():
+    """``set_input_checks(False)``: fractional data runs as Lava runs it, truncated (the same output as
+    the truncated data with the checks on); a ``with`` block restores the checks."""
+    from lava.proc.io.source import PySendModelFloat
+
+    rng = np.random.default_rng(4)
+    data = (rng.random((784, 10)) < 0.2) * rng.choice([1.7, -1.7, 2.5], (784, 10))
+
+    def run(values, cfg=CFG):
+        net, src, sink = _net_with_input(values)
+        with net:
+            sink.run(condition=RunSteps(num_steps=10), run_cfg=cfg)
+            states = runtime.read(net.layers[0].neuron.u).ravel()
+            return np.concatenate([states, runtime.read(sink.data).ravel()])
+
+    expected = run(np.trunc(data))
+    assert runtime.input_checks_enabled()
+    with runtime.set_input_checks(False):
+        assert not runtime.input_checks_enabled()
+        assert np.array_equal(run(data), expected)
+        # a float source's message reaches the network as sent (Lava's port casts it)
+        float_cfg = Loihi1SimCfg(select_tag="fixed_pt", exception_proc_model_map={Source: PySendModelFloat})
+        assert np.array_equal(run(data, float_cfg), expected)
+    assert runtime.input_checks_enabled()
+    with pytest.raises(runtime.InputError, match="fractional"):
+        run(data)
+    assert np.any(expected)
+
+
 # --------------------------------------------------------------------------
 # Leaks
 # --------------------------------------------------------------------------

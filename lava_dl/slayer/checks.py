@@ -41,6 +41,8 @@ import typing as ty
 import torch
 from torch import nn
 
+from lava_dl.core.switch import Restore, Switch
+
 __all__ = ["set_input_checks", "input_checks_enabled", "check_tensor", "check_values",
            "check_finite_parameters", "mark_bound", "marked_bound", "marked_binary", "bound_linear_output",
            "INPUT_LIMIT"]
@@ -49,7 +51,7 @@ __all__ = ["set_input_checks", "input_checks_enabled", "check_tensor", "check_va
 INPUT_LIMIT = 2.0**31
 
 _FLOATS = (torch.float32, torch.float64)
-_enabled = True
+_CHECKS = Switch()
 #: Tensor attribute holding ``(bound, version, data pointer, binary)`` of :func:`mark_bound` (a copy
 #: made with the attribute, e.g. by pickling or ``copy.deepcopy``, has other memory: no mark).
 _MARK = "_lava_dl_bound"
@@ -59,7 +61,7 @@ _MARK = "_lava_dl_bound"
 _ROUNDING_HEADROOM = 2.0
 
 
-class set_input_checks:  # noqa: N801 - a function-like context manager, as torch.set_grad_enabled
+def set_input_checks(enabled: bool) -> Restore:
     """Turn the value checks of the forward pass (NaN, inf, out-of-range input; non-finite block
     parameters) on or off.
 
@@ -72,30 +74,23 @@ class set_input_checks:  # noqa: N801 - a function-like context manager, as torc
         ``False`` skips the value checks (saves one reduction over each neuron's input and
         one ``isfinite`` over each block parameter per call).
 
+    Returns
+    -------
+    lava_dl.core.switch.Restore
+        Restores the previous setting when used as a context manager.
+
     Examples
     --------
     >>> from lava_dl import slayer
     >>> with slayer.set_input_checks(False):
     ...     out = block(x)          # x is not scanned for NaN / inf
     """
-
-    def __init__(self, enabled: bool) -> None:
-        global _enabled
-        self.previous = _enabled
-        _enabled = bool(enabled)
-
-    def __enter__(self) -> set_input_checks:
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        global _enabled
-        _enabled = self.previous
-        return False
+    return _CHECKS.set(enabled)
 
 
 def input_checks_enabled() -> bool:
     """Whether the value checks of the forward pass are on (see :func:`set_input_checks`)."""
-    return _enabled
+    return _CHECKS.enabled
 
 
 def check_tensor(x, where: str, min_dim: int = 3) -> None:
@@ -203,7 +198,7 @@ def bound_linear_output(z: torch.Tensor, x: torch.Tensor,
         The weights the synapse used (after its pre-hook), or a function returning them
         (called only when a bound is computed).
     """
-    if not _enabled or not isinstance(z, torch.Tensor) or not isinstance(x, torch.Tensor):
+    if not _CHECKS.enabled or not isinstance(z, torch.Tensor) or not isinstance(x, torch.Tensor):
         return
     bound = marked_bound(x)
     if bound is None:
@@ -237,7 +232,7 @@ def check_values(x: torch.Tensor, where: str, unit: float | None = None) -> None
         Naming how many values are NaN, inf or beyond the range, the first index of one,
         and how to turn the check off.
     """
-    if not _enabled or not x.numel():
+    if not _CHECKS.enabled or not x.numel():
         return
     limit = INPUT_LIMIT / unit if unit else float("inf")
     bound = marked_bound(x)
