@@ -244,13 +244,12 @@ class _AbstractConvModel(SendFirstModel):
             if not direct:
                 buf[...] = 0
             return
-        if self._exp:
-            if self._fixed:
-                syn.shift_inplace(out, self._exp)
-            else:
-                out *= 2.0**self._exp
-        if self._fixed and (not binary or self._binary_needs_wrap):
-            syn.wrap24_inplace(out)
+        wrap = not binary or self._binary_needs_wrap
+        if self._fixed:
+            if self._exp or wrap:
+                syn.widen_shift(out, self._exp, wrap, out)
+        elif self._exp:
+            out *= 2.0**self._exp
         if not direct:
             buf[...] = out
 

@@ -343,11 +343,9 @@ def dense_accumulate(wt, s, binary, out):
 
 @jit
 def dense_fixed(wt, s, binary, weight_exp, out):
-    """Lava Dense fixed_pt step: :func:`dense_accumulate` then ``shift(a, weight_exp)`` (int64 ``out``)."""
-    dense_accumulate(wt, s, binary, out)
-    if weight_exp != 0:
-        for i in range(out.shape[0]):
-            out[i] = shift(out[i], weight_exp)
+    """Lava Dense fixed_pt step: :func:`dense_accumulate` then ``shift(a, weight_exp)`` (int64 ``out``):
+    :func:`dense_fixed_rows` for one row, summed in ``out`` itself."""
+    dense_fixed_rows(wt, s.reshape(1, -1), binary, weight_exp, out, out.reshape(1, -1))
 
 
 @jit
@@ -361,9 +359,7 @@ def dense_fixed_rows(wt, s, binary, weight_exp, acc, out):
     """
     for b in range(s.shape[0]):
         dense_accumulate(wt, s[b], binary, acc)
-        row = out[b]
-        for i in range(acc.shape[0]):
-            row[i] = shift(np.int64(acc[i]), weight_exp)
+        widen_shift(acc, weight_exp, False, out[b])
 
 
 def sum_dtype(bound: int):
@@ -772,21 +768,12 @@ def conv_scatter_rows(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, group
 @jit
 def widen_shift(sums, exp, wrap, out):
     """``out = shift(sums, exp)``, wrapped to signed 24 bits with ``wrap``, element by element in
-    ``out``'s dtype (narrow exact sums made wide: the result of :func:`shift_inplace` and
-    :func:`wrap24_inplace` on the same sums in a wide array)."""
+    ``out``'s dtype (``out`` may be ``sums`` itself, or a wider array for narrow exact sums)."""
     src = sums.reshape(-1)
     dst = out.reshape(-1)
     for i in range(src.shape[0]):
         value = shift(np.int64(src[i]), exp)
         dst[i] = wrap24(value) if wrap else value
-
-
-@jit
-def shift_inplace(out, exp):
-    """``out << exp`` (``exp >= 0``) or arithmetic ``out >> -exp`` for every entry, in place."""
-    of = out.reshape(-1)
-    for i in range(of.shape[0]):
-        of[i] = shift(of[i], exp)
 
 
 @jit
