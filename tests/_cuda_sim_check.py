@@ -55,8 +55,10 @@ def compare(cpu: dict, other: dict, exact_grads: bool) -> tuple[list[str], float
     return errors, worst
 
 
-def case(device: str, graded: bool, delay: bool, record: bool, dtype=torch.float32, shape=(2, 5, 8), seed=0):
-    """Run CubaDynamics on the CPU and the CUDA path on ``device``.
+def case(device: str, graded: bool, delay: bool, record: bool, dtype=torch.float32, shape=(2, 5, 8), seed=0,
+         lava_dl_decay=False):
+    """Run CubaDynamics on the CPU and the CUDA path on ``device`` (with ``lava_dl_decay``: lava-dl's
+    decay gradients).
 
     Returns the mismatch messages and the largest gradient error relative to its tensor's
     largest gradient.
@@ -80,7 +82,8 @@ def case(device: str, graded: bool, delay: bool, record: bool, dtype=torch.float
         dvd = dv.clone().to(dev).requires_grad_(True)
         first = torch.full((n, k, 1), 0.25, dtype=dtype) if delay else None
         last = np.zeros(rows, np.float32)
-        out = fn.apply(xd, dud, dvd, u0, v0, 64.0, vth, surrogate, graded, record, first, last)
+        out = fn.apply(xd, dud, dvd, u0, v0, 64.0, vth, surrogate, graded, record, first, last, False,
+                       lava_dl_decay)
         spikes = out[0] if record else out
         gen2 = torch.Generator().manual_seed(seed + 1)
         weight = torch.randn(spikes.shape, generator=gen2, dtype=torch.float64).to(dev)
@@ -95,9 +98,11 @@ def case(device: str, graded: bool, delay: bool, record: bool, dtype=torch.float
     return compare(cpu, other, exact_grads=device == "cpu")
 
 
-def alif_case(device: str, graded: bool, record: bool, dtype=torch.float32, shape=(2, 5, 8), seed=0):
+def alif_case(device: str, graded: bool, record: bool, dtype=torch.float32, shape=(2, 5, 8), seed=0,
+              lava_dl_decay=False):
     """Run AlifDynamics on the CPU and the CUDA path on ``device`` from random states (adaptation
-    and refractory states included) and random decays; returns what :func:`compare` returns."""
+    and refractory states included) and random decays (with ``lava_dl_decay``: lava-dl's decay
+    gradients); returns what :func:`compare` returns."""
     gen = torch.Generator().manual_seed(seed)
     rows = shape[0] * shape[1]
     x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3.0 + 1.0).to(dtype)
@@ -119,7 +124,8 @@ def alif_case(device: str, graded: bool, record: bool, dtype=torch.float32, shap
         dud = du.clone().to(dev).requires_grad_(True)
         dvd = dv.clone().to(dev).requires_grad_(True)
         final = np.empty_like(init)
-        out = fn.apply(xd, dud, dvd, init.copy(), final, 64.0, params, surrogate, graded, record)
+        out = fn.apply(xd, dud, dvd, init.copy(), final, 64.0, params, surrogate, graded, record,
+                       lava_dl_decay)
         spikes = out[0] if record else out
         weight = torch.randn(spikes.shape, generator=torch.Generator().manual_seed(seed + 1),
                              dtype=torch.float64).to(dev)
@@ -631,7 +637,7 @@ def spiking_case(device: str, graded: bool, bias: bool, dtype=torch.float32, sha
     return compare(cpu, other, exact_grads=device == "cpu")
 
 
-def cuba_norm_case(device: str, graded: bool, seed=0):
+def cuba_norm_case(device: str, graded: bool, seed=0, lava_dl_decay=False):
     """Two calls of a slayer CUBA neuron with a norm between current and voltage (the two integrators
     one at a time), persistent state, per-channel learnable decays and an ``(N, C, H, W, T)`` input
     stored time-major, on the CPU and the CUDA path. ``N H W T`` is a power of two, so that the norm's
@@ -648,7 +654,8 @@ def cuba_norm_case(device: str, graded: bool, seed=0):
     x = _stored(x, "time-major")
     reference = cuba.Neuron(threshold=0.5, current_decay=(0.1, 0.5), voltage_decay=(0.0, 0.2),
                             shared_param=False, shape=shape[1:4], persistent_state=True, requires_grad=True,
-                            graded_spike=graded, norm=MeanOnlyBatchNorm)
+                            graded_spike=graded, norm=MeanOnlyBatchNorm,
+                            decay_gradient="lava-dl" if lava_dl_decay else "exact")
     neuron_module = sys.modules[cuba.__name__]
     results = []
     for on_device in (False, True):
@@ -716,6 +723,8 @@ def _integrator_cases(device: str, shape: tuple[int, ...]):
     for graded in (False, True):
         cases.append((f"integrator cuba neuron norm graded={graded:d} persistent time-major",
                       lambda g=graded: cuba_norm_case(device, g)))
+    cases.append(("integrator cuba neuron norm lava-dl decay gradient persistent time-major",
+                  lambda: cuba_norm_case(device, False, lava_dl_decay=True)))
     cases.append(("integrator functional leaky_integrator", lambda: functional_leaky_case(device)))
     return cases
 
@@ -744,6 +753,9 @@ def main(argv=None) -> int:
                         errors, worst = case(args.device, graded, delay, record, dtype, shape)
                         tag = f"cuba graded={graded:d} delay={delay:d} record={record:d}"
                         failed += _report(f"{tag} {str(dtype)[6:]} {shape}", errors, worst)
+        for delay in (False, True):
+            errors, worst = case(args.device, False, delay, False, torch.float32, shape, lava_dl_decay=True)
+            failed += _report(f"cuba lava-dl decay gradient delay={delay:d} float32 {shape}", errors, worst)
     if args.family in ("alif", "all"):
         for graded in (False, True):
             for record in (False, True):
@@ -753,6 +765,8 @@ def main(argv=None) -> int:
                     failed += _report(f"{tag} {str(dtype)[6:]} {shape}", errors, worst)
             errors, worst = alif_neuron_case(args.device, graded)
             failed += _report(f"alif neuron graded={graded:d} persistent channels-last", errors, worst)
+        errors, worst = alif_case(args.device, False, False, torch.float32, shape, lava_dl_decay=True)
+        failed += _report(f"alif lava-dl decay gradient float32 {shape}", errors, worst)
     if args.family in ("sigma_delta", "all"):
         for mode in SD_MODES:
             for relu in (False, True):

@@ -86,8 +86,12 @@ def _ste(value_float, value_exact):
     return value_float + (value_exact - value_float).detach()
 
 
-def _torch_loop(x, cd, vd, neuron, u_rec, v_rec):
-    """The same math as a plain autograd loop (integer values enter through straight-through)."""
+def _torch_loop(x, cd, vd, neuron, u_rec, v_rec, lava_dl_decay=False):
+    """The same math as a plain autograd loop (integer values enter through straight-through).
+
+    With ``lava_dl_decay`` the voltage decay acts, for the gradient, on the previous step's voltage
+    before its reset (what lava-dl's decay gradient reads); the values are the recorded ones either way.
+    """
     rows, steps = x.shape
     s_scale = neuron.s_scale
     du = _ste(cd, torch.round(cd))
@@ -95,12 +99,14 @@ def _torch_loop(x, cd, vd, neuron, u_rec, v_rec):
     u = torch.zeros(rows, dtype=torch.float64)
     v = torch.zeros(rows, dtype=torch.float64)
     theta, tau, scale = neuron.surrogate
+    v_before_reset = v
     out = []
     for t in range(steps):
         u = _ste(u * (1 - du / 4096) + x[:, t], u_rec[:, t] / s_scale)
-        v_new = _ste(v * (1 - dv / 4096) + u, v_rec[:, t] / s_scale)
+        v_new = _ste((v_before_reset if lava_dl_decay else v) * (1 - dv / 4096) + u, v_rec[:, t] / s_scale)
         s = _Spike.apply(v_new, neuron.v_th_mant * 64 / s_scale, theta, tau, scale)
         v = v_new - (v_new * s).detach()
+        v_before_reset = v_new
         out.append(s)
     return torch.stack(out, dim=1)
 
@@ -322,8 +328,10 @@ def test_two_stage_path_equals_fused(graded):
 
 @pytest.mark.parametrize("family, fused", [("cuba", True), ("cuba", False), ("alif", True)])
 def test_lava_dl_decay_gradient(family, fused, monkeypatch):
-    """``decay_gradient="lava-dl"``: the decays get lava-dl's gradient, -4096 times the exact one (the
-    derivative with respect to the retention factor ``1 - d/4096``); everything else is unchanged."""
+    """``decay_gradient="lava-dl"``: the decays get lava-dl's gradient, the derivative with respect to the
+    retention factor ``1 - d/4096`` taken on the states before their reset: -4096 times the exact one
+    where the state never resets (CUBA's current, both of ALIF's), and for CUBA's voltage the
+    derivative of a torch loop whose decay acts on the pre-reset voltage. Everything else is unchanged."""
     from lava_dl.slayer.neuron import alif
 
     monkeypatch.setattr(cuba.Neuron, "fused", fused)
@@ -345,9 +353,12 @@ def test_lava_dl_decay_gradient(family, fused, monkeypatch):
     exact, lava_dl = grads["exact"], grads["lava-dl"]
     assert torch.equal(exact[3], lava_dl[3]) and exact[3].any()
     assert torch.equal(exact[0], lava_dl[0])
-    for e, d in zip(exact[1:3], lava_dl[1:3]):
+    never_reset = exact[1:3] if family == "alif" else exact[1:2]
+    for e, d in zip(never_reset, lava_dl[1:3]):
         assert e.abs().sum() > 0
         assert torch.equal(d, -4096 * e)
+    if family == "cuba":  # the voltage resets: lava-dl's gradient reads the voltage before the reset
+        assert not torch.allclose(lava_dl[2], -4096 * exact[2], rtol=1e-3)
 
     if family == "cuba":  # the retention factor's derivative, from autograd of the torch loop
         neuron = cuba.Neuron(threshold=0.5, current_decay=0.2, voltage_decay=0.05, requires_grad=True,
@@ -360,7 +371,7 @@ def test_lava_dl_decay_gradient(family, fused, monkeypatch):
         u_rec = (current.detach() * neuron.s_scale).reshape(-1, 40).double()
         v_rec = (voltage.detach() * neuron.s_scale).reshape(-1, 40).double()
         s_loop = _torch_loop(x.reshape(-1, 40).double(), 4096 * (1 - keep_u), 4096 * (1 - keep_v), neuron,
-                             u_rec, v_rec)
+                             u_rec, v_rec, lava_dl_decay=True)
         (s_loop * weights.reshape(-1, 40).double()).sum().backward()
         torch.testing.assert_close(neuron.current_decay.grad.double(), keep_u.grad, rtol=1e-4, atol=1e-9)
         torch.testing.assert_close(neuron.voltage_decay.grad.double(), keep_v.grad, rtol=1e-4, atol=1e-9)

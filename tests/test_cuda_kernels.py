@@ -44,7 +44,7 @@ def _run(args: list[str], simulator: bool, timeout: float = 300) -> subprocess.C
 
 
 #: Cases per family that ``tests/_cuda_sim_check.py`` runs (see its ``main``).
-SIM_CASES = {"cuba": 16, "alif": 10, "sigma_delta": 28, "resonator": 24, "delay": 22, "integrator": 13}
+SIM_CASES = {"cuba": 18, "alif": 11, "sigma_delta": 28, "resonator": 24, "delay": 22, "integrator": 14}
 
 
 @needs_numba_cuda
@@ -63,8 +63,10 @@ def test_simulator_matches_cpu_kernels(family, shape):
     the CUDA path; CUBA's integrators one at a time: ``LeakyIntegrator`` with per-channel decays and
     initial states, ``SpikingIntegrator`` with binary and graded spikes, with and without a bias, both
     also channels-last, a slayer CUBA neuron with a norm and persistent state, and lava-dl's functional
-    ``leaky_integrator``); ``2,130,3`` spans two thread blocks. Messages, records, states, output layouts and
-    gradients (input, decays, thresholds, delays) bit for bit."""
+    ``leaky_integrator``; CUBA and ALIF also with lava-dl's decay gradients); ``2,130,3`` spans two
+    thread blocks. Messages, records, states, output layouts and gradients (input, decays, thresholds,
+    delays) bit for bit.
+    """
     proc = _run([str(ROOT / "tests" / "_cuda_sim_check.py"), "--shape", shape, "--family", family],
                 simulator=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -496,6 +496,25 @@ def test_cuba_decay_gradients_torch_loop():
     _assert_grad(-data["grad/0.neuron.current_decay"] / 4096, du0.grad.numpy(), "lava-dl's current decay")
 
 
+def test_lava_dl_decay_gradient_equals_lava_dl():
+    """``cuba_dense`` with ``decay_gradient="lava-dl"``: block 0's learnable decays (a norm: the
+    two-stage kernels) get lava-dl's own gradients, voltage decay included (the fused kernel is
+    checked against a torch loop in ``test_cuba_torch``)."""
+    data = _data("cuba_dense")
+    net = _build("cuba_dense", data)
+    neurons = [block.neuron for block in net]
+    for neuron in neurons:  # as decay_gradient="lava-dl" at construction sets it
+        neuron.lava_dl_decay_gradient = True
+    x = torch.from_numpy(data["input"])
+    (net(x) * torch.from_numpy(data["cotangent"])).sum().backward()
+    ours = {k: p.grad.numpy() for k, p in net.named_parameters() if "decay" in k and p.grad is not None}
+    assert set(ours) == set(DECAY_GRADIENTS["cuba_dense"])
+    for name, grad in ours.items():
+        _assert_grad(grad, data[f"grad/{name}"], f"lava-dl's {name}")
+    assert slayer.neuron.cuba.Neuron(threshold=1, current_decay=0.1, voltage_decay=0.1,
+                                     decay_gradient="lava-dl").lava_dl_decay_gradient
+
+
 def test_rf_decay_gradients_torch_loop():
     """``rf_grad`` (RF dense, learnable ``sin_decay``/``cos_decay``) as a plain torch loop: forward
     and weight/input gradients equal lava-dl's; decay gradients equal ours, which are lava-dl's

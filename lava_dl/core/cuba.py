@@ -287,6 +287,24 @@ def decay_gradient(acc, state_scale):
     return acc / state_scale / DECAY_UNITY
 
 
+#: Factor from the decay gradient of :func:`decay_gradient` to lava-dl's (reference notes §1.3): the
+#: derivative with respect to the retention factor ``1 - d / 4096`` (exact: a power of two).
+LAVA_DL_DECAY_SCALE = -float(DECAY_UNITY)
+
+
+def lava_dl_decay_inputs(reset, *initial):
+    """The reset marks and initial states from which the adjoint kernels give lava-dl's decay gradient.
+
+    lava-dl multiplies the adjoint of step ``t >= 1`` by the *recorded* state of step ``t - 1``,
+    before its reset, and has no term for step 0 (reference notes §1.3). The kernels' rule
+    (:func:`previous_state`) reads a reset state as zero and step 0's as the initial state: given
+    no reset marks (an empty array of ``reset``'s kind) and zero initial states, it reads lava-dl's.
+    The kernels' result times :data:`LAVA_DL_DECAY_SCALE` is then lava-dl's gradient. Works on
+    numpy arrays and torch tensors alike.
+    """
+    return (reset[:0, :0, :0], *(state * 0 for state in initial))
+
+
 @inline
 def previous_state(t, init, prev, reset_prev):
     """The state that step ``t``'s decay acted on: ``init`` at ``t = 0``, else step ``t - 1``'s

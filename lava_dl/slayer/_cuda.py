@@ -22,6 +22,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from lava_dl.core import cuba as _cuba
 from lava_dl.core import resonator as _res
 from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
@@ -165,7 +166,8 @@ def _two_integrator_backward(ctx, grad_s, grad_u, grad_v, margin, theta: float, 
 
     The records are ``(B, T, K)`` device tensors (``u``/``v``/``reset`` may be empty ``(0, 0, 0)``
     ones), ``u0``/``v0``/``du``/``dv`` ``(B, K)``; ``ctx`` holds ``saved_tensors =
-    (current_decay, voltage_decay)``, ``surrogate``, ``state_scale``, ``graded`` and ``shape``.
+    (current_decay, voltage_decay)``, ``surrogate``, ``state_scale``, ``graded``, ``shape`` and
+    ``lava_dl_decay`` (lava-dl's decay gradients, as on the CPU).
 
     Returns
     -------
@@ -186,12 +188,23 @@ def _two_integrator_backward(ctx, grad_s, grad_u, grad_v, margin, theta: float, 
     grad_x = torch.empty((blocks, steps, width), dtype=torch.float32, device=device)
     grad_du = torch.zeros((blocks, width), dtype=torch.float64, device=device)
     grad_dv = torch.zeros((blocks, width), dtype=torch.float64, device=device)
+    if ctx.lava_dl_decay:
+        reset, u0, v0 = _cuba.lava_dl_decay_inputs(reset, u0, v0)
     _launch(module, module.cuba_backward, device, blocks, width, gs, gu, gv, margin, u, v, reset, u0, v0, du,
             dv, ctx.state_scale, float(theta), float(tau_rho), float(scale_rho), ctx.graded, delay, want,
             grad_x, grad_du, grad_dv)
-    g_du = grad_du.reshape(-1).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
-    g_dv = grad_dv.reshape(-1).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+    g_du = _decay_rows(ctx, grad_du, current_decay) if ctx.needs_input_grad[1] else None
+    g_dv = _decay_rows(ctx, grad_dv, voltage_decay) if ctx.needs_input_grad[2] else None
     return _logical(grad_x, ctx.shape), g_du, g_dv
+
+
+def _decay_rows(ctx, grad: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """A kernel's ``(B, K)`` decay gradient as one value per row in ``decay``'s dtype; lava-dl's with
+    ``ctx.lava_dl_decay`` (:func:`lava_dl.core.cuba.lava_dl_decay_inputs`)."""
+    rows = grad.reshape(-1)
+    if ctx.lava_dl_decay:
+        rows = rows * _cuba.LAVA_DL_DECAY_SCALE
+    return rows.to(decay.dtype)
 
 
 def cuba_backward(ctx, grad_s, grad_u=None, grad_v=None):
@@ -352,10 +365,12 @@ def integrator_backward(ctx, grad_out: torch.Tensor | None, grad_s: torch.Tensor
     in_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     grad_in = torch.empty((blocks, steps, width), dtype=in_dtype, device=device)
     grad_d = torch.zeros((blocks, width), dtype=torch.float64, device=device)
+    if ctx.lava_dl_decay:
+        spiked, y0 = _cuba.lava_dl_decay_inputs(spiked, y0)
     _launch(module, module.integrator_backward, device, blocks, width, incoming(grad_out), incoming(grad_s),
             d, y, y0, spiked, ctx.state_scale, float(theta), float(tau_rho), float(scale_rho), ctx.graded,
             want, grad_in, grad_d)
-    return _logical(grad_in, ctx.shape), (grad_d.reshape(-1).to(decay.dtype) if want else None)
+    return _logical(grad_in, ctx.shape), (_decay_rows(ctx, grad_d, decay) if want else None)
 
 
 class CubaDynamicsCuda(torch.autograd.Function):
@@ -365,13 +380,14 @@ class CubaDynamicsCuda(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
-                record, first, last, logical=False):
+                record, first, last, logical=False, lava_dl_decay=False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         return cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate,
                             graded, record, first, last)
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
-        return (*cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 10))
+        return (*cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 11))
 
 
 class AlifDynamicsCuda(torch.autograd.Function):
@@ -381,13 +397,14 @@ class AlifDynamicsCuda(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded,
-                record):
+                record, lava_dl_decay=False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         return alif_forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate,
                             graded, record)
 
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
-        return (*alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 7))
+        return (*alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 8))
 
 
 class LeakyIntegratorCuda(torch.autograd.Function):
@@ -396,12 +413,13 @@ class LeakyIntegratorCuda(torch.autograd.Function):
     tensors to the same :func:`leaky_forward`/:func:`integrator_backward`."""
 
     @staticmethod
-    def forward(ctx, x, decay, y0, state_scale):
+    def forward(ctx, x, decay, y0, state_scale, lava_dl_decay=False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         return leaky_forward(ctx, x, decay, y0, state_scale)
 
     @staticmethod
     def backward(ctx, grad_y):
-        return (*integrator_backward(ctx, grad_y, None, grad_y.dtype), None, None)
+        return (*integrator_backward(ctx, grad_y, None, grad_y.dtype), None, None, None)
 
 
 class SpikingIntegratorCuda(torch.autograd.Function):
@@ -410,12 +428,14 @@ class SpikingIntegratorCuda(torch.autograd.Function):
     :func:`spiking_forward`/:func:`integrator_backward`."""
 
     @staticmethod
-    def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded):
+    def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded,
+                lava_dl_decay=False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         return spiking_forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded)
 
     @staticmethod
     def backward(ctx, grad_s, grad_v):
-        return (*integrator_backward(ctx, grad_v, grad_s, grad_s.dtype), *([None] * 6))
+        return (*integrator_backward(ctx, grad_v, grad_s, grad_s.dtype), *([None] * 7))
 
 
 # --------------------------------------------------------------------------

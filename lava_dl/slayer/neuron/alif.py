@@ -52,7 +52,6 @@ class Neuron(_BaseNeuron):
     cx_voltage_decay = DeployedDecay("voltage_decay")
     cx_threshold_decay = DeployedDecay("threshold_decay")
     cx_refractory_decay = DeployedDecay("refractory_decay")
-    _LAVA_DL_DECAY_GRADIENT = ("current_decay", "voltage_decay")
 
     def __init__(self, threshold, threshold_step, current_decay, voltage_decay, threshold_decay,
                  refractory_decay, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
@@ -141,7 +140,8 @@ class Neuron(_BaseNeuron):
         final = np.empty_like(init)
         out = AlifDynamics.apply(
             x, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), init, final,
-            self.s_scale, self._params(x), self.surrogate, self.graded_spike, record)
+            self.s_scale, self._params(x), self.surrogate, self.graded_spike, record,
+            self.lava_dl_decay_gradient)
         for name, value in zip(self._STATES, final):
             self.keep_state(name, torch.from_numpy(value))
         if not record:

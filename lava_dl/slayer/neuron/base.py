@@ -270,20 +270,6 @@ def _as_shape(shape) -> tuple[int, ...] | None:
     return shape
 
 
-class _LavaDlDecayGradient(torch.autograd.Function):
-    """The identity, whose backward turns the exact gradient of a stored decay ``d`` into lava-dl's:
-    the derivative with respect to the retention factor ``1 - d / 4096``, i.e. ``-4096`` times it
-    (reference-neurons §1.3; exact in floating point: a power of two)."""
-
-    @staticmethod
-    def forward(ctx, decay: torch.Tensor) -> torch.Tensor:
-        return decay.view_as(decay)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return grad * -float(DECAY_UNITY)
-
-
 class Neuron(nn.Module):
     """Base class of slayer neurons.
 
@@ -328,10 +314,12 @@ class Neuron(nn.Module):
         Gradient of learnable decays (``requires_grad``). ``"exact"``: the derivative of the
         integer forward with respect to the stored decay. ``"lava-dl"``: what lava-dl 0.6
         computes for the decays of its leaky integrator (CUBA's current and voltage decays,
-        ALIF's too): ``-4096`` times that, the derivative with respect to the retention
-        factor ``1 - decay``, so that gradient descent moves the decay the wrong way. Only
-        for following a lava-dl training run (as far as float rounding allows); the other
-        families do not take the argument.
+        ALIF's too): per step ``t >= 1`` the adjoint times the state recorded at ``t - 1``
+        *before* its reset, summed; that is the derivative with respect to the retention
+        factor ``1 - decay / 4096`` (``-4096`` times the exact one, with the sign that moves
+        the decay the wrong way) taken as if the reset did not happen, and without the
+        step-0 term of a persistent state. Only for following a lava-dl training run (as
+        far as float rounding allows); the other families do not take the argument.
 
     Notes
     -----
@@ -355,17 +343,14 @@ class Neuron(nn.Module):
     #: its rows in cache (CUBA) honour it, the others ignore it. Only the memory layout changes.
     logical_output = False
 
-    #: Decays whose gradient ``decay_gradient="lava-dl"`` replaces by lava-dl's (see above).
-    _LAVA_DL_DECAY_GRADIENT: ty.ClassVar[tuple[str, ...]] = ()
-
     def __init__(self, threshold, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
                  shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
                  shape=None, num_channels=None, decay_gradient="exact"):
         super().__init__()
         if decay_gradient not in ("exact", "lava-dl"):
             raise ValueError(f"decay_gradient must be 'exact' or 'lava-dl', got {decay_gradient!r}")
-        #: Decay attributes whose gradient is lava-dl's (``decay_gradient="lava-dl"``).
-        self._lava_dl_gradient = self._LAVA_DL_DECAY_GRADIENT if decay_gradient == "lava-dl" else ()
+        #: Whether the decays get lava-dl's gradient (``decay_gradient="lava-dl"``).
+        self.lava_dl_decay_gradient = decay_gradient == "lava-dl"
         self.w_scale = int(scale)
         self.s_scale = int(scale * (1 << STATE_EXP))
         self.p_scale = DECAY_UNITY
@@ -599,10 +584,7 @@ class Neuron(nn.Module):
 
     def per_row(self, param: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Broadcast a shared or per-channel parameter to one value per (batch, neuron) row
-        (:func:`lava_dl.slayer.neuron.dynamics.per_row`); a decay listed for lava-dl's gradient
-        (``decay_gradient="lava-dl"``) passes through :class:`_LavaDlDecayGradient` first."""
-        if any(param is getattr(self, name) for name in self.__dict__.get("_lava_dl_gradient", ())):
-            param = _LavaDlDecayGradient.apply(param)
+        (:func:`lava_dl.slayer.neuron.dynamics.per_row`)."""
         return _dynamics.per_row(param, x)
 
     def state(self, name: str, x: torch.Tensor) -> torch.Tensor:

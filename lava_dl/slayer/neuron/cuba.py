@@ -52,7 +52,6 @@ class Neuron(_BaseNeuron):
     voltage_state = StateAttribute("v")
     cx_current_decay = DeployedDecay("current_decay")
     cx_voltage_decay = DeployedDecay("voltage_decay")
-    _LAVA_DL_DECAY_GRADIENT = ("current_decay", "voltage_decay")
     #: Run current and voltage in one compiled pass when no norm sits between them
     #: (False forces the two-stage path, which gives the same numbers).
     fused = True
@@ -103,13 +102,14 @@ class Neuron(_BaseNeuron):
         self._prepare(x)
         rows = x[..., 0].numel()
         current = LeakyIntegrator.apply(x, self.per_row(self.current_decay, x), self.state("u", x),
-                                        self.s_scale)
+                                        self.s_scale, self.lava_dl_decay_gradient)
         self.keep_state("u", torch.round(current[..., -1].reshape(-1) * self.s_scale))
         if self.norm is not None:
             current = self.norm(current)
         spikes, voltage = SpikingIntegrator.apply(
             current, self.per_row(self.voltage_decay, x), self.state("v", x), self.s_scale,
-            np.zeros(rows, np.int64), self._vth_scaled(rows), self.surrogate, self.graded_spike)
+            np.zeros(rows, np.int64), self._vth_scaled(rows), self.surrogate, self.graded_spike,
+            self.lava_dl_decay_gradient)
         self.keep_state("v", torch.round(voltage[..., -1].reshape(-1) * self.s_scale)
                         * (spikes[..., -1].reshape(-1) == 0))
         return current, voltage, spikes
@@ -136,7 +136,7 @@ class Neuron(_BaseNeuron):
         out = CubaDynamics.apply(
             x, self.per_row(self.current_decay, x), self.per_row(self.voltage_decay, x), self.state("u", x),
             self.state("v", x), self.s_scale, self._vth_scaled(rows), self.surrogate, self.graded_spike, keep,
-            first, last, self.logical_output)
+            first, last, self.logical_output, self.lava_dl_decay_gradient)
         if not keep:
             return None, None, self._mark(out)
         spikes, current, voltage = out

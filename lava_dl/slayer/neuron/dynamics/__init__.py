@@ -166,15 +166,18 @@ def _as_numpy(x: torch.Tensor, dtype) -> np.ndarray:
 def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, dtype):
     """Run the compiled integrator adjoint on ``(B, T, K)`` arrays of ``ctx.layout``.
 
-    Returns ``(grad_in, grad_decay or None)`` as tensors (``grad_in`` stored time-major).
+    Returns ``(grad_in, grad_decay or None)`` as tensors (``grad_in`` stored time-major); the decay
+    gradient is lava-dl's with ``ctx.lava_dl_decay``.
     """
     layout = ctx.layout
     grad_in_tensor, grad_in = layout.empty(np.float64 if dtype == torch.float64 else np.float32)
     grad_d = np.zeros((layout.blocks, layout.width), np.float64)
     want = bool(ctx.needs_input_grad[1])
+    if ctx.lava_dl_decay:
+        reset_mask, y0 = _cuba.lava_dl_decay_inputs(reset_mask, y0)
     _cuba.integrator_backward_blocks(grad, ctx.d, y_rec, y0, reset_mask, ctx.state_scale, want, grad_in,
                                      grad_d, threads=kernel_threads())
-    return grad_in_tensor, (_logical_rows(layout, grad_d).to(decay.dtype) if want else None)
+    return grad_in_tensor, (_decay_rows(ctx, layout, grad_d, decay) if want else None)
 
 
 def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, u, v, reset, u0, v0, du, dv,
@@ -184,9 +187,9 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     Records and per-neuron arrays are in the ``(B, T, K)`` / ``(B, K)`` form of
     ``layout`` (a :class:`BlockLayout`); the incoming gradients are tensors.
     ``ctx`` holds ``saved_tensors = (current_decay, voltage_decay)``, ``surrogate``,
-    ``state_scale`` and ``graded``; ``delay`` is that of :func:`lava_dl.core.cuba.cuba_forward`.
-    Returns ``(grad_x, grad_current_decay, grad_voltage_decay)`` (``grad_x`` stored
-    time-major).
+    ``state_scale``, ``graded`` and ``lava_dl_decay`` (lava-dl's decay gradients);
+    ``delay`` is that of :func:`lava_dl.core.cuba.cuba_forward`. Returns ``(grad_x,
+    grad_current_decay, grad_voltage_decay)`` (``grad_x`` stored time-major).
     """
     current_decay, voltage_decay = ctx.saved_tensors
     _, tau_rho, scale_rho = ctx.surrogate
@@ -201,14 +204,25 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     grad_x_tensor, grad_x = layout.empty(np.float32)
     grad_du = np.zeros(shape[::2], np.float64)
     grad_dv = np.zeros(shape[::2], np.float64)
+    if ctx.lava_dl_decay:
+        reset, u0, v0 = _cuba.lava_dl_decay_inputs(reset, u0, v0)
     _cuba.cuba_backward_blocks(gs, gu, gv, margin, u, v, reset, u0, v0, du, dv, ctx.state_scale, theta,
                                tau_rho, scale_rho, ctx.graded, delay, want, grad_x, grad_du, grad_dv,
                                grad_index, threads=kernel_threads())
     # one gradient per (batch, neuron) row in the logical (N, *S) order of per_row (the kernel's
     # (B, K) rows are in the layout's order, (H, W, C) for a channels-last input)
-    g_du = _logical_rows(layout, grad_du).to(current_decay.dtype) if ctx.needs_input_grad[1] else None
-    g_dv = _logical_rows(layout, grad_dv).to(voltage_decay.dtype) if ctx.needs_input_grad[2] else None
+    g_du = _decay_rows(ctx, layout, grad_du, current_decay) if ctx.needs_input_grad[1] else None
+    g_dv = _decay_rows(ctx, layout, grad_dv, voltage_decay) if ctx.needs_input_grad[2] else None
     return grad_x_tensor, g_du, g_dv
+
+
+def _decay_rows(ctx, layout, grad: np.ndarray, decay: torch.Tensor) -> torch.Tensor:
+    """A kernel's ``(B, K)`` decay gradient as one value per row (:func:`_logical_rows`) in ``decay``'s
+    dtype; lava-dl's (``ctx.lava_dl_decay``: see :func:`lava_dl.core.cuba.lava_dl_decay_inputs`)."""
+    rows = _logical_rows(layout, grad)
+    if ctx.lava_dl_decay:
+        rows = rows * _cuba.LAVA_DL_DECAY_SCALE
+    return rows.to(decay.dtype)
 
 
 def _logical_rows(layout, values: np.ndarray) -> torch.Tensor:
@@ -396,10 +410,13 @@ class LeakyIntegrator(torch.autograd.Function):
     ``(batch, neuron)`` row; the output is stored time-major (see :class:`BlockLayout`).
     On a CUDA input both passes run the CUDA kernels of the same rules
     (:func:`lava_dl.slayer._cuda.leaky_forward`), the output stored in the logical order.
+    With ``lava_dl_decay`` the decay gets lava-dl's gradient instead of the exact one
+    (:func:`lava_dl.core.cuba.lava_dl_decay_inputs`; the same for the other integrator functions).
     """
 
     @staticmethod
-    def forward(ctx, x, decay, y0, state_scale: float):
+    def forward(ctx, x, decay, y0, state_scale: float, lava_dl_decay: bool = False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         if x.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
             return _cuda.leaky_forward(ctx, x, decay, y0, state_scale)
         _check_cpu(x)
@@ -417,11 +434,11 @@ class LeakyIntegrator(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         if getattr(ctx, "on_cuda", False):
-            return (*_cuda.integrator_backward(ctx, grad_y, None, grad_y.dtype), None, None)
+            return (*_cuda.integrator_backward(ctx, grad_y, None, grad_y.dtype), None, None, None)
         (decay,) = ctx.saved_tensors
         grad_x, grad_d = _integrator_adjoint(ctx, ctx.layout.array(grad_y, np.float64), ctx.y, ctx.y0,
                                              _EMPTY_MASK3, decay, grad_y.dtype)
-        return grad_x, grad_d, None, None
+        return grad_x, grad_d, None, None, None
 
 
 class SpikingIntegrator(torch.autograd.Function):
@@ -436,7 +453,9 @@ class SpikingIntegrator(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded):
+    def forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate, graded,
+                lava_dl_decay=False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         if cur.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
             return _cuda.spiking_forward(ctx, cur, decay, v0, state_scale, bias_scaled, vth_scaled, surrogate,
                                          graded)
@@ -460,7 +479,7 @@ class SpikingIntegrator(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s, grad_v):
         if getattr(ctx, "on_cuda", False):
-            return (*_cuda.integrator_backward(ctx, grad_v, grad_s, grad_s.dtype), *([None] * 6))
+            return (*_cuda.integrator_backward(ctx, grad_v, grad_s, grad_s.dtype), *([None] * 7))
         (decay,) = ctx.saved_tensors
         layout = ctx.layout
         theta, tau_rho, scale_rho = ctx.surrogate
@@ -472,7 +491,7 @@ class SpikingIntegrator(torch.autograd.Function):
             gv += layout.array(grad_v, np.float64)
         spiked = (ctx.s != 0).view(np.uint8)
         grad_cur, grad_d = _integrator_adjoint(ctx, gv, ctx.v, ctx.v0, spiked, decay, grad_s.dtype)
-        return grad_cur, grad_d, None, None, None, None, None, None
+        return grad_cur, grad_d, *([None] * 7)
 
 
 class CubaDynamics(torch.autograd.Function):
@@ -495,7 +514,8 @@ class CubaDynamics(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
-                record, first, last, logical=False):
+                record, first, last, logical=False, lava_dl_decay=False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         if x.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
             ctx.on_cuda = True
             return _cuda.cuba_forward(ctx, x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled,
@@ -541,7 +561,7 @@ class CubaDynamics(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         if getattr(ctx, "on_cuda", False):
-            return (*_cuda.cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 10))
+            return (*_cuda.cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 11))
         u, v, s, u0, v0, du, dv = ctx.arrays
         theta = ctx.surrogate[0]
         layout = ctx.layout
@@ -552,7 +572,7 @@ class CubaDynamics(torch.autograd.Function):
             s = np.ascontiguousarray(layout._memory_view(stored, 2)).reshape(s.shape)
         grads = _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, v, theta, u, v, s, u0, v0,
                                         du, dv, ctx.delay)
-        return (*grads, *([None] * 10))
+        return (*grads, *([None] * 11))
 
 
 class AlifDynamics(torch.autograd.Function):
@@ -575,7 +595,8 @@ class AlifDynamics(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded,
-                record):
+                record, lava_dl_decay=False):
+        ctx.lava_dl_decay = bool(lava_dl_decay)
         if x.device.type == "cuda":  # the CUDA kernels of the same rules (lava_dl.slayer._cuda)
             ctx.on_cuda = True
             return _cuda.alif_forward(ctx, x, current_decay, voltage_decay, init, final, state_scale, params,
@@ -614,9 +635,9 @@ class AlifDynamics(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s, grad_u=None, grad_v=None):
         if getattr(ctx, "on_cuda", False):
-            return (*_cuda.alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 7))
+            return (*_cuda.alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 8))
         margin, u, v, u0, v0, du, dv = ctx.arrays
         # ALIF never resets v; its surrogate sits at the margin v - (θ + r).
         grads = _two_integrator_adjoint(ctx, ctx.layout, grad_s, grad_u, grad_v, margin, 0.0, u, v,
                                         _EMPTY_GRAD3, u0, v0, du, dv)
-        return (*grads, None, None, None, None, None, None, None)
+        return (*grads, *([None] * 8))
