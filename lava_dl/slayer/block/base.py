@@ -300,13 +300,17 @@ class Input(_Block):
     def forward(self, x: torch.Tensor):
         self.shape = tuple(x.shape[1:-1])
         if self.neuron is not None:
-            weight, bias = self.weight, self.bias
-            if self.pre_hook_fx is not None:
-                weight, bias = self.pre_hook_fx(weight), self.pre_hook_fx(bias)
-            drive = weight * x + bias
+            drive = self._drive(x)
             # a complex neuron gets the same drive on both parts (netx Input feeds both ports)
             x = self.neuron((drive, drive) if is_complex(self.neuron_class) else drive)
         return self._finish(x)
+
+    def _drive(self, x: torch.Tensor) -> torch.Tensor:
+        """The neuron's input for the block input ``x``: ``weight * x + bias`` (quantized scalars)."""
+        weight, bias = self.weight, self.bias
+        if self.pre_hook_fx is not None:
+            weight, bias = self.pre_hook_fx(weight), self.pre_hook_fx(bias)
+        return weight * x + bias
 
     def export_hdf5(self, handle) -> None:
         """Write this block as an hdf5 ``input`` record into the group ``handle``."""
