@@ -114,6 +114,37 @@ def test_leaky_integrator_equals_plain_integer_loop():
     assert (out.reshape(6, 50).numpy() * S >= 0.75 * S).any()
 
 
+@pytest.mark.parametrize("threshold", [None, 0.75])
+def test_leaky_integrator_decay_gradients(threshold):
+    """``decay_gradient="lava-dl"`` gives lava-dl's decay gradient, ``sum_{t>=1} g[t] y[t-1]`` with ``g`` the
+    adjoint ``g[t] = g_out[t] + (1 - d/4096) g[t+1]`` and ``y`` the returned (pre-reset) state, from a
+    numpy recursion; the default gives the exact one, ``-1/4096`` times it taken on the states after
+    their resets (and from the initial state at t = 0)."""
+    x = _grid((2, 3, 50), 4, amplitude=200)
+    weight = torch.randn(2, 3, 50, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    grads = {}
+    for mode in ("exact", "lava-dl"):
+        decay = torch.tensor([517.0], requires_grad=True)
+        out = leaky_integrator.dynamics(x, decay, 0.25, S, threshold, decay_gradient=mode)
+        (out.double() * weight).sum().backward()
+        grads[mode] = float(decay.grad)
+    y = out.detach().reshape(6, 50).double().numpy()
+    g_out = weight.reshape(6, 50).numpy()
+    g = np.zeros_like(g_out)
+    g[:, -1] = g_out[:, -1]
+    for t in range(48, -1, -1):
+        g[:, t] = g_out[:, t] + (1 - 517 / 4096) * g[:, t + 1]
+    lava_dl = float((g[:, 1:] * y[:, :-1]).sum())
+    after_reset = y if threshold is None else np.where(y >= threshold, 0.0, y)
+    previous = np.concatenate([np.full((6, 1), 0.25), after_reset[:, :-1]], axis=1)
+    exact = float(-(g * previous).sum() / 4096)
+    assert grads["lava-dl"] == pytest.approx(lava_dl, rel=1e-5)
+    assert grads["exact"] == pytest.approx(exact, rel=1e-5)
+    assert (threshold is None) or abs(lava_dl + 4096 * exact) > 1e-3 * abs(lava_dl)
+    with pytest.raises(ValueError, match="decay_gradient"):
+        leaky_integrator.dynamics(x, 517.0, 0.0, S, decay_gradient="other")
+
+
 def test_leaky_integrator_is_cuba_voltage():
     """With ``current_decay = 1`` a CUBA neuron's voltage is the leaky integrator of its input, reset
     by Loihi's strict ``v > vth << 6`` (lava-dl's ``>=`` one unit higher)."""

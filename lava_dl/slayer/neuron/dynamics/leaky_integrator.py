@@ -22,7 +22,7 @@ __all__ = ["dynamics", "persistent_state"]
 
 
 def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float | None = None,
-             debug: bool = False) -> torch.Tensor:
+             debug: bool = False, decay_gradient: str = "exact") -> torch.Tensor:
     """Leaky integrator ``y[t] = (1 - decay / 4096) y[t-1] + x[t]``, reset to 0 after ``y >= threshold``.
 
     Parameters
@@ -41,6 +41,10 @@ def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float
         Reset threshold (real units); ``None`` or ``<= 0``: no reset.
     debug : bool
         Ignored (lava-dl compares its CUDA kernel against its CPU loop with it).
+    decay_gradient : {"exact", "lava-dl"}
+        Gradient of ``decay``: the derivative of the integer rule (default), or lava-dl's
+        (``-4096`` times it, read on the state before its reset; see the ``decay_gradient``
+        argument of :class:`lava_dl.slayer.neuron.cuba.Neuron`).
 
     Returns
     -------
@@ -50,15 +54,21 @@ def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float
 
     Notes
     -----
-    Differences from lava-dl, both in the deployed rule's favour: the state saturates to
-    24 bits (lava-dl's grows without bound), and the input enters as ``trunc(x * w_scale)``
-    in float64 (lava-dl multiplies in the input's dtype).
+    Differences from lava-dl, in the deployed rule's favour: the state saturates to
+    24 bits (lava-dl's grows without bound), the input enters as ``trunc(x * w_scale)``
+    in float64 (lava-dl multiplies in the input's dtype), and ``decay`` gets the exact
+    gradient unless ``decay_gradient="lava-dl"`` (lava-dl's has the opposite sign and no
+    ``1/4096`` factor, and reads the state before its reset).
     """
+    if decay_gradient not in ("exact", "lava-dl"):
+        raise ValueError(f"leaky_integrator.dynamics: decay_gradient must be 'exact' or 'lava-dl', "
+                         f"got {decay_gradient!r}")
     rows = input[..., 0].numel()
     vth = _NO_RESET if threshold is None or threshold * w_scale <= 0 else math.ceil(threshold * w_scale) - 1
     _, output = SpikingIntegrator.apply(
         input, per_row(truncated(decay, input), input), state_rows(state, input, w_scale), float(w_scale),
-        np.zeros(rows, np.int64), np.full(rows, vth, np.int64), (0.0, 1.0, 1.0), False)
+        np.zeros(rows, np.int64), np.full(rows, vth, np.int64), (0.0, 1.0, 1.0), False,
+        decay_gradient == "lava-dl")
     return output
 
 
