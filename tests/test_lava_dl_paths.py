@@ -12,6 +12,7 @@ netx did, unless ``reset_mode`` is given.
 from __future__ import annotations
 
 import importlib
+import io
 
 import h5py
 import numpy as np
@@ -565,3 +566,85 @@ def test_deferred_parameters_survive_copies():
     x = _grid((2, 5, 20), 16)
     twin((x, x))
     assert twin.sin_decay.numel() == 5 and neuron.sin_decay.numel() == 1
+
+
+def test_small_lava_dl_names():
+    """jitconfig, SYNAPSE_SIGN_MODE, num_delay_bits, PyNetworkModel, GenericLayer/ComplexLayer."""
+    from lava_dl.slayer import jitconfig
+    from lava_dl.slayer.synapse import complex as complex_synapse
+    from lava_dl.slayer.synapse import layer
+
+    assert jitconfig.TORCH_CUDA_ARCH_LIST is None and jitconfig.VERBOSE is False
+    modes = netx.utils.SYNAPSE_SIGN_MODE
+    assert (int(modes.MIXED), int(modes.EXCITATORY), int(modes.INHIBITORY)) == (1, 2, 3)
+    assert netx.utils.optimize_weight_bits(np.array([[3, -5], [7, 1]]))[3] == modes.MIXED
+    assert netx.utils.optimize_weight_bits(np.array([[3, 5], [7, 1]]))[3] == modes.EXCITATORY
+    assert netx.utils.optimize_weight_bits(np.array([[-3, -5], [-7, -1]]))[3] == modes.INHIBITORY
+    bits = [netx.utils.num_delay_bits(np.array([0, d])) for d in (0, 1, 3, 4, 7, 8, 62)]
+    assert bits == [0, 1, 2, 3, 3, 4, 6]
+    for bad, match in (([-1, 2], "negative"), ([63], "62"), ([1.5], "integers"), ([], "no delays")):
+        with pytest.raises(ValueError, match=match):
+            netx.utils.num_delay_bits(np.array(bad))
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    model = netx.hdf5.PyNetworkModel
+    assert model.implements_process is netx.hdf5.Network and model.implements_protocol is LoihiProtocol
+    assert isinstance(slayer.synapse.Dense(3, 4), layer.GenericLayer)
+    assert isinstance(slayer.synapse.Conv(2, 4, 3), layer.GenericLayer)
+    assert isinstance(complex_synapse.Dense(3, 4), complex_synapse.ComplexLayer)
+
+
+def test_step_delay():
+    from lava_dl.slayer.block.base import step_delay
+
+    class Block(torch.nn.Module):
+        def __init__(self, persistent):
+            super().__init__()
+            self.neuron = cuba.Neuron(threshold=0.5, current_decay=0.5, voltage_decay=0.5,
+                                      persistent_state=persistent)
+
+    x = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4) + 1
+    plain = Block(False)
+    for _ in range(2):
+        out = step_delay(plain, x)
+        assert torch.equal(out[..., 1:], x[..., :-1]) and not out[..., 0].any()
+    persistent = Block(True)
+    assert not step_delay(persistent, x)[..., 0].any()
+    assert torch.equal(step_delay(persistent, x * 2)[..., 0], x[..., -1])  # the previous call's last step
+    assert not step_delay(persistent, x[:1])[..., 0].any()  # another batch size: starts from zeros
+
+
+def test_wgt_scale_batch_norm():
+    from lava_dl.slayer.neuron.norm import WgtScaleBatchNorm
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 6) * 3 + torch.tensor([1.0, -2.0, 0.5])[None, :, None, None]
+    norm = WgtScaleBatchNorm(momentum=0.25)
+    out = norm(x)
+    mean = x.mean(dim=(0, 2, 3))
+    var = x.var(unbiased=False)
+    exponent = float(np.clip(np.ceil(np.log2(np.sqrt(float(var) + 1e-5))), -3, 3))
+    torch.testing.assert_close(out, (x - mean[None, :, None, None]) / 2 ** exponent)
+    n = x.numel() / 3
+    torch.testing.assert_close(norm.running_mean, 0.25 * mean)
+    torch.testing.assert_close(norm.running_var, 0.25 * var.reshape(1) * n / (n + 1))
+    norm.eval()
+    eval_exponent = float(np.clip(np.ceil(np.log2(np.sqrt(float(norm.running_var) + 1e-5))), -3, 3))
+    torch.testing.assert_close(norm(x), (x - norm.running_mean[None, :, None, None]) / 2 ** eval_exponent)
+    assert float(norm.weight_exp) == np.ceil(np.log2(np.sqrt(float(norm.running_var) + 1e-5)))
+
+    # in a block: the mean is quantized and deploys as the bias; a scale other than 1 cannot deploy
+    block = slayer.block.cuba.Dense({"threshold": 0.5, "current_decay": 1.0, "voltage_decay": 0.1,
+                                     "norm": WgtScaleBatchNorm}, 4, 3)
+    block(torch.rand(2, 4, 10))
+    block.eval()
+    assert isinstance(block.neuron.norm, WgtScaleBatchNorm) and block.neuron.norm.num_features == 3
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        with pytest.raises(slayer.block.base.ExportError, match="divides its input by"):
+            block.export_hdf5(f.create_group("layer/0"))
+        block.neuron.norm.running_var.fill_(0.5)  # scale 2^0
+        block.neuron.norm.running_mean.copy_(torch.tensor([0.25, -0.5, 0.0]))
+        block.export_hdf5(f.create_group("layer/1"))
+        np.testing.assert_array_equal(f["layer/1/neuron/bias"][()] if "neuron/bias" in f["layer/1"]
+                                      else f["layer/1/bias"][()], [-16.0, 32.0, 0.0])

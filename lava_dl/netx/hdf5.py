@@ -1189,3 +1189,13 @@ def _neuron_group(rec: _Record) -> h5py.Group:
     if not isinstance(group, h5py.Group):
         raise rec.error("neuron", "expected a group")
     return group
+
+
+def __getattr__(name: str):
+    """lava-dl's ``netx.hdf5.PyNetworkModel``: the ProcessModel of :class:`Network` (imported when asked
+    for, so that reading files does not load the ProcessModels)."""
+    if name == "PyNetworkModel":
+        from lava_dl.process_models.netx_models import SubNetworkModel
+
+        return SubNetworkModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

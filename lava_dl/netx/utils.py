@@ -20,6 +20,7 @@ from lava_dl.core.records import (
     decode_str,
 )
 from lava_dl.core.spec import NeuronSpec
+from lava_dl.core.synapse import SignMode
 
 __all__ = [
     "NetxFormatError",
@@ -30,6 +31,8 @@ __all__ = [
     "NetDict",
     "decode_str",
     "optimize_weight_bits",
+    "SYNAPSE_SIGN_MODE",
+    "num_delay_bits",
     "neuron_process_for",
     "table_header",
     "table_row",
@@ -144,6 +147,36 @@ def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int, ty.A
     except ImportError:
         return _fallback_optimize_weight_bits(weight)
     return _opt(np.asarray(weight))
+
+
+#: lava-dl's name for the synapse sign modes (``MIXED = 1``, ``EXCITATORY = 2``, ``INHIBITORY = 3``):
+#: the modes :func:`optimize_weight_bits` returns.
+SYNAPSE_SIGN_MODE = SignMode
+
+
+def num_delay_bits(delays: np.ndarray) -> int:
+    """Bits that hold the largest of the axonal ``delays`` (non-negative integers up to 62).
+
+    Differences from lava-dl: the count is ``max(delays).bit_length()``; lava-dl's
+    ``ceil(log2(max))`` was one short for powers of two (2 bits for a delay of 4) and undefined
+    for an all-zero vector.
+
+    Raises
+    ------
+    ValueError
+        For an empty, negative, non-integer or too large (> 62) delay.
+    """
+    values = np.asarray(delays, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("num_delay_bits: no delays given")
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+        bad = values[~np.isfinite(values) | (values != np.round(values))]
+        raise ValueError(f"num_delay_bits: delays must be integers, got {bad[:3]}")
+    if values.min() < 0:
+        raise ValueError(f"num_delay_bits: negative delay {values.min():g}")
+    if values.max() > 62:
+        raise ValueError(f"num_delay_bits: delay {values.max():g} exceeds Loihi's limit of 62")
+    return int(values.max()).bit_length()
 
 
 _PROCESS_CACHE: dict[str, type] = {}

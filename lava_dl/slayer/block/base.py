@@ -232,6 +232,13 @@ class _Block(nn.Module):
         norm = getattr(self.neuron, "norm", None) if self.neuron is not None else None
         if norm is None or not hasattr(norm, "bias"):
             return None
+        if hasattr(norm, "std"):  # a scaling norm (WgtScaleBatchNorm): only a scale of 1 deploys
+            factor = float(norm.std(norm.running_var))
+            if factor != 1.0:
+                raise ValueError(f"the neuron's {type(norm).__name__} divides its input by {factor:g}, which "
+                                 "the hdf5 format cannot deploy (lava-dl wrote neuron/weight_exp, which its "
+                                 "netx ignored); train with MeanOnlyBatchNorm or fold the scale into the "
+                                 "weights")
         with _quantize.no_clipping("norm bias"):
             return norm.bias.detach().cpu().numpy()
 
@@ -994,4 +1001,22 @@ def _masked(hook, mask):
     return apply
 
 
-__all__ = ["family", "bind", "is_complex", "MAX_DELAY", "BLOCK_NAMES", "ExportError", *BLOCK_NAMES]
+def step_delay(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """lava-dl's helper for custom blocks: ``x`` delayed by one step (Loihi's synaptic latency).
+
+    With a persistent neuron (``module.neuron.persistent_state``) step 0 is the last step of the
+    previous call (kept, detached, in ``module.delay_buffer``; forgotten when the batch size
+    changes), else zeros. The blocks here do the same through ``delay_shift``.
+    """
+    neuron = getattr(module, "neuron", None)
+    persistent = bool(getattr(neuron, "persistent_state", False))
+    buffer = getattr(module, "delay_buffer", None)
+    if buffer is not None and buffer.shape != x.shape[:-1]:
+        buffer = None
+    first = buffer[..., None] if persistent and buffer is not None else None
+    module.delay_buffer = x[..., -1].detach() if persistent else None
+    return delay_shift(x, first)
+
+
+__all__ = ["family", "bind", "is_complex", "step_delay", "MAX_DELAY", "BLOCK_NAMES", "ExportError",
+           *BLOCK_NAMES]

@@ -85,6 +85,10 @@ class _ComplexSynapse(nn.Module):
         return self.real.effective_weight(), self.imag.effective_weight()
 
 
+#: lava-dl's name for the base class of the complex synapses (``isinstance`` checks of lava-dl code).
+ComplexLayer = _ComplexSynapse
+
+
 class Dense(_ComplexSynapse):
     """Complex fully connected synapse (lava-dl ``slayer.synapse.complex.Dense``).
 

@@ -156,6 +156,10 @@ class _Synapse(nn.Module):
                              f"got shape {tuple(x.shape)}")
 
 
+#: lava-dl's name for the base class of the synapses (``isinstance`` checks of lava-dl code).
+GenericLayer = _Synapse
+
+
 class Dense(_Synapse):
     """Fully connected synapse ``y[n, :, t] = W @ x[n, :, t]`` (lava-dl ``slayer.synapse.Dense``).
 
