@@ -648,3 +648,42 @@ def test_wgt_scale_batch_norm():
         block.export_hdf5(f.create_group("layer/1"))
         np.testing.assert_array_equal(f["layer/1/neuron/bias"][()] if "neuron/bias" in f["layer/1"]
                                       else f["layer/1/bias"][()], [-16.0, 32.0, 0.0])
+
+
+def test_sequential_modules():
+    """lava-dl's ``netx.sequential_modules`` (also ``netx.modules``): Quantize, Dequantize, FIFO and a
+    post_forward that runs between calls."""
+    import time
+
+    from lava_dl.netx import sequential_modules as seq
+
+    assert netx.modules is seq
+    quantize = seq.Quantize(exp=6)
+    np.testing.assert_array_equal(quantize(torch.tensor([0.5, -1.0, 0.0078125, 0.0234375])), [32, -64, 0, 2])
+    assert quantize.time_step == 1
+    with pytest.raises(ValueError, match="NaN"):
+        quantize(np.array([np.nan]))
+    dequantize = seq.Dequantize(exp=6, num_raw_bits=24)
+    raw = np.array([64, (1 << 24) - 64, (1 << 23) - 1, 1 << 23])  # 1.0, -1.0, the largest, the smallest
+    np.testing.assert_array_equal(dequantize(raw), [1.0, -1.0, ((1 << 23) - 1) / 64, -(1 << 23) / 64])
+    with pytest.raises(ValueError, match="num_raw_bits"):
+        seq.Dequantize(num_raw_bits=33)
+    fifo = seq.FIFO(depth=2)
+    assert [fifo(i) for i in range(5)] == [None, None, 0, 1, 2]
+    with pytest.raises(ValueError, match="depth"):
+        seq.FIFO(0)
+
+    class Loader(seq.AbstractSeqModule):
+        def __init__(self):
+            super().__init__()
+            self.loaded = []
+
+        def forward(self, x):
+            return list(self.loaded)
+
+        def post_forward(self):
+            time.sleep(0.01)
+            self.loaded.append(len(self.loaded) + 1)
+
+    loader = Loader()
+    assert [loader(None) for _ in range(3)] == [[], [1], [1, 2]]  # each call waits for the last load

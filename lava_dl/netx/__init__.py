@@ -9,7 +9,8 @@ the layer and the field. This package never imports torch.
 """
 
 from lava_dl.core import records as record
-from lava_dl.netx import blocks, hdf5, utils
+from lava_dl.netx import blocks, hdf5, sequential_modules, utils
+from lava_dl.netx import sequential_modules as modules  # lava-dl's name
 from lava_dl.netx.fused import simulate
 from lava_dl.netx.hdf5 import Network
 from lava_dl.netx.utils import (
@@ -21,4 +22,5 @@ from lava_dl.netx.utils import (
 )
 
 __all__ = ["Network", "NetxFormatError", "NetxUnsupportedError", "NetxTypeError", "NetxFileNotFoundError",
-           "Hdf5FormatError", "blocks", "hdf5", "record", "simulate", "utils"]
+           "Hdf5FormatError", "blocks", "hdf5", "modules", "record", "sequential_modules", "simulate",
+           "utils"]
