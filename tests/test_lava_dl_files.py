@@ -53,10 +53,6 @@ GRADED = [n for n, c in CASES.items() if c.graded]
 #: Parameters with lava-dl's wrong decay gradient (tested against a torch loop instead).
 DECAY_GRADIENTS = {"cuba_dense": ("0.neuron.current_decay", "0.neuron.voltage_decay"),
                    "rf_grad": ("0.neuron.sin_decay", "0.neuron.cos_decay")}
-#: lava-dl state-dict entries without a counterpart here: the recurrent block's unused
-#: ``spike_state`` buffer, the Dense ``mask`` (a plain attribute here; checked separately)
-#: and the sigma-delta ``set_bias`` parameter (zero unless set; not exported by lava-dl).
-LAVA_DL_ONLY = re.compile(r"(spike_state|\.mask|neuron\.bias)$")
 
 
 # --------------------------------------------------------------------------
@@ -83,22 +79,10 @@ def _build(name: str, data: dict) -> torch.nn.Sequential:
     net.eval()
     with torch.no_grad():  # fixes shapes, as the generator's first pass
         net(torch.zeros(INIT_BATCH, *case.input_shape, case.steps))
-    ours = net.state_dict()
-    loaded = {}
-    for key in (k[len("param/"):] for k in data if k.startswith("param/")):
-        value = data[f"param/{key}"]
-        if LAVA_DL_ONLY.search(key):
-            continue
-        if _our_name(key) not in ours and key.endswith("neuron.delta.threshold"):
-            # a sigma-delta Output block has no delta encoder here (lava-dl's is never used)
-            assert name in GRADED and key.split(".")[0] == str(len(net) - 1)
-            continue
-        loaded[_our_name(key)] = torch.from_numpy(value).reshape(ours[_our_name(key)].shape)
-    # our sigma-delta Input blocks always hold a transform; lava-dl's has none unless given (identity)
-    unloaded = {k: v for k, v in ours.items() if k not in loaded}
-    assert all(re.fullmatch(r"0\.(weight|bias)", k) for k in unloaded), sorted(unloaded)
-    assert all(float(v) == (1.0 if k.endswith("weight") else 0.0) for k, v in unloaded.items())
-    net.load_state_dict(loaded, strict=False)
+    # lava-dl's own state dict, loaded strictly: its names and entries are translated on loading
+    # (lava_dl.slayer._lava_dl_state)
+    net.load_state_dict({k[len("param/"):]: torch.from_numpy(v) for k, v in data.items()
+                         if k.startswith("param/")})
     return net
 
 

@@ -687,3 +687,45 @@ def test_sequential_modules():
 
     loader = Loader()
     assert [loader(None) for _ in range(3)] == [[], [1], [1, 2]]  # each call waits for the last load
+
+
+def test_loading_lava_dl_state_dict_entries():
+    """State dicts saved by lava-dl load strictly (lava_dl.slayer._lava_dl_state): its names, and its
+    entries without a counterpart here. The fixture tests load lava-dl's own saved networks."""
+    sd_params = {"threshold": 0.1, "activation": torch.relu, "shared_param": False}
+    block = slayer.block.sigma_delta.Dense(sd_params, 4, 3)
+    saved = {"synapse.weight": torch.randn(3, 4, 1, 1, 1),
+             "neuron.delta.threshold": torch.tensor([0.5, 0.25, 0.125]), "neuron.bias": torch.zeros(1)}
+    block.load_state_dict(saved)
+    assert torch.equal(block.neuron.delta_threshold.detach(), torch.tensor([0.5, 0.25, 0.125]))
+    with pytest.raises(RuntimeError, match="set_bias bias is nonzero"):
+        block.load_state_dict({**saved, "neuron.bias": torch.tensor([0.5])})
+
+    params = {"threshold": 0.5, "current_decay": 0.25, "voltage_decay": 0.03}
+    mask = (torch.rand(3, 4) > 0.5).float()
+    masked = slayer.block.cuba.Dense(params, 4, 3, mask=torch.ones(3, 4))
+    decays = {"neuron.current_decay": torch.tensor([1024.0]), "neuron.voltage_decay": torch.tensor([123.0])}
+    weight = torch.ones(3, 4, 1, 1, 1)
+    masked.load_state_dict({**decays, "synapse.weight": weight, "mask": mask.reshape(3, 4, 1, 1, 1)})
+    assert torch.equal(masked.mask.reshape(3, 4), mask)
+    y = masked.synapse(torch.ones(1, 4, 1))
+    assert torch.equal(y[0, :, 0], mask.sum(1))  # the loaded mask is the one applied
+    with pytest.raises(RuntimeError, match="build this one with mask="):
+        slayer.block.cuba.Dense(params, 4, 3).load_state_dict({**decays, "synapse.weight": weight,
+                                                               "mask": mask})
+
+    recurrent = slayer.block.cuba.Recurrent(params, 4, 3)
+    state = {**decays, "input_synapse.weight": torch.randn(3, 4, 1, 1, 1),
+             "recurrent_synapse.weight": torch.randn(3, 3, 1, 1, 1), "spike_state": torch.zeros(1)}
+    recurrent.load_state_dict(state)
+
+    sd_input = slayer.block.sigma_delta.Input({"threshold": 0.1, "activation": torch.relu}, weight=2.0,
+                                              bias=0.5)
+    # lava-dl's, saved without a transform
+    sd_input.load_state_dict({"neuron.delta.threshold": torch.tensor([0.25])})
+    assert float(sd_input.weight.detach()) == 1.0 and float(sd_input.bias.detach()) == 0.0
+    cuba_input = slayer.block.cuba.Input(params, weight=2.0, bias=0.5)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        cuba_input.load_state_dict(decays)  # no lava-dl name tells these entries apart: a partial load
+    cuba_input.load_state_dict(decays, strict=False)
+    assert float(cuba_input.weight.detach()) == 2.0

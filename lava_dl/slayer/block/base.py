@@ -42,6 +42,7 @@ from torch import nn
 from lava_dl.core import records
 from lava_dl.core.delay import MAX_BLOCK_DELAY as MAX_DELAY
 from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN
+from lava_dl.slayer import _lava_dl_state
 from lava_dl.slayer import checks as _checks
 from lava_dl.slayer import quantize as _quantize
 from lava_dl.slayer.synapse import complex as _complex_synapse
@@ -160,6 +161,7 @@ class _Block(nn.Module):
         self.delay: nn.Module | None = None
         self._last_output: torch.Tensor | None = None
         self.register_forward_pre_hook(_check_block_input)
+        self._register_load_state_dict_pre_hook(_lava_dl_state.block_pre_hook, with_module=True)
 
     def _apply(self, fn, recurse=True):
         """Move the state carried between calls (the last output, a recurrent block's last spikes)

@@ -11,6 +11,7 @@ from torch import nn
 
 from lava_dl.core.fixed_point import DECAY_UNITY, STATE_EXP
 from lava_dl.core.spec import NeuronSpec
+from lava_dl.slayer import _lava_dl_state
 from lava_dl.slayer import checks as _checks
 from lava_dl.slayer.neuron import dynamics as _dynamics
 from lava_dl.slayer.utils import delay_shift
@@ -347,6 +348,7 @@ class Neuron(nn.Module):
                  shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
                  shape=None, num_channels=None, decay_gradient="exact"):
         super().__init__()
+        self._register_load_state_dict_pre_hook(_lava_dl_state.neuron_pre_hook, with_module=True)
         if decay_gradient not in ("exact", "lava-dl"):
             raise ValueError(f"decay_gradient must be 'exact' or 'lava-dl', got {decay_gradient!r}")
         #: Whether the decays get lava-dl's gradient (``decay_gradient="lava-dl"``).
