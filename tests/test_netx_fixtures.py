@@ -125,6 +125,24 @@ def test_mnist_structure():
     assert all(type(b.synapse).__name__ == "Sparse" for b in sparse.layers[1:])
     skipped = hdf5.Network(net_config=FIX / "mnist.net", skip_layers=2)
     assert [b.shape for b in skipped.layers] == [(512,), (10,)] and skipped.inp.shape == (512,)
+    assert [b.block for b in net.layers] == ["Input", "Dense", "Dense", "Dense"]  # lava-dl's attribute
+
+
+def test_skipped_layers_set_the_next_blocks_message_width():
+    """A skipped layer is replaced by a source that sends what it would have sent: the first built block
+    reads messages of the skipped layer's width (lava-dl's rule), exactly as it does behind that layer
+    in the full network (PilotNet SDNN: the 16-bit graded Delta input)."""
+    path = FIX / "pilotnet_sdnn" / "network.net"
+    full = hdf5.Network(net_config=path)
+    skipped = hdf5.Network(net_config=path, skip_layers=1)
+    assert full.layers[0].output_message_bits == 16 and skipped.layers[0].input_message_bits == 16
+    ours, reference = skipped.layers[0].synapse, full.layers[1].synapse
+    for name in ("num_message_bits", "weight_exp", "weight"):
+        assert np.array_equal(np.asarray(getattr(ours, name).init),
+                              np.asarray(getattr(reference, name).init)), name
+    # the skipped layer's width wins over the argument, as in lava-dl
+    explicit = hdf5.Network(net_config=path, skip_layers=1, input_message_bits=0)
+    assert explicit.layers[0].input_message_bits == 16
 
 
 # --------------------------------------------------------------------------

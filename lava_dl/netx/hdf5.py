@@ -124,6 +124,7 @@ from lava_dl.proc.netx_blocks import (
     RecurrentDense,
     Unpool,
     broadcast_bias,
+    output_message_width,
 )
 
 __all__ = ["Network", "NetxFormatError", "Hdf5FormatError", "build_layers", "default_modes", "neuron_params",
@@ -771,6 +772,11 @@ class _Builder:
             self.flatten_next = False
         self._append(block, rec, row, lag - int(delay_shift))
 
+    def _skip(self, shape: tuple[int, ...], params: dict) -> None:
+        """A skipped record: the next block takes its shape and, as lava-dl, its messages' width."""
+        self.cur_shape = shape
+        self.message_bits, self.message_exp = output_message_width(params)
+
     def _append(self, block, rec: _Record, row: str, emit: int) -> None:
         self.emit = emit
         self.emits[rec.index] = emit
@@ -823,7 +829,7 @@ class _Builder:
         params = neuron_params(rec, rec.group["neuron"], role="input", shape=shape_xyc,
                                **self._place("input", False))
         if rec.index < self.skip_layers:
-            self.cur_shape = shape_xyc
+            self._skip(shape_xyc, params)
             return
         block = _input_block(rec, shape_xyc, params, self.message_bits)
         dims = shape_xyc if len(shape_xyc) == 3 else (1, 1, int(np.prod(shape_xyc)))
@@ -888,7 +894,7 @@ class _Builder:
         if layer_type == "dense_rec":
             extra.update(self._recurrent(rec, params, shape_out[0]))
         if skipped:
-            self.cur_shape = shape_out
+            self._skip(shape_out, params)
             return
         message_exp = _receiver_exp(params, self.options) + self.message_exp
         if not self.layers and self.message_bits:

@@ -102,6 +102,14 @@ def axon_delay_class() -> type:
 # Blocks
 # --------------------------------------------------------------------------
 
+def output_message_width(neuron_params: dict) -> tuple[int, int]:
+    """``(bits, exp)`` of the messages a block with ``neuron_params`` sends: ``num_message_bits``
+    (default: the family's) and ``message_exp`` (default 0)."""
+    spec = getattr(neuron_params["neuron_proc"], "spec", None)
+    default_bits = spec.out_message_bits if spec is not None else 0
+    return int(neuron_params.get("num_message_bits", default_bits)), int(neuron_params.get("message_exp", 0))
+
+
 class _MessageWidths:
     """``has_graded_input``/``has_graded_output`` from ``input_message_bits``/``output_message_bits``."""
 
@@ -114,6 +122,11 @@ class _MessageWidths:
     def has_graded_output(self) -> bool:
         """True if graded messages (not binary spikes) go out."""
         return self.output_message_bits > 0
+
+    @property
+    def block(self) -> str:
+        """The block's kind: its class name (``'Dense'``, ``'Conv'`` ...), as lava-dl's."""
+        return type(self).__name__
 
 
 class AbstractBlock(_MessageWidths, AbstractProcess):
@@ -153,11 +166,11 @@ class AbstractBlock(_MessageWidths, AbstractProcess):
         self.input_message_bits = int(input_message_bits)
         self.input_message_exp = int(input_message_exp)
         params = dict(neuron_params)
+        self.output_message_bits, self.output_message_exp = output_message_width(params)
         self.neuron_proc = params.pop("neuron_proc")
         spec = getattr(self.neuron_proc, "spec", None)
-        default_bits = spec.out_message_bits if spec is not None else 0
-        self.output_message_bits = int(params.pop("num_message_bits", default_bits))
-        self.output_message_exp = int(params.pop("message_exp", 0))
+        params.pop("num_message_bits", None)
+        params.pop("message_exp", None)
         bias_key = params.pop("bias_key", getattr(spec, "bias_param", None) or "bias")
         if bias is not None:
             params[bias_key] = broadcast_bias(bias, shape)
@@ -634,8 +647,10 @@ class Network(_MessageWidths, AbstractProcess):
     num_layers : int, optional
         Visit only the first ``num_layers`` hdf5 records (flatten counts).
     skip_layers : int, default 0
-        Records with index ``< skip_layers`` are not built into the network
-        (a skipped input or conv record still sets the next input shape).
+        Records with index ``< skip_layers`` are not built into the network; a skipped
+        record still sets the next input shape and, as lava-dl, the width of the messages
+        the first built block expects (the skipped layer's output width, which replaces
+        ``input_message_bits``): a source in its place sends what it would have sent.
     input_message_bits : int, default 0
         Width of the messages entering the first block (0: binary spikes).
     input_shape : tuple of int, optional
