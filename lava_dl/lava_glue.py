@@ -318,6 +318,7 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         cache = self.__dict__.get("_lava_dl_buffers")
         if cache is None:
             arrays = [getattr(self, n) for n in var_names]
+            _check_params(self, arrays[n_states:])
             flats = [_flat(a) for a in arrays]
             fresh = tuple(i for i, a in enumerate(arrays) if not np.asarray(a).flags.c_contiguous)
             size = flats[0].shape[0]
@@ -335,6 +336,17 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
             # per port, the received array whose flat view is in ``args`` (None: converted into in_bufs)
             self._lava_dl_passed = [None] * n_inputs
         return cache
+
+    def _check_params(self, arrays) -> None:
+        """Refuse parameters outside the family's ranges (e.g. a Var's ``init`` written after the
+        Process was built), which the kernels would otherwise run on; checked whenever the model
+        (re)builds its views of the Vars."""
+        for param, array in zip(spec.params, arrays):
+            try:
+                param.check(array, f"{spec.name} neuron ({type(self).__name__}) Var ")
+            except ValueError as err:
+                hint = _PARAM_HINTS.get(param.name, "")
+                raise ValueError(f"{err}{hint}") from None
 
     def _kernel_input(buf: np.ndarray, data) -> np.ndarray:
         """The received ``data`` as the kernel's flat input: itself (a view) when it is a contiguous
@@ -416,6 +428,14 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
     else:
         model = tag("floating_pt")(model)
     return model
+
+
+#: Appended to the range error of a parameter whose units differ from lava-nc's namesake.
+_PARAM_HINTS = {
+    name: ("; lava_dl's decays are the hdf5 values (iDecay, vDecay), while lava-nc's LIF adds 1 to its "
+           "du and dv: lava-nc's du=-1 (no decay) is du=0 here")
+    for name in ("du", "dv")
+}
 
 
 def _flat(arr: np.ndarray) -> np.ndarray:

@@ -401,6 +401,19 @@ def test_var_set_refuses_mangled_values():
         np.testing.assert_array_equal(runtime.read(lif.v), np.full(n, 7.0))
 
 
+def test_parameter_written_out_of_range_raises_naming_it():
+    """A parameter Var's ``init`` written after the Process was built (lava-dl's PilotNet tutorial sets
+    ``neuron.du.init = -1``, lava-nc's LIF units) is checked when the model starts: an error naming the
+    Var, its range and the unit difference, not a neuron whose current grows every step."""
+    src, procs, sink = _chain("none", n=4)
+    procs[1].du.init = -1
+    with sink:
+        with pytest.raises(runtime.ProcessError, match=r"du .* must lie in \[0, 4096\]") as info:
+            sink.run(condition=RunSteps(num_steps=2), run_cfg=CFG)
+    assert "lava-nc's du=-1 (no decay) is du=0 here" in str(info.value)
+    assert info.value.exc_type == "ValueError"
+
+
 def test_good_float_input_still_runs():
     net = netx.hdf5.Network(net_config=MNIST)
     data = (np.random.default_rng(2).random((784, 10)) < 0.2).astype(float)
