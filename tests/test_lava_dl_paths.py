@@ -729,3 +729,72 @@ def test_loading_lava_dl_state_dict_entries():
         cuba_input.load_state_dict(decays)  # no lava-dl name tells these entries apart: a partial load
     cuba_input.load_state_dict(decays, strict=False)
     assert float(cuba_input.weight.detach()) == 2.0
+
+
+def test_functional_dynamics_take_any_rank():
+    """lava-dl's functional dynamics ran on ``(T,)`` and ``(C, T)`` series too (its neuron_dynamics
+    tutorial): the same numbers as the ``(1, 1, T)`` / ``(1, C, T)`` series, in the given shape."""
+    x = _grid((1, 1, 60), 7, amplitude=200)[0, 0]
+    decay = torch.tensor([409.0])
+    one = leaky_integrator.dynamics(x, decay, 0.0, S, 0.5)
+    assert one.shape == (60,)
+    assert torch.equal(one, leaky_integrator.dynamics(x.reshape(1, 1, 60), decay, 0.0, S, 0.5).reshape(60))
+    two = _grid((3, 60), 8, amplitude=200)
+    per_channel = torch.tensor([409.0, 100.0, 3000.0])
+    assert torch.equal(leaky_integrator.dynamics(two, per_channel, 0.0, S),
+                       leaky_integrator.dynamics(two[None], per_channel, 0.0, S)[0])
+    sin, cos = torch.tensor([400.0]), torch.tensor([3900.0])
+    real, imag = resonator.dynamics(x, x * 0.5, sin, cos, 0.0, 0.0, S, threshold=0.3)
+    ref = resonator.dynamics(x.reshape(1, 1, 60), (x * 0.5).reshape(1, 1, 60), sin, cos, 0.0, 0.0, S,
+                             threshold=0.3)
+    assert real.shape == imag.shape == (60,)
+    assert torch.equal(real, ref[0].reshape(60)) and torch.equal(imag, ref[1].reshape(60))
+    decays = torch.tensor([400.0])
+    theta, refractory = adaptive_threshold.dynamics(one, 0.0, decays, 0.0, decays, 0.5, 0.2, S)
+    assert theta.shape == refractory.shape == (60,)
+
+
+def test_block_and_synapse_attributes_lava_dl_code_reads():
+    """``slayer.neuron.Dropout``, ``synapse.grad_norm``, ``block.shape``, no ``neuron`` on blocks without
+    one (lava-dl code tests ``hasattr(block, 'neuron')``), and lava-dl's stats line spacing."""
+    from lava_dl.slayer.neuron.dropout import Dropout
+
+    assert slayer.neuron.Dropout is Dropout
+    params = {"threshold": 0.5, "current_decay": 0.25, "voltage_decay": 0.03}
+    for weight_norm in (False, True):
+        block = slayer.block.cuba.Dense(params, 8, 4, weight_norm=weight_norm)
+        assert block.synapse.grad_norm == 0 and block.synapse.weight_norm_enabled is weight_norm
+        block(torch.rand(2, 8, 10) * 4).sum().backward()
+        weight = block.synapse.parametrizations.weight.original0 if weight_norm else block.synapse.weight
+        assert weight.grad is not None and weight.grad.abs().sum() > 0
+        assert block.synapse.grad_norm == pytest.approx(float(weight.grad.norm()) / weight.grad.numel())
+    assert block.shape == (4,)
+    conv = slayer.block.sigma_delta.Conv({"threshold": 0.1, "activation": torch.relu}, 3, 4, 3, stride=2)
+    conv(torch.rand(1, 3, 9, 9, 3))
+    assert tuple(conv.shape) == (4, 4, 4)
+    blocks = (slayer.block.cuba.Flatten(), slayer.block.cuba.Average(2), slayer.block.cuba.TimeDecimation(2),
+              slayer.block.concat.Concat(layers=[0], shape=(3,)))
+    assert not any(hasattr(b, "neuron") for b in blocks)
+
+    stat = slayer.utils.LearningStat()
+    stat.loss_sum, stat.correct_samples, stat.num_samples = 3.0, 3, 4
+    assert str(stat) == "loss =     0.75000  " + " " * 24 + "accuracy = 0.75000 "
+    stat.update()
+    stat.loss_sum, stat.correct_samples, stat.num_samples = 2.0, 2, 4
+    assert str(stat) == "loss =     0.50000 (min =     0.75000)     accuracy = 0.50000 (max = 0.75000) "
+
+
+def test_lava_dl_output_block_state_loads():
+    """lava-dl's sigma-delta Output kept a delta encoder and a norm it never applied: their entries load
+    (dropped) into ours, which has neither."""
+    from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm
+
+    params = {"threshold": 0.1, "activation": torch.relu, "norm": MeanOnlyBatchNorm}
+    out = slayer.block.sigma_delta.Output(params, 10, 1)
+    out.load_state_dict({"synapse.weight": torch.randn(1, 10, 1, 1, 1),
+                         "neuron.delta.threshold": torch.ones(1), "neuron.norm.running_mean": torch.zeros(1),
+                         "neuron.bias": torch.zeros(1)})
+    with pytest.raises(RuntimeError, match="Unexpected key"):  # a norm ours does apply is never dropped
+        slayer.block.sigma_delta.Dense({"threshold": 0.1, "activation": torch.relu}, 10, 2).load_state_dict(
+            {"synapse.weight": torch.randn(2, 10, 1, 1, 1), "neuron.delta.threshold": torch.ones(1),
+             "neuron.norm.running_mean": torch.zeros(2)})

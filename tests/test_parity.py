@@ -242,7 +242,8 @@ def test_resonator_input_block_parity(family, seed, tmp_path):
     blocks = getattr(slayer.block, family)
     dense, in_shape = _dense_net(family, rng, with_norm=seed % 2 == 1)
     _randomise(dense, rng, with_norm=False)
-    net = torch.nn.Sequential(blocks.Input(_neuron_params(family, rng, False), shape=in_shape), *dense)
+    net = torch.nn.Sequential(blocks.Input(_neuron_params(family, rng, False), weight=1.5, bias=0.25,
+                                           shape=in_shape), *dense)
     net.eval()
     x = torch.from_numpy((rng.random((1, *in_shape, STEPS)) < 0.3).astype(np.float32))
     y = _active_output(net, x)
@@ -262,7 +263,8 @@ def test_resonator_input_block_parity(family, seed, tmp_path):
     with torch.no_grad():
         neuron.persistent_state = True
         neuron._states.clear()
-        neuron((x, x))
+        real_drive = net[0]._drive(x)  # the block's transform, in real units
+        neuron((real_drive, real_drive))
         neuron.persistent_state = False
     input_states = {n: t.reshape(in_shape).numpy() for n, t in neuron._states.items()}
     slayer_states = [input_states] + _slayer_final_states(net[1:], net[0](x))

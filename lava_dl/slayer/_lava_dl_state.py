@@ -3,7 +3,8 @@ the same network built with lava_dl, strictly: the entries whose names or forms 
 translated while they load (load pre-hooks, registered by every block and neuron).
 
 * ``neuron.delta.threshold`` (lava-dl's sigma-delta encoder) is ``neuron.delta_threshold`` here;
-  lava-dl's ``Output`` block kept one it never used, which is dropped.
+  lava-dl's ``Output`` block kept an encoder and a norm it never applied, whose entries are dropped
+  (the neuron's ``lava_dl_unused_state`` prefixes).
 * ``neuron.bias`` (lava-dl's sigma-delta ``set_bias``; zero unless set, and never exported) is
   dropped when zero; a nonzero one is an error, as no lava_dl neuron has that bias.
 * ``spike_state`` (an unused buffer of lava-dl's recurrent blocks) is dropped.
@@ -24,19 +25,22 @@ from torch import nn
 
 
 def _owns(module: nn.Module, name: str) -> bool:
-    return name in module._parameters or name in module._buffers
+    """Whether ``module`` holds a parameter or buffer ``name`` (one registered as ``None`` does not count)."""
+    return module._parameters.get(name) is not None or module._buffers.get(name) is not None
 
 
 def neuron_pre_hook(neuron: nn.Module, state_dict: dict, prefix: str, local_metadata, strict: bool,
                     missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
     """Translate a neuron's lava-dl entries (see the module)."""
+    for unused in getattr(neuron, "lava_dl_unused_state", ()):
+        for key in [k for k in state_dict if k.startswith(prefix + unused)]:
+            del state_dict[key]
     old = prefix + "delta.threshold"
-    if old in state_dict:
+    if old in state_dict and _owns(neuron, "delta_threshold"):
         value = state_dict.pop(old)
-        if _owns(neuron, "delta_threshold"):
-            target = neuron.delta_threshold
-            state_dict[prefix + "delta_threshold"] = (value.reshape(target.shape)
-                                                      if value.numel() == target.numel() else value)
+        target = neuron.delta_threshold
+        state_dict[prefix + "delta_threshold"] = (value.reshape(target.shape)
+                                                  if value.numel() == target.numel() else value)
     key = prefix + "bias"
     if key in state_dict and not _owns(neuron, "bias"):
         value = state_dict.pop(key)

@@ -341,8 +341,9 @@ class SequentialNetwork(nn.Module):
             neuron = self._neuron(rec)
             if neuron.output:
                 raise rec.unsupported("neuron/sigma_output", "an input record cannot be the network output")
-            weight = _scalar(rec, "weight", float(_SCALE)) / _SCALE
-            bias = _scalar(rec, "bias", 0.0) / _SCALE
+            # an absent transform stays absent (no parameter), as the block that wrote the record
+            weight = _scalar(rec, "weight", float(_SCALE)) / _SCALE if "weight" in rec else None
+            bias = _scalar(rec, "bias", 0.0) / _SCALE if "bias" in rec else None
             block = _build(rec, neuron.blocks.Input, _constructible(neuron.params), weight=weight, bias=bias,
                            shape=shape)
             _load_exact(rec, block.neuron, neuron.fields)

@@ -288,23 +288,39 @@ class Input(_Block):
     ----------
     neuron_params : dict, optional
         Neuron arguments; without them the block passes the input through.
-    weight, bias : float
-        Scalar input transform (quantized with the neuron's 8-bit quantizer).
+    weight, bias : float, optional
+        Scalar input transform, trained (quantized with the neuron's 8-bit quantizer); ``None``
+        (default): no such parameter, as lava-dl's.
     delay_shift : bool
         Add one step of latency (default False for an input).
     count_log : bool
         Also return the mean event rate.
     shape : tuple of int, optional
         Input neuron shape ``(C,)`` or ``(C, H, W)``; inferred at the first call if omitted.
+
+    Notes
+    -----
+    Differences from lava-dl, for exact deployment: ``delay_shift`` defaults to False (lava-dl's
+    True put the slayer output one step behind the Lava network, where the input neurons receive
+    the source in the same step), and the input itself is not passed through the 8-bit weight
+    quantizer (lava-dl's rounded it to even multiples of ``1/scale`` and clamped it to ``±4``;
+    the sigma-delta ``Input`` keeps that rule, which its Lava encoder shares).
     """
 
-    def __init__(self, neuron_params=None, weight=1, bias=0, delay_shift=False, count_log=False, shape=None):
+    def __init__(self, neuron_params=None, weight=None, bias=None, delay_shift=False, count_log=False,
+                 shape=None):
         super().__init__(delay_shift, count_log)
         self.neuron = self._make_neuron(neuron_params, shape=shape)
         self.shape = tuple(shape) if shape is not None else None
         self.pre_hook_fx = None if self.neuron is None else self.neuron.quantize_8bit
-        self.weight = nn.Parameter(torch.tensor([float(weight)]))  # trained, as lava-dl's
-        self.bias = nn.Parameter(torch.tensor([float(bias)]))
+        for name, value in (("weight", weight), ("bias", bias)):  # trained, as lava-dl's
+            parameter = None if value is None else nn.Parameter(torch.tensor([float(value)]))
+            self.register_parameter(name, parameter)
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """lava-dl's name for :attr:`shape`."""
+        return self.shape
 
     def forward(self, x: torch.Tensor):
         self.shape = tuple(x.shape[1:-1])
@@ -314,26 +330,31 @@ class Input(_Block):
             x = self.neuron((drive, drive) if is_complex(self.neuron_class) else drive)
         return self._finish(x)
 
+    def _quantized_transform(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        q = self.pre_hook_fx if self.pre_hook_fx is not None else (lambda value: value)
+        return tuple(None if value is None else q(value) for value in (self.weight, self.bias))
+
     def _drive(self, x: torch.Tensor) -> torch.Tensor:
-        """The neuron's input for the block input ``x``: ``weight * x + bias`` (quantized scalars)."""
-        weight, bias = self.weight, self.bias
-        if self.pre_hook_fx is not None:
-            weight, bias = self.pre_hook_fx(weight), self.pre_hook_fx(bias)
-        return weight * x + bias
+        """The neuron's input for the block input ``x``: ``weight * x + bias`` (quantized scalars; a
+        missing one is the identity)."""
+        weight, bias = self._quantized_transform()
+        if weight is not None:
+            x = weight * x
+        return x if bias is None else x + bias
 
     def export_hdf5(self, handle) -> None:
         """Write this block as an hdf5 ``input`` record into the group ``handle``."""
         if self.shape is None:
             raise RuntimeError("Input block shape unknown: pass shape= or run one forward before export")
         self._check_deployable()
-        weight = bias = None
+        fields = {}
         if self.neuron is not None:
-            with _quantize.no_clipping("input weight"):
-                weight = float(self.pre_hook_fx(self.weight.detach(), descale=True))
-            with _quantize.no_clipping("input bias"):
-                bias = float(self.pre_hook_fx(self.bias.detach(), descale=True))
-        records.write_input(handle, shape=self.shape, neuron=self._neuron_fields(), weight=weight,
-                                   bias=bias)
+            for name in ("weight", "bias"):
+                value = getattr(self, name)
+                if value is not None:
+                    with _quantize.no_clipping(f"input {name}"):
+                        fields[name] = float(self.pre_hook_fx(value.detach(), descale=True))
+        records.write_input(handle, shape=self.shape, neuron=self._neuron_fields(), **fields)
 
 
 class Flatten(_Block):
@@ -341,7 +362,6 @@ class Flatten(_Block):
 
     def __init__(self, count_log=False):
         super().__init__(delay_shift=False, count_log=count_log)
-        self.neuron = None
         self.shape: tuple[int, ...] | None = None
 
     def forward(self, x: torch.Tensor):
@@ -376,6 +396,11 @@ class _Weighted(_Block):
         synapse.pre_hook_fx = pre_hook_fx
         setattr(self, attr, synapse)
         self._make_delay(delay, channels)
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """The block's neuron shape (``(C,)`` or ``(C, H, W)``; ``None`` until known), as lava-dl's."""
+        return None if self.neuron is None else self.neuron.shape
 
     def _neuron_input(self, z):
         """What the neuron receives for synaptic output ``z`` (families may model Lava's wrap here)."""
@@ -656,7 +681,6 @@ class Average(_Block):
         if isinstance(num_outputs, bool) or not isinstance(num_outputs, (int, np.integer)) or num_outputs < 1:
             raise ValueError(f"Average: num_outputs must be a positive int, got {num_outputs!r}")
         self.num_outputs = int(num_outputs)
-        self.neuron = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -699,7 +723,6 @@ class TimeDecimation(_Block):
                 or factor & (factor - 1):
             raise ValueError(f"TimeDecimation: factor must be a positive power of 2, got {factor!r}")
         self.factor = int(factor)
-        self.neuron = None
 
     def forward(self, x: torch.Tensor):
         steps = x.shape[-1]

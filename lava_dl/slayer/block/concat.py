@@ -44,7 +44,6 @@ class Concat(_Block):
 
     def __init__(self, layers: ty.Sequence[int], shape: ty.Sequence[int], count_log: bool = False) -> None:
         super().__init__(delay_shift=False, count_log=count_log)
-        self.neuron = None
         self.layers = tuple(int(i) for i in layers)
         self.shape = tuple(int(s) for s in shape)
 

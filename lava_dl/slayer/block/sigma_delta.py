@@ -131,8 +131,9 @@ class Input(_BaseInput):
         ``threshold``, ``tau_grad``, ``scale_grad``, ``scale``, ``cum_error``,
         ``shared_param``, ``persistent_state``, ``requires_grad`` and ``spike_exp``.
         Without them the block passes its input through.
-    weight, bias : float
-        Scalar input transform (8-bit quantized; exported, not applied by netx).
+    weight, bias : float, optional
+        Scalar input transform (8-bit quantized; exported, not applied by netx); ``None``
+        (default): no such parameter, as lava-dl's.
     delay_shift : bool
         One step of latency (default False).
     count_log : bool
@@ -146,7 +147,8 @@ class Input(_BaseInput):
     deployed Lava ``Delta`` process takes ``trunc(64·z)`` as its integer input.
     """
 
-    def __init__(self, neuron_params: dict | None = None, weight: float = 1, bias: float = 0,
+    def __init__(self, neuron_params: dict | None = None, weight: float | None = None,
+                 bias: float | None = None,
                  delay_shift: bool = False, count_log: bool = False,
                  shape: ty.Sequence[int] | None = None) -> None:
         params = _check_params(neuron_params, "Input")
@@ -161,11 +163,15 @@ class Input(_BaseInput):
         return _neuron.Delta(**delta_params, **shape_kwargs)
 
     def neuron_input(self, x: torch.Tensor) -> torch.Tensor:
-        """The delta encoder's input ``q8(x)·q8(weight) + q8(bias)`` (``x`` without neuron)."""
+        """The delta encoder's input ``q8(x)·q8(weight) + q8(bias)`` (``x`` without neuron; a missing
+        weight or bias is the identity)."""
         if self.neuron is None:
             return x
-        q = self.pre_hook_fx
-        return q(x) * q(self.weight) + q(self.bias)
+        weight, bias = self._quantized_transform()
+        z = self.pre_hook_fx(x)
+        if weight is not None:
+            z = z * weight
+        return z if bias is None else z + bias
 
     def forward(self, x: torch.Tensor):
         """Graded delta messages of the quantized, transformed input."""

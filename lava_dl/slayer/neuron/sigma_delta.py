@@ -716,6 +716,9 @@ class Sigma(_BaseNeuron):
 
     spec = _sd.SIGMA
     pre_state = StateAttribute("sigma", unit="state_unit")
+    #: State-dict entries of lava-dl's Output neuron that it never applied (its delta encoder and
+    #: norm): dropped when its saved state loads here (see ``lava_dl.slayer._lava_dl_state``).
+    lava_dl_unused_state = ("delta.", "norm.")
 
     def __init__(
         self, persistent_state=False, shape=None, num_channels=None, spike_exp=6, check_precision=True

@@ -129,6 +129,22 @@ class _Synapse(nn.Module):
             parametrize.remove_parametrizations(self, "weight", leave_parametrized=True)
             self._weight_norm = False
 
+    @property
+    def weight_norm_enabled(self) -> bool:
+        """lava-dl's name for :attr:`weight_norm`."""
+        return self._weight_norm
+
+    @property
+    def grad_norm(self) -> float:
+        """Gradient flow monitor (lava-dl's): the norm of the weight's gradient divided by its number
+        of entries (with weight norm, of the magnitude ``g``'s gradient); 0 before any gradient."""
+        if self._weight_norm:
+            weight = self.parametrizations.weight.original0
+        else:
+            weight = self.weight
+        grad = weight.grad
+        return 0 if grad is None else torch.linalg.vector_norm(grad).item() / grad.numel()
+
     def effective_weight(self) -> torch.Tensor:
         """The weight used by ``forward``: ``pre_hook_fx(weight)`` (or ``weight`` without a hook)."""
         weight = self.weight

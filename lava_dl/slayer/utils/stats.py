@@ -123,24 +123,23 @@ class LearningStat:
         self.reset()
 
     def __str__(self) -> str:
-        """``loss = ... (min = ...)    accuracy = ... (max = ...)``; empty before any sample."""
+        """``loss = ... (min = ...)    accuracy = ... (max = ...)`` with lava-dl's spacing (logs line up
+        with lava-dl's); empty before any sample."""
         loss = self.loss
         if loss is None:
             return ""
         text = f"{self.loss_str} = {loss:11.5f}"
-        if self.min_loss is not None:
-            text += f" (min = {self.min_loss:11.5f})"
-        if self.loss_unit:
-            text += f" {self.loss_unit}"
         accuracy = self.accuracy
         if accuracy is None:
-            return text
-        text += f"    {self.accuracy_str} = {accuracy:7.5f}"
+            return text if self.min_loss is None else f"{text} (min = {self.min_loss:11.5f})"
+        if self.min_loss is None:
+            text += f"  {self.loss_unit}{' ' * 24}"
+        else:
+            text += f" (min = {self.min_loss:11.5f}) {self.loss_unit}    "
+        text += f"{self.accuracy_str} = {accuracy:7.5f} "
         if self.max_accuracy is not None:
-            text += f" (max = {self.max_accuracy:7.5f})"
-        if self.accuracy_unit:
-            text += f" {self.accuracy_unit}"
-        return text
+            text += f"(max = {self.max_accuracy:7.5f}) "
+        return text + self.accuracy_unit
 
 
 class LearningStats:

@@ -14,7 +14,9 @@ access, each a thin front end of the same kernels: :mod:`.leaky_integrator`,
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import math
 
 import numpy as np
@@ -41,6 +43,33 @@ def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def any_rank(num_series: int):
+    """Let a functional ``dynamics(series..., ...)`` take series of any rank ``(..., T)``, as lava-dl's
+    did: the first ``num_series`` arguments are time series; one of rank 1 (``T``) or 2 (``C, T``) runs
+    as ``(1, 1, T)`` or ``(1, C, T)`` (per-channel parameters follow ``C``), and every tensor the
+    function returns is given back the series' shape."""
+    def decorate(fn):
+        names = list(inspect.signature(fn).parameters)[:num_series]
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+            first = bound.arguments.get(names[0])
+            if not isinstance(first, torch.Tensor) or first.dim() >= 3 or first.dim() == 0:
+                return fn(*args, **kwargs)
+            shape = first.shape
+            for name in names:
+                series = bound.arguments[name]
+                bound.arguments[name] = series.reshape((1,) * (3 - series.dim()) + tuple(series.shape))
+            result = fn(*bound.args, **bound.kwargs)
+            if isinstance(result, tuple):
+                return tuple(r.reshape(shape) if isinstance(r, torch.Tensor) else r for r in result)
+            return result.reshape(shape)
+
+        return wrapper
+    return decorate
 
 
 def _rows(x: torch.Tensor) -> int:

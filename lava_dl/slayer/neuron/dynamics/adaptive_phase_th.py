@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from lava_dl.slayer.neuron.dynamics import any_rank
 from lava_dl.slayer.neuron.dynamics.adaptive_threshold import (
     persistent_ref_state,
     persistent_th_state,
@@ -19,6 +20,7 @@ from lava_dl.slayer.neuron.dynamics.adaptive_threshold import (
 __all__ = ["dynamics", "persistent_ref_state", "persistent_th_state"]
 
 
+@any_rank(2)
 def dynamics(re_input: torch.Tensor, im_input: torch.Tensor, im_state, ref_state, ref_decay, th_state,
              th_decay, th_scale: float, th0: float, w_scale: float,
              debug: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ import torch
 
 from lava_dl.core import resonator as _res
 from lava_dl.slayer.neuron._resonator import ResonatorDynamics
-from lava_dl.slayer.neuron.dynamics import per_row, state_rows, truncated
+from lava_dl.slayer.neuron.dynamics import any_rank, per_row, state_rows, truncated
 from lava_dl.slayer.neuron.dynamics.adaptive_threshold import (
     decay_rows,
     persistent_ref_state,
@@ -23,6 +23,7 @@ from lava_dl.slayer.neuron.dynamics.adaptive_threshold import (
 __all__ = ["dynamics", "persistent_ref_state", "persistent_th_state"]
 
 
+@any_rank(2)
 def dynamics(real_input: torch.Tensor, imag_input: torch.Tensor, sin_decay, cos_decay, ref_decay, th_decay,
              real_state, imag_state, ref_state, th_state, th_scale: float, th0: float, w_scale: float,
              debug: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lava_dl.slayer.neuron.dynamics import per_row, state_rows, threshold_records
+from lava_dl.slayer.neuron.dynamics import any_rank, per_row, state_rows, threshold_records
 
 __all__ = ["dynamics", "persistent_ref_state", "persistent_th_state"]
 
@@ -47,6 +47,7 @@ def threshold_dynamics(v: torch.Tensor, im: torch.Tensor | None, im_state, ref_s
     return tensor(theta), tensor(refractory)
 
 
+@any_rank(1)
 def dynamics(input: torch.Tensor, ref_state, ref_decay, th_state, th_decay, th_scale: float, th0: float,
              w_scale: float, debug: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Adaptive threshold and refractory dynamics of the voltage ``input``.

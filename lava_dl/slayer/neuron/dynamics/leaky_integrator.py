@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from lava_dl.slayer.neuron.dynamics import SpikingIntegrator, per_row, state_rows, truncated
+from lava_dl.slayer.neuron.dynamics import SpikingIntegrator, any_rank, per_row, state_rows, truncated
 
 #: Scaled threshold that no 24-bit state exceeds: integration without reset.
 _NO_RESET = np.int64(1) << 40
@@ -21,6 +21,7 @@ _NO_RESET = np.int64(1) << 40
 __all__ = ["dynamics", "persistent_state"]
 
 
+@any_rank(1)
 def dynamics(input: torch.Tensor, decay, state, w_scale: float, threshold: float | None = None,
              debug: bool = False, decay_gradient: str = "exact") -> torch.Tensor:
     """Leaky integrator ``y[t] = (1 - decay / 4096) y[t-1] + x[t]``, reset to 0 after ``y >= threshold``.

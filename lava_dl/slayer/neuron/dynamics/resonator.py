@@ -16,7 +16,7 @@ import torch
 
 from lava_dl.core import resonator as _res
 from lava_dl.slayer.neuron._resonator import ResonatorDynamics
-from lava_dl.slayer.neuron.dynamics import per_row, state_rows, truncated
+from lava_dl.slayer.neuron.dynamics import any_rank, per_row, state_rows, truncated
 
 #: Threshold no 24-bit state reaches: rotation without spikes.
 _NO_SPIKE = np.int64(1) << 40
@@ -24,6 +24,7 @@ _NO_SPIKE = np.int64(1) << 40
 __all__ = ["dynamics", "persistent_real_state", "persistent_imag_state"]
 
 
+@any_rank(2)
 def dynamics(real_input: torch.Tensor, imag_input: torch.Tensor, sin_decay, cos_decay, real_state, imag_state,
              w_scale: float, threshold: float | None = None,
              debug: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
