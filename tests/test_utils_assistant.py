@@ -274,6 +274,21 @@ def test_learning_stats_plot_writes_png(tmp_path):
     assert LearningStats().plot() == (None, None)   # nothing logged, nothing drawn
 
 
+def test_learning_stats_plot_shows_in_a_notebook(monkeypatch):
+    """A cell ending with ``stats.plot()`` shows the figures (IPython's display protocol), as lava-dl's
+    pyplot figures did, not the tuple's text."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    figures = filled_stats().plot()
+    figures._ipython_display_()
+    assert shown == list(figures) and len(shown) == 2
+    shown.clear()
+    type(figures)((figures[0], None))._ipython_display_()  # a curve without data is skipped
+    assert shown == [figures[0]]
+
+
 # -- Assistant -----------------------------------------------------------------------------------
 
 def separable_spikes(num_samples=64, channels=12, steps=40, seed=0):

@@ -15,8 +15,11 @@ Differences from lava-dl (fixes):
 * ``update`` on a phase that saw no samples this epoch logs ``None`` and leaves the best
   values alone (lava-dl raised ``TypeError`` comparing ``None`` with the best value once a
   phase had been used before).
-* ``plot`` draws on its own matplotlib figures (no pyplot state, nothing shown), saves PNGs
-  when given a ``path`` and returns the figures.
+* ``plot`` draws on its own matplotlib figures (no pyplot state), saves PNGs when given a
+  ``path`` and returns the figures, which a notebook cell ending with the call shows inline
+  (lava-dl drew into pyplot's figures 1 and 2; ``plt.savefig`` after ``plot`` does not see ours).
+* ``str`` of a phase keeps lava-dl's spacing, and no longer fails for a best accuracy without a
+  best loss (lava-dl returned ``None``).
 * ``save``, ``load`` and ``plot`` take a ``path`` that is a file-name prefix, as lava-dl's
   (``'trained/'`` writes ``trained/loss.txt``), or an existing directory.
 """
@@ -142,6 +145,17 @@ class LearningStat:
         return text + self.accuracy_unit
 
 
+class Figures(tuple):
+    """A tuple of matplotlib figures (``None`` entries skipped) that IPython displays as the figures."""
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        for figure in self:
+            if figure is not None:
+                display(figure)
+
+
 class LearningStats:
     """Training, validation and testing statistics over epochs.
 
@@ -254,10 +268,10 @@ class LearningStats:
 
         Returns
         -------
-        tuple
+        Figures
             ``(loss_figure, accuracy_figure)`` as ``matplotlib.figure.Figure`` objects
-            (``None`` for a curve without data). Display one in a notebook with
-            ``IPython.display.display(figure)``.
+            (``None`` for a curve without data), a tuple that a notebook cell shows as the
+            figures themselves (where lava-dl's pyplot figures appeared inline).
         """
         del figures
         loss_figure = self._figure("loss", figsize)
@@ -267,7 +281,7 @@ class LearningStats:
                 loss_figure.savefig(_file(path, "loss.png"))
             if accuracy_figure is not None:
                 accuracy_figure.savefig(_file(path, "accuracy.png"))
-        return loss_figure, accuracy_figure
+        return Figures((loss_figure, accuracy_figure))
 
     def _figure(self, kind: str, figsize):
         curves = [(name, getattr(stat, f"{kind}_log")) for name, stat in
