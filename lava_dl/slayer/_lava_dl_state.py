@@ -8,6 +8,8 @@ translated while they load (load pre-hooks, registered by every block and neuron
 * ``neuron.bias`` (lava-dl's sigma-delta ``set_bias``; zero unless set, and never exported) is
   dropped when zero; a nonzero one is an error, as no lava_dl neuron has that bias.
 * ``spike_state`` (an unused buffer of lava-dl's recurrent blocks) is dropped.
+* ``synapse.*`` of lava-dl's ``KWTA`` is the block's ``input_synapse`` here (and the other way
+  round for an abstract block whose subclass named its input synapse ``synapse``).
 * ``mask`` (lava-dl kept a Dense block's connectivity mask as a buffer) is copied into the block's
   mask; a block built without one reports an error.
 * A sigma-delta ``Input`` block that lava-dl built without ``weight``/``bias`` saved neither; the
@@ -55,6 +57,13 @@ def block_pre_hook(block: nn.Module, state_dict: dict, prefix: str, local_metada
     """Translate a block's lava-dl entries (see the module)."""
     if not _owns(block, "spike_state"):
         state_dict.pop(prefix + "spike_state", None)
+    # a recurrent block's input synapse: lava-dl's KWTA named it ``synapse``, its Recurrent
+    # ``input_synapse``; lava_dl's blocks name it ``input_synapse``, an abstract block what its
+    # subclass chose
+    for saved, here in (("synapse.", "input_synapse."), ("input_synapse.", "synapse.")):
+        if block._modules.get(here[:-1]) is not None and block._modules.get(saved[:-1]) is None:
+            for key in [k for k in state_dict if k.startswith(prefix + saved)]:
+                state_dict[prefix + here + key[len(prefix + saved):]] = state_dict.pop(key)
     key = prefix + "mask"
     if key in state_dict and not _owns(block, "mask"):
         mask = state_dict.pop(key)

@@ -4,10 +4,14 @@ The generic blocks of :mod:`lava_dl.slayer.block.base` bound to ``adrf.Neuron``.
 takes a complex input, so Dense/Conv use complex synapses (``weight/real``, ``weight/imag``).
 """
 
+from lava_dl.slayer.block import abstract as _abstract
 from lava_dl.slayer.block import base as _base
 from lava_dl.slayer.neuron import adrf as _neuron
 
 (Input, Flatten, Average, Affine, TimeDecimation, Dense, Conv, Pool, ConvT, Unpool, KWTA,
  Recurrent) = _base.family(_neuron.Neuron, __name__)
 
-__all__ = list(_base.BLOCK_NAMES)
+#: lava-dl's family mixin for blocks built on :mod:`lava_dl.slayer.block.abstract`
+AbstractADRF = _abstract.abstract_family(_neuron.Neuron, "AbstractADRF", __name__)
+
+__all__ = [*_base.BLOCK_NAMES, "AbstractADRF"]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import typing as ty
 import weakref
 
@@ -45,6 +46,7 @@ from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN
 from lava_dl.slayer import _lava_dl_state
 from lava_dl.slayer import checks as _checks
 from lava_dl.slayer import quantize as _quantize
+from lava_dl.slayer.neuron.base import device_params_property
 from lava_dl.slayer.synapse import complex as _complex_synapse
 from lava_dl.slayer.synapse import layer as _synapse
 from lava_dl.slayer.utils import delay_shift
@@ -70,8 +72,24 @@ def bind(block_cls: type, neuron_cls: type, module: str) -> type:
 
 
 def is_complex(neuron_cls: type) -> bool:
-    """Whether ``neuron_cls`` takes a complex input: two input ports (real, imaginary) in its spec."""
-    return len(neuron_cls.spec.in_ports) == 2
+    """Whether ``neuron_cls`` takes a complex input: two input ports (real, imaginary) in its spec
+    (False for a neuron class without spec, defined outside lava_dl)."""
+    spec = getattr(neuron_cls, "spec", None)
+    return spec is not None and len(spec.in_ports) == 2
+
+
+def neuron_fields(neuron: nn.Module, v_th_mant: int | None = None) -> dict:
+    """The hdf5 ``neuron`` fields of ``neuron``: its ``device_params`` as lava_dl's neurons give it
+    (callable, optionally with another threshold mantissa ``v_th_mant``) or as a neuron written for
+    lava-dl does (a property holding the dict; ``v_th_mant`` then replaces its ``vThMant``)."""
+    own = inspect.getattr_static(neuron, "device_params", None)
+    if isinstance(own, device_params_property):  # a lava_dl neuron: computed once, with the mantissa
+        return own.fields(neuron) if v_th_mant is None else own.fields(neuron, v_th_mant=v_th_mant)
+    fields = neuron.device_params
+    fields = dict(fields() if callable(fields) else fields)
+    if v_th_mant is not None:
+        fields["vThMant"] = v_th_mant
+    return fields
 
 
 def _synapse_module(neuron_cls: type):
@@ -228,7 +246,7 @@ class _Block(nn.Module):
         return torch.floor(self.delay.delay.detach()).reshape(-1).cpu().numpy().astype(np.float32)
 
     def _neuron_fields(self) -> dict | None:
-        return None if self.neuron is None else self.neuron.device_params()
+        return None if self.neuron is None else neuron_fields(self.neuron)
 
     def _bias(self) -> np.ndarray | None:
         norm = getattr(self.neuron, "norm", None) if self.neuron is not None else None
@@ -319,8 +337,12 @@ class Input(_Block):
 
     @property
     def input_shape(self) -> tuple[int, ...] | None:
-        """lava-dl's name for :attr:`shape`."""
+        """lava-dl's name for :attr:`shape` (settable, as lava-dl code sets it)."""
         return self.shape
+
+    @input_shape.setter
+    def input_shape(self, value) -> None:
+        self.shape = None if value is None else tuple(int(v) for v in value)
 
     def forward(self, x: torch.Tensor):
         self.shape = tuple(x.shape[1:-1])
@@ -410,7 +432,7 @@ class _Weighted(_Block):
         synapse = self.synapse
         _synapse.forget_forward_weight(synapse)  # what take_forward_weight hands over is this call's
         z = synapse(x)
-        if not getattr(synapse, "complex", False):
+        if not getattr(synapse, "complex", False) and hasattr(synapse, "effective_weight"):
             # a bound on z from x's (saves the neuron's scan of z; see lava_dl.slayer.checks), with the
             # weight the synapse has just used (not quantized again)
             _checks.bound_linear_output(z, x, _synapse.take_forward_weight(synapse))
@@ -525,7 +547,7 @@ class Affine(Dense):
         if not self.dynamics:
             return None
         # the largest threshold, which the 24-bit voltage never exceeds
-        return self.neuron.device_params(v_th_mant=(1 << 18) - 1)
+        return neuron_fields(self.neuron, v_th_mant=(1 << 18) - 1)
 
 
 class Conv(_Weighted):
@@ -935,6 +957,11 @@ class _Stepping:
         self.neuron = neuron
 
     def __enter__(self):
+        if getattr(type(self.neuron), "spec", None) is None:
+            raise NotImplementedError(
+                f"a recurrent block steps its neuron one time step per call, which needs a lava_dl neuron "
+                f"family (whose states it restarts at each block call); {type(self.neuron).__name__} is "
+                "defined outside lava_dl")
         self.persistent = self.neuron.persistent_state
         if not self.persistent:
             self.neuron._states.clear()
@@ -1043,5 +1070,20 @@ def step_delay(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return delay_shift(x, first)
 
 
-__all__ = ["family", "bind", "is_complex", "step_delay", "MAX_DELAY", "BLOCK_NAMES", "ExportError",
-           *BLOCK_NAMES]
+_ABSTRACT_NAMES = ("AbstractInput", "AbstractFlatten", "AbstractAverage", "AbstractAffine",
+                   "AbstractTimeDecimation", "AbstractDense", "AbstractConv", "AbstractPool", "AbstractConvT",
+                   "AbstractUnpool", "AbstractKWTA", "AbstractRecurrent", "AbstractResidual")
+
+
+def __getattr__(name: str):
+    """lava-dl's abstract blocks (``base.AbstractDense`` ...), defined on the blocks above in
+    :mod:`lava_dl.slayer.block.abstract` (imported on first use: that module imports this one)."""
+    if name in _ABSTRACT_NAMES:
+        from lava_dl.slayer.block import abstract
+
+        return getattr(abstract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["family", "bind", "is_complex", "neuron_fields", "step_delay", "MAX_DELAY", "BLOCK_NAMES",
+           "ExportError", *BLOCK_NAMES, *_ABSTRACT_NAMES]

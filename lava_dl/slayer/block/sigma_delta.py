@@ -67,10 +67,12 @@ import typing as ty
 import numpy as np
 import torch
 
+from lava_dl.slayer.block import abstract as _abstract
 from lava_dl.slayer.block import base as _base
 from lava_dl.slayer.neuron import sigma_delta as _neuron
 
-__all__ = ["Input", "Flatten", "Average", "Dense", "Conv", "ConvT", "Pool", "Unpool", "Output", "wrap24"]
+__all__ = ["Input", "Flatten", "Average", "Dense", "Conv", "ConvT", "Pool", "Unpool", "Output", "wrap24",
+           "AbstractSDRelu"]
 
 #: Neuron arguments the ``Input`` block's delta encoder takes.
 _DELTA_KEYS = ("threshold", "tau_grad", "scale_grad", "scale", "cum_error", "shared_param",
@@ -114,6 +116,13 @@ class _Float64Synapse:
     def forward(self, x: torch.Tensor):
         """Block output for ``x`` (``N, C, (H, W,) T``), computed in the synapse's dtype."""
         return super().forward(x.to(self._synapse_dtype()))
+
+
+#: lava-dl's family mixin for blocks built on :mod:`lava_dl.slayer.block.abstract` (``delay_shift``
+#: defaults to False, as lava-dl's). The blocks of this module run their synapses in float64 for
+#: exact sums; a block built on the mixin keeps the synapse it builds, and the neuron raises where
+#: a float32 sum may be inexact (its ``check_precision``).
+AbstractSDRelu = _abstract.abstract_family(_neuron.Neuron, "AbstractSDRelu", __name__, delay_shift=False)
 
 
 (_BaseInput, Flatten, Average, _BaseDense, _BaseConv, _BaseConvT, _BasePool,

@@ -52,6 +52,50 @@ def field_value(value: ty.Any) -> ty.Any:
 _UNITS = {"decay": "/ p_scale", "mantissa": "/ scale", "flag": "as a bool", "integer": "as stored"}
 
 
+class DeviceParams(dict):
+    """A neuron's hdf5 ``neuron`` fields ``{key: value}``: a dict, as lava-dl's ``device_params``
+    property returned, that can also be called as lava_dl's method.
+
+    ``neuron.device_params`` is this dict (lava-dl code reads ``neuron.device_params.items()`` or
+    changes a copy of it); ``neuron.device_params()`` returns it too, and
+    ``neuron.device_params(v_th_mant=...)`` computes the fields with another threshold mantissa.
+    Each attribute access computes the fields afresh (and checks them, see
+    :meth:`Neuron.deployed_values`), so changing the dict changes nothing in the neuron.
+    Pickled or copied, it is a plain dict.
+    """
+
+    def __init__(self, fields: ty.Mapping[str, ty.Any], compute: ty.Callable[..., dict]) -> None:
+        super().__init__(fields)
+        self._compute = compute
+
+    def __call__(self, *args, **kwargs) -> dict:
+        """The fields (this dict without arguments; computed again with them, e.g. ``v_th_mant=``)."""
+        if not args and not kwargs:
+            return self
+        return DeviceParams(self._compute(*args, **kwargs), self._compute)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+    def copy(self) -> dict:
+        return dict(self)
+
+
+class device_params_property:  # noqa: N801 (used as a decorator, like property)
+    """Turn ``def device_params(self, ...) -> dict`` into an attribute that is both lava-dl's property
+    and lava_dl's method (a :class:`DeviceParams`)."""
+
+    def __init__(self, fields: ty.Callable[..., dict]) -> None:
+        self.fields = fields
+        self.__doc__ = fields.__doc__
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        compute = self.fields.__get__(obj, owner)
+        return DeviceParams(compute(), compute)
+
+
 def neuron_params_function(neuron_cls: type, convert: ty.Callable | None = None,
                            note: str = "") -> ty.Callable[..., dict]:
     """lava-dl's module-level ``neuron_params(device_params, scale, p_scale)`` of a neuron family.
@@ -334,6 +378,19 @@ class Neuron(nn.Module):
     (:mod:`lava_dl.slayer.spike`), the states carried between calls are the attributes
     ``current_state``, ``voltage_state`` ... and the deployed decays ``cx_*``. ``run(x)``
     returns the states and the spikes of one kernel pass, ``forward(x)`` the spikes alone.
+
+    Neuron families defined outside lava_dl: a subclass without :attr:`spec` is built on
+    lava-dl's base-class contract instead, as lava-dl code that defines its own neuron expects:
+    ``Neuron(threshold, tau_grad=1, scale_grad=1, p_scale=1, w_scale=1, s_scale=1, norm=None,
+    dropout=None, persistent_state=False, shared_param=True, requires_grad=True,
+    complex=False)`` sets lava-dl's attributes (``threshold`` on the ``1/w_scale`` grid,
+    ``tau_rho``, ``scale_rho``, ``norm`` built as ``norm()`` with the 8-bit quantizer as its
+    ``pre_hook_fx``, or ``real_norm``/``imag_norm`` when ``complex``, ``drop``, ``shape =
+    None`` ...), and :meth:`quantize_8bit`, :attr:`weight_exponent` and :attr:`v_th_mant`
+    work as in lava-dl. The subclass supplies ``forward`` and ``device_params`` (a property
+    or a method returning the hdf5 ``neuron`` fields). Such neurons train in the blocks of
+    :mod:`lava_dl.slayer.block.base` (its ``Abstract*`` classes) and export their fields;
+    netx deploys them only if the fields name a family it knows.
     """
 
     #: The family definition (set by subclasses).
@@ -344,9 +401,56 @@ class Neuron(nn.Module):
     #: its rows in cache (CUBA) honour it, the others ignore it. Only the memory layout changes.
     logical_output = False
 
-    def __init__(self, threshold, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
-                 shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
-                 shape=None, num_channels=None, decay_gradient="exact"):
+    def __init__(self, *args, **kwargs):
+        if getattr(type(self), "spec", None) is None:
+            self._init_lava_dl_contract(*args, **kwargs)
+        else:
+            self._init_family(*args, **kwargs)
+
+    def _init_lava_dl_contract(self, threshold, tau_grad=1, scale_grad=1, p_scale=1, w_scale=1, s_scale=1,
+                               norm=None, dropout=None, persistent_state=False, shared_param=True,
+                               requires_grad=True, complex=False):
+        """lava-dl's base-class constructor, for a neuron family defined outside lava_dl (see Notes)."""
+        super().__init__()
+        self.lava_dl_decay_gradient = False
+        self._skip_param_checks = False
+        self.num_neurons = None
+        self.shape = None
+        self.num_channels = None
+        self._deferred = {}
+        self._states = {}
+        self.graded_spike = False
+        self.p_scale = p_scale
+        self.w_scale = int(w_scale)
+        self.s_scale = int(s_scale)
+        if self.w_scale <= 0:
+            raise ValueError(f"{self._where}: w_scale must be a positive integer, got {w_scale}")
+        if self.s_scale < self.w_scale:
+            raise ValueError(f"{self._where}: the state scale s_scale ({self.s_scale}) must be at least the "
+                             f"weight scale w_scale ({self.w_scale})")
+        self.threshold = threshold
+        self.tau_grad = tau_grad
+        self.scale_grad = scale_grad
+        self.tau_rho = tau_grad * self._threshold
+        self.scale_rho = scale_grad
+        self.shared_param = shared_param
+        self.persistent_state = persistent_state
+        self.requires_grad = requires_grad
+        self.debug = False
+        self.complex = complex
+        parts = ("real_norm", "imag_norm") if complex else ("norm",)
+        if not complex:
+            self.norm = None
+        for part in parts:
+            setattr(self, part, None if norm is None else norm())
+            made = getattr(self, part)
+            if made is not None and hasattr(made, "pre_hook_fx"):
+                made.pre_hook_fx = self.quantize_8bit
+        self.drop = dropout
+
+    def _init_family(self, threshold, tau_grad=1, scale_grad=1, scale=1 << 6, norm=None, dropout=None,
+                     shared_param=True, persistent_state=False, requires_grad=False, graded_spike=False,
+                     shape=None, num_channels=None, decay_gradient="exact"):
         super().__init__()
         self._register_load_state_dict_pre_hook(_lava_dl_state.neuron_pre_hook, with_module=True)
         if decay_gradient not in ("exact", "lava-dl"):
@@ -385,7 +489,8 @@ class Neuron(nn.Module):
     # ---- validated scalar arguments ----------------------------------------------
     @property
     def _where(self) -> str:
-        return f"{self.spec.name} {type(self).__name__}"
+        spec = getattr(self, "spec", None)
+        return type(self).__name__ if spec is None else f"{spec.name} {type(self).__name__}"
 
     @property
     def threshold(self) -> float:
@@ -396,7 +501,7 @@ class Neuron(nn.Module):
         ``>= 0`` and give a mantissa ``trunc(threshold * scale)`` within the family's
         ``vThMant`` range, else ``ValueError``.
         """
-        return self._threshold
+        return -1.0 if self._threshold is None else self._threshold  # None: lava-dl's Affine blocks
 
     @threshold.setter
     def threshold(self, value) -> None:
@@ -404,6 +509,9 @@ class Neuron(nn.Module):
             self._threshold = -1.0
             return
         value = _real_number(value, "threshold", self._where)
+        if getattr(self, "spec", None) is None:  # lava-dl's contract: the 1/w_scale grid, any sign
+            self._threshold = int(value * self.w_scale) / self.w_scale
+            return
         if not value >= 0:
             raise ValueError(f"{self._where}: threshold must be >= 0 (a negative threshold never lets the "
                              f"deployed neuron spike and has no vThMant), got {value}; pass threshold=None "
@@ -448,7 +556,8 @@ class Neuron(nn.Module):
 
     @property
     def weight_exponent(self) -> int:
-        return 0
+        """``log2(s_scale / w_scale) - 6``: 0 for every lava_dl family (``s_scale = 64 w_scale``)."""
+        return int(np.log2(self.s_scale // self.w_scale) - 6)
 
     @property
     def v_th_mant(self) -> int:
@@ -661,8 +770,12 @@ class Neuron(nn.Module):
         self._check_spec_values(values)
         return values
 
+    @device_params_property
     def device_params(self, v_th_mant: int | None = None) -> dict:
         """hdf5 ``neuron`` fields ({key: value}) as lava-dl writes them, from the spec's table.
+
+        A :class:`DeviceParams`: read it as lava-dl's property (``neuron.device_params``, a dict)
+        or call it (``neuron.device_params()``, ``neuron.device_params(v_th_mant=...)``).
 
         The values are checked first (:meth:`deployed_values`): a NaN or out-of-range
         parameter, or a neuron without threshold, raises ``ValueError`` instead of writing a

@@ -40,7 +40,7 @@ from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer import _cuda
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
-from lava_dl.slayer.neuron.base import StateAttribute, device_arguments, field_value
+from lava_dl.slayer.neuron.base import StateAttribute, device_arguments, device_params_property, field_value
 from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu, _logical_rows, kernel_threads
 
 _W = 1 << STATE_EXP  # the only scale at which graded messages map exactly onto Lava
@@ -490,6 +490,7 @@ class Delta(_DeltaBase):
         # Lava: trunc(64 z) << (spike_exp + state_exp) in int32 arithmetic (wraps).
         return self._encode(x, float(self.w_scale), _sd.MODE_SHIFT, x, _sd.ACT_UNIT, x.dtype)
 
+    @device_params_property
     def device_params(self) -> dict:
         return {"type": self.spec.hdf5_type, "activation": "identity", **_encoder_fields(self)}
 
@@ -592,6 +593,7 @@ class Neuron(_DeltaBase):
             return None
         return self.norm.bias.detach().to(torch.int64).cpu().numpy()
 
+    @device_params_property
     def device_params(self) -> dict:
         return {"type": self.spec.hdf5_type, "activation": self.activation_name, **_encoder_fields(self)}
 
@@ -747,6 +749,7 @@ class Sigma(_BaseNeuron):
     def spec_values(self) -> dict:
         return {}
 
+    @device_params_property
     def device_params(self) -> dict:
         return {"type": self.spec.hdf5_type, "sigma_output": True}
 
