@@ -329,3 +329,12 @@ def test_input_shape_is_settable_as_lava_dl_code_sets_it():
     block = cuba.Input(CUBA)
     block.input_shape = torch.Size([3, 4, 5])
     assert block.shape == (3, 4, 5) == block.input_shape
+
+
+def test_sigma_delta_output_takes_lava_dls_positional_arguments():
+    params = dict(threshold=0.1, activation=F.relu)
+    out = sigma_delta.Output(params, 10, 2, 2, False, True)  # weight_scale, weight_norm, count_log
+    y, rate = out(torch.rand(1, 10, 4))
+    assert y.shape == (1, 2, 4) and isinstance(rate, float)
+    with pytest.raises(TypeError):
+        sigma_delta.Output(params, 10, 2, 1, False, False, None)  # lava-dl's Output takes no 7th argument

@@ -309,8 +309,11 @@ class Output(Dense):
         only fill the exported record (as lava-dl writes it).
     in_neurons, out_neurons : int
         Input and output sizes.
-    weight_scale, weight_norm, pre_hook_fx, delay, delay_shift, mask, count_log
-        As for :class:`Dense` (no bias is exported: Lava's ``Sigma`` has none).
+    weight_scale, weight_norm, count_log
+        As for :class:`Dense`, in lava-dl's positional order (no bias is exported: Lava's ``Sigma``
+        has none).
+    pre_hook_fx, delay, delay_shift, mask
+        As for :class:`Dense`, by keyword only (lava-dl's ``Output`` had none of them).
 
     Notes
     -----
@@ -319,8 +322,8 @@ class Output(Dense):
     """
 
     def __init__(self, neuron_params: dict, in_neurons, out_neurons: int, weight_scale: float = 1,
-                 weight_norm: bool = False, pre_hook_fx=None, delay: bool = False, delay_shift: bool = False,
-                 mask: torch.Tensor | None = None, count_log: bool = False) -> None:
+                 weight_norm: bool = False, count_log: bool = False, *, pre_hook_fx=None, delay: bool = False,
+                 delay_shift: bool = False, mask: torch.Tensor | None = None) -> None:
         params = _check_params(neuron_params, "Output")
         if params is None:
             raise TypeError("Output: neuron_params is required")
