@@ -174,3 +174,22 @@ def test_flatten_after_a_conv_block_reads_its_spikes_as_a_view(monkeypatch):
     for (out, grads), (ref_out, ref_grads) in zip(results, expected):
         assert torch.equal(out, ref_out)
         assert all(torch.equal(g, r) for g, r in zip(grads, ref_grads))
+
+
+def test_block_outputs_save_and_load_with_torch(tmp_path):
+    """A block's output tensor (tagged internally with its neuron) saves with ``torch.save`` and loads
+    with ``torch.load``'s default ``weights_only`` loader, and deep-copies (third-party code saves
+    network outputs)."""
+    import copy
+
+    torch.manual_seed(0)
+    params = dict(threshold=0.3, current_decay=0.5, voltage_decay=0.1)
+    cuba = slayer.block.cuba
+    net = torch.nn.Sequential(cuba.Conv(params, 1, 2, 3, weight_scale=4), cuba.Flatten())
+    with torch.no_grad():
+        spikes = net[0]((torch.rand(1, 1, 5, 5, 6) < 0.5).float())
+        out = net[1](spikes)
+    torch.save({"out": out, "spikes": spikes}, tmp_path / "out.pt")
+    loaded = torch.load(tmp_path / "out.pt")
+    assert torch.equal(loaded["out"], out) and torch.equal(loaded["spikes"], spikes) and out.sum() > 0
+    assert torch.equal(copy.deepcopy(spikes), spikes)

@@ -991,15 +991,17 @@ def _matvec(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     return out if bias is None else out + bias.to(out.dtype)
 
 
-#: Tensor attribute naming (weakly) the neuron whose output a tensor is (see :func:`_produced_by`).
-_PRODUCER = "_lava_dl_neuron"
+#: ``{id(tensor): weak reference to the neuron that produced it}`` (see :func:`_produced_by`); kept
+#: outside the tensor, whose attributes ``torch.save`` would pickle, and dropped with the tensor.
+_PRODUCERS: dict[int, weakref.ref] = {}
 
 
 def _produced_by(out, neuron: nn.Module):
     """Tag the neuron output ``out`` with its neuron, so that a consumer can ask the neuron for
     another memory layout of its next outputs (:func:`_prefer_logical_output`)."""
-    if isinstance(out, torch.Tensor):
-        setattr(out, _PRODUCER, weakref.ref(neuron))
+    if isinstance(out, torch.Tensor) and id(out) not in _PRODUCERS:
+        _PRODUCERS[id(out)] = weakref.ref(neuron)
+        weakref.finalize(out, _PRODUCERS.pop, id(out), None)
     return out
 
 
@@ -1007,7 +1009,7 @@ def _prefer_logical_output(x: torch.Tensor) -> None:
     """Ask the neuron that produced ``x`` (if tagged) to store its next outputs in the logical
     order ``N, T, C, H, W`` (its ``logical_output``), which a Flatten block reads as a view
     instead of copying a channels-last tensor. Values never change, only the layout."""
-    ref = getattr(x, _PRODUCER, None)
+    ref = _PRODUCERS.get(id(x))
     neuron = ref() if ref is not None else None
     if neuron is not None:
         neuron.logical_output = True
