@@ -239,6 +239,8 @@ class SequentialNetwork(nn.Module):
     ----------
     blocks : torch.nn.ModuleList
         One block per record (see the module docstring); ``blocks[i]`` is record ``layer/<i>``.
+        lava-dl's :meth:`input_block`, :meth:`flatten_block`, :meth:`average_block` and
+        :meth:`dense_block` return the block of one record, built the same way, without adding it.
 
     Raises
     ------
@@ -285,9 +287,132 @@ class SequentialNetwork(nn.Module):
         ``concat`` record by the earlier blocks it names)."""
         self.blocks.append(self._block(_Record(layer_handle, len(self.blocks))))
 
+    # ---- one record's block (lava-dl's ``*_block`` methods) -----------------------------------
+    def input_block(self, layer_handle: h5py.Group) -> nn.Module:
+        """The block of an ``input`` record (lava-dl's ``input_block``), not added to :attr:`blocks`.
+
+        Parameters
+        ----------
+        layer_handle : h5py.Group
+            The record's group (``layer/<i>`` of an open file).
+
+        Returns
+        -------
+        torch.nn.Module
+            ``<family>.Input`` with the record's neuron, ``weight`` and ``bias`` (``cuba.Input``
+            without neuron), exactly as the network builds it for that record.
+
+        Raises
+        ------
+        Hdf5FormatError
+            The record is not an ``input`` record, or is malformed.
+        NotImplementedError
+            A field the block cannot reproduce.
+        """
+        return self._standalone_block(layer_handle, ("input",))
+
+    def flatten_block(self, layer_handle: h5py.Group) -> nn.Module:
+        """The block of a ``flatten`` record (lava-dl's ``flatten_block``), not added to :attr:`blocks`.
+
+        Parameters
+        ----------
+        layer_handle : h5py.Group
+            The record's group.
+
+        Returns
+        -------
+        torch.nn.Module
+            ``cuba.Flatten`` whose ``shape`` is the record's.
+
+        Raises
+        ------
+        Hdf5FormatError
+            The record is not a ``flatten`` record, or is malformed.
+        """
+        return self._standalone_block(layer_handle, ("flatten",))
+
+    def average_block(self, layer_handle: h5py.Group) -> nn.Module:
+        """The block of an ``average`` record (lava-dl's ``average_block``), not added to :attr:`blocks`.
+
+        Parameters
+        ----------
+        layer_handle : h5py.Group
+            The record's group.
+
+        Returns
+        -------
+        torch.nn.Module
+            ``cuba.Average`` with ``num_outputs`` the record's first shape entry.
+
+        Raises
+        ------
+        Hdf5FormatError
+            The record is not an ``average`` record, or its shape is not ``[num_outputs, 1, 1]``.
+        """
+        return self._standalone_block(layer_handle, ("average",))
+
+    def dense_block(self, layer_handle: h5py.Group) -> nn.Module:
+        """The block of a ``dense`` record (lava-dl's ``dense_block``), not added to :attr:`blocks`.
+
+        Parameters
+        ----------
+        layer_handle : h5py.Group
+            The record's group; a ``dense_rec`` record is accepted too.
+
+        Returns
+        -------
+        torch.nn.Module
+            ``<family>.Dense`` with the record's weights, bias and delays (or the ``Affine``,
+            sigma-delta ``Output``, ``Recurrent`` or ``KWTA`` block the module docstring lists),
+            weight-normalised when the network is.
+
+        Raises
+        ------
+        Hdf5FormatError
+            The record is not a ``dense``/``dense_rec`` record, or is malformed.
+        NotImplementedError
+            A field the block cannot reproduce.
+        """
+        return self._standalone_block(layer_handle, ("dense", "dense_rec"))
+
+    def _standalone_block(self, layer_handle: h5py.Group, types: tuple[str, ...]) -> nn.Module:
+        """The block of one record of a type in ``types``, read on its own.
+
+        It is built by the path the network's construction takes (:meth:`_build_block`), but
+        without the previous layer: the checks that the record fits the layer before it are
+        skipped and the network's state (its blocks and the shape that the next record must
+        take) is left as it was.
+        """
+        if not isinstance(layer_handle, h5py.Group):
+            raise TypeError(f"expected an h5py.Group (a 'layer/<i>' record), got "
+                            f"{type(layer_handle).__name__}")
+        name = layer_handle.name.rsplit("/", 1)[-1] if layer_handle.name else ""
+        rec = _Record(layer_handle, int(name) if name.isdigit() else len(self.blocks))
+        layer_type = rec.string("type")
+        if layer_type not in types:
+            expected = " or ".join(repr(t) for t in types)
+            raise rec.error("type", f"expected a {expected} record, got {layer_type!r}")
+        previous = self._shape
+        self._shape = None  # no previous layer to check against
+        try:
+            return self._build_block(rec, layer_type)
+        finally:
+            self._shape = previous
+
     # ---- records ---------------------------------------------------------------------------
     def _block(self, rec: _Record) -> nn.Module:
+        """The block of the next record of the network, checked against the previous one and recorded
+        (its type, and its output shape for the concat records)."""
         layer_type = rec.string("type")
+        block = self._build_block(rec, layer_type)
+        self._types.append(layer_type)
+        if layer_type in _JOINABLE and (layer_type != "input" or "neuron" in rec):
+            self._joinable[rec.index] = self._shape
+        return block
+
+    def _build_block(self, rec: _Record, layer_type: str) -> nn.Module:
+        """Build, verify (:func:`_verify`) and weight-normalise the block of one record: the one path
+        from a record to a block, shared by the construction and the ``*_block`` methods."""
         builders = {"input": self._input, "flatten": self._flatten, "average": self._average,
                     "dense": self._dense, "dense_rec": self._dense, "conv": self._conv, "convT": self._conv,
                     "pool": self._conv, "unpool": self._conv, "concat": self._concat}
@@ -296,9 +421,6 @@ class SequentialNetwork(nn.Module):
                                           f"{sorted(builders)}")
         block = builders[layer_type](rec, layer_type)
         _verify(rec, block)
-        self._types.append(layer_type)
-        if layer_type in _JOINABLE and (layer_type != "input" or "neuron" in rec):
-            self._joinable[rec.index] = self._shape
         if self.weight_norm:
             for name in ("synapse", "recurrent_synapse"):
                 synapse = getattr(block, name, None)

@@ -62,15 +62,57 @@ class Neuron(_BaseNeuron):
                          persistent_state=persistent_state, requires_grad=requires_grad,
                          graded_spike=graded_spike, shape=shape, num_channels=num_channels,
                          decay_gradient=decay_gradient)
-        step = int(threshold_step * self.w_scale)
-        limit = self.spec.param("vth_step").hi
-        if not 0 <= step <= limit:
-            raise ValueError(f"threshold_step {threshold_step} gives vThStep = {step}, outside [0, {limit}]")
-        self.threshold_step = step / self.w_scale
+        self.threshold_step = threshold_step
         self.current_decay = self._decay_parameter(current_decay, "current_decay")
         self.voltage_decay = self._decay_parameter(voltage_decay, "voltage_decay")
         self.threshold_decay = self._decay_parameter(threshold_decay, "threshold_decay", jitter=0)
         self.refractory_decay = self._decay_parameter(refractory_decay, "refractory_decay", jitter=0)
+
+    @property
+    def threshold_step(self) -> float:
+        """Threshold increase per spike in real units: :attr:`v_th_step` ``/ scale``."""
+        return self._v_th_step / self.w_scale
+
+    @threshold_step.setter
+    def threshold_step(self, value: float) -> None:
+        step = int(value * self.w_scale)
+        limit = self.spec.param("vth_step").hi
+        if not 0 <= step <= limit:
+            raise ValueError(f"threshold_step {value} gives vThStep = {step}, outside [0, {limit}]")
+        self._v_th_step = step
+
+    @property
+    def v_th_step(self) -> int:
+        """Threshold-step mantissa (hdf5 ``vThStep``): ``int(threshold_step * scale)``.
+
+        The integer is kept when :attr:`threshold_step` is set, so it is exactly the value
+        :meth:`device_params` exports and the forward pass adds to the threshold per spike
+        (``threshold_step`` itself is derived from it and may not round-trip in floating point
+        for a ``scale`` that is not a power of two).
+
+        Returns
+        -------
+        int
+            The mantissa, in ``[0, 2**17 - 1]``.
+        """
+        return self._v_th_step
+
+    def __setstate__(self, state: dict) -> None:
+        # a neuron pickled before threshold_step became a property stored the real value
+        if "_v_th_step" not in state and "threshold_step" in state:
+            state["_v_th_step"] = round(state.pop("threshold_step") * state["w_scale"])
+        super().__setstate__(state)
+
+    @property
+    def ref_delay(self) -> int:
+        """Refractory delay (hdf5 ``refDelay``) the deployment assumes: always 1 step.
+
+        Returns
+        -------
+        int
+            ``1``, the constant :meth:`device_params` writes.
+        """
+        return self.spec.extra["hdf5_constants"]["refDelay"]
 
     def _decay_parameters(self):
         return [self.current_decay, self.voltage_decay, self.threshold_decay, self.refractory_decay]
@@ -78,7 +120,7 @@ class Neuron(_BaseNeuron):
     def spec_values(self) -> dict:
         return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
                 "dth": self.rounded(self.threshold_decay), "dref": self.rounded(self.refractory_decay),
-                "vth": self.v_th_mant, "vth_step": int(self.threshold_step * self.w_scale)}
+                "vth": self.v_th_mant, "vth_step": self.v_th_step}
 
     def _int_rows(self, param: torch.Tensor, x: torch.Tensor) -> np.ndarray:
         rows = torch.round(self.per_row(param.detach(), x)).to(torch.int64)
@@ -90,7 +132,7 @@ class Neuron(_BaseNeuron):
         return (self._int_rows(self.threshold_decay, x), self._int_rows(self.refractory_decay, x),
                 np.full(rows, _NO_SPIKE if self.v_th_mant < 0 else np.int64(self.v_th_mant) << STATE_EXP,
                         np.int64),
-                np.full(rows, np.int64(self.threshold_step * self.w_scale) << STATE_EXP, np.int64))
+                np.full(rows, np.int64(self.v_th_step) << STATE_EXP, np.int64))
 
     def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """lava-dl's dynamics: ``(current, voltage, threshold, refractory)`` in real units.

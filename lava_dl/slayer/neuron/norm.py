@@ -28,6 +28,10 @@ class MeanOnlyBatchNorm(nn.Module):
         self.num_features = num_features
         self.register_buffer("running_mean", torch.zeros(num_features if num_features else 0))
 
+    def reset_parameters(self) -> None:
+        """Zero the running mean (in place; its size is kept)."""
+        self.running_mean.zero_()
+
     def _quantized(self, mean: torch.Tensor, descale: bool = False) -> torch.Tensor:
         if self.pre_hook_fx is None:
             return mean

@@ -16,6 +16,7 @@ that class's) and mirrors its geometry attributes (``in_channels``,
 from __future__ import annotations
 
 import inspect
+import math
 import typing as ty
 
 import torch
@@ -79,6 +80,31 @@ class _ComplexSynapse(nn.Module):
         """Remove weight norm from both (before export)."""
         self.real.disable_weight_norm()
         self.imag.disable_weight_norm()
+
+    @property
+    def grad_norm(self) -> float:
+        """Gradient flow monitor (lava-dl's): ``sqrt(real.grad_norm**2 + imag.grad_norm**2)``.
+
+        Each part is the real synapse's :attr:`~lava_dl.slayer.synapse.layer.Dense.grad_norm`
+        (norm of its weight's gradient over its number of entries, 0 before any gradient).
+
+        Returns
+        -------
+        float
+            0.0 while neither weight has a gradient.
+        """
+        return math.hypot(self.real.grad_norm, self.imag.grad_norm)
+
+    @property
+    def shape(self) -> torch.Size:
+        """Shape of the synapse (lava-dl's): the shape of one of its two equal weights.
+
+        Returns
+        -------
+        torch.Size
+            ``real.shape`` (``imag`` has the same).
+        """
+        return self.real.shape
 
     def effective_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(real, imag)`` weights as used by ``forward`` (after the pre-hook)."""

@@ -145,6 +145,19 @@ class _Synapse(nn.Module):
         grad = weight.grad
         return 0 if grad is None else torch.linalg.vector_norm(grad).item() / grad.numel()
 
+    @property
+    def shape(self) -> torch.Size:
+        """Shape of the synapse (lava-dl's): the shape of its 5-D ``weight``.
+
+        Returns
+        -------
+        torch.Size
+            ``(out, in / groups, kH, kW, 1)`` (Dense: ``(out, c, y, x, 1)``), ``(in, out / groups,
+            kH, kW, 1)`` for ConvTranspose, ``(1, 1, kH, kW, 1)`` for Pool/Unpool; the same with
+            weight norm enabled (the reparametrised weight keeps its shape).
+        """
+        return self.weight.shape
+
     def effective_weight(self) -> torch.Tensor:
         """The weight used by ``forward``: ``pre_hook_fx(weight)`` (or ``weight`` without a hook)."""
         weight = self.weight

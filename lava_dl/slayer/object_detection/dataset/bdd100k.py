@@ -53,7 +53,7 @@ from torch.utils.data import Dataset
 
 from lava_dl.slayer.object_detection.boundingbox import utils as bbutils
 from lava_dl.slayer.object_detection.boundingbox.utils import Height, Width
-from lava_dl.slayer.object_detection.dataset.utils import flip_lr
+from lava_dl.slayer.object_detection.dataset.utils import flip_lr as _flip_lr
 
 __all__ = ["BDD"]
 
@@ -216,6 +216,21 @@ class BDD(Dataset):
             annotations.append(copy.deepcopy(annotations[-1]))
         return images, annotations
 
+    def flip_lr(self, img: Image.Image) -> Image.Image:
+        """Mirror one frame left to right (the image half of the flip augmentation).
+
+        Parameters
+        ----------
+        img : PIL.Image.Image
+            Frame to mirror; it is not modified.
+
+        Returns
+        -------
+        PIL.Image.Image
+            A new image whose column ``x`` is column ``width - 1 - x`` of ``img``.
+        """
+        return _flip_lr(img)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, list[dict[str, Any]]]:
         """One clip of the dataset.
 
@@ -236,7 +251,7 @@ class BDD(Dataset):
         images, annotations = self._read_clip(index % len(self))
 
         if np.random.random() < self.augment_prob:  # left-right flip
-            images = [flip_lr(image) for image in images]
+            images = [self.flip_lr(image) for image in images]
             annotations = [bbutils.fliplr_bounding_boxes(ann) for ann in annotations]
         if np.random.random() < self.augment_prob:  # Gaussian blur, 5x5, sigma in [0.1, 2]
             sigma = float(torch.empty(1).uniform_(0.1, 2.0))

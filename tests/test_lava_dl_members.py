@@ -1,0 +1,245 @@
+"""Members of lava-dl 0.6's public API that lava_dl adds on its own machinery.
+
+``Neuron.ref_delay`` (CUBA, ALIF), ``alif.Neuron.v_th_step``, ``reset_parameters`` of the
+norms, ``BDD.flip_lr``, the ``shape`` of the synapses and complex synapses, the complex
+``grad_norm``, and ``SequentialNetwork.{input,flatten,average,dense}_block``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lava_dl import slayer
+from lava_dl.slayer.auto import Hdf5FormatError, SequentialNetwork
+from lava_dl.slayer.neuron import alif, cuba
+from lava_dl.slayer.neuron.norm import MeanOnlyBatchNorm, WgtScaleBatchNorm
+from lava_dl.slayer.object_detection.dataset import BDD
+from lava_dl.slayer.synapse import complex as complex_synapse
+from lava_dl.slayer.synapse import layer as synapse_layer
+
+CUBA = dict(threshold=0.75, current_decay=0.25, voltage_decay=0.03)
+ALIF = dict(threshold=0.75, threshold_step=0.3, current_decay=0.25, voltage_decay=0.03,
+            threshold_decay=0.1, refractory_decay=0.1)
+
+
+# ---- neurons -------------------------------------------------------------------------------------
+
+def test_ref_delay_is_the_exported_constant():
+    neurons = [cuba.Neuron(**CUBA), alif.Neuron(**ALIF)]
+    for neuron in neurons:
+        assert neuron.ref_delay == 1
+        assert neuron.device_params()["refDelay"] == neuron.ref_delay
+
+
+@pytest.mark.parametrize("step, scale, expected", [(0.3, 64, 19), (61.5 / 7, 7, 61), (0.0, 64, 0)])
+def test_alif_v_th_step_is_the_exported_field(step, scale, expected, tmp_path):
+    neuron = alif.Neuron(**{**ALIF, "threshold_step": step, "threshold": 1.0}, scale=scale)
+    assert neuron.v_th_step == expected == int(step * scale)
+    assert neuron.device_params()["vThStep"] == neuron.v_th_step
+    assert neuron.threshold_step == expected / scale  # 61 / 7 * 7 < 61 in floating point: kept as 61
+    # the block export writes the same field
+    block = slayer.block.alif.Dense({**ALIF, "threshold_step": step}, 3, 2)
+    with h5py.File(tmp_path / "a.net", "w") as f:
+        block.export_hdf5(f.create_group("0"))
+        assert int(f["0/neuron/vThStep"][()]) == block.neuron.v_th_step == int(step * 64)
+
+
+def test_alif_threshold_step_setter_and_dynamics():
+    neuron = alif.Neuron(threshold=0.5, threshold_step=0.25, current_decay=1.0, voltage_decay=0.0,
+                         threshold_decay=0.0, refractory_decay=1.0)
+    neuron.threshold_step = 0.5
+    assert neuron.v_th_step == 32 and neuron.device_params()["vThStep"] == 32
+    with pytest.raises(ValueError, match="vThStep"):
+        neuron.threshold_step = -1.0
+    x = torch.zeros(1, 1, 6)
+    x[..., 0] = 4.0  # one strong input: the voltage stays above the threshold (no reset)
+    _, voltage, threshold, _ = neuron.dynamics(x)
+    spikes = neuron.spike(voltage, threshold, torch.zeros_like(threshold))
+    assert spikes[0, 0, 0] == 1
+    # each spike raises the adaptive threshold by exactly v_th_step / scale
+    assert torch.allclose(threshold[0, 0, 1] - threshold[0, 0, 0], torch.tensor(neuron.v_th_step / 64))
+
+
+# ---- norms ------------------------------------------------------------------------------------------
+
+def test_mean_only_batch_norm_reset_parameters():
+    norm = MeanOnlyBatchNorm(num_features=3).train()
+    norm(torch.randn(4, 3, 5) + 2.0)
+    assert torch.all(norm.running_mean != 0)
+    norm.reset_parameters()
+    assert torch.equal(norm.running_mean, torch.zeros(3))
+    # inside a neuron: a training forward moves the mean, reset zeroes it
+    neuron = cuba.Neuron(**CUBA, norm=MeanOnlyBatchNorm).train()
+    neuron(torch.rand(2, 4, 8))
+    assert neuron.norm.running_mean.abs().sum() > 0
+    neuron.norm.reset_parameters()
+    assert torch.equal(neuron.norm.running_mean, torch.zeros(4))
+    assert torch.equal(neuron.norm.bias, torch.zeros(4))
+
+
+def test_wgt_scale_batch_norm_reset_parameters():
+    norm = WgtScaleBatchNorm(num_features=3).train()
+    norm(torch.randn(4, 3, 5) * 3 + 1.0)
+    assert torch.all(norm.running_mean != 0) and torch.all(norm.running_var > 0)
+    norm.reset_parameters()
+    assert torch.equal(norm.running_mean, torch.zeros(3))
+    assert torch.equal(norm.running_var, torch.zeros(1))
+
+
+# ---- BDD.flip_lr ---------------------------------------------------------------------------------------
+
+def _bdd_root(root, frames: int = 2):
+    label_dir = root / "labels" / "box_track_20" / "val"
+    image_dir = root / "images" / "track" / "val" / "v0"
+    label_dir.mkdir(parents=True)
+    image_dir.mkdir(parents=True)
+    entries = []
+    for k in range(frames):
+        array = np.random.default_rng(k).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+        Image.fromarray(array).save(image_dir / f"f{k}.png")
+        entries.append({"name": f"f{k}.png", "labels": [{"category": "car",
+                                                          "box2d": {"x1": 1, "y1": 1, "x2": 4, "y2": 3}}]})
+    (label_dir / "v0.json").write_text(json.dumps(entries))
+    return root
+
+
+def test_bdd_flip_lr(tmp_path):
+    data = BDD(root=str(_bdd_root(tmp_path)), size=(6, 9), seq_len=2)
+    array = np.random.default_rng(3).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    image = Image.fromarray(array)
+    flipped = data.flip_lr(image)
+    assert isinstance(flipped, Image.Image)
+    assert np.array_equal(np.asarray(flipped), array[:, ::-1])
+    assert np.array_equal(np.asarray(image), array)  # the input is left alone
+
+
+def test_bdd_flip_augmentation_uses_flip_lr(tmp_path, monkeypatch):
+    data = BDD(root=str(_bdd_root(tmp_path)), size=(6, 9), seq_len=2, augment_prob=1.0)
+    calls = []
+
+    def spy(img):
+        calls.append(img.size)
+        return BDD.flip_lr(data, img)
+
+    monkeypatch.setattr(data, "flip_lr", spy)
+    data[0]
+    assert calls == [(9, 6), (9, 6)]
+
+
+# ---- synapse shape and grad_norm -----------------------------------------------------------------------
+
+def test_synapse_shape():
+    dense = synapse_layer.Dense(4, 3)
+    assert isinstance(dense, synapse_layer.GenericLayer)
+    assert dense.shape == dense.weight.shape == torch.Size((3, 4, 1, 1, 1))
+    assert dense(torch.rand(2, 4, 5)).shape[1] == dense.shape[0]
+    conv = synapse_layer.Conv(2, 5, 3, padding=1)
+    assert conv.shape == torch.Size((5, 2, 3, 3, 1))
+    assert conv(torch.rand(1, 2, 6, 6, 4)).shape[1] == conv.shape[0]
+    conv.enable_weight_norm()
+    assert conv.shape == torch.Size((5, 2, 3, 3, 1))
+    conv.disable_weight_norm()
+    assert conv.shape == conv.weight.shape
+
+
+def test_complex_synapse_shape_and_grad_norm():
+    dense = complex_synapse.Dense(4, 3)
+    assert isinstance(dense, complex_synapse.ComplexLayer)
+    assert dense.shape == dense.real.weight.shape == torch.Size((3, 4, 1, 1, 1))
+    conv = complex_synapse.Conv(2, 5, 3)
+    assert conv.shape == torch.Size((5, 2, 3, 3, 1))
+    assert dense.grad_norm == 0
+    real, imag = dense(torch.rand(2, 4, 5))
+    (real.sum() + 2 * imag.pow(2).sum()).backward()
+    parts = [torch.linalg.vector_norm(w.grad).item() / w.grad.numel()
+             for w in (dense.real.weight, dense.imag.weight)]
+    assert dense.grad_norm == pytest.approx(math.sqrt(parts[0] ** 2 + parts[1] ** 2), rel=1e-12)
+    assert dense.grad_norm == pytest.approx(math.hypot(dense.real.grad_norm, dense.imag.grad_norm))
+    assert dense.grad_norm > 0
+
+
+# ---- SequentialNetwork.*_block ------------------------------------------------------------------------
+
+def _network_file(path):
+    torch.manual_seed(0)
+    blocks = slayer.block.cuba
+    params = dict(threshold=0.5, current_decay=0.2, voltage_decay=0.05)
+    net = [
+        blocks.Input(params, weight=1.5, bias=0.25, shape=(2, 3, 3)),
+        blocks.Flatten(),
+        blocks.Dense({**params, "norm": MeanOnlyBatchNorm}, 18, 10, delay=True),
+        blocks.Dense(params, 10, 6),
+        blocks.Average(3),
+    ]
+    with torch.no_grad():
+        for block in net:
+            synapse = getattr(block, "synapse", None)
+            if synapse is not None:
+                synapse.weight.mul_(4)
+        net[2].neuron.norm.running_mean.copy_(torch.linspace(-0.5, 0.5, 10))
+        net[2].delay.delay.copy_(torch.arange(10) % 3)
+    x = torch.zeros(1, 2, 3, 3, 2)
+    for block in net:  # one forward: the Flatten block learns its shape
+        x = block(x)
+    with h5py.File(path, "w") as f:
+        layer = f.create_group("layer")
+        for i, block in enumerate(net):
+            block.export_hdf5(layer.create_group(str(i)), clip_weights=True)
+    return path
+
+
+def test_block_methods_equal_the_network_blocks(tmp_path):
+    path = _network_file(tmp_path / "net.net")
+    net = SequentialNetwork(path).eval()
+    x = torch.from_numpy((np.random.default_rng(1).random((2, 2, 3, 3, 12)) < 0.5).astype(np.float32))
+    methods = [net.input_block, net.flatten_block, net.dense_block, net.dense_block, net.average_block]
+    with h5py.File(path, "r") as f:
+        built = [method(f[f"layer/{i}"]).eval() for i, method in enumerate(methods)]
+    assert len(net.blocks) == 5  # the methods do not append
+    for i, (block, ours) in enumerate(zip(built, net.blocks)):
+        assert type(block) is type(ours)
+        y = ours(x)
+        assert torch.equal(block(x), y), i
+        x = y
+    assert x.shape == (2, 3, 12)  # average output: 3 groups, 12 steps
+    assert x.abs().sum() > 0  # the comparison saw activity
+    # the network still builds and exports as before
+    net.export_hdf5(tmp_path / "again.net")
+    again = SequentialNetwork(tmp_path / "again.net").eval()
+    assert len(again.blocks) == 5
+
+
+def test_block_methods_values_and_errors(tmp_path):
+    path = _network_file(tmp_path / "net.net")
+    net = SequentialNetwork(path, weight_norm=True)
+    with h5py.File(path, "r") as f:
+        dense = net.dense_block(f["layer/2"])
+        assert dense.synapse.weight_norm  # built as the network builds its blocks
+        dense.synapse.disable_weight_norm()
+        w = f["layer/2/weight"][()]
+        assert np.array_equal(dense.synapse.weight.detach().numpy().reshape(w.shape) * 64, w)
+        assert np.array_equal(dense.delay.delay.detach().numpy().reshape(-1), f["layer/2/delay"][()])
+        assert net.average_block(f["layer/4"]).num_outputs == 3
+        assert tuple(net.flatten_block(f["layer/1"]).shape) == (18, 1, 1)  # the record's
+        assert tuple(net.input_block(f["layer/0"]).neuron.shape) == (2, 3, 3)
+        with pytest.raises(Hdf5FormatError, match="layer 1.*'type'"):
+            net.dense_block(f["layer/1"])
+        with pytest.raises(Hdf5FormatError, match="'input'"):
+            net.input_block(f["layer/3"])
+
+
+def test_alif_pickled_before_the_property_loads():
+    neuron = alif.Neuron(**ALIF)
+    state = neuron.__dict__.copy()
+    state["threshold_step"] = state.pop("_v_th_step") / 64  # the former layout
+    old = alif.Neuron.__new__(alif.Neuron)
+    old.__setstate__(state)
+    assert old.v_th_step == 19 and old.threshold_step == 19 / 64
+    assert old.device_params()["vThStep"] == 19
