@@ -338,3 +338,9 @@ def test_sigma_delta_output_takes_lava_dls_positional_arguments():
     assert y.shape == (1, 2, 4) and isinstance(rate, float)
     with pytest.raises(TypeError):
         sigma_delta.Output(params, 10, 2, 1, False, False, None)  # lava-dl's Output takes no 7th argument
+
+
+def test_sigma_delta_set_bias_says_why_it_is_not_supported():
+    neuron = slayer.neuron.sigma_delta.Neuron(threshold=0.1, activation=F.relu)
+    with pytest.raises(NotImplementedError, match="never exported"):
+        neuron.set_bias(torch.zeros(3))

@@ -593,6 +593,18 @@ class Neuron(_DeltaBase):
             return None
         return self.norm.bias.detach().to(torch.int64).cpu().numpy()
 
+    def set_bias(self, bias: torch.Tensor) -> None:
+        """lava-dl's ``set_bias``: not supported, and raises ``NotImplementedError``.
+
+        lava-dl added this bias before the activation in training but never exported it, so its
+        deployed network ran without it. Here a bias that deploys is the norm's (``norm=
+        MeanOnlyBatchNorm``, exported as the record's ``bias``), or the bias of the hdf5 record a
+        network is loaded from.
+        """
+        raise NotImplementedError(
+            "sigma_delta.Neuron.set_bias: lava-dl trained with this bias but never exported it (its deployed "
+            "network ran without it); train with norm=MeanOnlyBatchNorm, whose bias is exported, instead")
+
     @device_params_property
     def device_params(self) -> dict:
         return {"type": self.spec.hdf5_type, "activation": self.activation_name, **_encoder_fields(self)}
