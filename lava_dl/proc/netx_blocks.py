@@ -184,6 +184,25 @@ class AbstractBlock(_MessageWidths, AbstractProcess):
                 reset_interval=int(params.get("reset_interval", 0)),
                 reset_offset=int(params.get("reset_offset", 0)))
 
+    def export_hdf5(self, handle) -> None:
+        """Write the block's hdf5 layer record (lava-dl's format) into ``handle``, an empty h5py group
+        (``layer/<i>``), from the current values of its Vars; see :func:`lava_dl.netx.export.export_block`.
+
+        Parameters
+        ----------
+        handle : h5py.Group
+            The group to write into.
+
+        Raises
+        ------
+        lava_dl.netx.export.NetxExportError
+            A value without hdf5 form; ``NetxExportUnsupportedError`` (also a ``NotImplementedError``)
+            for a neuron process without hdf5 type (e.g. lava-nc's ``LIF``).
+        """
+        from lava_dl.netx.export import export_block
+
+        export_block(self, handle)
+
     def _wire(self, synapses: dict) -> None:
         """Connect ``inp`` to every synapse, each synapse to its neuron port and the neurons to
         ``out`` (through the axonal delay line, if any)."""
@@ -564,6 +583,13 @@ class Average(_MessageWidths, AbstractProcess):
         self.inp.connect(self.counter.s_in)
         self.counter.a_out.connect(self.out)
 
+    def export_hdf5(self, handle) -> None:
+        """Write the ``average`` record into ``handle`` (an empty h5py group); see
+        :func:`lava_dl.netx.export.export_block`."""
+        from lava_dl.netx.export import export_block
+
+        export_block(self, handle)
+
 
 def _ports(neuron, weights: dict) -> dict:
     """``weights`` checked against the neuron's input ports (same names, same order)."""
@@ -631,6 +657,13 @@ class Concat(_MessageWidths, AbstractProcess):
             self.aligners.append(aligner)
         self.out = OutPort(shape=self.shape)
         self.join.out.connect(self.out)
+
+    def export_hdf5(self, handle) -> None:
+        """A concat record needs the record indices of the joined layers: raises
+        ``NetxExportUnsupportedError``; :meth:`Network.export_hdf5` writes it."""
+        from lava_dl.netx.export import export_block
+
+        export_block(self, handle)
 
 
 # --------------------------------------------------------------------------
@@ -747,6 +780,22 @@ class Network(_MessageWidths, AbstractProcess):
             self.inp.connect(self.in_layer.inp)
             self.out_layer.out.connect(self.out)
 
+    def export_hdf5(self, filename_or_handle) -> None:
+        """Write the network as an hdf5 file (lava-dl's format) from the current values of its Vars.
+
+        Every built block's record in order, with the ``input``/``flatten``/``average``/``concat``
+        records netx needs, and the ``producer`` stamp that makes the file reload with the reset and
+        delay semantics this network runs; see :func:`lava_dl.netx.export.export_network`.
+
+        Parameters
+        ----------
+        filename_or_handle : str, path-like or h5py.Group
+            The file to create (not the one the network was loaded from), or an open h5py
+            file/group.
+        """
+        from lava_dl.netx.export import export_network
+
+        export_network(self, filename_or_handle)
 
     def __str__(self) -> str:
         return self.net_str
