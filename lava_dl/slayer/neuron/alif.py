@@ -103,17 +103,6 @@ class Neuron(_BaseNeuron):
             state["_v_th_step"] = round(state.pop("threshold_step") * state["w_scale"])
         super().__setstate__(state)
 
-    @property
-    def ref_delay(self) -> int:
-        """Refractory delay (hdf5 ``refDelay``) the deployment assumes: always 1 step.
-
-        Returns
-        -------
-        int
-            ``1``, the constant :meth:`device_params` writes.
-        """
-        return self.spec.extra["hdf5_constants"]["refDelay"]
-
     def _decay_parameters(self):
         return [self.current_decay, self.voltage_decay, self.threshold_decay, self.refractory_decay]
 

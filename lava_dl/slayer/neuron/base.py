@@ -565,6 +565,15 @@ class Neuron(nn.Module):
         return int(self.threshold * self.w_scale) if self.threshold >= 0 else -1
 
     @property
+    def ref_delay(self) -> int:
+        """Refractory delay in steps (hdf5 ``refDelay``) of the families that write one (CUBA,
+        ALIF: always 1, as the deployment assumes); other families have no such attribute."""
+        constants = getattr(self, "spec", None) and self.spec.extra.get("hdf5_constants", {})
+        if not constants or "refDelay" not in constants:
+            raise AttributeError(f"{type(self).__name__} has no refractory delay (ref_delay)")
+        return constants["refDelay"]
+
+    @property
     def surrogate(self) -> tuple[float, float, float]:
         """``(theta, tau_rho, scale_rho)`` of the spike's surrogate derivative (spec multipliers)."""
         theta = max(self.threshold, 0.0)

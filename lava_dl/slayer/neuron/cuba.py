@@ -67,17 +67,6 @@ class Neuron(_BaseNeuron):
         self.current_decay = self._decay_parameter(current_decay, "current_decay")
         self.voltage_decay = self._decay_parameter(voltage_decay, "voltage_decay")
 
-    @property
-    def ref_delay(self) -> int:
-        """Refractory delay (hdf5 ``refDelay``) the deployment assumes: always 1 step.
-
-        Returns
-        -------
-        int
-            ``1``, the constant :meth:`device_params` writes.
-        """
-        return self.spec.extra["hdf5_constants"]["refDelay"]
-
     def _decay_parameters(self):
         return [self.current_decay, self.voltage_decay]
 
