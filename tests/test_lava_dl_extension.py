@@ -194,6 +194,13 @@ def test_masked_abstract_dense_trains_and_exports_masked_weights(tmp_path):
     assert np.all(weight[mask.numpy() == 0] == 0) and np.all(weight[mask.numpy() == 1] != 0)
 
 
+def test_mask_of_the_wrong_shape_is_named():
+    block = _Dense(CUBA, 20, 10, mask=torch.ones(10, 19))
+    with pytest.raises(ValueError, match=r"mask of shape \(10, 19\) does not fit the synapse weight of shape "
+                                         r"\(10, 20\)"):
+        block(_spikes(1, 20, 4))
+
+
 def test_subclass_that_builds_no_synapse_gets_a_named_error():
     class Forgetful(cuba.AbstractCuba, base.AbstractDense):
         pass

@@ -87,6 +87,10 @@ class _Masked:
         parts = (synapse.real, synapse.imag) if getattr(synapse, "complex", False) else (synapse,)
         with torch.no_grad():
             for part in parts:
+                if self.mask.numel() != part.weight.numel():
+                    mask, weight = tuple(self.mask.shape[:2]), tuple(part.weight.shape[:2])
+                    raise ValueError(f"{type(self).__name__}: the mask of shape {mask} does not fit the "
+                                     f"synapse weight of shape {weight}")
                 part.weight.mul_(self.mask.reshape(part.weight.shape).to(part.weight.dtype))
 
     def forward(self, x: torch.Tensor):
