@@ -2,7 +2,9 @@
 
 ``Neuron.ref_delay`` (CUBA, ALIF), ``alif.Neuron.v_th_step``, ``reset_parameters`` of the
 norms, ``BDD.flip_lr``, the ``shape`` of the synapses and complex synapses, the complex
-``grad_norm``, and ``SequentialNetwork.{input,flatten,average,dense}_block``.
+``grad_norm``, ``SequentialNetwork.{input,flatten,average,dense}_block``; and what an audit of
+code written for lava-dl found missing: a bias assigned to a synapse, the synapses' ``nn.Conv3d``
+attributes, ``axon.delay`` of a series, ``netx.hdf5.Network.input_shape``.
 """
 
 from __future__ import annotations
@@ -243,3 +245,92 @@ def test_alif_pickled_before_the_property_loads():
     old.__setstate__(state)
     assert old.v_th_step == 19 and old.threshold_step == 19 / 64
     assert old.device_params()["vThStep"] == 19
+
+
+# ---- found by running code written for lava-dl ----------------------------------------------------
+
+def test_a_bias_assigned_to_a_synapse_is_added_and_trained():
+    dense = synapse_layer.Dense(3, 2)
+    assert dense.bias is None and "bias" not in dense.state_dict()
+    with torch.no_grad():
+        dense.weight.zero_()
+    dense.bias = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    y = dense(torch.zeros(1, 3, 4))
+    assert torch.equal(y, torch.tensor([1.0, -2.0]).reshape(1, 2, 1).expand(1, 2, 4))
+    y.sum().backward()
+    assert torch.equal(dense.bias.grad, torch.tensor([4.0, 4.0])) and "bias" in dense.state_dict()
+    conv = synapse_layer.Conv(2, 3, 3, padding=1)
+    x = torch.rand(1, 2, 4, 4, 2)
+    expected = conv(x) + torch.tensor([0.5, 0.0, 1.5]).reshape(1, 3, 1, 1, 1)
+    conv.bias = torch.nn.Parameter(torch.tensor([0.5, 0.0, 1.5]))
+    assert torch.allclose(conv(x), expected)
+    pool = synapse_layer.Pool(2)
+    pool.bias = torch.nn.Parameter(torch.tensor([0.25]))  # one value for every channel
+    assert torch.equal(pool(torch.zeros(1, 3, 4, 4, 1)), torch.full((1, 3, 2, 2, 1), 0.25))
+    conv.bias = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match="a bias of 2 values does not fit 3 output channels"):
+        conv(x)
+
+
+def test_block_export_refuses_a_synapse_bias(tmp_path):
+    block = slayer.block.cuba.Dense(CUBA, 3, 2)
+    block.synapse.bias = torch.nn.Parameter(torch.zeros(2))
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        block.export_hdf5(f.create_group("zero"))  # a zero bias changes nothing
+        block.synapse.bias.data.fill_(0.5)
+        with pytest.raises(ValueError, match="the synapse has a bias, which no hdf5 field holds"):
+            block.export_hdf5(f.create_group("nonzero"))
+
+
+def test_recurrent_synapse_bias_is_added_every_step():
+    """lava-dl's recurrent blocks ignored a bias assigned to the recurrent synapse; here it is part of the
+    feedback ``R s[t-1] + b``, checked against a loop over single steps of the same neuron."""
+    torch.manual_seed(0)
+    block = slayer.block.cuba.Recurrent(CUBA, 4, 3, weight_scale=3)
+    bias = torch.tensor([0.125, -0.25, 0.5])
+    block.recurrent_synapse.bias = torch.nn.Parameter(bias)
+    x = (torch.rand(2, 4, 9) < 0.5).float()
+    with torch.no_grad():
+        out = block(x)
+        z = block.input_synapse(x)
+        weight = block.recurrent_synapse.effective_weight().reshape(3, 3)
+        neuron = cuba.Neuron(**CUBA, persistent_state=True)
+        neuron.load_state_dict(block.neuron.state_dict())
+        spikes, expected = torch.zeros(2, 3), []
+        for t in range(9):
+            spikes = neuron((z[..., t] + spikes @ weight.T + bias).unsqueeze(-1))[..., 0]
+            expected.append(spikes)
+    expected = torch.stack(expected, dim=-1)
+    assert torch.equal(out, torch.cat([torch.zeros_like(expected[..., :1]), expected[..., :-1]], dim=-1))
+    assert out.sum() > 0
+
+
+def test_synapses_have_lava_dls_conv3d_attributes():
+    conv, transposed = synapse_layer.Conv(2, 3, 3), synapse_layer.ConvTranspose(2, 3, 3)
+    assert conv._pre_hook_fx is None and conv.complex is False and conv.padding_mode == "zeros"
+    assert conv.transposed is False and transposed.transposed is True and conv.output_padding == (0, 0, 0)
+    conv._pre_hook_fx = cuba.Neuron(**CUBA).quantize_8bit  # lava-dl's private name writes the hook
+    assert conv.pre_hook_fx is conv._pre_hook_fx
+    assert complex_synapse.Dense(3, 2).complex is True
+
+
+def test_axon_delay_of_a_series_or_a_batch_of_series():
+    x = torch.arange(1.0, 7.0)
+    assert torch.equal(slayer.axon.delay(x, 2), torch.tensor([0.0, 0, 1, 2, 3, 4]))
+    batch = torch.stack([x, 10 * x])
+    expected = torch.tensor([[2.0, 3, 4, 5, 6, 0], [20, 30, 40, 50, 60, 0]])
+    assert torch.equal(slayer.axon.delay(batch, -1), expected)
+    with pytest.raises(ValueError, match="at least 3-D"):
+        slayer.axon.delay(batch, torch.tensor([1.0, 2.0]))  # a delay per position needs N, C, ..., T
+
+
+def test_netx_network_input_shape(tmp_path):
+    from lava_dl import netx
+
+    path = tmp_path / "n.net"
+    with h5py.File(path, "w") as f:
+        block = slayer.block.cuba.Dense(CUBA, 4, 3)
+        block(torch.zeros(1, 4, 2))
+        block.export_hdf5(f.create_group("layer/0"))
+    assert netx.hdf5.Network(net_config=str(path), input_shape=(4,)).input_shape == (4,)
+    assert netx.hdf5.Network(net_config=str(path)).input_shape == (4,)

@@ -725,6 +725,13 @@ class Network(_MessageWidths, AbstractProcess):
         First and last block.
     inp, out : InPort, OutPort
         Ports of the first / last block.
+    input_shape : tuple of int
+        Shape of ``inp`` (lava-dl's attribute: there the ``input_shape`` argument or the shape of
+        a skipped input layer, and None when neither was given; here always the shape that
+        ``inp`` takes).
+    input_message_bits, output_message_bits : int
+        Widths of the messages ``inp`` takes and ``out`` sends (lava-dl's attributes: there the
+        ``input_message_bits`` argument as given, even where a skipped layer changes it).
     net_str : str
         Summary table, also returned by ``str(net)``.
     reset_mode, delay_mode : str
@@ -771,6 +778,7 @@ class Network(_MessageWidths, AbstractProcess):
         self.output_message_bits = self.out_layer.output_message_bits
         self.inp = InPort(shape=self.in_layer.inp.shape)
         self.out = OutPort(shape=self.out_layer.out.shape)
+        self.input_shape = tuple(int(n) for n in self.inp.shape)
         self.fused = bool(fused)
         if self.fused:
             from lava_dl.netx.fused import fuse_network

@@ -322,7 +322,8 @@ def delay(input: torch.Tensor, delay_val=1, sampling_time=1) -> torch.Tensor:
     ----------
     input : torch.Tensor
         ``N, C, (H, W, ...,) T``, time last (float, integer or bool), on the CPU or a CUDA device
-        (the CUDA kernel of the same rule, numba-cuda).
+        (the CUDA kernel of the same rule, numba-cuda). With a scalar ``delay_val`` any shape
+        with time last is accepted, e.g. ``(T,)`` or ``(batch, T)`` (as lava-dl's).
     delay_val : float, int or torch.Tensor, default 1
         The delay, in the units of ``sampling_time``: a scalar, or (as lava-dl) a tensor
         with one value per position ``prod(input.shape[1:-1])`` (in ``C, H, W`` order).
@@ -338,6 +339,11 @@ def delay(input: torch.Tensor, delay_val=1, sampling_time=1) -> torch.Tensor:
     --------
     >>> x_delayed = delay(x, 2)  # two steps later
     """
+    if isinstance(input, torch.Tensor) and 1 <= input.dim() < 3 and (
+            not isinstance(delay_val, torch.Tensor) or delay_val.numel() == 1):
+        # a scalar delay of a series or a batch of series: the same shift as one channel each
+        series = input.reshape(-1, 1, input.shape[-1])
+        return delay(series, delay_val, sampling_time).reshape(input.shape)
     n, steps, channels, width = _check_input(input, "delay", floating=False)
     ts = _sampling_time(sampling_time, "delay")
     try:

@@ -432,7 +432,8 @@ class _Weighted(_Block):
         synapse = self.synapse
         _synapse.forget_forward_weight(synapse)  # what take_forward_weight hands over is this call's
         z = synapse(x)
-        if not getattr(synapse, "complex", False) and hasattr(synapse, "effective_weight"):
+        if (not getattr(synapse, "complex", False) and hasattr(synapse, "effective_weight")
+                and getattr(synapse, "bias", None) is None):
             # a bound on z from x's (saves the neuron's scan of z; see lava_dl.slayer.checks), with the
             # weight the synapse has just used (not quantized again)
             _checks.bound_linear_output(z, x, _synapse.take_forward_weight(synapse))
@@ -449,6 +450,15 @@ class _Weighted(_Block):
 
     def _prepare_export(self):
         self._check_deployable()
+        for name in ("synapse", "recurrent_synapse"):
+            synapse = getattr(self, name, None)
+            parts = (synapse.real, synapse.imag) if getattr(synapse, "complex", False) else (synapse,)
+            for part in parts:
+                bias = getattr(part, "bias", None)
+                if bias is not None and bool(torch.any(bias != 0)):
+                    raise ValueError(f"the {name.replace('_', ' ')} has a bias, which no hdf5 field holds "
+                                     "(lava-dl's export dropped it); deploy a bias through the neuron's "
+                                     "norm, or fold it into the next layer")
         if hasattr(self.synapse, "disable_weight_norm"):
             self.synapse.disable_weight_norm()
 
@@ -819,8 +829,9 @@ class Recurrent(_Weighted):
         return (matrix(syn.real), matrix(syn.imag)) if getattr(syn, "complex", False) else matrix(syn)
 
     def recurrent_bias(self) -> torch.Tensor | None:
-        """Constant the recurrent path adds to every input (None: none)."""
-        return None
+        """Constant the recurrent path adds to every input: a bias assigned to the recurrent synapse
+        (as lava-dl's recurrent synapse added it; not exportable), else None."""
+        return getattr(self.recurrent_synapse, "bias", None)
 
     def forward(self, x: torch.Tensor):
         z = self.input_synapse(x)

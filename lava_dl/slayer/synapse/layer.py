@@ -5,7 +5,7 @@ lava-dl's ``slayer.synapse.layer``; its classes are also ``lava_dl.slayer.synaps
 The parameters are stored exactly as in lava-dl (a 5-D ``weight`` of shape
 ``(out, in / groups, kH, kW, 1)``, ``(in, out / groups, kH, kW, 1)`` for
 ConvTranspose and ``(1, 1, kH, kW, 1)`` for Pool/Unpool, a unit kernel along time,
-no bias) so state dicts port. The forward pass avoids 3-D convolutions: Dense is a
+no bias unless one is assigned) so state dicts port. The forward pass avoids 3-D convolutions: Dense is a
 matrix product over the channel axis, Conv/ConvTranspose fold time into the batch and
 run ``conv2d``/``conv_transpose2d``, Pool/Unpool also fold the channels into the batch.
 
@@ -93,9 +93,19 @@ def forget_forward_weight(synapse: nn.Module) -> None:
 
 
 class _Synapse(nn.Module):
-    """Shared parameter handling: init, pre-hook, weight norm."""
+    """Shared parameter handling: init, pre-hook, weight norm, an optional bias.
+
+    As lava-dl's synapses (``torch.nn.Conv3d`` there), every synapse has a ``bias`` parameter
+    that is None; a bias assigned to it (``synapse.bias = nn.Parameter(b)``, one value per
+    output channel, or one for all) is added to every output step and trained. Such a bias has
+    no hdf5 form: block export refuses a nonzero one (lava-dl's export dropped it).
+    """
 
     weight: torch.Tensor
+    #: Not complex (lava-dl's flag; :mod:`lava_dl.slayer.synapse.complex` sets it).
+    complex = False
+    #: lava-dl's ``nn.Conv3d`` attributes: zero padding, no output padding.
+    padding_mode = "zeros"
 
     def _init_weight(self, shape: tuple[int, ...], weight_scale: float, weight_norm: bool,
                      pre_hook_fx: PreHook) -> None:
@@ -111,6 +121,27 @@ class _Synapse(nn.Module):
         self._weight_norm = False
         if weight_norm:
             self.enable_weight_norm()
+        self.register_parameter("bias", None)
+        self.register_forward_hook(_add_bias)
+
+    @property
+    def _pre_hook_fx(self) -> PreHook:
+        """lava-dl's private name of :attr:`pre_hook_fx` (code that subclasses its synapses reads it)."""
+        return self.pre_hook_fx
+
+    @_pre_hook_fx.setter
+    def _pre_hook_fx(self, fx: PreHook) -> None:
+        self.pre_hook_fx = fx
+
+    @property
+    def transposed(self) -> bool:
+        """Whether the synapse is a transposed convolution (lava-dl's ``nn.Conv3d`` attribute)."""
+        return bool(getattr(self, "_transposed", False))
+
+    @property
+    def output_padding(self) -> tuple[int, int, int]:
+        """lava-dl's ``nn.Conv3d`` attribute: no output padding."""
+        return (0, 0, 0)
 
     @property
     def weight_norm(self) -> bool:
@@ -183,6 +214,17 @@ class _Synapse(nn.Module):
         if channels and x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected {self.in_channels} input channels (axis 1), "
                              f"got shape {tuple(x.shape)}")
+
+
+def _add_bias(synapse: _Synapse, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+    """Forward hook of every synapse: add its bias (if one was assigned) to every output step."""
+    bias = synapse.bias
+    if bias is None:
+        return None
+    if bias.numel() not in (1, output.shape[1]):
+        raise ValueError(f"{type(synapse).__name__}: a bias of {bias.numel()} values does not fit "
+                         f"{output.shape[1]} output channels")
+    return output + bias.reshape(1, -1, *(1,) * (output.dim() - 2)).to(output.dtype)
 
 
 #: lava-dl's name for the base class of the synapses (``isinstance`` checks of lava-dl code).
