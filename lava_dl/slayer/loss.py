@@ -194,8 +194,9 @@ class SpikeMax(torch.nn.Module):
     moving_window : int, optional
         Window length; the labels are then ``(N, T)`` (one per step) or ``(N,)``
         (the same at every step).
-    mode : {'probability', 'softmax'}, default 'probability'
-        How the rates become probabilities.
+    mode : {'probability', 'softmax', 'logsoftmax'}, default 'probability'
+        How the rates become probabilities (``'logsoftmax'`` is ``'softmax'``: the loss takes the
+        log-softmax of the rates either way, as lava-dl did for any mode but ``'probability'``).
     reduction : {'sum', 'mean', 'none'}, default 'sum'
         Reduction of the per-sample (per-step) losses.
 
@@ -211,16 +212,16 @@ class SpikeMax(torch.nn.Module):
     Differences from lava-dl: in ``'probability'`` mode only the labelled class's
     probability goes through the logarithm (lava-dl took the log of every class's, so a
     single silent class, ``p = 0``, made every gradient NaN: ``0 / 0`` in the log's
-    backward, although the loss itself was finite); any ``mode`` other than the two above
-    raises (lava-dl treated every other string as ``'softmax'``); labels are checked
-    against the output.
+    backward, although the loss itself was finite); any ``mode`` other than the three above
+    raises (lava-dl treated every other string as ``'softmax'``; ``'logsoftmax'``, which lava-dl's
+    NMNIST tutorial names, is kept); labels are checked against the output.
     """
 
     def __init__(self, moving_window: int | None = None, mode: str = "probability",
                  reduction: str = "sum") -> None:
         super().__init__()
-        if mode not in ("probability", "softmax"):
-            raise ValueError(f"SpikeMax: mode must be 'probability' or 'softmax', got {mode!r}")
+        if mode not in ("probability", "softmax", "logsoftmax"):
+            raise ValueError(f"SpikeMax: mode must be 'probability', 'softmax' or 'logsoftmax', got {mode!r}")
         self.window = None if moving_window is None else MovingWindow(moving_window)
         self.mode = mode
         self.reduction = _check_reduction(reduction, "SpikeMax")
