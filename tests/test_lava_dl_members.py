@@ -334,3 +334,17 @@ def test_netx_network_input_shape(tmp_path):
         block.export_hdf5(f.create_group("layer/0"))
     assert netx.hdf5.Network(net_config=str(path), input_shape=(4,)).input_shape == (4,)
     assert netx.hdf5.Network(net_config=str(path)).input_shape == (4,)
+
+
+def test_lava_dl_state_dict_of_a_delay_never_run_loads():
+    """lava-dl saves an axonal delay that never ran as a one-value placeholder (its channels come
+    with the first input); loading it keeps the block's own delays instead of failing on the size."""
+    block = slayer.block.cuba.Dense(CUBA, 6, 4, delay=True)
+    saved = {key: value.clone() for key, value in block.state_dict().items()}
+    saved["delay.delay"] = torch.tensor([0.3])
+    before = block.delay.delay.detach().clone()
+    block.load_state_dict(saved)
+    assert torch.equal(block.delay.delay, before)
+    saved["delay.delay"] = torch.arange(4.0)  # a delay that ran loads as saved
+    block.load_state_dict(saved)
+    assert torch.equal(block.delay.delay.detach(), torch.arange(4.0))

@@ -469,7 +469,12 @@ class Delay(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
         stored = state_dict.get(prefix + "delay")
-        if not self.init and isinstance(stored, torch.Tensor) and stored.dim() == 1:
+        if (self.init and isinstance(stored, torch.Tensor) and stored.numel() == 1
+                and self.delay.numel() > 1):
+            # lava-dl's placeholder of a delay never run (its channels come with the first input):
+            # nothing to load, this one keeps its initial delays
+            state_dict[prefix + "delay"] = self.delay.detach().clone()
+        elif not self.init and isinstance(stored, torch.Tensor) and stored.dim() == 1:
             with torch.no_grad():
                 self.delay.data = torch.zeros(stored.shape, dtype=self.delay.dtype, device=self.delay.device)
             self.init = True
