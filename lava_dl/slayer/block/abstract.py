@@ -103,10 +103,6 @@ class _Masked:
         return super().export_hdf5(handle, *args, **kwargs)
 
 
-def _synapse_params(**params) -> dict:
-    return dict(params)
-
-
 class AbstractInput(_Abstract, _base.Input):
     """lava-dl's abstract input block: ``neuron_params=None, weight=None, bias=None,
     delay_shift=False, count_log=False``; the subclass builds ``neuron`` (and usually sets
@@ -145,7 +141,7 @@ class AbstractDense(_Masked, _Abstract, _base.Dense):
 
     def __init__(self, neuron_params, in_neurons, out_neurons, weight_scale=1, weight_norm=False,
                  pre_hook_fx=None, delay=False, delay_shift=True, mask=None, count_log=False):
-        self._start(neuron_params, delay_shift, count_log, delay, synapse_params=_synapse_params(
+        self._start(neuron_params, delay_shift, count_log, delay, synapse_params=dict(
             in_neurons=in_neurons, out_neurons=out_neurons, weight_scale=weight_scale,
             weight_norm=weight_norm, pre_hook_fx=pre_hook_fx))
         self.synapse = None
@@ -160,7 +156,7 @@ class AbstractAffine(_Masked, _Abstract, _base.Affine):
 
     def __init__(self, neuron_params, in_neurons, out_neurons, weight_scale=1, weight_norm=False,
                  pre_hook_fx=None, dynamics=True, mask=None, count_log=False):
-        self._start(neuron_params, False, count_log, synapse_params=_synapse_params(
+        self._start(neuron_params, False, count_log, synapse_params=dict(
             in_neurons=in_neurons, out_neurons=out_neurons, weight_scale=weight_scale,
             weight_norm=weight_norm, pre_hook_fx=pre_hook_fx))
         self.synapse = None
@@ -177,7 +173,7 @@ class AbstractAffine(_Masked, _Abstract, _base.Affine):
 
 def _conv_params(in_features, out_features, kernel_size, stride, padding, dilation, groups, weight_scale,
                  weight_norm, pre_hook_fx) -> dict:
-    return _synapse_params(in_features=in_features, out_features=out_features, kernel_size=kernel_size,
+    return dict(in_features=in_features, out_features=out_features, kernel_size=kernel_size,
                            stride=stride, padding=padding, dilation=dilation, groups=groups,
                            weight_scale=weight_scale, weight_norm=weight_norm, pre_hook_fx=pre_hook_fx)
 
@@ -211,7 +207,7 @@ class AbstractPool(_Abstract, _base.Pool):
 
     def __init__(self, neuron_params, kernel_size, stride=None, padding=0, dilation=1, weight_scale=1,
                  weight_norm=False, pre_hook_fx=None, delay=False, delay_shift=True, count_log=False):
-        self._start(neuron_params, delay_shift, count_log, delay, synapse_params=_synapse_params(
+        self._start(neuron_params, delay_shift, count_log, delay, synapse_params=dict(
             kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
             weight_scale=weight_scale, weight_norm=weight_norm, pre_hook_fx=pre_hook_fx))
         if self.neuron_params is not None and "norm" in self.neuron_params:
@@ -243,7 +239,7 @@ class _AbstractRecurrentBase(_Abstract):
 
     def _start_recurrent(self, neuron_params, in_neurons, out_neurons, weight_scale, weight_norm,
                          pre_hook_fx, requires_grad, delay_shift, count_log, delay=False) -> None:
-        self._start(neuron_params, delay_shift, count_log, delay, synapse_params=_synapse_params(
+        self._start(neuron_params, delay_shift, count_log, delay, synapse_params=dict(
             in_neurons=in_neurons, out_neurons=out_neurons, weight_scale=weight_scale,
             weight_norm=weight_norm, pre_hook_fx=pre_hook_fx))
         self.num_neurons = int(out_neurons)
@@ -265,7 +261,7 @@ class AbstractRecurrent(_AbstractRecurrentBase, _base.Recurrent):
                  pre_hook_fx=None, requires_grad=True, delay=False, delay_shift=True, count_log=False):
         self._start_recurrent(neuron_params, in_neurons, out_neurons, weight_scale, weight_norm, pre_hook_fx,
                               requires_grad, delay_shift, count_log, delay)
-        self.recurrent_params = _synapse_params(in_neurons=out_neurons, out_neurons=out_neurons,
+        self.recurrent_params = dict(in_neurons=out_neurons, out_neurons=out_neurons,
                                                 weight_scale=weight_scale, weight_norm=weight_norm,
                                                 pre_hook_fx=pre_hook_fx)
 
