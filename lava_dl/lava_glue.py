@@ -233,8 +233,18 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
            f"    Phase of the reset.\nreset_hold : bool, default False\n    If True, a reset step "
            f"is spent in reset: states stay zero, the input of that step is ignored and nothing is "
            f"sent (how a slayer block with ``delay_shift`` drops the last step of every sample).\n")
-    cls = type(name, (AbstractProcess,), {"__init__": __init__, "__doc__": doc, "__module__": module,
-                                           "spec": spec})
+    namespace = {"__init__": __init__, "__doc__": doc, "__module__": module, "spec": spec}
+    aliases = spec.extra.get("var_aliases", {})
+    for alias, var_name in aliases.items():
+        namespace[alias] = property(lambda self, _name=var_name: getattr(self, _name),
+                                    doc=f"The Var ``{var_name}`` under lava-nc's name (read-only).")
+    if aliases:
+        def __dir__(self):
+            # Lava names a process's Vars by scanning dir(): each Var keeps its own name only
+            return [n for n in AbstractProcess.__dir__(self) if n not in aliases]
+
+        namespace["__dir__"] = __dir__
+    cls = type(name, (AbstractProcess,), namespace)
     return cls
 
 

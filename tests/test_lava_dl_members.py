@@ -348,3 +348,26 @@ def test_lava_dl_state_dict_of_a_delay_never_run_loads():
     saved["delay.delay"] = torch.arange(4.0)  # a delay that ran loads as saved
     block.load_state_dict(saved)
     assert torch.equal(block.delay.delay.detach(), torch.arange(4.0))
+
+
+def test_netx_resonator_layers_are_complex_dense_with_lava_ncs_var_names(tmp_path):
+    """lava-dl built a complex dense record as ``ComplexDense`` and deployed lava-nc's RF processes,
+    whose states are ``real``/``imag``: code tests the block type and probes those Vars."""
+    from lava_dl import netx
+    from lava_dl.netx.blocks.process import ComplexDense, Dense
+
+    torch.manual_seed(0)
+    path = tmp_path / "rf.net"
+    with h5py.File(path, "w") as f:
+        rf = slayer.block.rf.Dense(dict(threshold=0.5, period=10, decay=0.1), 4, 3)
+        rf((torch.rand(1, 4, 3) < 0.5).float())
+        rf.export_hdf5(f.create_group("layer/0"))
+        cuba_block = slayer.block.cuba.Dense(CUBA, 3, 2)
+        cuba_block(torch.zeros(1, 3, 2))
+        cuba_block.export_hdf5(f.create_group("layer/1"))
+    net = netx.hdf5.Network(net_config=str(path))
+    assert type(net.layers[0]) is ComplexDense and type(net.layers[1]) is Dense
+    neuron = net.layers[0].neuron
+    assert neuron.real is neuron.re and neuron.imag is neuron.im
+    assert (neuron.real.name, neuron.imag.name) == ("re", "im")  # Lava's names of the Vars stay
+    assert net.layers[0].real_synapse is net.layers[0].synapses["a_real_in"]

@@ -332,7 +332,9 @@ def _spec(name, hdf5_type, doc, adaptive, fixed_step, float_step, family_code):
         tau_rho_mult=tau_mult,
         scale_rho_mult=scale_mult,
         extra={"hdf5_constants": {}, "family_code": family_code, "adaptive": adaptive,
-               "hdf5_weights": {"a_real_in": "weight/real", "a_imag_in": "weight/imag"}},
+               "hdf5_weights": {"a_real_in": "weight/real", "a_imag_in": "weight/imag"},
+               # lava-nc's RF processes (lava-dl's netx) name the states ``real`` and ``imag``
+               "var_aliases": {"real": "re", "imag": "im"}},
     )
 
 

@@ -114,6 +114,7 @@ from lava_dl.netx.utils import (
 )
 from lava_dl.proc.netx_blocks import (
     Average,
+    ComplexDense,
     Concat,
     Conv,
     ConvT,
@@ -903,7 +904,9 @@ class _Builder:
                       input_message_bits=self.message_bits, input_message_exp=message_exp, **extra)
         kernel = geometry.pop("kernel", None)
         if dense:
-            block = _WEIGHTED[layer_type](sparse_synapse=self.sparse, **common)
+            # a complex (two-port) dense record is lava-dl's ComplexDense block
+            block_cls = ComplexDense if layer_type == "dense" and len(weights) == 2 else _WEIGHTED[layer_type]
+            block = block_cls(sparse_synapse=self.sparse, **common)
             row = table_row(_ROW_NAMES[layer_type], 1, 1, shape_out[0], delay="delay" in rec)
         else:
             block = _WEIGHTED[layer_type](input_shape=in_shape, **geometry, **common)
