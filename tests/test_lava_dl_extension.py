@@ -51,6 +51,16 @@ def test_device_params_with_another_threshold_mantissa():
     assert neuron.device_params["vThMant"] == 32
 
 
+def test_device_params_of_a_neuron_without_threshold():
+    """An Affine readout's neuron has no threshold: its default fields raise, but fields with another
+    threshold mantissa (what the Affine export writes) can still be computed."""
+    neuron = slayer.neuron.cuba.Neuron(threshold=None, current_decay=0.5, voltage_decay=0.1)
+    assert neuron.device_params(v_th_mant=7)["vThMant"] == 7
+    for read in (lambda: neuron.device_params(), lambda: dict(neuron.device_params.items())):
+        with pytest.raises(ValueError, match="no threshold"):
+            read()
+
+
 def test_dendrite_sigma_device_params_property():
     sigma = slayer.dendrite.Sigma()
     assert dict(sigma.device_params) == sigma.device_params() == {"type": "SDNN", "sigma_output": True}

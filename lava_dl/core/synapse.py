@@ -362,6 +362,23 @@ def dense_fixed_rows(wt, s, binary, weight_exp, acc, out):
         widen_shift(acc, weight_exp, False, out[b])
 
 
+def kernel_to_lava(weight: np.ndarray) -> np.ndarray:
+    """A torch kernel as a Lava synapse holds it: ``(a, b, kH, kW)`` -> ``(a, kx, ky, b)``, or a shared
+    ``(kH, kW)`` kernel -> ``(kx, ky)``. Both spatial axes are flipped (Lava convolves, torch
+    correlates) and ``(H, W)`` becomes ``(x, y)``; :func:`kernel_from_lava` is the inverse."""
+    weight = np.asarray(weight)
+    flipped = weight[..., ::-1, ::-1]
+    return np.ascontiguousarray(flipped.T if weight.ndim == 2 else flipped.transpose(0, 3, 2, 1))
+
+
+def kernel_from_lava(weight: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`kernel_to_lava`: a Lava ``(a, kx, ky, b)`` (or ``(kx, ky)``) kernel as torch's
+    ``(a, b, kH, kW)`` (or ``(kH, kW)``)."""
+    weight = np.asarray(weight)
+    moved = weight.T if weight.ndim == 2 else weight.transpose(0, 3, 2, 1)
+    return np.ascontiguousarray(moved[..., ::-1, ::-1])
+
+
 def sum_dtype(bound: int):
     """The narrowest of int16, int32, int64 that holds every integer of magnitude up to ``bound``."""
     for dtype in (np.int16, np.int32):

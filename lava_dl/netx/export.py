@@ -71,6 +71,7 @@ import h5py
 import numpy as np
 
 from lava_dl.core import records
+from lava_dl.core.synapse import kernel_from_lava
 
 if ty.TYPE_CHECKING:  # pragma: no cover
     from lava.magma.core.process.ports.ports import AbstractPort
@@ -408,12 +409,6 @@ def _axon_delays(block: AbstractBlock) -> np.ndarray | None:
     return _per_channel(values, tuple(block.shape), f"{_describe(block)}, axonal delays")
 
 
-def _lava_to_torch_kernel(weight: np.ndarray) -> np.ndarray:
-    """Lava ``(a, kx, ky, b)`` true-convolution weight -> torch ``(a, b, kH, kW)`` cross-correlation (the
-    inverse of netx's flip and transpose)."""
-    return np.ascontiguousarray(weight.transpose(0, 3, 2, 1)[:, :, ::-1, ::-1])
-
-
 def _torch_pair(var: Var, what: str) -> tuple[int, int]:
     """A Lava ``(x, y)`` geometry Var as torch ``(H, W)``."""
     value = _ints(var_value(var), what).reshape(-1)
@@ -555,10 +550,8 @@ def _write_conv_like(block: AbstractBlock, group: h5py.Group) -> None:
         what = f"{where}, synapse of {port}"
         lava = _hdf5_units(_ints(var_value(syn.weight), what),
                            _scalar(syn.weight_exp, f"{what}: weight_exp") - block.input_message_exp, what)
-        if isinstance(block, Pool):
-            weights[port] = np.ascontiguousarray(lava.T[::-1, ::-1])[None, None]
-        else:
-            weights[port] = _lava_to_torch_kernel(lava)
+        torch_kernel = kernel_from_lava(lava)
+        weights[port] = torch_kernel[None, None] if isinstance(block, Pool) else torch_kernel
         for key, value in (("stride", syn.stride), ("padding", syn.padding), ("dilation", syn.dilation)):
             if _torch_pair(value, f"{what}, {key}") != geometry[key]:
                 raise NetxExportError(f"{what}: its {key} differs from the other port's; the record holds "

@@ -99,7 +99,7 @@ from lava_dl.core import records
 from lava_dl.core.delay import MAX_BLOCK_DELAY as MAX_DELAY
 from lava_dl.core.fixed_point import GRADED_MESSAGE_BITS, GRADED_MESSAGE_EXP, STATE_BITS, STATE_MAX, STATE_MIN
 from lava_dl.core.registry import SPECS, spec_for_hdf5_type
-from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN
+from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN, kernel_to_lava
 from lava_dl.netx.utils import (
     Hdf5FormatError,
     NetxFileNotFoundError,
@@ -655,9 +655,7 @@ def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], 
     if expected != shape_xyc:
         raise rec.error("shape", f"record shape (x, y, c) {shape_xyc} differs from the {layer_type} output "
                                  f"{expected} for input {input_shape}")
-    # Lava convolves (torch correlates): flip both spatial axes, then (.., kx, ky, ..) order
-    flipped = weight[:, :, ::-1, ::-1]
-    lava_weight = np.ascontiguousarray(flipped[0, 0].T if shared else flipped.transpose(0, 3, 2, 1))
+    lava_weight = kernel_to_lava(weight[0, 0] if shared else weight)
     geometry = dict(weight=lava_weight, stride=stride, padding=padding, dilation=dilation, kernel=kernel_xy)
     if not shared:
         geometry["groups"] = groups

@@ -93,7 +93,30 @@ class device_params_property:  # noqa: N801 (used as a decorator, like property)
         if obj is None:
             return self
         compute = self.fields.__get__(obj, owner)
-        return DeviceParams(compute(), compute)
+        try:
+            return DeviceParams(compute(), compute)
+        except ValueError as err:
+            # the default fields cannot be written (e.g. no threshold); a call with other arguments
+            # (``v_th_mant=``) still can, anything else raises the error
+            return _UnwritableDeviceParams(compute, err)
+
+
+class _UnwritableDeviceParams:
+    """``device_params`` of a neuron whose default fields raise ``error``: called with arguments it
+    computes them; read as the dict or called without arguments it raises ``error``."""
+
+    def __init__(self, compute: ty.Callable[..., dict], error: ValueError) -> None:
+        self._compute, self._error = compute, error
+
+    def __call__(self, *args, **kwargs) -> dict:
+        if not args and not kwargs:
+            raise self._error
+        return DeviceParams(self._compute(*args, **kwargs), self._compute)
+
+    def _raise(self, *args, **kwargs):
+        raise self._error
+
+    __getitem__ = __iter__ = __len__ = __contains__ = items = keys = values = get = copy = _raise
 
 
 def neuron_params_function(neuron_cls: type, convert: ty.Callable | None = None,

@@ -5,9 +5,10 @@ lava-dl's ``slayer.synapse.layer``; its classes are also ``lava_dl.slayer.synaps
 The parameters are stored exactly as in lava-dl (a 5-D ``weight`` of shape
 ``(out, in / groups, kH, kW, 1)``, ``(in, out / groups, kH, kW, 1)`` for
 ConvTranspose and ``(1, 1, kH, kW, 1)`` for Pool/Unpool, a unit kernel along time,
-no bias unless one is assigned) so state dicts port. The forward pass avoids 3-D convolutions: Dense is a
-matrix product over the channel axis, Conv/ConvTranspose fold time into the batch and
-run ``conv2d``/``conv_transpose2d``, Pool/Unpool also fold the channels into the batch.
+no bias unless one is assigned) so state dicts port. The forward pass avoids 3-D
+convolutions: Dense is a matrix product over the channel axis, Conv/ConvTranspose fold time
+into the batch and run ``conv2d``/``conv_transpose2d``, Pool/Unpool also fold the channels
+into the batch.
 
 Tensors are ``N, C, T`` (dense) or ``N, C, H, W, T`` (conv), time last. Outputs
 are stored time-major (memory ordered ``N, T, C, ...``, a permuted view; Conv and
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from lava_dl.core.synapse import kernel_to_lava
 from lava_dl.slayer import checks
 from lava_dl.slayer.io import _to_numpy
 from lava_dl.slayer.synapse import _events
@@ -408,7 +410,7 @@ def conv_weight_to_lava(weight: np.ndarray | torch.Tensor) -> np.ndarray:
         weight = weight[..., 0]
     if weight.ndim != 4:
         raise ValueError(f"conv_weight_to_lava: expected a 4-D or 5-D weight, got shape {weight.shape}")
-    return np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+    return kernel_to_lava(weight)
 
 
 def _forward_size(where: str, input_size: IntOrPair, kernel: tuple[int, int], stride: tuple[int, int],
@@ -624,7 +626,7 @@ def pool_weight_to_lava(weight: np.ndarray | torch.Tensor) -> np.ndarray:
     if weight.ndim != 2:
         raise ValueError(f"pool_weight_to_lava: expected a (1, 1, kH, kW[, 1]) or (kH, kW) weight, "
                          f"got shape {weight.shape}")
-    return np.ascontiguousarray(weight[::-1, ::-1].T)
+    return kernel_to_lava(weight)
 
 
 def unpool_weight_to_lava(weight: np.ndarray) -> np.ndarray:
