@@ -71,7 +71,7 @@ import h5py
 import numpy as np
 
 from lava_dl.core import records
-from lava_dl.core.synapse import kernel_from_lava
+from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN, kernel_from_lava, loihi_dense_weights
 
 if ty.TYPE_CHECKING:  # pragma: no cover
     from lava.magma.core.process.ports.ports import AbstractPort
@@ -322,8 +322,6 @@ def _is_integrator(fields: dict, bias: np.ndarray | None) -> bool:
 
 def _hdf5_units(weight: np.ndarray, shift: int, what: str) -> np.ndarray:
     """Integer ``weight * 2**shift`` in the 8-bit synaptic range (hdf5 units), or raise."""
-    from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN
-
     scaled = np.asarray(weight, dtype=np.float64) * 2.0 ** int(shift)
     if not np.all(np.mod(scaled, 1) == 0):
         raise NetxExportError(f"{what}: the weights times 2^{shift} (the synapse's exponent relative to the "
@@ -344,8 +342,6 @@ def _param(synapse: AbstractProcess, name: str, default: int) -> int:
 
 def _dense_weight(synapse: AbstractProcess, input_exp: int, what: str) -> np.ndarray:
     """The effective hdf5 weight ``(n_out, n_in)`` of a dense-like synapse (Dense, DelayDense, Sparse)."""
-    from lava_dl.core.synapse import loihi_dense_weights
-
     params = synapse.proc_params
     weights = _ints(var_value(synapse.weights), what)
     bits = _param(synapse, "num_weight_bits", 8)
