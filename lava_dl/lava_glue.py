@@ -90,6 +90,20 @@ class SendFirstModel(PyLoihiProcessModel):
     #: executor may hand it the sender's buffer instead of a copy (see :mod:`lava_dl.netx.fused`).
     #: Subclasses that do either must set it to False.
     lava_dl_recv_view: bool = True
+    #: The Var that :meth:`send_phase` hands to the out port with :meth:`send_var` (the model then has
+    #: one out port), which lets an in-process executor alternate two arrays between Var and port in a
+    #: static schedule (see :meth:`lava_dl_plan`); None: the model does not take part in one.
+    lava_dl_sent_var: str | None = None
+
+    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
+        """The calls ``[(function, args), ...]`` that compute this step's result (sent in the next
+        step) from ``inputs`` (in port name -> the array received in this step) into ``outputs``
+        (out port name -> the array to write), for a static schedule of an in-process executor
+        (:class:`lava_dl.netx.fused.LocalGraph`): they must do what :meth:`receive_phase` would do,
+        given that no input is quiet. The arrays stay the same for every step the schedule is used,
+        and it is made again whenever a Var is replaced or set. None: this step needs
+        :meth:`receive_phase` (the default)."""
+        return None
 
     def send_phase(self) -> None:
         """Send the result of the previous step (must not receive)."""
@@ -139,17 +153,30 @@ class SendFirstModel(PyLoihiProcessModel):
         self.__dict__["_lava_dl_zero"] = None
         return False
 
+    #: Attributes a model computes from some of its Vars when they are None (at its first step: weights
+    #: laid out for the kernels, tap tables), with the names of those Vars: reset to None when one of them
+    #: is replaced, or any Var is set by the runtime, so that a Var set between runs (``weights.set(...)``)
+    #: takes effect as in lava-nc's models, which read their Vars every step.
+    lava_dl_setup: dict[str, tuple[str, ...]] = {}
+
     def __setattr__(self, key, value) -> None:
         super().__setattr__(key, value)
-        if not key.startswith("_"):  # a Var array replaced or written (a fused network's set)
-            self._forget_derived()
+        # a Var array replaced or written (a fused network's set); not the runtime's step counters
+        if not key.startswith("_") and key not in _RUNTIME_ATTRIBUTES:
+            self._forget_derived(key)
 
     def _set_var(self) -> None:
-        self._forget_derived()  # the runtime writes a Var
+        self._forget_derived()  # the runtime writes a Var (which one is read inside Lava's method)
         super()._set_var()
 
-    def _forget_derived(self) -> None:
-        self.__dict__["_lava_dl_zero"] = self.__dict__["_lava_dl_derived"] = None
+    def _forget_derived(self, var: str | None = None) -> None:
+        """Drop what was derived from the Vars after Var ``var`` changed (None: any Var may have)."""
+        attributes = self.__dict__
+        attributes["_lava_dl_zero"] = attributes["_lava_dl_derived"] = None
+        for name, sources in self.lava_dl_setup.items():
+            if var is None or var in sources:
+                attributes[name] = None
+        note_var_change(self)
 
     def receive_phase(self) -> None:
         """Receive this step's input and compute the result sent in the next step."""
@@ -158,6 +185,21 @@ class SendFirstModel(PyLoihiProcessModel):
     def run_spk(self) -> None:
         self.send_phase()
         self.receive_phase()
+
+#: The Vars of a neuron model that set its periodic reset.
+_RESET_VARS = frozenset({"reset_interval", "reset_offset", "reset_hold"})
+#: Attributes Lava's runtime sets on a model at every step (not Vars).
+_RUNTIME_ATTRIBUTES = frozenset({"time_step", "phase"})
+
+
+def note_var_change(model) -> None:
+    """Count a change of ``model``'s Vars (an array replaced, or set by the runtime) for the
+    in-process executor that runs it (``_lava_dl_changes``, a one-element list shared by the
+    models of one :class:`lava_dl.netx.fused.LocalGraph`): its static schedule is then made again."""
+    changes = model.__dict__.get("_lava_dl_changes")
+    if changes is not None:
+        changes[0] += 1
+
 
 Shape = tuple[int, ...]
 
@@ -306,10 +348,14 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         if key in var_set:  # a Var array replaced (builder, fused network): rebuild the views
             self.__dict__["_lava_dl_buffers"] = None
             self.__dict__["_lava_dl_settled"] = self.__dict__["_lava_dl_idle"] = False
+        if key in var_set or key in _RESET_VARS:
+            note_var_change(self)
 
     def _set_var(self):
-        # a Var set by the runtime: not settled any more
+        # a Var set by the runtime (in place): not settled any more, and its parameters are checked again
         self.__dict__["_lava_dl_settled"] = self.__dict__["_lava_dl_idle"] = False
+        self.__dict__["_lava_dl_buffers"] = None
+        note_var_change(self)
         PyLoihiProcessModel._set_var(self)
 
     def _buffers(self):
@@ -423,7 +469,32 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         else:
             self.s_out.send(message)
 
+    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
+        """The kernel call of one step reading ``inputs`` (in port name -> array) and writing the
+        messages into ``outputs["s_out"]``, for a static schedule (see
+        :meth:`SendFirstModel.lava_dl_plan`), valid except in the steps of
+        :meth:`lava_dl_general_steps`; None where a step needs ``run_spk``: settled steps (quiet
+        messages), RefPorts, or arrays the kernel cannot take as they are."""
+        if settled_step is not None or self.var_ports:
+            return None
+        arrays, flats, fresh, in_bufs, out, message, args = _buffers(self)
+        target = outputs["s_out"]
+        received = [inputs[port] for port in in_ports]
+        if fresh or any(not _plain(data, input_dtypes, out.size) for data in received) or not _plain(
+                target, (np.dtype(dtype),), out.size):
+            return None
+        return [(step, (*flats[:n_states], *(data.reshape(-1) for data in received), *flats[n_states:],
+                        target.reshape(-1)))]
+
+    def lava_dl_general_steps(self) -> tuple[int, int] | None:
+        """``(interval, phase)``: the steps ``t`` with ``t % interval == phase`` reset the states, which
+        :meth:`lava_dl_plan`'s call does not do (``run_spk`` must run them); None: no such step."""
+        interval = int(self.reset_interval[0])
+        return (interval, int(self.reset_offset[0]) % interval) if interval > 0 else None
+
     namespace["run_spk"] = run_spk
+    namespace["lava_dl_plan"] = lava_dl_plan
+    namespace["lava_dl_general_steps"] = lava_dl_general_steps
     namespace["__setattr__"] = __setattr__
     namespace["_set_var"] = _set_var
     # the kernel is elementwise over flat arrays: a batch of samples is a longer population
@@ -446,6 +517,12 @@ _PARAM_HINTS = {
            "du and dv: lava-nc's du=-1 (no decay) is du=0 here")
     for name in ("du", "dv")
 }
+
+
+def _plain(data, dtypes, size: int) -> bool:
+    """``data`` is a C-contiguous array of one of ``dtypes`` with ``size`` elements."""
+    return (isinstance(data, np.ndarray) and data.dtype in dtypes and data.size == size
+            and data.flags.c_contiguous)
 
 
 def _flat(arr: np.ndarray) -> np.ndarray:

@@ -52,6 +52,15 @@ class _AxonDelayModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self._x = None
 
+    def __setattr__(self, key, value) -> None:
+        super().__setattr__(key, value)
+        if key == "delays":  # replaced: checked again at the next step
+            self.__dict__["_x"] = None
+
+    def _set_var(self) -> None:
+        super()._set_var()
+        self.__dict__["_x"] = None  # a Var set by the runtime: the delays are checked again
+
     def run_spk(self):
         received = self.s_in.recv()
         history = _contiguous(self, "history")
@@ -100,6 +109,7 @@ class PyAxonDelayModelFloat(_AxonDelayModel):
 
 
 class _DelayDenseModel(SendFirstModel):
+    lava_dl_setup = {"_wt": ("weights", "num_weight_bits", "delays")}
     delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)

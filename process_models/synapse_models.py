@@ -41,10 +41,21 @@ def _send_activation(model) -> None:
     """Send a Dense model's buffered sum plus its constant ``a_bias`` (the sum itself, handed over
     without a copy where the port can take it, when the bias is zero: ``receive_phase`` rewrites
     the whole ``a_buff``)."""
-    if model.derived("bias", lambda: any_nonzero(model.a_bias.reshape(-1), 0, model.a_bias.size)):
+    if _has_bias(model):
         model.a_out.send(model.a_buff + model.a_bias)
     else:
         model.send_var(model.a_out, "a_buff")
+
+
+def _has_bias(model) -> bool:
+    """A Dense model's ``a_bias`` has a nonzero element (then its messages are not its ``a_buff``)."""
+    return model.derived("bias", lambda: any_nonzero(model.a_bias.reshape(-1), 0, model.a_bias.size))
+
+
+def _plain(data, dtype, shape=None) -> bool:
+    """``data`` is a C-contiguous array of ``dtype`` (and of ``shape``, if given)."""
+    return (isinstance(data, np.ndarray) and data.dtype == dtype and data.flags.c_contiguous
+            and (shape is None or data.shape == shape))
 
 
 def _weight_exp(model) -> int:
@@ -66,6 +77,8 @@ class PyDenseModelFixed(SendFirstModel):
     """Bit-accurate Dense (equal to lava-nc's ``PyDenseModelBitAcc``)."""
 
     lava_dl_batch_vars = ("a_buff",)
+    lava_dl_sent_var = "a_buff"
+    lava_dl_setup = {"_wt": ("weights", "num_weight_bits")}
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -97,19 +110,32 @@ class PyDenseModelFixed(SendFirstModel):
             self._acc_graded = np.zeros(n_out, np.int64)
         _send_activation(self)
 
+    def _sums(self, s: np.ndarray, out: np.ndarray) -> tuple:
+        """The kernel call that writes the activation of input ``s`` into ``out`` (contiguous)."""
+        binary, exp = self.derived("step", lambda: (int(self.num_message_bits[0]) == 0, _weight_exp(self)))
+        acc = self._acc_binary if binary else self._acc_graded
+        rows = s.reshape(-1, self._wt.shape[0])  # one row, or one per sample of a batch
+        return syn.dense_fixed_rows, (self._wt, rows, binary, exp, acc, out.reshape(len(rows), -1))
+
     def receive_phase(self):
         """Receive this step's input and compute the activation sent next step."""
         if self.receive_quiet(self.s_in, "a_buff"):
             return
-        binary, exp = self.derived("step", lambda: (int(self.num_message_bits[0]) == 0, _weight_exp(self)))
+        binary = self.derived("step", lambda: (int(self.num_message_bits[0]) == 0, _weight_exp(self)))[0]
         s = _input(self.s_in, binary, np.int64, native=np.int32)
-        acc = self._acc_binary if binary else self._acc_graded
-        rows = s.reshape(-1, self._wt.shape[0])  # one row, or one per sample of a batch
         buff = self.a_buff
         out = buff if buff.flags.c_contiguous else np.empty(buff.shape, buff.dtype)
-        syn.dense_fixed_rows(self._wt, rows, binary, exp, acc, out.reshape(len(rows), -1))
+        kernel, args = self._sums(s, out)
+        kernel(*args)
         if out is not buff:
             buff[...] = out
+
+    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
+        s, out = inputs["s_in"], outputs["a_out"]
+        if (self._wt is None or _has_bias(self) or not _plain(s, np.int32)
+                or not _plain(out, self.a_buff.dtype, self.a_buff.shape)):
+            return None
+        return [self._sums(s, out)]
 
 
 @implements(proc=Dense, protocol=LoihiProtocol)
@@ -123,6 +149,8 @@ class PyDenseModelFloat(SendFirstModel):
     """
 
     lava_dl_batch_vars = ("a_buff",)
+    lava_dl_sent_var = "a_buff"
+    lava_dl_setup = {"_wt": ("weights", "num_weight_bits")}
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
@@ -170,6 +198,9 @@ class _AbstractConvModel(SendFirstModel):
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
 
     lava_dl_batch_vars = ("a_buf",)
+    lava_dl_sent_var = "a_buf"
+    lava_dl_setup = {"_plan": ("weight", "kernel_size", "padding", "stride", "dilation", "groups",
+                                       "weight_exp")}
     #: dtype of the kernel's sums (``a_buf`` is written in place when it has this dtype).
     _dtype = np.int32
     #: input dtype passed to the kernel as it is received (the port's dtype) ...
@@ -221,10 +252,20 @@ class _AbstractConvModel(SendFirstModel):
         if self.receive_quiet(self.s_in, "a_buf"):
             return
         binary = int(self.num_message_bits[0]) == 0
-        s = _input(self.s_in, binary, self._wide, native=self._in_dtype)
+        self._compute(_input(self.s_in, binary, self._wide, native=self._in_dtype), self.a_buf)
+
+    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
+        s, out = inputs["s_in"], outputs["a_out"]
+        if self._plan is None or not _plain(s, self._in_dtype) or not _plain(out, self.a_buf.dtype,
+                                                                              self.a_buf.shape):
+            return None
+        return [(self._compute, (s, out))]
+
+    def _compute(self, s: np.ndarray, buf: np.ndarray) -> None:
+        """Write the activation of the received input ``s`` into ``buf`` (``a_buf`` or an array like it)."""
+        binary = int(self.num_message_bits[0]) == 0
         if self._plan is None:
             self._make_plan(s.shape[-3:])
-        buf = self.a_buf
         direct = buf.dtype == self._out.dtype and buf.flags.c_contiguous
         out = buf if direct else self._out
         lead = (-1,) if self.lava_dl_batch else (1,)  # one sample, or each of a batch

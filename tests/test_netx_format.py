@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import h5py
 import numpy as np
 import pytest
@@ -375,3 +377,15 @@ def test_sigma_delta_cum_error_is_deployed(tmp_path):
         assert [int(np.unique(b.neuron.cum_error.init)[0]) for b in net.layers] == expected
     with pytest.raises(Hdf5FormatError, match=r"layer 1, field 'neuron/cumError'"):
         hdf5.Network(net_config=_write(tmp_path / "bad.net", build(None, 2)))
+
+
+def test_recurrent_layer_row_reads_dense_as_lava_dl_prints_it():
+    """lava-dl's network table names a ``dense_rec`` layer ``Dense`` (its recurrence is not a column)."""
+    path = pathlib.Path(__file__).resolve().parent / "fixtures" / "lava_dl_0.6" / "cuba_recurrent.net"
+    if not path.exists():
+        pytest.skip(f"fixture {path} not found")
+    with h5py.File(path, "r") as f:
+        assert f["layer/1/type"][()][0] == b"dense_rec"
+    rows = str(hdf5.Network(net_config=str(path))).split("\n")
+    row = "|Dense     |    1|    1|{:5d}|     |     |     |     |     |False|"
+    assert rows[1:] == [row.format(n) for n in (8, 7, 4)]

@@ -18,6 +18,10 @@ and a receiver may ask (:meth:`_InPort.quiet`): lava_dl's synapses then skip the
 settled sigma-delta or Delta model whose last step was idle (``NeuronSpec.settled_step``) skips
 its step. Models that do not ask read the zeros as usual.
 
+Where every model can list the kernel calls its step amounts to (``lava_dl_plan``), the graph
+runs a static schedule of those calls on fixed arrays instead (see :meth:`LocalGraph.step`),
+with the same results and Vars.
+
 Order within a step: models derived from :class:`lava_dl.lava_glue.SendFirstModel` (the
 synapses, which send what they computed in the previous step) first send, everywhere;
 then every model runs, each after the models it receives from (topological order), the
@@ -204,10 +208,10 @@ class _Transform:
         gather = _element_gather(self.funcs, sample_shape)
         #: the transforms only move elements (zeros stay zeros)
         self.moves_only = gather is not None
-        self.gather = gather if batched else None
-        # a gather that keeps the elements in order is a reshape: a view of the batch
-        self.reshape_only = self.gather is not None and bool(
-            np.array_equal(self.gather.reshape(-1), np.arange(self.gather.size)))
+        self.gather = gather
+        # a gather that keeps the elements in order is a reshape: a view of the message
+        self.reshape_only = gather is not None and bool(
+            np.array_equal(gather.reshape(-1), np.arange(gather.size)))
 
     def __call__(self, data: np.ndarray) -> np.ndarray:
         if not self.batched:
@@ -319,6 +323,9 @@ class LocalGraph:
         declare ``lava_dl_batch_vars`` (the Vars that get a leading batch axis; its code
         then handles that axis when its ``lava_dl_batch`` is set); port messages get the
         leading batch axis too, and virtual-port transforms act on each sample.
+    static : bool, default True
+        Use a static schedule where the models allow one (see :meth:`step`); False: always the
+        general one (the results are the same).
 
     Attributes
     ----------
@@ -329,13 +336,21 @@ class LocalGraph:
     """
 
     def __init__(self, models: dict, entry: InPort, exit: OutPort, arrays: dict | None = None,
-                 batch: int = 0) -> None:
+                 batch: int = 0, static: bool = True) -> None:
         arrays = arrays or {}
         self.time_step = 0
         self.batch = int(batch)
         lead = (self.batch,) if self.batch else ()
         self.instances: dict = {}
         self._external = _External()
+        #: changes of the models' Vars, counted by the models (lava_glue.note_var_change)
+        self._changes = [0]
+        #: the static schedule (None: none made yet) and the count of Var changes at which the models
+        #: last refused one
+        self._static = bool(static)
+        self._plan: _Plan | None = None
+        self._refused = -1
+        self._ports: dict = {}  # model -> ({in port name: _InPort}, {out port name: _OutPort})
         out_ports: dict[str, _OutPort] = {}
         in_ports: list[tuple[ty.Any, InPort, _InPort]] = []
         for proc, cls in models.items():
@@ -360,18 +375,22 @@ class LocalGraph:
                 setattr(model, f"_{var.name}_p", lava_type.precision)
             if self.batch:
                 model.lava_dl_batch = self.batch
+            model.__dict__["_lava_dl_changes"] = self._changes
+            self._ports[model] = ({}, {})
             for port in proc.out_ports:
                 shim = _OutPort(f"{proc.name}.{port.name}", (*lead, *port.shape),
                                 self._port_type(cls, port).d_type, self,
                                 offer_buffer=not issubclass(cls, _send_first()))
                 setattr(model, port.name, shim)
                 out_ports[create_port_id(proc.id, port.name)] = shim
+                self._ports[model][1][port.name] = shim
             for port in proc.in_ports:
                 shim = _InPort(f"{proc.name}.{port.name}", (*lead, *port.shape),
                                self._port_type(cls, port).d_type, self,
                                view=bool(getattr(cls, "lava_dl_recv_view", False)))
                 setattr(model, port.name, shim)
                 in_ports.append((model, port, shim))
+                self._ports[model][0][port.name] = shim
             self.instances[proc] = model
 
         entry_id = create_port_id(entry.process.id, entry.name)
@@ -416,8 +435,36 @@ class LocalGraph:
 
     def step(self, message=None) -> np.ndarray:
         """Run one time step with ``message`` arriving at the entry port; return the exit
-        port's message (a buffer reused by the next step: copy it to keep it)."""
+        port's message (a buffer reused by the next step: copy it to keep it).
+
+        The general schedule runs every model's phases through its ports, as described in the
+        module's docstring. Where every model can say which kernel calls its step amounts to when
+        the arrays it reads and writes stay the same (``lava_dl_plan``; lava_dl's Dense, Conv-like
+        and neuron models without periodic resets or quiet messages, integer messages, ports with
+        one source each), the graph runs those calls instead, the synapses' two activation arrays
+        alternating between their Var and their port: the same kernels on the same arrays, without
+        the per-model work of the ports. That static schedule is made after the first step (models
+        finish setting up there) and made again after any change of a Var or a step that needed the
+        general schedule (an input of another dtype or shape).
+        """
         self.time_step += 1
+        plan = self._plan
+        if plan is not None and plan.changes != self._changes[0]:
+            plan = self._plan = None
+        if plan is None and self._static and self.time_step > 1 and self._refused != self._changes[0]:
+            plan = self._plan = _Plan.make(self)
+            if plan is None:
+                self._refused = self._changes[0]
+        if plan is None:
+            return self._general_step(message)
+        if plan.takes(message) and not plan.general[self.time_step % len(plan.general)]:
+            return plan.step(message)
+        out = self._general_step(message)
+        if not plan.follow():
+            self._plan = None
+        return out
+
+    def _general_step(self, message) -> np.ndarray:
         t = self.time_step
         external = self._external
         external.buf = message
@@ -429,6 +476,167 @@ class LocalGraph:
         for run in self._runs:
             run()
         return self.exit.buf
+
+
+class _Plan:
+    """A static schedule of a :class:`LocalGraph`: the models' kernel calls on fixed arrays.
+
+    A synapse (a :class:`~lava_dl.lava_glue.SendFirstModel`) sends in step ``t`` what it computed in
+    step ``t - 1``; the general schedule hands its Var's array to its port and takes the port's
+    previous buffer back for the next sums (``send_var``). Here the two arrays alternate in the same
+    way: two lists of calls, for the steps of even and odd parity since the schedule was made, and
+    after each step the Var and the port point at the arrays they would hold after a general step,
+    so that reading a Var, or leaving the schedule, finds everything as the general schedule would.
+    """
+
+    __slots__ = ("changes", "calls", "swaps", "exits", "entries", "parity", "general")
+
+    @classmethod
+    def make(cls, graph: LocalGraph) -> _Plan | None:
+        """The schedule of ``graph`` as it is now, or None where a model or port does not allow one."""
+        plan = cls()
+        plan.parity = 0
+        plan.entries = {}
+        # the arrays each out port's receivers read in a step of parity 0 / 1, and the arrays written
+        read, written = {}, {}
+        plan.swaps = ([], [])
+        for model in graph.order:
+            outs = graph._ports[model][1]
+            if isinstance(model, _send_first()):
+                var = model.lava_dl_sent_var
+                if var is None or len(outs) != 1:
+                    return None
+                (port,) = outs.values()
+                kept, sent = getattr(model, var), port.buf
+                if (kept is sent or not isinstance(kept, np.ndarray) or kept.shape != port.shape
+                        or kept.dtype != port.dtype or not kept.flags.c_contiguous):
+                    return None
+                read[id(port)], written[id(port)] = (kept, sent), (sent, kept)
+                for parity in (0, 1):  # after the step: the Var holds the sums, the port what it sent
+                    plan.swaps[parity].append((vars(model), var, written[id(port)][parity], port,
+                                               read[id(port)][parity]))
+            else:
+                for port in outs.values():
+                    if port.lava_dl_buffer is not port.buf:
+                        return None
+                    read[id(port)] = written[id(port)] = (port.buf, port.buf)
+            for port in outs.values():
+                if port.quiet:
+                    return None
+        plan.calls = ([], [])
+        for model in graph.order:
+            ins, outs = graph._ports[model]
+            for parity in (0, 1):
+                inputs = {name: plan._received(graph, shim, read, parity) for name, shim in ins.items()}
+                if any(array is None for array in inputs.values()):
+                    return None
+                outputs = {name: written[id(port)][parity] for name, port in outs.items()}
+                calls = model.lava_dl_plan(inputs, outputs)
+                if calls is None:
+                    return None
+                plan.calls[parity].extend(calls)
+        plan.exits = read[id(graph.exit)]
+        plan.general = _general_steps(graph.order)
+        if plan.general is None:
+            return None
+        for model in graph.order:
+            if isinstance(model, _send_first()):
+                model.__dict__["_lava_dl_zero"] = None  # its Var is not known to be zeros any more
+        plan.changes = graph._changes[0]  # the models may have replaced arrays while answering
+        return plan
+
+    def follow(self) -> bool:
+        """After a step of the general schedule: continue with the parity that reads what the synapses
+        now send next (their Vars), or return False where a synapse's arrays are not the pair the
+        schedule alternates (it sent a copy): the schedule must be made again."""
+        parities = set()
+        for attributes, name, kept, port, sent in self.swaps[0]:
+            # after a step of parity 0 the Var holds ``kept`` and the port ``sent``; parity 1 reads ``kept``
+            current = attributes[name]
+            if current is kept and port.buf is sent:
+                parities.add(1)
+            elif current is sent and port.buf is kept:
+                parities.add(0)
+            else:
+                return False
+        if len(parities) > 1:
+            return False
+        if parities:
+            self.parity = parities.pop()
+        return True
+
+    def _received(self, graph: LocalGraph, shim: _InPort, read: dict, parity: int) -> np.ndarray | None:
+        """The array ``shim``'s model reads in a step of ``parity`` (see :meth:`_InPort.recv`), adding
+        the calls that compute it where it is not a source's array itself; None where it cannot be
+        made so."""
+        if not shim.sources or not shim.view or np.dtype(shim.dtype).kind not in "iu":
+            return None
+        arrays = []
+        rows = max(graph.batch, 1)
+        for source, transform in shim.sources:
+            array = self._entry(shim) if source is graph._external else read[id(source)][parity]
+            if array.dtype != shim.dtype:
+                return None
+            if transform is not None and transform.reshape_only:
+                array = array.reshape(shim.shape)
+            elif transform is not None and transform.gather is not None:  # elements moved
+                moved = np.empty(shim.shape, array.dtype)
+                index = transform.gather.reshape(-1)
+                self.calls[parity].append((_gather_rows, (array.reshape(rows, -1), index,
+                                                          moved.reshape(rows, -1))))
+                array = moved
+            elif transform is not None:
+                return None
+            if array.shape != shim.shape:
+                return None
+            arrays.append(array)
+        if len(arrays) == 1:
+            return arrays[0]
+        total = np.empty(shim.shape, shim.dtype)  # the sum of the messages, in the port's dtype
+        self.calls[parity].append((np.add, (arrays[0], arrays[1], total)))
+        self.calls[parity].extend((np.add, (total, array, total)) for array in arrays[2:])
+        return total
+
+    def _entry(self, shim: _InPort) -> np.ndarray:
+        """The array the network input is copied into for ``shim`` (an entry port)."""
+        if id(shim) not in self.entries:
+            self.entries[id(shim)] = np.zeros(shim.shape, shim.dtype)
+        return self.entries[id(shim)]
+
+    def takes(self, message) -> bool:
+        """``message`` reaches the entry ports unchanged (the dtype and shape of their arrays)."""
+        return all(isinstance(message, np.ndarray) and message.dtype == array.dtype
+                   and message.shape == array.shape for array in self.entries.values())
+
+    def step(self, message: np.ndarray) -> np.ndarray:
+        parity = self.parity
+        self.parity = parity ^ 1
+        for array in self.entries.values():
+            array[...] = message
+        for function, args in self.calls[parity]:
+            function(*args)
+        for attributes, name, kept, port, sent in self.swaps[parity]:
+            attributes[name] = kept
+            port.buf = sent
+        return self.exits[parity]
+
+
+def _general_steps(models) -> list | None:
+    """``mask[t % len(mask)]``: step ``t`` needs the general schedule (a model resets its states,
+    see ``lava_dl_general_steps``); None where the pattern repeats only after more than 2**16 steps."""
+    rules = set()
+    for model in models:
+        rule = getattr(model, "lava_dl_general_steps", None)
+        rule = rule() if rule is not None else None
+        if rule is not None:
+            rules.add(rule)
+    period = int(np.lcm.reduce([interval for interval, _ in rules])) if rules else 1
+    if period > 1 << 16:
+        return None
+    mask = np.zeros(period, bool)
+    for interval, phase in rules:
+        mask[phase::interval] = True
+    return mask.tolist()
 
 
 def _out_shims(model) -> list:

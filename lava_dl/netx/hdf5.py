@@ -665,7 +665,7 @@ def _conv_geometry(rec: _Record, layer_type: str, input_shape: tuple[int, ...], 
 #: Weighted record types and the netx block class each builds.
 _WEIGHTED = {"dense": Dense, "dense_rec": RecurrentDense, "conv": Conv, "convT": ConvT, "pool": Pool,
              "unpool": Unpool}
-_ROW_NAMES = {"dense": "Dense", "dense_rec": "Recurrent", "conv": "Conv", "convT": "ConvT", "pool": "Pool",
+_ROW_NAMES = {"dense": "Dense", "dense_rec": "Dense", "conv": "Conv", "convT": "ConvT", "pool": "Pool",
               "unpool": "Unpool"}
 
 DELAY_MODES = ("axonal", "lava-dl")
