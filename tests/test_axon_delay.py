@@ -533,3 +533,66 @@ def test_channels_last_input_same_shift_and_gradients():
     assert torch.equal(y0, y1) and torch.equal(g0, g1)
     torch.testing.assert_close(d0, d1, rtol=1e-6, atol=1e-6)
     assert d0.abs().sum() > 0
+
+
+def test_axon_delays_set_between_steps_take_effect_and_are_checked():
+    """New delays set after the first step (a fused network's ``set`` replaces the Var) are used from
+    the next step, and checked again: one beyond ``max_delay`` raises instead of reading outside the
+    line."""
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.process import AbstractProcess
+
+    from lava_dl.netx import fused
+
+    class Boundary(AbstractProcess):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp, self.out = InPort(shape=(3,)), OutPort(shape=(3,))
+
+    line = AxonDelay(shape=(3,), delays=[0, 1, 2], max_delay=4, num_message_bits=8)
+    boundary = Boundary()
+    boundary.inp.connect(line.s_in)
+    line.s_out.connect(boundary.out)
+    graph = fused.LocalGraph(fused.leaf_models([line], "fixed_pt"), boundary.inp, boundary.out)
+    model = graph.instances[line]
+    frames = [np.full(3, t + 1, np.int32) for t in range(8)]  # step t sends t + 1
+    outs = [graph.step(f).copy() for f in frames[:4]]
+    assert outs[3].tolist() == [4, 3, 2]
+    model.delays = np.array([3, 0, 4], np.int32)
+    outs += [graph.step(f).copy() for f in frames[4:]]
+    assert outs[4].tolist() == [2, 5, 1] and outs[7].tolist() == [5, 8, 4]
+    model.delays = np.array([5, 0, 0], np.int32)
+    with pytest.raises(ValueError, match=r"delays must lie in \[0, 4\]"):
+        graph.step(frames[0])
+
+
+def test_delay_dense_weights_and_delays_set_between_steps_take_effect():
+    """A DelayDense whose weights and delays are replaced after its first steps (zero input so far)
+    computes as one built with them: its laid-out copies are made again."""
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.process import AbstractProcess
+
+    from lava_dl.netx import fused
+
+    class Boundary(AbstractProcess):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp, self.out = InPort(shape=(6,)), OutPort(shape=(4,))
+
+    rng = np.random.default_rng(12)
+    (w1, w2), (d1, d2) = rng.integers(-128, 128, (2, 4, 6)), rng.integers(0, 4, (2, 4, 6))
+    frames = [np.zeros(6, np.int32)] * 3 + [(rng.random(6) < 0.5).astype(np.int32) for _ in range(10)]
+    outputs = []
+    for weights, delays in ((w1, d1), (w2, d2)):
+        synapse = DelayDense(weights=weights, delays=delays, max_delay=4)
+        boundary = Boundary()
+        boundary.inp.connect(synapse.s_in)
+        synapse.a_out.connect(boundary.out)
+        graph = fused.LocalGraph(fused.leaf_models([synapse], "fixed_pt"), boundary.inp, boundary.out)
+        outs = [graph.step(f).copy() for f in frames[:3]]
+        model = graph.instances[synapse]
+        model.weights, model.delays = w2.astype(np.int32), d2.astype(np.int32)
+        outputs.append(outs + [graph.step(f).copy() for f in frames[3:]])
+    assert any(o.any() for o in outputs[1])
+    for t, (a, b) in enumerate(zip(*outputs)):
+        assert np.array_equal(a, b), t

@@ -27,6 +27,7 @@ from lava_dl.proc.conv import Conv
 from lava_dl.proc.cuba import CubaLIF
 from lava_dl.proc.dense import Dense
 from tests.test_netx_export import LOCAL, LOCAL_NAMES, _kwargs, _need
+from tests.test_quiet_messages import _snapshot
 
 STEPS = 16
 #: fixtures whose models do not all take part in a static schedule (and why)
@@ -40,18 +41,6 @@ def _graphs(path, batch: int, **kwargs) -> tuple:
     models = fused.leaf_models(net.layers, "fixed_pt")
     return net, [fused.LocalGraph(models, net.inp, net.out, batch=batch, static=static)
                  for static in (True, False)]
-
-
-def _snapshot(graph) -> list[np.ndarray]:
-    """Every Var array and out port buffer of the graph's models, in a fixed order."""
-    out = []
-    for model in graph.order:
-        for name in sorted(vars(type(model))):
-            value = getattr(model, name, None)
-            if isinstance(value, np.ndarray) and not name.startswith("_"):
-                out.append(value.copy())
-        out += [port.buf.copy() for port in fused._out_shims(model)]
-    return out
 
 
 def _replace(model, name: str, change) -> None:
