@@ -440,12 +440,13 @@ class LocalGraph:
         The general schedule runs every model's phases through its ports, as described in the
         module's docstring. Where every model can say which kernel calls its step amounts to when
         the arrays it reads and writes stay the same (``lava_dl_plan``; lava_dl's Dense, Conv-like
-        and neuron models without periodic resets or quiet messages, integer messages, ports with
-        one source each), the graph runs those calls instead, the synapses' two activation arrays
-        alternating between their Var and their port: the same kernels on the same arrays, without
-        the per-model work of the ports. That static schedule is made after the first step (models
-        finish setting up there) and made again after any change of a Var or a step that needed the
-        general schedule (an input of another dtype or shape).
+        and neuron models without quiet messages, integer messages, ports fed directly, through
+        element moves or summed), the graph runs those calls instead, the synapses' two activation
+        arrays alternating between their Var and their port: the same kernels on the same arrays,
+        without the per-model work of the ports. That static schedule is made after the first step
+        (models finish setting up there) and again after any change of a Var; steps in which a model
+        resets its states (``lava_dl_general_steps``) or whose input has another dtype or shape run
+        the general schedule, after which the static one goes on.
         """
         self.time_step += 1
         plan = self._plan
