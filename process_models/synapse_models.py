@@ -199,8 +199,8 @@ class _AbstractConvModel(SendFirstModel):
 
     lava_dl_batch_vars = ("a_buf",)
     lava_dl_sent_var = "a_buf"
-    lava_dl_setup = {"_plan": ("weight", "kernel_size", "padding", "stride", "dilation", "groups",
-                                       "weight_exp")}
+    lava_dl_setup = {
+        "_plan": ("weight", "kernel_size", "padding", "stride", "dilation", "groups", "weight_exp")}
     #: dtype of the kernel's sums (``a_buf`` is written in place when it has this dtype).
     _dtype = np.int32
     #: input dtype passed to the kernel as it is received (the port's dtype) ...
