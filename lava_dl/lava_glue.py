@@ -480,8 +480,8 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         arrays, flats, fresh, in_bufs, out, message, args = _buffers(self)
         target = outputs["s_out"]
         received = [inputs[port] for port in in_ports]
-        if fresh or any(not _plain(data, input_dtypes, out.size) for data in received) or not _plain(
-                target, (np.dtype(dtype),), out.size):
+        if (fresh or any(not plain_array(data, input_dtypes, out.size) for data in received)
+                or not plain_array(target, (np.dtype(dtype),), out.size)):
             return None
         return [(step, (*flats[:n_states], *(data.reshape(-1) for data in received), *flats[n_states:],
                         target.reshape(-1)))]
@@ -519,10 +519,12 @@ _PARAM_HINTS = {
 }
 
 
-def _plain(data, dtypes, size: int) -> bool:
-    """``data`` is a C-contiguous array of one of ``dtypes`` with ``size`` elements."""
-    return (isinstance(data, np.ndarray) and data.dtype in dtypes and data.size == size
-            and data.flags.c_contiguous)
+def plain_array(data, dtypes, size: int | None = None, shape: tuple | None = None) -> bool:
+    """``data`` is a C-contiguous array of one of ``dtypes`` (with ``size`` elements and of ``shape``,
+    where given): an array a kernel of a static schedule can take as it is (see
+    :meth:`SendFirstModel.lava_dl_plan`)."""
+    return (isinstance(data, np.ndarray) and data.dtype in dtypes and data.flags.c_contiguous
+            and (size is None or data.size == size) and (shape is None or data.shape == shape))
 
 
 def _flat(arr: np.ndarray) -> np.ndarray:

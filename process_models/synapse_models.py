@@ -15,7 +15,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.core import synapse as syn
 from lava_dl.core.fixed_point import any_nonzero
-from lava_dl.lava_glue import SendFirstModel, sample_rows
+from lava_dl.lava_glue import SendFirstModel, plain_array, sample_rows
 from lava_dl.proc.conv import Conv, ConvT, Pool, Unpool
 from lava_dl.proc.dense import Dense
 
@@ -50,12 +50,6 @@ def _send_activation(model) -> None:
 def _has_bias(model) -> bool:
     """A Dense model's ``a_bias`` has a nonzero element (then its messages are not its ``a_buff``)."""
     return model.derived("bias", lambda: any_nonzero(model.a_bias.reshape(-1), 0, model.a_bias.size))
-
-
-def _plain(data, dtype, shape=None) -> bool:
-    """``data`` is a C-contiguous array of ``dtype`` (and of ``shape``, if given)."""
-    return (isinstance(data, np.ndarray) and data.dtype == dtype and data.flags.c_contiguous
-            and (shape is None or data.shape == shape))
 
 
 def _weight_exp(model) -> int:
@@ -132,8 +126,8 @@ class PyDenseModelFixed(SendFirstModel):
 
     def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
         s, out = inputs["s_in"], outputs["a_out"]
-        if (self._wt is None or _has_bias(self) or not _plain(s, np.int32)
-                or not _plain(out, self.a_buff.dtype, self.a_buff.shape)):
+        if (self._wt is None or _has_bias(self) or not plain_array(s, (np.int32,))
+                or not plain_array(out, (self.a_buff.dtype,), shape=self.a_buff.shape)):
             return None
         return [self._sums(s, out)]
 
@@ -256,8 +250,8 @@ class _AbstractConvModel(SendFirstModel):
 
     def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
         s, out = inputs["s_in"], outputs["a_out"]
-        if self._plan is None or not _plain(s, self._in_dtype) or not _plain(out, self.a_buf.dtype,
-                                                                              self.a_buf.shape):
+        if (self._plan is None or not plain_array(s, (self._in_dtype,))
+                or not plain_array(out, (self.a_buf.dtype,), shape=self.a_buf.shape)):
             return None
         return [(self._compute, (s, out))]
 
