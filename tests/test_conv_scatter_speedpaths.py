@@ -104,3 +104,36 @@ def test_register_rows_lane_by_lane_and_whole(dtypes, width):
             expected[10 + i] = (expected[10 + i] + term).astype(out_dtype)
     syn._add_rows(out, np.uint64(10), wf, np.uint64(5), offs, vals, 3, np.uint64(width))
     assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("geometry", [
+    # (in size, out size, kernel, stride, pad, dilation) per axis: inputs feeding no output (stride above
+    # the kernel, a trailing input beyond the last window, dilation gaps) and padding
+    ((10, 3, 2, 4, 0, 1), (11, 4, 1, 3, 0, 1)),
+    ((9, 3, 3, 3, 0, 1), (12, 4, 3, 2, 1, 2)),
+    ((7, 7, 3, 1, 1, 1), (6, 2, 2, 3, 0, 1)),
+])
+@pytest.mark.parametrize("c_in", [1, 3, syn.REGISTER_CHANNELS + 1])
+def test_register_lists_skip_pixels_without_taps_or_input(binary, geometry, c_in):
+    """The one-group path lists each row's nonzero channels and pixels without branches: pixels whose
+    inputs are all zero, pixels with input but no output tap, all-zero rows and a batch of samples
+    (one all zero) give the plain scatter's numbers."""
+    (xi, xo, kx, sx, px, dx), (yi, yo, ky, sy, py, dy) = geometry
+    rng = np.random.default_rng(c_in + 10 * xi + yi)
+    taps = syn.conv_taps(xi, xo, kx, sx, px, dx) + syn.conv_taps(yi, yo, ky, sy, py, dy)
+    assert 0 in taps[0] or 0 in taps[3] or px or py  # the geometries have inputs without taps (or padding)
+    samples = rng.integers(-(1 << 20), 1 << 20, (3, xi, yi, c_in)) * (rng.random((3, xi, yi, c_in)) < 0.15)
+    samples[0] = 0
+    samples[1, 2] = 0  # an all-zero row
+    samples[2, :, -1] = 5  # every pixel of the last column active (some without taps)
+    if binary:
+        samples = (samples != 0).astype(np.int32)
+    samples = samples.astype(np.int32)
+    w = rng.integers(-128, 128, size=(11, kx, ky, c_in)).astype(np.float64)
+    wt = syn.conv_kernel_layout(w, np.int32)
+    out = np.full((3, xo, yo, 11), 7, np.int32)
+    assert syn.conv_scatter_rows(samples, wt, *taps, 1, binary, out)
+    for sample, result in zip(samples, out):
+        assert np.array_equal(result, _python_scatter(sample, wt, taps, (xo, yo, 11), np.int32))
+    assert not np.any(out[0]) and np.any(out[1]) and np.any(out[2])

@@ -324,7 +324,8 @@ def dense_accumulate(wt, s, binary, out):
     for i in range(n_out):
         out[i] = 0
     # the nonzero inputs in ascending order, as one loop over them would take them (float sums keep
-    # their order), found a block at a time
+    # their order), found a block at a time, and listed without a branch per input (a store each, and
+    # a count that grows by ``s[j] != 0``: branches on sparse random input mispredict)
     nonzero = np.empty(n_in, np.int64)
     count = 0
     for start in range(0, n_in, SCAN_CHUNK):
@@ -332,9 +333,8 @@ def dense_accumulate(wt, s, binary, out):
         if not any_nonzero(s, start, stop):
             continue
         for j in range(start, stop):
-            if s[j] != 0:
-                nonzero[count] = j
-                count += 1
+            nonzero[count] = j
+            count += s[j] != 0
     if wt.size * wt.itemsize > PREFETCH_BYTES:
         _accumulate_rows(wt, s, binary, out, nonzero, count, True)
     else:
@@ -661,6 +661,60 @@ def _add_rows(of, o0, wf, w0, offs, vals, n, width):
         kk += np.uint64(1)
 
 
+@jit
+def _scatter_in_registers(sf, wf, taps, kx, ky, n_in, yo, co, vals, of):
+    """The one-group path of :func:`conv_scatter` (flat arrays, its six tap tables in ``taps``; ``vals``
+    None for binary input).
+
+    Per row of pixels, the nonzero channels of every pixel (their weight offsets, and their values
+    into ``vals``) and the pixels with any are listed first; then per such pixel and tap pair its
+    weight rows (times the values) are summed into the output row in registers (:func:`_add_rows`),
+    the channels in ascending order, so every output element gets the operations of the plain loop
+    of :func:`conv_scatter` in its order. The lists are written without a branch per input (a store
+    per input, and a count that grows by ``value != 0``): with sparse random input such branches
+    mispredict, which costs more than the sums (about 2x on PilotNet-shaped spike input).
+    """
+    x_count, x_tap, x_pos, y_count, y_tap, y_pos = taps
+    ys = y_count.shape[0]
+    c_stride = np.uint64(kx * ky * co)  # one group: the kernel is (n_in, kx, ky, co)
+    offs = np.empty(ys * n_in, np.uint64)  # per pixel of a row: weight offsets of its nonzero channels
+    counts = np.empty(ys, np.int64)  # ... how many
+    pixels = np.empty(ys, np.int64)  # the pixels of the row with nonzero channels and taps
+    row_size = ys * n_in
+    for u in range(x_count.shape[0]):
+        nx = x_count[u]
+        if nx == 0 or not any_nonzero(sf, u * row_size, (u + 1) * row_size):
+            continue
+        k = 0
+        for v in range(ys):
+            base_s = (u * ys + v) * n_in
+            base = v * n_in
+            n = 0
+            for cin in range(n_in):
+                val = sf[base_s + cin]
+                offs[base + n] = np.uint64(cin) * c_stride
+                if vals is not None:
+                    vals[base + n] = val
+                n += val != 0
+            counts[v] = n
+            pixels[k] = v
+            k += (n != 0) & (y_count[v] != 0)
+        for j in range(k):
+            v = pixels[j]
+            n = counts[v]
+            pixel_offs = offs[v * n_in:]
+            for a in range(nx):
+                wi = x_tap[u, a] * ky
+                ox = x_pos[u, a] * yo
+                for b in range(y_count[v]):
+                    w0 = np.uint64((wi + y_tap[v, b]) * co)
+                    o0 = np.uint64((ox + y_pos[v, b]) * co)
+                    if vals is None:  # (resolved at compile time)
+                        _add_rows(of, o0, wf, w0, pixel_offs, None, n, np.uint64(co))
+                    else:
+                        _add_rows(of, o0, wf, w0, pixel_offs, vals[v * n_in:], n, np.uint64(co))
+
+
 #: Input channels from which :func:`conv_scatter` sums a pixel's graded weight rows in registers: with
 #: fewer, listing the channels and values of every pixel costs more than the stores it saves
 #: (PilotNet's 3-channel input).
@@ -708,46 +762,27 @@ def conv_scatter(s, wt, x_count, x_tap, x_pos, y_count, y_tap, y_pos, groups, bi
     of[:] = 0
     if not any_nonzero(sf, 0, sf.shape[0]):
         return False
-    # One group: per pixel the nonzero channels (and their values) are listed first, then per tap
-    # pair their weight rows (times the values, unless binary) are summed into the output row in
-    # registers (_add_rows), the channels in ascending order, so every output element gets the
-    # operations of the loop below in its order. (Graded input: only where the products and sums
-    # run as whole vectors, i.e. input, kernel and output of one dtype.)
-    c_stride = np.uint64(kx * ky * co)
-    offs = np.empty(n_in, np.uint64)  # weight offsets of the nonzero channels of a pixel
-    vals = np.empty(n_in, s.dtype)  # ... and their values
-    registers = groups == 1 and (binary or (n_in >= REGISTER_CHANNELS and _rows_in_vectors(of, wf, vals)))
-    row_size = s.shape[1] * n_in
+    ys = s.shape[1]
+    vals = np.empty(ys * n_in, s.dtype)  # the values of the nonzero inputs, in _scatter_in_registers
+    # one group: sums in registers (graded input only where the products and sums run as whole vectors,
+    # i.e. input, kernel and output of one dtype); otherwise the plain loop below
+    if groups == 1 and (binary or (n_in >= REGISTER_CHANNELS and _rows_in_vectors(of, wf, vals))):
+        taps = (x_count, x_tap, x_pos, y_count, y_tap, y_pos)
+        if binary:
+            _scatter_in_registers(sf, wf, taps, kx, ky, n_in, yo, co, None, of)
+        else:
+            _scatter_in_registers(sf, wf, taps, kx, ky, n_in, yo, co, vals, of)
+        return True
+    row_size = ys * n_in
     for u in range(s.shape[0]):
         nx = x_count[u]
         if nx == 0 or not any_nonzero(sf, u * row_size, (u + 1) * row_size):
             continue
-        for v in range(s.shape[1]):
+        for v in range(ys):
             ny = y_count[v]
             if ny == 0:
                 continue
-            base_s = (u * s.shape[1] + v) * n_in
-            if registers:
-                n = 0
-                for cin in range(n_in):
-                    val = sf[base_s + cin]
-                    if val != 0:
-                        offs[n] = np.uint64(cin) * c_stride
-                        vals[n] = val
-                        n += 1
-                if n == 0:
-                    continue
-                for a in range(nx):
-                    wi = x_tap[u, a] * ky
-                    ox = x_pos[u, a] * yo
-                    for b in range(ny):
-                        w0 = np.uint64((wi + y_tap[v, b]) * co)
-                        o0 = np.uint64((ox + y_pos[v, b]) * co)
-                        if binary:
-                            _add_rows(of, o0, wf, w0, offs, None, n, np.uint64(co))
-                        else:
-                            _add_rows(of, o0, wf, w0, offs, vals, n, np.uint64(co))
-                continue
+            base_s = (u * ys + v) * n_in
             for cin in range(n_in):
                 val = sf[base_s + cin]
                 if val == 0:
