@@ -77,6 +77,10 @@ def pilotnet_lif(path: pathlib.Path) -> dict:
         cuba.Dense(p, 50, 10, weight_scale=8),
         cuba.Dense(p, 10, 1, weight_scale=48),
     ).eval()
+    with torch.no_grad():  # the steering neuron fires in about half the steps (drawn, it never fired,
+        weight = blocks[-1].synapse.weight  # which made the identity checks vacuous)
+        weight.abs_()[:, 1::2] *= -1
+        weight *= 0.005
     x = (torch.rand(1, 3, 66, 200, 8) < 0.2).float()
     _export(blocks, path, x)
     return {"input_shape": (200, 66, 3)}
