@@ -60,7 +60,7 @@ def _python_scatter(s, wt, taps, out_shape, out_dtype):
     return out
 
 
-@pytest.mark.parametrize("c_in", [3, syn.REGISTER_CHANNELS + 2])
+@pytest.mark.parametrize("c_in", [1, 3, syn.REGISTER_CHANNELS + 8])
 @pytest.mark.parametrize("c_out", [3, 8, 13, 36, 71])
 @pytest.mark.parametrize("dtypes", [(np.int32, np.int32, np.int32), (np.int64, np.int32, np.int64),
                                     (np.float64, np.float64, np.float64), (np.int32, np.int32, np.float64),
