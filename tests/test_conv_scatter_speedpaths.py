@@ -114,11 +114,12 @@ def test_register_rows_lane_by_lane_and_whole(dtypes, width):
     ((9, 3, 3, 3, 0, 1), (12, 4, 3, 2, 1, 2)),
     ((7, 7, 3, 1, 1, 1), (6, 2, 2, 3, 0, 1)),
 ])
-@pytest.mark.parametrize("c_in", [1, 3, syn.REGISTER_CHANNELS + 1])
-def test_register_lists_skip_pixels_without_taps_or_input(binary, geometry, c_in):
-    """The one-group path lists each row's nonzero channels and pixels without branches: pixels whose
-    inputs are all zero, pixels with input but no output tap, all-zero rows and a batch of samples
-    (one all zero) give the plain scatter's numbers."""
+@pytest.mark.parametrize("c_in, groups", [(1, 1), (3, 1), (syn.REGISTER_CHANNELS + 7, 1), (6, 3), (4, 4)])
+def test_nonzero_lists_skip_pixels_without_taps_or_input(binary, geometry, c_in, groups):
+    """Both paths list each row's nonzero inputs without branches: pixels whose inputs are all zero,
+    pixels with input but no output tap, all-zero rows and a batch of samples (one all zero) give the
+    plain scatter's numbers, with one group (the register path, except graded single-channel input)
+    and with several (the plain loop; expected from the one-group scatter of the block-diagonal kernel)."""
     (xi, xo, kx, sx, px, dx), (yi, yo, ky, sy, py, dy) = geometry
     rng = np.random.default_rng(c_in + 10 * xi + yi)
     taps = syn.conv_taps(xi, xo, kx, sx, px, dx) + syn.conv_taps(yi, yo, ky, sy, py, dy)
@@ -130,10 +131,16 @@ def test_register_lists_skip_pixels_without_taps_or_input(binary, geometry, c_in
     if binary:
         samples = (samples != 0).astype(np.int32)
     samples = samples.astype(np.int32)
-    w = rng.integers(-128, 128, size=(11, kx, ky, c_in)).astype(np.float64)
+    c_out = 2 * groups * (1 + c_in // groups)
+    w = rng.integers(-128, 128, size=(c_out, kx, ky, c_in // groups)).astype(np.float64)
     wt = syn.conv_kernel_layout(w, np.int32)
-    out = np.full((3, xo, yo, 11), 7, np.int32)
-    assert syn.conv_scatter_rows(samples, wt, *taps, 1, binary, out)
+    block_diagonal = np.zeros((c_in, kx, ky, c_out), np.int32)
+    cg, kg = c_in // groups, c_out // groups
+    for g in range(groups):
+        block_diagonal[g * cg:(g + 1) * cg, ..., g * kg:(g + 1) * kg] = wt[..., g * kg:(g + 1) * kg]
+    out = np.full((3, xo, yo, c_out), 7, np.int32)
+    assert syn.conv_scatter_rows(samples, wt, *taps, groups, binary, out)
     for sample, result in zip(samples, out):
-        assert np.array_equal(result, _python_scatter(sample, wt, taps, (xo, yo, 11), np.int32))
+        expected = _python_scatter(sample, block_diagonal, taps, (xo, yo, c_out), np.int32)
+        assert np.array_equal(result, expected)
     assert not np.any(out[0]) and np.any(out[1]) and np.any(out[2])
