@@ -105,6 +105,14 @@ class SendFirstModel(PyLoihiProcessModel):
         :meth:`receive_phase` (the default)."""
         return None
 
+    def lava_dl_send_plan(self, outputs: dict) -> list | None:
+        """For a model without ``lava_dl_sent_var`` (its :meth:`send_phase` sends a copy): the calls
+        ``[(function, args), ...]`` that write what it sends in this step into ``outputs`` (out port
+        name -> array), which a static schedule runs at the start of every step, before any model's
+        :meth:`lava_dl_plan` calls (as :meth:`send_phase` runs before any receive); None: the model does
+        not take part in one (the default)."""
+        return None
+
     def send_phase(self) -> None:
         """Send the result of the previous step (must not receive)."""
         raise NotImplementedError
@@ -161,8 +169,7 @@ class SendFirstModel(PyLoihiProcessModel):
 
     def __setattr__(self, key, value) -> None:
         super().__setattr__(key, value)
-        # a Var array replaced or written (a fused network's set); not the runtime's step counters
-        if not key.startswith("_") and key not in _RUNTIME_ATTRIBUTES:
+        if is_var_attribute(key):
             self._forget_derived(key)
 
     def _set_var(self) -> None:
@@ -190,6 +197,12 @@ class SendFirstModel(PyLoihiProcessModel):
 _RESET_VARS = frozenset({"reset_interval", "reset_offset", "reset_hold"})
 #: Attributes Lava's runtime sets on a model at every step (not Vars).
 _RUNTIME_ATTRIBUTES = frozenset({"time_step", "phase"})
+
+
+def is_var_attribute(key: str) -> bool:
+    """Whether setting attribute ``key`` of a ProcessModel may replace a Var's array (a fused network's
+    ``set``), as opposed to its private state or the runtime's step counters."""
+    return not key.startswith("_") and key not in _RUNTIME_ATTRIBUTES
 
 
 def note_var_change(model) -> None:

@@ -16,7 +16,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.core import delay as dly
 from lava_dl.core import synapse as syn
-from lava_dl.lava_glue import SendFirstModel, sample_rows
+from lava_dl.lava_glue import SendFirstModel, is_var_attribute, note_var_change, plain_array, sample_rows
 from lava_dl.proc.delay import AxonDelay, DelayDense
 
 
@@ -52,14 +52,60 @@ class _AxonDelayModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self._x = None
 
+    #: a static schedule writes ``time_step`` before this model's call (the delay line's head)
+    lava_dl_plan_clocked = True
+    #: the received messages are only read, within the step (see :class:`lava_dl.lava_glue.SendFirstModel`)
+    lava_dl_recv_view = True
+
     def __setattr__(self, key, value) -> None:
         super().__setattr__(key, value)
         if key == "delays":  # replaced: checked again at the next step
             self.__dict__["_x"] = None
+        if is_var_attribute(key):
+            note_var_change(self)
 
     def _set_var(self) -> None:
         super()._set_var()
         self.__dict__["_x"] = None  # a Var set by the runtime: the delays are checked again
+        note_var_change(self)
+
+    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
+        """The call of one step (see :meth:`lava_dl.lava_glue.SendFirstModel.lava_dl_plan`): the delay
+        line of every sample, from the received array into the sent one, at the head of ``time_step``
+        (``lava_dl_plan_clocked``); the steps that reset the history run ``run_spk``
+        (:meth:`lava_dl_general_steps`). The received array is passed as it is (``run_spk`` widens it
+        to ``_wide`` first, which changes no value)."""
+        received, sent, history = inputs["s_in"], outputs["s_out"], self.history
+        if not history.flags.c_contiguous:
+            return None
+        batch = self.lava_dl_batch
+        depth = history.shape[1 if batch else 0]
+        if self._x is None:
+            self._prepare(depth)
+        if (not plain_array(received, (self._dtype,), self._x.size)
+                or not plain_array(sent, (self._dtype,), self._out.size)):
+            return None
+        rows = sample_rows(batch, history, received.reshape(self._x.shape), sent.reshape(self._out.shape))
+        lines = [(history_row.reshape(depth, -1), x_row, out_row) for history_row, x_row, out_row in rows]
+        delays = np.ascontiguousarray(self.delays, dtype=np.int32).reshape(-1)
+        return [(self._planned_step, (lines, depth, delays, int(self.num_message_bits[0]) == 0))]
+
+    def _planned_step(self, lines: list, depth: int, delays: np.ndarray, binary: bool) -> None:
+        for history, received, sent in lines:
+            dly.delay_line_step(history, self.time_step % depth, received, delays, binary, sent)
+
+    def lava_dl_general_steps(self) -> tuple[int, int] | None:
+        """``(interval, phase)``: the steps that zero the history (``reset_interval``), which
+        :meth:`lava_dl_plan`'s call does not do; None: no such step."""
+        interval = int(self.reset_interval[0])
+        return (interval, int(self.reset_offset[0]) % interval) if interval > 0 else None
+
+    def _prepare(self, depth: int) -> None:
+        """Check the delays and make the scratch arrays (first step, and after the delays changed)."""
+        _check_delays(self.delays, depth - 1, "AxonDelay")
+        lead = (self.lava_dl_batch,) if self.lava_dl_batch else ()
+        self._x = np.empty((*lead, self.delays.size), self._wide)
+        self._out = np.empty((*lead, self.delays.size), self._dtype)
 
     def run_spk(self):
         received = self.s_in.recv()
@@ -67,10 +113,7 @@ class _AxonDelayModel(PyLoihiProcessModel):
         batch = self.lava_dl_batch
         depth = history.shape[1 if batch else 0]
         if self._x is None:
-            _check_delays(self.delays, depth - 1, "AxonDelay")
-            lead = (batch,) if batch else ()
-            self._x = np.empty((*lead, self.delays.size), self._wide)
-            self._out = np.empty((*lead, self.delays.size), self._dtype)
+            self._prepare(depth)
         interval = int(self.reset_interval[0])
         if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
             history.fill(0)
@@ -157,6 +200,27 @@ class PyDelayDenseModelFixed(_DelayDenseModel):
         for s_row, a_row, acc_row in sample_rows(self.lava_dl_batch, self._s, _contiguous(self, "a_buff"),
                                                  self._acc):
             dly.delay_dense_fixed(self._wt, self._dt, s_row, binary, exp, a_row, acc_row)
+
+    def lava_dl_send_plan(self, outputs: dict) -> list | None:
+        """The copy of the delay line's first column (what :meth:`send_phase` sends) into the port's
+        array, for a static schedule."""
+        a_buff, sent = self.a_buff, outputs["a_out"]
+        if (self._wt is None or not a_buff.flags.c_contiguous
+                or not plain_array(sent, (a_buff.dtype,), shape=a_buff.shape[:-1])):
+            return None
+        return [(np.copyto, (sent, a_buff[..., 0]))]
+
+    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
+        """The kernel calls of :meth:`receive_phase` on the received array (int32, passed as it is:
+        the kernel widens each value as the copy into ``_s`` does)."""
+        received, a_buff = inputs["s_in"], self.a_buff
+        if (self._wt is None or not a_buff.flags.c_contiguous
+                or not plain_array(received, (np.int32,), self._s.size)):
+            return None
+        binary, exp = int(self.num_message_bits[0]) == 0, int(self.weight_exp[0])
+        rows = sample_rows(self.lava_dl_batch, received.reshape(self._s.shape), a_buff, self._acc)
+        return [(dly.delay_dense_fixed, (self._wt, self._dt, s_row, binary, exp, a_row, acc_row))
+                for s_row, a_row, acc_row in rows]
 
 
 @implements(proc=DelayDense, protocol=LoihiProtocol)

@@ -31,8 +31,7 @@ from tests.test_quiet_messages import _snapshot
 
 STEPS = 16
 #: fixtures whose models do not all take part in a static schedule (and why)
-GENERAL_ONLY = {"cuba_delay": "DelayDense sends a copy of its delay line",
-                "sdnn_dense": "sigma-delta neurons send quiet messages",
+GENERAL_ONLY = {"sdnn_dense": "sigma-delta neurons send quiet messages",
                 "sdnn_cum_error": "sigma-delta neurons send quiet messages"}
 
 
@@ -85,14 +84,15 @@ def test_static_schedule_equals_general_schedule(name, batch, static_steps):
                 for model in graph.order:
                     if hasattr(model, "_lava_dl_buffers") and hasattr(model, "du"):
                         _replace(model, "du", lambda du: du.__setitem__(..., (du + 700) % 4096))
-                    if type(model).__name__ == "PyDenseModelFixed":
+                    if type(model).__name__ in ("PyDenseModelFixed", "PyDelayDenseModelFixed"):
                         _replace(model, "weights", lambda w: np.negative(w, out=w))
-        if t == 9:  # a synapse's activation written in place (the Var holds what it sends next)
+        if t == 9:  # a synapse's activation written in place (the Var holds what it sends next; a
+            # DelayDense's delay line, whose first column it sends next)
             for graph in (static, general):
                 for model in graph.order:
                     sent = getattr(model, "lava_dl_sent_var", None)
-                    if sent:
-                        getattr(model, sent)[..., ::3] = 1000
+                    if sent or type(model).__name__ == "PyDelayDenseModelFixed":
+                        getattr(model, sent or "a_buff")[..., ::3] = 1000
         if t == 11:  # another dtype: the general schedule runs this step
             message = message.astype(np.int64)
         out = static.step(message).copy()
@@ -134,6 +134,39 @@ def test_static_schedule_with_periodic_resets(name, batch, static_steps):
         for i, (a, b) in enumerate(zip(_snapshot(static), _snapshot(general), strict=True)):
             assert np.array_equal(a, b), f"step {t}: array {i}"
     assert general_steps > 1 and static_steps
+
+
+@pytest.mark.parametrize("batch", [0, 2])
+@pytest.mark.parametrize("reset_interval", [None, 7])
+def test_static_schedule_with_axonal_delay_lines(batch, reset_interval, static_steps):
+    """AxonDelay lines (a lava_dl file's axonal delays; here lava-dl's delay fixture read with
+    ``delay_mode='axonal'``) take part: a line's head follows the time step, the steps that zero the
+    lines (or reset the neurons) run the general schedule, and delays replaced between steps are used
+    from the next step."""
+    path = LOCAL / "cuba_delay.net"
+    _need(path)
+    net, (static, general) = _graphs(path, batch, delay_mode="axonal", reset_interval=reset_interval)
+    lines = [[m for m in graph.order if type(m).__name__ == "PyAxonDelayModelFixed"]
+             for graph in (static, general)]
+    assert len(lines[0]) == 2 and all(np.ptp(m.delays) > 0 for m in lines[0])
+    resets = {(int(m.reset_interval[0]), int(m.reset_offset[0]) % int(m.reset_interval[0]))
+              for m in general.order if getattr(m, "reset_interval", [0])[0] > 0}
+    assert len(resets) == (2 if reset_interval else 0)  # two blocks (a line resets with its block)
+    rng = np.random.default_rng(8)
+    shape = ((batch,) if batch else ()) + tuple(net.inp.shape)
+    for t in range(1, 25):
+        if t == 12:
+            for line in lines:
+                line[1].delays = np.roll(line[1].delays, 1)
+        message = _frame(rng, shape, False)
+        before = len(static_steps)
+        out = static.step(message).copy()
+        general_step = t == 1 or any(t % i == o for i, o in resets)
+        assert (len(static_steps) > before) != general_step, t
+        assert np.array_equal(out, general.step(message)), t
+        for i, (a, b) in enumerate(zip(_snapshot(static), _snapshot(general), strict=True)):
+            assert np.array_equal(a, b), f"step {t}: array {i}"
+    assert len(static_steps) > 5
 
 
 def test_static_schedule_refused_until_a_var_changes():

@@ -439,11 +439,11 @@ class LocalGraph:
 
         The general schedule runs every model's phases through its ports, as described in the
         module's docstring. Where every model can say which kernel calls its step amounts to when
-        the arrays it reads and writes stay the same (``lava_dl_plan``; lava_dl's Dense, Conv-like
-        and neuron models without quiet messages, integer messages, ports fed directly, through
-        element moves or summed), the graph runs those calls instead, the synapses' two activation
-        arrays alternating between their Var and their port: the same kernels on the same arrays,
-        without the per-model work of the ports. That static schedule is made after the first step
+        the arrays it reads and writes stay the same (``lava_dl_plan``; lava_dl's Dense, Conv-like,
+        DelayDense, AxonDelay and neuron models without quiet messages, integer messages, ports fed
+        directly, through element moves or summed), the graph runs those calls instead, the synapses'
+        two activation arrays alternating between their Var and their port: the same kernels on the same
+        arrays, without the per-model work of the ports. That static schedule is made after the first step
         (models finish setting up there) and again after any change of a Var; steps in which a model
         resets its states (``lava_dl_general_steps``) or whose input has another dtype or shape run
         the general schedule, after which the static one goes on.
@@ -488,9 +488,14 @@ class _Plan:
     way: two lists of calls, for the steps of even and odd parity since the schedule was made, and
     after each step the Var and the port point at the arrays they would hold after a general step,
     so that reading a Var, or leaving the schedule, finds everything as the general schedule would.
+    A synapse that sends a copy instead (a delay line's first column: ``lava_dl_send_plan``) has its
+    copy calls run first in every step, before any model's calls, as its ``send_phase`` runs first in
+    the general schedule. Models that read the time step (``lava_dl_plan_clocked``) get it written, as
+    the general schedule does.
     """
 
-    __slots__ = ("changes", "calls", "swaps", "exits", "entries", "parity", "general")
+    __slots__ = ("changes", "calls", "swaps", "exits", "entries", "parity", "general", "sends", "copied",
+                 "clocked", "graph")
 
     @classmethod
     def make(cls, graph: LocalGraph) -> _Plan | None:
@@ -498,14 +503,25 @@ class _Plan:
         plan = cls()
         plan.parity = 0
         plan.entries = {}
+        plan.graph = graph
+        plan.sends, plan.copied = [], []
+        plan.clocked = [vars(model) for model in graph.order if getattr(model, "lava_dl_plan_clocked", False)]
         # the arrays each out port's receivers read in a step of parity 0 / 1, and the arrays written
         read, written = {}, {}
         plan.swaps = ([], [])
         for model in graph.order:
             outs = graph._ports[model][1]
-            if isinstance(model, _send_first()):
+            if isinstance(model, _send_first()) and model.lava_dl_sent_var is None:
+                sends = model.lava_dl_send_plan({name: port.buf for name, port in outs.items()})
+                if sends is None:
+                    return None
+                plan.sends.extend(sends)
+                for port in outs.values():  # the copy lands in the port's own buffer, every step
+                    read[id(port)] = written[id(port)] = (port.buf, port.buf)
+                    plan.copied.append((port, port.buf))
+            elif isinstance(model, _send_first()):
                 var = model.lava_dl_sent_var
-                if var is None or len(outs) != 1:
+                if len(outs) != 1:
                     return None
                 (port,) = outs.values()
                 kept, sent = getattr(model, var), port.buf
@@ -550,6 +566,8 @@ class _Plan:
         """After a step of the general schedule: continue with the parity that reads what the synapses
         now send next (their Vars), or return False where a synapse's arrays are not the pair the
         schedule alternates (it sent a copy): the schedule must be made again."""
+        if any(port.buf is not buf for port, buf in self.copied):
+            return False
         parities = set()
         for attributes, name, kept, port, sent in self.swaps[0]:
             # after a step of parity 0 the Var holds ``kept`` and the port ``sent``; parity 1 reads ``kept``
@@ -612,8 +630,12 @@ class _Plan:
     def step(self, message: np.ndarray) -> np.ndarray:
         parity = self.parity
         self.parity = parity ^ 1
+        for attributes in self.clocked:
+            attributes["time_step"] = self.graph.time_step
         for array in self.entries.values():
             array[...] = message
+        for function, args in self.sends:
+            function(*args)
         for function, args in self.calls[parity]:
             function(*args)
         for attributes, name, kept, port, sent in self.swaps[parity]:
