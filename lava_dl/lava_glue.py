@@ -102,7 +102,8 @@ class SendFirstModel(PyLoihiProcessModel):
         (:class:`lava_dl.netx.fused.LocalGraph`): they must do what :meth:`receive_phase` would do,
         given that no input is quiet. The arrays stay the same for every step the schedule is used,
         and it is made again whenever a Var is replaced or set. None: this step needs
-        :meth:`receive_phase` (the default)."""
+        :meth:`receive_phase` (the default). A model that answers None is asked again only after a
+        Var changed: what its own step would derive from its Vars, it derives here instead."""
         return None
 
     def lava_dl_send_plan(self, outputs: dict) -> list | None:

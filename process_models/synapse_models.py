@@ -250,9 +250,11 @@ class _AbstractConvModel(SendFirstModel):
 
     def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
         s, out = inputs["s_in"], outputs["a_out"]
-        if (self._plan is None or not plain_array(s, (self._in_dtype,))
+        if (not plain_array(s, (self._in_dtype,))
                 or not plain_array(out, (self.a_buf.dtype,), shape=self.a_buf.shape)):
             return None
+        if self._plan is None:  # (after a change of its Vars) laid out here: no step of its own needed
+            self._make_plan(s.shape[-3:])
         return [(self._compute, (s, out))]
 
     def _compute(self, s: np.ndarray, buf: np.ndarray) -> None:

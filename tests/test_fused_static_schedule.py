@@ -264,20 +264,25 @@ def test_dense_weights_replaced_between_steps_take_effect(static):
 
 
 @pytest.mark.parametrize("static", [True, False])
-def test_conv_weights_replaced_between_steps_take_effect(static):
+def test_conv_weights_replaced_between_steps_take_effect(static, static_steps):
+    """Conv weights replaced between steps take effect at the next step, and a static schedule goes on
+    from that step: the kernel is laid out again while the schedule is made (before, the schedule was
+    refused once and never asked for again)."""
     rng = np.random.default_rng(5)
     w1, w2 = (rng.integers(-255, 256, (3, 3, 3, 2)) for _ in range(2))
     graph, model = _synapse_graph(Conv(weight=w1, input_shape=(6, 5, 2), padding=1), (6, 5, 2), (6, 5, 3),
                                   static)
-    frames = [(rng.random((6, 5, 2)) < 0.5).astype(np.int32) for _ in range(5)]
+    frames = [(rng.random((6, 5, 2)) < 0.5).astype(np.int32) for _ in range(8)]
     outs = [graph.step(f).copy() for f in frames[:3]]
     model.weight = w2.astype(np.int32)
+    before = len(static_steps)
     outs += [graph.step(f).copy() for f in frames[3:]]
     outs.append(graph.step(np.zeros((6, 5, 2), np.int32)).copy())
-    for t in range(1, 6):
+    for t in range(1, 9):
         weight = w1 if t <= 3 else w2
         expected = syn.conv(frames[t - 1], weight, padding=1)
         assert np.array_equal(outs[t], expected), t
+    assert len(static_steps) - before == (6 if static else 0)
 
 
 def test_dense_weights_set_between_lava_runs_take_effect():
