@@ -206,6 +206,13 @@ def is_var_attribute(key: str) -> bool:
     return not key.startswith("_") and key not in _RUNTIME_ATTRIBUTES
 
 
+def periodic_reset(model) -> tuple[int, int] | None:
+    """``(interval, phase)`` of a model's periodic reset (its Vars ``reset_interval``, ``reset_offset``):
+    the steps ``t`` with ``t % interval == phase`` reset it; None: it never resets."""
+    interval = int(model.reset_interval[0])
+    return (interval, int(model.reset_offset[0]) % interval) if interval > 0 else None
+
+
 def note_var_change(model) -> None:
     """Count a change of ``model``'s Vars (an array replaced, or set by the runtime) for the
     in-process executor that runs it (``_lava_dl_changes``, a one-element list shared by the
@@ -442,8 +449,8 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         return True
 
     def run_spk(self):
-        interval = int(self.reset_interval[0])
-        if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
+        reset = periodic_reset(self)
+        if reset is not None and self.time_step % reset[0] == reset[1]:
             for s in spec.states:
                 getattr(self, s.name)[...] = s.initial
             self.__dict__["_lava_dl_settled"] = self.__dict__["_lava_dl_idle"] = False
@@ -503,8 +510,7 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
     def lava_dl_general_steps(self) -> tuple[int, int] | None:
         """``(interval, phase)``: the steps ``t`` with ``t % interval == phase`` reset the states, which
         :meth:`lava_dl_plan`'s call does not do (``run_spk`` must run them); None: no such step."""
-        interval = int(self.reset_interval[0])
-        return (interval, int(self.reset_offset[0]) % interval) if interval > 0 else None
+        return periodic_reset(self)
 
     namespace["run_spk"] = run_spk
     namespace["lava_dl_plan"] = lava_dl_plan

@@ -16,7 +16,14 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_dl.core import delay as dly
 from lava_dl.core import synapse as syn
-from lava_dl.lava_glue import SendFirstModel, is_var_attribute, note_var_change, plain_array, sample_rows
+from lava_dl.lava_glue import (
+    SendFirstModel,
+    is_var_attribute,
+    note_var_change,
+    periodic_reset,
+    plain_array,
+    sample_rows,
+)
 from lava_dl.proc.delay import AxonDelay, DelayDense
 
 
@@ -38,6 +45,10 @@ def _check_delays(delays: np.ndarray, max_delay: int, proc: str) -> None:
 class _AxonDelayModel(PyLoihiProcessModel):
     lava_dl_batch = 0
     lava_dl_batch_vars = ("history",)
+    #: the received messages are only read, within the step (see :class:`lava_dl.lava_glue.SendFirstModel`)
+    lava_dl_recv_view = True
+    #: a static schedule writes ``time_step`` before this model's call (the delay line's head)
+    lava_dl_plan_clocked = True
     delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     reset_interval: np.ndarray = LavaPyType(np.ndarray, np.int32)
@@ -51,11 +62,6 @@ class _AxonDelayModel(PyLoihiProcessModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self._x = None
-
-    #: a static schedule writes ``time_step`` before this model's call (the delay line's head)
-    lava_dl_plan_clocked = True
-    #: the received messages are only read, within the step (see :class:`lava_dl.lava_glue.SendFirstModel`)
-    lava_dl_recv_view = True
 
     def __setattr__(self, key, value) -> None:
         super().__setattr__(key, value)
@@ -97,8 +103,7 @@ class _AxonDelayModel(PyLoihiProcessModel):
     def lava_dl_general_steps(self) -> tuple[int, int] | None:
         """``(interval, phase)``: the steps that zero the history (``reset_interval``), which
         :meth:`lava_dl_plan`'s call does not do; None: no such step."""
-        interval = int(self.reset_interval[0])
-        return (interval, int(self.reset_offset[0]) % interval) if interval > 0 else None
+        return periodic_reset(self)
 
     def _prepare(self, depth: int) -> None:
         """Check the delays and make the scratch arrays (first step, and after the delays changed)."""
@@ -114,8 +119,8 @@ class _AxonDelayModel(PyLoihiProcessModel):
         depth = history.shape[1 if batch else 0]
         if self._x is None:
             self._prepare(depth)
-        interval = int(self.reset_interval[0])
-        if interval > 0 and self.time_step % interval == int(self.reset_offset[0]) % interval:
+        reset = periodic_reset(self)
+        if reset is not None and self.time_step % reset[0] == reset[1]:
             history.fill(0)
         np.copyto(self._x, np.reshape(received, self._x.shape), casting="unsafe")
         delays = np.ascontiguousarray(self.delays, dtype=np.int32).reshape(-1)
