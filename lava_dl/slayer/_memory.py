@@ -16,6 +16,8 @@ import threading
 
 import numpy as np
 
+from lava_dl.core.fixed_point import jit
+
 #: Buffers smaller than this come straight from numpy (malloc keeps those).
 MIN_BYTES = 1 << 18
 #: Most free bytes the pool keeps; beyond it the oldest free blocks are dropped.
@@ -75,3 +77,18 @@ def set_limit(nbytes: int) -> None:
     with _lock:
         _limit = int(nbytes)
         _trim(_limit)
+
+
+@jit
+def swap_leading_axes(src, dst):
+    """``dst[j, i, k] = src[i, j, k]`` for 3-d arrays, ``dst`` C-contiguous (cast to its dtype).
+
+    The transposing copy of a folded layer's activations (see
+    :class:`lava_dl.slayer.neuron.dynamics.BlockLayout`): rows of a few values, where numpy's
+    strided copy costs three times as much.
+    """
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            row = dst[j, i]
+            for k in range(src.shape[2]):
+                row[k] = src[i, j, k]

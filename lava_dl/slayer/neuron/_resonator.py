@@ -97,7 +97,7 @@ class ResonatorDynamics(torch.autograd.Function):
         want_grad = want_decay or bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
         re0, im0 = ((state_arrays[0].copy(), state_arrays[1].copy()) if want_decay
                     else (_EMPTY_ROW, _EMPTY_ROW))
-        spikes, s = layout.empty(message_dtype(x_re, graded))
+        s = layout.records(message_dtype(x_re, graded))
         re_rec = layout.records(np.int32) if record or want_decay else _EMPTY
         im_rec = layout.records(np.int32) if record or want_decay or (want_grad and not iz) else _EMPTY
         margin = layout.records(np.int32) if want_grad else _EMPTY
@@ -106,6 +106,7 @@ class ResonatorDynamics(torch.autograd.Function):
         _res.resonator_forward_blocks(family, xr, xi, float(state_scale), sin_d, cos_d, dth, dref, th0,
                                       th_step, *state_arrays, bool(graded), s, re_rec, im_rec, margin, th_rec,
                                       r_rec, threads=kernel_threads())
+        spikes = layout.tensor(s)
         for values, arr in zip(states, state_arrays):
             layout.write_back(values, arr)
         ctx.save_for_backward(sin_decay, cos_decay)
@@ -133,8 +134,8 @@ class ResonatorDynamics(torch.autograd.Function):
          graded, dtype) = ctx.data
         layout = ctx.layout
         tau_rho, scale_rho = surrogate
-        gx_re_tensor, gx_re = layout.empty(np.float32)
-        gx_im_tensor, gx_im = layout.empty(np.float32)
+        gx_re = layout.records(np.float32)
+        gx_im = layout.records(np.float32)
         g_sin = np.zeros(sin_d.shape)
         g_cos = np.zeros(cos_d.shape)
         want = bool(ctx.needs_input_grad[2] or ctx.needs_input_grad[3])
@@ -145,7 +146,7 @@ class ResonatorDynamics(torch.autograd.Function):
         # per-row gradients back in the logical (N, *S) order (the kernel ran channels-last inputs as H, W, C)
         gs = _logical_rows(layout, g_sin).to(sin_decay.dtype) if ctx.needs_input_grad[2] else None
         gc = _logical_rows(layout, g_cos).to(cos_decay.dtype) if ctx.needs_input_grad[3] else None
-        return gx_re_tensor.to(dtype), gx_im_tensor.to(dtype), gs, gc, None
+        return layout.tensor(gx_re).to(dtype), layout.tensor(gx_im).to(dtype), gs, gc, None
 
 
 class ResonatorNeuron(_BaseNeuron):

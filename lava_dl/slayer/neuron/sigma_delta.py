@@ -157,9 +157,9 @@ def _kernel_array(layout: BlockLayout, t: torch.Tensor) -> np.ndarray:
     return layout.array(t, _KERNEL_DTYPES[t.dtype])
 
 
-def _kernel_empty(layout: BlockLayout, dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray]:
-    """A new time-major tensor in the kernel dtype of ``dtype``, and its ``(B, T, K)`` array."""
-    return layout.empty(_KERNEL_DTYPES[_kernel_dtype(dtype)])
+def _kernel_records(layout: BlockLayout, dtype: torch.dtype) -> np.ndarray:
+    """A new ``(B, T, K)`` array in the kernel dtype of ``dtype`` (once written, ``layout.tensor`` of it)."""
+    return layout.records(_KERNEL_DTYPES[_kernel_dtype(dtype)])
 
 
 class _SigmaFn(torch.autograd.Function):
@@ -177,22 +177,22 @@ class _SigmaFn(torch.autograd.Function):
             return _cuda.sigma_forward(ctx, z, sigma_state, unit, out_dtype)
         _check_cpu(z)
         layout = BlockLayout(z)
-        out, arr = _kernel_empty(layout, out_dtype)
+        arr = _kernel_records(layout, out_dtype)
         state = layout.per_neuron(sigma_state)
         _sd.sigma_forward_real_blocks(_kernel_array(layout, z), unit, 1.0 / unit, state, arr,
                                       threads=kernel_threads())
         layout.write_back(sigma_state, state)
         ctx.layout, ctx.in_dtype = layout, z.dtype
-        return out.to(out_dtype)
+        return layout.tensor(arr).to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad):
         if getattr(ctx, "on_cuda", False):
             return _cuda.sigma_backward(ctx, grad), None, None, None
         layout = ctx.layout
-        gi, arr = _kernel_empty(layout, ctx.in_dtype)
+        arr = _kernel_records(layout, ctx.in_dtype)
         _sd.sigma_backward_real_blocks(_kernel_array(layout, grad), arr, threads=kernel_threads())
-        return gi.to(ctx.in_dtype), None, None, None
+        return layout.tensor(arr).to(ctx.in_dtype), None, None, None
 
 
 class _EncodeFn(torch.autograd.Function):
@@ -226,7 +226,7 @@ class _EncodeFn(torch.autograd.Function):
         delta = layout.records(np.int32) if want_theta else _NO_I32
         kd = _kernel_dtype(out_dtype)
         msg_unit = float(1 << (STATE_EXP + spike_exp))
-        y, y_arr = _kernel_empty(layout, out_dtype)
+        y_arr = _kernel_records(layout, out_dtype)
         vth = layout.per_neuron(vth_s)
         state_arrays = [layout.per_neuron(s) for s in states]
         _sd.fused_forward_blocks(
@@ -246,6 +246,7 @@ class _EncodeFn(torch.autograd.Function):
             delta,
             threads=kernel_threads(),
         )
+        y = layout.tensor(y_arr)
         for values, arr in zip(states, state_arrays):
             layout.write_back(values, arr)
         unit = float(1 << (2 * STATE_EXP + spike_exp))
@@ -259,7 +260,7 @@ class _EncodeFn(torch.autograd.Function):
         if getattr(ctx, "on_cuda", False):
             return _cuda.sigma_delta_backward(ctx, grad) + (None,) * 9
         layout = ctx.layout
-        gi, gi_arr = _kernel_empty(layout, ctx.in_dtype)
+        gi_arr = _kernel_records(layout, ctx.in_dtype)
         want = bool(ctx.needs_input_grad[1])
         gth = np.zeros((layout.blocks, layout.width), np.float64) if want else _NO_F64
         tau_grad, scale_grad = ctx.grad_params
@@ -267,7 +268,7 @@ class _EncodeFn(torch.autograd.Function):
             _kernel_array(layout, grad), ctx.mask, ctx.delta, ctx.mode == _sd.MODE_SIGMA, ctx.unit, ctx.theta,
             tau_grad, scale_grad, gi_arr, gth, threads=kernel_threads(),
         )
-        grad_x = gi.to(ctx.in_dtype) if ctx.needs_input_grad[0] else None
+        grad_x = layout.tensor(gi_arr).to(ctx.in_dtype) if ctx.needs_input_grad[0] else None
         grad_theta = _logical_rows(layout, gth).to(ctx.theta_dtype) if want else None  # rows in (N, *S) order
         return (grad_x, grad_theta) + (None,) * 9
 

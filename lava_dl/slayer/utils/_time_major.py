@@ -15,7 +15,7 @@ def _empty_time_major(like: torch.Tensor) -> torch.Tensor:
         return torch.empty_like(like)
     from lava_dl.slayer.neuron.dynamics import BlockLayout
 
-    out, _ = BlockLayout(like).empty(np.float32 if like.dtype == torch.float32 else np.float64)
+    out, _ = BlockLayout(like, fold=False).empty(np.float32 if like.dtype == torch.float32 else np.float64)
     return out
 
 

@@ -32,6 +32,8 @@ _EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
 _EMPTY_INT = np.zeros((0, 0), np.int32)
 _EMPTY_INT3 = np.zeros((0, 0, 0), np.int32)
 _NO_INDEX = np.zeros(0, np.int64)
+#: Layers of fewer neurons than this run folded, all samples in one block (see :class:`BlockLayout`).
+FOLD_WIDTH = 32
 
 
 #: lava-dl's functional dynamics modules (imported on first access).
@@ -199,14 +201,14 @@ def _integrator_adjoint(ctx, grad, y_rec, y0, reset_mask, decay: torch.Tensor, d
     gradient is lava-dl's with ``ctx.lava_dl_decay``.
     """
     layout = ctx.layout
-    grad_in_tensor, grad_in = layout.empty(np.float64 if dtype == torch.float64 else np.float32)
+    grad_in = layout.records(np.float64 if dtype == torch.float64 else np.float32)
     grad_d = np.zeros((layout.blocks, layout.width), np.float64)
     want = bool(ctx.needs_input_grad[1])
     if ctx.lava_dl_decay:
         reset_mask, y0 = _cuba.lava_dl_decay_inputs(reset_mask, y0)
     _cuba.integrator_backward_blocks(grad, ctx.d, y_rec, y0, reset_mask, ctx.state_scale, want, grad_in,
                                      grad_d, threads=kernel_threads())
-    return grad_in_tensor, (_decay_rows(ctx, layout, grad_d, decay) if want else None)
+    return layout.tensor(grad_in), (_decay_rows(ctx, layout, grad_d, decay) if want else None)
 
 
 def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, u, v, reset, u0, v0, du, dv,
@@ -230,7 +232,7 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     gu = layout.array(grad_u, np.float32) if grad_u is not None else _EMPTY_GRAD3
     gv = layout.array(grad_v, np.float32) if grad_v is not None else _EMPTY_GRAD3
     want = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
-    grad_x_tensor, grad_x = layout.empty(np.float32)
+    grad_x = layout.records(np.float32)
     grad_du = np.zeros(shape[::2], np.float64)
     grad_dv = np.zeros(shape[::2], np.float64)
     if ctx.lava_dl_decay:
@@ -242,7 +244,7 @@ def _two_integrator_adjoint(ctx, layout, grad_s, grad_u, grad_v, margin, theta, 
     # (B, K) rows are in the layout's order, (H, W, C) for a channels-last input)
     g_du = _decay_rows(ctx, layout, grad_du, current_decay) if ctx.needs_input_grad[1] else None
     g_dv = _decay_rows(ctx, layout, grad_dv, voltage_decay) if ctx.needs_input_grad[2] else None
-    return grad_x_tensor, g_du, g_dv
+    return layout.tensor(grad_x), g_du, g_dv
 
 
 def _decay_rows(ctx, layout, grad: np.ndarray, decay: torch.Tensor) -> torch.Tensor:
@@ -310,9 +312,20 @@ class BlockLayout:
     logical order ``N, T, *S`` (what a Flatten block after it reads as a view):
     :meth:`empty_logical` and :attr:`to_logical`; :meth:`gather_array` reads a gradient
     stored that way without a transposing copy (:attr:`from_logical`).
+
+    Narrow layers (fewer than :data:`FOLD_WIDTH` neurons, more than one sample) are *folded*:
+    the kernels see the samples as neurons of one block, ``B = 1`` and ``K = N * prod(S)``,
+    their arrays stored in the order ``T, N, *S``. A row of a few neurons costs the kernels
+    mostly their fixed work per row (a 10-neuron row runs 5-7x slower per neuron than a
+    256-neuron one); one row of every sample's neurons per step does not. The kernels treat
+    neurons independently, so the results are the same bit for bit; the folded block runs on
+    one thread. Tensors still enter and leave in the usual ``N, T, *S`` order (a transposing
+    copy each way, small for so few neurons), so what runs after the layer sees the same
+    memory layout whatever the width: a kernel's output array becomes a tensor through
+    :meth:`tensor` once the kernel has run.
     """
 
-    def __init__(self, x: torch.Tensor):
+    def __init__(self, x: torch.Tensor, fold: bool = True):
         self.shape = tuple(x.shape)
         self.blocks, self.steps = self.shape[0], self.shape[-1]
         self.width = math.prod(self.shape[1:-1])
@@ -322,6 +335,9 @@ class BlockLayout:
             self.order = (1, 2, 0)  # channels-last: (C, H, W) stored as (H, W, C)
         self._identity = self.order == tuple(range(spatial))
         self._indices: tuple[np.ndarray, np.ndarray] | None = None
+        self.folded = fold and self._identity and self.blocks > 1 and self.width < FOLD_WIDTH
+        if self.folded:
+            self.blocks, self.width = 1, self.blocks * self.width
 
     @property
     def permuted(self) -> bool:
@@ -357,12 +373,21 @@ class BlockLayout:
     def array(self, x: torch.Tensor, dtype) -> np.ndarray:
         """``x`` (shape :attr:`shape`) as a C-contiguous ``(B, T, K)`` numpy array of ``dtype``.
 
-        A view when ``x`` is already stored that way (and of that dtype), else a copy.
-        ``dtype=None`` keeps ``x``'s dtype.
+        A view when ``x`` is already stored that way (and of that dtype), else a copy (always
+        for a folded layout). ``dtype=None`` keeps ``x``'s dtype.
         """
-        permuted = x.detach().movedim(-1, 1).cpu().resolve_neg().numpy()  # (N, T, *S), any strides
-        permuted = self._memory_view(permuted, 2)
         shape = (self.blocks, self.steps, self.width)
+        permuted = x.detach().movedim(-1, 1).cpu().resolve_neg().numpy()  # (N, T, *S), any strides
+        if self.folded:
+            out = _memory.empty(shape, permuted.dtype if dtype is None else dtype)
+            n = self.shape[0]
+            if permuted.flags.c_contiguous:
+                _memory.swap_leading_axes(permuted.reshape(n, self.steps, -1), out.reshape(self.steps, n, -1))
+            else:
+                np.copyto(out.reshape(self.steps, n, *self.shape[1:-1]), permuted.swapaxes(0, 1),
+                          casting="unsafe")
+            return out
+        permuted = self._memory_view(permuted, 2)
         if permuted.flags.c_contiguous and (dtype is None or permuted.dtype == dtype):
             return permuted.reshape(shape)
         out = _memory.empty(shape, permuted.dtype if dtype is None else dtype)
@@ -394,18 +419,24 @@ class BlockLayout:
         """Store the ``(B, K)`` kernel array ``arr`` (from :meth:`per_neuron`) into ``values``."""
         if np.shares_memory(values, arr):
             return
+        samples = self.shape[0]
         spatial = [self.shape[1 + a] for a in self.order]
         inverse = np.argsort(self.order)
-        logical = arr.reshape(self.blocks, *spatial).transpose(0, *(1 + a for a in inverse))
-        values.reshape(self.blocks, *self.shape[1:-1])[...] = logical
+        logical = arr.reshape(samples, *spatial).transpose(0, *(1 + a for a in inverse))
+        values.reshape(samples, *self.shape[1:-1])[...] = logical
 
     def tensor(self, arr: np.ndarray) -> torch.Tensor:
-        """Inverse of :meth:`array`: a tensor of shape :attr:`shape` sharing memory with ``arr``.
+        """Inverse of :meth:`array`: a tensor of shape :attr:`shape` sharing memory with ``arr``
+        (a folded layout's: a copy stored ``N, T, *S``, so call it once the kernel has written ``arr``).
 
         The axes are permuted in numpy, so the result is not a torch view (autograd
         lets a custom Function's caller modify it in place).
         """
         n, *spatial, steps = self.shape
+        if self.folded:
+            stored = _memory.empty((n, steps, math.prod(spatial)), arr.dtype)
+            _memory.swap_leading_axes(arr.reshape(steps, n, -1), stored)
+            arr = stored
         if self._identity:  # the same view as below, without the identity permutation
             stored = arr.reshape(n, steps, *spatial)
             return torch.from_numpy(stored.transpose(0, *range(2, stored.ndim), 1))
@@ -415,7 +446,13 @@ class BlockLayout:
         return torch.from_numpy(np.moveaxis(logical, 1, -1))
 
     def empty(self, dtype) -> tuple[torch.Tensor, np.ndarray]:
-        """A new tensor of shape :attr:`shape` stored in the layout's order, and its ``(B, T, K)`` array."""
+        """A new tensor of shape :attr:`shape` stored in the layout's order, and its ``(B, T, K)`` array.
+
+        Not for a folded layout (whose kernel arrays are no view of a tensor): there a kernel writes
+        :meth:`records` and :meth:`tensor` makes its output.
+        """
+        if self.folded:
+            raise RuntimeError("BlockLayout.empty: a folded layout's outputs are made by tensor(records)")
         arr = _memory.empty((self.blocks, self.steps, self.width), dtype)
         return self.tensor(arr), arr
 
@@ -494,11 +531,12 @@ class SpikingIntegrator(torch.autograd.Function):
         cs = layout.array(cur, input_dtype(cur))
         d = layout.per_neuron(_rows_int(decay))
         v0_np = layout.per_neuron(_as_numpy(v0, np.int64))
-        spikes, s = layout.empty(message_dtype(cur, graded))
+        s = layout.records(message_dtype(cur, graded))
         v = layout.records(np.int32)
         _cuba.voltage_forward_blocks(cs, float(state_scale), d, layout.per_neuron(bias_scaled),
                                      layout.per_neuron(vth_scaled), v0_np, bool(graded), s, v,
                                      threads=kernel_threads())
+        spikes = layout.tensor(s)
         ctx.save_for_backward(decay)
         ctx.layout, ctx.v, ctx.s, ctx.v0, ctx.d = layout, v, s, v0_np, d
         ctx.state_scale, ctx.surrogate, ctx.graded = float(state_scale), surrogate, bool(graded)
@@ -560,21 +598,26 @@ class CubaDynamics(torch.autograd.Function):
         u0_np = layout.per_neuron(_as_numpy(u0, np.int64))
         v0_np = layout.per_neuron(_as_numpy(v0, np.int64))
         want_u = record or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        empty = layout.empty_logical if out_index.size else layout.empty
-        spikes, s = empty(message_dtype(x, graded))
+        if out_index.size:
+            spikes, s = layout.empty_logical(message_dtype(x, graded))
+        else:
+            spikes, s = None, layout.records(message_dtype(x, graded))  # spikes: made once s is written
         delay = 0 if first is None else 1
         if delay:
-            if layout._identity and first.device.type == "cpu" and first.dtype == spikes.dtype:
+            if layout._identity:
                 # step 0 written straight into the (B, T, K) messages: K is the logical order here
-                np.copyto(s[:, 0, :], first.detach()[..., 0].numpy().reshape(layout.blocks, layout.width))
+                step0 = first.detach()[..., 0].cpu().numpy().reshape(layout.blocks, layout.width)
+                np.copyto(s[:, 0, :], step0, casting="unsafe")
             else:
-                spikes[..., 0] = first[..., 0]
+                (layout.tensor(s) if spikes is None else spikes)[..., 0] = first[..., 0]
         u = layout.records(np.int32) if want_u else _EMPTY_INT3
         v = layout.records(np.int32)
         last_np = layout.per_neuron(last)
         _cuba.cuba_forward_blocks(xs, float(state_scale), du, dv, np.zeros_like(du),
                                   layout.per_neuron(vth_scaled), u0_np, v0_np, bool(graded), delay, s,
                                   last_np, u, v, out_index, threads=kernel_threads())
+        if spikes is None:
+            spikes = layout.tensor(s)
         layout.write_back(last, last_np)
         ctx.save_for_backward(current_decay, voltage_decay)
         ctx.layout = layout
@@ -640,7 +683,7 @@ class AlifDynamics(torch.autograd.Function):
         dth, dref, th0, th_step = (layout.per_neuron(p) for p in params)
         want_grad = any(ctx.needs_input_grad[:3])
         want_decay = bool(ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
-        spikes, s = layout.empty(message_dtype(x, graded))
+        s = layout.records(message_dtype(x, graded))
         margin = layout.records(np.int32) if want_grad else _EMPTY_INT3
         u = layout.records(np.int32) if record or want_decay else _EMPTY_INT3
         v = layout.records(np.int32) if record or want_decay else _EMPTY_INT3
@@ -649,6 +692,7 @@ class AlifDynamics(torch.autograd.Function):
         _alif.alif_forward_blocks(xs, float(state_scale), du, dv, dth, dref, th0, th_step, blocks_init,
                                   bool(graded), blocks_final, s, margin, u, v, _EMPTY_INT3, _EMPTY_INT3,
                                   threads=kernel_threads())
+        spikes = layout.tensor(s)
         for values, arr in zip(final, blocks_final):
             layout.write_back(values, arr)
         ctx.save_for_backward(current_decay, voltage_decay)
