@@ -8,6 +8,7 @@ are stored with cleared outputs.
 
 from __future__ import annotations
 
+import json
 import os
 
 import nbformat
@@ -49,6 +50,14 @@ def test_notebooks_are_stored_without_outputs():
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs not cleared"
+
+
+def test_notebook_cells_have_ids():
+    """nbformat 4.5 cells carry an id (nbformat warns about a missing one, and will refuse it)."""
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        missing = [i for i, cell in enumerate(cells) if "id" not in cell]
+        assert not missing, f"{path.name}: cells {missing} have no id (fix: nbformat.validator.normalize)"
 
 
 @pytest.mark.slow
