@@ -31,6 +31,7 @@ from lava_dl.core.fixed_point import (
     inline,
     input_to_int,
     jit,
+    jit_fma,
     saturate24,
     shift,
     wrap24,
@@ -387,10 +388,11 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
                 last_out[b, k] = messages[k] if permuted else s_out[b, steps - 1, k]
 
 
-@jit
+@jit_fma
 def _surrogate_row(grad, margin, inv, theta, inv_tau, height, graded, out):
     """``out = grad * surrogate(margin * inv - theta)`` over one row (its own function, so that
-    the compiler vectorises it whatever the caller's loop around it)."""
+    the compiler vectorises it whatever the caller's loop around it; with FMAs: the exponential's
+    polynomial bounds the whole backward pass)."""
     for k in range(out.size):
         out[k] = surrogate_gradient(grad[k], margin[k], inv, theta, inv_tau, height, graded)
 

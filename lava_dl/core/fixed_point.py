@@ -30,6 +30,11 @@ GRADED_MESSAGE_EXP = -(STATE_EXP + 6)
 
 jit = numba.njit(cache=True, nogil=True)
 inline = numba.njit(cache=True, nogil=True, inline="always")
+#: :data:`jit` that lets the compiler fuse a float multiply and add into one FMA (fast-math's ``contract``
+#: flag alone: no reassociation, no approximations). For float loops bound by their multiplies and adds,
+#: such as the surrogate's exponential polynomial (about 25 % faster); each fused operation rounds
+#: once instead of twice, so float results may differ from plain ``jit`` in their last bit.
+jit_fma = numba.njit(cache=True, nogil=True, fastmath={"contract"})
 
 
 @inline

@@ -60,6 +60,7 @@ from lava_dl.core.fixed_point import (
     inline,
     input_to_int,
     jit,
+    jit_fma,
     rs0,
     saturate24,
 )
@@ -631,6 +632,26 @@ def rotation_decay_gradient(acc, state_scale):
     return acc * (1.0 / state_scale) / DECAY_UNITY
 
 
+@jit_fma
+def _spike_terms(iz, flat_gs, flat_margin, flat_imag, state_scale, tau_rho, scale_rho, graded, flat_re,
+                 flat_im):
+    """Pass 1 of :func:`resonator_backward` on flat arrays, so that the compiler vectorises it (with FMAs:
+    the exponential's polynomial bounds it): :func:`iz_spike_terms` (``flat_imag`` unused) or
+    :func:`phase_spike_terms` per element."""
+    inv = 1.0 / state_scale
+    inv_tau = 1.0 / tau_rho
+    if iz:
+        height = surrogate_height(tau_rho, scale_rho, graded)
+        for i in range(flat_im.size):
+            flat_re[i], flat_im[i] = iz_spike_terms(flat_gs[i], flat_margin[i], inv, inv_tau, height, graded)
+    else:
+        two_tau = 2.0 * tau_rho
+        half_over_tau = 0.5 / tau_rho
+        for i in range(flat_im.size):
+            flat_re[i], flat_im[i] = phase_spike_terms(flat_gs[i], flat_margin[i], flat_imag[i], inv, inv_tau,
+                                                       two_tau, half_over_tau, scale_rho, graded)
+
+
 @jit
 def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin, s_rec, re0, im0, th0,
                        sin_d, cos_d, state_scale, tau_rho, scale_rho, graded, want_decay,
@@ -661,28 +682,13 @@ def resonator_backward(family, grad_s, grad_re, grad_im, re_rec, im_rec, margin,
     blocks, steps, width = grad_x_re.shape
     iz = family == RF_IZ_CODE or family == ADRF_IZ_CODE
     reset = family == RF_IZ_CODE
-    # Pass 1, flat over memory so that the compiler vectorises it: the spike's
-    # surrogate terms, written into grad_x_re/grad_x_im (exp dominates the backward).
-    flat_re, flat_im = grad_x_re.ravel(), grad_x_im.ravel()
+    # Pass 1: the spike's surrogate terms, written into grad_x_re/grad_x_im (exp dominates the backward).
     if grad_s.size > 0:
-        inv = 1.0 / state_scale
-        inv_tau = 1.0 / tau_rho
-        two_tau = 2.0 * tau_rho
-        half_over_tau = 0.5 / tau_rho
-        flat_gs, flat_margin = grad_s.ravel(), margin.ravel()
-        if iz:
-            height = surrogate_height(tau_rho, scale_rho, graded)
-            for i in range(flat_im.size):
-                flat_re[i], flat_im[i] = iz_spike_terms(flat_gs[i], flat_margin[i], inv, inv_tau, height,
-                                                        graded)
-        else:
-            flat_imag = im_rec.ravel()
-            for i in range(flat_im.size):
-                flat_re[i], flat_im[i] = phase_spike_terms(flat_gs[i], flat_margin[i], flat_imag[i], inv,
-                                                           inv_tau, two_tau, half_over_tau, scale_rho, graded)
+        _spike_terms(iz, grad_s.ravel(), margin.ravel(), im_rec.ravel(), state_scale, tau_rho, scale_rho,
+                     graded, grad_x_re.ravel(), grad_x_im.ravel())
     else:
-        flat_re[:] = 0.0
-        flat_im[:] = 0.0
+        grad_x_re[...] = 0.0
+        grad_x_im[...] = 0.0
     # Pass 2: the rotation's adjoint recurrence, backwards in time, K innermost.
     no_grad = np.zeros(width, np.float32)
     c = np.empty(width)
