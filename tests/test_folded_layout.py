@@ -1,9 +1,9 @@
-"""Narrow layers run folded: every sample's neurons in one kernel block (issue 11 item 4).
+"""Narrow layers run folded: several samples' neurons in one kernel block (issue 11 item 4).
 
-A layer of fewer than ``FOLD_WIDTH`` neurons hands the kernels one ``(1, T, N*K)`` block
-instead of N blocks of K neurons. Each family must give, folded and unfolded, the same
-outputs, recorded states, carried states and gradients, bit for bit, and its tensors must
-keep the memory layout they have unfolded.
+A layer of fewer than ``FOLD_WIDTH`` neurons hands the kernels ``G`` blocks ``(G, T, N/G*K)``
+(one per thread that would run it) instead of N blocks of K neurons. Each family must give,
+folded and unfolded, the same outputs, recorded states, carried states and gradients, bit for
+bit, and its tensors must keep the memory layout they have unfolded.
 """
 
 from __future__ import annotations
@@ -37,8 +37,14 @@ def _real_input(seed: int, shape=SHAPE) -> torch.Tensor:
     return values * (torch.rand(values.shape, generator=gen) < 0.5)
 
 
-def _complex_input(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return _real_input(seed), _real_input(seed + 100)
+def _complex_input(seed: int, shape=SHAPE) -> tuple[torch.Tensor, torch.Tensor]:
+    return _real_input(seed, shape), _real_input(seed + 100, shape)
+
+
+def _fold_into_groups(monkeypatch, threads: int) -> None:
+    """Let small layers fold into several groups, as large ones do with ``threads`` threads."""
+    monkeypatch.setattr(dyn, "kernel_threads", lambda: threads)
+    monkeypatch.setattr(dyn, "MIN_ELEMENTS_PER_THREAD", 1)
 
 
 #: name -> (neuron factory, input factory); each neuron carries its states between calls.
@@ -62,13 +68,13 @@ CASES = {
 
 @pytest.fixture
 def layouts(monkeypatch):
-    """Records whether each BlockLayout built was folded."""
-    seen: list[bool] = []
+    """Records ``(folded, kernel blocks)`` of each BlockLayout built."""
+    seen: list[tuple[bool, int]] = []
     original = dyn.BlockLayout.__init__
 
     def spy(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        seen.append(self.folded)
+        seen.append((self.folded, self.blocks))
 
     monkeypatch.setattr(dyn.BlockLayout, "__init__", spy)
     return seen
@@ -97,21 +103,26 @@ def _outputs(neuron, inputs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
     return results
 
 
+@pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("name", CASES)
-def test_folded_equals_unfolded(name, layouts, monkeypatch):
+def test_folded_equals_unfolded(name, groups, layouts, monkeypatch):
     make, make_input = CASES[name]
     torch.manual_seed(3)
     neuron = make()
-    inputs = make_input(7)
+    if groups == 1:
+        inputs = make_input(7)  # 5 samples of 6 neurons: one group of 30
+    else:
+        _fold_into_groups(monkeypatch, threads=3)
+        inputs = make_input(7, (12, 6))  # 12 samples of 6: 72 neurons, two groups of 36
     inputs = inputs if isinstance(inputs, tuple) else (inputs,)
     folded_neuron, plain_neuron = copy.deepcopy(neuron), copy.deepcopy(neuron)
 
     folded = _outputs(folded_neuron, inputs)
-    assert layouts and all(layouts), layouts
+    assert layouts and all(layout == (True, groups) for layout in layouts), layouts
     layouts.clear()
     monkeypatch.setattr(dyn, "FOLD_WIDTH", 0)
     plain = _outputs(plain_neuron, inputs)
-    assert layouts and not any(layouts)
+    assert layouts and not any(folded for folded, _ in layouts)
 
     assert len(folded) == len(plain) > 4
     assert any(bool(torch.count_nonzero(t)) for t in folded[1:])
@@ -139,41 +150,49 @@ def test_block_with_synaptic_delay_folded_equals_unfolded(layouts, monkeypatch):
             outs += [out.detach(), leaf.grad, net.synapse.weight.grad.clone()]
             net.zero_grad()
         runs.append(outs)
-    assert layouts[0] and not layouts[-1]
+    assert layouts[0][0] and not layouts[-1][0]
     assert torch.count_nonzero(runs[0][0]) > 0
     for a, b in zip(*runs):
         assert a.stride() == b.stride()
         assert torch.equal(a, b)
 
 
-def test_threads_do_not_change_a_folded_layer(monkeypatch):
+def test_threads_do_not_change_a_folded_layer(monkeypatch, layouts):
+    """One group on one thread, two groups on two threads (each its own kernel call): the same."""
+    from lava_dl.core import parallel
+
     torch.manual_seed(5)
     neuron = cuba.Neuron(**CUBA)
-    x = _real_input(9)
+    x = _real_input(9, (12, 6))
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_THREAD", 1)
     results = []
     for threads in (1, 2):
-        monkeypatch.setattr(dyn, "kernel_threads", lambda threads=threads: threads)
+        _fold_into_groups(monkeypatch, threads)
         results.append(_outputs(copy.deepcopy(neuron), (x,)))
+    assert {blocks for _, blocks in layouts} == {1, 2}
     for a, b in zip(*results):
         assert torch.equal(a, b)
 
 
 # ---- BlockLayout itself ----------------------------------------------------------------------------
 
+@pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
 @pytest.mark.parametrize("time_major", [True, False])
-def test_folded_layout_round_trip(dtype, time_major):
-    n, k, steps = 4, 3, 5
+def test_folded_layout_round_trip(dtype, time_major, groups, monkeypatch):
+    n, k, steps = 4, 16, 5  # 64 neurons: two groups of 32 on two threads
+    _fold_into_groups(monkeypatch, groups)
     x = torch.arange(n * k * steps, dtype=torch.float64).reshape(n, k, steps)
     if time_major:
         x = x.movedim(-1, 1).contiguous().movedim(1, -1)
     layout = dyn.BlockLayout(x)
-    assert layout.folded and (layout.blocks, layout.steps, layout.width) == (1, steps, n * k)
+    per_group = n // groups
+    assert layout.folded and (layout.blocks, layout.steps, layout.width) == (groups, steps, per_group * k)
     arr = layout.array(x, dtype)
-    assert arr.shape == (1, steps, n * k) and arr.dtype == dtype
-    # step t holds every sample's neurons, sample by sample
-    expected = x.movedim(-1, 0).reshape(steps, n * k).numpy().astype(dtype)
-    assert np.array_equal(arr[0], expected)
+    assert arr.shape == (groups, steps, per_group * k) and arr.dtype == dtype
+    # block g, step t: the neurons of the group's samples, sample by sample
+    expected = x.reshape(groups, per_group, k, steps).permute(0, 3, 1, 2).reshape(arr.shape)
+    assert np.array_equal(arr, expected.numpy().astype(dtype))
     back = layout.tensor(arr)
     assert torch.equal(back, x.to(back.dtype))
     assert back.movedim(-1, 1).is_contiguous()  # stored N, T, K as unfolded outputs are
@@ -189,6 +208,25 @@ def test_which_layouts_fold(shape, folded):
     x = torch.zeros(shape)
     assert dyn.BlockLayout(x).folded == folded
     assert not dyn.BlockLayout(x, fold=False).folded
+
+
+@pytest.mark.parametrize("shape, threads, groups", [
+    ((8, 16, 5), 1, 1),  # one thread: one group
+    ((8, 16, 5), 4, 4),  # 128 neurons: four rows of 32
+    ((8, 16, 5), 8, 4),  # ... not eight rows of 16
+    ((5, 16, 5), 4, 1),  # two rows of 40 would split a sample: one group
+    ((6, 16, 5), 4, 3),  # 96 neurons, three rows of 32
+])
+def test_fold_groups(shape, threads, groups, monkeypatch):
+    _fold_into_groups(monkeypatch, threads)
+    layout = dyn.BlockLayout(torch.zeros(shape))
+    assert layout.folded and layout.blocks == groups and layout.blocks * layout.width == shape[0] * shape[1]
+
+
+def test_small_layers_fold_into_one_group(monkeypatch):
+    monkeypatch.setattr(dyn, "kernel_threads", lambda: 8)
+    layout = dyn.BlockLayout(torch.zeros(32, 10, 100))  # 32k elements: one thread's worth
+    assert layout.folded and layout.blocks == 1
 
 
 def test_channels_last_never_folds():

@@ -80,15 +80,16 @@ def set_limit(nbytes: int) -> None:
 
 
 @jit
-def swap_leading_axes(src, dst):
-    """``dst[j, i, k] = src[i, j, k]`` for 3-d arrays, ``dst`` C-contiguous (cast to its dtype).
+def swap_middle_axes(src, dst):
+    """``dst[g, j, i, k] = src[g, i, j, k]`` for 4-d arrays, ``dst`` C-contiguous (cast to its dtype).
 
-    The transposing copy of a folded layer's activations (see
+    The transposing copy of a folded layer's activations, group by group (see
     :class:`lava_dl.slayer.neuron.dynamics.BlockLayout`): rows of a few values, where numpy's
     strided copy costs three times as much.
     """
-    for i in range(src.shape[0]):
-        for j in range(src.shape[1]):
-            row = dst[j, i]
-            for k in range(src.shape[2]):
-                row[k] = src[i, j, k]
+    for g in range(src.shape[0]):
+        for i in range(src.shape[1]):
+            for j in range(src.shape[2]):
+                row = dst[g, j, i]
+                for k in range(src.shape[3]):
+                    row[k] = src[g, i, j, k]

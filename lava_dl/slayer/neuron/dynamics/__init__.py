@@ -25,6 +25,7 @@ import torch
 from lava_dl.core import alif as _alif
 from lava_dl.core import cuba as _cuba
 from lava_dl.core import resonator as _res
+from lava_dl.core.parallel import MIN_ELEMENTS_PER_THREAD
 from lava_dl.slayer import _cuda, _memory
 
 _EMPTY_MASK3 = np.zeros((0, 0, 0), np.uint8)
@@ -32,7 +33,7 @@ _EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
 _EMPTY_INT = np.zeros((0, 0), np.int32)
 _EMPTY_INT3 = np.zeros((0, 0, 0), np.int32)
 _NO_INDEX = np.zeros(0, np.int64)
-#: Layers of fewer neurons than this run folded, all samples in one block (see :class:`BlockLayout`).
+#: Layers of fewer neurons than this run folded, several samples to a kernel block (see :class:`BlockLayout`).
 FOLD_WIDTH = 32
 
 
@@ -314,14 +315,16 @@ class BlockLayout:
     stored that way without a transposing copy (:attr:`from_logical`).
 
     Narrow layers (fewer than :data:`FOLD_WIDTH` neurons, more than one sample) are *folded*:
-    the kernels see the samples as neurons of one block, ``B = 1`` and ``K = N * prod(S)``,
-    their arrays stored in the order ``T, N, *S``. A row of a few neurons costs the kernels
-    mostly their fixed work per row (a 10-neuron row runs 5-7x slower per neuron than a
-    256-neuron one); one row of every sample's neurons per step does not. The kernels treat
-    neurons independently, so the results are the same bit for bit; the folded block runs on
-    one thread. Tensors still enter and leave in the usual ``N, T, *S`` order (a transposing
-    copy each way, small for so few neurons), so what runs after the layer sees the same
-    memory layout whatever the width: a kernel's output array becomes a tensor through
+    the kernels see ``G`` groups of ``N / G`` samples as the blocks, ``B = G`` and ``K = (N / G)
+    * prod(S)``, their arrays stored in the order ``G, T, N / G, *S``. A row of a few neurons
+    costs the kernels mostly their fixed work per row (a 10-neuron row runs 5-7x slower per
+    neuron than a 256-neuron one); one row of a group's neurons per step does not. ``G`` is
+    the number of threads :class:`~lava_dl.core.parallel.Blockwise` would give the unfolded
+    layer (1 for small ones), lowered to a divisor of ``N`` and so that rows keep
+    :data:`FOLD_WIDTH` neurons. The kernels treat neurons independently, so the results are the
+    same bit for bit. Tensors still enter and leave in the usual ``N, T, *S`` order (a
+    transposing copy each way, small for so few neurons), so what runs after the layer sees the
+    same memory layout whatever the width: a kernel's output array becomes a tensor through
     :meth:`tensor` once the kernel has run.
     """
 
@@ -337,7 +340,13 @@ class BlockLayout:
         self._indices: tuple[np.ndarray, np.ndarray] | None = None
         self.folded = fold and self._identity and self.blocks > 1 and self.width < FOLD_WIDTH
         if self.folded:
-            self.blocks, self.width = 1, self.blocks * self.width
+            samples, neurons = self.blocks, self.blocks * self.width
+            # as many groups as Blockwise would use threads, each a row of at least FOLD_WIDTH neurons
+            groups = max(1, min(kernel_threads(), samples, neurons // FOLD_WIDTH,
+                                neurons * self.steps // MIN_ELEMENTS_PER_THREAD))
+            while samples % groups:
+                groups -= 1
+            self.blocks, self.width = groups, neurons // groups
 
     @property
     def permuted(self) -> bool:
@@ -380,12 +389,14 @@ class BlockLayout:
         permuted = x.detach().movedim(-1, 1).cpu().resolve_neg().numpy()  # (N, T, *S), any strides
         if self.folded:
             out = _memory.empty(shape, permuted.dtype if dtype is None else dtype)
-            n = self.shape[0]
+            groups, per_group = self.blocks, self.shape[0] // self.blocks
             if permuted.flags.c_contiguous:
-                _memory.swap_leading_axes(permuted.reshape(n, self.steps, -1), out.reshape(self.steps, n, -1))
+                _memory.swap_middle_axes(permuted.reshape(groups, per_group, self.steps, -1),
+                                         out.reshape(groups, self.steps, per_group, -1))
             else:
-                np.copyto(out.reshape(self.steps, n, *self.shape[1:-1]), permuted.swapaxes(0, 1),
-                          casting="unsafe")
+                spatial = self.shape[1:-1]
+                grouped = permuted.reshape(groups, per_group, self.steps, *spatial).swapaxes(1, 2)
+                np.copyto(out.reshape(groups, self.steps, per_group, *spatial), grouped, casting="unsafe")
             return out
         permuted = self._memory_view(permuted, 2)
         if permuted.flags.c_contiguous and (dtype is None or permuted.dtype == dtype):
@@ -434,8 +445,10 @@ class BlockLayout:
         """
         n, *spatial, steps = self.shape
         if self.folded:
+            groups, per_group = self.blocks, n // self.blocks
             stored = _memory.empty((n, steps, math.prod(spatial)), arr.dtype)
-            _memory.swap_leading_axes(arr.reshape(steps, n, -1), stored)
+            _memory.swap_middle_axes(arr.reshape(groups, steps, per_group, -1),
+                                     stored.reshape(groups, per_group, steps, -1))
             arr = stored
         if self._identity:  # the same view as below, without the identity permutation
             stored = arr.reshape(n, steps, *spatial)
