@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from lava_dl.core.cuba import all_zero
-from lava_dl.core.fixed_point import STATE_EXP, any_nonzero, inline, jit
+from lava_dl.core.fixed_point import STATE_EXP, any_nonzero, inline, jit, jit_fma
 from lava_dl.core.parallel import Blockwise
 from lava_dl.core.spec import SETTLED_BUSY, SETTLED_IDLE, SETTLED_QUIET, NeuronSpec, Param, State
 from lava_dl.core.vector_math import exp_nonpositive
@@ -685,7 +685,14 @@ def fused_backward(
                 nxt[k] = g
     if delta_rec.shape[0] == 0:
         return
-    # The threshold gradient in a loop of its own (it vectorises only without the above).
+    _threshold_gradients(grad_out, delta_rec, unit, theta, tau_grad, scale_grad, grad_theta)
+
+
+@jit_fma
+def _threshold_gradients(grad_out, delta_rec, unit, theta, tau_grad, scale_grad, grad_theta):
+    """The threshold gradient of :func:`fused_backward`, in a loop of its own (it vectorises only without
+    the delta adjoint; with FMAs: the exponential's polynomial bounds it)."""
+    blocks, steps, width = grad_out.shape
     inv = 1.0 / unit
     inv_tau = 1.0 / tau_grad
     gth = np.empty(width, np.float64)
