@@ -388,26 +388,97 @@ def cuba_forward(x, state_scale, du, dv, bias_scaled, vth_scaled, u0, v0, graded
                 last_out[b, k] = messages[k] if permuted else s_out[b, steps - 1, k]
 
 
+# The backward pass walks each sample's steps in chunks of rows, with one call per chunk and phase that
+# takes whole arrays and indices: a row view passed to a compiled function costs an atomic reference
+# count each way, and per row those counts took a tenth of the pass.
+
+
 @jit_fma
-def _surrogate_row(grad, margin, inv, theta, inv_tau, height, graded, out):
-    """``out = grad * surrogate(margin * inv - theta)`` over one row (its own function, so that
-    the compiler vectorises it whatever the caller's loop around it; with FMAs: the exponential's
-    polynomial bounds the whole backward pass)."""
-    for k in range(out.size):
-        out[k] = surrogate_gradient(grad[k], margin[k], inv, theta, inv_tau, height, graded)
+def _surrogate_rows(grad_s, index, gathered, margin_rec, b, start, end, delay, inv, theta, inv_tau, height,
+                    graded, grad_x):
+    """``grad_x[b, t] = grad_s[b, t + delay] * surrogate(margin_rec[b, t] * inv - theta)`` for the steps
+    ``start <= t < end`` (zero where ``t + delay`` is past the last step), with FMAs (the exponential's
+    polynomial bounds the whole backward pass). A nonempty ``index`` reads ``grad_s``'s rows through it
+    (``grad_s[b, t, index[k]]``), gathered first into ``gathered`` so that the surrogate loop stays
+    vectorised."""
+    steps, width = grad_s.shape[1], grad_s.shape[2]
+    for t in range(start, end):
+        row = t + delay
+        if row >= steps:  # the message of step t sits at step t + delay
+            for k in range(width):
+                grad_x[b, t, k] = 0.0
+        elif index.size:
+            for k in range(width):
+                gathered[k] = grad_s[b, row, index[k]]
+            for k in range(width):
+                grad_x[b, t, k] = surrogate_gradient(gathered[k], margin_rec[b, t, k], inv, theta, inv_tau,
+                                                     height, graded)
+        else:
+            for k in range(width):
+                grad_x[b, t, k] = surrogate_gradient(grad_s[b, row, k], margin_rec[b, t, k], inv, theta,
+                                                     inv_tau, height, graded)
 
 
 @jit
-def _surrogate_gathered(grad, index, gathered, margin, inv, theta, inv_tau, height, graded, out):
-    """:func:`_surrogate_row` of the row ``grad`` read through ``index`` (``grad[index[k]]``; an
-    empty index reads it as it is), gathered first into ``gathered`` so that the surrogate
-    loop stays vectorised."""
-    if index.size:
-        for k in range(out.size):
-            gathered[k] = grad[index[k]]
-        _surrogate_row(gathered, margin, inv, theta, inv_tau, height, graded, out)
-    else:
-        _surrogate_row(grad, margin, inv, theta, inv_tau, height, graded, out)
+def _previous_rows(state0, state_rec, reset_rec, b, start, end, delay, out):
+    """``out[t - start, k]``: the state that step ``t``'s decay acted on (:func:`previous_state` of
+    ``state0[b]``, ``state_rec[b, t - 1]`` and the reset marks ``reset_rec[b, t - 1 + delay]``, an empty
+    array for a state that never resets), for the steps ``start <= t < end``."""
+    width = out.shape[1]
+    for t in range(start, end):
+        before = max(t - 1, 0)  # at t = 0 the rows of step t - 1 are not read
+        if reset_rec.shape[0] > 0:
+            for k in range(width):
+                out[t - start, k] = previous_state(t, state0[b, k], state_rec[b, before, k],
+                                                   reset_rec[b, before + delay, k] != 0)
+        else:
+            for k in range(width):
+                out[t - start, k] = previous_state(t, state0[b, k], state_rec[b, before, k], False)
+
+
+@jit
+def _adjoint_rows(grad_x, grad_u_out, grad_v_out, b, start, end, alpha_u, alpha_v, grad_u, grad_v,
+                  want_decay, prev_u, prev_v, acc_u, acc_v):
+    """The current's and voltage's adjoint recurrences (:func:`adjoint_step`) over the steps
+    ``end > t >= start``, last first: ``grad_x[b, t]`` holds the step's surrogate terms and receives the
+    current's gradient; ``grad_u``/``grad_v`` carry the later step's gradients; ``grad_u_out``/
+    ``grad_v_out`` add gradients w.r.t. the recorded states (empty when unused). With ``want_decay``,
+    ``acc_u``/``acc_v`` accumulate ``-grad * state`` of the states in ``prev_u``/``prev_v`` (rows from
+    ``start``). Each loop reads and writes few arrays, so that the compiler vectorises it."""
+    width = grad_u.size
+    has_gu = grad_u_out.shape[0] > 0
+    has_gv = grad_v_out.shape[0] > 0
+    for t in range(end - 1, start - 1, -1):
+        if has_gu or has_gv:
+            for k in range(width):
+                g_v = adjoint_step(grad_x[b, t, k], alpha_v[k], grad_v[k])
+                if has_gv:
+                    g_v += grad_v_out[b, t, k]
+                g_u = adjoint_step(g_v, alpha_u[k], grad_u[k])
+                if has_gu:
+                    g_u += grad_u_out[b, t, k]
+                grad_v[k] = g_v
+                grad_u[k] = g_u
+                grad_x[b, t, k] = g_u
+        else:
+            for k in range(width):
+                g_v = adjoint_step(grad_x[b, t, k], alpha_v[k], grad_v[k])
+                g_u = adjoint_step(g_v, alpha_u[k], grad_u[k])
+                grad_v[k] = g_v
+                grad_u[k] = g_u
+                grad_x[b, t, k] = g_u
+        if want_decay:
+            _decay_sums(grad_u, grad_v, prev_u, prev_v, t - start, acc_u, acc_v)
+
+
+@jit
+def _decay_sums(grad_u, grad_v, states_u, states_v, row, acc_u, acc_v):
+    """``acc -= grad * states[row]`` for both states (a function of its own: inlined in its caller's
+    loop, the compiler leaves it scalar)."""
+    for k in range(acc_u.size):
+        acc_u[k] -= grad_u[k] * states_u[row, k]
+    for k in range(acc_v.size):
+        acc_v[k] -= grad_v[k] * states_v[row, k]
 
 
 #: Values per chunk of rows in :func:`cuba_backward` (32 KiB of float32 gradients).
@@ -436,11 +507,6 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
     row (see ``out_index`` of :func:`cuba_forward`).
     """
     blocks, steps, width = grad_s.shape
-    has_gu = grad_u_out.shape[0] > 0
-    has_gv = grad_v_out.shape[0] > 0
-    has_reset = reset_rec.shape[0] > 0
-    # Per row of K neurons: the spike's surrogate term (a vectorised loop; exp dominates the whole
-    # backward pass), written into the row of grad_x, then the two integrators' adjoint recurrences.
     inv = 1.0 / state_scale
     inv_tau = 1.0 / tau_rho
     height = surrogate_height(tau_rho, scale_rho, graded)
@@ -451,10 +517,13 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
     alpha_u = np.empty(width, np.float64)
     alpha_v = np.empty(width, np.float64)
     gathered = np.empty(width, grad_s.dtype)
-    # Time runs backwards in chunks of rows: the surrogate terms of a chunk are computed forwards in
-    # memory first (short rows read backwards defeat the hardware prefetcher: 1.7x slower at 256
-    # neurons), then the adjoint recurrences walk the chunk back while it is in cache.
+    # Time runs backwards in chunks of rows: a chunk's surrogate terms (and the states its decays acted
+    # on) are computed forwards in memory first (short rows read backwards defeat the hardware
+    # prefetcher: 1.7x slower at 256 neurons), then the adjoint recurrences walk the chunk back while it
+    # is in cache.
     chunk = max(1, _CHUNK_VALUES // width)
+    prev_u = np.empty((chunk if want_decay else 0, width), np.int32)
+    prev_v = np.empty_like(prev_u)
     for b in range(blocks):
         for k in range(width):
             gu[k] = 0.0
@@ -466,32 +535,13 @@ def cuba_backward(grad_s, grad_u_out, grad_v_out, margin_rec, u_rec, v_rec, rese
         end = steps
         while end > 0:
             start = max(0, end - chunk)
-            for t in range(start, end):
-                out = grad_x[b, t]
-                if t + delay < steps:  # the message of step t sits at step t + delay
-                    _surrogate_gathered(grad_s[b, t + delay], grad_index, gathered, margin_rec[b, t], inv,
-                                        theta, inv_tau, height, graded, out)
-                else:
-                    out[:] = 0.0
-            for t in range(end - 1, start - 1, -1):
-                out = grad_x[b, t]
-                for k in range(width):
-                    g_v = adjoint_step(out[k], alpha_v[k], gv[k])
-                    if has_gv:
-                        g_v += grad_v_out[b, t, k]
-                    g_u = adjoint_step(g_v, alpha_u[k], gu[k])
-                    if has_gu:
-                        g_u += grad_u_out[b, t, k]
-                    gv[k] = g_v
-                    gu[k] = g_u
-                    out[k] = g_u
-                    if want_decay:
-                        # at t = 0 the t - 1 entries read are not used (index -1 wraps around)
-                        reset_prev = has_reset and reset_rec[b, t - 1 + delay, k] != 0
-                        prev_u, prev_v = previous_states(t, u0[b, k], v0[b, k], u_rec[b, t - 1, k],
-                                                         v_rec[b, t - 1, k], reset_prev)
-                        acc_u[k] -= g_u * prev_u
-                        acc_v[k] -= g_v * prev_v
+            _surrogate_rows(grad_s, grad_index, gathered, margin_rec, b, start, end, delay, inv, theta,
+                            inv_tau, height, graded, grad_x)
+            if want_decay:
+                _previous_rows(u0, u_rec, reset_rec[:0], b, start, end, delay, prev_u)
+                _previous_rows(v0, v_rec, reset_rec, b, start, end, delay, prev_v)
+            _adjoint_rows(grad_x, grad_u_out, grad_v_out, b, start, end, alpha_u, alpha_v, gu, gv, want_decay,
+                          prev_u, prev_v, acc_u, acc_v)
             end = start
         if want_decay:
             for k in range(width):
