@@ -81,7 +81,8 @@ import numpy as np
 
 from lava_dl.core.switch import Restore, Switch
 
-__all__ = ["ProcessError", "InputError", "set_input_checks", "input_checks_enabled", "read", "read_many",
+__all__ = ["ProcessError", "InputError", "set_input_checks", "input_checks_enabled", "check_cast", "read",
+           "read_many",
            "lava_get", "stop_all", "live_runtimes",
            "install", "STOP_TIMEOUT"]
 
@@ -879,6 +880,26 @@ def set_input_checks(enabled: bool) -> Restore:
 def input_checks_enabled() -> bool:
     """Whether the runtime's input checks are on (see :func:`set_input_checks`)."""
     return _INPUT_CHECKS.enabled
+
+
+def check_cast(data, dtype, what: str) -> None:
+    """Raise :class:`InputError` if casting ``data`` to ``dtype``, as Lava does silently, would change
+    it (NaN or infinity; for an integer type, fractional values or values outside the type), unless the
+    input checks are off (:func:`set_input_checks`).
+
+    Parameters
+    ----------
+    data : array_like
+        Values about to be cast.
+    dtype : numpy dtype
+        The type Lava would cast them to.
+    what : str
+        What ``data`` is, for the message (e.g. ``"simulate: inputs"``).
+    """
+    if _INPUT_CHECKS.enabled:
+        reason = _mangled(data, np.dtype(dtype))
+        if reason is not None:
+            raise InputError(f"{what} hold {reason}")
 
 
 def _checked_recv(self):

@@ -19,7 +19,7 @@ from lava.magma.core.run_configs import Loihi1SimCfg
 from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 
-from lava_dl import netx, slayer
+from lava_dl import netx, runtime, slayer
 from tests.lava_run import run_and_read
 from tests.test_parity import FAMILIES, _active_output, _export, _randomise
 from tests.test_parity_layers import _network, _randomise_delays
@@ -217,16 +217,33 @@ def test_simulate_rejects_bad_input(tmp_path):
         netx.simulate(path, data[:-1], **kwargs)
     with pytest.raises(ValueError, match="expected"):
         netx.simulate(path, data[0], **kwargs)
-    bad = data.astype(float)
-    bad[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        netx.simulate(path, bad, **kwargs)
+    # what the Lava run refuses (runtime input checks), simulate refuses with the same error type
+    for value, reason in ((np.nan, "non-finite"), (np.inf, "non-finite"), (0.5, "fractional"),
+                          (2.0**31, "beyond its message width"), (-(2**40), "beyond its message width")):
+        bad = data.astype(float if isinstance(value, float) else np.int64)
+        bad[0, 0] = value
+        with pytest.raises(runtime.InputError, match=f"simulate: inputs hold .*{reason}"):
+            netx.simulate(path, bad, **kwargs)
     with pytest.raises(ValueError, match="select_tag"):
         netx.simulate(path, data, select_tag="bit_accurate", **kwargs)
     with pytest.raises(ValueError, match=">= 1"):
         netx.simulate(path, data, num_steps=0, **kwargs)
     with pytest.raises(ValueError, match="group_size"):
         netx.simulate(path, data, group_size=0, **kwargs)
+
+
+def test_simulate_casts_as_lava_with_the_input_checks_off(tmp_path):
+    """With the checks off, fractional and too wide inputs are cast to the RingBuffer's int32 as Lava
+    casts them (truncated, wrapped), and a float network takes fractional values as they are."""
+    path, data, kwargs = _exported("delay_dense", "cuba", tmp_path)
+    raw = data.astype(np.int64) * 3 + (np.arange(data.shape[-1]) % 2) * 2**32  # wraps to data * 3
+    fractional = data * 3 + 0.75  # truncates to data * 3
+    expected = netx.simulate(path, data * 3, **kwargs)
+    with runtime.set_input_checks(False):
+        assert np.array_equal(netx.simulate(path, raw, **kwargs), expected)
+        assert np.array_equal(netx.simulate(path, fractional, **kwargs), expected)
+    floats = netx.simulate(path, fractional, select_tag="floating_pt", **kwargs)
+    assert floats.dtype == np.float64 and floats.shape == expected.shape
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -53,6 +53,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort, create_port_id
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
+from lava_dl import runtime
 from lava_dl.core.fixed_point import jit
 
 __all__ = ["LocalGraph", "fuse_network", "leaf_models", "simulate", "FUSED_TAGS", "GROUP_STATE_BYTES"]
@@ -891,8 +892,12 @@ def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: st
     Raises
     ------
     ValueError
-        If the input shape does not match the network, it holds NaN or infinities, or
-        ``num_steps < 1``.
+        If the input shape does not match the network, or ``num_steps < 1``.
+    lava_dl.runtime.InputError
+        (a ``ValueError``) If the input holds values that the Lava run would refuse (its input
+        checks, :func:`lava_dl.runtime.set_input_checks`): NaN or infinity, and for ``fixed_pt``
+        fractional values or values beyond int32. With the checks off they are cast as Lava's
+        ``RingBuffer`` casts them.
     """
     from lava_dl.netx.hdf5 import Network
 
@@ -911,13 +916,13 @@ def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: st
     if tuple(batch.shape[1:-1]) != in_shape:
         raise ValueError(f"inputs of shape {data.shape}: the sample shape {tuple(batch.shape[1:-1])} differs "
                          f"from the network input {in_shape}")
-    if batch.dtype.kind in "fc" and not np.all(np.isfinite(batch)):
-        raise ValueError("inputs hold NaN or infinite values")
+    source_dtype, sink_dtype = (np.int32, np.int32) if select_tag == "fixed_pt" else (np.float64, np.float64)
+    # what the Lava run would refuse (the RingBuffer's Var, or the network's input port)
+    runtime.check_cast(batch, source_dtype, "simulate: inputs")
     steps = batch.shape[-1] if num_steps is None else int(num_steps)
     if steps < 1 or batch.shape[-1] < 1:
         raise ValueError(f"num_steps and the input's time axis must be >= 1, got {steps} and "
                          f"{batch.shape[-1]}")
-    source_dtype, sink_dtype = (np.int32, np.int32) if select_tag == "fixed_pt" else (np.float64, np.float64)
     source = np.empty(batch.shape, source_dtype)
     source[...] = batch
     if group_size is not None and int(group_size) < 1:
