@@ -896,8 +896,9 @@ def check_cast(data, dtype, what: str) -> None:
     what : str
         What ``data`` is, for the message (e.g. ``"simulate: inputs"``).
     """
-    if _INPUT_CHECKS.enabled:
-        reason = _mangled(data, np.dtype(dtype))
+    data, dtype = np.asarray(data), np.dtype(dtype)
+    if _INPUT_CHECKS.enabled and not (data.dtype == dtype and dtype.kind in "iub"):
+        reason = _mangled(data, dtype)
         if reason is not None:
             raise InputError(f"{what} hold {reason}")
 
