@@ -103,7 +103,10 @@ class SendFirstModel(PyLoihiProcessModel):
         given that no input is quiet. The arrays stay the same for every step the schedule is used,
         and it is made again whenever a Var is replaced or set. None: this step needs
         :meth:`receive_phase` (the default). A model that answers None is asked again only after a
-        Var changed: what its own step would derive from its Vars, it derives here instead."""
+        Var changed: what its own step would derive from its Vars, it derives here instead. A call
+        may touch only the arrays among its arguments (in nested tuples and lists too) and, if it is
+        a method of the model, the model's own state: calls that share neither may run at the same
+        time (see ``lava_dl.netx.fused._Lanes``)."""
         return None
 
     def lava_dl_send_plan(self, outputs: dict) -> list | None:
