@@ -3,7 +3,10 @@ helper threads, with the results of the calls in order, bit for bit."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
+import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -146,3 +149,53 @@ def test_small_or_unbalanced_work_stays_on_one_thread(tmp_path, monkeypatch):
     graph.threads = 1
     monkeypatch.setattr(fused, "PARALLEL_MIN_SECONDS", 0.0)
     assert fused._Lanes.make(calls, np.array([1.0, 1.0, 1.0]), graph) is None
+
+
+def _lane_threads() -> int:
+    return sum(thread.name == "lava_dl-fused-lane" for thread in threading.enumerate())
+
+
+def _settled_lane_threads() -> int:
+    """Lane threads once the graphs dropped so far are freed and their helpers have ended."""
+    gc.collect()
+    count = _lane_threads()
+    for _ in range(100):
+        threading.Event().wait(0.02)
+        count, last = _lane_threads(), count
+        if count == last:
+            break
+    return count
+
+
+def test_a_dropped_graph_ends_its_helpers_and_is_freed(tmp_path, monkeypatch):
+    """The helper threads keep nothing of the graph: dropped, it is freed and its helpers end (a
+    simulate call, which makes a graph per run, ends them at once)."""
+    before = _settled_lane_threads()
+    graph, frames = _lanes_graph(tmp_path, monkeypatch)
+    assert _lane_threads() == before + 2
+    ref = weakref.ref(graph)
+    del graph
+    assert _settled_lane_threads() == before
+    assert ref() is None
+    path, data, kwargs = _exported("pool", "cuba", tmp_path)
+    gc.disable()  # simulate ends its helpers itself, without waiting for the collector
+    try:
+        netx.simulate(path, data, **kwargs)
+        for _ in range(100):
+            if _lane_threads() == before:
+                break
+            threading.Event().wait(0.02)
+        assert _lane_threads() == before
+    finally:
+        gc.enable()
+
+
+def test_close_ends_the_helpers_and_stepping_goes_on(tmp_path, monkeypatch):
+    graph, frames = _lanes_graph(tmp_path, monkeypatch)
+    (single, _), _ = _graphs("pool", "cuba", tmp_path, monkeypatch)
+    expected = [single.step(frame).copy() for frame in frames[:12]]
+    graph.close()
+    outs = [graph.step(frame).copy() for frame in frames[4:12]]  # a new schedule, new lanes
+    assert graph._plan.lanes is not None
+    for got, want in zip(outs, expected[4:], strict=True):
+        assert np.array_equal(got, want)

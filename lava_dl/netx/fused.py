@@ -478,6 +478,15 @@ class LocalGraph:
             self._plan = None
         return out
 
+    def close(self) -> None:
+        """End the helper threads of parallel static schedules now (they also end when the graph is
+        freed); a later parallel step starts new ones."""
+        for helper in self._helpers:
+            helper.close()
+        self._helpers = []
+        if self._plan is not None and self._plan.lanes is not None:
+            self._plan = None
+
     def _lane_helpers(self, count: int) -> list[_Helper]:
         """``count`` helper threads for the lanes of a static schedule (:class:`_Lanes`), made in this
         process (a forked child makes its own: a parent's threads do not survive the fork)."""
@@ -581,7 +590,10 @@ class _Helper:
 
 
 def _serve(todo: queue.SimpleQueue, done: queue.SimpleQueue) -> None:
-    while (calls := todo.get()) is not None:
+    while True:
+        calls = todo.get()
+        if calls is None:
+            return
         try:
             for function, args in calls:
                 function(*args)
@@ -589,6 +601,9 @@ def _serve(todo: queue.SimpleQueue, done: queue.SimpleQueue) -> None:
             done.put(error)
         else:
             done.put(None)
+        # no reference kept while waiting: the calls' models (and through their ports the graph) must
+        # be free to go once their graph is dropped
+        calls = function = args = None
 
 
 class _Lanes:
@@ -1204,6 +1219,7 @@ class _Job:
                 _frames_of(rows, start, frames[:count])
             message = frames[k - start].reshape(source.shape[:-1])
             np.add(zeros, graph.step(message), out=records[t], casting="unsafe")
+        graph.close()
         return np.ascontiguousarray(np.moveaxis(records, 0, -1))
 
     def batch(self, source: np.ndarray) -> np.ndarray:
