@@ -1212,14 +1212,16 @@ class _Job:
         block = max(16, FRAME_BLOCK_BYTES // max(1, rows.shape[0] * rows.itemsize))
         frames = np.empty((min(block, in_steps), rows.shape[0]), source.dtype)
         start, count = 0, 0
-        for t in range(self.steps):
-            k = t % in_steps
-            if not start <= k < start + count:
-                start, count = k, min(len(frames), in_steps - k)
-                _frames_of(rows, start, frames[:count])
-            message = frames[k - start].reshape(source.shape[:-1])
-            np.add(zeros, graph.step(message), out=records[t], casting="unsafe")
-        graph.close()
+        try:
+            for t in range(self.steps):
+                k = t % in_steps
+                if not start <= k < start + count:
+                    start, count = k, min(len(frames), in_steps - k)
+                    _frames_of(rows, start, frames[:count])
+                message = frames[k - start].reshape(source.shape[:-1])
+                np.add(zeros, graph.step(message), out=records[t], casting="unsafe")
+        finally:
+            graph.close()
         return np.ascontiguousarray(np.moveaxis(records, 0, -1))
 
     def batch(self, source: np.ndarray) -> np.ndarray:
