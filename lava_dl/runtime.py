@@ -82,9 +82,7 @@ import numpy as np
 from lava_dl.core.switch import Restore, Switch
 
 __all__ = ["ProcessError", "InputError", "set_input_checks", "input_checks_enabled", "check_cast", "read",
-           "read_many",
-           "lava_get", "stop_all", "live_runtimes",
-           "install", "STOP_TIMEOUT"]
+           "read_many", "lava_get", "stop_all", "live_runtimes", "install", "STOP_TIMEOUT"]
 
 STOP_TIMEOUT = 10.0
 """Seconds ``stop()`` waits for the workers to acknowledge before ending them."""
