@@ -20,6 +20,8 @@ import typing as ty
 import numpy as np
 import torch
 
+from lava_dl.slayer._eager import eager
+
 
 class AnnSampler(torch.nn.Module):
     """Sampled (input rate, spike rate) points of a block and the activation fitted to them.
@@ -82,6 +84,7 @@ class AnnSampler(torch.nn.Module):
         self.a = np.append(self.a, a.detach().float().mean(dim=-1).cpu().numpy().ravel())
         self.z = np.append(self.z, z.detach().float().mean(dim=-1).cpu().numpy().ravel())
 
+    @eager
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """The fitted activation of the synaptic input ``z`` (any shape)."""
         if self.centers is None:

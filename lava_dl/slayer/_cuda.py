@@ -26,6 +26,7 @@ from lava_dl.core import cuba as _cuba
 from lava_dl.core import resonator as _res
 from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer._eager import KernelFunction
 
 _EMPTY_SHAPE = (0, 0, 0)
 
@@ -373,7 +374,7 @@ def integrator_backward(ctx, grad_out: torch.Tensor | None, grad_s: torch.Tensor
     return _logical(grad_in, ctx.shape), (_decay_rows(ctx, grad_d, decay) if want else None)
 
 
-class CubaDynamicsCuda(torch.autograd.Function):
+class CubaDynamicsCuda(KernelFunction):
     """:class:`lava_dl.slayer.neuron.dynamics.CubaDynamics` on the CUDA kernels only (whatever the
     tensors' device: in the simulator, CPU tensors). ``CubaDynamics`` dispatches CUDA tensors to
     the same :func:`cuba_forward`/:func:`cuba_backward`; this class lets tests call them directly."""
@@ -390,7 +391,7 @@ class CubaDynamicsCuda(torch.autograd.Function):
         return (*cuba_backward(ctx, grad_s, grad_u, grad_v), *([None] * 11))
 
 
-class AlifDynamicsCuda(torch.autograd.Function):
+class AlifDynamicsCuda(KernelFunction):
     """:class:`lava_dl.slayer.neuron.dynamics.AlifDynamics` on the CUDA kernels only (whatever the
     tensors' device: in the simulator, CPU tensors), for tests; ``AlifDynamics`` dispatches CUDA
     tensors to the same :func:`alif_forward`/:func:`alif_backward`."""
@@ -407,7 +408,7 @@ class AlifDynamicsCuda(torch.autograd.Function):
         return (*alif_backward(ctx, grad_s, grad_u, grad_v), *([None] * 8))
 
 
-class LeakyIntegratorCuda(torch.autograd.Function):
+class LeakyIntegratorCuda(KernelFunction):
     """:class:`lava_dl.slayer.neuron.dynamics.LeakyIntegrator` on the CUDA kernels only (whatever the
     tensors' device: in the simulator, CPU tensors), for tests; ``LeakyIntegrator`` dispatches CUDA
     tensors to the same :func:`leaky_forward`/:func:`integrator_backward`."""
@@ -422,7 +423,7 @@ class LeakyIntegratorCuda(torch.autograd.Function):
         return (*integrator_backward(ctx, grad_y, None, grad_y.dtype), None, None, None)
 
 
-class SpikingIntegratorCuda(torch.autograd.Function):
+class SpikingIntegratorCuda(KernelFunction):
     """:class:`lava_dl.slayer.neuron.dynamics.SpikingIntegrator` on the CUDA kernels only, for tests;
     ``SpikingIntegrator`` dispatches CUDA tensors to the same
     :func:`spiking_forward`/:func:`integrator_backward`."""
@@ -691,7 +692,7 @@ def shift_rows_adjoint(g: torch.Tensor, y: torch.Tensor, shifts: torch.Tensor, g
     _launch(module, module.shift_rows_adjoint, g.device, 1, g.shape[2], g, y, shifts, grad_x, acc)
 
 
-class SigmaCuda(torch.autograd.Function):
+class SigmaCuda(KernelFunction):
     """``_SigmaFn`` of :mod:`lava_dl.slayer.neuron.sigma_delta` on the CUDA kernels only (whatever
     the tensors' device: in the simulator, CPU tensors), for tests; ``_SigmaFn`` dispatches CUDA
     tensors to the same :func:`sigma_forward`/:func:`sigma_backward`."""
@@ -705,7 +706,7 @@ class SigmaCuda(torch.autograd.Function):
         return sigma_backward(ctx, grad), None, None, None
 
 
-class SigmaDeltaCuda(torch.autograd.Function):
+class SigmaDeltaCuda(KernelFunction):
     """``_EncodeFn`` of :mod:`lava_dl.slayer.neuron.sigma_delta` on the CUDA kernels only, for
     tests; ``_EncodeFn`` dispatches CUDA tensors to the same
     :func:`sigma_delta_forward`/:func:`sigma_delta_backward`."""
@@ -721,7 +722,7 @@ class SigmaDeltaCuda(torch.autograd.Function):
         return sigma_delta_backward(ctx, grad) + (None,) * 9
 
 
-class ResonatorDynamicsCuda(torch.autograd.Function):
+class ResonatorDynamicsCuda(KernelFunction):
     """:class:`lava_dl.slayer.neuron._resonator.ResonatorDynamics` on the CUDA kernels only, for
     tests; ``ResonatorDynamics`` dispatches CUDA tensors to the same
     :func:`resonator_forward`/:func:`resonator_backward`."""

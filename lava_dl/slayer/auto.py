@@ -101,6 +101,7 @@ from torch import nn
 from lava_dl.core.delay import MAX_BLOCK_DELAY
 from lava_dl.core.records import Hdf5FormatError
 from lava_dl.core.records import LayerRecord as _Record
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.block.base import is_complex
 from lava_dl.slayer.block.concat import Concat
 from lava_dl.slayer.neuron.base import DEVICE_ARGUMENTS, field_value
@@ -666,6 +667,7 @@ class SequentialNetwork(nn.Module):
         return block
 
     # ---- running and writing ----------------------------------------------------------------
+    @eager
     def forward(self, spike: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Run the blocks in order on ``spike`` (``N, C, (H, W,) T``); a concat block joins the outputs
         of the blocks its record names (module docstring), every other block takes the previous output.

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from lava_dl.core.switch import Restore, Switch
+from lava_dl.slayer._eager import eager
 
 __all__ = ["set_input_checks", "input_checks_enabled", "check_tensor", "check_values",
            "check_finite_parameters", "mark_bound", "marked_bound", "marked_binary", "bound_linear_output",
@@ -93,6 +94,7 @@ def input_checks_enabled() -> bool:
     return _CHECKS.enabled
 
 
+@eager
 def check_tensor(x, where: str, min_dim: int = 3) -> None:
     """Raise unless ``x`` is a float32/float64 tensor ``N, C, (H, W,) T`` with ``T >= 1``.
 
@@ -142,11 +144,14 @@ def _first_index(mask: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in torch.nonzero(mask)[0])
 
 
+@eager
 def mark_bound(x: torch.Tensor, bound: float, binary: bool = False) -> torch.Tensor:
     """Record that every value of ``x`` is finite with ``|x| <= bound`` (proven by its producer,
     e.g. ``bound=1`` for binary spikes), so that :func:`check_values` need not scan it.
 
-    The mark holds for ``x``'s current contents only (an in-place change voids it).
+    The mark holds for ``x``'s current contents only (an in-place change voids it). Inference tensors
+    (made under ``torch.inference_mode``) have no version counter to tell such a change, so they are
+    not marked: their checks scan them.
 
     Parameters
     ----------
@@ -158,15 +163,16 @@ def mark_bound(x: torch.Tensor, bound: float, binary: bool = False) -> torch.Ten
         Every value is 0 or 1 (a non-graded neuron's spikes; see :func:`marked_binary`).
     """
     bound = float(bound)
-    if math.isfinite(bound):
+    if math.isfinite(bound) and not x.is_inference():
         setattr(x, _MARK, (bound, x._version, x.data_ptr(), bool(binary) and bound == 1.0))
     return x
 
 
+@eager
 def marked_bound(x: torch.Tensor) -> float | None:
     """The bound of :func:`mark_bound` if ``x`` is marked and unchanged since, else None."""
     mark = getattr(x, _MARK, None)
-    if mark is None or mark[1] != x._version or mark[2] != x.data_ptr():
+    if mark is None or x.is_inference() or mark[1] != x._version or mark[2] != x.data_ptr():
         return None
     return mark[0]
 
@@ -177,6 +183,7 @@ def marked_binary(x: torch.Tensor) -> bool:
     return marked_bound(x) is not None and getattr(x, _MARK)[3]
 
 
+@eager
 def bound_linear_output(z: torch.Tensor, x: torch.Tensor,
                         weight: torch.Tensor | ty.Callable[[], torch.Tensor]) -> None:
     """Mark the output ``z`` of a linear synapse (dense, convolution, pooling, transposed) with
@@ -212,6 +219,7 @@ def bound_linear_output(z: torch.Tensor, x: torch.Tensor,
     mark_bound(z, bound * total * _ROUNDING_HEADROOM)
 
 
+@eager
 def check_values(x: torch.Tensor, where: str, unit: float | None = None) -> None:
     """Raise if ``x`` holds NaN or inf, or (with ``unit``) a value whose integer input
     ``floor(x * unit)`` does not fit a Lava port's int32 message. Skipped when the value
@@ -257,6 +265,7 @@ def check_values(x: torch.Tensor, where: str, unit: float | None = None) -> None
         f"({off})")
 
 
+@eager
 def check_finite_parameters(module: nn.Module, where: str) -> None:
     """Raise naming the first parameter of ``module`` (recursively) that holds NaN or inf.
 

@@ -23,6 +23,7 @@ import torch
 
 from lava_dl.bootstrap.ann_sampler import AnnSampler
 from lava_dl.bootstrap.routine import Mode
+from lava_dl.slayer._eager import eager
 
 
 class AbstractBlock:
@@ -58,6 +59,7 @@ class AbstractBlock:
             self.f.append(spikes, z)
         return spikes
 
+    @eager
     def forward(self, x: torch.Tensor, mode: Mode = Mode.ANN):
         """The block's output in ``mode`` (with ``count_log``, also the mean event rate)."""
         mode = Mode(mode)

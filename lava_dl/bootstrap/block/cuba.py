@@ -13,6 +13,7 @@ import torch
 
 from lava_dl.bootstrap.block.base import AbstractBlock
 from lava_dl.bootstrap.routine import Mode
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.block import cuba as _cuba
 
 __all__ = ["Input", "Flatten", "Affine", "Dense", "Conv", "Mode"]
@@ -38,6 +39,7 @@ class Input(AbstractBlock, _cuba.Input):
 class Flatten(_cuba.Flatten):
     __doc__ = _cuba.Flatten.__doc__ + "\n\n    Bootstrap block: ``forward(x, mode)`` ignores the mode."
 
+    @eager
     def forward(self, x: torch.Tensor, mode: Mode = Mode.ANN):
         return _cuba.Flatten.forward(self, x)
 
@@ -46,6 +48,7 @@ class Affine(_cuba.Affine):
     __doc__ = (_cuba.Affine.__doc__ + "\n\n    Bootstrap block: ``forward(x, mode)`` returns the synaptic "
                "output in every mode (no neuron dynamics), as lava-dl's.")
 
+    @eager
     def forward(self, x: torch.Tensor, mode: Mode = Mode.ANN):
         return self._log(self.synapse(x))
 

@@ -22,6 +22,7 @@ from torch import nn
 from lava_dl.core import delay as _core
 from lava_dl.slayer import _cuda, _memory
 from lava_dl.slayer import checks as _checks
+from lava_dl.slayer._eager import KernelFunction, eager
 from lava_dl.slayer.utils import _empty_time_major
 
 _NUMPY_DTYPES = {
@@ -205,7 +206,7 @@ def _sampling_time(value, where: str) -> float:
     return float(value)
 
 
-class _Shift(torch.autograd.Function):
+class _Shift(KernelFunction):
     """Fixed shift by ``shifts`` (``(C, 1)`` or ``(C, S)`` steps); the input gradient is the reverse shift."""
 
     @staticmethod
@@ -248,7 +249,7 @@ def _keep_mark(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class _LearnableShift(torch.autograd.Function):
+class _LearnableShift(KernelFunction):
     """Per-channel shift by ``trunc(delay / sampling_time)`` steps with lava-dl's delay gradient."""
 
     @staticmethod
@@ -453,6 +454,7 @@ class Delay(nn.Module):
             else:
                 self.delay.clamp_(0, self.max_delay)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Delay every channel of ``x`` (``N, C, (H, W, ...,) T``, float32/float64, CPU or CUDA)."""
         _check_input(x, "Delay", floating=True)

@@ -38,6 +38,7 @@ import typing as ty
 import torch
 from torch import nn
 
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.block import base as _base
 
 __all__ = ["AbstractInput", "AbstractFlatten", "AbstractAverage", "AbstractAffine", "AbstractTimeDecimation",
@@ -93,6 +94,7 @@ class _Masked:
                                      f"synapse weight of shape {weight}")
                 part.weight.mul_(self.mask.reshape(part.weight.shape).to(part.weight.dtype))
 
+    @eager
     def forward(self, x: torch.Tensor):
         self._apply_mask()
         return super().forward(x)
@@ -163,6 +165,7 @@ class AbstractAffine(_Masked, _Abstract, _base.Affine):
         self.dynamics = bool(dynamics)
         self._register_mask(mask)
 
+    @eager
     def forward(self, x: torch.Tensor):
         self._apply_mask()
         z = self.synapse(x)
@@ -265,6 +268,7 @@ class AbstractRecurrent(_AbstractRecurrentBase, _base.Recurrent):
                                                 weight_scale=weight_scale, weight_norm=weight_norm,
                                                 pre_hook_fx=pre_hook_fx)
 
+    @eager
     def forward(self, x: torch.Tensor):
         if self.recurrent_synapse is not None and not self.requires_grad:
             for parameter in self.recurrent_synapse.parameters():

@@ -46,6 +46,7 @@ from lava_dl.core.synapse import WEIGHT_MAX, WEIGHT_MIN
 from lava_dl.slayer import _lava_dl_state
 from lava_dl.slayer import checks as _checks
 from lava_dl.slayer import quantize as _quantize
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.neuron.base import device_params_property
 from lava_dl.slayer.synapse import complex as _complex_synapse
 from lava_dl.slayer.synapse import layer as _synapse
@@ -344,6 +345,7 @@ class Input(_Block):
     def input_shape(self, value) -> None:
         self.shape = None if value is None else tuple(int(v) for v in value)
 
+    @eager
     def forward(self, x: torch.Tensor):
         self.shape = tuple(x.shape[1:-1])
         if self.neuron is not None:
@@ -386,6 +388,7 @@ class Flatten(_Block):
         super().__init__(delay_shift=False, count_log=count_log)
         self.shape: tuple[int, ...] | None = None
 
+    @eager
     def forward(self, x: torch.Tensor):
         n, steps = x.shape[0], x.shape[-1]
         if x.is_contiguous():  # time-last: a view
@@ -428,6 +431,7 @@ class _Weighted(_Block):
         """What the neuron receives for synaptic output ``z`` (families may model Lava's wrap here)."""
         return z
 
+    @eager
     def forward(self, x: torch.Tensor):
         synapse = self.synapse
         _synapse.forget_forward_weight(synapse)  # what take_forward_weight hands over is this call's
@@ -547,6 +551,7 @@ class Affine(Dense):
                          count_log=count_log)
         self.dynamics = bool(dynamics)
 
+    @eager
     def forward(self, x: torch.Tensor):
         z = self.synapse(x)
         if self.dynamics:
@@ -718,6 +723,7 @@ class Average(_Block):
     def shape(self) -> tuple[int, ...]:
         return (self.num_outputs, 1, 1)
 
+    @eager
     def forward(self, x: torch.Tensor):
         size = int(np.prod(x.shape[1:-1]))
         if size % self.num_outputs:
@@ -756,6 +762,7 @@ class TimeDecimation(_Block):
             raise ValueError(f"TimeDecimation: factor must be a positive power of 2, got {factor!r}")
         self.factor = int(factor)
 
+    @eager
     def forward(self, x: torch.Tensor):
         steps = x.shape[-1]
         pad = -steps % self.factor
@@ -833,6 +840,7 @@ class Recurrent(_Weighted):
         (as lava-dl's recurrent synapse added it; not exportable), else None."""
         return getattr(self.recurrent_synapse, "bias", None)
 
+    @eager
     def forward(self, x: torch.Tensor):
         z = self.input_synapse(x)
         return self._finish(self._recur(z, self.recurrent_weight(), self.recurrent_bias()))
@@ -1007,6 +1015,7 @@ def _matvec(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
 _PRODUCERS: dict[int, weakref.ref] = {}
 
 
+@eager
 def _produced_by(out, neuron: nn.Module):
     """Tag the neuron output ``out`` with its neuron, so that a consumer can ask the neuron for
     another memory layout of its next outputs (:func:`_prefer_logical_output`)."""
@@ -1016,6 +1025,7 @@ def _produced_by(out, neuron: nn.Module):
     return out
 
 
+@eager
 def _prefer_logical_output(x: torch.Tensor) -> None:
     """Ask the neuron that produced ``x`` (if tagged) to store its next outputs in the logical
     order ``N, T, C, H, W`` (its ``logical_output``), which a Flatten block reads as a view

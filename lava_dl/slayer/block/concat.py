@@ -17,6 +17,7 @@ import torch
 
 from lava_dl.core import records
 from lava_dl.slayer import checks as _checks
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.block.base import _Block
 
 __all__ = ["Concat"]
@@ -47,6 +48,7 @@ class Concat(_Block):
         self.layers = tuple(int(i) for i in layers)
         self.shape = tuple(int(s) for s in shape)
 
+    @eager
     def forward(self, inputs: ty.Sequence[torch.Tensor]):
         """Concatenate ``inputs`` (``N, C_k, (H, W,) T`` each, in ``layers`` order) along axis 1."""
         joined = torch.cat(list(inputs), dim=1)

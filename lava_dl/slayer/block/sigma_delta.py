@@ -67,6 +67,7 @@ import typing as ty
 import numpy as np
 import torch
 
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.block import abstract as _abstract
 from lava_dl.slayer.block import base as _base
 from lava_dl.slayer.neuron import sigma_delta as _neuron
@@ -113,6 +114,7 @@ class _Float64Synapse:
     def _synapse_dtype(self) -> torch.dtype:
         return next(self.synapse.parameters()).dtype
 
+    @eager
     def forward(self, x: torch.Tensor):
         """Block output for ``x`` (``N, C, (H, W,) T``), computed in the synapse's dtype."""
         return super().forward(x.to(self._synapse_dtype()))
@@ -182,6 +184,7 @@ class Input(_BaseInput):
             z = z * weight
         return z if bias is None else z + bias
 
+    @eager
     def forward(self, x: torch.Tensor):
         """Graded delta messages of the quantized, transformed input."""
         self.shape = tuple(x.shape[1:-1])

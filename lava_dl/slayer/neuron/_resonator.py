@@ -20,6 +20,7 @@ from lava_dl.core import resonator as _res
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.core.spec import NeuronSpec
 from lava_dl.slayer import _cuda
+from lava_dl.slayer._eager import KernelFunction, eager
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, device_arguments
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.dynamics import (
@@ -54,7 +55,7 @@ def _grad_array(layout: BlockLayout, grad: torch.Tensor | None) -> np.ndarray:
     return _EMPTY_GRAD if grad is None else layout.array(grad, np.float32)
 
 
-class ResonatorDynamics(torch.autograd.Function):
+class ResonatorDynamics(KernelFunction):
     """Resonator states and spikes of one family over time.
 
     ``forward(ctx, x_re, x_im, sin_decay, cos_decay, config)``: ``x_re``/``x_im`` are the
@@ -408,6 +409,7 @@ class ResonatorNeuron(_BaseNeuron):
         """
         return self._spike(real, imag, self.threshold)
 
+    @eager
     def forward(self, x: ComplexInput) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the complex synaptic input ``(real, imag)``."""
         spikes = self._run(x, record=False)[0]

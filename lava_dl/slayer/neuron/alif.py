@@ -7,6 +7,7 @@ import torch
 
 from lava_dl.core import alif as _alif
 from lava_dl.core.fixed_point import STATE_EXP
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, neuron_params_function
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.cuba import _NO_SPIKE
@@ -180,6 +181,7 @@ class Neuron(_BaseNeuron):
         spikes, current, voltage = out
         return current, voltage, spikes
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
         _, _, spikes = self.run(x, record=False)

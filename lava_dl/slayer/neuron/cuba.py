@@ -8,6 +8,7 @@ import torch
 from lava_dl.core import cuba as _cuba
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer import checks as _checks
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.neuron.base import DeployedDecay, StateAttribute, neuron_params_function
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.dynamics import CubaDynamics, LeakyIntegrator, SpikingIntegrator, _rows
@@ -150,6 +151,7 @@ class Neuron(_BaseNeuron):
         """Mark binary spikes as holding only 0s and 1s (their next check needs no scan)."""
         return spikes if self.graded_spike else _checks.mark_bound(spikes, 1.0, binary=True)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
         _, _, spikes = self.run(x, record=False)

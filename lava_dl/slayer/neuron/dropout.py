@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lava_dl.slayer._eager import eager
+
 
 class Dropout(nn.Module):
     """Drop whole neurons (all time steps) with probability ``p``; kept ones are scaled by ``1/(1-p)``."""
@@ -17,6 +19,7 @@ class Dropout(nn.Module):
         self.p = float(p)
         self.inplace = inplace
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         out = F.dropout3d(x.reshape(shape[0], -1, 1, 1, shape[-1]), self.p, self.training, self.inplace)

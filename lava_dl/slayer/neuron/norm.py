@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lava_dl.slayer._eager import eager
+
 
 class MeanOnlyBatchNorm(nn.Module):
     """Subtract the (quantized) per-channel mean; deployed as the neuron bias.
@@ -39,6 +41,7 @@ class MeanOnlyBatchNorm(nn.Module):
             return self.pre_hook_fx(mean, descale=True)
         return self.pre_hook_fx(mean)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[1]
         if self.running_mean.numel() == 0:
@@ -131,6 +134,7 @@ class WgtScaleBatchNorm(nn.Module):
         """``ceil(log2(sqrt(running_var + eps)))``, unclamped, as lava-dl exported it."""
         return self._exponent(self.running_var)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[1]
         if self.num_features is None:

@@ -39,6 +39,7 @@ from torch import nn
 from lava_dl.core import sigma_delta as _sd
 from lava_dl.core.fixed_point import STATE_EXP
 from lava_dl.slayer import _cuda
+from lava_dl.slayer._eager import KernelFunction, eager
 from lava_dl.slayer.neuron.base import Neuron as _BaseNeuron
 from lava_dl.slayer.neuron.base import StateAttribute, device_arguments, device_params_property, field_value
 from lava_dl.slayer.neuron.dynamics import BlockLayout, _check_cpu, _logical_rows, kernel_threads
@@ -162,7 +163,7 @@ def _kernel_records(layout: BlockLayout, dtype: torch.dtype) -> np.ndarray:
     return layout.records(_KERNEL_DTYPES[_kernel_dtype(dtype)])
 
 
-class _SigmaFn(torch.autograd.Function):
+class _SigmaFn(KernelFunction):
     """``σ[t] = σ[t-1] + trunc(z[t] unit)`` on integers; returns ``σ / unit`` in ``out_dtype``.
 
     ``z`` is ``(N, *S, T)``; ``sigma_state`` the int64 σ per ``(batch, neuron)`` row,
@@ -195,7 +196,7 @@ class _SigmaFn(torch.autograd.Function):
         return layout.tensor(arr).to(ctx.in_dtype), None, None, None
 
 
-class _EncodeFn(torch.autograd.Function):
+class _EncodeFn(KernelFunction):
     """Integer input, (sigma,) activation and delta encoding in one kernel; returns ``msg / 2^(6+e)``.
 
     ``x`` is the real ``(N, *S, T)`` input: the integer input is ``trunc(x * in_unit)``,
@@ -483,6 +484,7 @@ class Delta(_DeltaBase):
         """Integer input units per real input unit: Lava's ``Delta`` takes ``trunc(64 z)``."""
         return float(self.w_scale)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Graded messages (``N, C, (H, W,) T``) for the real input ``x``."""
         self._check_input(x)
@@ -633,6 +635,7 @@ class Neuron(_DeltaBase):
         """lava-dl's ``neuron.delta``: the delta encoder of this neuron, callable alone."""
         return _DeltaStage(self)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``x``.
 
@@ -766,6 +769,7 @@ class Sigma(_BaseNeuron):
     def device_params(self) -> dict:
         return {"type": self.spec.hdf5_type, "sigma_output": True}
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Running sum of the real synaptic input, exactly as Lava's Sigma integrates it."""
         self._check_input(x)

@@ -6,12 +6,13 @@ import numpy as np
 import torch
 
 from lava_dl.core import resonator as _res
+from lava_dl.slayer._eager import KernelFunction
 from lava_dl.slayer.spike.spike import _float64
 
 __all__ = ["Spike"]
 
 
-class Spike(torch.autograd.Function):
+class Spike(KernelFunction):
     """Spike where the real part reaches the threshold while the imaginary part crosses zero upwards.
 
     ``Spike.apply(real, imag, threshold, tau_rho, scale_rho, graded_spike, imag_last, scale)``:

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from lava_dl.core import cuba as _cuba
+from lava_dl.slayer._eager import KernelFunction
 
 __all__ = ["Spike"]
 
@@ -14,7 +15,7 @@ def _float64(t: torch.Tensor, shape) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().to(torch.float64).expand(shape).numpy())
 
 
-class Spike(torch.autograd.Function):
+class Spike(KernelFunction):
     """Spike where the voltage reaches the threshold (lava-dl's signature).
 
     ``Spike.apply(voltage, threshold, tau_rho, scale_rho, graded_spike, voltage_last, scale)``:

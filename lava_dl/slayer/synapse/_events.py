@@ -26,6 +26,7 @@ from numba.extending import intrinsic
 from lava_dl.core.fixed_point import jit
 from lava_dl.core.parallel import Blockwise
 from lava_dl.slayer import _memory
+from lava_dl.slayer._eager import KernelFunction
 
 #: Input channels of the event path: at least ``MIN_CHANNELS``, at most ``MAX_CHANNELS``
 #: (with its output from the buffer pool, the event path beats oneDNN even on a 2-channel
@@ -201,7 +202,7 @@ def usable(images: torch.Tensor, weight: torch.Tensor, groups: int) -> bool:
             and exact_weights(weight))
 
 
-class SpikeConvolution(torch.autograd.Function):
+class SpikeConvolution(KernelFunction):
     """``conv2d`` of channels-last binary images, forward by events (:func:`conv_events`).
 
     ``forward(images, weight, stride, padding, dilation)``: ``images`` is ``N, C, H, W``
@@ -252,7 +253,7 @@ def linear_usable(x: torch.Tensor, weight: torch.Tensor, binary: bool) -> bool:
             and x.dim() == 3 and x.is_contiguous() and x.numel() > 0 and exact_weights(weight))
 
 
-class BinaryLinear(torch.autograd.Function):
+class BinaryLinear(KernelFunction):
     """``F.linear(x, weight)`` of a binary ``(N, T, K)`` input, ``weight`` ``(O, K)`` on a grid
     (:func:`linear_usable`).
 

@@ -22,6 +22,7 @@ import typing as ty
 import torch
 from torch import nn
 
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.synapse import layer as _synapse
 from lava_dl.slayer.synapse.layer import IntOrPair, PreHook
 
@@ -46,6 +47,7 @@ class _ComplexSynapse(nn.Module):
             if hasattr(self.real, name):  # Pool/Unpool have no channel attributes nor groups
                 setattr(self, name, getattr(self.real, name))
 
+    @eager
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(real(x), imag(x))`` for a real input (same layout as the real synapse)."""
         return self.real(x), self.imag(x)

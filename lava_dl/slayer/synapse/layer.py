@@ -34,6 +34,7 @@ from torch.nn.utils import parametrize
 
 from lava_dl.core.synapse import kernel_to_lava
 from lava_dl.slayer import checks
+from lava_dl.slayer._eager import eager
 from lava_dl.slayer.io import _to_numpy
 from lava_dl.slayer.synapse import _events
 
@@ -278,6 +279,7 @@ class Dense(_Synapse):
         self.stride, self.padding, self.dilation, self.groups = (1, 1), (0, 0), (1, 1), 1
         self._init_weight((self.out_channels, in_c, ky, kx, 1), weight_scale, weight_norm, pre_hook_fx)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N, C, T`` -> ``N, out, T`` (spatial ``in_neurons``: ``N, c, y, x, T`` -> ``N, out, 1, 1, T``)."""
         weight = self._weight_for(x).reshape(self.out_channels, -1)
@@ -340,6 +342,7 @@ class _Convolution(_Windowed):
                     else (self.out_channels, self.in_channels // self.groups))
         self._init_weight((*channels, *self.kernel_size, 1), weight_scale, weight_norm, pre_hook_fx)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N, C, H, W, T`` -> ``N, out, H', W', T`` (time folded into the batch)."""
         self._check_input(x, 5, "N, C, H, W, T")
@@ -459,6 +462,7 @@ class _SharedKernel(_Windowed):
                                    requires_grad=False)
         self._init_hooks(weight_norm, pre_hook_fx)
 
+    @eager
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N, C, H, W, T`` -> ``N, C, H', W', T``: the kernel applied to every ``(n, t, c)`` image."""
         self._check_input(x, 5, "N, C, H, W, T", channels=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lava_dl.slayer._eager import KernelFunction
+
 
 def _empty_time_major(like: torch.Tensor) -> torch.Tensor:
     """A new tensor shaped like ``like``, stored time-major, from the kernels' buffer pool."""
@@ -19,7 +21,7 @@ def _empty_time_major(like: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class _DelayShift(torch.autograd.Function):
+class _DelayShift(KernelFunction):
     """``[first, x[..., :-1]]`` along time, stored time-major (so a time-major input stays so)."""
 
     @staticmethod

@@ -27,6 +27,7 @@ from lava_dl.core import cuba as _cuba
 from lava_dl.core import resonator as _res
 from lava_dl.core.parallel import MIN_ELEMENTS_PER_THREAD
 from lava_dl.slayer import _cuda, _memory
+from lava_dl.slayer._eager import KernelFunction
 
 _EMPTY_MASK3 = np.zeros((0, 0, 0), np.uint8)
 _EMPTY_GRAD3 = np.zeros((0, 0, 0), np.float32)
@@ -482,7 +483,7 @@ class BlockLayout:
         return _memory.empty((self.blocks, self.steps, self.width), dtype)
 
 
-class LeakyIntegrator(torch.autograd.Function):
+class LeakyIntegrator(KernelFunction):
     """``y[t] = wrap24(rs0(y[t-1] (4096 - d), 12) + (a_in << 6))``, returned as ``y / S``.
 
     ``x`` is the ``(N, *S, T)`` real input, ``decay`` and ``y0`` one value per
@@ -520,7 +521,7 @@ class LeakyIntegrator(torch.autograd.Function):
         return grad_x, grad_d, None, None, None
 
 
-class SpikingIntegrator(torch.autograd.Function):
+class SpikingIntegrator(KernelFunction):
     """Voltage integration with bias, strict integer threshold, spike and reset to zero.
 
     ``cur`` is the ``(N, *S, T)`` real current; per-row values as for
@@ -574,7 +575,7 @@ class SpikingIntegrator(torch.autograd.Function):
         return grad_cur, grad_d, *([None] * 7)
 
 
-class CubaDynamics(torch.autograd.Function):
+class CubaDynamics(KernelFunction):
     """Whole CUBA neuron in one compiled pass each way (used when no norm sits between u and v).
 
     ``forward(x, current_decay, voltage_decay, u0, v0, state_scale, vth_scaled, surrogate, graded,
@@ -660,7 +661,7 @@ class CubaDynamics(torch.autograd.Function):
         return (*grads, *([None] * 11))
 
 
-class AlifDynamics(torch.autograd.Function):
+class AlifDynamics(KernelFunction):
     """Whole ALIF neuron (current, voltage, threshold unit) in one compiled pass each way.
 
     ``forward(x, current_decay, voltage_decay, init, final, state_scale, params, surrogate, graded, record)``:
