@@ -165,6 +165,29 @@ def test_fused_network_rejects_outside_connections(tmp_path):
         net.compile(Loihi1SimCfg(select_tag="fixed_pt"))
 
 
+def test_monitor_probe_on_a_layer(tmp_path):
+    """A Monitor (a RefPort) on a layer's state records it in the per-layer graph; a fused network
+    cannot serve one: refused at compile time, naming what to do instead."""
+    from lava.proc.monitor.process import Monitor
+
+    path, data, kwargs = _exported("delay_dense", "cuba", tmp_path)
+    for fused in (False, True):
+        net = netx.hdf5.Network(net_config=str(path), fused=fused, **kwargs)
+        Source(data=data).s_out.connect(net.inp)
+        monitor = Monitor()
+        voltage = net.layers[0].neuron.v
+        monitor.probe(voltage, STEPS)
+        with net:
+            if fused:
+                with pytest.raises(NotImplementedError, match="RefPort.*fused=False"):
+                    net.run(condition=RunSteps(num_steps=STEPS), run_cfg=Loihi1SimCfg(select_tag="fixed_pt"))
+                continue
+            net.run(condition=RunSteps(num_steps=STEPS), run_cfg=Loihi1SimCfg(select_tag="fixed_pt"))
+            recorded = monitor.get_data()[voltage.process.name][voltage.name]
+            assert recorded.shape == (STEPS, *voltage.shape) and recorded.any()
+            assert np.array_equal(recorded[-1], voltage.get())
+
+
 def test_simulate_batch_in_parallel(tmp_path, monkeypatch):
     """A batch: each sample as its own fresh run; in worker processes or here, the same."""
     path, data, kwargs = _exported("recurrent", "cuba", tmp_path)

@@ -367,10 +367,7 @@ class LocalGraph:
         out_ports: dict[str, _OutPort] = {}
         in_ports: list[tuple[ty.Any, InPort, _InPort]] = []
         for proc, cls in models.items():
-            for kind in ("ref_ports", "var_ports"):
-                if len(getattr(proc, kind).members):
-                    raise NotImplementedError(f"{proc.name} ({type(proc).__name__}) has {kind}, which "
-                                              f"a fused network does not support")
+            _refuse_ref_ports(proc)
             batch_vars = getattr(cls, "lava_dl_batch_vars", None)
             if self.batch and batch_vars is None:
                 raise NotImplementedError(f"{cls.__name__} ({proc.name}) cannot step a batch of samples")
@@ -1035,6 +1032,7 @@ def _check_closed(leaves: list, layers: list) -> None:
     boundary."""
     inside = set(map(id, leaves)) | set(map(id, layers))
     for proc in leaves:
+        _refuse_ref_ports(proc)
         for port in proc.out_ports:
             for dst in port.get_dst_ports():
                 if id(dst.process) not in inside:
@@ -1048,6 +1046,17 @@ def _check_closed(leaves: list, layers: list) -> None:
                     raise NotImplementedError(
                         f"{proc.name}.{port.name} receives from {src.process.name}.{src.name} outside the "
                         f"fused network: a fused Network can only be connected through net.inp and net.out")
+
+
+def _refuse_ref_ports(proc) -> None:
+    """Raise if a RefPort (a Monitor's probe, say) reads or writes Vars of the leaf ``proc``: the
+    fused network steps it without Lava's ports, so there would be no one to answer."""
+    for kind in ("ref_ports", "var_ports"):
+        if len(getattr(proc, kind).members):
+            raise NotImplementedError(
+                f"{proc.name} ({type(proc).__name__}) has {kind} (a RefPort, such as a Monitor's probe, "
+                f"reading or writing its Vars), which a fused network does not support: build the network "
+                f"with fused=False to probe its layers, or read their Vars with get() between runs")
 
 
 def _entry_type(models: dict, entry: InPort):
