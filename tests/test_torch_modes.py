@@ -175,3 +175,10 @@ def test_second_order_gradients_raise(case):
         torch.autograd.grad(loss, x, create_graph=True)
     (grad,) = torch.autograd.grad(net(x).sum(), x)
     assert not grad.requires_grad and grad.abs().sum() > 0
+
+
+def test_torch_compile_fullgraph_names_the_reason(quiet_dynamo):
+    """One graph for the whole model cannot hold the kernels: Dynamo's error gives our reason."""
+    net, x = _random_network("pool", "cuba")
+    with pytest.raises(Exception, match="compile without fullgraph=True"):
+        torch.compile(net, fullgraph=True)(x)

@@ -12,16 +12,24 @@ gradients are eager mode's, bit for bit, and compiling costs little.
 from __future__ import annotations
 
 import functools
+import inspect
 import typing as ty
 
 import torch
 
 _F = ty.TypeVar("_F", bound=ty.Callable)
 
+#: What Dynamo reports for these graph breaks (``torch.compile(..., fullgraph=True)`` raises on them).
+REASON = ("lava_dl's layers run Numba kernels and host-side checks eagerly, between compiled graphs: "
+          "compile without fullgraph=True")
+# (older torch releases' torch.compiler.disable takes no reason)
+_DISABLE_OPTIONS = ({"reason": REASON} if "reason" in inspect.signature(torch.compiler.disable).parameters
+                    else {})
+
 
 def eager(forward: _F) -> _F:
     """Decorate a layer's ``forward`` to run eagerly under ``torch.compile`` (see the module)."""
-    return torch.compiler.disable(forward)
+    return torch.compiler.disable(forward, **_DISABLE_OPTIONS)
 
 
 class KernelFunction(torch.autograd.Function):
