@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -182,3 +184,18 @@ def test_torch_compile_fullgraph_names_the_reason(quiet_dynamo):
     net, x = _random_network("pool", "cuba")
     with pytest.raises(Exception, match="compile without fullgraph=True"):
         torch.compile(net, fullgraph=True)(x)
+
+
+def test_eager_use_does_not_import_dynamo():
+    """The graph breaks are made only once Dynamo traces: importing lava_dl and training in eager mode
+    leave ``torch._dynamo`` (over a second to import) unimported."""
+    code = ("import sys, torch\n"
+            "from lava_dl import slayer\n"
+            "params = dict(threshold=0.5, current_decay=0.5, voltage_decay=0.1)\n"
+            "net = torch.nn.Sequential(slayer.block.cuba.Dense(params, 4, 3), slayer.block.alif.Dense(\n"
+            "    dict(params, threshold_step=0.1, threshold_decay=0.1, refractory_decay=0.1), 3, 2))\n"
+            "net((torch.rand(1, 4, 5) < 0.5).float()).sum().backward()\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

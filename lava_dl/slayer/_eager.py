@@ -6,7 +6,8 @@ lava_dl layer's ``forward``, every host-side helper a user's own layer may call 
 of :mod:`lava_dl.slayer.checks`) (:func:`eager`) and every autograd Function that runs a kernel
 (:class:`KernelFunction`) is a graph break: ``torch.compile(model)`` compiles the user's code
 around them (losses, their own torch layers) and calls ours as eager mode does, so outputs and
-gradients are eager mode's, bit for bit, and compiling costs little.
+gradients are eager mode's, bit for bit, and compiling costs little. The disabled forms are made
+while Dynamo first traces each function: eager-mode use never imports ``torch._dynamo``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,40 @@ _F = ty.TypeVar("_F", bound=ty.Callable)
 #: What Dynamo reports for these graph breaks (``torch.compile(..., fullgraph=True)`` raises on them).
 REASON = ("lava_dl's layers run Numba kernels and host-side checks eagerly, between compiled graphs: "
           "compile without fullgraph=True")
+
 # (older torch releases' torch.compiler.disable takes no reason)
 _DISABLE_OPTIONS = ({"reason": REASON} if "reason" in inspect.signature(torch.compiler.disable).parameters
                     else {})
+_compiling = getattr(torch.compiler, "is_compiling", lambda: False)
+#: ``{function: torch.compiler.disable(function)}``, made while Dynamo first traces a call
+_DISABLED: dict = {}
+
+
+def _disabled(function: ty.Callable) -> ty.Callable:
+    """``torch.compiler.disable(function)``, made when first needed: only while Dynamo traces, so that
+    importing lava_dl does not import ``torch._dynamo`` (over a second; Dynamo traces this call)."""
+    wrapped = _DISABLED.get(function)
+    if wrapped is None:
+        wrapped = _DISABLED[function] = torch.compiler.disable(function, **_DISABLE_OPTIONS)
+    return wrapped
 
 
 def eager(forward: _F) -> _F:
-    """Decorate a layer's ``forward`` to run eagerly under ``torch.compile`` (see the module)."""
-    return torch.compiler.disable(forward, **_DISABLE_OPTIONS)
+    """Decorate a layer's ``forward`` (or a host-side helper) to run eagerly under ``torch.compile``:
+    in eager mode the function itself is called; while Dynamo traces, its disabled form (a graph
+    break)."""
+
+    @functools.wraps(forward)
+    def wrapper(*args, **kwargs):
+        if _compiling():
+            return _disabled(forward)(*args, **kwargs)
+        return forward(*args, **kwargs)
+
+    return ty.cast(_F, wrapper)
+
+
+def _function_apply(cls, *args, **kwargs):
+    return torch.autograd.Function.apply.__func__(cls, *args, **kwargs)
 
 
 class KernelFunction(torch.autograd.Function):
@@ -49,8 +76,9 @@ class KernelFunction(torch.autograd.Function):
             cls.backward = staticmethod(_first_order_only(backward.__func__, cls.__name__))
 
     @classmethod
-    @eager
     def apply(cls, *args, **kwargs):
+        if _compiling():
+            return _disabled(_function_apply)(cls, *args, **kwargs)
         return super().apply(*args, **kwargs)
 
 
