@@ -1015,7 +1015,6 @@ def _matvec(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
 _PRODUCERS: dict[int, weakref.ref] = {}
 
 
-@eager
 def _produced_by(out, neuron: nn.Module):
     """Tag the neuron output ``out`` with its neuron, so that a consumer can ask the neuron for
     another memory layout of its next outputs (:func:`_prefer_logical_output`)."""
@@ -1025,7 +1024,6 @@ def _produced_by(out, neuron: nn.Module):
     return out
 
 
-@eager
 def _prefer_logical_output(x: torch.Tensor) -> None:
     """Ask the neuron that produced ``x`` (if tagged) to store its next outputs in the logical
     order ``N, T, C, H, W`` (its ``logical_output``), which a Flatten block reads as a view
