@@ -13,16 +13,18 @@ import pytest
 import torch
 
 from lava_dl import slayer
-from tests.test_parity import FAMILIES, _randomise
+from tests.test_parity import FAMILIES, _active_output, _randomise
 from tests.test_parity_layers import KINDS, _network
 
 
 def _random_network(kind: str, family: str):
+    """A random network of ``kind`` (tests/test_parity_layers.py) whose output spikes for its input."""
     rng = np.random.default_rng(3)
     net, shape = _network(kind, family, rng)
     _randomise(net, rng, False)
     generator = torch.Generator().manual_seed(5)
-    x = (torch.rand(2, *shape, 12, generator=generator) < 0.3).float()
+    x = (torch.rand(2, *shape, 16, generator=generator) < 0.4).float()
+    _active_output(net, x)
     return net, x
 
 
@@ -44,6 +46,7 @@ def test_inference_mode_equals_no_grad(kind, family):
     net, x = _random_network(kind, family)
     with torch.no_grad():
         expected = net(x)
+    assert expected.any()
     with torch.inference_mode():
         assert torch.equal(net(x), expected)
         inference_input = x.clone()
@@ -57,6 +60,7 @@ def test_inference_mode_sigma_delta():
     net, x = _sigma_delta_network()
     with torch.no_grad():
         expected = net(x)
+    assert expected.any()
     with torch.inference_mode():
         assert torch.equal(net(x.clone()), expected)
 
