@@ -8,7 +8,9 @@ on ``Loihi1SimCfg(select_tag='fixed_pt')``:
 * ``chain``: RingBuffer source (10 % spikes) -> 4 x (Dense 128x128 -> LIF 128) -> sink;
 * ``conv``: a PilotNet-size first layer: RingBuffer source 3x66x200 (torch ``C, H, W``;
   Lava ``(x, y, c) = (200, 66, 3)``, 15 % spikes) -> Conv 24 channels, 3x3, stride 2 ->
-  LIF ``(99, 32, 24)`` -> sink.
+  LIF ``(99, 32, 24)`` -> sink;
+* ``sparse``: RingBuffer source 4096 (5 % spikes) -> Sparse 1024x4096 (2 % of the entries stored)
+  -> LIF 1024 -> sink (lava-nc: ``lava.proc.sparse.process.Sparse``).
 
 Timing: a first ``run`` (compile, runtime start-up, Numba JIT or cache load, first
 steps) is excluded; then both graphs, which stay alive side by side, run ``repeats``
@@ -59,10 +61,13 @@ from lava.proc.conv.process import Conv as LavaConv  # noqa: E402
 from lava.proc.dense.process import Dense as LavaDense  # noqa: E402
 from lava.proc.io.source import RingBuffer as Source  # noqa: E402
 from lava.proc.lif.process import LIF as LavaLIF  # noqa: E402
+from lava.proc.sparse.process import Sparse as LavaSparse  # noqa: E402
+from scipy import sparse  # noqa: E402
 
 from lava_dl.proc.conv import Conv  # noqa: E402
 from lava_dl.proc.cuba import CubaLIF  # noqa: E402
 from lava_dl.proc.dense import Dense  # noqa: E402
+from lava_dl.proc.sparse import Sparse  # noqa: E402
 
 #: LIF parameters of both cases (lava_dl's ``du``; lava-nc's LIF gets ``du - 1``).
 LIF_PARAMS = dict(du=1024, dv=256)
@@ -175,6 +180,16 @@ def build_conv(impl: str, data: np.ndarray, weight: np.ndarray, stride: int, vth
     return _finish(impl, src, lif.s_out, shape, buffer, steps_per_chunk)
 
 
+def build_sparse(impl: str, data: np.ndarray, weights, vth: int, buffer: int, steps_per_chunk: int) -> Graph:
+    """Source -> Sparse -> LIF -> digest, from lava_dl ("ours") or lava-nc."""
+    src = Source(data=data)
+    synapse = (Sparse if impl == "ours" else LavaSparse)(weights=weights)
+    lif = _lif(impl, (weights.shape[0],), vth)
+    src.s_out.connect(synapse.s_in)
+    synapse.a_out.connect(lif.a_in)
+    return _finish(impl, src, lif.s_out, (weights.shape[0],), buffer, steps_per_chunk)
+
+
 def measure(case: str, graphs: list[Graph], warmup: int, repeats: int) -> list[str]:
     """Warm up, run interleaved timed chunks, compare digests; return the table rows."""
     rates: dict[str, list[float]] = {g.name: [] for g in graphs}
@@ -232,10 +247,20 @@ def main() -> None:
     graphs = [build_conv(impl, data, weight, 2, 4000, buffer, chunk[impl]) for impl in ("ours", "lava-nc")]
     rows += measure("conv", graphs, warmup, repeats)
 
+    # (iii) a large sparse synapse
+    chunk = {"ours": int(400 * scale), "lava-nc": int(100 * scale)}
+    data = (rng.random((4096, period)) < 0.05).astype(np.int32)
+    weights = sparse.random(1024, 4096, density=0.02, format="csr", random_state=1,
+                            data_rvs=lambda k: rng.integers(-128, 160, k))
+    buffer = warmup + repeats * max(chunk.values())
+    graphs = [build_sparse(impl, data, weights, 800, buffer, chunk[impl]) for impl in ("ours", "lava-nc")]
+    rows += measure("sparse", graphs, warmup, repeats)
+
     print("Lava Loihi1SimCfg(select_tag='fixed_pt'), steps/s after warm-up "
           f"(median of {repeats} interleaved chunks)")
     print("chain: source 10% -> 4 x (Dense 128 -> LIF 128) -> sink;  "
-          "conv: source 200x66x3 15% -> Conv 24ch 3x3 stride 2 -> LIF 99x32x24 -> sink")
+          "conv: source 200x66x3 15% -> Conv 24ch 3x3 stride 2 -> LIF 99x32x24 -> sink;  "
+          "sparse: source 4096 5% -> Sparse 1024x4096 (2% stored) -> LIF 1024 -> sink")
     print(f"{'case':<6} {'impl':<8} {'steps/s':>9} {'ms/step':>9} {'x lava':>8} {'first s':>9} "
           f"{'steps':>6}  output check")
     for row in rows:

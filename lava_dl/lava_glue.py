@@ -197,6 +197,28 @@ class SendFirstModel(PyLoihiProcessModel):
         self.send_phase()
         self.receive_phase()
 
+class CsrWeightsModel:
+    """Mixin of a model whose ``weights`` Var is a ``csr_matrix`` that keeps the stored positions of the
+    Process's, though the weight rule may store zeros there (so that ``get`` returns as many values as
+    the Var's positions). Lava's ``_set_var`` finds the positions with ``find``, which skips stored
+    zeros: it is shown a copy whose every stored value is nonzero."""
+
+    def _set_var(self) -> None:
+        from scipy.sparse import csr_matrix
+
+        weights = self.weights
+        shown = None
+        if weights.nnz and not np.all(weights.data):
+            shown = csr_matrix((np.ones(weights.nnz, weights.dtype), weights.indices, weights.indptr),
+                               shape=weights.shape)
+            self.__dict__["weights"] = shown
+        try:
+            super()._set_var()
+        finally:
+            if shown is not None and self.__dict__["weights"] is shown:  # another Var was set
+                self.__dict__["weights"] = weights
+
+
 #: The Vars of a neuron model that set its periodic reset.
 _RESET_VARS = frozenset({"reset_interval", "reset_offset", "reset_hold"})
 #: Attributes Lava's runtime sets on a model at every step (not Vars).

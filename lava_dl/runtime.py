@@ -48,7 +48,9 @@ Input checks
 A Var whose initial value the ProcessModel's declared dtype would mangle (NaN or infinity; for an
 integer type, fractional values or values outside the type), such as a ``RingBuffer`` holding NaN
 whose fixed-point model casts it to ``-2**31``, raises :class:`InputError` when the runtime is
-initialized (before any worker starts); ``Var.set()`` checks the same. An InPort of a lava_dl
+initialized (before any worker starts); ``Var.set()`` checks the same, and refuses a sparse matrix
+whose stored positions differ from the Var's (Lava's own check fails there with a numpy broadcast
+error, or not at all where only the positions differ). An InPort of a lava_dl
 ProcessModel (module ``process_models.*`` or ``lava_dl.*``) that receives
 a message Lava would silently mangle raises :class:`InputError` (a ``ValueError``) in the
 worker, so ``run()`` raises :class:`ProcessError` naming the port: NaN or infinity, and, for an
@@ -1015,6 +1017,29 @@ def _check_var_inits(runtime) -> None:
                                  f"holds {reason}")
 
 
+def _var_set(self, value, idx=None):
+    """Lava's ``Var.set``, refusing a sparse matrix whose stored positions are not the Var's (a sparse
+    Var's messages carry the stored values only)."""
+    from scipy import sparse
+
+    var = self
+    while var.aliased_var is not None:
+        var = var.aliased_var
+    if sparse.issparse(value) and sparse.issparse(var.init):
+        new, old = sparse.csr_matrix(value), sparse.csr_matrix(var.init)
+        new.sort_indices()
+        old.sort_indices()
+        where = f"Var.set of '{var.name}' ({type(var.process).__name__})"
+        if new.shape != old.shape:
+            raise ValueError(f"{where}: a sparse value must have the Var's shape {old.shape}, "
+                             f"got {new.shape}")
+        if not (np.array_equal(new.indptr, old.indptr) and np.array_equal(new.indices, old.indices)):
+            differs = "at other places" if new.nnz == old.nnz else "a different count"
+            raise ValueError(f"{where}: a sparse value must store exactly the Var's {old.nnz} positions "
+                             f"(it stores {new.nnz}, {differs}); store explicit zeros where a weight is 0")
+    return _ORIG["var_set"](self, value, idx)
+
+
 def _set_var(self, var_id: int, value, idx=None):
     """Lava's ``Runtime.set_var``, refusing values the model's dtype would mangle."""
     ev = None
@@ -1118,7 +1143,7 @@ def install() -> None:
     from lava.magma.core.model.py.model import AbstractPyProcessModel
     from lava.magma.core.model.py.ports import PyInPortVectorDense
     from lava.magma.core.process.process import AbstractProcess, ProcessServer
-    from lava.magma.core.process.variable import VarServer
+    from lava.magma.core.process.variable import Var, VarServer
 
     runtime_cls = lava_runtime.Runtime
     _ORIG.update(initialize=runtime_cls.initialize, start=runtime_cls.start, get_var=runtime_cls.get_var,
@@ -1127,7 +1152,7 @@ def install() -> None:
                  target_fn=lava_runtime.target_fn, recv=PyInPortVectorDense.recv,
                  proc_init=AbstractProcess.__init__, smm_start=lava_smm.SharedMemoryManager.start,
                  system_run=lava_mp.SystemProcess.run, process_register=ProcessServer.register,
-                 var_register=VarServer.register)
+                 var_register=VarServer.register, var_set=Var.set)
     ProcessServer.register = _weak_register("process")
     VarServer.register = _weak_register("var")
     runtime_cls.initialize = _initialize
@@ -1138,6 +1163,7 @@ def install() -> None:
     runtime_cls.__del__ = _runtime_del
     runtime_cls.get_var = _get_var
     runtime_cls.set_var = _set_var
+    Var.set = _var_set
     lava_runtime.target_fn = _target_fn
     lava_mp.SystemProcess.run = _system_process_run
     lava_smm.SharedMemoryManager.start = _smm_start

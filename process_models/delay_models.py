@@ -1,9 +1,10 @@
-"""ProcessModels of :class:`lava_dl.proc.delay.AxonDelay` and :class:`lava_dl.proc.delay.DelayDense`.
+"""ProcessModels of :class:`lava_dl.proc.delay.AxonDelay`, :class:`lava_dl.proc.delay.DelayDense` and
+:class:`lava_dl.proc.sparse.DelaySparse`.
 
-AxonDelay receives, then sends in the same step (no latency of its own). DelayDense
-first sends column 0 of its buffer, then receives and adds the input (one step of
-synaptic latency plus the synapse's delay, as lava-nc). The arithmetic is the numba
-kernels of :mod:`lava_dl.core.delay`.
+AxonDelay receives, then sends in the same step (no latency of its own). DelayDense and DelaySparse
+first send column 0 of their buffer, then receive and add the input (one step of synaptic latency
+plus the synapse's delay, as lava-nc). The arithmetic is the numba kernels of
+:mod:`lava_dl.core.delay`.
 """
 
 import numpy as np
@@ -13,10 +14,12 @@ from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from scipy.sparse import csr_matrix
 
 from lava_dl.core import delay as dly
 from lava_dl.core import synapse as syn
 from lava_dl.lava_glue import (
+    CsrWeightsModel,
     SendFirstModel,
     is_var_attribute,
     note_var_change,
@@ -25,6 +28,7 @@ from lava_dl.lava_glue import (
     sample_rows,
 )
 from lava_dl.proc.delay import AxonDelay, DelayDense
+from lava_dl.proc.sparse import DelaySparse
 
 
 def _contiguous(model, name: str) -> np.ndarray:
@@ -156,61 +160,61 @@ class PyAxonDelayModelFloat(_AxonDelayModel):
     _wide = np.float64
 
 
-class _DelayDenseModel(SendFirstModel):
+class _DelaySynapseModel(SendFirstModel):
+    """A synapse with a delay per synapse (DelayDense, DelaySparse): first it sends column 0 of its buffer,
+    then it advances the buffer and adds the step's sums, through :attr:`_kernel` on the weight arguments
+    :meth:`_lay_out` makes (after the weight rule, once)."""
+
     lava_dl_setup = {"_wt": ("weights", "num_weight_bits", "delays")}
-    delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+    lava_dl_batch_vars = ("a_buff",)
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
+
+    #: the step kernel, taking ``(*weight arguments, input, binary, exponent or scale, a_buff[, acc])``
+    _kernel = None
+    _fixed = True
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self._wt = None
 
-    lava_dl_batch_vars = ("a_buff",)
+    def _lay_out(self, dtype) -> tuple:
+        """The kernel's weight and delay arguments, the weights in ``dtype``, the delays checked."""
+        raise NotImplementedError
 
-    def _prepare(self):
-        """Transposed weights and delays and scratch buffers (first step)."""
-        a_buff = _contiguous(self, "a_buff")
-        _check_delays(self.delays, a_buff.shape[-1] - 1, "DelayDense")
-        self._dt = np.ascontiguousarray(self.delays.T, dtype=np.int32)
-        self._s = np.empty((*a_buff.shape[:-2], self.delays.shape[1]), self._wide)
-
-
-@implements(proc=DelayDense, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "bit_accurate_loihi")
-class PyDelayDenseModelFixed(_DelayDenseModel):
-    """Bit-accurate DelayDense (equal to lava-nc's ``PyDelayDenseModelBitAcc``)."""
-
-    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
-
-    _wide = np.int64
+    def _weight_rule(self) -> None:
+        """Replace ``weights`` by the matrix Loihi's weight rule makes of it (fixed models)."""
+        raise NotImplementedError
 
     def send_phase(self):
         if self._wt is None:
-            self.weights = syn.loihi_dense_weights(self.weights, int(self.num_weight_bits[0]),
-                                                   self.proc_params.get("sign_mode"))
-            self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int32)
-            self._prepare()
-            self._acc = np.zeros(self.a_buff.shape, np.int64)
+            if self._fixed:
+                self._weight_rule()
+            a_buff = _contiguous(self, "a_buff")
+            self._wt = self._lay_out(np.int32 if self._fixed else np.float64)
+            self._s = np.empty((*a_buff.shape[:-2], self.weights.shape[1]), self._wide)
+            self._acc = (np.zeros(a_buff.shape, np.int64),) if self._fixed else ()
         self.a_out.send(_contiguous(self, "a_buff")[..., 0])
+
+    def _step_arguments(self, s: np.ndarray) -> list:
+        """The kernel's arguments for each sample of input ``s`` (shaped as ``_s``)."""
+        binary = int(self.num_message_bits[0]) == 0
+        exp = int(self.weight_exp[0])
+        factor = exp if self._fixed else 2.0 ** exp
+        rows = sample_rows(self.lava_dl_batch, s, _contiguous(self, "a_buff"), *self._acc)
+        return [(*self._wt, s_row, binary, factor, *state) for s_row, *state in rows]
 
     def receive_phase(self):
         np.copyto(self._s, self.s_in.recv(), casting="unsafe")
-        binary, exp = int(self.num_message_bits[0]) == 0, int(self.weight_exp[0])
-        for s_row, a_row, acc_row in sample_rows(self.lava_dl_batch, self._s, _contiguous(self, "a_buff"),
-                                                 self._acc):
-            dly.delay_dense_fixed(self._wt, self._dt, s_row, binary, exp, a_row, acc_row)
+        for args in self._step_arguments(self._s):
+            self._kernel(*args)
 
     def lava_dl_send_plan(self, outputs: dict) -> list | None:
         """The copy of the delay line's first column (what :meth:`send_phase` sends) into the port's
         array, for a static schedule."""
         a_buff, sent = self.a_buff, outputs["a_out"]
-        if (self._wt is None or not a_buff.flags.c_contiguous
+        if (not self._fixed or self._wt is None or not a_buff.flags.c_contiguous
                 or not plain_array(sent, (a_buff.dtype,), shape=a_buff.shape[:-1])):
             return None
         return [(np.copyto, (sent, a_buff[..., 0]))]
@@ -219,40 +223,87 @@ class PyDelayDenseModelFixed(_DelayDenseModel):
         """The kernel calls of :meth:`receive_phase` on the received array (int32, passed as it is:
         the kernel widens each value as the copy into ``_s`` does)."""
         received, a_buff = inputs["s_in"], self.a_buff
-        if (self._wt is None or not a_buff.flags.c_contiguous
+        if (not self._fixed or self._wt is None or not a_buff.flags.c_contiguous
                 or not plain_array(received, (np.int32,), self._s.size)):
             return None
-        binary, exp = int(self.num_message_bits[0]) == 0, int(self.weight_exp[0])
-        rows = sample_rows(self.lava_dl_batch, received.reshape(self._s.shape), a_buff, self._acc)
-        return [(dly.delay_dense_fixed, (self._wt, self._dt, s_row, binary, exp, a_row, acc_row))
-                for s_row, a_row, acc_row in rows]
+        return [(self._kernel, args) for args in self._step_arguments(received.reshape(self._s.shape))]
 
 
-@implements(proc=DelayDense, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyDelayDenseModelFloat(_DelayDenseModel):
-    """Floating-point DelayDense: ``w * s * 2**weight_exp`` without clipping or truncation.
+class _FixedDelayTypes:
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    _wide = np.int64
+    _fixed = True
 
-    Equal to lava-nc's ``PyDelayDenseModelFloat`` for ``weight_exp = 0`` (up to the order
-    of float additions; exact for integer-valued weights and inputs).
-    """
 
+class _FloatDelayTypes:
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     a_buff: np.ndarray = LavaPyType(np.ndarray, float)
-    weights: np.ndarray = LavaPyType(np.ndarray, float)
-
     _wide = np.float64
+    _fixed = False
 
-    def send_phase(self):
-        if self._wt is None:
-            self._wt = np.ascontiguousarray(self.weights.T, dtype=np.float64)
-            self._prepare()
-        self.a_out.send(_contiguous(self, "a_buff")[..., 0])
 
-    def receive_phase(self):
-        np.copyto(self._s, self.s_in.recv(), casting="unsafe")
-        binary, scale = int(self.num_message_bits[0]) == 0, 2.0 ** int(self.weight_exp[0])
-        for s_row, a_row in sample_rows(self.lava_dl_batch, self._s, _contiguous(self, "a_buff")):
-            dly.delay_dense_float(self._wt, self._dt, s_row, binary, scale, a_row)
+class _DenseDelays(_DelaySynapseModel):
+    """DelayDense's matrices: dense weights and delays, transposed for the kernels."""
+
+    weights_type = np.ndarray  # the class of the weights Var (its LavaPyType is the model's)
+    delays: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+
+    def _weight_rule(self) -> None:
+        self.weights = syn.loihi_dense_weights(self.weights, int(self.num_weight_bits[0]),
+                                               self.proc_params.get("sign_mode"))
+
+    def _lay_out(self, dtype) -> tuple:
+        _check_delays(self.delays, self.a_buff.shape[-1] - 1, "DelayDense")
+        return (np.ascontiguousarray(self.weights.T, dtype=dtype),
+                np.ascontiguousarray(self.delays.T, dtype=np.int32))
+
+
+class _SparseDelays(CsrWeightsModel, _DelaySynapseModel):
+    """DelaySparse's matrices: the weights' stored entries input by input, with their delays."""
+
+    weights_type = csr_matrix
+    delays: csr_matrix = LavaPyType(csr_matrix, np.int32, precision=6)
+
+    def _weight_rule(self) -> None:
+        self.weights = syn.loihi_sparse_weights(self.weights, int(self.num_weight_bits[0]),
+                                                self.proc_params.get("sign_mode"))
+
+    def _lay_out(self, dtype) -> tuple:
+        rows, cols = _stored_positions(self.weights)
+        delays = np.asarray(self.delays[rows, cols], dtype=np.int32).reshape(-1)
+        _check_delays(delays, self.a_buff.shape[-1] - 1, "DelaySparse")
+        return syn.sparse_columns(self.weights, dtype, entries=(delays,))
+
+
+def _stored_positions(matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every stored entry of a ``csr_matrix``, in its order (stored zeros included)."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    return rows, matrix.indices
+
+
+def _delay_models(proc: type, matrices: type, fixed_kernel, float_kernel) -> tuple[type, type]:
+    """The ``fixed_pt`` and ``floating_pt`` models of a delayed synapse Process."""
+    name = proc.__name__
+    fixed = type(f"Py{name}ModelFixed", (_FixedDelayTypes, matrices), {
+        "__module__": __name__, "_kernel": staticmethod(fixed_kernel),
+        "weights": LavaPyType(matrices.weights_type, np.int32, precision=8),
+        "__doc__": f"Bit-accurate {name} (equal to lava-nc's ``Py{name}ModelBitAcc``)."})
+    flt = type(f"Py{name}ModelFloat", (_FloatDelayTypes, matrices), {
+        "__module__": __name__, "_kernel": staticmethod(float_kernel),
+        "weights": LavaPyType(matrices.weights_type, float),
+        "__doc__": f"Floating-point {name}: ``w * s * 2**weight_exp`` without clipping or truncation "
+                   f"(lava-nc's float model ignores ``weight_exp``; equal to it for ``weight_exp = 0`` up "
+                   f"to the order of float additions)."})
+    register = implements(proc=proc, protocol=LoihiProtocol)
+    fixed = tag("fixed_pt", "bit_accurate_loihi")(requires(CPU)(register(fixed)))
+    flt = tag("floating_pt")(requires(CPU)(register(flt)))
+    return fixed, flt
+
+
+PyDelayDenseModelFixed, PyDelayDenseModelFloat = _delay_models(
+    DelayDense, _DenseDelays, dly.delay_dense_fixed, dly.delay_dense_float)
+PyDelaySparseModelFixed, PyDelaySparseModelFloat = _delay_models(
+    DelaySparse, _SparseDelays, dly.delay_sparse_fixed, dly.delay_sparse_float)

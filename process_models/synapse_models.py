@@ -1,4 +1,5 @@
-"""ProcessModels of :class:`lava_dl.proc.dense.Dense` and of the :mod:`lava_dl.proc.conv` Processes.
+"""ProcessModels of :class:`lava_dl.proc.dense.Dense`, :class:`lava_dl.proc.sparse.Sparse` and of the
+:mod:`lava_dl.proc.conv` Processes.
 
 Each step first sends the activation computed in the previous step, then receives
 the input and computes the next one (one step of synaptic latency, as lava-nc).
@@ -12,12 +13,14 @@ from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from scipy.sparse import csr_matrix
 
 from lava_dl.core import synapse as syn
 from lava_dl.core.fixed_point import any_nonzero
-from lava_dl.lava_glue import SendFirstModel, plain_array, sample_rows
+from lava_dl.lava_glue import CsrWeightsModel, SendFirstModel, plain_array, sample_rows
 from lava_dl.proc.conv import Conv, ConvT, Pool, Unpool
 from lava_dl.proc.dense import Dense
+from lava_dl.proc.sparse import Sparse
 
 
 def _input(port, binary: bool, dtype, native=None) -> np.ndarray:
@@ -64,11 +67,9 @@ def _weight_exp(model) -> int:
     return int(model.weight_exp[0]) + change
 
 
-@implements(proc=Dense, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "bit_accurate_loihi")
-class PyDenseModelFixed(SendFirstModel):
-    """Bit-accurate Dense (equal to lava-nc's ``PyDenseModelBitAcc``)."""
+class _FixedSumsModel(SendFirstModel):
+    """A bit-accurate Dense-like synapse: the weight rule and the kernels' layout once (:meth:`_lay_out`),
+    then per step one kernel call over the input rows and the constant ``a_bias``."""
 
     lava_dl_batch_vars = ("a_buff",)
     lava_dl_sent_var = "a_buff"
@@ -77,7 +78,6 @@ class PyDenseModelFixed(SendFirstModel):
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
@@ -87,20 +87,21 @@ class PyDenseModelFixed(SendFirstModel):
         super().__init__(proc_params)
         self._wt = None
 
+    def _lay_out(self) -> tuple:
+        """Replace ``weights`` by the matrix the weight rule makes of it; return ``(kernel, its weight
+        arguments, the largest sum of binary input)``, the kernel taking ``(*weight arguments, input rows,
+        binary, weight_exp, accumulator, output rows)``."""
+        raise NotImplementedError
+
     def send_phase(self):
         """Send the activation computed in the previous step (first half of a step)."""
         if self._wt is None:
-            self.weights = syn.loihi_dense_weights(self.weights, int(self.num_weight_bits[0]),
-                                                   self.proc_params.get("sign_mode"))
-            # int16 storage where the weights fit (they do after the sign mode: 9 bits): half the memory
-            # the event-driven sums read, row by row
-            narrow = self.weights.size and np.abs(self.weights).max() < 1 << 15
-            self._wt = np.ascontiguousarray(self.weights.T, dtype=np.int16 if narrow else np.int32)
-            # binary input: every sum lies within +-(largest column sum of |w|), so it is exact in the
-            # narrowest dtype that holds that (int16 adds twice the lanes of int32); graded: int64
-            column_sums = np.abs(self._wt.astype(np.int64)).sum(axis=0)
-            n_out = self._wt.shape[1]
-            self._acc_binary = np.zeros(n_out, syn.sum_dtype(int(column_sums.max(initial=0))))
+            kernel, layout, bound = self._lay_out()
+            self._wt = (kernel, layout)
+            # binary input: every sum lies within the bound, so it is exact in the narrowest dtype that
+            # holds that (int16 adds twice the lanes of int32); graded: int64
+            n_out = self.a_buff.shape[-1]
+            self._acc_binary = np.zeros(n_out, syn.sum_dtype(bound))
             self._acc_graded = np.zeros(n_out, np.int64)
         _send_activation(self)
 
@@ -108,8 +109,9 @@ class PyDenseModelFixed(SendFirstModel):
         """The kernel call that writes the activation of input ``s`` into ``out`` (contiguous)."""
         binary, exp = self.derived("step", lambda: (int(self.num_message_bits[0]) == 0, _weight_exp(self)))
         acc = self._acc_binary if binary else self._acc_graded
-        rows = s.reshape(-1, self._wt.shape[0])  # one row, or one per sample of a batch
-        return syn.dense_fixed_rows, (self._wt, rows, binary, exp, acc, out.reshape(len(rows), -1))
+        kernel, layout = self._wt
+        rows = s.reshape(-1, self.weights.shape[1])  # one row, or one per sample of a batch
+        return kernel, (*layout, rows, binary, exp, acc, out.reshape(len(rows), -1))
 
     def receive_phase(self):
         """Receive this step's input and compute the activation sent next step."""
@@ -132,14 +134,48 @@ class PyDenseModelFixed(SendFirstModel):
         return [self._sums(s, out)]
 
 
+def _narrow_weights(values: np.ndarray):
+    """int16 storage where the weights fit (they do after the sign mode: 9 bits): half the memory the
+    event-driven sums read; int32 otherwise."""
+    return np.int16 if values.size and np.abs(values).max() < 1 << 15 else np.int32
+
+
 @implements(proc=Dense, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("floating_pt")
-class PyDenseModelFloat(SendFirstModel):
-    """Floating-point Dense: ``W @ s * 2**weight_exp`` without clipping or truncation.
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyDenseModelFixed(_FixedSumsModel):
+    """Bit-accurate Dense (equal to lava-nc's ``PyDenseModelBitAcc``)."""
 
-    (lava-nc's float model ignores ``weight_exp``; this one applies it so that float and
-    fixed models agree whenever no clipping, truncation or rounding occurs.)
+    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+
+    def _lay_out(self) -> tuple:
+        self.weights = syn.loihi_dense_weights(self.weights, int(self.num_weight_bits[0]),
+                                               self.proc_params.get("sign_mode"))
+        wt = np.ascontiguousarray(self.weights.T, dtype=_narrow_weights(self.weights))
+        bound = int(np.abs(wt.astype(np.int64)).sum(axis=0).max(initial=0))
+        return syn.dense_fixed_rows, (wt,), bound
+
+
+@implements(proc=Sparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PySparseModelFixed(CsrWeightsModel, _FixedSumsModel):
+    """Bit-accurate Sparse (equal to lava-nc's ``PySparseModelBitAcc``, and to Dense on the same matrix)."""
+
+    weights: csr_matrix = LavaPyType(csr_matrix, np.int32, precision=8)
+
+    def _lay_out(self) -> tuple:
+        self.weights = syn.loihi_sparse_weights(self.weights, int(self.num_weight_bits[0]),
+                                                self.proc_params.get("sign_mode"))
+        layout = syn.sparse_columns(self.weights, _narrow_weights(self.weights.data))
+        return syn.sparse_fixed_rows, layout, syn.sparse_row_bound(self.weights)
+
+
+class _FloatSumsModel(SendFirstModel):
+    """A floating-point Dense-like synapse: ``W @ s * 2**weight_exp`` without clipping or truncation.
+
+    (lava-nc's float models ignore ``weight_exp``; these apply it so that float and fixed models agree
+    whenever no clipping, truncation or rounding occurs.)
     """
 
     lava_dl_batch_vars = ("a_buff",)
@@ -149,7 +185,6 @@ class PyDenseModelFloat(SendFirstModel):
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     a_buff: np.ndarray = LavaPyType(np.ndarray, float)
-    weights: np.ndarray = LavaPyType(np.ndarray, float)
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int32)
@@ -159,10 +194,15 @@ class PyDenseModelFloat(SendFirstModel):
         super().__init__(proc_params)
         self._wt = None
 
+    def _lay_out(self) -> tuple:
+        """``(accumulate, its weight arguments)``, ``accumulate`` taking ``(*weight arguments, input,
+        binary, output)`` (float64 arrays)."""
+        raise NotImplementedError
+
     def send_phase(self):
         """Send the activation computed in the previous step (first half of a step)."""
         if self._wt is None:
-            self._wt = np.ascontiguousarray(self.weights.T, dtype=np.float64)
+            self._wt = self._lay_out()
             self._out = np.zeros(self.a_buff.shape, dtype=np.float64)
         _send_activation(self)
 
@@ -170,9 +210,35 @@ class PyDenseModelFloat(SendFirstModel):
         """Receive this step's input and compute the activation sent next step."""
         binary = int(self.num_message_bits[0]) == 0
         s = _input(self.s_in, binary, np.float64, native=np.float64)
+        accumulate, layout = self._wt
         for s_row, out_row in sample_rows(self.lava_dl_batch, s, self._out):
-            syn.dense_accumulate(self._wt, s_row, binary, out_row)
+            accumulate(*layout, s_row, binary, out_row)
         self.a_buff[...] = self._out * 2.0 ** _weight_exp(self)
+
+
+@implements(proc=Dense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyDenseModelFloat(_FloatSumsModel):
+    """Floating-point Dense (see :class:`_FloatSumsModel`)."""
+
+    weights: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def _lay_out(self) -> tuple:
+        return syn.dense_accumulate, (np.ascontiguousarray(self.weights.T, dtype=np.float64),)
+
+
+@implements(proc=Sparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PySparseModelFloat(CsrWeightsModel, _FloatSumsModel):
+    """Floating-point Sparse (see :class:`_FloatSumsModel`): the sums of :class:`PyDenseModelFloat` on
+    the same matrix."""
+
+    weights: csr_matrix = LavaPyType(csr_matrix, float)
+
+    def _lay_out(self) -> tuple:
+        return syn.sparse_accumulate, syn.sparse_columns(self.weights, np.float64)
 
 
 class _AbstractConvModel(SendFirstModel):

@@ -113,7 +113,7 @@ def test_fused_skip_connection_and_float_models(tmp_path):
 @pytest.mark.skipif(not (SHARED / "pilotnet_sdnn").is_dir(), reason="shared fixtures absent")
 @pytest.mark.parametrize("sparse", [False, True])
 def test_fused_pilotnet_sdnn(sparse):
-    """lava-dl's recorded PilotNet output, fused (sparse: lava-nc's Sparse synapses inside), and its
+    """lava-dl's recorded PilotNet output, fused (sparse: lava_dl's CSR synapses inside), and its
     states; simulate gives the same."""
     d = SHARED / "pilotnet_sdnn"
     frame = np.load(d / "input.npy")
@@ -126,7 +126,7 @@ def test_fused_pilotnet_sdnn(sparse):
         layered = _run(d / "network.net", data, steps, False, ("sigma", "act", "residue"))
         _assert_same(layered, fused)
     assert np.array_equal(netx.simulate(d / "network.net", data, sparse_fc_layer=sparse), gt)
-    # batched (sparse: lava-nc's Sparse cannot batch, so sample by sample)
+    # batched: the two samples stepped together
     twice = netx.simulate(d / "network.net", np.stack([data, data]), num_workers=1, sparse_fc_layer=sparse)
     assert np.array_equal(twice[0], gt) and np.array_equal(twice[1], gt)
 

@@ -15,6 +15,7 @@ import pytest
 
 import lava_dl  # noqa: F401  (installs the Python 3.11 fix for lava-nc)
 from lava_dl.netx import hdf5, record
+from lava_dl.proc.sparse import Sparse as SparseSynapse
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FIX = REPO.parent / "shared" / "fixtures" / "lava_dl_0.6"
@@ -122,7 +123,7 @@ def test_mnist_structure():
         "|Dense     |    1|    1|   10|     |     |     |     |     |False|",
     ])
     sparse = hdf5.Network(net_config=FIX / "mnist.net", sparse_fc_layer=True)
-    assert all(type(b.synapse).__name__ == "Sparse" for b in sparse.layers[1:])
+    assert all(isinstance(b.synapse, SparseSynapse) for b in sparse.layers[1:])
     skipped = hdf5.Network(net_config=FIX / "mnist.net", skip_layers=2)
     assert [b.shape for b in skipped.layers] == [(512,), (10,)] and skipped.inp.shape == (512,)
     assert [b.block for b in net.layers] == ["Input", "Dense", "Dense", "Dense"]  # lava-dl's attribute
@@ -231,7 +232,7 @@ def test_pilotnet_sdnn(spike_exp, sparse):
     net = hdf5.Network(net_config=d / "network.net", spike_exp=spike_exp, sparse_fc_layer=sparse)
     assert [type(b.neuron).__name__ for b in net.layers] == ["Delta"] + ["SigmaDelta"] * 7 + ["Sigma"]
     if sparse:
-        assert all(type(b.synapse).__name__ == "Sparse" for b in net.layers[5:])
+        assert all(isinstance(b.synapse, SparseSynapse) for b in net.layers[5:])
     frame = np.load(d / "input.npy")  # (x, y, c, 1) integers = real * 64, fed every step
     gt = np.load(d / "output.npy")
     steps = gt.shape[-1]

@@ -12,7 +12,9 @@ This module imports numpy and numba only. It holds
   of every neuron, so that a message received at step ``t`` is emitted at step
   ``t + d[i]`` (``d = 0``: in the same step);
 * the step of :class:`lava_dl.proc.delay.DelayDense` (:func:`delay_dense_fixed`,
-  :func:`delay_dense_float`), bit-identical to lava-nc's ``PyDelayDenseModelBitAcc``.
+  :func:`delay_dense_float`), bit-identical to lava-nc's ``PyDelayDenseModelBitAcc``, and of
+  :class:`lava_dl.proc.sparse.DelaySparse` (:func:`delay_sparse_fixed`, :func:`delay_sparse_float`),
+  the same step over a sparse matrix's entries.
 
 DelayDense (lava-nc semantics)
     ``a_buff`` has shape ``(n_out, max_delay + 1)``; column ``k`` holds what is sent
@@ -464,11 +466,47 @@ def delay_dense_fixed(wt, dt, s, binary, weight_exp, a_buff, acc):
         d_row = dt[j]
         for i in range(n_out):
             acc[i, d_row[i]] += np.int64(w_row[i]) if binary else np.int64(w_row[i]) * v
-    for i in range(n_out):
+    _add_shifted(acc, weight_exp, a_buff)
+
+
+@inline
+def _add_shifted(acc, weight_exp, a_buff):
+    """``a_buff += shift(acc, weight_exp)`` for every nonzero (output, delay) sum of the step, wrapping
+    at ``a_buff``'s 32 bits."""
+    for i in range(acc.shape[0]):
         for k in range(acc.shape[1]):
             a = acc[i, k]
             if a != 0:
                 a_buff[i, k] = np.int64(a_buff[i, k]) + shift(a, weight_exp)
+
+
+@jit
+def delay_sparse_fixed(starts, rows, values, delays, s, binary, weight_exp, a_buff, acc):
+    """:func:`delay_dense_fixed` for a sparse matrix: the nonzero entries of input ``j`` are
+    ``rows[starts[j]:starts[j + 1]]``, with their ``values`` and ``delays`` (the layout of
+    :func:`lava_dl.core.synapse.sparse_columns`); the same buffer, sums and shift."""
+    _advance(a_buff)
+    acc[...] = 0
+    for j in range(s.shape[0]):
+        v = s[j]
+        if v == 0:
+            continue
+        for k in range(starts[j], starts[j + 1]):
+            acc[rows[k], delays[k]] += np.int64(values[k]) if binary else np.int64(values[k]) * v
+    _add_shifted(acc, weight_exp, a_buff)
+
+
+@jit
+def delay_sparse_float(starts, rows, values, delays, s, binary, scale, a_buff):
+    """:func:`delay_dense_float` for a sparse matrix (the layout of :func:`delay_sparse_fixed`)."""
+    _advance(a_buff)
+    for j in range(s.shape[0]):
+        v = s[j]
+        if v == 0:
+            continue
+        for k in range(starts[j], starts[j + 1]):
+            term = values[k] if binary else values[k] * v
+            a_buff[rows[k], delays[k]] += term * scale
 
 
 @jit
@@ -552,4 +590,8 @@ def warm_up() -> None:
     delay_dense_fixed(np.ones((1, 1), np.int32), d2, np.ones(1, np.int64), True, 0,
                       np.zeros((1, 2), np.int32), np.zeros((1, 2), np.int64))
     delay_dense_float(np.ones((1, 1)), d2, np.ones(1), True, 1.0, np.zeros((1, 2)))
+    starts, rows = np.array([0, 1], np.int64), np.zeros(1, np.int32)
+    delay_sparse_fixed(starts, rows, np.ones(1, np.int32), d1, np.ones(1, np.int64), True, 0,
+                       np.zeros((1, 2), np.int32), np.zeros((1, 2), np.int64))
+    delay_sparse_float(starts, rows, np.ones(1), d1, np.ones(1), True, 1.0, np.zeros((1, 2)))
     _WARM = True

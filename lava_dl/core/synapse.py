@@ -13,6 +13,11 @@ Dense (lava-nc ``Dense`` fixed_pt)
     input, ``num_message_bits == 0``, every nonzero input counts as 1), then
     ``a << weight_exp`` or ``a >> -weight_exp`` (arithmetic). No saturation.
 
+Sparse (lava-nc ``Sparse`` fixed_pt)
+    Dense's arithmetic on a ``csr_matrix``: the same weight rule on its stored values
+    (:func:`loihi_sparse_weights`), the same sums over its nonzero entries
+    (:func:`sparse_fixed_rows`, column by column: :func:`sparse_columns`).
+
 Conv (lava-nc ``Conv`` fixed_pt)
     Lava layout: input ``(x, y, c)``, kernel ``(out, kx, ky, in / groups)``,
     stride/padding/dilation in ``(x, y)`` order. Lava performs a true convolution
@@ -359,6 +364,110 @@ def dense_fixed_rows(wt, s, binary, weight_exp, acc, out):
     """
     for b in range(s.shape[0]):
         dense_accumulate(wt, s[b], binary, acc)
+        widen_shift(acc, weight_exp, False, out[b])
+
+
+# --------------------------------------------------------------------------- sparse
+
+def as_csr_weights(weights, where: str, lo: int = WEIGHT_MIN, hi: int = WEIGHT_MAX):
+    """``weights`` (a scipy sparse matrix or array, or a dense 2-D array) as a canonical int32
+    ``csr_matrix``: duplicates summed, column indices sorted, stored zeros dropped; its stored
+    values checked as :func:`as_int_weights` checks a dense matrix."""
+    from scipy import sparse
+
+    if sparse.issparse(weights):
+        if weights.ndim != 2:
+            raise ValueError(f"{where}: weights must be a 2-D matrix, got shape {weights.shape}")
+        matrix = sparse.csr_matrix(weights, copy=True)
+        matrix.sum_duplicates()
+        if matrix.shape[0] * matrix.shape[1] == 0:
+            raise ValueError(f"{where}: weights must not be empty, got shape {matrix.shape}")
+        data = as_int_weights(matrix.data, where, 1, lo, hi) if matrix.nnz else matrix.data.astype(np.int32)
+        matrix = sparse.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
+    else:
+        matrix = sparse.csr_matrix(as_int_weights(weights, where, 2, lo, hi))
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    return matrix
+
+
+def sparse_sign_mode(matrix) -> SignMode:
+    """:func:`determine_sign_mode` of a sparse matrix, its implicit zeros counted (as in the dense one)."""
+    values = matrix.data
+    if matrix.nnz < matrix.shape[0] * matrix.shape[1]:
+        values = np.append(values, 0)
+    return determine_sign_mode(values)
+
+
+def loihi_sparse_weights(matrix, num_weight_bits: int = 8, sign_mode: int | None = None):
+    """:func:`loihi_dense_weights` of a ``csr_matrix``: the same rule on its stored values (the sign
+    mode derived from the whole matrix unless given), the same stored positions (zeros the rule makes
+    stay stored, so the matrix keeps its pattern for ``Var.get``/``set``)."""
+    from scipy.sparse import csr_matrix
+
+    mode = SignMode(int(sign_mode)) if sign_mode else sparse_sign_mode(matrix)
+    data = loihi_dense_weights(matrix.data.reshape(1, -1), num_weight_bits, mode).reshape(-1)
+    return csr_matrix((data, matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
+
+
+def sparse_columns(matrix, dtype=None, entries: tuple = ()) -> tuple:
+    """The kernels' layout of a canonical ``(n_out, n_in)`` ``csr_matrix``: ``(starts, rows, values,
+    *entries)``, input ``j``'s stored entries being ``rows[starts[j]:starts[j + 1]]`` (ascending) with
+    their ``values`` (in ``dtype``, default the matrix's). ``entries`` are arrays of one value per stored
+    entry in the matrix's order (a delay each), returned in the layout's order."""
+    from scipy.sparse import csr_matrix
+
+    order = csr_matrix((np.arange(1, matrix.nnz + 1), matrix.indices, matrix.indptr), shape=matrix.shape)
+    order = order.tocsc()
+    order.sort_indices()
+    taken = order.data - 1  # the csr position of each entry in column order
+    values = matrix.data[taken]
+    return (order.indptr.astype(np.int64), order.indices.astype(np.int32),
+            np.ascontiguousarray(values if dtype is None else values.astype(dtype)),
+            *(np.ascontiguousarray(np.asarray(entry)[taken]) for entry in entries))
+
+
+def sparse_row_bound(matrix) -> int:
+    """The largest sum of ``|w|`` over one output's inputs: every sum of binary input lies within it."""
+    if not matrix.nnz:
+        return 0
+    return int(np.abs(matrix.astype(np.int64)).sum(axis=1).max())
+
+
+@jit
+def sparse_accumulate(starts, rows, values, s, binary, out):
+    """``out = W @ s`` over the nonzero inputs, ``W`` given column by column (:func:`sparse_columns`).
+
+    Integer arrays give exact integer sums in ``out``'s dtype; float arrays a float sum (inputs in
+    ascending order, each column's entries in ascending row order). With ``binary`` every nonzero
+    ``s[j]`` counts as 1.
+    """
+    for i in range(out.shape[0]):
+        out[i] = 0
+    n_in = s.shape[0]
+    for start in range(0, n_in, SCAN_CHUNK):
+        stop = min(start + SCAN_CHUNK, n_in)
+        if not any_nonzero(s, start, stop):
+            continue
+        for j in range(start, stop):
+            v = s[j]
+            if v == 0:
+                continue
+            if binary:
+                for k in range(starts[j], starts[j + 1]):
+                    out[rows[k]] += values[k]
+            else:
+                for k in range(starts[j], starts[j + 1]):
+                    out[rows[k]] += values[k] * v
+
+
+@jit
+def sparse_fixed_rows(starts, rows, values, s, binary, weight_exp, acc, out):
+    """:func:`dense_fixed_rows` for a sparse matrix (:func:`sparse_columns`): each row of ``s``
+    (samples, n_in) summed in ``acc`` (n_out,; a dtype that holds the sums exactly), shifted by
+    ``weight_exp`` into the same row of ``out`` (samples, n_out)."""
+    for b in range(s.shape[0]):
+        sparse_accumulate(starts, rows, values, s[b], binary, acc)
         widen_shift(acc, weight_exp, False, out[b])
 
 
@@ -1208,10 +1317,14 @@ def warm_up() -> None:
     for dtype in (np.int32, np.float64):
         fixed = dtype == np.int32
         s = np.ones(1, dtype)
+        starts, rows = np.array([0, 1], np.int64), np.zeros(1, np.int32)
         if fixed:
             dense_fixed(np.ones((1, 1), np.int32), s, True, 0, np.zeros(1, np.int64))
+            sparse_fixed_rows(starts, rows, np.ones(1, np.int32), s.reshape(1, 1), True, 0,
+                              np.zeros(1, np.int64), np.zeros((1, 1), np.int32))
         else:
             dense_accumulate(np.ones((1, 1), dtype), s, True, np.zeros(1, dtype))
+            sparse_accumulate(starts, rows, np.ones(1, dtype), s, True, np.zeros(1, dtype))
         out = np.zeros((1, 1, 1), dtype)
         taps = conv_taps(1, 1, 1, 1, 0, 1) + conv_taps(1, 1, 1, 1, 0, 1)
         conv_scatter(np.ones((1, 1, 1), dtype), np.ones((1, 1, 1, 1), dtype), *taps, 1, True, out)

@@ -28,8 +28,8 @@ synapses, which send what they computed in the previous step) first send, everyw
 then every model runs, each after the models it receives from (topological order), the
 synapses only receiving. A cycle (a recurrent synapse) is therefore fine as long as it
 contains a synapse; a cycle of same-step models is an error. Processes whose models are
-not split this way (lava-nc's ``Sparse`` behind ``sparse_fc_layer=True``) run their whole
-``run_spk`` in topological order, which is exact outside cycles.
+not split this way (lava-nc's own synapse Processes, such as its ``Sparse``, placed in a network by
+hand) run their whole ``run_spk`` in topological order, which is exact outside cycles.
 
 Two users:
 
@@ -1098,7 +1098,7 @@ def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: st
         Processes that simulate the samples of a batch in parallel (default: the number of
         cores, at most the batch size; 1 runs them in this process). Each steps its share of
         the batch together (every model processes all its samples in one call; a model
-        that cannot, such as lava-nc's ``Sparse``, makes it run them one by one), in groups
+        that cannot, such as lava-nc's own Processes, makes it run them one by one), in groups
         of ``group_size`` samples.
     group_size : int, optional
         Samples a worker steps together. Default: its whole share, unless one sample's state

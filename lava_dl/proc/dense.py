@@ -23,6 +23,25 @@ def _sign_mode_value(sign_mode, where: str) -> int | None:
     return None if mode == _syn.SignMode.NULL else int(mode)
 
 
+def synapse_arguments(where: str, n_out: int, num_weight_bits, weight_exp, num_message_bits, sign_mode,
+                      a_bias) -> tuple[int, int, int, int | None, np.ndarray]:
+    """The arguments a Dense-like synapse shares, checked: ``(num_weight_bits, weight_exp,
+    num_message_bits, sign mode value, a_bias as an (n_out,) int64 array)``."""
+    num_weight_bits = _syn.check_int(num_weight_bits, where, "num_weight_bits", 1, 9)
+    weight_exp = _syn.check_int(weight_exp, where, "weight_exp", -24, 24)
+    num_message_bits = _syn.check_int(num_message_bits, where, "num_message_bits", 0, 32)
+    mode = _sign_mode_value(sign_mode, where)
+    bias = np.asarray(a_bias)
+    if bias.dtype.kind not in "iub" and not (bias.dtype.kind == "f" and np.all(np.mod(bias, 1) == 0)):
+        raise ValueError(f"{where}: a_bias must hold integers, got {a_bias!r}")
+    try:
+        bias = np.broadcast_to(bias.astype(np.int64), (n_out,)).copy()
+    except ValueError:
+        raise ValueError(f"{where}: a_bias must be a scalar or hold one value per output ({n_out}), "
+                         f"got shape {bias.shape}") from None
+    return num_weight_bits, weight_exp, num_message_bits, mode, bias
+
+
 class Dense(AbstractProcess):
     """Dense synapse: ``a_out = W @ s_in`` with Loihi weight handling and one step of latency.
 
@@ -68,14 +87,8 @@ class Dense(AbstractProcess):
         where = "Dense"
         try:
             w = _syn.as_int_weights(weights, where, 2)
-            num_weight_bits = _syn.check_int(num_weight_bits, where, "num_weight_bits", 1, 9)
-            weight_exp = _syn.check_int(weight_exp, where, "weight_exp", -24, 24)
-            num_message_bits = _syn.check_int(num_message_bits, where, "num_message_bits", 0, 32)
-            mode = _sign_mode_value(sign_mode, where)
-            bias = np.asarray(a_bias)
-            if bias.dtype.kind not in "iub" and not (bias.dtype.kind == "f" and np.all(np.mod(bias, 1) == 0)):
-                raise ValueError(f"{where}: a_bias must hold integers, got {a_bias!r}")
-            bias = np.broadcast_to(bias.astype(np.int64), (np.shape(w)[0],)).copy()
+            num_weight_bits, weight_exp, num_message_bits, mode, bias = synapse_arguments(
+                where, w.shape[0], num_weight_bits, weight_exp, num_message_bits, sign_mode, a_bias)
         except (TypeError, ValueError):
             # leave a consistent (empty) Process behind: lava's __del__ calls stop()
             super().__init__(name=name, log_config=log_config)

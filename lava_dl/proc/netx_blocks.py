@@ -71,15 +71,17 @@ def conv_synapse_class() -> type:
 
 
 def sparse_synapse_class() -> type:
-    """Sparse (CSR) synapse Process (lava-nc's ``Sparse`` for now)."""
-    from lava.proc.sparse.process import Sparse
+    """Sparse (CSR) synapse Process: ``Sparse(weights=csr_matrix, num_weight_bits=, weight_exp=, ...)``
+    (lava-nc's ``Sparse`` with lava_dl's kernels)."""
+    from lava_dl.proc.sparse import Sparse
 
     return Sparse
 
 
 def delay_sparse_synapse_class() -> type:
-    """Sparse (CSR) synapse with per-synapse delays (lava-nc's ``DelaySparse``, as lava-dl's netx)."""
-    from lava.proc.sparse.process import DelaySparse
+    """Sparse (CSR) synapse with per-synapse delays: ``DelaySparse(weights=, delays=, max_delay=, ...)``
+    (lava-nc's ``DelaySparse`` with lava_dl's kernels)."""
+    from lava_dl.proc.sparse import DelaySparse
 
     return DelaySparse
 
@@ -319,10 +321,10 @@ class Dense(AbstractBlock):
         the neuron (``a_in``; ``a_real_in`` and ``a_imag_in`` for resonators), as
         returned by :func:`lava_dl.core.synapse.optimize_weight_bits`.
     sparse_synapse : bool, default False
-        Use CSR ``Sparse`` synapses.
+        Use CSR synapses (:class:`lava_dl.proc.sparse.Sparse`; ``DelaySparse`` with delays).
     synapse_delays : numpy.ndarray, optional
         Per-synapse delays ``(n_out, n_in)`` (``DelayDense`` synapses: lava-dl's placement of
-        a legacy file's ``delay``; lava-nc's ``DelaySparse`` with ``sparse_synapse``).
+        a legacy file's ``delay``; ``DelaySparse`` with ``sparse_synapse``).
     weight, delay, num_weight_bits, weight_exponent
         lava-dl's arguments, instead of ``weights`` (and ``synapse_delays``): the integer
         weight of the neuron's single input port, its bits (default 8) and exponent (0).
@@ -361,7 +363,7 @@ class Dense(AbstractBlock):
                 delays = np.where(weight == 0, 0, np.asarray(delays)).astype(np.int64)
                 synapses[port] = delay_sparse_synapse_class()(
                     weights=csr_matrix(weight), delays=csr_matrix(delays), max_delay=int(np.max(delays)),
-                    **common)
+                    sign_mode=sign_mode, **common)
             elif delays is not None:
                 synapses[port] = delay_dense_synapse_class()(
                     weights=weight, delays=np.asarray(delays), max_delay=int(np.max(delays)),
@@ -369,7 +371,8 @@ class Dense(AbstractBlock):
             elif sparse:
                 from scipy.sparse import csr_matrix
 
-                synapses[port] = sparse_synapse_class()(weights=csr_matrix(weight), **common)
+                synapses[port] = sparse_synapse_class()(weights=csr_matrix(weight), sign_mode=sign_mode,
+                                                        **common)
             else:
                 extra = {} if a_bias is None else {"a_bias": a_bias}
                 synapses[port] = dense_synapse_class()(weights=weight, sign_mode=sign_mode, **common, **extra)
