@@ -327,3 +327,15 @@ def test_sparse_fc_layer_keeps_the_sign_mode_netx_chose(tmp_path):
                                                  syn.SignMode.MIXED), np.eye(8)[0])
     assert np.array_equal(currents[1], currents[0])
     assert np.array_equal(currents[0], expected << 6)
+
+
+def test_lava_nc_classes_and_models():
+    """lava_dl's synapses are instances of lava-nc's classes (lava-dl's code checks for those) and Lava's
+    compiler still gives them lava_dl's models, for both tags."""
+    w = sparse.csr_matrix(np.eye(3, dtype=int))
+    for proc in (Sparse(weights=w), DelaySparse(weights=w, delays=1)):
+        assert isinstance(proc, nc.Sparse)
+        for tag in ("fixed_pt", "floating_pt"):
+            model = fused.leaf_models([proc], tag)[proc]
+            assert model.__module__.endswith("_models") and "lava_dl" in model.__module__, model
+    assert isinstance(DelaySparse(weights=w, delays=1), nc.DelaySparse)

@@ -11,7 +11,7 @@ from lava.magma.core.process.variable import Var
 from lava_dl.core import delay as _dly
 from lava_dl.core import synapse as _syn
 from lava_dl.lava_glue import check_shape
-from lava_dl.proc.dense import _sign_mode_value
+from lava_dl.proc.dense import declare_synapse, synapse_arguments
 
 _INT32_MAX = (1 << 31) - 1
 
@@ -83,6 +83,18 @@ class AxonDelay(AbstractProcess):
         _dly.warm_up()  # compile in the host, before Lava forks the workers
 
 
+def declare_delayed_synapse(proc: AbstractProcess, weights, delays, max_delay: int, weight_exp: int,
+                            num_weight_bits: int, num_message_bits: int) -> None:
+    """Give ``proc`` the ports and Vars of a synapse with a delay per synapse (DelayDense, DelaySparse):
+    :func:`~lava_dl.proc.dense.declare_synapse`'s with ``a_buff`` ``(n_out, max_delay + 1)``, and
+    ``delays`` (``init=delays``); compile the kernels before Lava forks."""
+    declare_synapse(proc, weights, (weights.shape[0], max_delay + 1), weight_exp, num_weight_bits,
+                    num_message_bits)
+    proc.delays = Var(shape=weights.shape, init=delays)
+    _syn.warm_up()
+    _dly.warm_up()
+
+
 class DelayDense(AbstractProcess):
     """Dense synapse with a delay per synapse (lava-nc's ``DelayDense``).
 
@@ -136,27 +148,15 @@ class DelayDense(AbstractProcess):
             w = _syn.as_int_weights(weights, where, 2)
             d = self._check_delays(delays, max_delay, w.shape, where)
             max_delay = int(d.max()) if max_delay is None or max_delay == 0 else int(max_delay)
-            num_weight_bits = _syn.check_int(num_weight_bits, where, "num_weight_bits", 1, 9)
-            weight_exp = _syn.check_int(weight_exp, where, "weight_exp", -24, 24)
-            num_message_bits = _syn.check_int(num_message_bits, where, "num_message_bits", 0, 32)
-            mode = _sign_mode_value(sign_mode, where)
+            num_weight_bits, weight_exp, num_message_bits, mode, _ = synapse_arguments(
+                where, w.shape[0], num_weight_bits, weight_exp, num_message_bits, sign_mode, 0)
         except (TypeError, ValueError):
             super().__init__(name=name, log_config=log_config)
             raise
         super().__init__(weights=w, delays=d, max_delay=max_delay, num_weight_bits=num_weight_bits,
                          weight_exp=weight_exp, num_message_bits=num_message_bits, sign_mode=mode,
                          name=name, log_config=log_config)
-        n_out, n_in = w.shape
-        self.s_in = InPort(shape=(n_in,))
-        self.a_out = OutPort(shape=(n_out,))
-        self.weights = Var(shape=w.shape, init=w)
-        self.delays = Var(shape=w.shape, init=d)
-        self.a_buff = Var(shape=(n_out, max_delay + 1), init=0)
-        self.weight_exp = Var(shape=(1,), init=weight_exp)
-        self.num_weight_bits = Var(shape=(1,), init=num_weight_bits)
-        self.num_message_bits = Var(shape=(1,), init=num_message_bits)
-        _syn.warm_up()
-        _dly.warm_up()
+        declare_delayed_synapse(self, w, d, max_delay, weight_exp, num_weight_bits, num_message_bits)
 
     @staticmethod
     def _check_delays(delays, max_delay, shape: tuple[int, int], where: str) -> np.ndarray:

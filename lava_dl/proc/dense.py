@@ -42,6 +42,21 @@ def synapse_arguments(where: str, n_out: int, num_weight_bits, weight_exp, num_m
     return num_weight_bits, weight_exp, num_message_bits, mode, bias
 
 
+def declare_synapse(proc: AbstractProcess, weights, a_buff_shape: tuple[int, ...], weight_exp: int,
+                    num_weight_bits: int, num_message_bits: int) -> None:
+    """Give ``proc`` the ports and Vars every Dense-like synapse has: ``s_in`` ``(n_in,)``, ``a_out``
+    ``(n_out,)``, ``weights`` (``init=weights``, ``(n_out, n_in)``), ``a_buff`` (zeros), ``weight_exp``,
+    ``num_weight_bits``, ``num_message_bits``."""
+    n_out, n_in = weights.shape
+    proc.s_in = InPort(shape=(n_in,))
+    proc.a_out = OutPort(shape=(n_out,))
+    proc.weights = Var(shape=weights.shape, init=weights)
+    proc.a_buff = Var(shape=a_buff_shape, init=0)
+    proc.weight_exp = Var(shape=(1,), init=weight_exp)
+    proc.num_weight_bits = Var(shape=(1,), init=num_weight_bits)
+    proc.num_message_bits = Var(shape=(1,), init=num_message_bits)
+
+
 class Dense(AbstractProcess):
     """Dense synapse: ``a_out = W @ s_in`` with Loihi weight handling and one step of latency.
 
@@ -96,13 +111,6 @@ class Dense(AbstractProcess):
         super().__init__(weights=w, num_weight_bits=num_weight_bits, weight_exp=weight_exp,
                          weight_exp_built=weight_exp, num_message_bits=num_message_bits, sign_mode=mode,
                          name=name, log_config=log_config)
-        n_out, n_in = w.shape
-        self.s_in = InPort(shape=(n_in,))
-        self.a_out = OutPort(shape=(n_out,))
-        self.weights = Var(shape=w.shape, init=w)
-        self.a_buff = Var(shape=(n_out,), init=0)
-        self.weight_exp = Var(shape=(1,), init=weight_exp)
-        self.num_weight_bits = Var(shape=(1,), init=num_weight_bits)
-        self.num_message_bits = Var(shape=(1,), init=num_message_bits)
-        self.a_bias = Var(shape=(n_out,), init=bias)
+        declare_synapse(self, w, (w.shape[0],), weight_exp, num_weight_bits, num_message_bits)
+        self.a_bias = Var(shape=(w.shape[0],), init=bias)
         _syn.warm_up()  # compile in the host, before Lava forks the workers

@@ -1,5 +1,8 @@
 """Sparse (CSR) synapse Lava Processes: lava-nc's ``Sparse`` and ``DelaySparse`` with lava_dl's kernels.
 
+They subclass lava-nc's Process classes, so code that checks ``isinstance(synapse, Sparse)`` against
+lava-nc's classes (lava-dl's tests do) finds them; their ``__init__`` is lava_dl's own (lava-nc's is not
+run), and Lava's compiler gives them lava_dl's models (it matches a model's Process class exactly).
 The arithmetic is Dense's and DelayDense's (:mod:`lava_dl.core.synapse`, :mod:`lava_dl.core.delay`)
 over the stored entries of a ``scipy.sparse.csr_matrix``: the same weight rule on the stored values,
 the same sums, so a Sparse synapse sends exactly what a Dense one of the same matrix sends. The work
@@ -9,18 +12,19 @@ and memory grow with the stored entries, not with ``n_out * n_in``.
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
+from lava.proc.sparse import process as _lava_sparse
 
 from lava_dl.core import delay as _dly
 from lava_dl.core import synapse as _syn
-from lava_dl.proc.dense import synapse_arguments
+from lava_dl.proc.delay import declare_delayed_synapse
+from lava_dl.proc.dense import declare_synapse, synapse_arguments
 
 __all__ = ["Sparse", "DelaySparse"]
 
 
-class Sparse(AbstractProcess):
+class Sparse(_lava_sparse.Sparse):
     """Sparse synapse: ``a_out = W @ s_in`` for a CSR matrix ``W``, with Loihi weight handling and one
     step of latency.
 
@@ -72,23 +76,17 @@ class Sparse(AbstractProcess):
                 where, w.shape[0], num_weight_bits, weight_exp, num_message_bits, sign_mode, a_bias)
         except (TypeError, ValueError):
             # leave a consistent (empty) Process behind: lava's __del__ calls stop()
-            super().__init__(name=name, log_config=log_config)
+            AbstractProcess.__init__(self, name=name, log_config=log_config)
             raise
-        super().__init__(num_weight_bits=num_weight_bits, weight_exp=weight_exp, weight_exp_built=weight_exp,
-                         num_message_bits=num_message_bits, sign_mode=mode, name=name, log_config=log_config)
-        n_out, n_in = w.shape
-        self.s_in = InPort(shape=(n_in,))
-        self.a_out = OutPort(shape=(n_out,))
-        self.weights = Var(shape=w.shape, init=w)
-        self.a_buff = Var(shape=(n_out,), init=0)
-        self.weight_exp = Var(shape=(1,), init=weight_exp)
-        self.num_weight_bits = Var(shape=(1,), init=num_weight_bits)
-        self.num_message_bits = Var(shape=(1,), init=num_message_bits)
-        self.a_bias = Var(shape=(n_out,), init=bias)
+        AbstractProcess.__init__(self, num_weight_bits=num_weight_bits, weight_exp=weight_exp,
+                                 weight_exp_built=weight_exp, num_message_bits=num_message_bits,
+                                 sign_mode=mode, name=name, log_config=log_config)
+        declare_synapse(self, w, (w.shape[0],), weight_exp, num_weight_bits, num_message_bits)
+        self.a_bias = Var(shape=(w.shape[0],), init=bias)
         _syn.warm_up()  # compile in the host, before Lava forks the workers
 
 
-class DelaySparse(AbstractProcess):
+class DelaySparse(_lava_sparse.DelaySparse):
     """Sparse synapse with a delay per synapse (lava-nc's ``DelaySparse``).
 
     :class:`~lava_dl.proc.delay.DelayDense`'s step over the stored entries of a CSR matrix: ``a_out``
@@ -131,21 +129,12 @@ class DelaySparse(AbstractProcess):
             num_weight_bits, weight_exp, num_message_bits, mode, _ = synapse_arguments(
                 where, w.shape[0], num_weight_bits, weight_exp, num_message_bits, sign_mode, 0)
         except (TypeError, ValueError):
-            super().__init__(name=name, log_config=log_config)
+            AbstractProcess.__init__(self, name=name, log_config=log_config)
             raise
-        super().__init__(max_delay=max_delay, num_weight_bits=num_weight_bits, weight_exp=weight_exp,
-                         num_message_bits=num_message_bits, sign_mode=mode, name=name, log_config=log_config)
-        n_out, n_in = w.shape
-        self.s_in = InPort(shape=(n_in,))
-        self.a_out = OutPort(shape=(n_out,))
-        self.weights = Var(shape=w.shape, init=w)
-        self.delays = Var(shape=w.shape, init=d)
-        self.a_buff = Var(shape=(n_out, max_delay + 1), init=0)
-        self.weight_exp = Var(shape=(1,), init=weight_exp)
-        self.num_weight_bits = Var(shape=(1,), init=num_weight_bits)
-        self.num_message_bits = Var(shape=(1,), init=num_message_bits)
-        _syn.warm_up()
-        _dly.warm_up()
+        AbstractProcess.__init__(self, max_delay=max_delay, num_weight_bits=num_weight_bits,
+                                 weight_exp=weight_exp, num_message_bits=num_message_bits, sign_mode=mode,
+                                 name=name, log_config=log_config)
+        declare_delayed_synapse(self, w, d, max_delay, weight_exp, num_weight_bits, num_message_bits)
 
     @staticmethod
     def _entry_delays(delays, weights, max_delay: int | None, where: str):
