@@ -94,6 +94,9 @@ class SendFirstModel(PyLoihiProcessModel):
     #: one out port), which lets an in-process executor alternate two arrays between Var and port in a
     #: static schedule (see :meth:`lava_dl_plan`); None: the model does not take part in one.
     lava_dl_sent_var: str | None = None
+    #: A step whose input is quiet leaves zeros in the sent Var (its ``receive_phase`` starts with
+    #: :meth:`receive_quiet`): a static schedule may then skip its :meth:`lava_dl_plan` calls likewise.
+    lava_dl_zero_on_quiet: bool = False
 
     def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
         """The calls ``[(function, args), ...]`` that compute this step's result (sent in the next
@@ -460,12 +463,16 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         np.copyto(buf, np.reshape(data, -1), casting="unsafe")
         return buf
 
-    def idle_without_input(self) -> bool:
-        """The last step was settled and idle (see ``NeuronSpec.settled_step``) and every in port
-        says no input arrives (an in-process port's ``quiet``; Lava's ports never do): this step
+    def idle(self) -> bool:
+        """The last step was settled and idle (see ``NeuronSpec.settled_step``): a step without input
         would change nothing and send zeros."""
         attributes = self.__dict__
-        if not (attributes.get("_lava_dl_settled", False) and attributes.get("_lava_dl_idle", False)):
+        return attributes.get("_lava_dl_settled", False) and attributes.get("_lava_dl_idle", False)
+
+    def idle_without_input(self) -> bool:
+        """The last step was :func:`idle` and every in port says no input arrives (an in-process
+        port's ``quiet``; Lava's ports never do): this step would change nothing and send zeros."""
+        if not idle(self):
             return False
         for port in in_ports:
             quiet = getattr(getattr(self, port), "quiet", None)
@@ -501,27 +508,32 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
                     flat = _kernel_input(in_bufs[k], data)
                     args[n_states + k] = flat
                     passed[k] = data if flat is not in_bufs[k] else None
-        # settled: the last step was run here and no Var changed since (a RefPort may write one
-        # at any step: then never)
-        settled = settled_step is not None and self.__dict__.get("_lava_dl_settled", False)
-        result = settled_step(*args) if settled else step(*args)
+        quiet = kernel_step(self, args)
         for i in fresh:
             if i < n_states:
                 arrays[i][...] = flats[i].reshape(np.shape(arrays[i]))
-        self.__dict__["_lava_dl_settled"] = not self.var_ports
-        self.__dict__["_lava_dl_idle"] = settled and result == SETTLED_IDLE
-        if settled and result != SETTLED_BUSY and hasattr(self.s_out, "send_quiet"):
+        if quiet and hasattr(self.s_out, "send_quiet"):
             self.s_out.send_quiet(message)  # zeros: an in-process port tells its receivers
         else:
             self.s_out.send(message)
 
-    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
-        """The kernel call of one step reading ``inputs`` (in port name -> array) and writing the
-        messages into ``outputs["s_out"]``, for a static schedule (see
-        :meth:`SendFirstModel.lava_dl_plan`), valid except in the steps of
-        :meth:`lava_dl_general_steps`; None where a step needs ``run_spk``: settled steps (quiet
-        messages), RefPorts, or arrays the kernel cannot take as they are."""
-        if settled_step is not None or self.var_ports:
+    def kernel_step(self, args) -> bool:
+        """Run the kernel on ``args``: the settled kernel where the states are settled (the last step
+        was run here and no Var changed since; a RefPort may write one at any step: then never).
+        Return whether the message it wrote is zeros its receivers may be told of (a settled step
+        that sent nothing)."""
+        attributes = self.__dict__
+        settled = settled_step is not None and attributes.get("_lava_dl_settled", False)
+        result = settled_step(*args) if settled else step(*args)
+        attributes["_lava_dl_settled"] = not self.var_ports
+        attributes["_lava_dl_idle"] = settled and result == SETTLED_IDLE
+        return settled and result != SETTLED_BUSY
+
+    def plan_arguments(self, inputs: dict, outputs: dict) -> tuple | None:
+        """The kernel's arguments for a step reading ``inputs`` and writing ``outputs["s_out"]`` (see
+        :meth:`lava_dl_plan`); None where the kernel cannot take the arrays as they are (or a RefPort
+        may write the Vars)."""
+        if self.var_ports:
             return None
         arrays, flats, fresh, in_bufs, out, message, args = _buffers(self)
         target = outputs["s_out"]
@@ -529,8 +541,40 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         if (fresh or any(not plain_array(data, input_dtypes, out.size) for data in received)
                 or not plain_array(target, (np.dtype(dtype),), out.size)):
             return None
-        return [(step, (*flats[:n_states], *(data.reshape(-1) for data in received), *flats[n_states:],
-                        target.reshape(-1)))]
+        return (*flats[:n_states], *(data.reshape(-1) for data in received), *flats[n_states:],
+                target.reshape(-1))
+
+    def lava_dl_plan(self, inputs: dict, outputs: dict) -> list | None:
+        """The kernel call of one step reading ``inputs`` (in port name -> array) and writing the
+        messages into ``outputs["s_out"]``, for a static schedule (see
+        :meth:`SendFirstModel.lava_dl_plan`), valid except in the steps of
+        :meth:`lava_dl_general_steps`; None where a step needs ``run_spk`` or, for a model with settled
+        steps, :meth:`lava_dl_settled_plan`'s call: RefPorts, or arrays the kernel cannot take as they
+        are."""
+        args = None if settled_step is not None else plan_arguments(self, inputs, outputs)
+        return None if args is None else [(step, args)]
+
+    def lava_dl_settled_plan(self, inputs: dict, outputs: dict, quiet_inputs: tuple,
+                             quiet_outputs: dict) -> list | None:
+        """For a model with settled steps (quiet messages), the call of one step in a static schedule
+        (as :meth:`lava_dl_plan`'s), given flags (one-element bool arrays) that say whether an input
+        array holds zeros its sender said were zeros (``quiet_inputs``, in the order of the in ports),
+        and the flag it keeps for its message (``quiet_outputs["s_out"]``): what ``run_spk`` does with an
+        in-process executor's quiet ports (only models with settled steps have this method). None:
+        :meth:`lava_dl_plan`'s reasons."""
+        args = plan_arguments(self, inputs, outputs)
+        if args is None:
+            return None
+        return [(self._lava_dl_planned_step, (tuple(quiet_inputs), quiet_outputs["s_out"], args))]
+
+    def _lava_dl_planned_step(self, quiet_inputs: tuple, quiet_output: np.ndarray, args: tuple) -> None:
+        """:meth:`lava_dl_settled_plan`'s call: an idle model without input skips its step (its message
+        array holds the zeros of its last step); otherwise the kernel runs and says whether it sent
+        quiet zeros."""
+        if idle(self) and all(flag[0] for flag in quiet_inputs):
+            quiet_output[0] = True
+            return
+        quiet_output[0] = kernel_step(self, args)
 
     def lava_dl_general_steps(self) -> tuple[int, int] | None:
         """``(interval, phase)``: the steps ``t`` with ``t % interval == phase`` reset the states, which
@@ -539,6 +583,9 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
 
     namespace["run_spk"] = run_spk
     namespace["lava_dl_plan"] = lava_dl_plan
+    if settled_step is not None:  # (a static schedule guards the receivers of models that have it)
+        namespace["lava_dl_settled_plan"] = lava_dl_settled_plan
+        namespace["_lava_dl_planned_step"] = _lava_dl_planned_step
     namespace["lava_dl_general_steps"] = lava_dl_general_steps
     namespace["__setattr__"] = __setattr__
     namespace["_set_var"] = _set_var

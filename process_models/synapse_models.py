@@ -74,6 +74,7 @@ class _FixedSumsModel(SendFirstModel):
     lava_dl_batch_vars = ("a_buff",)
     lava_dl_sent_var = "a_buff"
     lava_dl_setup = {"_wt": ("weights", "num_weight_bits")}
+    lava_dl_zero_on_quiet = True
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -259,6 +260,7 @@ class _AbstractConvModel(SendFirstModel):
 
     lava_dl_batch_vars = ("a_buf",)
     lava_dl_sent_var = "a_buf"
+    lava_dl_zero_on_quiet = True
     lava_dl_setup = {
         "_plan": ("weight", "kernel_size", "padding", "stride", "dilation", "groups", "weight_exp")}
     #: dtype of the kernel's sums (``a_buf`` is written in place when it has this dtype).

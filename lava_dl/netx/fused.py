@@ -449,18 +449,20 @@ class LocalGraph:
 
         The general schedule runs every model's phases through its ports, as described in the
         module's docstring. Where every model can say which kernel calls its step amounts to when
-        the arrays it reads and writes stay the same (``lava_dl_plan``; lava_dl's Dense, Conv-like,
-        DelayDense, AxonDelay and neuron models without quiet messages, integer messages, ports fed
-        directly, through element moves or summed), the graph runs those calls instead, the synapses'
-        two activation arrays alternating between their Var and their port: the same kernels on the same
-        arrays, without the per-model work of the ports. That static schedule is made after the first step
-        (models finish setting up there) and again after any change of a Var; steps in which a model
+        the arrays it reads and writes stay the same (``lava_dl_plan``; lava_dl's Dense, Sparse,
+        Conv-like, delay and neuron models, integer messages, ports fed directly, through element moves
+        or summed), the graph runs those calls instead, the synapses' two activation arrays alternating
+        between their Var and their port: the same kernels on the same arrays, without the per-model
+        work of the ports (quiet messages have flags there, see :class:`_Plan`). That static schedule is
+        made after the first step (models finish setting up there) and again after any change of a Var;
+        steps in which a model
         resets its states (``lava_dl_general_steps``) or whose input has another dtype or shape run
         the general schedule, after which the static one goes on.
         """
         self.time_step += 1
         plan = self._plan
         if plan is not None and plan.changes != self._changes[0]:
+            plan.leave()
             plan = self._plan = None
         if plan is None and self._static and self.time_step > 1 and self._refused != self._changes[0]:
             plan = self._plan = _Plan.make(self)
@@ -470,6 +472,7 @@ class LocalGraph:
             return self._general_step(message)
         if plan.takes(message) and not plan.general[self.time_step % len(plan.general)]:
             return plan.step(message)
+        plan.leave()
         out = self._general_step(message)
         if not plan.follow():
             self._plan = None
@@ -482,6 +485,7 @@ class LocalGraph:
             helper.close()
         self._helpers = []
         if self._plan is not None and self._plan.lanes is not None:
+            self._plan.leave()
             self._plan = None
 
     def _lane_helpers(self, count: int) -> list[_Helper]:
@@ -557,19 +561,60 @@ def _independent_groups(calls: list) -> list[list[int]]:
         return i
 
     arrays = [_arrays_in(args) for _, args in calls]
-    owners = [getattr(function, "__self__", None) for function, _ in calls]
+    owners = [_owners(function, args) for function, args in calls]
     for i in range(len(calls)):
         for j in range(i):
             if root(i) == root(j):
                 continue
-            same_owner = (owners[i] is owners[j] and owners[i] is not None  # (a builtin's is its module)
-                          and not isinstance(owners[i], (type, types.ModuleType)))
+            same_owner = any(owner is other for owner in owners[i] for other in owners[j])
             if same_owner or any(np.may_share_memory(a, b) for a in arrays[i] for b in arrays[j]):
                 parent[root(i)] = root(j)
     groups: dict[int, list[int]] = {}
     for i in range(len(calls)):
         groups.setdefault(root(i), []).append(i)
     return list(groups.values())
+
+
+def _owners(function, args) -> list:
+    """The objects whose methods a call runs: ``function``'s, and those of the calls nested in its
+    arguments (a :func:`_quiet_guard`'s); builtins' (their module or type) do not count."""
+    found = []
+    for candidate in (function, *_callables_in(args)):
+        owner = getattr(candidate, "__self__", None)
+        if owner is not None and not isinstance(owner, (type, types.ModuleType)):
+            found.append(owner)
+    return found
+
+
+def _callables_in(values) -> list:
+    """The callables among ``values``, in nested tuples and lists too."""
+    found = []
+    for value in values:
+        if callable(value) and not isinstance(value, np.ndarray):
+            found.append(value)
+        elif isinstance(value, (tuple, list)):
+            found.extend(_callables_in(value))
+    return found
+
+
+def _quiet_guard(quiet_inputs: tuple, outputs: tuple, calls: list) -> None:
+    """A static schedule's calls that compute ``outputs`` from inputs that may be quiet (see
+    :meth:`_Plan.make`): where every flag of ``quiet_inputs`` says its input holds zeros its sender said
+    were zeros, the results are zeros, so ``calls`` are skipped and each array of ``outputs`` (``((array,
+    flag), ...)``) is zeroed unless its flag says it holds such zeros already; otherwise ``calls`` run
+    and the flags are cleared. The in-process port's ``quiet`` and a synapse's ``receive_quiet`` in the
+    static schedule."""
+    for flag in quiet_inputs:
+        if not flag[0]:
+            for function, args in calls:
+                function(*args)
+            for _, flag_out in outputs:
+                flag_out[0] = False
+            return
+    for array, flag_out in outputs:
+        if not flag_out[0]:
+            array[...] = 0
+            flag_out[0] = True
 
 
 class _Helper:
@@ -683,10 +728,16 @@ class _Plan:
     copy calls run first in every step, before any model's calls, as its ``send_phase`` runs first in
     the general schedule. Models that read the time step (``lava_dl_plan_clocked``) get it written, as
     the general schedule does.
+
+    Quiet messages (see :meth:`_InPort.quiet`) have flags here: a one-element bool array per array a
+    port hands over, True while the array holds zeros its writer said were zeros. Models with settled
+    steps (``lava_dl_settled_plan``) keep the flag of their message and skip idle steps without input; a
+    synapse whose step makes zeros of quiet input (``lava_dl_zero_on_quiet``) and the element moves and
+    sums between ports run inside a :func:`_quiet_guard`. Only flags such calls keep can ever be True.
     """
 
     __slots__ = ("changes", "calls", "swaps", "exits", "entries", "parity", "general", "sends", "copied",
-                 "clocked", "graph", "timing", "lanes")
+                 "clocked", "graph", "timing", "lanes", "flags", "kept_flags", "may_quiet", "never")
 
     @classmethod
     def make(cls, graph: LocalGraph) -> _Plan | None:
@@ -698,6 +749,8 @@ class _Plan:
         plan.lanes = None
         plan.timing = None
         plan.sends, plan.copied = [], []
+        plan.flags, plan.kept_flags = {}, set()
+        plan.never = np.zeros(1, bool)  # the flag of arrays no call keeps (the network input's)
         plan.clocked = [vars(model) for model in graph.order if getattr(model, "lava_dl_plan_clocked", False)]
         # the arrays each out port's receivers read in a step of parity 0 / 1, and the arrays written
         read, written = {}, {}
@@ -730,18 +783,22 @@ class _Plan:
                     if port.lava_dl_buffer is not port.buf:
                         return None
                     read[id(port)] = written[id(port)] = (port.buf, port.buf)
-            for port in outs.values():
-                if port.quiet:
-                    return None
+        # the flags their writers may keep (an input with such a flag may be quiet: its receiver is guarded)
+        keeps = [model for model in graph.order if getattr(model, "lava_dl_settled_plan", None) is not None
+                 or getattr(model, "lava_dl_zero_on_quiet", False)]
+        plan.may_quiet = {id(plan._flag(array)) for model in keeps for port in graph._ports[model][1].values()
+                          for array in written[id(port)]}
         plan.calls = ([], [])
         for model in graph.order:
             ins, outs = graph._ports[model]
             for parity in (0, 1):
-                inputs = {name: plan._received(graph, shim, read, parity) for name, shim in ins.items()}
-                if any(array is None for array in inputs.values()):
+                received = {name: plan._received(graph, shim, read, parity) for name, shim in ins.items()}
+                if any(value is None for value in received.values()):
                     return None
+                inputs = {name: array for name, (array, _) in received.items()}
+                quiet_inputs = tuple(flag for _, flag in received.values())
                 outputs = {name: written[id(port)][parity] for name, port in outs.items()}
-                calls = model.lava_dl_plan(inputs, outputs)
+                calls = plan._model_calls(model, inputs, outputs, quiet_inputs)
                 if calls is None:
                     return None
                 plan.calls[parity].extend(calls)
@@ -753,9 +810,76 @@ class _Plan:
             if isinstance(model, _send_first()):
                 model.__dict__["_lava_dl_zero"] = None  # its Var is not known to be zeros any more
         plan.changes = graph._changes[0]  # the models may have replaced arrays while answering
+        plan._sync_flags()
         if graph.threads > 1 and len(plan.calls[0]) > 1:
             plan.timing = []  # its first steps time the calls, to decide whether to run them in lanes
         return plan
+
+    def _flag(self, array: np.ndarray) -> np.ndarray:
+        """The quiet flag of an array a port hands over (made at its first use)."""
+        flag = self.flags.get(id(array))
+        if flag is None:
+            flag = self.flags[id(array)] = np.zeros(1, bool)
+        return flag
+
+    def _model_calls(self, model, inputs: dict, outputs: dict, quiet_inputs: tuple) -> list | None:
+        """``model``'s calls for a step reading ``inputs`` and writing ``outputs``, keeping the quiet
+        flags of its outputs where the model can (see the class docstring)."""
+        quiet_outputs = {name: self._flag(array) for name, array in outputs.items()}
+        settled_plan = getattr(model, "lava_dl_settled_plan", None)
+        if settled_plan is not None:
+            calls = settled_plan(inputs, outputs, quiet_inputs, quiet_outputs)
+            if calls is not None:
+                self.kept_flags.update(id(flag) for flag in quiet_outputs.values())
+                return calls
+        calls = model.lava_dl_plan(inputs, outputs)
+        if calls and getattr(model, "lava_dl_zero_on_quiet", False):
+            return self._guarded(quiet_inputs, [(outputs[name], quiet_outputs[name]) for name in outputs],
+                                 calls)
+        return calls
+
+    def _guarded(self, quiet_inputs: tuple, outputs: list, calls: list) -> list:
+        """``calls`` inside a :func:`_quiet_guard` where an input may be quiet (a flag some call keeps);
+        as they are otherwise (their outputs' flags then stay False)."""
+        if not any(id(flag) in self.may_quiet for flag in quiet_inputs):
+            return calls
+        for _, flag in outputs:
+            self.kept_flags.add(id(flag))
+            self.may_quiet.add(id(flag))
+        return [(_quiet_guard, (tuple(quiet_inputs), tuple(outputs), list(calls)))]
+
+    def _sync_flags(self) -> None:
+        """Set the flags as the ports say (after the schedule is made, and after a general step): True
+        for the array a quiet port holds where its writer keeps the flag, False everywhere else."""
+        for flag in self.flags.values():
+            flag[0] = False
+        for model in self.graph.order:
+            for port in self.graph._ports[model][1].values():
+                flag = self.flags.get(id(port.buf))
+                if port.quiet and flag is not None and id(flag) in self.kept_flags:
+                    flag[0] = True
+            if isinstance(model, _send_first()) and model.lava_dl_sent_var is not None:
+                array = getattr(model, model.lava_dl_sent_var)  # zeros a general step made of quiet input
+                flag = self.flags.get(id(array))
+                zeroed = model.__dict__.get("_lava_dl_zero") is array
+                if zeroed and flag is not None and id(flag) in self.kept_flags:
+                    flag[0] = True
+
+    def leave(self) -> None:
+        """Before the general schedule runs a step: the static steps wrote the arrays without telling the
+        ports or the synapses, so a port says quiet, and a synapse knows its Var to hold zeros
+        (``_lava_dl_zero``, see :meth:`~lava_dl.lava_glue.SendFirstModel.receive_quiet`), only where the
+        flag of the array says so."""
+        for model in self.graph.order:
+            for port in self.graph._ports[model][1].values():
+                port.quiet = self._says_quiet(port.buf)
+            if isinstance(model, _send_first()) and model.lava_dl_sent_var is not None:
+                array = getattr(model, model.lava_dl_sent_var)
+                model.__dict__["_lava_dl_zero"] = array if self._says_quiet(array) else None
+
+    def _says_quiet(self, array) -> bool:
+        flag = self.flags.get(id(array))
+        return bool(flag is not None and id(flag) in self.kept_flags and flag[0])
 
     def _timed_calls(self, parity: int) -> None:
         """The calls of a step, each timed; after :data:`CALIBRATION_STEPS` such steps the schedule
@@ -792,39 +916,46 @@ class _Plan:
             return False
         if parities:
             self.parity = parities.pop()
+        self._sync_flags()
         return True
 
-    def _received(self, graph: LocalGraph, shim: _InPort, read: dict, parity: int) -> np.ndarray | None:
-        """The array ``shim``'s model reads in a step of ``parity`` (see :meth:`_InPort.recv`), adding
-        the calls that compute it where it is not a source's array itself; None where it cannot be
-        made so."""
+    def _received(self, graph: LocalGraph, shim: _InPort, read: dict, parity: int) -> tuple | None:
+        """``(array, flag)``: the array ``shim``'s model reads in a step of ``parity`` (see
+        :meth:`_InPort.recv`), adding the calls that compute it where it is not a source's array itself,
+        and its quiet flag; None where it cannot be made so."""
         if not shim.sources or not shim.view or np.dtype(shim.dtype).kind not in "iu":
             return None
-        arrays = []
+        arrays, flags = [], []
         rows = max(graph.batch, 1)
         for source, transform in shim.sources:
-            array = self._entry(shim) if source is graph._external else read[id(source)][parity]
+            if source is graph._external:
+                array, flag = self._entry(shim), self.never
+            else:
+                array = read[id(source)][parity]
+                flag = self._flag(array)
             if array.dtype != shim.dtype:
                 return None
             if transform is not None and transform.reshape_only:
                 array = array.reshape(shim.shape)
             elif transform is not None and transform.gather is not None:  # elements moved
-                moved = np.empty(shim.shape, array.dtype)
-                index = transform.gather.reshape(-1)
-                self.calls[parity].append((_gather_rows, (array.reshape(rows, -1), index,
-                                                          moved.reshape(rows, -1))))
-                array = moved
+                moved, moved_flag = np.empty(shim.shape, array.dtype), np.zeros(1, bool)
+                gather = (_gather_rows, (array.reshape(rows, -1), transform.gather.reshape(-1),
+                                         moved.reshape(rows, -1)))
+                self.calls[parity].extend(self._guarded((flag,), [(moved, moved_flag)], [gather]))
+                array, flag = moved, moved_flag
             elif transform is not None:
                 return None
             if array.shape != shim.shape:
                 return None
             arrays.append(array)
+            flags.append(flag)
         if len(arrays) == 1:
-            return arrays[0]
-        total = np.empty(shim.shape, shim.dtype)  # the sum of the messages, in the port's dtype
-        self.calls[parity].append((np.add, (arrays[0], arrays[1], total)))
-        self.calls[parity].extend((np.add, (total, array, total)) for array in arrays[2:])
-        return total
+            return arrays[0], flags[0]
+        total, total_flag = np.empty(shim.shape, shim.dtype), np.zeros(1, bool)  # summed in the port's dtype
+        sums = [(np.add, (arrays[0], arrays[1], total))]
+        sums += [(np.add, (total, array, total)) for array in arrays[2:]]
+        self.calls[parity].extend(self._guarded(tuple(flags), [(total, total_flag)], sums))
+        return total, total_flag
 
     def _entry(self, shim: _InPort) -> np.ndarray:
         """The array the network input is copied into for ``shim`` (an entry port)."""
