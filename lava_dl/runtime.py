@@ -13,9 +13,11 @@ sending it one element per message (about 16 µs per element). The result is wha
 returns: the same values, as ``float64``, in the Var's shape (Fortran order for synapse Var
 models, as Lava), following ``Var.aliased_var``. :func:`read` and :func:`read_many` are the
 documented entry points; :func:`lava_get` is Lava's original element-by-element ``get`` (kept for
-comparison). csr-matrix and string Vars, and models that override ``_get_var`` without
-opting in (class attribute ``lava_dl_fast_get = True``, which a model sets when its override ends
-in ``PyLoihiProcessModel._get_var(self)``; lava_dl's own models qualify), take Lava's path.
+comparison). A csr-matrix Var sends its stored values the same way (``Var.get`` places them at
+the positions of the Var's ``init``, as Lava's does). String Vars, and models that override
+``_get_var`` without opting in (class attribute ``lava_dl_fast_get = True``, which a model sets when
+its override ends in ``PyLoihiProcessModel._get_var(self)``; lava_dl's own models qualify), take
+Lava's path.
 
 Errors and shutdown
 -------------------
@@ -650,6 +652,7 @@ def _get_var(self, var_id: int, idx=None):
     from multiprocessing.shared_memory import SharedMemory
 
     from lava.magma.compiler.var_model import LoihiSynapseVarModel
+    from lava.magma.core.process.variable import VarServer
     from lava.magma.runtime.mgmt_token_enums import MGMT_COMMAND, enum_to_np
     from scipy.sparse import csr_matrix
 
@@ -658,12 +661,19 @@ def _get_var(self, var_id: int, idx=None):
         return original(self, var_id, idx)
     _check_usable(self, "get a Var")
     ev = self._executable.node_configs[0].var_models.get(var_id)
-    if ev is None or ev.dtype in (csr_matrix, str) or not hasattr(ev, "shape"):
+    if ev is None or ev.dtype is str or not hasattr(ev, "shape"):
         return original(self, var_id, idx)
     model = getattr(self, "_lava_dl_models", {}).get(ev.proc_id)
     if not _fast_get_supported(model):
         return original(self, var_id, idx)
-    capacity = int(np.prod(ev.shape))
+    sparse = ev.dtype is csr_matrix
+    if sparse:  # the stored values, in Lava's order (find); Var.get puts them at the init's positions
+        var = next((v for v in VarServer().vars if v.id == var_id), None)
+        if var is None or not isinstance(var.init, csr_matrix):
+            return original(self, var_id, idx)
+        capacity = int(var.init.nnz)
+    else:
+        capacity = int(np.prod(ev.shape))
     with _LOCK:
         _TOKEN[0] = (_TOKEN[0] + 1) % _TOKEN_LIMIT
         token = _TOKEN[0]
@@ -686,7 +696,7 @@ def _get_var(self, var_id: int, idx=None):
         if status != _FAST_OK or count > capacity:
             buffer = None
         else:
-            view = np.frombuffer(shm.buf, dtype=np.float64, count=capacity)
+            view = np.frombuffer(shm.buf, dtype=np.float64, count=count if sparse else capacity)
             buffer = view.copy()
             del view
     finally:
@@ -694,6 +704,8 @@ def _get_var(self, var_id: int, idx=None):
         shm.unlink()
     if buffer is None:
         return original(self, var_id, idx)
+    if sparse:  # as Lava's get_var returns a sparse Var's values
+        return buffer[idx] if idx else buffer
     order = "F" if isinstance(ev, LoihiSynapseVarModel) else "C"
     buffer = buffer.reshape(ev.shape, order=order)
     if idx:
@@ -742,6 +754,10 @@ def _model_get_var(self):
             values = np.array([var], dtype=np.float64)
         elif isinstance(var, np.ndarray):
             values = var
+        elif type(var).__name__ == "csr_matrix":  # the values Lava's _get_var sends, in its order
+            from lava.utils.sparse import find
+
+            values = find(var, explicit_zeros=True)[2]
         else:
             values = None
             status = _FAST_UNSUPPORTED

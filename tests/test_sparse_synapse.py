@@ -339,3 +339,45 @@ def test_lava_nc_classes_and_models():
             model = fused.leaf_models([proc], tag)[proc]
             assert model.__module__.endswith("_models") and "lava_dl" in model.__module__, model
     assert isinstance(DelaySparse(weights=w, delays=1), nc.DelaySparse)
+
+
+@pytest.mark.parametrize("fused_net", [False, True])
+def test_sparse_weights_are_read_fast(fused_net, monkeypatch):
+    """``weights.get()`` of a sparse Var crosses from the worker in one shared-memory copy, as a dense
+    Var's does (Lava's path, one message per stored value, is not taken), with Lava's result: lava_dl's
+    and lava-nc's Sparse in a Lava graph, and a fused network's synapse."""
+    from lava_dl import runtime
+
+    rng = np.random.default_rng(14)
+    if fused_net:
+        net = netx.hdf5.Network(str(LOCAL / "cuba_dense.net"), sparse_fc_layer=True, fused=True)
+        source = Source(data=np.zeros((*net.inp.shape, 3), np.int32))
+        source.s_out.connect(net.inp)
+        synapses = [layer.synapse for layer in net.layers
+                    if isinstance(getattr(layer, "synapse", None), Sparse)]
+    else:
+        w = _matrix(rng, (20, 30), 0.3, -128, 128) * 2  # even: lava-nc's truncation keeps every entry
+        synapses = [Sparse(weights=w), nc.Sparse(weights=w)]
+        source = Source(data=_inputs(rng, 30, False))
+        for synapse in synapses:
+            source.s_out.connect(synapse.s_in)
+    assert synapses
+    original, taken = runtime._ORIG["get_var"], []
+
+    def lava_path(*args, **kwargs):
+        taken.append(1)
+        return original(*args, **kwargs)
+
+    try:
+        source.run(condition=RunSteps(num_steps=3), run_cfg=Loihi1SimCfg(select_tag="fixed_pt"))
+        for synapse in synapses:
+            slow = runtime.lava_get(synapse.weights)
+            monkeypatch.setitem(runtime._ORIG, "get_var", lava_path)
+            fast = synapse.weights.get()
+            monkeypatch.setitem(runtime._ORIG, "get_var", original)
+            assert not taken, "Lava's element-by-element path was taken"
+            assert sparse.issparse(fast) and fast.nnz == slow.nnz > 0
+            assert np.array_equal(fast.toarray(), slow.toarray())
+    finally:
+        monkeypatch.setitem(runtime._ORIG, "get_var", original)
+        source.stop()
