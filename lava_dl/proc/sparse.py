@@ -113,7 +113,9 @@ class DelaySparse(_lava_sparse.DelaySparse):
     Ports: ``s_in`` ``(n_in,)``, ``a_out`` ``(n_out,)``. Vars: ``weights`` and ``delays`` (both
     ``csr_matrix``; ``delays`` stores the nonzero delays of the stored weights), ``a_buff``
     (``(n_out, max_delay + 1)``, as :class:`~lava_dl.proc.delay.DelayDense`), ``weight_exp``,
-    ``num_weight_bits``, ``num_message_bits``.
+    ``num_weight_bits``, ``num_message_bits``. As every sparse Var, ``delays.set(...)`` keeps the
+    stored positions: a synapse whose delay is 0 (not stored) cannot get another at run time
+    (use :class:`~lava_dl.proc.delay.DelayDense` for that).
     """
 
     def __init__(self, *, weights, delays, max_delay: int | None = None, num_weight_bits: int = 8,
