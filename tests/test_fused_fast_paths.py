@@ -279,17 +279,19 @@ def test_conv_sums_in_int16_where_the_kernel_bound_fits(bound, exp, monkeypatch)
 
 @pytest.mark.parametrize("binary", [True, False])
 @pytest.mark.parametrize("n_in", [6000, 300])
-def test_dense_sums_with_and_without_row_prefetch(binary, n_in):
-    """A weight matrix above ``PREFETCH_BYTES`` has the rows of the next nonzero inputs fetched ahead
-    (a hint, no change to any sum); both paths give ``W @ s`` exactly."""
+@pytest.mark.parametrize("w_dtype", [np.int32, np.float32])
+def test_dense_sums_with_and_without_row_prefetch(binary, n_in, w_dtype):
+    """Rows added one by one (float32 weights into float64 sums do not add as whole vectors): a weight
+    matrix above ``PREFETCH_BYTES`` has the rows of the next nonzero inputs fetched ahead (a hint, no
+    change to any sum). Those paths, and the register sums of int32 weights, give ``W @ s`` exactly."""
     from lava_dl.core import synapse as syn
 
     n_out = 100
-    wt = RNG.integers(-255, 256, (n_in, n_out)).astype(np.int32)
+    wt = RNG.integers(-255, 256, (n_in, n_out)).astype(w_dtype)
     assert (wt.nbytes > syn.PREFETCH_BYTES) == (n_in == 6000)
     s = RNG.integers(-(1 << 20), 1 << 20, n_in) * (RNG.random(n_in) < 0.1)
     s[-3:] = 7  # the last rows, where no row is ahead to fetch
-    out = np.full(n_out, 5, np.int64)
-    syn.dense_accumulate(wt, s, binary, out)
-    expected = (s != 0).astype(np.int64) @ wt if binary else s @ wt.astype(np.int64)
+    out = np.full(n_out, 5, np.int64 if w_dtype == np.int32 else np.float64)
+    syn.dense_accumulate(wt, s.astype(out.dtype), binary, out)
+    expected = (s != 0).astype(np.int64) @ wt.astype(np.int64) if binary else s @ wt.astype(np.int64)
     assert np.array_equal(out, expected)
