@@ -48,6 +48,8 @@ REPEATS = 3
 LAVA_REPEATS = 3
 #: ... each playing the input this many times
 SIM_REPEAT = 4
+#: ... or more, until the steps of a simulate call take this many seconds beyond its loading
+SIM_SECONDS = 0.3
 
 
 def _export(blocks, path: pathlib.Path, x: torch.Tensor) -> None:
@@ -170,14 +172,20 @@ def bench(name: str, path, kwargs: dict, steps: int, batch: int) -> dict:
         """The first ``total`` steps of the output, and seconds per step without the loading (a
         1-step call measures that, after a first call that compiles what the batch needs).
 
-        The input is played ``SIM_REPEAT`` times (as a RingBuffer source repeats it) and each
-        time is the best of ``REPEATS`` calls: the difference of two short runs is otherwise
+        The input is played ``SIM_REPEAT`` times (as a RingBuffer source repeats it), or ten
+        times as often until the steps take :data:`SIM_SECONDS` beyond the loading (a network
+        that steps in microseconds would otherwise be timed by the noise of its loading), and
+        each time is the best of ``REPEATS`` calls: the difference of two short runs is otherwise
         mostly the noise of a shared machine."""
         steps = total * SIM_REPEAT
         run(inputs, num_steps=1, **options)
         load = min(run(inputs, num_steps=1, **options)[0] for _ in range(REPEATS))
-        (elapsed, out), *others = [run(inputs, num_steps=steps, **options) for _ in range(REPEATS)]
-        elapsed = min([elapsed] + [other[0] for other in others])
+        while True:
+            (elapsed, out), *others = [run(inputs, num_steps=steps, **options) for _ in range(REPEATS)]
+            elapsed = min([elapsed] + [other[0] for other in others])
+            if elapsed - load >= SIM_SECONDS or steps >= 1000 * total:
+                break
+            steps *= 10
         return out[..., :total], max(elapsed - load, 1e-9) / (steps - 1), load
 
     sim_out, sim_s, load_s = timed(data, num_workers=1)
