@@ -123,3 +123,22 @@ def test_dense_beyond_register_rows_bytes_adds_row_by_row(binary):
     out = np.zeros(n_out, np.int32 if binary else np.int64)
     syn.dense_accumulate(wt, s, binary, out)
     assert np.array_equal(out, _exact(wt, s, binary).astype(out.dtype))
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_dense_float_sums_keep_the_order_of_the_inputs(binary):
+    """Float sums in registers add the rows in ascending order of the inputs, as the loop of the float
+    model always did (non-integer values, where another order would round differently)."""
+    n_in, n_out = 300, 131
+    wt = RNG.standard_normal((n_in, n_out)) * 1e3
+    s = RNG.standard_normal(n_in) * (RNG.random(n_in) < 0.4)
+    out = np.zeros(n_out)
+    syn.dense_accumulate(wt, s, binary, out)
+    expected = np.zeros(n_out)
+    for j in np.flatnonzero(s):
+        expected += wt[j] if binary else wt[j] * s[j]
+    assert np.array_equal(out, expected)
+    shuffled = np.zeros(n_out)
+    for j in RNG.permutation(np.flatnonzero(s)):
+        shuffled += wt[j] if binary else wt[j] * s[j]
+    assert not np.array_equal(shuffled, expected)  # the order does show in these sums
