@@ -1,10 +1,11 @@
 """Dense sums in registers (``dense_accumulate``'s fast path) and the widening register rows it uses.
 
-``_make_row_sum`` adds whole vectors where that gives Numba's scalar ``out[i] += w[j] (* v)``: all
-dtypes the same, or integer weights and values no wider than ``out`` (extended to ``out``'s width;
-Numba's wider sum, cast back, keeps the same low bits). ``dense_accumulate`` sums the listed rows
-that way, a chunk of outputs at a time, for matrices up to ``REGISTER_ROWS_BYTES``, and adds each
-row to ``out`` in turn otherwise (or where the dtypes do not allow whole vectors). Every case is
+``_make_row_sum`` (here through ``_add_long_rows``) adds whole vectors where that gives Numba's
+scalar ``out[i] += w[j] (* v)``: all dtypes the same, or integer weights and values no wider than
+``out`` (extended to ``out``'s width; Numba's wider sum, cast back, keeps the same low bits).
+``dense_accumulate`` sums the listed rows that way, a chunk of outputs at a time, for matrices up
+to ``REGISTER_ROWS_BYTES``, and adds each row to ``out`` in turn otherwise (or where the dtypes do
+not allow whole vectors). Every case is
 checked against exact integer arithmetic in numpy.
 """
 
@@ -69,7 +70,7 @@ def test_widened_register_rows_keep_the_low_bits(out_dtype, w_dtype, v_dtype, wi
         exact[7:7 + width] += row if vals is None else row * int(vals[t])
     expected = np.array([(int(x) + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1)) for x in exact],
                         out_dtype)
-    syn._add_rows(out, np.uint64(7), wf, np.uint64(3), offs, vals, len(offs), np.uint64(width))
+    syn._add_long_rows(out, np.uint64(7), wf, np.uint64(3), offs, vals, len(offs), np.uint64(width))
     assert np.array_equal(out, expected)
     if bits == 16 and width >= 31:  # the int16 sums do wrap somewhere (else the modular claim is untested)
         assert not np.array_equal(exact[7:7 + width].astype(np.int64), expected[7:7 + width].astype(np.int64))

@@ -361,9 +361,9 @@ def _dense_sums(wt, s, binary, out, listed, vals):
                 vals[count] = s[j]
             count += s[j] != 0
         if binary:
-            _add_rows(out, np.uint64(0), flat, np.uint64(0), listed, None, count, width)
+            _add_long_rows(out, np.uint64(0), flat, np.uint64(0), listed, None, count, width)
         else:
-            _add_rows(out, np.uint64(0), flat, np.uint64(0), listed, vals, count, width)
+            _add_long_rows(out, np.uint64(0), flat, np.uint64(0), listed, vals, count, width)
         return
     # otherwise each listed row is added to ``out`` in turn (blocks of zero inputs skipped)
     count = 0
@@ -795,16 +795,24 @@ _row_sum4 = _make_row_sum(4)
 
 
 @inline
-def _add_rows(of, o0, wf, w0, offs, vals, n, width):
-    """``of[o0 + i] += wf[w0 + offs[t] + i]`` (times ``vals[t]`` unless ``vals`` is None) for ``i < width``
-    and ``t < n`` (rows in order): the register sums of :func:`_make_row_sum` in chunks of 128/32/16/8/4
-    elements, then a scalar tail. Offsets and ``width`` are unsigned (no wraparound tests). The wide
-    chunks read a few adjacent cache lines of every row per pass over the rows (a dense layer's rows
-    are long, and one line per row and pass left each pass waiting on scattered lines)."""
+def _add_long_rows(of, o0, wf, w0, offs, vals, n, width):
+    """:func:`_add_rows` in chunks of 128 elements first: each pass over the rows reads a few adjacent
+    cache lines of every row (a dense layer's rows are long, and one line per row and pass left each
+    pass waiting on scattered lines). Only the Dense kernel uses it (a convolution's rows are its
+    output channels, and the wide chunk would only add to the compile time of its kernels)."""
     kk = np.uint64(0)
     while width - kk >= np.uint64(128):
         _row_sum128(of, o0 + kk, wf, w0 + kk, offs, vals, n)
         kk += np.uint64(128)
+    _add_rows(of, o0 + kk, wf, w0 + kk, offs, vals, n, width - kk)
+
+
+@inline
+def _add_rows(of, o0, wf, w0, offs, vals, n, width):
+    """``of[o0 + i] += wf[w0 + offs[t] + i]`` (times ``vals[t]`` unless ``vals`` is None) for ``i < width``
+    and ``t < n`` (rows in order): the register sums of :func:`_make_row_sum` in chunks of 32/16/8/4
+    elements, then a scalar tail. Offsets and ``width`` are unsigned (no wraparound tests)."""
+    kk = np.uint64(0)
     while width - kk >= np.uint64(32):
         _row_sum32(of, o0 + kk, wf, w0 + kk, offs, vals, n)
         kk += np.uint64(32)
@@ -1375,7 +1383,11 @@ def warm_up() -> None:
         s = np.ones(1, dtype)
         starts, rows = np.array([0, 1], np.int64), np.zeros(1, np.int32)
         if fixed:
-            dense_fixed(np.ones((1, 1), np.int32), s, True, 0, np.zeros(1, np.int64))
+            # the Dense model's calls: int16 weights, int32 input rows and output, and its sums in the
+            # narrowest exact dtype for binary input (int16 or int32) or int64 for graded input
+            for acc_dtype, binary in ((np.int16, True), (np.int32, True), (np.int64, False)):
+                acc, out_rows = np.zeros(1, acc_dtype), np.zeros((1, 1), np.int32)
+                dense_fixed_rows(np.ones((1, 1), np.int16), s.reshape(1, 1), binary, 0, acc, out_rows)
             sparse_fixed_rows(starts, rows, np.ones(1, np.int32), s.reshape(1, 1), True, 0,
                               np.zeros(1, np.int64), np.zeros((1, 1), np.int32))
         else:
