@@ -313,7 +313,6 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
         self.reset_interval = Var(shape=(1,), init=int(reset_interval))
         self.reset_offset = Var(shape=(1,), init=int(reset_offset))
         self.reset_hold = Var(shape=(1,), init=int(bool(reset_hold)))
-        warm_up(spec)
 
     params_doc = "\n".join(f"    {p.name} : int or array, default {p.default}\n        {p.doc} "
                            f"(range [{p.lo}, {p.hi}], hdf5 ``{p.hdf5_key}``)." for p in spec.params)
@@ -342,25 +341,70 @@ def make_neuron_process(spec: NeuronSpec, name: str, module: str) -> type:
 _WARM: set = set()
 
 
-def warm_up(spec: NeuronSpec) -> None:
+def warm_up(spec: NeuronSpec, fixed: bool | None = None) -> None:
     """Compile (or load from Numba's cache) the kernels with the exact dtypes the models use.
 
-    Done in the host before Lava forks its workers, so workers inherit compiled code
-    instead of each compiling lazily at their first step.
+    Parameters
+    ----------
+    spec : NeuronSpec
+        The family.
+    fixed : bool, optional
+        Only the bit-accurate model's kernels (True) or only the float model's (False); None: both.
+
+    Called for the models of a Lava graph in the host before Lava forks its workers (see
+    :func:`lava_dl.runtime.warm_up_models`), so workers inherit compiled code instead of each
+    compiling lazily at their first step.
     """
-    if spec.name in _WARM:
-        return
-    n = 1
-    for fixed, step in ((True, spec.fixed_step), (True, spec.settled_step), (False, spec.float_step)):
-        if step is None:
+    steps = ((True, spec.fixed_step), (True, spec.settled_step), (False, spec.float_step))
+    for is_fixed, step in steps:
+        if step is None or (fixed is not None and is_fixed != fixed) or (spec.name, is_fixed) in _WARM:
             continue
-        dtype = np.int32 if fixed else np.float64
-        states = [np.zeros(n, dtype) for _ in spec.states]
-        params = [np.zeros(n, np.int32) for _ in spec.params]
-        for in_dtype in ((np.int64, np.int32) if fixed else (np.float64,)):  # kernel's and port's dtype
-            inputs = [np.zeros(n, in_dtype) for _ in spec.in_ports]
-            step(*states, *inputs, *params, np.zeros(n, dtype))
-    _WARM.add(spec.name)
+        dtype = np.int32 if is_fixed else np.float64
+        states = [np.zeros(1, dtype) for _ in spec.states]
+        params = [np.zeros(1, np.int32) for _ in spec.params]
+        for in_dtype in ((np.int64, np.int32) if is_fixed else (np.float64,)):  # kernel's and port's dtype
+            inputs = [np.zeros(1, in_dtype) for _ in spec.in_ports]
+            step(*states, *inputs, *params, np.zeros(1, dtype))
+    for is_fixed in (True, False) if fixed is None else (fixed,):
+        _WARM.add((spec.name, is_fixed))
+
+
+def var_value(lava_type: LavaPyType, var: Var):
+    """A Var's initial value in its model's type, as Lava's ``PyProcessBuilder`` makes it."""
+    if issubclass(lava_type.cls, np.ndarray):
+        arr = np.ndarray(var.shape, lava_type.d_type)
+        arr[:] = var.init
+        return arr
+    if issubclass(lava_type.cls, (int, float, str)):
+        return var.init
+    from scipy.sparse import csr_matrix
+
+    if issubclass(lava_type.cls, csr_matrix):
+        if isinstance(var.init, int):
+            arr = csr_matrix(var.shape, dtype=lava_type.d_type)
+            arr[:] = var.init
+            return arr
+        return var.init
+    raise NotImplementedError(f"Var {var.name}: cannot build a value of type {lava_type.cls}")
+
+
+def model_with_vars(cls: type, proc: AbstractProcess) -> PyLoihiProcessModel:
+    """An instance of ProcessModel ``cls`` holding ``proc``'s Vars as Lava's builder gives them, without
+    ports: enough for a model to lay out its kernels' arguments outside a run (see ``lava_dl_warm_up``)."""
+    model = cls(proc.proc_params)
+    for var in proc.vars:
+        lava_type = getattr(cls, var.name)
+        setattr(model, var.name, var_value(lava_type, var))
+        setattr(model, f"_{var.name}_p", lava_type.precision)
+    return model
+
+
+def first_spike(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Zeros of ``shape`` but a 1 in the first element: an input that takes a kernel through its work
+    (an all-zero input may skip parts, which Numba would then compile only at a later step)."""
+    arr = np.zeros(shape, dtype)
+    arr.reshape(-1)[:1] = 1
+    return arr
 
 
 def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name: str) -> type:
@@ -587,6 +631,7 @@ def _make_model(proc_cls: type, spec: NeuronSpec, fixed: bool, module: str, name
         namespace["lava_dl_settled_plan"] = lava_dl_settled_plan
         namespace["_lava_dl_planned_step"] = _lava_dl_planned_step
     namespace["lava_dl_general_steps"] = lava_dl_general_steps
+    namespace["lava_dl_warm_up"] = classmethod(lambda cls, proc: warm_up(spec, fixed))
     namespace["__setattr__"] = __setattr__
     namespace["_set_var"] = _set_var
     # the kernel is elementwise over flat arrays: a batch of samples is a longer population

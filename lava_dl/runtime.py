@@ -86,7 +86,8 @@ import numpy as np
 from lava_dl.core.switch import Restore, Switch
 
 __all__ = ["ProcessError", "InputError", "set_input_checks", "input_checks_enabled", "check_cast", "read",
-           "read_many", "lava_get", "stop_all", "live_runtimes", "install", "STOP_TIMEOUT"]
+           "read_many", "lava_get", "stop_all", "live_runtimes", "install", "warm_up_models",
+           "STOP_TIMEOUT"]
 
 STOP_TIMEOUT = 10.0
 """Seconds ``stop()`` waits for the workers to acknowledge before ending them."""
@@ -575,6 +576,7 @@ def _initialize(self, node_cfg_idx: int = 0):
         raise
     self._lava_dl_closed = False
     self._lava_dl_error = None
+    warm_up_models(self._lava_dl_actor_procs)
     with _LOCK:
         _LIVE.add(self)
     try:
@@ -582,6 +584,25 @@ def _initialize(self, node_cfg_idx: int = 0):
     except BaseException:
         _teardown(self, graceful=False)
         raise
+
+
+def warm_up_models(pairs: ty.Iterable[tuple[ty.Any, type | None]]) -> None:
+    """Compile (or load from Numba's cache), in this process, the kernels the models will call.
+
+    ``pairs`` are ``(Process, ProcessModel class)``; a model class takes part by defining the
+    classmethod ``lava_dl_warm_up(proc)``, which calls its kernels with the argument types its steps
+    will use. Called for a Lava graph in the host just before Lava forks its workers, which then
+    inherit the compiled code instead of each compiling (or loading) it at its first step; only the
+    kernels of the models in the graph are compiled, for the run config's tag.
+    """
+    for proc, model in pairs:
+        hook = getattr(model, "lava_dl_warm_up", None)
+        if hook is None:
+            continue
+        try:
+            hook(proc)
+        except Exception:  # noqa: BLE001  (the model meets the same error at its first step, where the
+            pass  # runtime reports it with the layer's name; compiling ahead is only a saving of time)
 
 
 def _check_usable(self, what: str) -> None:

@@ -21,7 +21,9 @@ from lava_dl.core import synapse as syn
 from lava_dl.lava_glue import (
     CsrWeightsModel,
     SendFirstModel,
+    first_spike,
     is_var_attribute,
+    model_with_vars,
     note_var_change,
     periodic_reset,
     plain_array,
@@ -109,6 +111,19 @@ class _AxonDelayModel(PyLoihiProcessModel):
         :meth:`lava_dl_plan`'s call does not do; None: no such step."""
         return periodic_reset(self)
 
+    @classmethod
+    def lava_dl_warm_up(cls, proc) -> None:
+        """Compile the kernel for the received messages of Lava's steps (widened) and of a static
+        schedule's (as received); see :func:`lava_dl.runtime.warm_up_models`."""
+        model = model_with_vars(cls, proc)
+        depth = model.history.shape[0]
+        model._prepare(depth)
+        delays = np.ascontiguousarray(model.delays, dtype=np.int32).reshape(-1)
+        binary = int(model.num_message_bits[0]) == 0
+        history = model.history.reshape(depth, -1)
+        for dtype in (model._wide, model._dtype):
+            dly.delay_line_step(history, 0, first_spike(model._x.shape, dtype), delays, binary, model._out)
+
     def _prepare(self, depth: int) -> None:
         """Check the delays and make the scratch arrays (first step, and after the delays changed)."""
         _check_delays(self.delays, depth - 1, "AxonDelay")
@@ -187,14 +202,28 @@ class _DelaySynapseModel(SendFirstModel):
         """Replace ``weights`` by the matrix Loihi's weight rule makes of it (fixed models)."""
         raise NotImplementedError
 
+    def _prepare(self) -> None:
+        """The weight rule, the kernel's layout and the scratch arrays (first step, after a Var changed)."""
+        if self._fixed:
+            self._weight_rule()
+        a_buff = _contiguous(self, "a_buff")
+        self._wt = self._lay_out(np.int32 if self._fixed else np.float64)
+        self._s = np.empty((*a_buff.shape[:-2], self.weights.shape[1]), self._wide)
+        self._acc = (np.zeros(a_buff.shape, np.int64),) if self._fixed else ()
+
+    @classmethod
+    def lava_dl_warm_up(cls, proc) -> None:
+        """Compile the kernel for the input of Lava's steps (widened) and of a static schedule's
+        (int32, as received); see :func:`lava_dl.runtime.warm_up_models`."""
+        model = model_with_vars(cls, proc)
+        model._prepare()
+        for dtype in (model._wide, np.int32) if model._fixed else (model._wide,):
+            for args in model._step_arguments(first_spike(model._s.shape, dtype)):
+                model._kernel(*args)
+
     def send_phase(self):
         if self._wt is None:
-            if self._fixed:
-                self._weight_rule()
-            a_buff = _contiguous(self, "a_buff")
-            self._wt = self._lay_out(np.int32 if self._fixed else np.float64)
-            self._s = np.empty((*a_buff.shape[:-2], self.weights.shape[1]), self._wide)
-            self._acc = (np.zeros(a_buff.shape, np.int64),) if self._fixed else ()
+            self._prepare()
         self.a_out.send(_contiguous(self, "a_buff")[..., 0])
 
     def _step_arguments(self, s: np.ndarray) -> list:

@@ -17,7 +17,14 @@ from scipy.sparse import csr_matrix
 
 from lava_dl.core import synapse as syn
 from lava_dl.core.fixed_point import any_nonzero
-from lava_dl.lava_glue import CsrWeightsModel, SendFirstModel, plain_array, sample_rows
+from lava_dl.lava_glue import (
+    CsrWeightsModel,
+    SendFirstModel,
+    first_spike,
+    model_with_vars,
+    plain_array,
+    sample_rows,
+)
 from lava_dl.proc.conv import Conv, ConvT, Pool, Unpool
 from lava_dl.proc.dense import Dense
 from lava_dl.proc.sparse import Sparse
@@ -94,16 +101,31 @@ class _FixedSumsModel(SendFirstModel):
         binary, weight_exp, accumulator, output rows)``."""
         raise NotImplementedError
 
+    def _prepare(self) -> None:
+        """Lay out the weights and make the scratch sums (first step, and after a Var changed)."""
+        kernel, layout, bound = self._lay_out()
+        self._wt = (kernel, layout)
+        # binary input: every sum lies within the bound, so it is exact in the narrowest dtype that
+        # holds that (int16 adds twice the lanes of int32); graded: int64
+        n_out = self.a_buff.shape[-1]
+        self._acc_binary = np.zeros(n_out, syn.sum_dtype(bound))
+        self._acc_graded = np.zeros(n_out, np.int64)
+
+    @classmethod
+    def lava_dl_warm_up(cls, proc) -> None:
+        """Compile the kernel for ``proc``'s weights, sums and input (see
+        :func:`lava_dl.runtime.warm_up_models`)."""
+        model = model_with_vars(cls, proc)
+        model._prepare()
+        s = first_spike((1, model.weights.shape[1]), np.int32)
+        kernel, args = model._sums(s, np.zeros((1, model.a_buff.shape[-1]), model.a_buff.dtype))
+        kernel(*args)
+        _has_bias(model)
+
     def send_phase(self):
         """Send the activation computed in the previous step (first half of a step)."""
         if self._wt is None:
-            kernel, layout, bound = self._lay_out()
-            self._wt = (kernel, layout)
-            # binary input: every sum lies within the bound, so it is exact in the narrowest dtype that
-            # holds that (int16 adds twice the lanes of int32); graded: int64
-            n_out = self.a_buff.shape[-1]
-            self._acc_binary = np.zeros(n_out, syn.sum_dtype(bound))
-            self._acc_graded = np.zeros(n_out, np.int64)
+            self._prepare()
         _send_activation(self)
 
     def _sums(self, s: np.ndarray, out: np.ndarray) -> tuple:
@@ -199,6 +221,16 @@ class _FloatSumsModel(SendFirstModel):
         """``(accumulate, its weight arguments)``, ``accumulate`` taking ``(*weight arguments, input,
         binary, output)`` (float64 arrays)."""
         raise NotImplementedError
+
+    @classmethod
+    def lava_dl_warm_up(cls, proc) -> None:
+        """Compile the kernel (see :func:`lava_dl.runtime.warm_up_models`)."""
+        model = model_with_vars(cls, proc)
+        accumulate, layout = model._lay_out()
+        binary = int(model.num_message_bits[0]) == 0
+        accumulate(*layout, first_spike(model.weights.shape[1], np.float64), binary,
+                   np.zeros(model.a_buff.shape[-1], np.float64))
+        _has_bias(model)
 
     def send_phase(self):
         """Send the activation computed in the previous step (first half of a step)."""
@@ -303,6 +335,13 @@ class _AbstractConvModel(SendFirstModel):
             self._narrow = (wt.astype(np.int16), np.zeros(self.a_buf.shape, np.int16))
         # shifted sums of graded payloads need 64 bits before the shift
         self._out = np.zeros(self.a_buf.shape, dtype=self._wide if self._exp else self._dtype)
+
+    @classmethod
+    def lava_dl_warm_up(cls, proc) -> None:
+        """Compile the kernels for ``proc``'s weights, sums and input (see
+        :func:`lava_dl.runtime.warm_up_models`)."""
+        model = model_with_vars(cls, proc)
+        model._compute(first_spike(proc.s_in.shape, model._in_dtype), model.a_buf)
 
     def send_phase(self):
         """Send the activation computed in the previous step (first half of a step); ``receive_phase``

@@ -569,29 +569,3 @@ def delay_dense(weights: np.ndarray, delays, s: np.ndarray, num_message_bits: in
         delay_dense_fixed(wt, dt, np.ascontiguousarray(s[:, t]), num_message_bits == 0, int(weight_exp),
                           a_buff, acc)
     return out
-
-
-_WARM = False
-
-
-def warm_up() -> None:
-    """Compile (or load from Numba's cache) the Lava kernels with the types the models use.
-
-    Called by the AxonDelay and DelayDense constructors, in the host before Lava forks.
-    """
-    global _WARM
-    if _WARM:
-        return
-    d1 = np.zeros(1, np.int32)
-    d2 = np.zeros((1, 1), np.int32)
-    for dtype in (np.int32, np.float64):
-        wide = np.int64 if dtype == np.int32 else np.float64
-        delay_line_step(np.zeros((2, 1), dtype), 1, np.ones(1, wide), d1, True, np.zeros(1, dtype))
-    delay_dense_fixed(np.ones((1, 1), np.int32), d2, np.ones(1, np.int64), True, 0,
-                      np.zeros((1, 2), np.int32), np.zeros((1, 2), np.int64))
-    delay_dense_float(np.ones((1, 1)), d2, np.ones(1), True, 1.0, np.zeros((1, 2)))
-    starts, rows = np.array([0, 1], np.int64), np.zeros(1, np.int32)
-    delay_sparse_fixed(starts, rows, np.ones(1, np.int32), d1, np.ones(1, np.int64), True, 0,
-                       np.zeros((1, 2), np.int32), np.zeros((1, 2), np.int64))
-    delay_sparse_float(starts, rows, np.ones(1), d1, np.ones(1), True, 1.0, np.zeros((1, 2)))
-    _WARM = True

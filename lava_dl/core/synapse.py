@@ -1363,39 +1363,3 @@ def pool(s: np.ndarray, kernel, kernel_size=None, stride=None, padding=0, dilati
             + plan(s.shape[1], out_shape[1], kernel.shape[1], stride[1], padding[1], dilation[1]))
     wt = depthwise_kernel_layout(kernel, s.shape[2], transposed)
     return _scatter_fixed(s, wt, taps, s.shape[2], num_message_bits, out_shape)
-
-
-_WARM = False
-
-
-def warm_up() -> None:
-    """Compile (or load from Numba's cache) the kernels with the exact types the Lava models use.
-
-    Called by the Dense and Conv Process constructors, i.e. in the host before Lava forks
-    its workers, so that the workers inherit compiled code instead of each compiling (or
-    loading the cache) at its first step. Runs once per interpreter.
-    """
-    global _WARM
-    if _WARM:
-        return
-    for dtype in (np.int32, np.float64):
-        fixed = dtype == np.int32
-        s = np.ones(1, dtype)
-        starts, rows = np.array([0, 1], np.int64), np.zeros(1, np.int32)
-        if fixed:
-            # the Dense model's calls: int16 weights, int32 input rows and output, and its sums in the
-            # narrowest exact dtype for binary input (int16 or int32) or int64 for graded input
-            for acc_dtype, binary in ((np.int16, True), (np.int32, True), (np.int64, False)):
-                acc, out_rows = np.zeros(1, acc_dtype), np.zeros((1, 1), np.int32)
-                dense_fixed_rows(np.ones((1, 1), np.int16), s.reshape(1, 1), binary, 0, acc, out_rows)
-            sparse_fixed_rows(starts, rows, np.ones(1, np.int32), s.reshape(1, 1), True, 0,
-                              np.zeros(1, np.int64), np.zeros((1, 1), np.int32))
-        else:
-            dense_accumulate(np.ones((1, 1), dtype), s, True, np.zeros(1, dtype))
-            sparse_accumulate(starts, rows, np.ones(1, dtype), s, True, np.zeros(1, dtype))
-        out = np.zeros((1, 1, 1), dtype)
-        taps = conv_taps(1, 1, 1, 1, 0, 1) + conv_taps(1, 1, 1, 1, 0, 1)
-        conv_scatter(np.ones((1, 1, 1), dtype), np.ones((1, 1, 1, 1), dtype), *taps, 1, True, out)
-        if fixed:
-            wrap24_inplace(out)
-    _WARM = True

@@ -291,25 +291,6 @@ def leaf_models(layers: ty.Sequence[AbstractProcess], select_tag: str) -> dict:
     return dict(ProcGroupDiGraphs._map_proc_to_model(list(layers), Loihi1SimCfg(select_tag=select_tag), []))
 
 
-def _var_array(lava_type, var: Var):
-    """A Var's initial value in its model's type, as Lava's ``PyProcessBuilder`` makes it."""
-    if issubclass(lava_type.cls, np.ndarray):
-        arr = np.ndarray(var.shape, lava_type.d_type)
-        arr[:] = var.init
-        return arr
-    if issubclass(lava_type.cls, (int, float, str)):
-        return var.init
-    from scipy.sparse import csr_matrix
-
-    if issubclass(lava_type.cls, csr_matrix):
-        if isinstance(var.init, int):
-            arr = csr_matrix(var.shape, dtype=lava_type.d_type)
-            arr[:] = var.init
-            return arr
-        return var.init
-    raise NotImplementedError(f"Var {var.name}: cannot build a value of type {lava_type.cls}")
-
-
 class LocalGraph:
     """Runs the leaf Processes of a Lava graph in this process, step by step.
 
@@ -347,6 +328,8 @@ class LocalGraph:
 
     def __init__(self, models: dict, entry: InPort, exit: OutPort, arrays: dict | None = None,
                  batch: int = 0, static: bool = True, threads: int | None = None) -> None:
+        from lava_dl.lava_glue import var_value
+
         arrays = arrays or {}
         self.time_step = 0
         self.threads = max(1, int(threads if threads is not None else THREADS or _cores()))
@@ -375,7 +358,7 @@ class LocalGraph:
             for var in proc.vars:
                 lava_type = getattr(cls, var.name)
                 value = arrays.get((proc, var.name))
-                value = _var_array(lava_type, var) if value is None else value
+                value = var_value(lava_type, var) if value is None else value
                 if self.batch and var.name in batch_vars:
                     # a C-ordered copy per sample (np.ascontiguousarray would keep a read-only
                     # broadcast view for a batch of one; np.array's default order would put the
@@ -1148,8 +1131,11 @@ def _make_fused_model(net, models: dict, select_tag: str) -> type:
         PyLoihiProcessModel._set_var(self)
         sync_to_layers(self)
 
+    def lava_dl_warm_up(cls, proc) -> None:
+        runtime.warm_up_models(models.items())  # the layers' kernels, compiled before Lava forks
+
     namespace.update(__init__=__init__, run_spk=run_spk, _get_var=_get_var, _set_var=_set_var,
-                     lava_dl_fast_get=True)
+                     lava_dl_fast_get=True, lava_dl_warm_up=classmethod(lava_dl_warm_up))
     suffix = "Fixed" if select_tag == "fixed_pt" else "Float"
     model = type(f"PyFusedNetworkModel{suffix}", (PyLoihiProcessModel,), namespace)
     model = implements(proc=type(net), protocol=LoihiProtocol)(model)

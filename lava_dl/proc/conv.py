@@ -36,7 +36,6 @@ def _declare(proc: AbstractProcess, weight: np.ndarray, input_shape, output_shap
     proc.num_message_bits = Var(shape=(1,), init=num_message_bits)
     proc.weight_exp = Var(shape=(1,), init=weight_exp)
     proc.a_buf = Var(shape=output_shape, init=0)
-    _syn.warm_up()  # compile in the host, before Lava forks the workers
 
 
 def _check_common(where: str, num_message_bits, weight_exp) -> tuple[int, int]:

@@ -80,19 +80,16 @@ class AxonDelay(AbstractProcess):
         self.num_message_bits = Var(shape=(1,), init=num_message_bits)
         self.reset_interval = Var(shape=(1,), init=reset_interval)
         self.reset_offset = Var(shape=(1,), init=reset_offset)
-        _dly.warm_up()  # compile in the host, before Lava forks the workers
 
 
 def declare_delayed_synapse(proc: AbstractProcess, weights, delays, max_delay: int, weight_exp: int,
                             num_weight_bits: int, num_message_bits: int) -> None:
     """Give ``proc`` the ports and Vars of a synapse with a delay per synapse (DelayDense, DelaySparse):
     :func:`~lava_dl.proc.dense.declare_synapse`'s with ``a_buff`` ``(n_out, max_delay + 1)``, and
-    ``delays`` (``init=delays``); compile the kernels before Lava forks."""
+    ``delays`` (``init=delays``)."""
     declare_synapse(proc, weights, (weights.shape[0], max_delay + 1), weight_exp, num_weight_bits,
                     num_message_bits)
     proc.delays = Var(shape=weights.shape, init=delays)
-    _syn.warm_up()
-    _dly.warm_up()
 
 
 class DelayDense(AbstractProcess):

@@ -113,4 +113,3 @@ class Dense(AbstractProcess):
                          name=name, log_config=log_config)
         declare_synapse(self, w, (w.shape[0],), weight_exp, num_weight_bits, num_message_bits)
         self.a_bias = Var(shape=(w.shape[0],), init=bias)
-        _syn.warm_up()  # compile in the host, before Lava forks the workers

@@ -83,7 +83,6 @@ class Sparse(_lava_sparse.Sparse):
                                  sign_mode=mode, name=name, log_config=log_config)
         declare_synapse(self, w, (w.shape[0],), weight_exp, num_weight_bits, num_message_bits)
         self.a_bias = Var(shape=(w.shape[0],), init=bias)
-        _syn.warm_up()  # compile in the host, before Lava forks the workers
 
 
 class DelaySparse(_lava_sparse.DelaySparse):
