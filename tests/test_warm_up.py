@@ -21,7 +21,7 @@ from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 
 import lava_dl  # noqa: F401
-from lava_dl import runtime
+from lava_dl import netx, runtime
 from lava_dl.proc.delay import AxonDelay
 from lava_dl.proc.dense import Dense
 from tests.lava_run import run_and_read
@@ -69,6 +69,24 @@ def test_a_lava_run_warms_exactly_its_models(monkeypatch):
     assert set(models) == {dense, source, sink}
     assert models[dense].__name__ == "PyDenseModelFixed" and hasattr(models[dense], "lava_dl_warm_up")
     assert not hasattr(models[source], "lava_dl_warm_up")
+
+
+def test_simulate_warms_the_models_before_forking_its_workers(monkeypatch):
+    """``simulate`` over several workers compiles the network's kernels in the calling process first,
+    so that its forked workers inherit them (else each worker loads them from Numba's cache at every
+    call); the result is unchanged."""
+    from lava_dl.netx.fused import leaf_models
+
+    path = ROOT / "tests" / "fixtures" / "lava_dl_0.6" / "cuba_dense.net"
+    x = (np.random.default_rng(0).random((4, *netx.hdf5.Network(net_config=str(path)).inp.shape, 6)) < 0.3)
+    expected = netx.simulate(str(path), x.astype(np.int32), num_workers=1)
+    seen: list = []
+    monkeypatch.setattr(runtime, "warm_up_models", lambda pairs: seen.append(dict(pairs)))
+    np.testing.assert_array_equal(netx.simulate(str(path), x.astype(np.int32), num_workers=2), expected)
+    (models,) = seen
+    assert [type(p).__name__ for p in models] == [type(p).__name__ for p in leaf_models(
+        netx.hdf5.Network(net_config=str(path)).layers, "fixed_pt")]
+    assert all(hasattr(model, "lava_dl_warm_up") for model in models.values())
 
 
 def test_a_failing_hook_leaves_the_error_to_the_model():

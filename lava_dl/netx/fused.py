@@ -1280,6 +1280,9 @@ def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: st
     bounds = np.linspace(0, len(source), workers + 1).astype(int)
     if workers <= 1:
         return job.batch(source)
+    # compiled once here and inherited by the forked workers, which would each load them from Numba's
+    # cache at every call (about 0.25 s a call)
+    runtime.warm_up_models(models.items())
     global _JOB, _SOURCE
     _JOB, _SOURCE = job, source  # the forked workers read them from memory (no pickled copies)
     try:
