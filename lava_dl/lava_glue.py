@@ -388,15 +388,41 @@ def var_value(lava_type: LavaPyType, var: Var):
     raise NotImplementedError(f"Var {var.name}: cannot build a value of type {lava_type.cls}")
 
 
-def model_with_vars(cls: type, proc: AbstractProcess) -> PyLoihiProcessModel:
+def model_with_vars(cls: type, proc: AbstractProcess, values: dict | None = None) -> PyLoihiProcessModel:
     """An instance of ProcessModel ``cls`` holding ``proc``'s Vars as Lava's builder gives them, without
-    ports: enough for a model to lay out its kernels' arguments outside a run (see ``lava_dl_warm_up``)."""
+    ports: enough for a model to lay out its kernels' arguments outside a run (see ``lava_dl_warm_up``).
+    ``values`` (Var name -> value in the model's type) replaces some of them."""
+    values = values or {}
     model = cls(proc.proc_params)
     for var in proc.vars:
         lava_type = getattr(cls, var.name)
-        setattr(model, var.name, var_value(lava_type, var))
+        setattr(model, var.name, values[var.name] if var.name in values else var_value(lava_type, var))
         setattr(model, f"_{var.name}_p", lava_type.precision)
     return model
+
+
+#: A warm-up lays out weight matrices of up to this many stored entries as the model's first step will
+#: (exactly the sums' dtype it will choose). A larger one would cost the host what the worker's own
+#: layout costs (seconds for 10^7 entries): the hook then compiles the kernel on a one-entry matrix, for
+#: each dtype the model may choose (see :func:`one_entry`).
+WARM_UP_ENTRIES = 1 << 20
+
+
+def stored_entries(var: Var) -> int:
+    """Entries a (dense or ``csr_matrix``) weight Var stores."""
+    nnz = getattr(var.init, "nnz", None)
+    return int(nnz) if nnz is not None else int(np.prod(var.shape, dtype=np.int64))
+
+
+def one_entry(kind: type, dtype, value=1):
+    """A 1x1 matrix holding ``value``, of the class of a weight Var's type (``np.ndarray`` or scipy's
+    ``csr_matrix``): what a warm-up lays out in place of a large matrix."""
+    arr = np.full((1, 1), value, dtype)
+    if issubclass(kind, np.ndarray):
+        return arr
+    from scipy.sparse import csr_matrix
+
+    return csr_matrix(arr)
 
 
 def first_spike(shape: tuple[int, ...], dtype) -> np.ndarray:

@@ -19,15 +19,18 @@ from scipy.sparse import csr_matrix
 from lava_dl.core import delay as dly
 from lava_dl.core import synapse as syn
 from lava_dl.lava_glue import (
+    WARM_UP_ENTRIES,
     CsrWeightsModel,
     SendFirstModel,
     first_spike,
     is_var_attribute,
     model_with_vars,
     note_var_change,
+    one_entry,
     periodic_reset,
     plain_array,
     sample_rows,
+    stored_entries,
 )
 from lava_dl.proc.delay import AxonDelay, DelayDense
 from lava_dl.proc.sparse import DelaySparse
@@ -214,8 +217,14 @@ class _DelaySynapseModel(SendFirstModel):
     @classmethod
     def lava_dl_warm_up(cls, proc) -> None:
         """Compile the kernel for the input of Lava's steps (widened) and of a static schedule's
-        (int32, as received); see :func:`lava_dl.runtime.warm_up_models`."""
-        model = model_with_vars(cls, proc)
+        (int32, as received); see :func:`lava_dl.runtime.warm_up_models`. Its types do not depend on
+        the matrices: a large one (``WARM_UP_ENTRIES``) is not laid out, a one-entry one stands for it."""
+        values = {}
+        if stored_entries(proc.weights) > WARM_UP_ENTRIES:
+            values = {"weights": one_entry(cls.weights.cls, cls.weights.d_type),
+                      "delays": one_entry(cls.delays.cls, np.int32, 0),
+                      "a_buff": np.zeros((1, proc.a_buff.shape[-1]), cls.a_buff.d_type)}
+        model = model_with_vars(cls, proc, values)
         model._prepare()
         for dtype in (model._wide, np.int32) if model._fixed else (model._wide,):
             for args in model._step_arguments(first_spike(model._s.shape, dtype)):

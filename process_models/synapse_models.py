@@ -18,12 +18,15 @@ from scipy.sparse import csr_matrix
 from lava_dl.core import synapse as syn
 from lava_dl.core.fixed_point import any_nonzero
 from lava_dl.lava_glue import (
+    WARM_UP_ENTRIES,
     CsrWeightsModel,
     SendFirstModel,
     first_spike,
     model_with_vars,
+    one_entry,
     plain_array,
     sample_rows,
+    stored_entries,
 )
 from lava_dl.proc.conv import Conv, ConvT, Pool, Unpool
 from lava_dl.proc.dense import Dense
@@ -114,12 +117,22 @@ class _FixedSumsModel(SendFirstModel):
     @classmethod
     def lava_dl_warm_up(cls, proc) -> None:
         """Compile the kernel for ``proc``'s weights, sums and input (see
-        :func:`lava_dl.runtime.warm_up_models`)."""
-        model = model_with_vars(cls, proc)
-        model._prepare()
-        s = first_spike((1, model.weights.shape[1]), np.int32)
-        kernel, args = model._sums(s, np.zeros((1, model.a_buff.shape[-1]), model.a_buff.dtype))
-        kernel(*args)
+        :func:`lava_dl.runtime.warm_up_models`); for a matrix of more than ``WARM_UP_ENTRIES`` entries,
+        for both sum dtypes binary input may take."""
+        if stored_entries(proc.weights) <= WARM_UP_ENTRIES:
+            model = model_with_vars(cls, proc)
+            model._prepare()
+            s = first_spike((1, model.weights.shape[1]), np.int32)
+            kernel, args = model._sums(s, np.zeros((1, model.a_buff.shape[-1]), model.a_buff.dtype))
+            kernel(*args)
+        else:
+            model = model_with_vars(cls, proc, {"weights": one_entry(cls.weights.cls, np.int32)})
+            model._prepare()
+            kernel, layout = model._wt
+            binary = int(model.num_message_bits[0]) == 0
+            one_row = np.ones((1, 1), np.int32)
+            for acc in (np.int16, np.int32) if binary else (np.int64,):
+                kernel(*layout, one_row, binary, 0, np.zeros(1, acc), np.zeros((1, 1), np.int32))
         _has_bias(model)
 
     def send_phase(self):
@@ -224,12 +237,11 @@ class _FloatSumsModel(SendFirstModel):
 
     @classmethod
     def lava_dl_warm_up(cls, proc) -> None:
-        """Compile the kernel (see :func:`lava_dl.runtime.warm_up_models`)."""
-        model = model_with_vars(cls, proc)
+        """Compile the kernel (see :func:`lava_dl.runtime.warm_up_models`): its types do not depend on the
+        matrix, which a one-entry one stands for."""
+        model = model_with_vars(cls, proc, {"weights": one_entry(cls.weights.cls, np.float64)})
         accumulate, layout = model._lay_out()
-        binary = int(model.num_message_bits[0]) == 0
-        accumulate(*layout, first_spike(model.weights.shape[1], np.float64), binary,
-                   np.zeros(model.a_buff.shape[-1], np.float64))
+        accumulate(*layout, np.ones(1), int(model.num_message_bits[0]) == 0, np.zeros(1))
         _has_bias(model)
 
     def send_phase(self):

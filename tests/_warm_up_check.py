@@ -5,7 +5,8 @@ what a Lava run calls in the host before it forks its workers), then a few steps
 through :class:`lava_dl.netx.fused.LocalGraph`, once with Lava's per-step methods and once with a static
 schedule (what a fused network's worker runs). The steps must add no compiled signature to any kernel of
 ``lava_dl.core``: everything a worker calls was compiled ahead. Prints one line per network and tag;
-exits 1 listing the kernels a step had to compile.
+exits 1 listing the kernels a step had to compile. ``--large``: every weight matrix is treated as larger
+than ``WARM_UP_ENTRIES`` (the hooks compile on one-entry matrices instead of laying it out).
 """
 
 from __future__ import annotations
@@ -95,9 +96,16 @@ def _only_what_is_needed(kernels: dict) -> list[str]:
 def main() -> int:
     kernels = _kernels()
     failures = []
-    problems = _only_what_is_needed(kernels)
-    if problems:
-        failures.append(("cuba_dense", "fixed_pt", problems))
+    if "--large" in sys.argv:
+        import process_models.delay_models
+        import process_models.synapse_models
+
+        for module in (process_models.synapse_models, process_models.delay_models):
+            module.WARM_UP_ENTRIES = 0
+    else:
+        problems = _only_what_is_needed(kernels)
+        if problems:
+            failures.append(("cuba_dense", "fixed_pt", problems))
     for label, kwargs in _networks():
         fused = kwargs.get("fused", False)
         for select_tag in FUSED_TAGS:
