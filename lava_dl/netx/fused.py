@@ -243,6 +243,18 @@ def _gather_rows(rows, index, out):
             dst[i] = row[index[i]]
 
 
+def warm_up_gathers(models: dict) -> None:
+    """Compile :func:`_gather_rows` for the message dtype of every leaf in-port of ``models`` that a
+    virtual port's transform feeds (a static schedule, and a batch, move those messages' elements with
+    it): before a fork, as :func:`lava_dl.runtime.warm_up_models` does for the models' kernels."""
+    for proc, cls in models.items():
+        for port in proc.in_ports:
+            if not port.get_incoming_transform_funcs():
+                continue
+            dtype = np.dtype(LocalGraph._port_type(cls, port).d_type)
+            _gather_rows(np.zeros((1, 1), dtype), np.zeros(1, np.int64), np.zeros((1, 1), dtype))
+
+
 def _transformed(data: np.ndarray, transforms: list) -> np.ndarray:
     for f in transforms:
         data = f(data)
@@ -1133,6 +1145,7 @@ def _make_fused_model(net, models: dict, select_tag: str) -> type:
 
     def lava_dl_warm_up(cls, proc) -> None:
         runtime.warm_up_models(models.items())  # the layers' kernels, compiled before Lava forks
+        warm_up_gathers(models)
 
     namespace.update(__init__=__init__, run_spk=run_spk, _get_var=_get_var, _set_var=_set_var,
                      lava_dl_fast_get=True, lava_dl_warm_up=classmethod(lava_dl_warm_up))
@@ -1283,6 +1296,7 @@ def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: st
     # compiled once here and inherited by the forked workers, which would each load them from Numba's
     # cache at every call (about 0.25 s a call)
     runtime.warm_up_models(models.items())
+    warm_up_gathers(models)
     global _JOB, _SOURCE
     _JOB, _SOURCE = job, source  # the forked workers read them from memory (no pickled copies)
     try:
