@@ -340,7 +340,7 @@ class LocalGraph:
 
     def __init__(self, models: dict, entry: InPort, exit: OutPort, arrays: dict | None = None,
                  batch: int = 0, static: bool = True, threads: int | None = None) -> None:
-        from lava_dl.lava_glue import var_value
+        from lava_dl.lava_glue import model_with_vars, var_value
 
         arrays = arrays or {}
         self.time_step = 0
@@ -366,18 +366,18 @@ class LocalGraph:
             batch_vars = getattr(cls, "lava_dl_batch_vars", None)
             if self.batch and batch_vars is None:
                 raise NotImplementedError(f"{cls.__name__} ({proc.name}) cannot step a batch of samples")
-            model = cls(proc.proc_params)
+            values = {}
             for var in proc.vars:
-                lava_type = getattr(cls, var.name)
                 value = arrays.get((proc, var.name))
-                value = var_value(lava_type, var) if value is None else value
                 if self.batch and var.name in batch_vars:
+                    value = var_value(getattr(cls, var.name), var) if value is None else value
                     # a C-ordered copy per sample (np.ascontiguousarray would keep a read-only
                     # broadcast view for a batch of one; np.array's default order would put the
                     # batch axis last in memory)
                     value = np.array(np.broadcast_to(value, (self.batch, *np.shape(value))), order="C")
-                setattr(model, var.name, value)
-                setattr(model, f"_{var.name}_p", lava_type.precision)
+                if value is not None:
+                    values[var.name] = value
+            model = model_with_vars(cls, proc, values)
             if self.batch:
                 model.lava_dl_batch = self.batch
             model.__dict__["_lava_dl_changes"] = self._changes
