@@ -601,8 +601,10 @@ def warm_up_models(pairs: ty.Iterable[tuple[ty.Any, type | None]]) -> None:
             continue
         try:
             hook(proc)
-        except Exception:  # noqa: BLE001  (the model meets the same error at its first step, where the
-            pass  # runtime reports it with the layer's name; compiling ahead is only a saving of time)
+        except Exception as error:  # noqa: BLE001  (the model meets the same error at its first step,
+            # where the runtime reports it with the layer's name; compiling ahead only saves time)
+            logging.getLogger(__name__).debug("warm-up of %s for %s skipped: %r", model.__name__,
+                                              getattr(proc, "name", proc), error)
 
 
 def _check_usable(self, what: str) -> None:

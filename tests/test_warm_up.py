@@ -117,9 +117,9 @@ def test_a_large_matrix_is_not_laid_out_again_in_the_host(monkeypatch):
     assert shapes == [small, (1, 1), (1, 1), (1, 1)]
 
 
-def test_a_failing_hook_leaves_the_error_to_the_model():
-    """A hook that fails is skipped (the others still run): the model meets the same error at its
-    first step, where the runtime reports it with the process named."""
+def test_a_failing_hook_leaves_the_error_to_the_model(caplog):
+    """A hook that fails is skipped (the others still run; a debug log line says so): the model meets
+    the same error at its first step, where the runtime reports it with the process named."""
     calls = []
 
     class Failing:
@@ -133,8 +133,10 @@ def test_a_failing_hook_leaves_the_error_to_the_model():
         def lava_dl_warm_up(cls, proc):
             calls.append(("fine", proc))
 
-    runtime.warm_up_models([("a", Failing), ("b", None), ("c", object), ("d", Fine)])
+    with caplog.at_level("DEBUG", logger="lava_dl.runtime"):
+        runtime.warm_up_models([("a", Failing), ("b", None), ("c", object), ("d", Fine)])
     assert calls == [("failing", "a"), ("fine", "d")]
+    assert "warm-up of Failing for a skipped: ValueError('bad weights')" in caplog.text
 
 
 def test_an_error_met_while_warming_up_is_raised_by_the_run():
