@@ -27,22 +27,30 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa:
 
 from lava_dl.core.spec import SETTLED_BUSY, SETTLED_IDLE, NeuronSpec  # noqa: E402
 
+#: Packages whose Process classes' models :func:`_cache_model_discovery` looks up once per class.
+_CACHED_PACKAGES = ("lava_dl.", "lava.")
+#: Lava's own model discovery (``ProcGroupDiGraphs._find_proc_models``), which the cache calls.
+_LAVA_FIND = None
+
 
 def _cache_model_discovery() -> None:
-    """Remember which ProcessModels implement each lava_dl Process class.
+    """Remember which ProcessModels implement each lava_dl and lava-nc Process class.
 
     Lava's compiler re-executes every module of a Process's package to find its
     models, for every process instance on every compile (about 20 ms per instance
-    here). For lava_dl's own Process classes the answer never changes within an
-    interpreter, so it is computed once per class; other processes are untouched. A process
-    with a ``lava_dl_process_models`` method (a fused Network) supplies its own models.
+    here; a RingBuffer source or sink about 30 ms: lava.proc.io holds many modules). For the
+    Process classes of lava_dl and of lava-nc (installed packages) the answer never changes
+    within an interpreter, so it is computed once per class. Other processes (a user's, whose
+    models may be edited and reloaded in a notebook session) are looked up as Lava does. A
+    process with a ``lava_dl_process_models`` method (a fused Network) supplies its own models.
     """
     from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
 
+    global _LAVA_FIND
     original = ProcGroupDiGraphs.__dict__["_find_proc_models"]
     if getattr(original, "_lava_dl_cached", False):
         return
-    find = original.__func__
+    _LAVA_FIND = original.__func__
     cache: dict[type, list] = {}
 
     def find_proc_models(proc):
@@ -50,10 +58,10 @@ def _cache_model_discovery() -> None:
         if own is not None:  # a process whose models are made for the instance (fused Network)
             return own()
         cls = type(proc)
-        if not cls.__module__.startswith("lava_dl."):
-            return find(proc)
+        if not cls.__module__.startswith(_CACHED_PACKAGES):
+            return _LAVA_FIND(proc)
         if cls not in cache:
-            cache[cls] = find(proc)
+            cache[cls] = _LAVA_FIND(proc)
         return list(cache[cls])
 
     find_proc_models._lava_dl_cached = True
