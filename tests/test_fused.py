@@ -219,6 +219,33 @@ def test_simulate_batch_in_parallel(tmp_path, monkeypatch):
     assert np.array_equal(single[0], alone[0])
 
 
+def test_simulate_a_built_network_and_a_fused_one(tmp_path):
+    """A Network built once (a loop of calls need not read the file each time) and a fused one, built
+    here or from ``fused=True``, give what the file gives; the built Network is left as it was."""
+    path, data, kwargs = _exported("recurrent", "cuba", tmp_path)
+    rng = np.random.default_rng(5)
+    batch = (rng.random((3, *data.shape)) < 0.4).astype(np.int32)
+    expected = netx.simulate(path, batch, num_workers=1, **kwargs)
+    assert expected.any()
+    net = netx.hdf5.Network(net_config=str(path), **kwargs)
+    for _ in range(2):  # a second call on the same Network: the same
+        assert np.array_equal(netx.simulate(net, batch, num_workers=1), expected)
+    assert np.array_equal(netx.simulate(net, batch[1]), expected[1])
+    fused = netx.hdf5.Network(net_config=str(path), fused=True, **kwargs)
+    assert np.array_equal(netx.simulate(fused, batch, num_workers=2), expected)
+    assert np.array_equal(netx.simulate(path, batch, fused=True, num_workers=1, **kwargs), expected)
+    # ... and a Lava run of the Network afterwards still records what simulate gave
+    source, sink = Source(data=batch[0]), Sink(shape=net.out.shape, buffer=2 * STEPS)
+    source.s_out.connect(net.inp)
+    net.out.connect(sink.a_in)
+    (recorded,) = run_and_read(net, 2 * STEPS, [sink.data])
+    assert np.array_equal(recorded, expected[0])
+    with pytest.raises(ValueError, match=r"the network arguments \['reset_interval'\] apply to a file"):
+        netx.simulate(net, batch, reset_interval=4)
+    with pytest.raises(ValueError, match=rf"input port receives from {source.name}.s_out; simulate plays"):
+        netx.simulate(net, batch)  # (now connected to the source)
+
+
 def test_simulate_input_frames_in_blocks(tmp_path, monkeypatch):
     """The time-last input is made time-major a block of steps at a time: blocks of 16 steps over
     an input of 37 played past its end give what one block of all steps gives."""
