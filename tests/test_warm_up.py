@@ -53,12 +53,16 @@ def test_steps_compile_nothing_after_warm_up(matrices):
 def test_a_lava_run_warms_exactly_its_models(monkeypatch):
     """The run hands the hook its own processes with the models Lava selected, before the workers
     start: lava_dl's models with their hooks, lava-nc's (the RingBuffers) without one."""
+    import multiprocessing
+
     seen: list = []
+    children: list = []
     original = runtime.warm_up_models
 
     def record(pairs):
         pairs = list(pairs)
         seen.extend(pairs)
+        children.append(len(multiprocessing.active_children()))  # no worker forked yet
         original(pairs)
 
     monkeypatch.setattr(runtime, "warm_up_models", record)
@@ -68,7 +72,9 @@ def test_a_lava_run_warms_exactly_its_models(monkeypatch):
     sink = Sink(shape=(2,), buffer=4)
     source.s_out.connect(dense.s_in)
     dense.a_out.connect(sink.a_in)
+    before = len(multiprocessing.active_children())
     (out,) = run_and_read(sink, 4, [sink.data], CFG)
+    assert children == [before]
     assert out[:, 1:].T.tolist() == [[4, 10]] * 3  # one step of synaptic latency
     models = {proc: model for proc, model in seen}
     assert set(models) == {dense, source, sink}
