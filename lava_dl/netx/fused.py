@@ -1219,8 +1219,9 @@ def simulate(net_config, inputs, *, num_steps: int | None = None, select_tag: st
         The hdf5 file, or a Network built from one (then ``network_kwargs`` must be empty). Reading
         and checking a file takes most of a short call (about 35 of 43 ms for mnist.net and one
         16-step sample): a loop of calls on one network can build it once and pass it. A Network is
-        not changed: it runs from its Vars' initial values (``init``), and its ``inp`` and ``out`` must
-        not be connected to other processes.
+        not changed: it runs from its Vars' initial values (``init``). The input port its first layer
+        reads must not be connected to another process (``net.inp``; a fused Network's own ports may
+        be, as its layers are stepped here).
     inputs : array_like
         ``(*in_shape, steps)`` for one sample, or ``(batch, *in_shape, steps)``, with
         ``in_shape`` the shape of ``net.inp`` (Lava's ``(x, y, c)`` order).
