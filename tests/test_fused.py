@@ -233,6 +233,8 @@ def test_simulate_a_built_network_and_a_fused_one(tmp_path):
     assert np.array_equal(netx.simulate(net, batch[1]), expected[1])
     fused = netx.hdf5.Network(net_config=str(path), fused=True, **kwargs)
     assert np.array_equal(netx.simulate(fused, batch, num_workers=2), expected)
+    Source(data=batch[0]).s_out.connect(fused.inp)  # its own port: its layers are stepped here all the same
+    assert np.array_equal(netx.simulate(fused, batch, num_workers=1), expected)
     assert np.array_equal(netx.simulate(path, batch, fused=True, num_workers=1, **kwargs), expected)
     # ... and a Lava run of the Network afterwards still records what simulate gave
     source, sink = Source(data=batch[0]), Sink(shape=net.out.shape, buffer=2 * STEPS)
