@@ -369,7 +369,10 @@ def test_get_neuron_params(tmp_path):
         records.write_neuron(f, {"type": "CUBA", "iDecay": 4096, "vDecay": 415, "vThMant": 6, "refDelay": 1,
                                  "gradedSpike": False})
         params = get_neuron_params(f["neuron"], slayer.neuron.cuba)
+        # lava-dl's argument names
+        by_keyword = get_neuron_params(neuron_handle=f["neuron"], neuron_class=slayer.neuron.cuba)
     assert params == dict(current_decay=1.0, voltage_decay=415 / 4096, threshold=6 / 64, graded_spike=False)
+    assert by_keyword == params
 
 
 # ---- malformed and unsupported files ----------------------------------------------------------------

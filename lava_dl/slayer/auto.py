@@ -174,22 +174,23 @@ def _read_fields(group: h5py.Group | ty.Mapping[str, ty.Any], where: str = "neur
 
 
 def get_neuron_params(neuron_handle: h5py.Group | ty.Mapping[str, ty.Any],
-                      neuron_module: types.ModuleType) -> dict:
+                      neuron_class: types.ModuleType) -> dict:
     """Neuron arguments from an hdf5 ``neuron`` group (lava-dl's ``get_neuron_params``).
 
     Parameters
     ----------
     neuron_handle : h5py.Group or mapping
         The record's ``neuron`` group (or a dict of its fields).
-    neuron_module : module
-        The family's neuron module (first item of :func:`get_classes`).
+    neuron_class : module
+        The family's neuron module (first item of :func:`get_classes`); lava-dl's name for
+        this argument, kept so that keyword calls work.
 
     Returns
     -------
     dict
-        ``neuron_module.neuron_params(fields)``: arguments for the family's blocks.
+        ``neuron_class.neuron_params(fields)``: arguments for the family's blocks.
     """
-    return neuron_module.neuron_params(_read_fields(neuron_handle))
+    return neuron_class.neuron_params(_read_fields(neuron_handle))
 
 
 class _Neuron(ty.NamedTuple):
