@@ -129,8 +129,9 @@ from lava_dl.proc.netx_blocks import (
 )
 
 __all__ = ["Network", "NetxFormatError", "Hdf5FormatError", "build_layers", "default_modes", "neuron_params",
-           "read_layer_records", "INTEGRATOR_NEURON", "NOT_IMPLEMENTED_TYPES", "RECORD_FIELDS",
-           "MAX_DATASET_ELEMENTS", "MAX_FILE_ELEMENTS", "MAX_LAYER_NEURONS"]
+           "read_layer_records", "create_block", "get_neuron_params", "SINGLE_BLOCK_TYPES",
+           "INTEGRATOR_NEURON", "NOT_IMPLEMENTED_TYPES", "RECORD_FIELDS", "MAX_DATASET_ELEMENTS",
+           "MAX_FILE_ELEMENTS", "MAX_LAYER_NEURONS"]
 
 #: hdf5 neuron fields lava-dl uses for a dense record without neuron group.
 INTEGRATOR_NEURON: dict = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
@@ -1075,6 +1076,145 @@ def build_layers(
         raise NetxFormatError(f"no block was built (num_layers={num_layers}, skip_layers={skip_layers})",
                               path=path)
     return builder.layers, "\n".join(builder.rows)
+
+
+#: The record types :func:`create_block` builds on their own (the others need the layers in front).
+SINGLE_BLOCK_TYPES = ("input", "dense", "dense_rec", "conv", "convT", "pool", "unpool")
+
+
+def _group_of(group: ty.Any, what: str) -> h5py.Group:
+    """An open hdf5 group, given as such or as lava-dl's ``NetDict`` view of it (``net.net_config``)."""
+    from lava_dl.netx.utils import NetDict
+
+    if isinstance(group, NetDict):
+        group = group.f
+    if not isinstance(group, h5py.Group):
+        raise NetxTypeError(f"{what} takes an open hdf5 group (such as f['layer']['1'] or "
+                            f"net.net_config['layer'][1]), got {type(group).__name__}")
+    return group
+
+
+def _record_of(group: h5py.Group) -> _Record:
+    """The ``layer/<i>`` record ``group`` (its index from its name, for the error messages)."""
+    index, _ = _location(group.name.strip("/"))
+    return _Record(group, 0 if index is None else index)
+
+
+def create_block(layer_config: h5py.Group, layer_type: str | None = None, *,
+                 input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
+                 reset_interval: int | None = None, reset_offset: int = 0, spike_exp: int = 6,
+                 sparse_synapse: bool = False) -> tuple[ty.Any, str]:
+    """One block from one ``layer/<i>`` record, unconnected, and its summary-table row.
+
+    The engine of lava-dl's ``Network.create_input`` / ``create_dense`` / ``create_conv`` (and of
+    ``create_convT`` / ``create_pool`` / ``create_unpool``, which lava-dl did not implement), for
+    code that builds a network record by record. :class:`Network` builds whole files and places
+    each block itself; here the caller connects the blocks (``prev.out.connect(block.inp)``,
+    through ``transpose([2, 1, 0]).flatten()`` after a ``flatten`` record, as lava-dl does).
+
+    Parameters
+    ----------
+    layer_config : h5py.Group or NetDict
+        The record, e.g. ``f['layer']['2']`` of an open file, or ``net.net_config['layer'][2]``.
+    layer_type : str, optional
+        The record type the caller expects (default: the record's own ``type``); a record of
+        another type raises.
+    input_shape : tuple of int, optional
+        ``(x, y, c)`` entering a conv-like record's synapse (required for those); ignored by
+        ``input`` and dense records, whose weights give it.
+    input_message_bits : int, default 0
+        Width of the messages the block receives (0: binary spikes).
+    reset_interval : int, optional
+        Per-sample reset interval (None: no reset).
+    reset_offset : int, default 0
+        The block's own reset phase, as lava-dl passes it: its states are zeroed before the steps
+        ``reset_offset + k * reset_interval`` (lava-dl's ``Network`` gives block ``k`` the phase
+        ``Network.reset_offset + 1 + k``, which is ``reset_mode="lava-dl"``).
+    spike_exp : int, default 6
+        Graded-spike fractional bits (sigma-delta families).
+    sparse_synapse : bool, default False
+        A dense record's synapse becomes a CSR ``Sparse`` synapse.
+
+    Returns
+    -------
+    tuple
+        The block process and its row of the network's summary table.
+
+    Raises
+    ------
+    NetxFormatError
+        A malformed record, an ``input`` record without neuron (it builds no block), a record of
+        another type than ``layer_type``, or a conv-like record without ``input_shape``.
+    NetxUnsupportedError
+        ``flatten``, ``average`` and ``concat`` records (they act on the layers in front of them:
+        build the file with :class:`Network`), and ``dense_comp``.
+    """
+    layer_config = _group_of(layer_config, "create_block")
+    rec = _record_of(layer_config)
+    path = layer_config.file.filename
+    try:
+        found = rec.string("type")
+        if layer_type is not None and found != layer_type:
+            raise rec.error("type", f"is a '{found}' record; expected '{layer_type}'")
+        if found not in SINGLE_BLOCK_TYPES:
+            if found in RECORD_FIELDS or found in NOT_IMPLEMENTED_TYPES:
+                raise rec.unsupported("type", f"a '{found}' record is not a block of its own (it acts on the "
+                                              f"layers in front of it); build the file with Network")
+            raise rec.error("type", f"unknown layer type {found!r}; expected one of "
+                                    f"{list(SINGLE_BLOCK_TYPES)}")
+        rec.check_fields(found)
+        if found == "input" and "neuron" not in rec:
+            raise rec.error("neuron", "an input record without neuron builds no block (the network's input "
+                                      "then enters the next record's synapse)")
+        if found in ("conv", "convT", "pool", "unpool") and input_shape is None:
+            raise rec.error("type", f"a '{found}' record needs input_shape=(x, y, c) of its input")
+        _, delay_mode = default_modes(layer_config.file)
+        # "lava-dl" reset phases: the builder's first block gets options' reset_offset + 1
+        options = dict(reset_interval=reset_interval, reset_offset=int(reset_offset) - 1,
+                       reset_mode="lava-dl", spike_exp=spike_exp)
+        builder = _Builder(path, options, input_message_bits, input_shape, 0, sparse_synapse, delay_mode)
+        if found == "input":
+            builder._input(rec)
+        else:
+            builder._weighted(rec, found)
+    except NetxFormatError as err:
+        err.locate(path)
+        raise
+    return builder.layers[-1], builder.rows[-1]
+
+
+def get_neuron_params(neuron_config: h5py.Group, input: bool = False, reset_interval: int | None = None,
+                      reset_offset: int = 0, spike_exp: int = 6) -> dict:
+    """Neuron process and arguments of a record's ``neuron`` group (lava-dl's
+    ``Network.get_neuron_params``).
+
+    Parameters
+    ----------
+    neuron_config : h5py.Group or NetDict
+        The ``neuron`` group of a record.
+    input : bool, default False
+        Whether the record is the network's input layer (sigma-delta: the ``Delta`` process).
+    reset_interval, reset_offset, spike_exp
+        As for :func:`create_block`.
+
+    Returns
+    -------
+    dict
+        ``neuron_proc`` (this package's neuron Process for the family), ``bias_key``,
+        ``num_message_bits`` and the Process's arguments, in this package's units (lava-dl's
+        dict held lava-nc's processes and units, e.g. ``du = iDecay - 1``; here the integer
+        fields as the file holds them). Block constructors take it as ``neuron_params``.
+    """
+    neuron_config = _group_of(neuron_config, "get_neuron_params")
+    rec = _record_of(neuron_config.parent)
+    options = dict(reset_interval=reset_interval, reset_offset=int(reset_offset) - 1, reset_mode="lava-dl",
+                   spike_exp=spike_exp)
+    try:
+        return neuron_params(rec, neuron_config, role="input" if input else _role(neuron_config),
+                             layer_type="input" if input else "dense", options=options)
+    except NetxFormatError as err:
+        err.locate(neuron_config.file.filename)
+        raise
 
 
 def is_lava_dl_file(f: h5py.File) -> bool:

@@ -813,3 +813,101 @@ class Network(_MessageWidths, AbstractProcess):
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    # ---- lava-dl's record-by-record construction API (see lava_dl.netx.hdf5.create_block) ----------
+    @staticmethod
+    def get_neuron_params(neuron_config, input: bool = False, reset_interval: int | None = None,
+                          reset_offset: int = 0, spike_exp: int = 6) -> dict:
+        """Neuron process and arguments of a record's ``neuron`` group; see
+        :func:`lava_dl.netx.hdf5.get_neuron_params`."""
+        from lava_dl.netx.hdf5 import get_neuron_params
+
+        return get_neuron_params(neuron_config, input=input, reset_interval=reset_interval,
+                                 reset_offset=reset_offset, spike_exp=spike_exp)
+
+    @staticmethod
+    def create_input(layer_config, reset_interval: int | None = None, reset_offset: int = 0,
+                     spike_exp: int = 6) -> tuple[AbstractProcess, str]:
+        """The block of an ``input`` record and its table row; see :func:`lava_dl.netx.hdf5.create_block`."""
+        from lava_dl.netx.hdf5 import create_block
+
+        return create_block(layer_config, "input", reset_interval=reset_interval, reset_offset=reset_offset,
+                            spike_exp=spike_exp)
+
+    @staticmethod
+    def create_dense(layer_config, input_message_bits: int = 0, reset_interval: int | None = None,
+                     reset_offset: int = 0, spike_exp: int = 6, sparse_synapse: bool = False,
+                     rec: bool = False) -> tuple[AbstractProcess, str]:
+        """The block of a ``dense`` record (``rec=True``: a ``dense_rec`` record) and its table row; see
+        :func:`lava_dl.netx.hdf5.create_block`."""
+        from lava_dl.netx.hdf5 import create_block
+
+        return create_block(layer_config, "dense_rec" if rec else "dense",
+                            input_message_bits=input_message_bits, reset_interval=reset_interval,
+                            reset_offset=reset_offset, spike_exp=spike_exp, sparse_synapse=sparse_synapse)
+
+    @staticmethod
+    def create_conv(layer_config, input_shape: ty.Sequence[int], input_message_bits: int = 0,
+                    reset_interval: int | None = None, reset_offset: int = 0,
+                    spike_exp: int = 6) -> tuple[AbstractProcess, str]:
+        """The block of a ``conv`` record behind an input of shape ``input_shape`` (x, y, c) and its
+        table row; see :func:`lava_dl.netx.hdf5.create_block`."""
+        from lava_dl.netx.hdf5 import create_block
+
+        return create_block(layer_config, "conv", input_shape=input_shape,
+                            input_message_bits=input_message_bits, reset_interval=reset_interval,
+                            reset_offset=reset_offset, spike_exp=spike_exp)
+
+    @staticmethod
+    def create_pool(layer_config, input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
+                    reset_interval: int | None = None, reset_offset: int = 0,
+                    spike_exp: int = 6) -> tuple[AbstractProcess, str]:
+        """The block of a ``pool`` record (lava-dl raised ``NotImplementedError``); as
+        :meth:`create_conv`."""
+        from lava_dl.netx.hdf5 import create_block
+
+        return create_block(layer_config, "pool", input_shape=input_shape,
+                            input_message_bits=input_message_bits, reset_interval=reset_interval,
+                            reset_offset=reset_offset, spike_exp=spike_exp)
+
+    @staticmethod
+    def create_convT(layer_config, input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
+                     reset_interval: int | None = None, reset_offset: int = 0,
+                     spike_exp: int = 6) -> tuple[AbstractProcess, str]:
+        """The block of a ``convT`` record (lava-dl raised ``NotImplementedError``); as
+        :meth:`create_conv`."""
+        from lava_dl.netx.hdf5 import create_block
+
+        return create_block(layer_config, "convT", input_shape=input_shape,
+                            input_message_bits=input_message_bits, reset_interval=reset_interval,
+                            reset_offset=reset_offset, spike_exp=spike_exp)
+
+    @staticmethod
+    def create_unpool(layer_config, input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
+                      reset_interval: int | None = None, reset_offset: int = 0,
+                      spike_exp: int = 6) -> tuple[AbstractProcess, str]:
+        """The block of an ``unpool`` record (lava-dl raised ``NotImplementedError``); as
+        :meth:`create_conv`."""
+        from lava_dl.netx.hdf5 import create_block
+
+        return create_block(layer_config, "unpool", input_shape=input_shape,
+                            input_message_bits=input_message_bits, reset_interval=reset_interval,
+                            reset_offset=reset_offset, spike_exp=spike_exp)
+
+    @staticmethod
+    def create_average(layer_config) -> ty.NoReturn:
+        """An ``average`` record averages the layer in front of it: not a block of its own (build the file
+        with :class:`Network`). Raises ``NetxUnsupportedError``, a ``NotImplementedError`` as lava-dl's."""
+        from lava_dl.netx.hdf5 import create_block
+
+        create_block(layer_config, "average")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def create_concat(layer_config) -> ty.NoReturn:
+        """A ``concat`` record joins earlier layers: not a block of its own (build the file with
+        :class:`Network`). Raises ``NetxUnsupportedError``, a ``NotImplementedError`` as lava-dl's."""
+        from lava_dl.netx.hdf5 import create_block
+
+        create_block(layer_config, "concat")
+        raise AssertionError("unreachable")  # pragma: no cover
