@@ -26,7 +26,8 @@ SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "
 Network = netx.hdf5.Network
 
 
-def build_record_by_record(path, reset_interval: int, reset_offset: int = 0, input_shape=None):
+def build_record_by_record(path, reset_interval: int, reset_offset: int = 0, input_shape=None,
+                           sparse: bool = False):
     """Blocks of ``path`` made with ``Network.create_*`` and connected as lava-dl connected them."""
     records = NetDict(path)["layer"]
     blocks, rows = [], []
@@ -45,7 +46,7 @@ def build_record_by_record(path, reset_interval: int, reset_offset: int = 0, inp
                 continue
             block, row = Network.create_input(config, **resets)
         elif kind in ("dense", "dense_rec"):
-            block, row = Network.create_dense(config, input_message_bits=message_bits,
+            block, row = Network.create_dense(config, input_message_bits=message_bits, sparse_synapse=sparse,
                                               rec=kind == "dense_rec", **resets)
         else:
             create = getattr(Network, f"create_{kind}")
@@ -64,14 +65,15 @@ def build_record_by_record(path, reset_interval: int, reset_offset: int = 0, inp
     return blocks, rows
 
 
-def _run_both(path, data: np.ndarray, reset_interval: int, input_shape=None):
+def _run_both(path, data: np.ndarray, reset_interval: int, input_shape=None, sparse: bool = False):
     """The record-by-record graph and ``Network`` (lava-dl resets) fed by one source in one Lava run."""
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    blocks, rows = build_record_by_record(path, reset_interval, input_shape=input_shape)
+    blocks, rows = build_record_by_record(path, reset_interval, input_shape=input_shape, sparse=sparse)
     kwargs = {} if input_shape is None else {"input_shape": input_shape}
-    net = Network(net_config=str(path), reset_interval=reset_interval, reset_mode="lava-dl", **kwargs)
+    net = Network(net_config=str(path), reset_interval=reset_interval, reset_mode="lava-dl",
+                  sparse_fc_layer=sparse, **kwargs)
     steps = data.shape[-1]
     source = Source(data=data)
     sinks = [Sink(shape=blocks[-1].out.shape, buffer=steps), Sink(shape=net.out.shape, buffer=steps)]
@@ -80,19 +82,23 @@ def _run_both(path, data: np.ndarray, reset_interval: int, input_shape=None):
     blocks[-1].out.connect(sinks[0].a_in)
     net.out.connect(sinks[1].a_in)
     ours, reference = run_and_read(source, steps, [sink.data for sink in sinks])
-    return ours, reference, rows, net
+    return ours, reference, rows, net, blocks
 
 
-@pytest.mark.parametrize("name", ["cuba_conv", "cuba_pool", "cuba_convt", "cuba_unpool", "cuba_recurrent",
-                                  "alif", "rf_iz"])
-def test_record_by_record_graph_runs_as_the_network(name):
+@pytest.mark.parametrize("name, sparse", [("cuba_conv", False), ("cuba_pool", False), ("cuba_convt", False),
+                                          ("cuba_unpool", False), ("cuba_recurrent", False), ("alif", False),
+                                          ("rf_iz", False), ("cuba_delay", False), ("cuba_dense", True)])
+def test_record_by_record_graph_runs_as_the_network(name, sparse):
     with np.load(FIX / f"{name}.npz") as npz:
         x = npz["input"]  # (batch, C, (H, W,) T) binary spikes
     reset_interval = x.shape[-1]
     samples = [s if s.ndim == 2 else s.transpose(2, 1, 0, 3) for s in x]  # Lava (x, y, c, T)
     data = np.concatenate(samples, axis=-1).astype(np.int32)
     input_shape = samples[0].shape[:-1] if samples[0].ndim == 4 else None
-    ours, reference, rows, net = _run_both(FIX / f"{name}.net", data, reset_interval, input_shape)
+    ours, reference, rows, net, blocks = _run_both(FIX / f"{name}.net", data, reset_interval, input_shape,
+                                                   sparse)
+    kinds = {type(b.synapse).__name__ for b in [*blocks, *net.layers]}
+    assert kinds == ({"Sparse"} if sparse else kinds - {"Sparse"})
     assert np.abs(reference).sum() > 0
     np.testing.assert_array_equal(ours, reference)
     assert rows == str(net).splitlines()[1:]  # the same summary-table rows
@@ -123,7 +129,7 @@ def test_sigma_delta_record_by_record_runs_as_the_network():
     path = FIX / "sdnn_dense.net"
     n_in = int(np.prod(NetDict(path)["layer"][0]["shape"]))
     data = rng.integers(-300, 300, size=(n_in, 24)).astype(np.int32)
-    ours, reference, _, _ = _run_both(path, data, reset_interval=12)
+    ours, reference, *_ = _run_both(path, data, reset_interval=12)
     assert np.abs(reference).sum() > 0
     np.testing.assert_array_equal(ours, reference)
 
