@@ -166,6 +166,10 @@ def test_create_methods_name_bad_calls(tmp_path):
                 create(f["layer"][str(i)])  # NotImplementedError: lava-dl's exception for these
     with pytest.raises(NetxFormatError, match=r"layer 2.*'flatten' record; expected 'average'"):
         Network.create_average(records[2])
+    with pytest.raises(ValueError, match="reset_interval must be >= 1"):
+        Network.create_dense(records[3], reset_interval=0)
+    with pytest.raises(ValueError, match="reset_interval must be >= 1"):
+        Network.get_neuron_params(records[3]["neuron"], reset_interval=-2)
     with pytest.raises(NetxTypeError, match="open hdf5 group"):
         Network.create_dense(str(FIX / "cuba_pool.net"))
     rec = NetDict(FIX / "cuba_recurrent.net")["layer"]

@@ -1053,8 +1053,7 @@ def build_layers(
     NetxFileNotFoundError
         No such file; also a ``FileNotFoundError``.
     """
-    if reset_interval is not None and int(reset_interval) < 1:
-        raise ValueError(f"reset_interval must be >= 1 or None, got {reset_interval}")
+    _check_reset_interval(reset_interval)
     _check_modes(reset_mode, delay_mode)
     path = _config_path(path)
     try:
@@ -1150,6 +1149,7 @@ def create_block(layer_config: h5py.Group, layer_type: str | None = None, *,
         build the file with :class:`Network`), and ``dense_comp``.
     """
     layer_config = _group_of(layer_config, "create_block")
+    _check_reset_interval(reset_interval)
     rec = _record_of(layer_config)
     path = layer_config.file.filename
     try:
@@ -1206,6 +1206,7 @@ def get_neuron_params(neuron_config: h5py.Group, input: bool = False, reset_inte
         fields as the file holds them). Block constructors take it as ``neuron_params``.
     """
     neuron_config = _group_of(neuron_config, "get_neuron_params")
+    _check_reset_interval(reset_interval)
     rec = _record_of(neuron_config.parent)
     options = dict(reset_interval=reset_interval, reset_offset=int(reset_offset) - 1, reset_mode="lava-dl",
                    spike_exp=spike_exp)
@@ -1231,6 +1232,11 @@ def is_lava_dl_file(f: h5py.File) -> bool:
 
 
 RESET_MODES = ("slayer", "lava-dl")
+
+
+def _check_reset_interval(reset_interval: int | None) -> None:
+    if reset_interval is not None and int(reset_interval) < 1:
+        raise ValueError(f"reset_interval must be >= 1 or None, got {reset_interval}")
 
 
 def _check_modes(reset_mode: str | None, delay_mode: str | None) -> None:
