@@ -147,6 +147,12 @@ def test_create_methods_take_h5py_groups_and_lava_dl_phases():
     assert params["neuron_proc"] is type(net.layers[1].neuron)
     np.testing.assert_array_equal(block.synapse.weights.init, net.layers[1].synapse.weights.init)
     assert row == str(net).splitlines()[2]
+    # lava-dl's other pattern: the neuron dict into a netx block with lava-dl's arguments
+    weight = NetDict(path)["layer"][1]["weight"]
+    by_hand = netx.blocks.process.Dense(shape=(weight.shape[0],), neuron_params=params, weight=weight)
+    np.testing.assert_array_equal(by_hand.synapse.weights.init, block.synapse.weights.init)
+    for var in ("du", "dv", "vth", "reset_offset", "reset_interval"):
+        np.testing.assert_array_equal(getattr(by_hand.neuron, var).init, getattr(block.neuron, var).init)
 
 
 def test_create_methods_name_bad_calls(tmp_path):
