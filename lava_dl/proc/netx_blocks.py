@@ -673,6 +673,29 @@ class Concat(_MessageWidths, AbstractProcess):
 # Network
 # --------------------------------------------------------------------------
 
+def _record_creator(layer_type: str, what: str) -> staticmethod:
+    """lava-dl's ``Network.create_<type>`` static method for the record type ``layer_type``."""
+
+    def create(layer_config, input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
+               reset_interval: int | None = None, reset_offset: int = 0,
+               spike_exp: int = 6) -> tuple[AbstractProcess, str]:
+        from lava_dl.netx.hdf5 import create_block
+
+        return create_block(layer_config, layer_type, input_shape=input_shape,
+                            input_message_bits=input_message_bits, reset_interval=reset_interval,
+                            reset_offset=reset_offset, spike_exp=spike_exp)
+
+    create.__name__ = create.__qualname__ = f"create_{layer_type}"
+    if layer_type in ("average", "concat"):
+        create.__doc__ = (f"Raises for {what}: not a block of its own (build the file with "
+                          f":class:`Network`); ``NetxUnsupportedError`` is a ``NotImplementedError``, as "
+                          f"lava-dl raised.")
+    else:
+        create.__doc__ = (f"The block of {what} behind an input of shape ``input_shape`` (x, y, c), and its "
+                          f"table row; see :func:`lava_dl.netx.hdf5.create_block`.")
+    return staticmethod(create)
+
+
 class Network(_MessageWidths, AbstractProcess):
     """Lava network described by an hdf5 file written by lava-dl / lava_dl.slayer.
 
@@ -846,68 +869,10 @@ class Network(_MessageWidths, AbstractProcess):
                             input_message_bits=input_message_bits, reset_interval=reset_interval,
                             reset_offset=reset_offset, spike_exp=spike_exp, sparse_synapse=sparse_synapse)
 
-    @staticmethod
-    def create_conv(layer_config, input_shape: ty.Sequence[int], input_message_bits: int = 0,
-                    reset_interval: int | None = None, reset_offset: int = 0,
-                    spike_exp: int = 6) -> tuple[AbstractProcess, str]:
-        """The block of a ``conv`` record behind an input of shape ``input_shape`` (x, y, c) and its
-        table row; see :func:`lava_dl.netx.hdf5.create_block`."""
-        from lava_dl.netx.hdf5 import create_block
-
-        return create_block(layer_config, "conv", input_shape=input_shape,
-                            input_message_bits=input_message_bits, reset_interval=reset_interval,
-                            reset_offset=reset_offset, spike_exp=spike_exp)
-
-    @staticmethod
-    def create_pool(layer_config, input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
-                    reset_interval: int | None = None, reset_offset: int = 0,
-                    spike_exp: int = 6) -> tuple[AbstractProcess, str]:
-        """The block of a ``pool`` record (lava-dl raised ``NotImplementedError``); as
-        :meth:`create_conv`."""
-        from lava_dl.netx.hdf5 import create_block
-
-        return create_block(layer_config, "pool", input_shape=input_shape,
-                            input_message_bits=input_message_bits, reset_interval=reset_interval,
-                            reset_offset=reset_offset, spike_exp=spike_exp)
-
-    @staticmethod
-    def create_convT(layer_config, input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
-                     reset_interval: int | None = None, reset_offset: int = 0,
-                     spike_exp: int = 6) -> tuple[AbstractProcess, str]:
-        """The block of a ``convT`` record (lava-dl raised ``NotImplementedError``); as
-        :meth:`create_conv`."""
-        from lava_dl.netx.hdf5 import create_block
-
-        return create_block(layer_config, "convT", input_shape=input_shape,
-                            input_message_bits=input_message_bits, reset_interval=reset_interval,
-                            reset_offset=reset_offset, spike_exp=spike_exp)
-
-    @staticmethod
-    def create_unpool(layer_config, input_shape: ty.Sequence[int] | None = None, input_message_bits: int = 0,
-                      reset_interval: int | None = None, reset_offset: int = 0,
-                      spike_exp: int = 6) -> tuple[AbstractProcess, str]:
-        """The block of an ``unpool`` record (lava-dl raised ``NotImplementedError``); as
-        :meth:`create_conv`."""
-        from lava_dl.netx.hdf5 import create_block
-
-        return create_block(layer_config, "unpool", input_shape=input_shape,
-                            input_message_bits=input_message_bits, reset_interval=reset_interval,
-                            reset_offset=reset_offset, spike_exp=spike_exp)
-
-    @staticmethod
-    def create_average(layer_config) -> ty.NoReturn:
-        """An ``average`` record averages the layer in front of it: not a block of its own (build the file
-        with :class:`Network`). Raises ``NetxUnsupportedError``, a ``NotImplementedError`` as lava-dl's."""
-        from lava_dl.netx.hdf5 import create_block
-
-        create_block(layer_config, "average")
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def create_concat(layer_config) -> ty.NoReturn:
-        """A ``concat`` record joins earlier layers: not a block of its own (build the file with
-        :class:`Network`). Raises ``NetxUnsupportedError``, a ``NotImplementedError`` as lava-dl's."""
-        from lava_dl.netx.hdf5 import create_block
-
-        create_block(layer_config, "concat")
-        raise AssertionError("unreachable")  # pragma: no cover
+    create_conv = _record_creator("conv", "a ``conv`` record")
+    create_pool = _record_creator("pool", "a ``pool`` record (lava-dl raised ``NotImplementedError``)")
+    create_convT = _record_creator("convT", "a ``convT`` record (lava-dl raised ``NotImplementedError``)")
+    create_unpool = _record_creator("unpool", "an ``unpool`` record (lava-dl raised ``NotImplementedError``)")
+    create_average = _record_creator("average", "an ``average`` record, which averages the layer in front of "
+                                                "it")
+    create_concat = _record_creator("concat", "a ``concat`` record, which joins earlier layers")
