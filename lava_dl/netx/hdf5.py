@@ -1081,6 +1081,14 @@ def build_layers(
 SINGLE_BLOCK_TYPES = ("input", "dense", "dense_rec", "conv", "convT", "pool", "unpool")
 
 
+def _single_block_options(reset_interval: int | None, reset_offset: int, spike_exp: int) -> dict:
+    """Network options that give a lone block the reset phase ``reset_offset`` (lava-dl's per-block
+    phase): with ``reset_mode="lava-dl"`` the first block's phase is the options' offset + 1."""
+    _check_reset_interval(reset_interval)
+    return dict(reset_interval=reset_interval, reset_offset=int(reset_offset) - 1, reset_mode="lava-dl",
+                spike_exp=spike_exp)
+
+
 def _group_of(group: ty.Any, what: str) -> h5py.Group:
     """An open hdf5 group, given as such or as lava-dl's ``NetDict`` view of it (``net.net_config``)."""
     from lava_dl.netx.utils import NetDict
@@ -1149,7 +1157,7 @@ def create_block(layer_config: h5py.Group, layer_type: str | None = None, *,
         build the file with :class:`Network`), and ``dense_comp``.
     """
     layer_config = _group_of(layer_config, "create_block")
-    _check_reset_interval(reset_interval)
+    options = _single_block_options(reset_interval, reset_offset, spike_exp)
     rec = _record_of(layer_config)
     path = layer_config.file.filename
     try:
@@ -1169,9 +1177,6 @@ def create_block(layer_config: h5py.Group, layer_type: str | None = None, *,
         if found in ("conv", "convT", "pool", "unpool") and input_shape is None:
             raise rec.error("type", f"a '{found}' record needs input_shape=(x, y, c) of its input")
         _, delay_mode = default_modes(layer_config.file)
-        # "lava-dl" reset phases: the builder's first block gets options' reset_offset + 1
-        options = dict(reset_interval=reset_interval, reset_offset=int(reset_offset) - 1,
-                       reset_mode="lava-dl", spike_exp=spike_exp)
         builder = _Builder(path, options, input_message_bits, input_shape, 0, sparse_synapse, delay_mode)
         if found == "input":
             builder._input(rec)
@@ -1206,10 +1211,8 @@ def get_neuron_params(neuron_config: h5py.Group, input: bool = False, reset_inte
         fields as the file holds them). Block constructors take it as ``neuron_params``.
     """
     neuron_config = _group_of(neuron_config, "get_neuron_params")
-    _check_reset_interval(reset_interval)
+    options = _single_block_options(reset_interval, reset_offset, spike_exp)
     rec = _record_of(neuron_config.parent)
-    options = dict(reset_interval=reset_interval, reset_offset=int(reset_offset) - 1, reset_mode="lava-dl",
-                   spike_exp=spike_exp)
     try:
         return neuron_params(rec, neuron_config, role="input" if input else _role(neuron_config),
                              layer_type="input" if input else "dense", options=options)
