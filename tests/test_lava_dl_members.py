@@ -9,6 +9,7 @@ attributes, ``axon.delay`` of a series, ``netx.hdf5.Network.input_shape``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
@@ -371,3 +372,52 @@ def test_netx_resonator_layers_are_complex_dense_with_lava_ncs_var_names(tmp_pat
     assert neuron.real is neuron.re and neuron.imag is neuron.im
     assert (neuron.real.name, neuron.imag.name) == ("re", "im")  # Lava's names of the Vars stay
     assert net.layers[0].real_synapse is net.layers[0].synapses["a_real_in"]
+
+
+# ---- lava-dl's argument names for keyword calls ----------------------------------------------------
+
+def _keyword_cases():
+    """(module, method, lava-dl's name of its tensor argument, an input) for every torch-side layer."""
+    torch.manual_seed(0)
+    spikes = (torch.rand(2, 4, 12) > 0.6).float()
+    current = torch.rand(2, 4, 12)
+    rf = dict(threshold=0.5, period=8, decay=0.1)
+    norm = MeanOnlyBatchNorm(num_features=4)
+    norm.eval()
+    scale_norm = WgtScaleBatchNorm(num_features=4)
+    scale_norm.eval()
+    return [
+        (cuba.Neuron(**CUBA), "forward", "input", current),
+        (cuba.Neuron(**CUBA), "dynamics", "input", current),
+        (alif.Neuron(**ALIF), "forward", "input", current),
+        (alif.Neuron(**ALIF), "dynamics", "input", current),
+        (slayer.neuron.sigma_delta.Neuron(threshold=0.1, activation=torch.relu), "forward", "input", current),
+        (slayer.neuron.rf.Neuron(**rf), "forward", "input", (current, current)),
+        (slayer.neuron.rf.Neuron(**rf), "dynamics", "input", (current, current)),
+        (slayer.neuron.adrf.Neuron(**rf, threshold_step=0.1, threshold_decay=0.1, refractory_decay=0.1),
+         "dynamics", "input", (current, current)),
+        (slayer.neuron.Dropout(p=0.0), "forward", "input", current),
+        (norm, "forward", "inp", current),
+        (scale_norm, "forward", "inp", current),
+        (slayer.axon.Delay(max_delay=3), "forward", "input", current),
+        (slayer.axon.Delta(threshold=0.1), "forward", "input", current),
+        (slayer.dendrite.Sigma(), "forward", "input", current),
+        (slayer.synapse.Dense(4, 3), "forward", "input", spikes),
+        (slayer.synapse.Conv(4, 3, 1), "forward", "input", spikes.reshape(2, 4, 1, 1, 12)),
+        (slayer.synapse.Pool(1), "forward", "input", spikes.reshape(2, 4, 1, 1, 12)),
+        (slayer.synapse.ConvTranspose(4, 3, 1), "forward", "input", spikes.reshape(2, 4, 1, 1, 12)),
+        (slayer.synapse.Unpool(1), "forward", "input", spikes.reshape(2, 4, 1, 1, 12)),
+        (complex_synapse.Dense(4, 3), "forward", "input", spikes),
+    ]
+
+
+@pytest.mark.parametrize("case", range(20))
+def test_tensor_arguments_take_lava_dl_s_keyword(case):
+    module, method, name, value = _keyword_cases()[case]
+    call = getattr(module, method)
+    assert list(inspect.signature(call).parameters)[0] == name
+    with torch.no_grad():
+        positional = call(value)
+        by_keyword = call(**{name: value})
+    for a, b in zip(*(r if isinstance(r, tuple) else (r,) for r in (positional, by_keyword))):
+        assert torch.equal(a, b)

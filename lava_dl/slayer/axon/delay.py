@@ -455,18 +455,18 @@ class Delay(nn.Module):
                 self.delay.clamp_(0, self.max_delay)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Delay every channel of ``x`` (``N, C, (H, W, ...,) T``, float32/float64, CPU or CUDA)."""
-        _check_input(x, "Delay", floating=True)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Delay every channel of ``input`` (``N, C, (H, W, ...,) T``, float32/float64, CPU or CUDA)."""
+        _check_input(input, "Delay", floating=True)
         if not self.init:
             with torch.no_grad():
-                self.delay.data = torch.rand(x.shape[1], dtype=self.delay.dtype, device=x.device)
+                self.delay.data = torch.rand(input.shape[1], dtype=self.delay.dtype, device=input.device)
             self.init = True
         self.clamp()
-        if self.delay.numel() != x.shape[1]:
+        if self.delay.numel() != input.shape[1]:
             raise ValueError(f"Delay: expected {self.delay.numel()} channels (axis 1) as delays, "
-                             f"got input shape {tuple(x.shape)}")
-        return _LearnableShift.apply(x, self.delay, float(self.grad_scale), self.sampling_time)
+                             f"got input shape {tuple(input.shape)}")
+        return _LearnableShift.apply(input, self.delay, float(self.grad_scale), self.sampling_time)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):

@@ -379,12 +379,12 @@ class ResonatorNeuron(_BaseNeuron):
         self._imag_before = before.to(device=real.device, dtype=real.dtype).reshape(real.shape[:-1])
         return self.run(x)[:-1]
 
-    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, torch.Tensor]:
+    def dynamics(self, input: ComplexInput) -> tuple[torch.Tensor, torch.Tensor]:
         """lava-dl's dynamics: the recorded ``(real, imag)`` states in real units (see :meth:`run`).
 
         The states are carried as :meth:`forward` carries them; :meth:`spike` gives the spikes.
         """
-        return self._lava_dl_run(x)
+        return self._lava_dl_run(input)
 
     def _spike(self, real: torch.Tensor, imag: torch.Tensor, threshold) -> torch.Tensor:
         """The family's spike test of the recorded states against ``threshold`` (+ refractory)."""
@@ -410,9 +410,9 @@ class ResonatorNeuron(_BaseNeuron):
         return self._spike(real, imag, self.threshold)
 
     @eager
-    def forward(self, x: ComplexInput) -> torch.Tensor:
+    def forward(self, input: ComplexInput) -> torch.Tensor:
         """Spikes (``N, C, (H, W,) T``) for the complex synaptic input ``(real, imag)``."""
-        spikes = self._run(x, record=False)[0]
+        spikes = self._run(input, record=False)[0]
         return self._apply_dropout(spikes)
 
 
@@ -489,9 +489,9 @@ class AdaptiveResonatorNeuron(ResonatorNeuron):
         spikes, real, imag, threshold, refractory = self._run(x)
         return real, imag, threshold, refractory, spikes
 
-    def dynamics(self, x: ComplexInput) -> tuple[torch.Tensor, ...]:
+    def dynamics(self, input: ComplexInput) -> tuple[torch.Tensor, ...]:
         """lava-dl's dynamics: ``(real, imag, threshold, refractory)`` in real units (see :meth:`run`)."""
-        return self._lava_dl_run(x)
+        return self._lava_dl_run(input)
 
     def spike(self, real: torch.Tensor, imag: torch.Tensor, threshold: torch.Tensor,
               refractory: torch.Tensor) -> torch.Tensor:

@@ -124,17 +124,17 @@ class Neuron(_BaseNeuron):
                         np.int64),
                 np.full(rows, np.int64(self.v_th_step) << STATE_EXP, np.int64))
 
-    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def dynamics(self, input: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """lava-dl's dynamics: ``(current, voltage, threshold, refractory)`` in real units.
 
         ``threshold`` (``θ0`` plus adaptation) and ``refractory`` are the values the spike test
         of each step uses, before that step's spike update (lava-dl's records; no gradient).
         The states are carried as :meth:`forward` carries them; :meth:`spike` gives the spikes.
         """
-        adapt, ref = (self.state(n, x).cpu().numpy().copy() for n in ("th", "r"))
-        current, voltage, _ = self.run(x)
+        adapt, ref = (self.state(n, input).cpu().numpy().copy() for n in ("th", "r"))
+        current, voltage, _ = self.run(input)
         v = torch.round(voltage.detach().cpu().to(torch.float64) * self.s_scale).to(torch.int64)
-        records = threshold_records(v.reshape(-1, x.shape[-1]).numpy(), self._params(x), adapt, ref)
+        records = threshold_records(v.reshape(-1, input.shape[-1]).numpy(), self._params(input), adapt, ref)
         threshold, refractory = (torch.from_numpy(r).to(torch.float64).div(self.s_scale)
                                  .to(device=voltage.device, dtype=voltage.dtype).reshape(voltage.shape)
                                  for r in records)
@@ -182,9 +182,9 @@ class Neuron(_BaseNeuron):
         return current, voltage, spikes
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
-        _, _, spikes = self.run(x, record=False)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``input``."""
+        _, _, spikes = self.run(input, record=False)
         return self._apply_dropout(spikes)
 
 

@@ -75,10 +75,10 @@ class Neuron(_BaseNeuron):
         return {"du": self.rounded(self.current_decay), "dv": self.rounded(self.voltage_decay),
                 "vth": self.v_th_mant}
 
-    def dynamics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def dynamics(self, input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """lava-dl's dynamics: ``(current, voltage)`` in real units (see :meth:`run`); the
         states are carried as :meth:`forward` carries them. :meth:`spike` gives the spikes."""
-        current, voltage, _ = self.run(x)
+        current, voltage, _ = self.run(input)
         return current, voltage
 
     def spike(self, voltage: torch.Tensor) -> torch.Tensor:
@@ -152,9 +152,9 @@ class Neuron(_BaseNeuron):
         return spikes if self.graded_spike else _checks.mark_bound(spikes, 1.0, binary=True)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``x``."""
-        _, _, spikes = self.run(x, record=False)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Spikes (``N, C, (H, W,) T``) for the real-valued synaptic input ``input``."""
+        _, _, spikes = self.run(input, record=False)
         return self._apply_dropout(spikes)
 
     def delayed(self, x: torch.Tensor, first: torch.Tensor | None = None):

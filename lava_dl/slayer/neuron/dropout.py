@@ -20,7 +20,7 @@ class Dropout(nn.Module):
         self.inplace = inplace
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        out = F.dropout3d(x.reshape(shape[0], -1, 1, 1, shape[-1]), self.p, self.training, self.inplace)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        shape = input.shape
+        out = F.dropout3d(input.reshape(shape[0], -1, 1, 1, shape[-1]), self.p, self.training, self.inplace)
         return out.reshape(shape)

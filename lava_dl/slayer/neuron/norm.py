@@ -42,23 +42,23 @@ class MeanOnlyBatchNorm(nn.Module):
         return self.pre_hook_fx(mean)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        channels = inp.shape[1]
         if self.running_mean.numel() == 0:
-            self.running_mean = torch.zeros(channels, device=x.device)
+            self.running_mean = torch.zeros(channels, device=inp.device)
             self.num_features = channels
         if self.running_mean.numel() != channels:
             raise ValueError(f"MeanOnlyBatchNorm has {self.running_mean.numel()} features, got input "
                              f"with {channels} channels")
         if self.training:
-            dims = [d for d in range(x.dim()) if d != 1]
-            mean = x.mean(dim=dims)
+            dims = [d for d in range(inp.dim()) if d != 1]
+            mean = inp.mean(dim=dims)
             with torch.no_grad():
                 self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
         else:
             mean = self.running_mean
-        view = [1, channels] + [1] * (x.dim() - 2)
-        return x - self._quantized(mean).reshape(view)
+        view = [1, channels] + [1] * (inp.dim() - 2)
+        return inp - self._quantized(mean).reshape(view)
 
     @property
     def bias(self) -> torch.Tensor:
@@ -135,23 +135,23 @@ class WgtScaleBatchNorm(nn.Module):
         return self._exponent(self.running_var)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        channels = inp.shape[1]
         if self.num_features is None:
             self.num_features = channels
             if self.running_mean.numel() != channels:
-                self.running_mean = torch.zeros(channels, device=x.device)
+                self.running_mean = torch.zeros(channels, device=inp.device)
         if self.running_mean.numel() != channels:
             raise ValueError(f"WgtScaleBatchNorm has {self.running_mean.numel()} features, got input with "
                              f"{channels} channels")
         if self.training and self.update:
-            mean = x.reshape(x.shape[0], channels, -1).mean(dim=(0, 2))
-            var = x.var(unbiased=False).reshape(1)
-            n = x.numel() / channels
+            mean = inp.reshape(inp.shape[0], channels, -1).mean(dim=(0, 2))
+            var = inp.var(unbiased=False).reshape(1)
+            n = inp.numel() / channels
             with torch.no_grad():
                 self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
                 self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * n / (n + 1))
         else:
             mean, var = self.running_mean, self.running_var
-        view = [1, channels] + [1] * (x.dim() - 2)
-        return (x - self._quantized(mean).reshape(view)) / self.std(var).reshape([1] * x.dim())
+        view = [1, channels] + [1] * (inp.dim() - 2)
+        return (inp - self._quantized(mean).reshape(view)) / self.std(var).reshape([1] * inp.dim())

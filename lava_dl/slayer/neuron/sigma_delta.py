@@ -485,13 +485,13 @@ class Delta(_DeltaBase):
         return float(self.w_scale)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Graded messages (``N, C, (H, W,) T``) for the real input ``x``."""
-        self._check_input(x)
-        _check_device(x)
-        _check_range(x, float(self.w_scale), False, "Delta")
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Graded messages (``N, C, (H, W,) T``) for the real input ``input``."""
+        self._check_input(input)
+        _check_device(input)
+        _check_range(input, float(self.w_scale), False, "Delta")
         # Lava: trunc(64 z) << (spike_exp + state_exp) in int32 arithmetic (wraps).
-        return self._encode(x, float(self.w_scale), _sd.MODE_SHIFT, x, _sd.ACT_UNIT, x.dtype)
+        return self._encode(input, float(self.w_scale), _sd.MODE_SHIFT, input, _sd.ACT_UNIT, input.dtype)
 
     @device_params_property
     def device_params(self) -> dict:
@@ -636,19 +636,19 @@ class Neuron(_DeltaBase):
         return _DeltaStage(self)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``x``.
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Graded messages (``N, C, (H, W,) T``) for the real synaptic input ``input``.
 
         Without a norm, σ stays an integer inside one fused kernel (no real σ is
         formed); with a norm, σ goes through it in float64 as in :meth:`dynamics`.
         """
         if self.norm is not None:
-            _, y = self.dynamics(x)
+            _, y = self.dynamics(input)
             return self._apply_dropout(y)
-        self._check_input(x)
-        _check_device(x)
-        _check_range(x, self.state_unit, self.check_precision, type(self).__name__)
-        y = self._encode(x, self.state_unit, _sd.MODE_SIGMA, x, self.act_mode, x.dtype)
+        self._check_input(input)
+        _check_device(input)
+        _check_range(input, self.state_unit, self.check_precision, type(self).__name__)
+        y = self._encode(input, self.state_unit, _sd.MODE_SIGMA, input, self.act_mode, input.dtype)
         return self._apply_dropout(y)
 
 
@@ -770,13 +770,13 @@ class Sigma(_BaseNeuron):
         return {"type": self.spec.hdf5_type, "sigma_output": True}
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Running sum of the real synaptic input, exactly as Lava's Sigma integrates it."""
-        self._check_input(x)
-        _check_device(x)
-        _check_range(x, self.state_unit, self.check_precision, "Sigma")
-        state = np.array(self.state("sigma", x).cpu().numpy(), dtype=np.int64)
-        sigma = _SigmaFn.apply(x, state, self.state_unit, x.dtype)
+        self._check_input(input)
+        _check_device(input)
+        _check_range(input, self.state_unit, self.check_precision, "Sigma")
+        state = np.array(self.state("sigma", input).cpu().numpy(), dtype=np.int64)
+        sigma = _SigmaFn.apply(input, state, self.state_unit, input.dtype)
         self.keep_state("sigma", torch.from_numpy(state))
         return sigma
 

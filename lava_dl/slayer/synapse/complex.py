@@ -48,9 +48,9 @@ class _ComplexSynapse(nn.Module):
                 setattr(self, name, getattr(self.real, name))
 
     @eager
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(real(x), imag(x))`` for a real input (same layout as the real synapse)."""
-        return self.real(x), self.imag(x)
+    def forward(self, input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(real(input), imag(input))`` for a real input (same layout as the real synapse)."""
+        return self.real(input), self.imag(input)
 
     def output_size(self, input_size: IntOrPair) -> tuple[int, int]:
         """Output ``(H, W)`` for an input ``(H, W)`` (convolution-like synapses)."""

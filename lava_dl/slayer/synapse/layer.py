@@ -280,24 +280,24 @@ class Dense(_Synapse):
         self._init_weight((self.out_channels, in_c, ky, kx, 1), weight_scale, weight_norm, pre_hook_fx)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         """``N, C, T`` -> ``N, out, T`` (spatial ``in_neurons``: ``N, c, y, x, T`` -> ``N, out, 1, 1, T``)."""
-        weight = self._weight_for(x).reshape(self.out_channels, -1)
+        weight = self._weight_for(input).reshape(self.out_channels, -1)
         if self.spatial:
-            self._check_input(x, 5, "N, C, H, W, T")
-            if tuple(x.shape[2:4]) != self.kernel_size:
+            self._check_input(input, 5, "N, C, H, W, T")
+            if tuple(input.shape[2:4]) != self.kernel_size:
                 raise ValueError(f"Dense: expected spatial size (H, W) = {self.kernel_size}, "
-                                 f"got shape {tuple(x.shape)}")
-            n, _, _, _, t = x.shape
-            y = F.linear(x.reshape(n, -1, t).transpose(1, 2), weight).transpose(1, 2)
+                                 f"got shape {tuple(input.shape)}")
+            n, _, _, _, t = input.shape
+            y = F.linear(input.reshape(n, -1, t).transpose(1, 2), weight).transpose(1, 2)
             return y.reshape(n, self.out_channels, 1, 1, t)
-        if x.dim() == 5 and x.shape[2] == 1 and x.shape[3] == 1:  # N, C, 1, 1, T as lava-dl accepts
-            n, c, _, _, t = x.shape
-            return self.forward(x.reshape(n, c, t)).reshape(n, self.out_channels, 1, 1, t)
-        self._check_input(x, 3, "N, C, T")
+        if input.dim() == 5 and input.shape[2] == 1 and input.shape[3] == 1:  # N, C, 1, 1, T (lava-dl)
+            n, c, _, _, t = input.shape
+            return self.forward(input.reshape(n, c, t)).reshape(n, self.out_channels, 1, 1, t)
+        self._check_input(input, 3, "N, C, T")
         # (N, T, C) @ W^T: time-major memory in and out, so no operand is transposed in memory
-        rows = x.transpose(1, 2)
-        if _events.linear_usable(rows, weight, checks.marked_binary(x)):  # the same values, faster
+        rows = input.transpose(1, 2)
+        if _events.linear_usable(rows, weight, checks.marked_binary(input)):  # the same values, faster
             return _events.BinaryLinear.apply(rows, weight).transpose(1, 2)
         return F.linear(rows, weight).transpose(1, 2)
 
@@ -343,18 +343,18 @@ class _Convolution(_Windowed):
         self._init_weight((*channels, *self.kernel_size, 1), weight_scale, weight_norm, pre_hook_fx)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         """``N, C, H, W, T`` -> ``N, out, H', W', T`` (time folded into the batch)."""
-        self._check_input(x, 5, "N, C, H, W, T")
-        n, c, h, w, t = x.shape
+        self._check_input(input, 5, "N, C, H, W, T")
+        n, c, h, w, t = input.shape
         self.output_size((h, w))
-        weight = self._weight_for(x)[..., 0]
+        weight = self._weight_for(input)[..., 0]
         op = F.conv_transpose2d if self._transposed else F.conv2d
         # channels-last images: oneDNN's fast layout (about 2x on one thread, no hidden copies in
         # the backward); the output stays channels-last (memory N, T, H', W', C'), which the neuron
         # kernels read as it is or copy once
-        images = x.permute(0, 4, 2, 3, 1).reshape(n * t, h, w, c).permute(0, 3, 1, 2)
-        if not self._transposed and x.dtype == torch.float32 \
+        images = input.permute(0, 4, 2, 3, 1).reshape(n * t, h, w, c).permute(0, 3, 1, 2)
+        if not self._transposed and input.dtype == torch.float32 \
                 and images.is_contiguous(memory_format=torch.channels_last) \
                 and _events.usable(images, weight, self.groups):
             # spikes from a neuron layer (stored so already): event-driven forward, the same values
@@ -463,13 +463,13 @@ class _SharedKernel(_Windowed):
         self._init_hooks(weight_norm, pre_hook_fx)
 
     @eager
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         """``N, C, H, W, T`` -> ``N, C, H', W', T``: the kernel applied to every ``(n, t, c)`` image."""
-        self._check_input(x, 5, "N, C, H, W, T", channels=False)
-        n, c, h, w, t = x.shape
+        self._check_input(input, 5, "N, C, H, W, T", channels=False)
+        n, c, h, w, t = input.shape
         self.output_size((h, w))
-        weight = self._weight_for(x)[..., 0]
-        images = x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w)  # a view of time-major input
+        weight = self._weight_for(input)[..., 0]
+        images = input.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w)  # a view of time-major input
         y = self._uniform(images, weight)
         if y is None:
             op = F.conv_transpose2d if self._transposed else F.conv2d
